@@ -1,0 +1,30 @@
+/* api: the JSON REST API under /v1/ (libmicrohttpd) plus /healthz and /readyz.
+ *
+ * Threading: the HTTP server runs on its own libmicrohttpd thread so that fsync'ed store
+ * writes never stall the SIP/media event loop; handlers call the (thread-safe) store.
+ * Contract: tl_api_start either returns 0 with the server listening, or an error and
+ * nothing running. tl_api_stop waits for in-flight requests. */
+#ifndef TL_API_H
+#define TL_API_H
+
+#include "core/core.h"
+#include "store/store.h"
+
+struct tl_api_config {
+    const char *listen;  /* "host:port"; port 0 = any free port */
+    const char *public_host; /* for /v1/sip/endpoints */
+    int sip_tcp_port, sip_tls_port;
+    size_t max_body;     /* bytes; larger bodies get 413 */
+};
+
+struct tl_api;
+int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_store *store,
+                 struct tl_err *err);
+void tl_api_stop(struct tl_api *a);
+int tl_api_port(const struct tl_api *a); /* the bound port (useful with port 0) */
+
+/* The route table, one "METHOD /path/{param}" a line: what `trunkline routes` prints and
+ * what the OpenAPI agreement test compares with docs/openapi.yaml. */
+void tl_api_routes_print(FILE *f);
+
+#endif

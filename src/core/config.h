@@ -1,0 +1,31 @@
+/* Configuration: one table (config.c) lists every setting with its default, its
+ * environment variable and its flag; docs/configuration.md is checked against it.
+ * Precedence: command-line flag > TRUNKLINE_* environment > config file > default. */
+#ifndef TL_CONFIG_H
+#define TL_CONFIG_H
+
+#include "core/core.h"
+
+struct tl_config {
+    char config_file[512];
+    char data_dir[512];      /* SQLite database, master key, self-made certificate */
+    char api_listen[128];    /* host:port of the REST API */
+    char public_host[256];   /* host name carriers and users reach us at (SIP URIs) */
+    int sip_tcp_port;        /* 5060 */
+    int sip_tls_port;        /* 5061 */
+    char tls_cert[512];      /* PEM; empty = self-made one in data_dir/tls */
+    char tls_key[512];
+    char log_file[512];      /* empty = stderr */
+    enum tl_log_format log_format;
+    enum tl_log_level log_level;
+    size_t api_max_body;     /* bytes */
+};
+
+/* Fills *c from defaults, file, environment and argv (argv[0..argc) are the flags after
+ * the subcommand). Unknown flags and bad values are errors with a message in err. */
+int tl_config_load(struct tl_config *c, int argc, char **argv, struct tl_err *err);
+/* Prints the settings table (name, env, flag, default, help) as Markdown. */
+void tl_config_print_table(FILE *f);
+void tl_config_usage(FILE *f);
+
+#endif

@@ -1,0 +1,293 @@
+/* store: the domain model (workspaces, tokens, agents, phone numbers with their trunk
+ * configuration), its validation rules, and its persistence (SQLite now; PostgreSQL later
+ * behind the same functions).
+ *
+ * Threading: one struct tl_store may be used from any thread; calls are serialised by a
+ * mutex inside. Every write is one SQLite transaction committed with synchronous=FULL in
+ * WAL mode before the function returns: a caller that answers 2xx after a write returned
+ * 0 never loses it to kill -9 or power loss.
+ *
+ * Tenancy: every function on a workspace-owned object takes the workspace id and treats
+ * an object of another workspace exactly like a missing one (ENOENT), so the API can
+ * answer 404 without leaking existence.
+ *
+ * Secrets: trunk passwords and agent header values are sealed (XChaCha20-Poly1305, the
+ * master key, the row id and field name as associated data) before they reach SQL; API
+ * tokens are stored as a keyed BLAKE2b hash. Reads return has_password, never the value,
+ * except tl_store_number_secrets (for the call path). */
+#ifndef TL_STORE_H
+#define TL_STORE_H
+
+#include "core/core.h"
+
+/* ---- caps (validation refuses longer input before anything is allocated) ---- */
+#define TL_NAME_MAX         128  /* workspace and agent names, number labels (bytes) */
+#define TL_REGION_MAX       32
+#define TL_E164_MAX         16   /* '+' and at most 15 digits */
+#define TL_HOST_MAX         253  /* DNS name limit */
+#define TL_USER_MAX         128
+#define TL_PASSWORD_MAX     128
+#define TL_HEADERS_MAX      16
+#define TL_HEADER_NAME_MAX  64
+#define TL_HEADER_VALUE_MAX 256
+#define TL_ALLOWED_MAX      32
+#define TL_CIDR_MAX         49   /* "ffff:…:ffff/128" */
+#define TL_URI_MAX          512
+#define TL_AGENT_URL_MAX    2048
+#define TL_PARAMS_MAX       32
+#define TL_PARAM_KEY_MAX    64
+#define TL_PARAM_VALUE_MAX  512
+#define TL_BUILTIN_MAX      32
+#define TL_CURSOR_MAX       64
+#define TL_TOKEN_MAX        64   /* "tlk_" + 43 base64url characters of 32 random bytes */
+#define TL_PAGE_MAX         100
+#define TL_PAGE_DEFAULT     50
+
+enum tl_plan { TL_PLAN_FREE, TL_PLAN_STARTER, TL_PLAN_PROFESSIONAL, TL_PLAN_ENTERPRISE };
+enum tl_transport { TL_TRANSPORT_TLS, TL_TRANSPORT_TCP, TL_TRANSPORT_UDP };
+enum tl_media_enc { TL_MEDIA_REQUIRED, TL_MEDIA_ALLOWED, TL_MEDIA_DISABLED };
+enum tl_number_source { TL_SOURCE_SIP_TRUNK, TL_SOURCE_PLATFORM };
+enum tl_agent_kind { TL_AGENT_BUILTIN, TL_AGENT_WEBSOCKET };
+enum tl_role { TL_ROLE_OPERATOR, TL_ROLE_ADMIN, TL_ROLE_MEMBER };
+
+/* enum <-> wire name; *_parse return -1 for an unknown name */
+const char *tl_plan_name(enum tl_plan p);
+int tl_plan_parse(const char *s);
+const char *tl_transport_name(enum tl_transport t);
+int tl_transport_parse(const char *s);
+const char *tl_media_enc_name(enum tl_media_enc m);
+int tl_media_enc_parse(const char *s);
+const char *tl_source_name(enum tl_number_source s);
+int tl_source_parse(const char *s);
+const char *tl_agent_kind_name(enum tl_agent_kind k);
+int tl_agent_kind_parse(const char *s);
+const char *tl_role_name(enum tl_role r);
+int tl_role_parse(const char *s);
+
+struct tl_kv {
+    char name[TL_HEADER_NAME_MAX + 1];
+    char value[TL_HEADER_VALUE_MAX + 1];
+};
+
+struct tl_workspace {
+    char id[TL_ID_MAX];
+    char name[TL_NAME_MAX + 1];
+    enum tl_plan plan;
+    char region[TL_REGION_MAX + 1]; /* data-residency label, default "eu" */
+    int64_t created_at, updated_at;  /* ms since the epoch */
+};
+
+struct tl_token {
+    char id[TL_ID_MAX];
+    char workspace_id[TL_ID_MAX]; /* "" for operator tokens */
+    enum tl_role role;
+    char name[TL_NAME_MAX + 1];
+    char prefix[16]; /* first characters of the secret, to tell tokens apart in lists */
+    int64_t created_at;
+};
+
+struct tl_agent {
+    char id[TL_ID_MAX];
+    char workspace_id[TL_ID_MAX];
+    char name[TL_NAME_MAX + 1];
+    enum tl_agent_kind kind;
+    char builtin[TL_BUILTIN_MAX + 1]; /* kind builtin: "echo" */
+    char url[TL_AGENT_URL_MAX + 1];   /* kind websocket: ws:// or wss:// */
+    size_t n_params;
+    struct {
+        char key[TL_PARAM_KEY_MAX + 1];
+        char value[TL_PARAM_VALUE_MAX + 1];
+    } params[TL_PARAMS_MAX];
+    /* extra upgrade headers; values often carry API keys, so they are sealed at rest
+     * and reads return names with empty values (values_hidden = true) */
+    size_t n_headers;
+    struct tl_kv headers[TL_HEADERS_MAX];
+    bool values_hidden;
+    int64_t created_at, updated_at;
+};
+
+struct tl_outbound_trunk {
+    char address[TL_HOST_MAX + 1];
+    char username[TL_USER_MAX + 1];
+    char password[TL_PASSWORD_MAX + 1]; /* plain text: only on writes (password_given) or
+                                           from tl_store_number_secrets */
+    bool password_given;                /* the write carries a password */
+    bool has_password;                  /* the stored record has one (reads) */
+    enum tl_transport transport;
+    enum tl_media_enc media_encryption;
+    size_t n_headers;
+    struct tl_kv headers[TL_HEADERS_MAX];
+};
+
+struct tl_inbound_trunk {
+    enum tl_transport transport; /* tls or tcp */
+    enum tl_media_enc media_encryption;
+    char username[TL_USER_MAX + 1];
+    char password[TL_PASSWORD_MAX + 1];
+    bool password_given;
+    bool has_password;
+    size_t n_allowed;
+    char allowed_addresses[TL_ALLOWED_MAX][TL_CIDR_MAX + 1]; /* canonical text form */
+    char origination_url[TL_URI_MAX + 1];                     /* "" = none */
+    size_t n_headers;
+    struct tl_kv headers[TL_HEADERS_MAX];
+};
+
+struct tl_phone_number {
+    char id[TL_ID_MAX];
+    char workspace_id[TL_ID_MAX];
+    char number[TL_E164_MAX + 1]; /* E.164 */
+    char label[TL_NAME_MAX + 1];
+    enum tl_number_source source;
+    char agent_id[TL_ID_MAX]; /* "" = unassigned */
+    struct tl_outbound_trunk outbound;
+    bool has_inbound;
+    struct tl_inbound_trunk inbound;
+    int64_t created_at, updated_at;
+};
+
+/* ---- validation (validate.c): pure functions, no I/O ----
+ * Each returns 0 or EINVAL with err filled: status 400, code "invalid_field", the given
+ * field path, and a message that says the rule and, where one exists, the corrected
+ * form. Decoders in src/api call these with the JSON path of the value. */
+int tl_valid_e164(const char *s, const char *field, struct tl_err *err);
+int tl_valid_trunk_address(const char *s, const char *field, struct tl_err *err);
+int tl_valid_name(const char *s, bool required, const char *field, struct tl_err *err);
+int tl_valid_username(const char *s, const char *field, struct tl_err *err);
+int tl_valid_password(const char *s, const char *field, struct tl_err *err);
+/* SIP header for custom trunk headers: name a token (RFC 3261 §25.1) not owned by the
+ * gateway; value free of CR, LF, NUL and within cap */
+int tl_valid_sip_header(const struct tl_kv *h, const char *field, struct tl_err *err);
+/* IPv4/IPv6 address or CIDR block; on success writes the canonical form to out */
+int tl_valid_cidr(const char *s, char out[TL_CIDR_MAX + 1], const char *field,
+                  struct tl_err *err);
+int tl_valid_sip_uri(const char *s, const char *field, struct tl_err *err); /* sip:/sips: */
+int tl_valid_agent_url(const char *s, const char *field, struct tl_err *err); /* ws/wss */
+int tl_valid_ws_header(const struct tl_kv *h, const char *field, struct tl_err *err);
+int tl_valid_param_key(const char *s, const char *field, struct tl_err *err);
+int tl_valid_builtin(const char *s, const char *field, struct tl_err *err); /* "echo" */
+int tl_valid_region(const char *s, const char *field, struct tl_err *err);
+/* Whole-object rules (password with username, inbound transport not udp, duplicate
+ * header names, …) and the risky-combination warnings. field_prefix is
+ * "outbound_trunk" / "inbound_trunk". */
+int tl_valid_outbound(const struct tl_outbound_trunk *t, const char *field_prefix,
+                      struct tl_warnings *w, struct tl_err *err);
+int tl_valid_inbound(const struct tl_inbound_trunk *t, const char *field_prefix,
+                     struct tl_warnings *w, struct tl_err *err);
+int tl_valid_agent(const struct tl_agent *a, struct tl_err *err);
+bool tl_plan_allows_sip_import(enum tl_plan p); /* professional or higher */
+
+/* ---- the store ---- */
+struct tl_store;
+
+/* Opens (creating) the database and applies pending migrations. key: 32-byte master key. */
+int tl_store_open(struct tl_store **sp, const char *db_path, const uint8_t key[32],
+                  struct tl_err *err);
+/* As tl_store_open but migrates only up to schema version `target` (tests of migration). */
+int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t key[32],
+                     int target, struct tl_err *err);
+void tl_store_close(struct tl_store *s);
+int tl_store_ping(struct tl_store *s); /* 0 when the database answers (readyz) */
+int tl_store_schema_version(struct tl_store *s);
+int tl_store_latest_version(void);
+int tl_store_workspace_count(struct tl_store *s, int64_t *n);
+
+struct tl_page {
+    const char *cursor; /* NULL or "" = from the start; opaque, from next_cursor */
+    size_t limit;       /* 1..TL_PAGE_MAX */
+};
+/* List functions call cb once per item in creation order, then write the cursor of the
+ * next page to next_cursor ("" when there is none). A bad cursor is EINVAL with err
+ * naming field "cursor". cb returning non-zero stops the walk and is returned. */
+
+/* workspaces: create fills id and times and also creates the builtin agent "echo" */
+int tl_store_workspace_create(struct tl_store *s, struct tl_workspace *w, struct tl_err *err);
+int tl_store_workspace_get(struct tl_store *s, const char *id, struct tl_workspace *out);
+int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct tl_err *err);
+typedef int (*tl_workspace_cb)(const struct tl_workspace *w, void *arg);
+int tl_store_workspace_list(struct tl_store *s, const struct tl_page *pg, tl_workspace_cb cb,
+                            void *arg, char next_cursor[TL_CURSOR_MAX], struct tl_err *err);
+
+/* tokens: create fills id, prefix, created_at and writes the secret (shown once) */
+int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL_TOKEN_MAX + 1],
+                          struct tl_err *err);
+int tl_store_token_auth(struct tl_store *s, const char *secret, struct tl_token *out);
+typedef int (*tl_token_cb)(const struct tl_token *t, void *arg);
+/* workspace_id NULL: every token (operator); else that workspace's tokens */
+int tl_store_token_list(struct tl_store *s, const char *workspace_id, const struct tl_page *pg,
+                        tl_token_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
+                        struct tl_err *err);
+int tl_store_token_get(struct tl_store *s, const char *workspace_id, const char *id,
+                       struct tl_token *out);
+int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const char *id);
+
+/* agents. delete of an agent that numbers are assigned to: EBUSY, err code
+ * "agent_in_use" (409), the message says how many numbers to unassign first. */
+int tl_store_agent_create(struct tl_store *s, struct tl_agent *a, struct tl_err *err);
+int tl_store_agent_get(struct tl_store *s, const char *workspace_id, const char *id,
+                       struct tl_agent *out);
+/* replaces name/kind/builtin/url/params/headers; a header given with an empty value and
+ * values_hidden set keeps the stored value of the header of that name */
+int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_err *err);
+int tl_store_agent_delete(struct tl_store *s, const char *workspace_id, const char *id,
+                          struct tl_err *err);
+typedef int (*tl_agent_cb)(const struct tl_agent *a, void *arg);
+int tl_store_agent_list(struct tl_store *s, const char *workspace_id, const struct tl_page *pg,
+                        tl_agent_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
+                        struct tl_err *err);
+
+/* phone numbers.
+ * create: the workspace's plan must allow SIP import for source sip_trunk (EPERM, 403
+ *   "plan_required"); the number must not exist in any workspace (EEXIST, 409
+ *   "number_taken"); agent_id, when set, must be an agent of the same workspace (EINVAL,
+ *   400 invalid_field "agent_id"). Fills id and times.
+ * replace (PUT): replaces label and both trunk configurations; agent_id is replaced too
+ *   (the API copies the stored one in when the request leaves it out). A trunk whose
+ *   password_given is false keeps the stored password only when its username equals the
+ *   stored username; a changed non-empty username without a password is EINVAL, 400
+ *   "invalid_field" "<prefix>.password". The number itself and its source do not change.
+ * set_agent: agent_id "" unassigns.
+ * release: only for source platform (else EINVAL, 409 "release_not_supported", message:
+ *   delete instead); removes the number from the workspace.
+ * delete: removes a sip_trunk number (a platform number: 409 "delete_not_supported",
+ *   release instead). */
+int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err);
+int tl_store_number_get(struct tl_store *s, const char *workspace_id, const char *id,
+                        struct tl_phone_number *out);
+int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err);
+int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, const char *id,
+                              const char *agent_id, struct tl_phone_number *out,
+                              struct tl_err *err);
+int tl_store_number_delete(struct tl_store *s, const char *workspace_id, const char *id,
+                           struct tl_err *err);
+int tl_store_number_release(struct tl_store *s, const char *workspace_id, const char *id,
+                            struct tl_err *err);
+/* the call path: the number with passwords opened (any workspace) */
+int tl_store_number_secrets(struct tl_store *s, const char *number_e164,
+                            struct tl_phone_number *out);
+struct tl_number_filter {
+    const char *agent_id; /* NULL = any */
+    const char *number;   /* NULL = any; exact E.164 */
+};
+typedef int (*tl_number_cb)(const struct tl_phone_number *n, void *arg);
+int tl_store_number_list(struct tl_store *s, const char *workspace_id,
+                         const struct tl_number_filter *f, const struct tl_page *pg,
+                         tl_number_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
+                         struct tl_err *err);
+
+/* ---- secrets (secrets.c) ---- */
+/* Loads data_dir/master.key, creating it (32 random bytes, mode 0600, O_EXCL) when
+ * absent. Refuses a key file of the wrong size or readable by group/other. */
+int tl_master_key_load(const char *data_dir, uint8_t key[32], bool *created, struct tl_err *err);
+/* seal/open with XChaCha20-Poly1305; ad binds the ciphertext to its row and field.
+ * sealed buffers are nonce || ciphertext || tag. */
+#define TL_SEAL_OVERHEAD (24 + 16)
+int tl_seal(const uint8_t key[32], const char *ad, const void *plain, size_t len, uint8_t *out,
+            size_t out_cap, size_t *out_len);
+int tl_unseal(const uint8_t key[32], const char *ad, const uint8_t *sealed, size_t len,
+              void *plain, size_t plain_cap, size_t *plain_len);
+/* new random API token "tlk_…" and its hash (keyed with the master key) */
+void tl_token_new(char secret[TL_TOKEN_MAX + 1]);
+void tl_token_hash(const uint8_t key[32], const char *secret, uint8_t hash[32]);
+
+#endif
