@@ -8,17 +8,17 @@
 
 struct tl_config {
     char config_file[512];
-    char data_dir[512];      /* SQLite database, master key, self-made certificate */
-    char api_listen[128];    /* host:port of the REST API */
-    char public_host[256];   /* host name carriers and users reach us at (SIP URIs) */
-    int sip_tcp_port;        /* 5060 */
-    int sip_tls_port;        /* 5061 */
-    char tls_cert[512];      /* PEM; empty = self-made one in data_dir/tls */
+    char data_dir[512];    /* SQLite database, master key, self-made certificate */
+    char api_listen[128];  /* host:port of the REST API */
+    char public_host[256]; /* host name carriers and users reach us at (SIP URIs) */
+    int sip_tcp_port;      /* 5060 */
+    int sip_tls_port;      /* 5061 */
+    char tls_cert[512];    /* PEM; empty = self-made one in data_dir/tls */
     char tls_key[512];
-    char log_file[512];      /* empty = stderr */
+    char log_file[512]; /* empty = stderr */
     enum tl_log_format log_format;
     enum tl_log_level log_level;
-    size_t api_max_body;     /* bytes */
+    size_t api_max_body; /* bytes */
 };
 
 /* Fills *c from defaults, file, environment and argv (argv[0..argc) are the flags after

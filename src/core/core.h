@@ -66,8 +66,8 @@ void tl_log(enum tl_log_level lvl, const char *component, const char *msg, const
 void tl_id_new(char out[TL_ID_MAX], const char *prefix);
 bool tl_id_valid(const char *s, const char *prefix);
 
-int64_t tl_now_ms(void);                         /* wall clock, ms since the epoch */
-void tl_time_iso(int64_t ms, char out[32]);      /* 2026-11-26T08:15:24.123Z */
+int64_t tl_now_ms(void);                    /* wall clock, ms since the epoch */
+void tl_time_iso(int64_t ms, char out[32]); /* 2026-11-26T08:15:24.123Z */
 
 /* bounded copy that always terminates; returns false when src did not fit */
 bool tl_strlcpy(char *dst, const char *src, size_t cap);

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Every Debian 12 package that trunkline's build, daemon, tests and fuzzing need: the one
+# list. Idempotent; run as root (or with sudo available).
+set -eu
+
+PACKAGES="
+  build-essential pkg-config
+  libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libssl-dev
+  libcurl4-openssl-dev libc-ares-dev
+  libcmocka-dev
+  python3 python3-pytest python3-requests python3-yaml
+  sip-tester sqlite3 curl openssl
+  clang-14 libclang-rt-14-dev clang-format
+"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    echo "install-deps: all packages present"
+    exit 0
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

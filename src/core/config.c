@@ -1,0 +1,235 @@
+/* Settings: one table, three sources. The table is the documentation too:
+ * `trunkline config` prints it, and a test checks docs/configuration.md against it. */
+#include "core/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum kind { K_STR, K_PORT, K_SIZE, K_LOGFMT, K_LOGLVL };
+
+struct setting {
+    const char *name; /* config-file key; flag is --name with '_' as '-' */
+    const char *env;
+    enum kind kind;
+    size_t off, cap;
+    const char *def;
+    const char *help;
+};
+
+#define S(member, env, kind, def, help)                                                            \
+    {                                                                                              \
+#member, env, kind, offsetof(struct tl_config, member),                                    \
+            sizeof(((struct tl_config *)0)->member), def, help                                     \
+    }
+
+static const struct setting settings[] = {
+    S(config_file, "TRUNKLINE_CONFIG", K_STR, "",
+      "Optional config file of `name = value` lines (`#` starts a comment)."),
+    S(data_dir, "TRUNKLINE_DATA_DIR", K_STR, "./var",
+      "Data directory: SQLite database, master key (0600), self-made TLS certificate."),
+    S(api_listen, "TRUNKLINE_API_LISTEN", K_STR, "127.0.0.1:8080",
+      "Address of the REST API, host:port ([v6]:port for IPv6; port 0 picks a free one)."),
+    S(public_host, "TRUNKLINE_PUBLIC_HOST", K_STR, "localhost",
+      "Host name carriers reach this gateway at; used in the SIP URIs shown to users and in "
+      "the self-made certificate."),
+    S(sip_tcp_port, "TRUNKLINE_SIP_TCP_PORT", K_PORT, "5060", "SIP over TCP (and UDP) port."),
+    S(sip_tls_port, "TRUNKLINE_SIP_TLS_PORT", K_PORT, "5061", "SIP over TLS port."),
+    S(tls_cert, "TRUNKLINE_TLS_CERT", K_STR, "",
+      "PEM certificate chain for SIP/TLS; empty: a self-made one in <data_dir>/tls."),
+    S(tls_key, "TRUNKLINE_TLS_KEY", K_STR, "", "PEM private key for tls_cert."),
+    S(log_file, "TRUNKLINE_LOG_FILE", K_STR, "",
+      "Log file (reopened on SIGHUP, for rotation); empty: standard error."),
+    S(log_format, "TRUNKLINE_LOG_FORMAT", K_LOGFMT, "text", "Log format: text or json (lines)."),
+    S(log_level, "TRUNKLINE_LOG_LEVEL", K_LOGLVL, "info", "debug, info, warn or error."),
+    S(api_max_body, "TRUNKLINE_API_MAX_BODY", K_SIZE, "65536",
+      "Largest API request body in bytes; larger ones get 413."),
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static int set_value(struct tl_config *c, const struct setting *s, const char *v,
+                     const char *origin, struct tl_err *err)
+{
+    char *dst = (char *)c + s->off;
+    char *end;
+    unsigned long long u;
+    switch (s->kind) {
+    case K_STR:
+        if (!tl_strlcpy(dst, v, s->cap))
+            return tl_err_set(err, EINVAL, 400, "invalid_setting", s->name,
+                              "%s: %s is longer than %zu bytes", origin, s->name, s->cap - 1);
+        return 0;
+    case K_PORT:
+    case K_SIZE:
+        errno = 0;
+        u = strtoull(v, &end, 10);
+        if (!*v || *end || errno || (s->kind == K_PORT && u > 65535) ||
+            (s->kind == K_SIZE && (u < 1024 || u > 64u * 1024 * 1024)))
+            return tl_err_set(err, EINVAL, 400, "invalid_setting", s->name,
+                              "%s: %s must be %s, not \"%s\"", origin, s->name,
+                              s->kind == K_PORT ? "a port number 0-65535"
+                                                : "a size in bytes from 1024 to 67108864",
+                              v);
+        if (s->kind == K_PORT)
+            *(int *)(void *)dst = (int)u;
+        else
+            *(size_t *)(void *)dst = (size_t)u;
+        return 0;
+    case K_LOGFMT:
+        if (!strcasecmp(v, "text"))
+            *(enum tl_log_format *)(void *)dst = TL_LOG_TEXT;
+        else if (!strcasecmp(v, "json"))
+            *(enum tl_log_format *)(void *)dst = TL_LOG_JSON;
+        else
+            return tl_err_set(err, EINVAL, 400, "invalid_setting", s->name,
+                              "%s: log_format must be text or json, not \"%s\"", origin, v);
+        return 0;
+    case K_LOGLVL: {
+        static const char *names[] = {"debug", "info", "warn", "error"};
+        for (int i = 0; i < 4; i++)
+            if (!strcasecmp(v, names[i])) {
+                *(enum tl_log_level *)(void *)dst = (enum tl_log_level)i;
+                return 0;
+            }
+        return tl_err_set(err, EINVAL, 400, "invalid_setting", s->name,
+                          "%s: log_level must be debug, info, warn or error, not \"%s\"", origin,
+                          v);
+    }
+    }
+    return EINVAL;
+}
+
+static const struct setting *find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strlen(settings[i].name) == len && !strncmp(settings[i].name, name, len))
+            return &settings[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+static int load_file(struct tl_config *c, const char *path, struct tl_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return tl_err_set(err, errno, 400, "invalid_setting", "config_file",
+                          "cannot open config file %s: %s", path, strerror(errno));
+    char line[1024], origin[600];
+    int ret = 0, lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        snprintf(origin, sizeof origin, "%s:%d", path, lineno);
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            ret = tl_err_set(err, EINVAL, 400, "invalid_setting", "", "%s: expected name = value",
+                             origin);
+            break;
+        }
+        *eq = '\0';
+        char *k = trim(s), *v = trim(eq + 1);
+        const struct setting *st = find(k, strlen(k));
+        if (!st || st->off == offsetof(struct tl_config, config_file)) {
+            ret = tl_err_set(err, EINVAL, 400, "invalid_setting", k, "%s: unknown setting \"%s\"",
+                             origin, k);
+            break;
+        }
+        if ((ret = set_value(c, st, v, origin, err)))
+            break;
+    }
+    fclose(f);
+    return ret;
+}
+
+/* --name value | --name=value, with '-' or '_' in names */
+static const struct setting *flag_setting(const char *arg, const char **inline_val)
+{
+    if (strncmp(arg, "--", 2))
+        return NULL;
+    arg += 2;
+    char name[64];
+    size_t n = 0;
+    for (; arg[n] && arg[n] != '=' && n < sizeof name - 1; n++)
+        name[n] = arg[n] == '-' ? '_' : arg[n];
+    name[n] = '\0';
+    *inline_val = arg[n] == '=' ? arg + n + 1 : NULL;
+    return find(name, n);
+}
+
+int tl_config_load(struct tl_config *c, int argc, char **argv, struct tl_err *err)
+{
+    int ret;
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if ((ret = set_value(c, &settings[i], settings[i].def, "default", err)))
+            return ret;
+
+    /* the config file is named by flag or environment, so find it first */
+    const char *file = getenv("TRUNKLINE_CONFIG");
+    for (int i = 0; i < argc; i++) {
+        const char *iv;
+        const struct setting *s = flag_setting(argv[i], &iv);
+        if (s && s->off == offsetof(struct tl_config, config_file))
+            file = iv ? iv : (i + 1 < argc ? argv[i + 1] : NULL);
+    }
+    if (file && *file) {
+        tl_strlcpy(c->config_file, file, sizeof c->config_file);
+        if ((ret = load_file(c, file, err)))
+            return ret;
+    }
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *v = getenv(settings[i].env);
+        if (v && (ret = set_value(c, &settings[i], v, settings[i].env, err)))
+            return ret;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *iv;
+        const struct setting *s = flag_setting(argv[i], &iv);
+        if (!s)
+            return tl_err_set(err, EINVAL, 400, "invalid_setting", argv[i],
+                              "unknown option \"%s\" (trunkline serve --help lists them)", argv[i]);
+        if (!iv) {
+            if (i + 1 >= argc)
+                return tl_err_set(err, EINVAL, 400, "invalid_setting", s->name,
+                                  "option --%s needs a value", s->name);
+            iv = argv[++i];
+        }
+        if ((ret = set_value(c, s, iv, "command line", err)))
+            return ret;
+    }
+    return 0;
+}
+
+void tl_config_print_table(FILE *f)
+{
+    fprintf(f, "| setting | environment | flag | default | meaning |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        char flag[64];
+        size_t n = 0;
+        for (const char *p = settings[i].name; *p && n < sizeof flag - 1; p++)
+            flag[n++] = *p == '_' ? '-' : *p;
+        flag[n] = '\0';
+        fprintf(f, "| `%s` | `%s` | `--%s` | `%s` | %s |\n", settings[i].name, settings[i].env,
+                flag, settings[i].def[0] ? settings[i].def : "(empty)", settings[i].help);
+    }
+}
+
+void tl_config_usage(FILE *f)
+{
+    fprintf(f, "usage: trunkline serve [--setting value]...\n\nSettings (flag > environment > "
+               "config file > default):\n\n");
+    tl_config_print_table(f);
+}

@@ -1,0 +1,216 @@
+/* The daemon: settings → logging → data directory → master key → store (migrated) →
+ * first-start bootstrap → TLS certificate → API → event loop until SIGTERM/SIGINT. */
+#include "core/serve.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "core/config.h"
+#include "core/tlscert.h"
+#include "store/store.h"
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    if (signum == SIGHUP) {
+        int r = tl_log_reopen();
+        tl_info("core", "log.reopen", "result=%s", r ? strerror(r) : "ok");
+        return;
+    }
+    tl_info("core", "shutdown", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    uv_stop(h->loop);
+}
+
+static int has_any_token(const struct tl_token *t, void *arg)
+{
+    (void)t;
+    *(bool *)arg = true;
+    return 1; /* one is enough */
+}
+
+/* First start: no token exists, so nobody could ever log in. Create what a new user
+ * needs and print the secrets once. Keyed on "no token" rather than "no workspace" so a
+ * crash between the two steps does not lock the operator out for good. */
+static int bootstrap(struct tl_store *st, const struct tl_config *cfg, int api_port)
+{
+    bool any = false;
+    char next[TL_CURSOR_MAX];
+    struct tl_page pg = {NULL, 1};
+    struct tl_err err = {0};
+    int ret = tl_store_token_list(st, NULL, &pg, has_any_token, &any, next, &err);
+    if (ret && ret != 1) {
+        tl_error("core", "bootstrap.failed", "reason=\"%s\"", err.message);
+        return ret;
+    }
+    if (any)
+        return 0;
+
+    struct tl_workspace ws = {0};
+    bool have_ws = false;
+    int64_t nws = 0;
+    if ((ret = tl_store_workspace_count(st, &nws)))
+        return ret;
+    if (nws == 0) {
+        tl_strlcpy(ws.name, "default", sizeof ws.name);
+        ws.plan = TL_PLAN_PROFESSIONAL;
+        tl_strlcpy(ws.region, "eu", sizeof ws.region);
+        if ((ret = tl_store_workspace_create(st, &ws, &err))) {
+            tl_error("core", "bootstrap.failed", "reason=\"%s\"", err.message);
+            return ret;
+        }
+        have_ws = true;
+    }
+    struct tl_token op = {0}, adm = {0};
+    char op_secret[TL_TOKEN_MAX + 1], adm_secret[TL_TOKEN_MAX + 1] = "";
+    op.role = TL_ROLE_OPERATOR;
+    tl_strlcpy(op.name, "bootstrap operator", sizeof op.name);
+    if ((ret = tl_store_token_create(st, &op, op_secret, &err))) {
+        tl_error("core", "bootstrap.failed", "reason=\"%s\"", err.message);
+        return ret;
+    }
+    if (have_ws) {
+        adm.role = TL_ROLE_ADMIN;
+        tl_strlcpy(adm.workspace_id, ws.id, sizeof adm.workspace_id);
+        tl_strlcpy(adm.name, "bootstrap admin", sizeof adm.name);
+        if ((ret = tl_store_token_create(st, &adm, adm_secret, &err))) {
+            tl_error("core", "bootstrap.failed", "reason=\"%s\"", err.message);
+            return ret;
+        }
+    }
+    /* Straight to stdout, never through the logger: log files are shipped and kept,
+     * a terminal is not. */
+    printf("\nFirst start: ");
+    if (have_ws)
+        printf("created workspace \"default\" (%s, plan professional, region eu)\n"
+               "with the builtin agent \"echo\".\n",
+               ws.id);
+    else
+        printf("no API token existed; created a new operator token.\n");
+    printf("These tokens are shown ONCE and stored only as hashes; keep them now:\n\n");
+    printf("  operator token:          %s\n", op_secret);
+    if (have_ws)
+        printf("  workspace admin token:   %s\n", adm_secret);
+    printf("\nTry:\n  export TRUNKLINE_URL=http://%s:%d TRUNKLINE_TOKEN=%s\n"
+           "  trunkline numbers list\n\n",
+           strncmp(cfg->api_listen, "0.0.0.0", 7) ? "127.0.0.1" : "127.0.0.1", api_port,
+           have_ws ? adm_secret : op_secret);
+    fflush(stdout);
+    sodium_memzero(op_secret, sizeof op_secret);
+    sodium_memzero(adm_secret, sizeof adm_secret);
+    return 0;
+}
+
+int tl_serve_main(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            tl_config_usage(stdout);
+            return 0;
+        }
+    struct tl_config cfg;
+    struct tl_err err = {0};
+    if (tl_config_load(&cfg, argc, argv, &err)) {
+        fprintf(stderr, "trunkline: %s\n", err.message);
+        return 2;
+    }
+    int r = tl_log_open(cfg.log_file, cfg.log_format, cfg.log_level);
+    if (r) {
+        fprintf(stderr, "trunkline: cannot open log file %s: %s\n", cfg.log_file, strerror(r));
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        tl_error("core", "start.failed", "reason=\"libsodium cannot initialise\"");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    int code = 1;
+    struct tl_store *st = NULL;
+    struct tl_api *api = NULL;
+    uint8_t key[32];
+    bool created = false;
+    uv_loop_t loop;
+    uv_signal_t sig[3];
+    bool loop_ok = false;
+
+    if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+        tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
+                 strerror(errno));
+        goto out;
+    }
+    if (tl_master_key_load(cfg.data_dir, key, &created, &err)) {
+        tl_error("core", "start.failed", "reason=\"%s\"", err.message);
+        goto out;
+    }
+    if (created)
+        tl_info("core", "master_key.created", "path=%s/master.key mode=0600", cfg.data_dir);
+
+    char db[600];
+    snprintf(db, sizeof db, "%s/trunkline.db", cfg.data_dir);
+    if (tl_store_open(&st, db, key, &err)) {
+        tl_error("core", "start.failed", "reason=\"%s\"", err.message);
+        goto out;
+    }
+    tl_info("store", "open", "path=%s schema=%d", db, tl_store_schema_version(st));
+
+    char cert[512], ckey[512], fp[100];
+    bool made = false;
+    if (cfg.tls_cert[0]) {
+        tl_strlcpy(cert, cfg.tls_cert, sizeof cert);
+        tl_strlcpy(ckey, cfg.tls_key, sizeof ckey);
+        r = tl_tlscert_check(cert, ckey, fp, &err);
+    } else {
+        r = tl_tlscert_ensure(cfg.data_dir, cfg.public_host, cert, ckey, fp, &made, &err);
+    }
+    if (r) {
+        tl_error("core", "start.failed", "reason=\"%s\"", err.message);
+        goto out;
+    }
+    tl_info("tls", made ? "certificate.created" : "certificate.loaded",
+            "cert=%s sha256=%s self_made=%s", cert, fp, cfg.tls_cert[0] ? "no" : "yes");
+
+    struct tl_api_config acfg = {cfg.api_listen, cfg.public_host, cfg.sip_tcp_port,
+                                 cfg.sip_tls_port, cfg.api_max_body};
+    if (tl_api_start(&api, &acfg, st, &err)) {
+        tl_error("core", "start.failed", "reason=\"%s\"", err.message);
+        goto out;
+    }
+    int port = tl_api_port(api);
+    if (bootstrap(st, &cfg, port))
+        goto out;
+
+    uv_loop_init(&loop);
+    loop_ok = true;
+    int signums[3] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&loop, &sig[i]);
+        uv_signal_start(&sig[i], on_signal, signums[i]);
+    }
+    tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,
+            (int)getpid());
+    printf("trunkline is running. REST API: http://%s/v1/  (health: /healthz)\n", cfg.api_listen);
+    fflush(stdout);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    code = 0;
+
+out:
+    if (loop_ok) {
+        for (int i = 0; i < 3; i++)
+            uv_close((uv_handle_t *)&sig[i], NULL);
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_loop_close(&loop);
+    }
+    if (api)
+        tl_api_stop(api);
+    if (st)
+        tl_store_close(st);
+    sodium_memzero(key, sizeof key);
+    tl_info("core", "stopped", "code=%d", code);
+    tl_log_close();
+    return code;
+}
