@@ -36,7 +36,7 @@ static int has_any_token(const struct tl_token *t, void *arg)
 /* First start: no token exists, so nobody could ever log in. Create what a new user
  * needs and print the secrets once. Keyed on "no token" rather than "no workspace" so a
  * crash between the two steps does not lock the operator out for good. */
-static int bootstrap(struct tl_store *st, const struct tl_config *cfg, int api_port)
+static int bootstrap(struct tl_store *st, const char *api_url)
 {
     bool any = false;
     char next[TL_CURSOR_MAX];
@@ -95,10 +95,9 @@ static int bootstrap(struct tl_store *st, const struct tl_config *cfg, int api_p
     printf("  operator token:          %s\n", op_secret);
     if (have_ws)
         printf("  workspace admin token:   %s\n", adm_secret);
-    printf("\nTry:\n  export TRUNKLINE_URL=http://%s:%d TRUNKLINE_TOKEN=%s\n"
+    printf("\nTry:\n  export TRUNKLINE_URL=%s TRUNKLINE_TOKEN=%s\n"
            "  trunkline numbers list\n\n",
-           strncmp(cfg->api_listen, "0.0.0.0", 7) ? "127.0.0.1" : "127.0.0.1", api_port,
-           have_ws ? adm_secret : op_secret);
+           api_url, have_ws ? adm_secret : op_secret);
     fflush(stdout);
     sodium_memzero(op_secret, sizeof op_secret);
     sodium_memzero(adm_secret, sizeof adm_secret);
@@ -181,7 +180,18 @@ int tl_serve_main(int argc, char **argv)
         goto out;
     }
     int port = tl_api_port(api);
-    if (bootstrap(st, &cfg, port))
+    /* a wildcard listen address is not somewhere to connect to: show loopback instead */
+    char host[128], api_url[200];
+    tl_strlcpy(host, cfg.api_listen, sizeof host);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "*"))
+        tl_strlcpy(host, "127.0.0.1", sizeof host);
+    else if (!strcmp(host, "[::]"))
+        tl_strlcpy(host, "[::1]", sizeof host);
+    snprintf(api_url, sizeof api_url, "http://%s:%d", host, port);
+    if (bootstrap(st, api_url))
         goto out;
 
     uv_loop_init(&loop);

@@ -226,6 +226,9 @@ int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const ch
 int tl_store_agent_create(struct tl_store *s, struct tl_agent *a, struct tl_err *err);
 int tl_store_agent_get(struct tl_store *s, const char *workspace_id, const char *id,
                        struct tl_agent *out);
+/* the call path: the agent with its header values opened (values_hidden false) */
+int tl_store_agent_secrets(struct tl_store *s, const char *workspace_id, const char *id,
+                           struct tl_agent *out);
 /* replaces name/kind/builtin/url/params/headers; a header given with an empty value and
  * values_hidden set keeps the stored value of the header of that name */
 int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_err *err);

@@ -1,0 +1,101 @@
+/* api_int.h: private to src/api. The server (server.c) owns HTTP: routing, auth, body
+ * accumulation, response headers and the request log. Handlers (handlers*.c) see one
+ * authenticated, size-checked request and fill one response; they never touch MHD.
+ *
+ * Ownership: a handler sets out->json to a new reference (or leaves it NULL for 204); the
+ * server sends and releases it. Every tl_api_* helper below that takes a json_t steals the
+ * reference, also on failure. */
+#ifndef TL_API_INT_H
+#define TL_API_INT_H
+
+#include <jansson.h>
+
+#include "api/api.h"
+
+struct tl_api {
+    struct MHD_Daemon *mhd;
+    struct tl_store *store;
+    size_t max_body;
+    char public_host[TL_HOST_MAX + 1];
+    int sip_tcp_port, sip_tls_port;
+    int port;
+};
+
+/* Who may reach a route at all; handlers refine (own workspace, token roles). */
+enum tl_api_access {
+    TL_ACCESS_PUBLIC,   /* no token (health probes) */
+    TL_ACCESS_MEMBER,   /* any valid token */
+    TL_ACCESS_ADMIN,    /* admin or operator */
+    TL_ACCESS_OPERATOR, /* operator only */
+};
+
+#define TL_API_PATH_MAX 256
+
+struct tl_api_req {
+    struct tl_api *api;
+    struct tl_store *store;
+    struct MHD_Connection *conn;
+    const char *id;   /* the {id} path segment, validated against the route's prefix */
+    const char *body; /* NULL when the request had none; at most api->max_body bytes */
+    size_t body_len;
+    struct tl_token tok; /* the caller (unset on public routes) */
+};
+
+struct tl_api_resp {
+    int status;
+    json_t *json;      /* NULL only with 204 */
+    char location[96]; /* "" = no Location header */
+};
+
+typedef void (*tl_api_handler)(struct tl_api_req *r, struct tl_api_resp *out);
+
+/* ---- helpers (server.c) ---- */
+/* a query parameter, NULL when absent */
+const char *tl_api_query(const struct tl_api_req *r, const char *name);
+/* out = status + j (stolen); a NULL j (allocation failed) becomes 500 */
+void tl_api_reply(struct tl_api_resp *out, int status, json_t *j);
+/* out = the error body of err; a zero err->status becomes 500 internal_error */
+void tl_api_fail(struct tl_api_resp *out, const struct tl_err *err);
+/* out = an error for rc from the store: err when it was filled, else a mapping of rc
+ * (ENOENT 404 not_found, …) so that functions without a struct tl_err answer well too */
+void tl_api_fail_rc(struct tl_api_resp *out, int rc, const struct tl_err *err);
+void tl_api_error(struct tl_api_resp *out, int status, const char *code, const char *field,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void tl_api_not_found(struct tl_api_resp *out);
+/* limit (1..TL_PAGE_MAX, default TL_PAGE_DEFAULT) and cursor; 0 or -1 with out filled */
+int tl_api_page(const struct tl_api_req *r, struct tl_page *pg, struct tl_api_resp *out);
+/* {"object":"list","data":data,"next_cursor":null|"…"}; steals data */
+json_t *tl_api_list(json_t *data, const char *next_cursor);
+/* The workspace a request on agents or phone numbers acts on: the token's own (a
+ * ?workspace_id naming another is 404), or for the operator the ?workspace_id it must
+ * give (400 when missing, 404 when unknown). 0 or -1 with out filled. */
+int tl_api_scope(const struct tl_api_req *r, char ws[TL_ID_MAX], struct tl_api_resp *out);
+/* parses the body with tl_json_parse_body; NULL with out filled */
+json_t *tl_api_body(const struct tl_api_req *r, struct tl_api_resp *out);
+
+/* ---- handlers (handlers.c, handlers_numbers.c): one per route ---- */
+void tl_h_healthz(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_readyz(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_sip_endpoints(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_workspace_list(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_workspace_create(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_workspace_get(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_workspace_patch(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_token_list(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_token_create(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_token_get(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_token_delete(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_agent_list(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_agent_create(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_agent_get(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_agent_patch(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_agent_delete(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_number_list(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_number_import(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_number_get(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_number_put(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_number_patch(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_number_delete(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_number_release(struct tl_api_req *r, struct tl_api_resp *out);
+
+#endif

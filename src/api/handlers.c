@@ -1,0 +1,423 @@
+/* handlers: one function per route of the REST API (phone numbers in handlers_numbers.c).
+ *
+ * The server has already authenticated the caller, checked the route's minimum role and
+ * the id syntax, and capped the body; a handler decides what the caller may see (its
+ * own workspace), calls the codec and the store, and fills out. Anything in a workspace
+ * the caller cannot see answers 404 exactly like a missing object. */
+#include "api/api_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/codec.h"
+
+static bool is_operator(const struct tl_api_req *r)
+{
+    return r->tok.role == TL_ROLE_OPERATOR;
+}
+
+/* ---------------------------------------------------------------- health ---- */
+
+void tl_h_healthz(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    tl_api_reply(out, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void tl_h_readyz(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    if (tl_store_ping(r->store) != 0) {
+        tl_api_error(out, 503, "not_ready", "", "the database does not answer");
+        return;
+    }
+    tl_api_reply(out, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+/* ---------------------------------------------------------------- sip ---- */
+
+void tl_h_sip_endpoints(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    const struct tl_api *a = r->api;
+    char tls[TL_HOST_MAX + 48], tcp[TL_HOST_MAX + 48];
+    /* an IPv6 literal needs brackets inside a SIP URI (RFC 3261 §19.1.1) */
+    bool v6 = strchr(a->public_host, ':') != NULL;
+    snprintf(tls, sizeof tls, "sip:%s%s%s:%d;transport=tls", v6 ? "[" : "", a->public_host,
+             v6 ? "]" : "", a->sip_tls_port);
+    snprintf(tcp, sizeof tcp, "sip:%s%s%s:%d;transport=tcp", v6 ? "[" : "", a->public_host,
+             v6 ? "]" : "", a->sip_tcp_port);
+    tl_api_reply(
+        out, 200,
+        json_pack("{s:s, s:s, s:s}", "tls", tls, "tcp", tcp, "public_host", a->public_host));
+}
+
+/* ---------------------------------------------------------------- workspaces ---- */
+
+static int add_workspace(const struct tl_workspace *w, void *arg)
+{
+    json_t *j = tl_codec_workspace_encode(w);
+    return j && json_array_append_new(arg, j) == 0 ? 0 : ENOMEM;
+}
+
+void tl_h_workspace_list(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_page pg;
+    struct tl_err err = {0};
+    struct tl_workspace w;
+    char next[TL_CURSOR_MAX] = "";
+    json_t *data = NULL;
+    int rc;
+
+    if (tl_api_page(r, &pg, out))
+        return;
+    data = json_array();
+    if (!data)
+        rc = ENOMEM;
+    else if (is_operator(r))
+        rc = tl_store_workspace_list(r->store, &pg, add_workspace, data, next, &err);
+    else if ((rc = tl_store_workspace_get(r->store, r->tok.workspace_id, &w)) == 0)
+        rc = add_workspace(&w, data); /* a workspace token sees exactly its own */
+    if (rc) {
+        json_decref(data);
+        tl_api_fail_rc(out, rc, rc == ENOMEM ? NULL : &err);
+        return;
+    }
+    tl_api_reply(out, 200, tl_api_list(data, next));
+}
+
+void tl_h_workspace_create(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_workspace w = {0};
+    struct tl_err err = {0};
+    json_t *j = tl_api_body(r, out);
+    if (!j)
+        return;
+    int rc = tl_codec_workspace_decode(j, true, &w, &err);
+    json_decref(j);
+    if (!rc)
+        rc = tl_store_workspace_create(r->store, &w, &err);
+    if (rc) {
+        tl_api_fail_rc(out, rc, &err);
+        return;
+    }
+    snprintf(out->location, sizeof out->location, "/v1/workspaces/%s", w.id);
+    tl_api_reply(out, 201, tl_codec_workspace_encode(&w));
+}
+
+void tl_h_workspace_get(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_workspace w;
+    if (!is_operator(r) && strcmp(r->id, r->tok.workspace_id) != 0) {
+        tl_api_not_found(out);
+        return;
+    }
+    int rc = tl_store_workspace_get(r->store, r->id, &w);
+    if (rc) {
+        tl_api_fail_rc(out, rc, NULL);
+        return;
+    }
+    tl_api_reply(out, 200, tl_codec_workspace_encode(&w));
+}
+
+void tl_h_workspace_patch(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_workspace w;
+    struct tl_err err = {0};
+    int rc = tl_store_workspace_get(r->store, r->id, &w);
+    if (rc) {
+        tl_api_fail_rc(out, rc, NULL);
+        return;
+    }
+    json_t *j = tl_api_body(r, out);
+    if (!j)
+        return;
+    rc = tl_codec_workspace_decode(j, false, &w, &err);
+    json_decref(j);
+    tl_strlcpy(w.id, r->id, sizeof w.id); /* the body names fields, never the object */
+    if (!rc)
+        rc = tl_store_workspace_update(r->store, &w, &err);
+    if (!rc)
+        rc = tl_store_workspace_get(r->store, r->id, &w);
+    if (rc) {
+        tl_api_fail_rc(out, rc, &err);
+        return;
+    }
+    tl_api_reply(out, 200, tl_codec_workspace_encode(&w));
+}
+
+/* ---------------------------------------------------------------- tokens ---- */
+
+/* The workspace whose tokens the caller acts on: NULL (every workspace) for an operator
+ * without a filter. -1 with out filled when the named workspace is not visible. */
+static int token_scope(const struct tl_api_req *r, const char *want, const char **ws,
+                       struct tl_api_resp *out)
+{
+    if (is_operator(r)) {
+        struct tl_workspace w;
+        if (want && *want &&
+            (!tl_id_valid(want, "ws") || tl_store_workspace_get(r->store, want, &w) != 0)) {
+            tl_api_not_found(out);
+            return -1;
+        }
+        *ws = want && *want ? want : NULL;
+        return 0;
+    }
+    if (want && strcmp(want, r->tok.workspace_id) != 0) {
+        tl_api_not_found(out);
+        return -1;
+    }
+    *ws = r->tok.workspace_id;
+    return 0;
+}
+
+static int add_token(const struct tl_token *t, void *arg)
+{
+    json_t *j = tl_codec_token_encode(t, NULL);
+    return j && json_array_append_new(arg, j) == 0 ? 0 : ENOMEM;
+}
+
+void tl_h_token_list(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_page pg;
+    struct tl_err err = {0};
+    char next[TL_CURSOR_MAX] = "";
+    const char *ws;
+
+    if (tl_api_page(r, &pg, out) || token_scope(r, tl_api_query(r, "workspace_id"), &ws, out))
+        return;
+    json_t *data = json_array();
+    if (!data) {
+        tl_api_reply(out, 500, NULL);
+        return;
+    }
+    int rc = tl_store_token_list(r->store, ws, &pg, add_token, data, next, &err);
+    if (rc) {
+        json_decref(data);
+        tl_api_fail_rc(out, rc, &err);
+        return;
+    }
+    tl_api_reply(out, 200, tl_api_list(data, next));
+}
+
+void tl_h_token_create(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_token t = {0};
+    struct tl_err err = {0};
+    char secret[TL_TOKEN_MAX + 1] = "";
+    json_t *j = tl_api_body(r, out);
+    if (!j)
+        return;
+    int rc = tl_codec_token_decode(j, &t, &err);
+    json_decref(j);
+    if (rc) {
+        tl_api_fail(out, &err);
+        return;
+    }
+    if (t.role == TL_ROLE_OPERATOR) {
+        /* operator tokens reach every workspace: only an operator mints them */
+        if (!is_operator(r)) {
+            tl_api_error(out, 403, "forbidden", "role",
+                         "only an operator token may create operator tokens");
+            return;
+        }
+        if (t.workspace_id[0]) {
+            tl_api_error(out, 400, "invalid_field", "workspace_id",
+                         "an operator token belongs to no workspace: leave workspace_id out");
+            return;
+        }
+    } else if (is_operator(r)) {
+        struct tl_workspace w;
+        if (!t.workspace_id[0]) {
+            tl_api_error(out, 400, "invalid_field", "workspace_id",
+                         "an %s token belongs to one workspace: give its workspace_id",
+                         tl_role_name(t.role));
+            return;
+        }
+        if (!tl_id_valid(t.workspace_id, "ws") ||
+            tl_store_workspace_get(r->store, t.workspace_id, &w) != 0) {
+            tl_api_error(out, 404, "not_found", "workspace_id", "no such workspace");
+            return;
+        }
+    } else {
+        if (t.workspace_id[0] && strcmp(t.workspace_id, r->tok.workspace_id) != 0) {
+            tl_api_error(out, 404, "not_found", "workspace_id", "no such workspace");
+            return;
+        }
+        tl_strlcpy(t.workspace_id, r->tok.workspace_id, sizeof t.workspace_id);
+    }
+    rc = tl_store_token_create(r->store, &t, secret, &err);
+    if (rc) {
+        tl_api_fail_rc(out, rc, &err);
+        return;
+    }
+    snprintf(out->location, sizeof out->location, "/v1/tokens/%s", t.id);
+    /* the only time the secret leaves the server: the store keeps a hash */
+    tl_api_reply(out, 201, tl_codec_token_encode(&t, secret));
+    explicit_bzero(secret, sizeof secret);
+}
+
+void tl_h_token_get(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_token t;
+    const char *ws = is_operator(r) ? NULL : r->tok.workspace_id;
+    int rc = tl_store_token_get(r->store, ws, r->id, &t);
+    if (rc) {
+        tl_api_fail_rc(out, rc, NULL);
+        return;
+    }
+    tl_api_reply(out, 200, tl_codec_token_encode(&t, NULL));
+}
+
+void tl_h_token_delete(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    const char *ws = is_operator(r) ? NULL : r->tok.workspace_id;
+    int rc = tl_store_token_delete(r->store, ws, r->id);
+    if (rc) {
+        tl_api_fail_rc(out, rc, NULL);
+        return;
+    }
+    tl_api_reply(out, 204, NULL);
+}
+
+/* ---------------------------------------------------------------- agents ---- */
+
+static int add_agent(const struct tl_agent *a, void *arg)
+{
+    json_t *j = tl_codec_agent_encode(a);
+    return j && json_array_append_new(arg, j) == 0 ? 0 : ENOMEM;
+}
+
+void tl_h_agent_list(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_page pg;
+    struct tl_err err = {0};
+    char ws[TL_ID_MAX], next[TL_CURSOR_MAX] = "";
+
+    if (tl_api_scope(r, ws, out) || tl_api_page(r, &pg, out))
+        return;
+    json_t *data = json_array();
+    if (!data) {
+        tl_api_reply(out, 500, NULL);
+        return;
+    }
+    int rc = tl_store_agent_list(r->store, ws, &pg, add_agent, data, next, &err);
+    if (rc) {
+        json_decref(data);
+        tl_api_fail_rc(out, rc, &err);
+        return;
+    }
+    tl_api_reply(out, 200, tl_api_list(data, next));
+}
+
+/* The agent as stored, for the response: header values come back hidden. */
+static void reply_agent(struct tl_api_req *r, struct tl_api_resp *out, int status, const char *ws,
+                        const char *id)
+{
+    struct tl_agent *a = calloc(1, sizeof *a);
+    int rc = a ? tl_store_agent_get(r->store, ws, id, a) : ENOMEM;
+    if (rc)
+        tl_api_fail_rc(out, rc, NULL);
+    else
+        tl_api_reply(out, status, tl_codec_agent_encode(a));
+    free(a);
+}
+
+void tl_h_agent_create(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_err err = {0};
+    char ws[TL_ID_MAX];
+    struct tl_agent *a = NULL;
+    json_t *j = NULL;
+    int rc;
+
+    if (tl_api_scope(r, ws, out))
+        goto out;
+    j = tl_api_body(r, out);
+    if (!j)
+        goto out;
+    a = calloc(1, sizeof *a); /* ~25 KiB with its parameter and header tables */
+    if (!a) {
+        tl_api_reply(out, 500, NULL);
+        goto out;
+    }
+    rc = tl_codec_agent_decode(j, true, a, &err);
+    if (!rc) {
+        tl_strlcpy(a->workspace_id, ws, sizeof a->workspace_id);
+        rc = tl_store_agent_create(r->store, a, &err);
+    }
+    if (rc) {
+        tl_api_fail_rc(out, rc, &err);
+        goto out;
+    }
+    snprintf(out->location, sizeof out->location, "/v1/agents/%s", a->id);
+    reply_agent(r, out, 201, ws, a->id);
+out:
+    json_decref(j);
+    if (a)
+        explicit_bzero(a, sizeof *a); /* header values may be API keys */
+    free(a);
+}
+
+void tl_h_agent_get(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    char ws[TL_ID_MAX];
+    if (tl_api_scope(r, ws, out))
+        return;
+    reply_agent(r, out, 200, ws, r->id);
+}
+
+void tl_h_agent_patch(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_err err = {0};
+    char ws[TL_ID_MAX];
+    struct tl_agent *a = NULL;
+    json_t *j = NULL;
+    int rc;
+
+    if (tl_api_scope(r, ws, out))
+        goto out;
+    a = calloc(1, sizeof *a);
+    if (!a) {
+        tl_api_reply(out, 500, NULL);
+        goto out;
+    }
+    /* 404 before looking at the body: a foreign id must not learn how it would validate */
+    rc = tl_store_agent_get(r->store, ws, r->id, a);
+    if (rc) {
+        tl_api_fail_rc(out, rc, NULL);
+        goto out;
+    }
+    j = tl_api_body(r, out);
+    if (!j)
+        goto out;
+    /* merge: the codec overwrites what the body names; header entries without a value
+     * stay empty with values_hidden set, which the store reads as "keep the stored one" */
+    rc = tl_codec_agent_decode(j, false, a, &err);
+    tl_strlcpy(a->id, r->id, sizeof a->id);
+    tl_strlcpy(a->workspace_id, ws, sizeof a->workspace_id);
+    if (!rc)
+        rc = tl_store_agent_update(r->store, a, &err);
+    if (rc) {
+        tl_api_fail_rc(out, rc, &err);
+        goto out;
+    }
+    reply_agent(r, out, 200, ws, r->id);
+out:
+    json_decref(j);
+    if (a)
+        explicit_bzero(a, sizeof *a);
+    free(a);
+}
+
+void tl_h_agent_delete(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_err err = {0};
+    char ws[TL_ID_MAX];
+    if (tl_api_scope(r, ws, out))
+        return;
+    int rc = tl_store_agent_delete(r->store, ws, r->id, &err);
+    if (rc) {
+        tl_api_fail_rc(out, rc, &err);
+        return;
+    }
+    tl_api_reply(out, 204, NULL);
+}

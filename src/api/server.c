@@ -1,0 +1,751 @@
+/* server: the HTTP side of the REST API — libmicrohttpd setup, the route table, auth,
+ * body accumulation with a hard cap, JSON responses and the request log line.
+ *
+ * Every request gets a struct req_ctx on MHD's first callback (headers only). All checks
+ * that need no body — route, method, token, role, id syntax, Content-Length and
+ * Content-Type — run there, so a refused request is answered before its body is read:
+ * an unauthenticated client cannot make us buffer anything. The body then arrives in
+ * pieces, is copied into a buffer that never grows past cfg->max_body, and the handler
+ * runs on the last callback. MHD's single internal polling thread runs all of this: the
+ * store's fsync'ed writes block that thread, never the SIP/media loop. */
+#include "api/api_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "api/codec.h"
+
+#define CONN_LIMIT   512u
+#define CONN_TIMEOUT 30u /* seconds of inactivity before MHD drops a connection */
+
+/* A body over the cap that arrives without Content-Length (chunked) can only be refused
+ * once MHD lets us answer, i.e. after it has been read: we drop the bytes, and past this
+ * many we close the connection instead of reading on. */
+#define DISCARD_MAX (4u * 1024 * 1024)
+
+struct route {
+    const char *method;
+    const char *pattern;   /* "{…}" matches one non-empty path segment */
+    const char *id_prefix; /* the id kind of that segment ("pn"), NULL without one */
+    enum tl_api_access access;
+    tl_api_handler fn;
+};
+
+/* The one source of truth for routing, `trunkline routes` and the OpenAPI agreement test. */
+static const struct route routes[] = {
+    {"GET", "/healthz", NULL, TL_ACCESS_PUBLIC, tl_h_healthz},
+    {"GET", "/readyz", NULL, TL_ACCESS_PUBLIC, tl_h_readyz},
+    {"GET", "/v1/sip/endpoints", NULL, TL_ACCESS_MEMBER, tl_h_sip_endpoints},
+    {"GET", "/v1/workspaces", NULL, TL_ACCESS_MEMBER, tl_h_workspace_list},
+    {"POST", "/v1/workspaces", NULL, TL_ACCESS_OPERATOR, tl_h_workspace_create},
+    {"GET", "/v1/workspaces/{id}", "ws", TL_ACCESS_MEMBER, tl_h_workspace_get},
+    {"PATCH", "/v1/workspaces/{id}", "ws", TL_ACCESS_OPERATOR, tl_h_workspace_patch},
+    {"GET", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_list},
+    {"POST", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_create},
+    {"GET", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_get},
+    {"DELETE", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_delete},
+    {"GET", "/v1/agents", NULL, TL_ACCESS_MEMBER, tl_h_agent_list},
+    {"POST", "/v1/agents", NULL, TL_ACCESS_ADMIN, tl_h_agent_create},
+    {"GET", "/v1/agents/{id}", "ag", TL_ACCESS_MEMBER, tl_h_agent_get},
+    {"PATCH", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_patch},
+    {"DELETE", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_delete},
+    {"GET", "/v1/phone-numbers", NULL, TL_ACCESS_MEMBER, tl_h_number_list},
+    {"POST", "/v1/phone-numbers", NULL, TL_ACCESS_ADMIN, tl_h_number_import},
+    {"GET", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_MEMBER, tl_h_number_get},
+    {"PUT", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_put},
+    {"PATCH", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_patch},
+    {"DELETE", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_delete},
+    {"POST", "/v1/phone-numbers/{id}/release", "pn", TL_ACCESS_ADMIN, tl_h_number_release},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+struct req_ctx {
+    const struct route *route;
+    char method[16];                /* for the log line */
+    char path[TL_API_PATH_MAX + 4]; /* for the log line: sanitised, never the query */
+    char id[TL_ID_MAX];
+    struct tl_token tok;
+    struct timespec t0;
+    int status; /* 0 until a response is queued */
+    char *body;
+    size_t len, cap;
+    size_t discarded;
+    bool too_large;
+};
+
+void tl_api_routes_print(FILE *f)
+{
+    for (size_t i = 0; i < N_ROUTES; i++)
+        fprintf(f, "%s %s\n", routes[i].method, routes[i].pattern);
+}
+
+/* ---------------------------------------------------------------- responses ---- */
+
+/* What we send when even the error body cannot be built (out of memory). */
+static const char internal_error_body[] =
+    "{\"error\":{\"code\":\"internal_error\",\"message\":\"internal error; try again\"}}";
+
+void tl_api_reply(struct tl_api_resp *out, int status, json_t *j)
+{
+    json_decref(out->json);
+    out->json = NULL;
+    if (!j && status != 204) {
+        tl_error("api", "reply", "status=%d error=out_of_memory", status);
+        out->status = 500;
+        return;
+    }
+    out->status = status;
+    out->json = j;
+}
+
+void tl_api_fail(struct tl_api_resp *out, const struct tl_err *err)
+{
+    struct tl_err e = *err;
+    if (e.status < 400 || e.status > 599 || !e.code[0])
+        e.status = 500;
+    /* a server fault is logged in full and answered in general terms: its message may
+     * name files or SQLite internals that are nobody's business outside */
+    if (e.status >= 500 && e.status != 503) {
+        tl_error("api", "error", "status=%d code=%s message=%s", e.status, e.code, e.message);
+        tl_err_set(&e, EIO, e.status, "internal_error", "", "internal error; try again");
+    }
+    out->location[0] = '\0';
+    tl_api_reply(out, e.status, tl_codec_error(&e));
+}
+
+void tl_api_error(struct tl_api_resp *out, int status, const char *code, const char *field,
+                  const char *fmt, ...)
+{
+    struct tl_err e = {0};
+    tl_err_set(&e, 0, status, code, field, "%s", "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    tl_api_fail(out, &e);
+}
+
+void tl_api_not_found(struct tl_api_resp *out)
+{
+    tl_api_error(out, 404, "not_found", "", "no such resource");
+}
+
+void tl_api_fail_rc(struct tl_api_resp *out, int rc, const struct tl_err *err)
+{
+    if (err && err->status >= 400) {
+        tl_api_fail(out, err);
+        return;
+    }
+    switch (rc) {
+    case ENOENT:
+        tl_api_not_found(out);
+        break;
+    case EPERM:
+        tl_api_error(out, 403, "forbidden", "", "not allowed");
+        break;
+    case EEXIST:
+    case EBUSY:
+        tl_api_error(out, 409, "conflict", "", "the request conflicts with the current state");
+        break;
+    case EINVAL:
+        tl_api_error(out, 400, "invalid_request", "", "the request is not valid");
+        break;
+    default:
+        tl_api_error(out, 500, "store_error", "", "unexpected error %d", rc);
+        break;
+    }
+}
+
+/* Queues out on conn. Every response carries the same safety headers; bodies are JSON
+ * except 204. Status and timing go to the log line written when the request completes. */
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct req_ctx *c,
+                                 struct tl_api_resp *out, const char *allow)
+{
+    int status = out->status ? out->status : 500;
+    char *buf = NULL;
+    struct MHD_Response *resp = NULL;
+
+    if (status != 204) {
+        buf = out->json ? json_dumps(out->json, JSON_COMPACT) : NULL;
+        if (!buf)
+            status = 500;
+    }
+    json_decref(out->json);
+    out->json = NULL;
+    if (buf) {
+        resp = MHD_create_response_from_buffer(strlen(buf), buf, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(buf);
+    } else if (status == 204) {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else {
+        resp = MHD_create_response_from_buffer(sizeof internal_error_body - 1,
+                                               (void *)internal_error_body, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp)
+        return MHD_NO;
+    if (status != 204)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"trunkline\"");
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (out->location[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, out->location);
+    c->status = status;
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned int)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- request helpers ---- */
+
+const char *tl_api_query(const struct tl_api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int tl_api_page(const struct tl_api_req *r, struct tl_page *pg, struct tl_api_resp *out)
+{
+    const char *l = tl_api_query(r, "limit");
+    const char *cur = tl_api_query(r, "cursor");
+
+    pg->limit = TL_PAGE_DEFAULT;
+    pg->cursor = NULL;
+    if (l) {
+        size_t v = 0, i = 0;
+        for (; l[i] >= '0' && l[i] <= '9' && i < 4; i++)
+            v = v * 10 + (size_t)(l[i] - '0');
+        if (i == 0 || l[i] || v < 1 || v > TL_PAGE_MAX) {
+            tl_api_error(out, 400, "invalid_field", "limit",
+                         "limit must be a whole number from 1 to %d", TL_PAGE_MAX);
+            return -1;
+        }
+        pg->limit = v;
+    }
+    if (cur && *cur) {
+        if (strnlen(cur, TL_CURSOR_MAX) >= TL_CURSOR_MAX) {
+            tl_api_error(out, 400, "invalid_field", "cursor",
+                         "cursor is not one this server gave out; start again without it");
+            return -1;
+        }
+        pg->cursor = cur;
+    }
+    return 0;
+}
+
+json_t *tl_api_list(json_t *data, const char *next_cursor)
+{
+    if (!data)
+        return NULL;
+    json_t *nc = next_cursor && next_cursor[0] ? json_string(next_cursor) : json_null();
+    return json_pack("{s:s, s:o, s:o*}", "object", "list", "data", data, "next_cursor", nc);
+}
+
+int tl_api_scope(const struct tl_api_req *r, char ws[TL_ID_MAX], struct tl_api_resp *out)
+{
+    const char *q = tl_api_query(r, "workspace_id");
+
+    if (r->tok.role != TL_ROLE_OPERATOR) {
+        /* naming another workspace answers like a missing one: no existence leak */
+        if (q && strcmp(q, r->tok.workspace_id) != 0) {
+            tl_api_not_found(out);
+            return -1;
+        }
+        tl_strlcpy(ws, r->tok.workspace_id, TL_ID_MAX);
+        return 0;
+    }
+    if (!q || !*q) {
+        tl_api_error(out, 400, "invalid_field", "workspace_id",
+                     "an operator token acts on one workspace at a time: add "
+                     "?workspace_id=ws_… to the request");
+        return -1;
+    }
+    struct tl_workspace w;
+    if (!tl_id_valid(q, "ws") || tl_store_workspace_get(r->store, q, &w) != 0) {
+        tl_api_not_found(out);
+        return -1;
+    }
+    tl_strlcpy(ws, q, TL_ID_MAX);
+    return 0;
+}
+
+json_t *tl_api_body(const struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_err err = {0};
+    json_t *j = tl_json_parse_body(r->body ? r->body : "", r->body_len, &err);
+    if (!j) {
+        if (err.status < 400)
+            tl_err_set(&err, EINVAL, 400, "invalid_json", "", "the body is not valid JSON");
+        tl_api_fail(out, &err);
+    }
+    return j;
+}
+
+/* ---------------------------------------------------------------- routing ---- */
+
+static bool path_match(const char *pat, const char *path, const char **seg, size_t *seg_len)
+{
+    while (*pat && *path) {
+        if (*pat == '{') {
+            size_t n = strcspn(path, "/");
+            if (n == 0)
+                return false;
+            *seg = path;
+            *seg_len = n;
+            pat = strchr(pat, '}') + 1;
+            path += n;
+            continue;
+        }
+        if (*pat++ != *path++)
+            return false;
+    }
+    return *pat == '\0' && *path == '\0';
+}
+
+static int access_rank(enum tl_role r)
+{
+    switch (r) {
+    case TL_ROLE_OPERATOR:
+        return TL_ACCESS_OPERATOR;
+    case TL_ROLE_ADMIN:
+        return TL_ACCESS_ADMIN;
+    case TL_ROLE_MEMBER:
+        return TL_ACCESS_MEMBER;
+    }
+    return TL_ACCESS_PUBLIC;
+}
+
+/* "Bearer <token>"; false unless a token of plausible length follows */
+static bool bearer(const char *h, char out[TL_TOKEN_MAX + 1])
+{
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t n = strnlen(h, TL_TOKEN_MAX + 1);
+    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n > TL_TOKEN_MAX)
+        return false;
+    memcpy(out, h, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* application/json, optionally with "; charset=utf-8" (JSON is UTF-8 by definition) */
+static bool is_json_type(const char *ct)
+{
+    static const char mt[] = "application/json";
+    if (!ct || strncasecmp(ct, mt, sizeof mt - 1) != 0)
+        return false;
+    ct += sizeof mt - 1;
+    ct += strspn(ct, " \t");
+    if (!*ct)
+        return true;
+    if (*ct++ != ';')
+        return false;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, "charset=", 8) != 0)
+        return false;
+    ct += 8;
+    bool quoted = *ct == '"';
+    ct += quoted;
+    if (strncasecmp(ct, "utf-8", 5) != 0)
+        return false;
+    ct += 5;
+    if (quoted && *ct++ != '"')
+        return false;
+    ct += strspn(ct, " \t");
+    return *ct == '\0';
+}
+
+static void copy_sanitised(char *dst, size_t cap, const char *src)
+{
+    /* the log is split on spaces and '=': anything else than plain path characters
+     * becomes '?', so a path cannot forge fields */
+    size_t i = 0;
+    for (; src[i] && i + 4 < cap; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || strchr("/_-.~%+", ch);
+        dst[i] = ok ? (char)ch : '?';
+    }
+    if (src[i]) {
+        memcpy(dst + i, "...", 3);
+        i += 3;
+    }
+    dst[i] = '\0';
+}
+
+static bool body_expected(struct MHD_Connection *conn, size_t *clen, bool *clen_known)
+{
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    *clen_known = false;
+    *clen = 0;
+    if (cl) {
+        /* MHD has already refused a malformed Content-Length */
+        unsigned long long v = strtoull(cl, NULL, 10);
+        *clen_known = true;
+        *clen = v > SIZE_MAX ? SIZE_MAX : (size_t)v;
+    }
+    return (cl && *clen > 0) || te;
+}
+
+/* The first callback: headers only. Returns with a response queued when the request is
+ * refused, so that MHD discards the body instead of handing it to us. */
+static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MHD_Connection *conn,
+                                  const char *url, const char *method)
+{
+    struct tl_api_resp out = {0};
+    char allow[64] = "";
+    const char *seg = NULL;
+    size_t seg_len = 0;
+    bool path_known = false;
+
+    if (strlen(url) <= TL_API_PATH_MAX) {
+        for (size_t i = 0; i < N_ROUTES && !c->route; i++) {
+            if (!path_match(routes[i].pattern, url, &seg, &seg_len))
+                continue;
+            path_known = true;
+            if (strcmp(routes[i].method, method) == 0)
+                c->route = &routes[i];
+            else if (strlen(allow) + strlen(routes[i].method) + 3 < sizeof allow)
+                snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                         allow[0] ? ", " : "", routes[i].method);
+        }
+    }
+    if (!path_known) {
+        tl_api_not_found(&out);
+        return send_resp(conn, c, &out, NULL);
+    }
+    if (!c->route) {
+        tl_api_error(&out, 405, "method_not_allowed", "", "%s is not allowed here; use %s",
+                     c->method, allow);
+        return send_resp(conn, c, &out, allow);
+    }
+    const struct route *rt = c->route;
+
+    if (rt->access != TL_ACCESS_PUBLIC) {
+        char secret[TL_TOKEN_MAX + 1];
+        const char *h =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        bool ok = bearer(h, secret) && tl_store_token_auth(a->store, secret, &c->tok) == 0;
+        explicit_bzero(secret, sizeof secret);
+        if (!ok) {
+            tl_api_error(&out, 401, "unauthorized", "",
+                         "send a valid API token as \"Authorization: Bearer <token>\"");
+            return send_resp(conn, c, &out, NULL);
+        }
+        if (access_rank(c->tok.role) < (int)rt->access) {
+            tl_api_error(&out, 403, "forbidden", "", "a %s token may not %s %s",
+                         tl_role_name(c->tok.role), rt->method, rt->pattern);
+            return send_resp(conn, c, &out, NULL);
+        }
+    }
+    if (rt->id_prefix) {
+        if (seg_len >= TL_ID_MAX) {
+            tl_api_not_found(&out);
+            return send_resp(conn, c, &out, NULL);
+        }
+        memcpy(c->id, seg, seg_len);
+        c->id[seg_len] = '\0';
+        if (!tl_id_valid(c->id, rt->id_prefix)) {
+            tl_api_not_found(&out);
+            return send_resp(conn, c, &out, NULL);
+        }
+    }
+
+    size_t clen;
+    bool clen_known;
+    bool has_body = body_expected(conn, &clen, &clen_known);
+    if (clen_known && clen > a->max_body) {
+        tl_api_error(&out, 413, "body_too_large", "", "the body exceeds the limit of %zu bytes",
+                     a->max_body);
+        return send_resp(conn, c, &out, NULL);
+    }
+    bool writes = !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
+    if (writes && has_body &&
+        !is_json_type(
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+        tl_api_error(&out, 415, "unsupported_media_type", "",
+                     "send the body as JSON with \"Content-Type: application/json\"");
+        return send_resp(conn, c, &out, NULL);
+    }
+    /* size the buffer for what was announced (already capped), so that the common case
+     * copies once */
+    if (clen_known && clen > 0) {
+        c->body = malloc(clen);
+        if (!c->body)
+            return MHD_NO;
+        c->cap = clen;
+    }
+    return MHD_YES;
+}
+
+/* Copies one piece of the body. The cap is checked before the buffer grows. */
+static enum MHD_Result take_body(struct tl_api *a, struct req_ctx *c, const char *data, size_t n)
+{
+    if (c->too_large || n > a->max_body - c->len) {
+        if (!c->too_large) {
+            c->too_large = true;
+            free(c->body);
+            c->body = NULL;
+            c->len = c->cap = 0;
+        }
+        c->discarded += n;
+        return c->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+    }
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap : 1024;
+        while (cap < c->len + n)
+            cap = cap > a->max_body / 2 ? a->max_body : cap * 2;
+        char *nb = realloc(c->body, cap);
+        if (!nb)
+            return MHD_NO;
+        c->body = nb;
+        c->cap = cap;
+    }
+    memcpy(c->body + c->len, data, n);
+    c->len += n;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct tl_api *a = cls;
+    struct req_ctx *c = *con_cls;
+
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return MHD_NO;
+        *con_cls = c;
+        clock_gettime(CLOCK_MONOTONIC, &c->t0);
+        copy_sanitised(c->method, sizeof c->method, method);
+        copy_sanitised(c->path, sizeof c->path, url);
+        return first_call(a, c, conn, url, method);
+    }
+    if (c->status) {
+        *upload_data_size = 0; /* answered already: MHD discards the rest */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        return take_body(a, c, upload_data, n);
+    }
+
+    struct tl_api_resp out = {0};
+    if (c->too_large) {
+        tl_api_error(&out, 413, "body_too_large", "", "the body exceeds the limit of %zu bytes",
+                     a->max_body);
+        return send_resp(conn, c, &out, NULL);
+    }
+    struct tl_api_req r = {
+        .api = a,
+        .store = a->store,
+        .conn = conn,
+        .id = c->id,
+        .body = c->body,
+        .body_len = c->len,
+        .tok = c->tok,
+    };
+    c->route->fn(&r, &out);
+    explicit_bzero(&r.tok, sizeof r.tok);
+    return send_resp(conn, c, &out, NULL);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct req_ctx *c = *con_cls;
+    if (!c)
+        return;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms =
+        (double)(t1.tv_sec - c->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - c->t0.tv_nsec) / 1e6;
+    /* never the body, the Authorization header or the query string */
+    tl_info("api", "request", "method=%s path=%s status=%d ms=%.1f", c->method, c->path, c->status,
+            ms);
+    if (c->body)
+        explicit_bzero(c->body, c->len); /* bodies carry trunk passwords */
+    free(c->body);
+    free(c);
+    *con_cls = NULL;
+}
+
+/* MHD's own diagnostics (bind failures, broken connections) go to our log, not stderr. */
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[300];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    tl_warnl("api", "http", "detail=%s", msg);
+}
+
+/* ---------------------------------------------------------------- lifecycle ---- */
+
+/* "host:port", "[v6]:port", "localhost:port", ":port" (all IPv4 interfaces) */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6, struct tl_err *err)
+{
+    struct sockaddr_in *sa4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)ss;
+    char host[64];
+    const char *port_s;
+    unsigned long port = 0;
+    size_t hl, i = 0;
+
+    memset(ss, 0, sizeof *ss);
+    *v6 = false;
+    if (!s)
+        s = "";
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            goto bad;
+        hl = (size_t)(close - s - 1);
+        if (hl >= sizeof host)
+            goto bad;
+        memcpy(host, s + 1, hl);
+        host[hl] = '\0';
+        port_s = close + 2;
+        *v6 = true;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon || strchr(s, ':') != colon)
+            goto bad; /* no port, or a bare IPv6 address that needs brackets */
+        hl = (size_t)(colon - s);
+        if (hl >= sizeof host)
+            goto bad;
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+        port_s = colon + 1;
+    }
+
+    for (; port_s[i] >= '0' && port_s[i] <= '9' && i < 6; i++)
+        port = port * 10 + (unsigned long)(port_s[i] - '0');
+    if (i == 0 || port_s[i] || port > 65535)
+        goto bad;
+
+    if (*v6) {
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &sa6->sin6_addr) != 1)
+            goto bad;
+        return 0;
+    }
+    sa4->sin_family = AF_INET;
+    sa4->sin_port = htons((uint16_t)port);
+    if (!host[0] || !strcmp(host, "*"))
+        sa4->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (!strcasecmp(host, "localhost"))
+        sa4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &sa4->sin_addr) != 1)
+        goto bad;
+    return 0;
+bad:
+    return tl_err_set(err, EINVAL, 400, "invalid_field", "api_listen",
+                      "api listen address \"%.100s\" is not host:port (IPv4, [IPv6] or "
+                      "localhost; port 0..65535)",
+                      s);
+}
+
+static struct MHD_Daemon *start_mhd(struct tl_api *a, unsigned int poll_flag, bool v6,
+                                    const struct sockaddr_storage *ss)
+{
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | poll_flag | MHD_USE_ERROR_LOG;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
+                            on_mhd_log, a, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
+                            MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+                            CONN_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                            MHD_OPTION_END);
+}
+
+int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_store *store,
+                 struct tl_err *err)
+{
+    struct tl_api *a = NULL;
+    const union MHD_DaemonInfo *di;
+    struct sockaddr_storage ss;
+    bool v6;
+    int rc;
+
+    *ap = NULL;
+    if (!cfg || !store || cfg->max_body == 0) {
+        rc = tl_err_set(err, EINVAL, 500, "internal_error", "", "api: bad configuration");
+        goto out;
+    }
+    rc = parse_listen(cfg->listen, &ss, &v6, err);
+    if (rc)
+        goto out;
+    a = calloc(1, sizeof *a);
+    if (!a) {
+        rc = tl_err_set(err, ENOMEM, 500, "internal_error", "", "api: out of memory");
+        goto out;
+    }
+    a->store = store;
+    a->max_body = cfg->max_body;
+    a->sip_tcp_port = cfg->sip_tcp_port;
+    a->sip_tls_port = cfg->sip_tls_port;
+    tl_strlcpy(a->public_host, cfg->public_host ? cfg->public_host : "", sizeof a->public_host);
+
+    /* epoll scales to the connection limit in one thread; the generic fallback is for
+     * builds of libmicrohttpd without it */
+    errno = 0;
+    a->mhd = start_mhd(a, MHD_USE_EPOLL, v6, &ss);
+    if (!a->mhd)
+        a->mhd = start_mhd(a, MHD_USE_AUTO, v6, &ss);
+    if (!a->mhd) {
+        int e = errno ? errno : EADDRINUSE;
+        rc = tl_err_set(err, e, 500, "internal_error", "api_listen", "api: cannot listen on %s: %s",
+                        cfg->listen, strerror(e));
+        goto out;
+    }
+    di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = di ? di->port : 0;
+    tl_info("api", "listening", "listen=%s port=%d", cfg->listen, a->port);
+    *ap = a;
+    a = NULL;
+out:
+    if (a) {
+        if (a->mhd)
+            MHD_stop_daemon(a->mhd);
+        free(a);
+    }
+    return rc;
+}
+
+void tl_api_stop(struct tl_api *a)
+{
+    if (!a)
+        return;
+    /* joins the polling thread: a handler in the middle of a store write finishes first */
+    MHD_stop_daemon(a->mhd);
+    free(a);
+}
+
+int tl_api_port(const struct tl_api *a)
+{
+    return a ? a->port : 0;
+}

@@ -1,0 +1,2241 @@
+/* store: the SQLite backend of store.h.
+ *
+ * One connection, serialised by s->mu: SQLite's own locking would also serialise writers,
+ * but a single connection keeps transactions simple (no SQLITE_BUSY between our own
+ * threads) and the API, the only writer, is not throughput-bound. Every public function
+ * takes the lock for its whole duration; list callbacks run after it is released, so a
+ * callback may call back into the store.
+ *
+ * Durability: WAL + synchronous=FULL fsyncs the WAL on every COMMIT, so a function that
+ * returned 0 survives kill -9 and power loss (store.h's promise to the API).
+ *
+ * Values only ever reach SQL as bound parameters; the few SQL texts built at run time
+ * (PRAGMA user_version = N) carry our own integers, never user data. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define BUSY_TIMEOUT_MS  5000
+#define TOKEN_PREFIX_LEN 12    /* "tlk_" + 8 characters: enough to tell tokens apart */
+#define TOKEN_SECRET_LEN 47    /* "tlk_" + 43 base64url characters */
+#define TOKEN_TOUCH_MS   60000 /* last_used_at granularity: at most one write a minute */
+#define SEALED_PW_MAX    (TL_PASSWORD_MAX + TL_SEAL_OVERHEAD)
+/* sealed agent headers: per header 1-byte name length, name, 2-byte value length, value */
+#define HDR_PLAIN_MAX  (TL_HEADERS_MAX * (1 + TL_HEADER_NAME_MAX + 2 + TL_HEADER_VALUE_MAX))
+#define HDR_SEALED_MAX (HDR_PLAIN_MAX + TL_SEAL_OVERHEAD)
+
+struct tl_store {
+    pthread_mutex_t mu;
+    sqlite3 *db;
+    int version; /* schema version of the open database */
+    uint8_t key[32];
+};
+
+/* ---- schema ----
+ * Each entry moves the schema from version i to i+1 in one transaction; PRAGMA
+ * user_version records where a database stands. Entries are never edited once released:
+ * a change is a new entry.
+ *
+ * `seq` (the rowid) gives creation order for pagination; `id` is the public id. Enum
+ * values are stored by their wire names so the file reads well in the sqlite3 shell and
+ * reordering a C enum cannot silently change stored meaning. phone_numbers.number is
+ * UNIQUE across all workspaces: a number can be routed to one place only. The composite
+ * foreign key makes SQLite itself refuse a number assigned to another workspace's agent. */
+static const char *const migrations[] = {
+    /* v1: base tables */
+    "CREATE TABLE workspaces ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " name TEXT NOT NULL,"
+    " plan TEXT NOT NULL,"
+    " region TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE TABLE tokens ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " workspace_id TEXT REFERENCES workspaces(id) ON DELETE CASCADE," /* NULL: operator */
+    " role TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " prefix TEXT NOT NULL,"
+    " hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX tokens_workspace ON tokens(workspace_id);"
+    "CREATE TABLE agents ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " builtin TEXT NOT NULL DEFAULT '',"
+    " url TEXT NOT NULL DEFAULT '',"
+    " params_json TEXT NOT NULL DEFAULT '[]',"
+    " header_names_json TEXT NOT NULL DEFAULT '[]',"
+    " headers_sealed BLOB," /* names and values, sealed; NULL when there are no headers */
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " UNIQUE (workspace_id, id));"
+    "CREATE TABLE phone_numbers ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+    " number TEXT NOT NULL UNIQUE,"
+    " label TEXT NOT NULL DEFAULT '',"
+    " source TEXT NOT NULL,"
+    " agent_id TEXT,"
+    " outbound_json TEXT NOT NULL,"
+    " outbound_password BLOB,"
+    " inbound_json TEXT,"
+    " inbound_password BLOB,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " FOREIGN KEY (workspace_id, agent_id) REFERENCES agents(workspace_id, id));"
+    "CREATE INDEX phone_numbers_workspace ON phone_numbers(workspace_id);",
+
+    /* v2: agent-in-use checks and the agent_id filter without a table scan; token
+     * last-use time for operators auditing stale credentials */
+    "CREATE INDEX phone_numbers_agent ON phone_numbers(agent_id);"
+    "ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* ---- small helpers ---- */
+
+static void lock(struct tl_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+}
+
+static void unlock(struct tl_store *s)
+{
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* SQLite's message goes to the log only: it can name tables and constraints, which is
+ * nothing a tenant needs to see. */
+static int db_fail(struct tl_store *s, const char *op, struct tl_err *err)
+{
+    tl_error("store", "store.db_error", "op=%s code=%d detail=\"%s\"", op,
+             sqlite3_extended_errcode(s->db), sqlite3_errmsg(s->db));
+    return tl_err_set(err, EIO, 500, "internal", "",
+                      "The database could not complete the request.");
+}
+
+static int corrupt(const char *op, const char *id, const char *what, struct tl_err *err)
+{
+    tl_error("store", "store.corrupt", "op=%s id=%s what=\"%s\"", op, id, what);
+    return tl_err_set(err, EIO, 500, "internal", "", "A stored record could not be read.");
+}
+
+static int not_found(struct tl_err *err, const char *what)
+{
+    return tl_err_set(err, ENOENT, 404, "not_found", "", "No such %s in this workspace.", what);
+}
+
+static void fin(sqlite3_stmt **st)
+{
+    sqlite3_finalize(*st);
+    *st = NULL;
+}
+
+static int prep(struct tl_store *s, const char *op, const char *sql, sqlite3_stmt **st,
+                struct tl_err *err)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return db_fail(s, op, err);
+    }
+    return 0;
+}
+
+/* binders return SQLITE_OK (0), so calls chain with || */
+static int bind_str(sqlite3_stmt *st, int i, const char *v)
+{
+    return sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+/* NULL and "" both store SQL NULL (no agent, operator token, no inbound trunk) */
+static int bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+    if (!v || !*v)
+        return sqlite3_bind_null(st, i);
+    return bind_str(st, i, v);
+}
+
+static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t len, bool present)
+{
+    if (!present)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_blob(st, i, p, (int)len, SQLITE_TRANSIENT);
+}
+
+static const char *col_str(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+/* Values from the file are copied with their bounds: a database edited by hand or
+ * damaged must not overflow a struct field. */
+static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    tl_strlcpy(dst, col_str(st, i), cap);
+}
+
+static int exec(struct tl_store *s, const char *op, const char *sql, struct tl_err *err)
+{
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, op, err);
+    return 0;
+}
+
+/* IMMEDIATE: take the write lock up front so check-then-write sequences (number taken?,
+ * agent in use?) cannot interleave with another process on the same file (the CLI). */
+static int tx_begin(struct tl_store *s, const char *op, struct tl_err *err)
+{
+    return exec(s, op, "BEGIN IMMEDIATE", err);
+}
+
+static void tx_rollback(struct tl_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int tx_commit(struct tl_store *s, const char *op, struct tl_err *err)
+{
+    int ret = exec(s, op, "COMMIT", err);
+    if (ret != 0)
+        tx_rollback(s);
+    return ret;
+}
+
+/* step a statement expected to finish without rows */
+static int step_done(struct tl_store *s, const char *op, sqlite3_stmt *st, struct tl_err *err)
+{
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_fail(s, op, err);
+    return 0;
+}
+
+static void safe_zero(void *p, size_t n)
+{
+    sodium_memzero(p, n);
+}
+
+/* ---- cursors ----
+ * "c" + lowercase hex of the last row's seq. Opaque to clients; strict on input so a
+ * garbled cursor is a clear 400 instead of a silently wrong page. */
+static void cursor_make(int64_t seq, char out[TL_CURSOR_MAX])
+{
+    snprintf(out, TL_CURSOR_MAX, "c%" PRIx64, (uint64_t)seq);
+}
+
+static int cursor_parse(const char *c, int64_t *after, struct tl_err *err)
+{
+    *after = 0;
+    if (!c || !*c)
+        return 0;
+    size_t len = strnlen(c, TL_CURSOR_MAX);
+    if (c[0] != 'c' || len < 2 || len > 16 || c[1] == '0')
+        goto bad;
+    uint64_t v = 0;
+    for (size_t i = 1; i < len; i++) {
+        int d;
+        if (c[i] >= '0' && c[i] <= '9')
+            d = c[i] - '0';
+        else if (c[i] >= 'a' && c[i] <= 'f')
+            d = c[i] - 'a' + 10;
+        else
+            goto bad;
+        v = v << 4 | (uint64_t)d;
+    }
+    if (v > INT64_MAX)
+        goto bad;
+    *after = (int64_t)v;
+    return 0;
+bad:
+    return tl_err_set(err, EINVAL, 400, "invalid_field", "cursor",
+                      "This cursor is not valid; pass the next_cursor of the previous page, or "
+                      "no cursor to start from the beginning.");
+}
+
+static size_t page_limit(const struct tl_page *pg)
+{
+    if (!pg)
+        return TL_PAGE_DEFAULT;
+    if (pg->limit < 1)
+        return 1;
+    if (pg->limit > TL_PAGE_MAX)
+        return TL_PAGE_MAX;
+    return pg->limit;
+}
+
+typedef int (*row_reader)(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err);
+
+/* Reads up to `limit` rows of a query that asked for limit + 1, into a fresh array, so
+ * the callbacks can run without the lock. */
+static int collect(struct tl_store *s, const char *op, sqlite3_stmt *st, size_t limit,
+                   size_t item_size, row_reader rd, void **items, size_t *n,
+                   char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
+{
+    int ret = 0;
+    int64_t seq = 0, last = 0;
+    uint8_t *buf = calloc(limit, item_size);
+
+    *items = NULL;
+    *n = 0;
+    if (!buf)
+        return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            ret = db_fail(s, op, err);
+            goto out;
+        }
+        if (*n == limit) { /* the extra row: there is a next page */
+            cursor_make(last, next_cursor);
+            break;
+        }
+        ret = rd(st, buf + *n * item_size, &seq, err);
+        if (ret != 0)
+            goto out;
+        last = seq;
+        (*n)++;
+    }
+out:
+    if (ret != 0) {
+        free(buf);
+        *n = 0;
+        next_cursor[0] = '\0';
+        return ret;
+    }
+    *items = buf;
+    return 0;
+}
+
+/* ---- JSON columns (non-secret trunk and agent fields) ---- */
+
+static int json_put(json_t *o, const char *k, json_t *v)
+{
+    /* json_string() is NULL for invalid UTF-8; json_object_set_new then fails too */
+    return json_object_set_new(o, k, v);
+}
+
+static json_t *kv_to_json(const struct tl_kv *h, size_t n)
+{
+    json_t *a = json_array();
+    if (!a)
+        return NULL;
+    for (size_t i = 0; i < n && i < TL_HEADERS_MAX; i++) {
+        /* json_pack is NULL for text that is not UTF-8; append_new frees on failure */
+        if (json_array_append_new(a, json_pack("[ss]", h[i].name, h[i].value))) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static void kv_from_json(json_t *a, struct tl_kv *h, size_t *n)
+{
+    size_t i;
+    json_t *pair;
+
+    *n = 0;
+    json_array_foreach(a, i, pair)
+    {
+        if (*n == TL_HEADERS_MAX)
+            break;
+        const char *k = json_string_value(json_array_get(pair, 0));
+        const char *v = json_string_value(json_array_get(pair, 1));
+        tl_strlcpy(h[*n].name, k ? k : "", sizeof h[*n].name);
+        tl_strlcpy(h[*n].value, v ? v : "", sizeof h[*n].value);
+        (*n)++;
+    }
+}
+
+static void jstr(json_t *o, const char *k, char *dst, size_t cap)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    tl_strlcpy(dst, v ? v : "", cap);
+}
+
+static const char *jname(json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "";
+}
+
+static const char *opt_name(const char *n)
+{
+    return n ? n : "";
+}
+
+/* dump and free j; NULL j (a failed build) or a failed dump is EINVAL: the only way to
+ * get here with valid memory is text that is not UTF-8 */
+static int dump(json_t *j, char **out)
+{
+    *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return *out ? 0 : EINVAL;
+}
+
+static int outbound_to_json(const struct tl_outbound_trunk *t, char **out)
+{
+    json_t *o = json_object();
+    if (!o || json_put(o, "address", json_string(t->address)) ||
+        json_put(o, "username", json_string(t->username)) ||
+        json_put(o, "transport", json_string(opt_name(tl_transport_name(t->transport)))) ||
+        json_put(o, "media_encryption",
+                 json_string(opt_name(tl_media_enc_name(t->media_encryption)))) ||
+        json_put(o, "headers", kv_to_json(t->headers, t->n_headers))) {
+        json_decref(o);
+        o = NULL;
+    }
+    return dump(o, out);
+}
+
+static int inbound_to_json(const struct tl_inbound_trunk *t, char **out)
+{
+    json_t *o = json_object();
+    json_t *allowed = json_array();
+    bool bad = !o || !allowed;
+
+    for (size_t i = 0; !bad && i < t->n_allowed && i < TL_ALLOWED_MAX; i++)
+        bad = json_array_append_new(allowed, json_string(t->allowed_addresses[i])) != 0;
+    if (bad || json_put(o, "transport", json_string(opt_name(tl_transport_name(t->transport)))) ||
+        json_put(o, "media_encryption",
+                 json_string(opt_name(tl_media_enc_name(t->media_encryption)))) ||
+        json_put(o, "username", json_string(t->username)) ||
+        json_put(o, "allowed_addresses", json_incref(allowed)) ||
+        json_put(o, "origination_url", json_string(t->origination_url)) ||
+        json_put(o, "headers", kv_to_json(t->headers, t->n_headers))) {
+        json_decref(o);
+        o = NULL;
+    }
+    json_decref(allowed);
+    return dump(o, out);
+}
+
+static int outbound_from_json(const char *text, struct tl_outbound_trunk *t)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    int ret = EIO;
+    if (!json_is_object(o))
+        goto out;
+    jstr(o, "address", t->address, sizeof t->address);
+    jstr(o, "username", t->username, sizeof t->username);
+    int tr = tl_transport_parse(jname(o, "transport"));
+    int me = tl_media_enc_parse(jname(o, "media_encryption"));
+    if (tr < 0 || me < 0)
+        goto out;
+    t->transport = (enum tl_transport)tr;
+    t->media_encryption = (enum tl_media_enc)me;
+    kv_from_json(json_object_get(o, "headers"), t->headers, &t->n_headers);
+    ret = 0;
+out:
+    json_decref(o);
+    return ret;
+}
+
+static int inbound_from_json(const char *text, struct tl_inbound_trunk *t)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    int ret = EIO;
+    size_t i;
+    json_t *v;
+
+    if (!json_is_object(o))
+        goto out;
+    int tr = tl_transport_parse(jname(o, "transport"));
+    int me = tl_media_enc_parse(jname(o, "media_encryption"));
+    if (tr < 0 || me < 0)
+        goto out;
+    t->transport = (enum tl_transport)tr;
+    t->media_encryption = (enum tl_media_enc)me;
+    jstr(o, "username", t->username, sizeof t->username);
+    jstr(o, "origination_url", t->origination_url, sizeof t->origination_url);
+    t->n_allowed = 0;
+    json_array_foreach(json_object_get(o, "allowed_addresses"), i, v)
+    {
+        if (t->n_allowed == TL_ALLOWED_MAX)
+            break;
+        const char *a = json_string_value(v);
+        tl_strlcpy(t->allowed_addresses[t->n_allowed++], a ? a : "",
+                   sizeof t->allowed_addresses[0]);
+    }
+    kv_from_json(json_object_get(o, "headers"), t->headers, &t->n_headers);
+    ret = 0;
+out:
+    json_decref(o);
+    return ret;
+}
+
+static int params_to_json(const struct tl_agent *a, char **out)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < a->n_params && i < TL_PARAMS_MAX; i++) {
+        if (json_array_append_new(arr, json_pack("[ss]", a->params[i].key, a->params[i].value))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return dump(arr, out);
+}
+
+static int header_names_to_json(const struct tl_agent *a, char **out)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < a->n_headers && i < TL_HEADERS_MAX; i++) {
+        if (json_array_append_new(arr, json_string(a->headers[i].name))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return dump(arr, out);
+}
+
+/* ---- sealing ---- */
+
+struct sealed {
+    bool present;
+    size_t len;
+    uint8_t buf[SEALED_PW_MAX];
+};
+
+static void seal_ad(char *ad, size_t cap, const char *row_id, const char *field)
+{
+    /* binds a ciphertext to its row and column: copied elsewhere it fails to open */
+    snprintf(ad, cap, "%s:%s", row_id, field);
+}
+
+static int col_sealed(sqlite3_stmt *st, int i, struct sealed *out)
+{
+    memset(out, 0, sizeof *out);
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return 0;
+    const void *b = sqlite3_column_blob(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    if (!b || n < TL_SEAL_OVERHEAD || (size_t)n > sizeof out->buf)
+        return EIO;
+    memcpy(out->buf, b, (size_t)n);
+    out->len = (size_t)n;
+    out->present = true;
+    return 0;
+}
+
+static int seal_password(struct tl_store *s, const char *row_id, const char *field, const char *pw,
+                         struct sealed *out)
+{
+    char ad[TL_ID_MAX + 32];
+    size_t len = strnlen(pw, TL_PASSWORD_MAX + 1);
+
+    memset(out, 0, sizeof *out);
+    if (len > TL_PASSWORD_MAX)
+        return EINVAL;
+    seal_ad(ad, sizeof ad, row_id, field);
+    int ret = tl_seal(s->key, ad, pw, len, out->buf, sizeof out->buf, &out->len);
+    out->present = ret == 0;
+    return ret;
+}
+
+static int open_password(struct tl_store *s, const char *row_id, const char *field,
+                         const struct sealed *in, char out[TL_PASSWORD_MAX + 1])
+{
+    char ad[TL_ID_MAX + 32];
+    size_t len = 0;
+
+    out[0] = '\0';
+    if (!in->present)
+        return 0;
+    seal_ad(ad, sizeof ad, row_id, field);
+    int ret = tl_unseal(s->key, ad, in->buf, in->len, out, TL_PASSWORD_MAX, &len);
+    if (ret != 0)
+        return ret;
+    out[len] = '\0';
+    return 0;
+}
+
+/* agent headers (names and values) in a small length-prefixed form, sealed as one blob */
+static int headers_seal(struct tl_store *s, const char *agent_id, const struct tl_kv *h, size_t n,
+                        uint8_t *out, size_t *out_len)
+{
+    uint8_t plain[HDR_PLAIN_MAX];
+    size_t p = 0;
+    char ad[TL_ID_MAX + 32];
+
+    for (size_t i = 0; i < n && i < TL_HEADERS_MAX; i++) {
+        size_t nl = strnlen(h[i].name, TL_HEADER_NAME_MAX + 1);
+        size_t vl = strnlen(h[i].value, TL_HEADER_VALUE_MAX + 1);
+        if (nl > TL_HEADER_NAME_MAX || vl > TL_HEADER_VALUE_MAX) {
+            safe_zero(plain, p);
+            return EINVAL;
+        }
+        plain[p++] = (uint8_t)nl;
+        memcpy(plain + p, h[i].name, nl);
+        p += nl;
+        plain[p++] = (uint8_t)(vl >> 8);
+        plain[p++] = (uint8_t)vl;
+        memcpy(plain + p, h[i].value, vl);
+        p += vl;
+    }
+    seal_ad(ad, sizeof ad, agent_id, "headers");
+    int ret = tl_seal(s->key, ad, plain, p, out, HDR_SEALED_MAX, out_len);
+    safe_zero(plain, sizeof plain);
+    return ret;
+}
+
+static int headers_open(struct tl_store *s, const char *agent_id, const void *sealed, size_t len,
+                        struct tl_kv *h, size_t *n)
+{
+    uint8_t plain[HDR_PLAIN_MAX];
+    size_t plen = 0, p = 0;
+    char ad[TL_ID_MAX + 32];
+    int ret;
+
+    *n = 0;
+    seal_ad(ad, sizeof ad, agent_id, "headers");
+    ret = tl_unseal(s->key, ad, sealed, len, plain, sizeof plain, &plen);
+    if (ret != 0)
+        return ret;
+    while (p < plen) {
+        if (*n == TL_HEADERS_MAX)
+            goto bad;
+        size_t nl = plain[p++];
+        if (nl > TL_HEADER_NAME_MAX || plen - p < nl + 2)
+            goto bad;
+        memcpy(h[*n].name, plain + p, nl);
+        h[*n].name[nl] = '\0';
+        p += nl;
+        size_t vl = (size_t)plain[p] << 8 | plain[p + 1];
+        p += 2;
+        if (vl > TL_HEADER_VALUE_MAX || plen - p < vl)
+            goto bad;
+        memcpy(h[*n].value, plain + p, vl);
+        h[*n].value[vl] = '\0';
+        p += vl;
+        (*n)++;
+    }
+    safe_zero(plain, sizeof plain);
+    return 0;
+bad:
+    safe_zero(plain, sizeof plain);
+    safe_zero(h, sizeof *h * TL_HEADERS_MAX);
+    *n = 0;
+    return EBADMSG;
+}
+
+/* ---- row readers ---- */
+
+#define WS_COLS "seq, id, name, plan, region, created_at, updated_at"
+
+static int ws_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+{
+    struct tl_workspace *w = out;
+    memset(w, 0, sizeof *w);
+    *seq = sqlite3_column_int64(st, 0);
+    col_text(st, 1, w->id, sizeof w->id);
+    col_text(st, 2, w->name, sizeof w->name);
+    int plan = tl_plan_parse(col_str(st, 3));
+    if (plan < 0)
+        return corrupt("workspace", w->id, "plan", err);
+    w->plan = (enum tl_plan)plan;
+    col_text(st, 4, w->region, sizeof w->region);
+    w->created_at = sqlite3_column_int64(st, 5);
+    w->updated_at = sqlite3_column_int64(st, 6);
+    return 0;
+}
+
+#define TK_COLS "seq, id, workspace_id, role, name, prefix, created_at"
+
+static int tk_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+{
+    struct tl_token *t = out;
+    memset(t, 0, sizeof *t);
+    *seq = sqlite3_column_int64(st, 0);
+    col_text(st, 1, t->id, sizeof t->id);
+    col_text(st, 2, t->workspace_id, sizeof t->workspace_id);
+    int role = tl_role_parse(col_str(st, 3));
+    if (role < 0)
+        return corrupt("token", t->id, "role", err);
+    t->role = (enum tl_role)role;
+    col_text(st, 4, t->name, sizeof t->name);
+    col_text(st, 5, t->prefix, sizeof t->prefix);
+    t->created_at = sqlite3_column_int64(st, 6);
+    return 0;
+}
+
+#define AG_COLS                                                                                    \
+    "seq, id, workspace_id, name, kind, builtin, url, params_json, header_names_json, "            \
+    "created_at, updated_at"
+#define AG_COL_SEALED 11 /* headers_sealed, when a query appends it */
+
+static int ag_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+{
+    struct tl_agent *a = out;
+    size_t i;
+    json_t *j, *v;
+
+    memset(a, 0, sizeof *a);
+    *seq = sqlite3_column_int64(st, 0);
+    col_text(st, 1, a->id, sizeof a->id);
+    col_text(st, 2, a->workspace_id, sizeof a->workspace_id);
+    col_text(st, 3, a->name, sizeof a->name);
+    int kind = tl_agent_kind_parse(col_str(st, 4));
+    if (kind < 0)
+        return corrupt("agent", a->id, "kind", err);
+    a->kind = (enum tl_agent_kind)kind;
+    col_text(st, 5, a->builtin, sizeof a->builtin);
+    col_text(st, 6, a->url, sizeof a->url);
+
+    j = json_loads(col_str(st, 7), 0, NULL);
+    if (!json_is_array(j)) {
+        json_decref(j);
+        return corrupt("agent", a->id, "params_json", err);
+    }
+    json_array_foreach(j, i, v)
+    {
+        if (a->n_params == TL_PARAMS_MAX)
+            break;
+        const char *k = json_string_value(json_array_get(v, 0));
+        const char *val = json_string_value(json_array_get(v, 1));
+        tl_strlcpy(a->params[a->n_params].key, k ? k : "", sizeof a->params[0].key);
+        tl_strlcpy(a->params[a->n_params].value, val ? val : "", sizeof a->params[0].value);
+        a->n_params++;
+    }
+    json_decref(j);
+
+    j = json_loads(col_str(st, 8), 0, NULL);
+    if (!json_is_array(j)) {
+        json_decref(j);
+        return corrupt("agent", a->id, "header_names_json", err);
+    }
+    json_array_foreach(j, i, v)
+    {
+        if (a->n_headers == TL_HEADERS_MAX)
+            break;
+        const char *name = json_string_value(v);
+        tl_strlcpy(a->headers[a->n_headers++].name, name ? name : "", sizeof a->headers[0].name);
+    }
+    json_decref(j);
+    a->values_hidden = true;
+    a->created_at = sqlite3_column_int64(st, 9);
+    a->updated_at = sqlite3_column_int64(st, 10);
+    return 0;
+}
+
+#define PN_COLS                                                                                    \
+    "seq, id, workspace_id, number, label, source, agent_id, outbound_json, "                      \
+    "outbound_password IS NOT NULL, inbound_json, inbound_password IS NOT NULL, created_at, "      \
+    "updated_at"
+#define PN_COL_OUT_PW 13 /* outbound_password, inbound_password, when a query appends them */
+#define PN_COL_IN_PW  14
+
+static int pn_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+{
+    struct tl_phone_number *n = out;
+    memset(n, 0, sizeof *n);
+    *seq = sqlite3_column_int64(st, 0);
+    col_text(st, 1, n->id, sizeof n->id);
+    col_text(st, 2, n->workspace_id, sizeof n->workspace_id);
+    col_text(st, 3, n->number, sizeof n->number);
+    col_text(st, 4, n->label, sizeof n->label);
+    int src = tl_source_parse(col_str(st, 5));
+    if (src < 0)
+        return corrupt("number", n->id, "source", err);
+    n->source = (enum tl_number_source)src;
+    col_text(st, 6, n->agent_id, sizeof n->agent_id);
+    if (outbound_from_json(col_str(st, 7), &n->outbound) != 0)
+        return corrupt("number", n->id, "outbound_json", err);
+    n->outbound.has_password = sqlite3_column_int(st, 8) != 0;
+    if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+        n->has_inbound = true;
+        if (inbound_from_json(col_str(st, 9), &n->inbound) != 0)
+            return corrupt("number", n->id, "inbound_json", err);
+        n->inbound.has_password = sqlite3_column_int(st, 10) != 0;
+    }
+    n->created_at = sqlite3_column_int64(st, 11);
+    n->updated_at = sqlite3_column_int64(st, 12);
+    return 0;
+}
+
+/* ---- open, close, migrations ---- */
+
+int tl_store_latest_version(void)
+{
+    return N_MIGRATIONS;
+}
+
+static int read_user_version(struct tl_store *s, int *v, struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prep(s, "user_version", "PRAGMA user_version", &st, err);
+    if (ret == 0) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *v = sqlite3_column_int(st, 0);
+        else
+            ret = db_fail(s, "user_version", err);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int migrate(struct tl_store *s, int target, struct tl_err *err)
+{
+    int ret = 0;
+    for (int v = s->version + 1; v <= target; v++) {
+        char pragma[64];
+        int cur = 0;
+
+        ret = tx_begin(s, "migrate", err);
+        if (ret != 0)
+            return ret;
+        /* re-read under the write lock: another process may have migrated meanwhile */
+        ret = read_user_version(s, &cur, err);
+        if (ret != 0)
+            goto fail;
+        if (cur >= v) {
+            tx_rollback(s);
+            s->version = cur;
+            continue;
+        }
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v);
+        if (sqlite3_exec(s->db, migrations[v - 1], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+            tl_error("store", "store.migrate_failed", "version=%d detail=\"%s\"", v,
+                     sqlite3_errmsg(s->db));
+            ret =
+                tl_err_set(err, EIO, 500, "internal", "",
+                           "database migration to schema v%d failed: %s", v, sqlite3_errmsg(s->db));
+            goto fail;
+        }
+        ret = tx_commit(s, "migrate", err);
+        if (ret != 0)
+            return ret;
+        tl_info("store", "store.migrated", "version=%d", v);
+        s->version = v;
+    }
+    return 0;
+fail:
+    tx_rollback(s);
+    return ret;
+}
+
+/* The database holds sealed secrets and token hashes: create it owner-only (SQLite gives
+ * its -wal and -shm files the main file's mode), and make the new directory entry
+ * durable, since SQLite syncs the directory for its journals but not for the main file. */
+static int precreate(const char *path, struct tl_err *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return 0;
+        return tl_err_set(err, errno, 500, "internal", "", "cannot create database %s: %s", path,
+                          strerror(errno));
+    }
+    close(fd);
+
+    char *copy = strdup(path);
+    if (!copy)
+        return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    free(copy);
+    return 0;
+}
+
+int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t key[32], int target,
+                     struct tl_err *err)
+{
+    struct tl_store *s = NULL;
+    sqlite3_stmt *st = NULL;
+    int ret = 0, cur = 0;
+
+    *sp = NULL;
+    if (target < 1 || target > N_MIGRATIONS)
+        return tl_err_set(err, EINVAL, 500, "internal", "", "no schema version %d (latest v%d)",
+                          target, N_MIGRATIONS);
+    if (!db_path || !*db_path)
+        return tl_err_set(err, EINVAL, 500, "internal", "", "no database path given");
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+    pthread_mutex_init(&s->mu, NULL);
+    memcpy(s->key, key, sizeof s->key);
+
+    if (strcmp(db_path, ":memory:") != 0) {
+        ret = precreate(db_path, err);
+        if (ret != 0)
+            goto out;
+    }
+    /* NOMUTEX: s->mu already serialises every use of the connection */
+    if (sqlite3_open_v2(db_path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        ret = tl_err_set(err, EIO, 500, "internal", "", "cannot open database %s: %s", db_path,
+                         s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    /* another process (the CLI) may hold the write lock briefly */
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+
+    /* WAL: readers never block the writer; the PRAGMA answers the mode actually in
+     * force, which stays "delete" on file systems without shared memory support */
+    ret = prep(s, "open", "PRAGMA journal_mode = WAL", &st, err);
+    if (ret != 0)
+        goto out;
+    if (strcmp(db_path, ":memory:") != 0 &&
+        (sqlite3_step(st) != SQLITE_ROW || strcmp(col_str(st, 0), "wal") != 0)) {
+        ret = tl_err_set(err, EIO, 500, "internal", "", "cannot put database %s in WAL mode (%s)",
+                         db_path, sqlite3_errmsg(s->db));
+        goto out;
+    }
+    fin(&st);
+    ret = exec(s, "open", "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err);
+    if (ret != 0)
+        goto out;
+
+    ret = read_user_version(s, &cur, err);
+    if (ret != 0)
+        goto out;
+    if (cur > N_MIGRATIONS) {
+        ret = tl_err_set(err, EINVAL, 500, "schema_too_new", "",
+                         "database schema v%d is newer than this trunkline (v%d): upgrade "
+                         "trunkline",
+                         cur, N_MIGRATIONS);
+        goto out;
+    }
+    s->version = cur;
+    if (cur < target) {
+        ret = migrate(s, target, err);
+        if (ret != 0)
+            goto out;
+    }
+out:
+    sqlite3_finalize(st);
+    if (ret != 0) {
+        tl_store_close(s);
+        return ret;
+    }
+    *sp = s;
+    return 0;
+}
+
+int tl_store_open(struct tl_store **sp, const char *db_path, const uint8_t key[32],
+                  struct tl_err *err)
+{
+    return tl_store_open_at(sp, db_path, key, N_MIGRATIONS, err);
+}
+
+void tl_store_close(struct tl_store *s)
+{
+    if (!s)
+        return;
+    if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+        tl_error("store", "store.close_failed", "detail=\"%s\"", sqlite3_errmsg(s->db));
+    pthread_mutex_destroy(&s->mu);
+    sodium_memzero(s->key, sizeof s->key);
+    free(s);
+}
+
+int tl_store_ping(struct tl_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    lock(s);
+    int ret = prep(s, "ping", "SELECT 1", &st, NULL);
+    if (ret == 0 && sqlite3_step(st) != SQLITE_ROW)
+        ret = db_fail(s, "ping", NULL);
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_schema_version(struct tl_store *s)
+{
+    lock(s);
+    int v = s->version;
+    unlock(s);
+    return v;
+}
+
+int tl_store_workspace_count(struct tl_store *s, int64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    lock(s);
+    int ret = prep(s, "workspace_count", "SELECT count(*) FROM workspaces", &st, NULL);
+    if (ret == 0) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *n = sqlite3_column_int64(st, 0);
+        else
+            ret = db_fail(s, "workspace_count", NULL);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+/* ---- workspaces ---- */
+
+/* plan of a workspace, ENOENT when it does not exist; inside the caller's lock */
+static int ws_plan(struct tl_store *s, const char *op, const char *ws, enum tl_plan *plan,
+                   struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prep(s, op, "SELECT plan FROM workspaces WHERE id = ?1", &st, err);
+    if (ret != 0)
+        return ret;
+    if (bind_str(st, 1, ws)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        ret = not_found(err, "workspace");
+    } else if (rc != SQLITE_ROW) {
+        ret = db_fail(s, op, err);
+    } else {
+        int p = tl_plan_parse(col_str(st, 0));
+        if (p < 0)
+            ret = corrupt(op, ws, "plan", err);
+        else
+            *plan = (enum tl_plan)p;
+    }
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int ws_read(struct tl_store *s, const char *id, struct tl_workspace *out, struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t seq;
+    int ret =
+        prep(s, "workspace_get", "SELECT " WS_COLS " FROM workspaces WHERE id = ?1", &st, err);
+    if (ret != 0)
+        return ret;
+    if (bind_str(st, 1, id)) {
+        ret = db_fail(s, "workspace_get", err);
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        ret = ws_row(st, out, &seq, err);
+    else if (rc == SQLITE_DONE)
+        ret = not_found(err, "workspace");
+    else
+        ret = db_fail(s, "workspace_get", err);
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int tl_store_workspace_create(struct tl_store *s, struct tl_workspace *w, struct tl_err *err)
+{
+    static const char op[] = "workspace_create";
+    sqlite3_stmt *st = NULL;
+    char agent_id[TL_ID_MAX];
+    int ret;
+
+    lock(s);
+    tl_id_new(w->id, "ws");
+    tl_id_new(agent_id, "ag");
+    w->created_at = w->updated_at = tl_now_ms();
+    if (!w->region[0])
+        tl_strlcpy(w->region, "eu", sizeof w->region);
+
+    ret = tx_begin(s, op, err);
+    if (ret != 0)
+        goto out;
+    ret = prep(s, op,
+               "INSERT INTO workspaces (id, name, plan, region, created_at, updated_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+               &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, w->id) || bind_str(st, 2, w->name) ||
+        bind_str(st, 3, opt_name(tl_plan_name(w->plan))) || bind_str(st, 4, w->region) ||
+        sqlite3_bind_int64(st, 5, w->created_at)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    fin(&st);
+
+    /* every workspace starts with something a number can be pointed at right away */
+    ret = prep(s, op,
+               "INSERT INTO agents (id, workspace_id, name, kind, builtin, created_at, "
+               "updated_at) VALUES (?1, ?2, 'echo', ?3, 'echo', ?4, ?4)",
+               &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, agent_id) || bind_str(st, 2, w->id) ||
+        bind_str(st, 3, opt_name(tl_agent_kind_name(TL_AGENT_BUILTIN))) ||
+        sqlite3_bind_int64(st, 4, w->created_at)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    fin(&st);
+    ret = tx_commit(s, op, err);
+out:
+    sqlite3_finalize(st);
+    if (ret != 0)
+        tx_rollback(s);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_workspace_get(struct tl_store *s, const char *id, struct tl_workspace *out)
+{
+    lock(s);
+    int ret = ws_read(s, id, out, NULL);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct tl_err *err)
+{
+    static const char op[] = "workspace_update";
+    sqlite3_stmt *st = NULL;
+    int ret;
+
+    lock(s);
+    w->updated_at = tl_now_ms();
+    /* an empty region keeps the stored one: residency is not cleared by omission */
+    ret = prep(s, op,
+               "UPDATE workspaces SET name = ?1, plan = ?2, "
+               "region = coalesce(nullif(?3, ''), region), updated_at = ?4 WHERE id = ?5",
+               &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, w->name) || bind_str(st, 2, opt_name(tl_plan_name(w->plan))) ||
+        bind_str(st, 3, w->region) || sqlite3_bind_int64(st, 4, w->updated_at) ||
+        bind_str(st, 5, w->id)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    if (sqlite3_changes(s->db) == 0) {
+        ret = not_found(err, "workspace");
+        goto out;
+    }
+    fin(&st);
+    ret = ws_read(s, w->id, w, err);
+out:
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_workspace_list(struct tl_store *s, const struct tl_page *pg, tl_workspace_cb cb,
+                            void *arg, char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
+{
+    static const char op[] = "workspace_list";
+    sqlite3_stmt *st = NULL;
+    struct tl_workspace *items = NULL;
+    size_t n = 0, limit = page_limit(pg);
+    int64_t after;
+    int ret;
+
+    next_cursor[0] = '\0';
+    ret = cursor_parse(pg ? pg->cursor : NULL, &after, err);
+    if (ret != 0)
+        return ret;
+    lock(s);
+    ret = prep(s, op, "SELECT " WS_COLS " FROM workspaces WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+               &st, err);
+    if (ret == 0) {
+        if (sqlite3_bind_int64(st, 1, after) || sqlite3_bind_int64(st, 2, (int64_t)limit + 1))
+            ret = db_fail(s, op, err);
+        else
+            ret = collect(s, op, st, limit, sizeof *items, ws_row, (void **)&items, &n, next_cursor,
+                          err);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = cb(&items[i], arg);
+    free(items);
+    return ret;
+}
+
+/* ---- tokens ---- */
+
+int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL_TOKEN_MAX + 1],
+                          struct tl_err *err)
+{
+    static const char op[] = "token_create";
+    sqlite3_stmt *st = NULL;
+    uint8_t hash[32];
+    int ret;
+
+    secret[0] = '\0';
+    if (t->role == TL_ROLE_OPERATOR && t->workspace_id[0])
+        return tl_err_set(err, EINVAL, 400, "invalid_field", "workspace_id",
+                          "Operator tokens are not bound to a workspace; leave workspace_id "
+                          "out.");
+    if (t->role != TL_ROLE_OPERATOR && !t->workspace_id[0])
+        return tl_err_set(err, EINVAL, 400, "invalid_field", "workspace_id",
+                          "Admin and member tokens belong to a workspace; give its "
+                          "workspace_id.");
+
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret != 0)
+        goto out;
+    if (t->workspace_id[0]) {
+        enum tl_plan plan;
+        ret = ws_plan(s, op, t->workspace_id, &plan, err);
+        if (ret == ENOENT)
+            ret = tl_err_set(err, EINVAL, 400, "invalid_field", "workspace_id",
+                             "No workspace with this id exists.");
+        if (ret != 0)
+            goto out;
+    }
+    tl_id_new(t->id, "tk");
+    t->created_at = tl_now_ms();
+    tl_token_new(secret);
+    tl_token_hash(s->key, secret, hash);
+    tl_strlcpy(t->prefix, secret, TOKEN_PREFIX_LEN + 1);
+
+    ret = prep(s, op,
+               "INSERT INTO tokens (id, workspace_id, role, name, prefix, hash, created_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+               &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, t->id) || bind_opt(st, 2, t->workspace_id) ||
+        bind_str(st, 3, opt_name(tl_role_name(t->role))) || bind_str(st, 4, t->name) ||
+        bind_str(st, 5, t->prefix) || bind_blob(st, 6, hash, sizeof hash, true) ||
+        sqlite3_bind_int64(st, 7, t->created_at)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    fin(&st);
+    ret = tx_commit(s, op, err);
+out:
+    sqlite3_finalize(st);
+    if (ret != 0) {
+        tx_rollback(s);
+        sodium_memzero(secret, TL_TOKEN_MAX + 1);
+    }
+    unlock(s);
+    return ret;
+}
+
+int tl_store_token_auth(struct tl_store *s, const char *secret, struct tl_token *out)
+{
+    static const char op[] = "token_auth";
+    sqlite3_stmt *st = NULL;
+    uint8_t hash[32];
+    int64_t seq, last_used = 0, now;
+    bool touch = false;
+    int ret;
+
+    /* cheap shape check first: junk in an Authorization header costs no hashing or SQL */
+    if (!secret || strnlen(secret, TOKEN_SECRET_LEN + 1) != TOKEN_SECRET_LEN ||
+        memcmp(secret, "tlk_", 4) != 0)
+        return ENOENT;
+    /* the lookup compares a keyed 32-byte hash, not the secret: timing differences in the
+     * index search reveal nothing usable about a token */
+    tl_token_hash(s->key, secret, hash);
+
+    lock(s);
+    ret = prep(s, op,
+               s->version >= 2 ? "SELECT " TK_COLS ", last_used_at FROM tokens WHERE hash = ?1"
+                               : "SELECT " TK_COLS ", NULL FROM tokens WHERE hash = ?1",
+               &st, NULL);
+    if (ret != 0)
+        goto out;
+    if (bind_blob(st, 1, hash, sizeof hash, true)) {
+        ret = db_fail(s, op, NULL);
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        ret = ENOENT;
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        ret = db_fail(s, op, NULL);
+        goto out;
+    }
+    ret = tk_row(st, out, &seq, NULL);
+    if (ret != 0)
+        goto out;
+    now = tl_now_ms();
+    if (s->version >= 2) {
+        last_used = sqlite3_column_int64(st, 7);
+        touch = sqlite3_column_type(st, 7) == SQLITE_NULL || now - last_used >= TOKEN_TOUCH_MS;
+    }
+    fin(&st);
+
+    if (touch) {
+        /* bookkeeping only: a failure here must not refuse a valid token */
+        if (prep(s, op, "UPDATE tokens SET last_used_at = ?1 WHERE seq = ?2", &st, NULL) == 0 &&
+            (sqlite3_bind_int64(st, 1, now) || sqlite3_bind_int64(st, 2, seq) ||
+             sqlite3_step(st) != SQLITE_DONE))
+            tl_warnl("store", "store.token_touch_failed", "id=%s detail=\"%s\"", out->id,
+                     sqlite3_errmsg(s->db));
+    }
+out:
+    sqlite3_finalize(st);
+    unlock(s);
+    sodium_memzero(hash, sizeof hash);
+    if (ret != 0)
+        memset(out, 0, sizeof *out);
+    return ret;
+}
+
+int tl_store_token_list(struct tl_store *s, const char *workspace_id, const struct tl_page *pg,
+                        tl_token_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
+                        struct tl_err *err)
+{
+    static const char op[] = "token_list";
+    sqlite3_stmt *st = NULL;
+    struct tl_token *items = NULL;
+    size_t n = 0, limit = page_limit(pg);
+    int64_t after;
+    int ret;
+
+    next_cursor[0] = '\0';
+    ret = cursor_parse(pg ? pg->cursor : NULL, &after, err);
+    if (ret != 0)
+        return ret;
+    lock(s);
+    ret = prep(s, op,
+               "SELECT " TK_COLS " FROM tokens WHERE (?1 IS NULL OR workspace_id = ?1) "
+               "AND seq > ?2 ORDER BY seq LIMIT ?3",
+               &st, err);
+    if (ret == 0) {
+        if ((workspace_id ? bind_str(st, 1, workspace_id) : sqlite3_bind_null(st, 1)) ||
+            sqlite3_bind_int64(st, 2, after) || sqlite3_bind_int64(st, 3, (int64_t)limit + 1))
+            ret = db_fail(s, op, err);
+        else
+            ret = collect(s, op, st, limit, sizeof *items, tk_row, (void **)&items, &n, next_cursor,
+                          err);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = cb(&items[i], arg);
+    free(items);
+    return ret;
+}
+
+/* workspace_id NULL: any token (operator view); else only that workspace's */
+int tl_store_token_get(struct tl_store *s, const char *workspace_id, const char *id,
+                       struct tl_token *out)
+{
+    static const char op[] = "token_get";
+    sqlite3_stmt *st = NULL;
+    int64_t seq;
+    int ret;
+
+    lock(s);
+    ret = prep(s, op,
+               "SELECT " TK_COLS " FROM tokens WHERE id = ?1 "
+               "AND (?2 IS NULL OR workspace_id = ?2)",
+               &st, NULL);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, id) ||
+        (workspace_id ? bind_str(st, 2, workspace_id) : sqlite3_bind_null(st, 2))) {
+        ret = db_fail(s, op, NULL);
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        ret = tk_row(st, out, &seq, NULL);
+    else if (rc == SQLITE_DONE)
+        ret = ENOENT;
+    else
+        ret = db_fail(s, op, NULL);
+out:
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const char *id)
+{
+    static const char op[] = "token_delete";
+    sqlite3_stmt *st = NULL;
+    int ret;
+
+    lock(s);
+    ret = prep(s, op, "DELETE FROM tokens WHERE id = ?1 AND (?2 IS NULL OR workspace_id = ?2)", &st,
+               NULL);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, id) ||
+        (workspace_id ? bind_str(st, 2, workspace_id) : sqlite3_bind_null(st, 2))) {
+        ret = db_fail(s, op, NULL);
+        goto out;
+    }
+    ret = step_done(s, op, st, NULL);
+    if (ret == 0 && sqlite3_changes(s->db) == 0)
+        ret = ENOENT;
+out:
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+/* ---- agents ---- */
+
+static int ag_read(struct tl_store *s, const char *op, const char *ws, const char *id,
+                   struct tl_agent *out, bool open_values, struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t seq;
+    int ret = prep(s, op,
+                   "SELECT " AG_COLS ", headers_sealed FROM agents "
+                   "WHERE workspace_id = ?1 AND id = ?2",
+                   &st, err);
+    if (ret != 0)
+        return ret;
+    if (bind_str(st, 1, ws) || bind_str(st, 2, id)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        ret = not_found(err, "agent");
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = ag_row(st, out, &seq, err);
+    if (ret != 0 || !open_values || sqlite3_column_type(st, AG_COL_SEALED) == SQLITE_NULL)
+        goto out;
+    /* the sealed blob is authoritative: names and values come from it together */
+    const void *b = sqlite3_column_blob(st, AG_COL_SEALED);
+    int len = sqlite3_column_bytes(st, AG_COL_SEALED);
+    if (!b || len < TL_SEAL_OVERHEAD || len > HDR_SEALED_MAX ||
+        headers_open(s, out->id, b, (size_t)len, out->headers, &out->n_headers) != 0) {
+        ret = corrupt(op, out->id, "headers_sealed", err);
+        goto out;
+    }
+    out->values_hidden = false;
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* agent of this workspace? EINVAL for the caller's "agent_id" field otherwise */
+static int check_agent(struct tl_store *s, const char *op, const char *ws, const char *agent_id,
+                       struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prep(s, op, "SELECT 1 FROM agents WHERE workspace_id = ?1 AND id = ?2", &st, err);
+    if (ret != 0)
+        return ret;
+    if (bind_str(st, 1, ws) || bind_str(st, 2, agent_id)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        ret = tl_err_set(err, EINVAL, 400, "invalid_field", "agent_id",
+                         "No agent with this id exists in this workspace.");
+    else if (rc != SQLITE_ROW)
+        ret = db_fail(s, op, err);
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* binds name..headers_sealed of an agent at parameters first..first+6 */
+static int ag_bind_fields(struct tl_store *s, const char *op, sqlite3_stmt *st, int first,
+                          const struct tl_agent *a, struct tl_err *err)
+{
+    char *params = NULL, *names = NULL;
+    uint8_t *sealed = NULL;
+    size_t sealed_len = 0;
+    int ret = params_to_json(a, &params);
+    if (ret == 0)
+        ret = header_names_to_json(a, &names);
+    if (ret != 0) {
+        ret = tl_err_set(err, EINVAL, 400, "invalid_field", "", "Text must be valid UTF-8.");
+        goto out;
+    }
+    if (a->n_headers > 0) {
+        sealed = malloc(HDR_SEALED_MAX);
+        if (!sealed) {
+            ret = tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+            goto out;
+        }
+        ret = headers_seal(s, a->id, a->headers, a->n_headers, sealed, &sealed_len);
+        if (ret != 0) {
+            ret = tl_err_set(err, EINVAL, 400, "invalid_field", "headers",
+                             "A header name or value is too long.");
+            goto out;
+        }
+    }
+    if (bind_str(st, first, a->name) ||
+        bind_str(st, first + 1, opt_name(tl_agent_kind_name(a->kind))) ||
+        bind_str(st, first + 2, a->builtin) || bind_str(st, first + 3, a->url) ||
+        bind_str(st, first + 4, params) || bind_str(st, first + 5, names) ||
+        bind_blob(st, first + 6, sealed, sealed_len, sealed != NULL))
+        ret = db_fail(s, op, err);
+out:
+    free(params);
+    free(names);
+    free(sealed);
+    return ret;
+}
+
+int tl_store_agent_create(struct tl_store *s, struct tl_agent *a, struct tl_err *err)
+{
+    static const char op[] = "agent_create";
+    sqlite3_stmt *st = NULL;
+    enum tl_plan plan;
+    int ret;
+
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret != 0)
+        goto out;
+    ret = ws_plan(s, op, a->workspace_id, &plan, err);
+    if (ret != 0)
+        goto out;
+    tl_id_new(a->id, "ag");
+    a->created_at = a->updated_at = tl_now_ms();
+    ret = prep(s, op,
+               "INSERT INTO agents (id, workspace_id, name, kind, builtin, url, params_json, "
+               "header_names_json, headers_sealed, created_at, updated_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+               &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, a->id) || bind_str(st, 2, a->workspace_id) ||
+        sqlite3_bind_int64(st, 10, a->created_at)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = ag_bind_fields(s, op, st, 3, a, err);
+    if (ret != 0)
+        goto out;
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    fin(&st);
+    ret = tx_commit(s, op, err);
+    if (ret == 0)
+        ret = ag_read(s, op, a->workspace_id, a->id, a, false, err);
+out:
+    sqlite3_finalize(st);
+    tx_rollback(s);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_agent_get(struct tl_store *s, const char *workspace_id, const char *id,
+                       struct tl_agent *out)
+{
+    lock(s);
+    int ret = ag_read(s, "agent_get", workspace_id, id, out, false, NULL);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_agent_secrets(struct tl_store *s, const char *workspace_id, const char *id,
+                           struct tl_agent *out)
+{
+    lock(s);
+    int ret = ag_read(s, "agent_secrets", workspace_id, id, out, true, NULL);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_err *err)
+{
+    static const char op[] = "agent_update";
+    sqlite3_stmt *st = NULL;
+    struct tl_agent *stored = NULL;
+    int ret;
+
+    stored = malloc(sizeof *stored);
+    if (!stored)
+        return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret != 0)
+        goto out;
+    ret = ag_read(s, op, a->workspace_id, a->id, stored, true, err);
+    if (ret != 0)
+        goto out;
+    /* A client that read the agent got names with hidden values; sending them back
+     * unchanged must not wipe the API keys they carry. */
+    if (a->values_hidden) {
+        for (size_t i = 0; i < a->n_headers && i < TL_HEADERS_MAX; i++) {
+            if (a->headers[i].value[0])
+                continue;
+            for (size_t j = 0; j < stored->n_headers; j++) {
+                if (strcasecmp(a->headers[i].name, stored->headers[j].name) == 0) {
+                    memcpy(a->headers[i].value, stored->headers[j].value,
+                           sizeof a->headers[i].value);
+                    break;
+                }
+            }
+        }
+    }
+    a->created_at = stored->created_at;
+    a->updated_at = tl_now_ms();
+    ret = prep(s, op,
+               "UPDATE agents SET name = ?1, kind = ?2, builtin = ?3, url = ?4, params_json = ?5, "
+               "header_names_json = ?6, headers_sealed = ?7, updated_at = ?8 "
+               "WHERE workspace_id = ?9 AND id = ?10",
+               &st, err);
+    if (ret != 0)
+        goto out;
+    if (sqlite3_bind_int64(st, 8, a->updated_at) || bind_str(st, 9, a->workspace_id) ||
+        bind_str(st, 10, a->id)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = ag_bind_fields(s, op, st, 1, a, err);
+    if (ret != 0)
+        goto out;
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    fin(&st);
+    ret = tx_commit(s, op, err);
+    if (ret == 0)
+        ret = ag_read(s, op, a->workspace_id, a->id, a, false, err);
+out:
+    sqlite3_finalize(st);
+    tx_rollback(s);
+    unlock(s);
+    sodium_memzero(stored, sizeof *stored);
+    free(stored);
+    return ret;
+}
+
+int tl_store_agent_delete(struct tl_store *s, const char *workspace_id, const char *id,
+                          struct tl_err *err)
+{
+    static const char op[] = "agent_delete";
+    sqlite3_stmt *st = NULL;
+    int64_t in_use = 0;
+    int ret;
+
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret != 0)
+        goto out;
+    ret = check_agent(s, op, workspace_id, id, err);
+    if (ret == EINVAL)
+        ret = not_found(err, "agent");
+    if (ret != 0)
+        goto out;
+    ret =
+        prep(s, op, "SELECT count(*) FROM phone_numbers WHERE workspace_id = ?1 AND agent_id = ?2",
+             &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, workspace_id) || bind_str(st, 2, id) || sqlite3_step(st) != SQLITE_ROW) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    in_use = sqlite3_column_int64(st, 0);
+    fin(&st);
+    if (in_use > 0) {
+        ret = tl_err_set(err, EBUSY, 409, "agent_in_use", "",
+                         "This agent answers %lld phone number%s; assign %s to another agent "
+                         "or unassign %s first.",
+                         (long long)in_use, in_use == 1 ? "" : "s", in_use == 1 ? "it" : "them",
+                         in_use == 1 ? "it" : "them");
+        goto out;
+    }
+    ret = prep(s, op, "DELETE FROM agents WHERE workspace_id = ?1 AND id = ?2", &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, workspace_id) || bind_str(st, 2, id)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    fin(&st);
+    ret = tx_commit(s, op, err);
+out:
+    sqlite3_finalize(st);
+    tx_rollback(s);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_agent_list(struct tl_store *s, const char *workspace_id, const struct tl_page *pg,
+                        tl_agent_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
+                        struct tl_err *err)
+{
+    static const char op[] = "agent_list";
+    sqlite3_stmt *st = NULL;
+    struct tl_agent *items = NULL;
+    size_t n = 0, limit = page_limit(pg);
+    int64_t after;
+    int ret;
+
+    next_cursor[0] = '\0';
+    ret = cursor_parse(pg ? pg->cursor : NULL, &after, err);
+    if (ret != 0)
+        return ret;
+    lock(s);
+    ret = prep(s, op,
+               "SELECT " AG_COLS " FROM agents WHERE workspace_id = ?1 AND seq > ?2 "
+               "ORDER BY seq LIMIT ?3",
+               &st, err);
+    if (ret == 0) {
+        if (bind_str(st, 1, workspace_id) || sqlite3_bind_int64(st, 2, after) ||
+            sqlite3_bind_int64(st, 3, (int64_t)limit + 1))
+            ret = db_fail(s, op, err);
+        else
+            ret = collect(s, op, st, limit, sizeof *items, ag_row, (void **)&items, &n, next_cursor,
+                          err);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = cb(&items[i], arg);
+    free(items);
+    return ret;
+}
+
+/* ---- phone numbers ---- */
+
+/* a stored number with its sealed passwords, for replace and the call path */
+struct pn_stored {
+    struct tl_phone_number n;
+    struct sealed out_pw, in_pw;
+};
+
+/* ws NULL: by E.164 across all workspaces (the call path); else by id in ws */
+static int pn_read(struct tl_store *s, const char *op, const char *ws, const char *key,
+                   struct pn_stored *out, struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t seq;
+    int ret = prep(s, op,
+                   ws ? "SELECT " PN_COLS ", outbound_password, inbound_password "
+                        "FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2"
+                      : "SELECT " PN_COLS ", outbound_password, inbound_password "
+                        "FROM phone_numbers WHERE number = ?2",
+                   &st, err);
+    if (ret != 0)
+        return ret;
+    if ((ws && bind_str(st, 1, ws)) || bind_str(st, 2, key)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        ret = not_found(err, "phone number");
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = pn_row(st, &out->n, &seq, err);
+    if (ret != 0)
+        goto out;
+    if (col_sealed(st, PN_COL_OUT_PW, &out->out_pw) != 0 ||
+        col_sealed(st, PN_COL_IN_PW, &out->in_pw) != 0)
+        ret = corrupt(op, out->n.id, "sealed password", err);
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int pn_read_public(struct tl_store *s, const char *op, const char *ws, const char *id,
+                          struct tl_phone_number *out, struct tl_err *err)
+{
+    struct pn_stored *p = malloc(sizeof *p);
+    if (!p)
+        return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+    int ret = pn_read(s, op, ws, id, p, err);
+    if (ret == 0)
+        memcpy(out, &p->n, sizeof *out);
+    free(p);
+    return ret;
+}
+
+/* The password of a trunk after a write (store.h): a given password replaces the stored
+ * one; without one, the stored one stays only for the same username, because a password
+ * kept across a username change would authenticate as someone it was never set for. */
+static int trunk_password(struct tl_store *s, const char *row_id, const char *ad_field,
+                          const char *prefix, bool given, const char *password, const char *user,
+                          const char *old_user, const struct sealed *old, struct sealed *out,
+                          struct tl_err *err)
+{
+    char field[64];
+
+    memset(out, 0, sizeof *out);
+    if (given) {
+        if (!password[0])
+            return 0;
+        snprintf(field, sizeof field, "%s.password", prefix);
+        if (seal_password(s, row_id, ad_field, password, out) != 0)
+            return tl_err_set(err, EINVAL, 400, "invalid_field", field,
+                              "The password must be at most %d bytes.", TL_PASSWORD_MAX);
+        return 0;
+    }
+    if (old && strcmp(user, old_user) == 0) {
+        *out = *old;
+        return 0;
+    }
+    if (user[0]) {
+        snprintf(field, sizeof field, "%s.password", prefix);
+        return tl_err_set(err, EINVAL, 400, "invalid_field", field,
+                          "A password is required when the username changes.");
+    }
+    return 0;
+}
+
+static int trunk_json_err(int ret, const char *prefix, struct tl_err *err)
+{
+    if (ret == ENOMEM)
+        return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+    return tl_err_set(err, EINVAL, 400, "invalid_field", prefix, "Text must be valid UTF-8.");
+}
+
+int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err)
+{
+    static const char op[] = "number_create";
+    sqlite3_stmt *st = NULL;
+    struct sealed out_pw, in_pw;
+    char *out_json = NULL, *in_json = NULL;
+    enum tl_plan plan;
+    int ret;
+
+    memset(&out_pw, 0, sizeof out_pw);
+    memset(&in_pw, 0, sizeof in_pw);
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret != 0)
+        goto out;
+    ret = ws_plan(s, op, n->workspace_id, &plan, err);
+    if (ret != 0)
+        goto out;
+    if (n->source == TL_SOURCE_SIP_TRUNK && !tl_plan_allows_sip_import(plan)) {
+        ret = tl_err_set(err, EPERM, 403, "plan_required", "",
+                         "Importing SIP trunk numbers needs the professional plan or higher; "
+                         "this workspace is on %s.",
+                         opt_name(tl_plan_name(plan)));
+        goto out;
+    }
+    ret = prep(s, op, "SELECT 1 FROM phone_numbers WHERE number = ?1", &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, n->number)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        /* deliberately silent about which workspace holds it */
+        ret = tl_err_set(err, EEXIST, 409, "number_taken", "number",
+                         "The number %s is already imported in this system; a number can "
+                         "belong to one workspace only.",
+                         n->number);
+        goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    fin(&st);
+    if (n->agent_id[0]) {
+        ret = check_agent(s, op, n->workspace_id, n->agent_id, err);
+        if (ret != 0)
+            goto out;
+    }
+
+    tl_id_new(n->id, "pn");
+    n->created_at = n->updated_at = tl_now_ms();
+    ret =
+        trunk_password(s, n->id, "outbound_password", "outbound_trunk", n->outbound.password_given,
+                       n->outbound.password, "", "", NULL, &out_pw, err);
+    if (ret == 0 && n->has_inbound)
+        ret =
+            trunk_password(s, n->id, "inbound_password", "inbound_trunk", n->inbound.password_given,
+                           n->inbound.password, "", "", NULL, &in_pw, err);
+    if (ret != 0)
+        goto out;
+    ret = outbound_to_json(&n->outbound, &out_json);
+    if (ret != 0) {
+        ret = trunk_json_err(ret, "outbound_trunk", err);
+        goto out;
+    }
+    if (n->has_inbound) {
+        ret = inbound_to_json(&n->inbound, &in_json);
+        if (ret != 0) {
+            ret = trunk_json_err(ret, "inbound_trunk", err);
+            goto out;
+        }
+    }
+
+    ret = prep(s, op,
+               "INSERT INTO phone_numbers (id, workspace_id, number, label, source, agent_id, "
+               "outbound_json, outbound_password, inbound_json, inbound_password, created_at, "
+               "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+               &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, n->id) || bind_str(st, 2, n->workspace_id) || bind_str(st, 3, n->number) ||
+        bind_str(st, 4, n->label) || bind_str(st, 5, opt_name(tl_source_name(n->source))) ||
+        bind_opt(st, 6, n->agent_id) || bind_str(st, 7, out_json) ||
+        bind_blob(st, 8, out_pw.buf, out_pw.len, out_pw.present) || bind_opt(st, 9, in_json) ||
+        bind_blob(st, 10, in_pw.buf, in_pw.len, in_pw.present) ||
+        sqlite3_bind_int64(st, 11, n->created_at)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        ret = tl_err_set(err, EEXIST, 409, "number_taken", "number",
+                         "The number %s is already imported in this system; a number can "
+                         "belong to one workspace only.",
+                         n->number);
+        goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    fin(&st);
+    ret = tx_commit(s, op, err);
+    /* hand back what was stored: has_password set, plain passwords gone from memory */
+    if (ret == 0)
+        ret = pn_read_public(s, op, n->workspace_id, n->id, n, err);
+out:
+    sqlite3_finalize(st);
+    tx_rollback(s);
+    unlock(s);
+    free(out_json);
+    free(in_json);
+    return ret;
+}
+
+int tl_store_number_get(struct tl_store *s, const char *workspace_id, const char *id,
+                        struct tl_phone_number *out)
+{
+    lock(s);
+    int ret = pn_read_public(s, "number_get", workspace_id, id, out, NULL);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err)
+{
+    static const char op[] = "number_replace";
+    sqlite3_stmt *st = NULL;
+    struct pn_stored *old = NULL;
+    struct sealed out_pw, in_pw;
+    char *out_json = NULL, *in_json = NULL;
+    int ret;
+
+    memset(&out_pw, 0, sizeof out_pw);
+    memset(&in_pw, 0, sizeof in_pw);
+    old = malloc(sizeof *old);
+    if (!old)
+        return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret != 0)
+        goto out;
+    ret = pn_read(s, op, n->workspace_id, n->id, old, err);
+    if (ret != 0)
+        goto out;
+    if (n->agent_id[0]) {
+        ret = check_agent(s, op, n->workspace_id, n->agent_id, err);
+        if (ret != 0)
+            goto out;
+    }
+    ret = trunk_password(s, n->id, "outbound_password", "outbound_trunk",
+                         n->outbound.password_given, n->outbound.password, n->outbound.username,
+                         old->n.outbound.username, &old->out_pw, &out_pw, err);
+    if (ret != 0)
+        goto out;
+    if (n->has_inbound) {
+        /* an inbound trunk new with this request has no stored password to keep */
+        bool had = old->n.has_inbound;
+        ret = trunk_password(s, n->id, "inbound_password", "inbound_trunk",
+                             n->inbound.password_given, n->inbound.password, n->inbound.username,
+                             had ? old->n.inbound.username : "", had ? &old->in_pw : NULL, &in_pw,
+                             err);
+        if (ret != 0)
+            goto out;
+    }
+    ret = outbound_to_json(&n->outbound, &out_json);
+    if (ret != 0) {
+        ret = trunk_json_err(ret, "outbound_trunk", err);
+        goto out;
+    }
+    if (n->has_inbound) {
+        ret = inbound_to_json(&n->inbound, &in_json);
+        if (ret != 0) {
+            ret = trunk_json_err(ret, "inbound_trunk", err);
+            goto out;
+        }
+    }
+    n->updated_at = tl_now_ms();
+    /* number and source are identity, not configuration: never changed here */
+    ret = prep(s, op,
+               "UPDATE phone_numbers SET label = ?1, agent_id = ?2, outbound_json = ?3, "
+               "outbound_password = ?4, inbound_json = ?5, inbound_password = ?6, "
+               "updated_at = ?7 WHERE workspace_id = ?8 AND id = ?9",
+               &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, n->label) || bind_opt(st, 2, n->agent_id) || bind_str(st, 3, out_json) ||
+        bind_blob(st, 4, out_pw.buf, out_pw.len, out_pw.present) || bind_opt(st, 5, in_json) ||
+        bind_blob(st, 6, in_pw.buf, in_pw.len, in_pw.present) ||
+        sqlite3_bind_int64(st, 7, n->updated_at) || bind_str(st, 8, n->workspace_id) ||
+        bind_str(st, 9, n->id)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    fin(&st);
+    ret = tx_commit(s, op, err);
+    if (ret == 0)
+        ret = pn_read_public(s, op, n->workspace_id, n->id, n, err);
+out:
+    sqlite3_finalize(st);
+    tx_rollback(s);
+    unlock(s);
+    free(out_json);
+    free(in_json);
+    free(old);
+    return ret;
+}
+
+int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, const char *id,
+                              const char *agent_id, struct tl_phone_number *out, struct tl_err *err)
+{
+    static const char op[] = "number_set_agent";
+    sqlite3_stmt *st = NULL;
+    int ret;
+
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret != 0)
+        goto out;
+    if (agent_id && agent_id[0]) {
+        ret = check_agent(s, op, workspace_id, agent_id, err);
+        if (ret != 0)
+            goto out;
+    }
+    ret = prep(s, op,
+               "UPDATE phone_numbers SET agent_id = ?1, updated_at = ?2 "
+               "WHERE workspace_id = ?3 AND id = ?4",
+               &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_opt(st, 1, agent_id) || sqlite3_bind_int64(st, 2, tl_now_ms()) ||
+        bind_str(st, 3, workspace_id) || bind_str(st, 4, id)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    if (sqlite3_changes(s->db) == 0) {
+        ret = not_found(err, "phone number");
+        goto out;
+    }
+    fin(&st);
+    ret = tx_commit(s, op, err);
+    if (ret == 0 && out)
+        ret = pn_read_public(s, op, workspace_id, id, out, err);
+out:
+    sqlite3_finalize(st);
+    tx_rollback(s);
+    unlock(s);
+    return ret;
+}
+
+/* delete and release both remove the row; they differ in which source they accept,
+ * because releasing a platform number also ends its billing upstream */
+static int number_remove(struct tl_store *s, const char *op, const char *workspace_id,
+                         const char *id, enum tl_number_source allowed, struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret;
+
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret != 0)
+        goto out;
+    ret = prep(s, op, "SELECT source FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2", &st,
+               err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, workspace_id) || bind_str(st, 2, id)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        ret = not_found(err, "phone number");
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    int src = tl_source_parse(col_str(st, 0));
+    fin(&st);
+    if (src < 0) {
+        ret = corrupt(op, id, "source", err);
+        goto out;
+    }
+    if ((enum tl_number_source)src != allowed) {
+        if (allowed == TL_SOURCE_PLATFORM)
+            ret = tl_err_set(err, EINVAL, 409, "release_not_supported", "",
+                             "Release is for numbers bought from the platform; an imported SIP "
+                             "number is deleted instead (DELETE /v1/phone-numbers/{id}).");
+        else
+            ret = tl_err_set(err, EINVAL, 409, "delete_not_supported", "",
+                             "Delete is for imported SIP numbers; a number bought from the "
+                             "platform is released instead, which also stops its billing.");
+        goto out;
+    }
+    ret = prep(s, op, "DELETE FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2", &st, err);
+    if (ret != 0)
+        goto out;
+    if (bind_str(st, 1, workspace_id) || bind_str(st, 2, id)) {
+        ret = db_fail(s, op, err);
+        goto out;
+    }
+    ret = step_done(s, op, st, err);
+    if (ret != 0)
+        goto out;
+    fin(&st);
+    ret = tx_commit(s, op, err);
+out:
+    sqlite3_finalize(st);
+    tx_rollback(s);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_number_delete(struct tl_store *s, const char *workspace_id, const char *id,
+                           struct tl_err *err)
+{
+    return number_remove(s, "number_delete", workspace_id, id, TL_SOURCE_SIP_TRUNK, err);
+}
+
+int tl_store_number_release(struct tl_store *s, const char *workspace_id, const char *id,
+                            struct tl_err *err)
+{
+    return number_remove(s, "number_release", workspace_id, id, TL_SOURCE_PLATFORM, err);
+}
+
+int tl_store_number_secrets(struct tl_store *s, const char *number_e164,
+                            struct tl_phone_number *out)
+{
+    static const char op[] = "number_secrets";
+    struct pn_stored *p = malloc(sizeof *p);
+    int ret;
+
+    if (!p)
+        return ENOMEM;
+    lock(s);
+    ret = pn_read(s, op, NULL, number_e164, p, NULL);
+    if (ret == 0 &&
+        (open_password(s, p->n.id, "outbound_password", &p->out_pw, p->n.outbound.password) ||
+         (p->n.has_inbound &&
+          open_password(s, p->n.id, "inbound_password", &p->in_pw, p->n.inbound.password)))) {
+        /* wrong master key or a tampered row: never fall back to "no password" */
+        ret = corrupt(op, p->n.id, "password does not open", NULL);
+    }
+    unlock(s);
+    if (ret == 0)
+        memcpy(out, &p->n, sizeof *out);
+    sodium_memzero(p, sizeof *p);
+    free(p);
+    return ret;
+}
+
+int tl_store_number_list(struct tl_store *s, const char *workspace_id,
+                         const struct tl_number_filter *f, const struct tl_page *pg,
+                         tl_number_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
+                         struct tl_err *err)
+{
+    static const char op[] = "number_list";
+    sqlite3_stmt *st = NULL;
+    struct tl_phone_number *items = NULL;
+    size_t n = 0, limit = page_limit(pg);
+    const char *agent = f ? f->agent_id : NULL;
+    const char *number = f ? f->number : NULL;
+    int64_t after;
+    int ret;
+
+    next_cursor[0] = '\0';
+    ret = cursor_parse(pg ? pg->cursor : NULL, &after, err);
+    if (ret != 0)
+        return ret;
+    lock(s);
+    /* agent filter "" selects unassigned numbers */
+    ret = prep(s, op,
+               "SELECT " PN_COLS " FROM phone_numbers WHERE workspace_id = ?1 AND seq > ?2 "
+               "AND (?3 IS NULL OR (?3 = '' AND agent_id IS NULL) OR agent_id = ?3) "
+               "AND (?4 IS NULL OR number = ?4) ORDER BY seq LIMIT ?5",
+               &st, err);
+    if (ret == 0) {
+        if (bind_str(st, 1, workspace_id) || sqlite3_bind_int64(st, 2, after) ||
+            (agent ? bind_str(st, 3, agent) : sqlite3_bind_null(st, 3)) ||
+            (number ? bind_str(st, 4, number) : sqlite3_bind_null(st, 4)) ||
+            sqlite3_bind_int64(st, 5, (int64_t)limit + 1))
+            ret = db_fail(s, op, err);
+        else
+            ret = collect(s, op, st, limit, sizeof *items, pn_row, (void **)&items, &n, next_cursor,
+                          err);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = cb(&items[i], arg);
+    free(items);
+    return ret;
+}

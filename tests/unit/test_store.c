@@ -1,0 +1,1104 @@
+/* store.c against a real SQLite file in a fresh temporary directory per test. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define PLAIN_PW "S3cr3t-PLAIN-pw"
+
+struct fx {
+    char dir[64];
+    char db[128];
+    uint8_t key[32];
+    struct tl_store *s;
+};
+
+static void path_with(const struct fx *f, const char *suffix, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s", f->db, suffix);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    struct tl_err err = {0};
+
+    if (!f || sodium_init() < 0)
+        return -1;
+    strcpy(f->dir, "/tmp/tl_store_XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->db, sizeof f->db, "%s/trunkline.db", f->dir);
+    randombytes_buf(f->key, sizeof f->key);
+    if (tl_store_open(&f->s, f->db, f->key, &err) != 0) {
+        fprintf(stderr, "open: %s\n", err.message);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char p[160];
+
+    tl_store_close(f->s);
+    unlink(f->db);
+    path_with(f, "-wal", p, sizeof p);
+    unlink(p);
+    path_with(f, "-shm", p, sizeof p);
+    unlink(p);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static void make_ws(struct tl_store *s, enum tl_plan plan, char id[TL_ID_MAX])
+{
+    struct tl_workspace w = {0};
+    struct tl_err err = {0};
+    strcpy(w.name, "Acme");
+    w.plan = plan;
+    assert_int_equal(tl_store_workspace_create(s, &w, &err), 0);
+    assert_int_equal(strncmp(w.id, "ws_", 3), 0);
+    strcpy(id, w.id);
+}
+
+static void make_agent(struct tl_store *s, const char *ws, char id[TL_ID_MAX])
+{
+    struct tl_agent *a = calloc(1, sizeof *a);
+    struct tl_err err = {0};
+    strcpy(a->workspace_id, ws);
+    strcpy(a->name, "support");
+    a->kind = TL_AGENT_WEBSOCKET;
+    strcpy(a->url, "wss://agent.example.com/stream");
+    assert_int_equal(tl_store_agent_create(s, a, &err), 0);
+    strcpy(id, a->id);
+    free(a);
+}
+
+static struct tl_phone_number *new_number(const char *ws, const char *e164)
+{
+    struct tl_phone_number *n = calloc(1, sizeof *n);
+    assert_non_null(n);
+    strcpy(n->workspace_id, ws);
+    strcpy(n->number, e164);
+    strcpy(n->label, "main line");
+    n->source = TL_SOURCE_SIP_TRUNK;
+    strcpy(n->outbound.address, "sip.telnyx.com");
+    n->outbound.transport = TL_TRANSPORT_TLS;
+    n->outbound.media_encryption = TL_MEDIA_REQUIRED;
+    return n;
+}
+
+static void add_number(struct tl_store *s, const char *ws, const char *e164, const char *agent,
+                       char id_out[TL_ID_MAX])
+{
+    struct tl_phone_number *n = new_number(ws, e164);
+    struct tl_err err = {0};
+    if (agent)
+        strcpy(n->agent_id, agent);
+    assert_int_equal(tl_store_number_create(s, n, &err), 0);
+    if (id_out)
+        strcpy(id_out, n->id);
+    free(n);
+}
+
+/* list collectors */
+struct seen {
+    size_t n;
+    char ids[16][TL_ID_MAX];
+    char names[16][TL_NAME_MAX + 1];
+};
+
+static int seen_ws(const struct tl_workspace *w, void *arg)
+{
+    struct seen *sn = arg;
+    strcpy(sn->ids[sn->n++], w->id);
+    return 0;
+}
+
+static int seen_token(const struct tl_token *t, void *arg)
+{
+    struct seen *sn = arg;
+    strcpy(sn->ids[sn->n], t->id);
+    strcpy(sn->names[sn->n++], t->name);
+    return 0;
+}
+
+static int seen_agent(const struct tl_agent *a, void *arg)
+{
+    struct seen *sn = arg;
+    strcpy(sn->ids[sn->n], a->id);
+    strcpy(sn->names[sn->n++], a->name);
+    return 0;
+}
+
+static int seen_number(const struct tl_phone_number *n, void *arg)
+{
+    struct seen *sn = arg;
+    assert_false(n->outbound.password[0]); /* lists never carry secrets */
+    strcpy(sn->ids[sn->n], n->id);
+    strcpy(sn->names[sn->n++], n->number);
+    return 0;
+}
+
+static size_t count_numbers(struct tl_store *s, const char *ws, const char *agent,
+                            const char *number)
+{
+    struct tl_number_filter flt = {.agent_id = agent, .number = number};
+    struct tl_page pg = {.limit = TL_PAGE_MAX};
+    struct seen sn = {0};
+    char next[TL_CURSOR_MAX];
+    assert_int_equal(tl_store_number_list(s, ws, &flt, &pg, seen_number, &sn, next, NULL), 0);
+    assert_string_equal(next, "");
+    return sn.n;
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return false;
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *buf = malloc(len > 0 ? (size_t)len : 1);
+    size_t got = fread(buf, 1, (size_t)len, fp);
+    fclose(fp);
+    bool found = memmem(buf, got, needle, strlen(needle)) != NULL;
+    free(buf);
+    return found;
+}
+
+static long long sql_int(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -2 : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+/* ---- workspaces ---- */
+
+static void test_workspace_create_makes_echo_agent(void **state)
+{
+    struct fx *f = *state;
+    struct tl_workspace w = {0}, got;
+    struct tl_err err = {0};
+    struct seen sn = {0};
+    char next[TL_CURSOR_MAX];
+    int64_t count = -1;
+
+    strcpy(w.name, "Acme GmbH");
+    w.plan = TL_PLAN_PROFESSIONAL;
+    assert_int_equal(tl_store_workspace_create(f->s, &w, &err), 0);
+    assert_int_equal(strncmp(w.id, "ws_", 3), 0);
+    assert_string_equal(w.region, "eu");
+    assert_true(w.created_at > 0);
+
+    assert_int_equal(tl_store_workspace_get(f->s, w.id, &got), 0);
+    assert_string_equal(got.name, "Acme GmbH");
+    assert_int_equal(got.plan, TL_PLAN_PROFESSIONAL);
+    assert_string_equal(got.region, "eu");
+    assert_int_equal(got.created_at, w.created_at);
+    assert_int_equal(tl_store_workspace_count(f->s, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(tl_store_workspace_get(f->s, "ws_doesnotexistdoesnotexist00", &got), ENOENT);
+
+    struct tl_page pg = {.limit = 10};
+    assert_int_equal(tl_store_agent_list(f->s, w.id, &pg, seen_agent, &sn, next, &err), 0);
+    assert_int_equal(sn.n, 1);
+    assert_string_equal(sn.names[0], "echo");
+    struct tl_agent *a = calloc(1, sizeof *a);
+    assert_int_equal(tl_store_agent_get(f->s, w.id, sn.ids[0], a), 0);
+    assert_int_equal(a->kind, TL_AGENT_BUILTIN);
+    assert_string_equal(a->builtin, "echo");
+    free(a);
+
+    /* update: plan and name change, region kept when not given */
+    got.plan = TL_PLAN_ENTERPRISE;
+    strcpy(got.name, "Acme AG");
+    got.region[0] = '\0';
+    assert_int_equal(tl_store_workspace_update(f->s, &got, &err), 0);
+    assert_int_equal(tl_store_workspace_get(f->s, w.id, &got), 0);
+    assert_int_equal(got.plan, TL_PLAN_ENTERPRISE);
+    assert_string_equal(got.name, "Acme AG");
+    assert_string_equal(got.region, "eu");
+
+    struct tl_workspace ghost = got;
+    strcpy(ghost.id, "ws_nothere");
+    assert_int_equal(tl_store_workspace_update(f->s, &ghost, &err), ENOENT);
+    assert_int_equal(err.status, 404);
+}
+
+static void test_workspace_list_pages(void **state)
+{
+    struct fx *f = *state;
+    char ids[5][TL_ID_MAX], next[TL_CURSOR_MAX], cur[TL_CURSOR_MAX];
+    struct seen sn = {0};
+    struct tl_err err = {0};
+
+    for (int i = 0; i < 5; i++)
+        make_ws(f->s, TL_PLAN_FREE, ids[i]);
+    struct tl_page pg = {.cursor = NULL, .limit = 2};
+    assert_int_equal(tl_store_workspace_list(f->s, &pg, seen_ws, &sn, next, &err), 0);
+    assert_int_equal(sn.n, 2);
+    assert_string_not_equal(next, "");
+    strcpy(cur, next);
+    pg.cursor = cur;
+    pg.limit = 0; /* clamped to 1 */
+    assert_int_equal(tl_store_workspace_list(f->s, &pg, seen_ws, &sn, next, &err), 0);
+    assert_int_equal(sn.n, 3);
+    strcpy(cur, next);
+    pg.limit = 1000; /* clamped to TL_PAGE_MAX */
+    assert_int_equal(tl_store_workspace_list(f->s, &pg, seen_ws, &sn, next, &err), 0);
+    assert_int_equal(sn.n, 5);
+    assert_string_equal(next, "");
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(sn.ids[i], ids[i]);
+}
+
+/* ---- tokens ---- */
+
+static void test_tokens(void **state)
+{
+    struct fx *f = *state;
+    char wa[TL_ID_MAX], wb[TL_ID_MAX], next[TL_CURSOR_MAX];
+    char sa[TL_TOKEN_MAX + 1], sb[TL_TOKEN_MAX + 1], so[TL_TOKEN_MAX + 1];
+    struct tl_token ta = {0}, tb = {0}, to = {0}, got;
+    struct tl_err err = {0};
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, wa);
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, wb);
+
+    strcpy(ta.workspace_id, wa);
+    ta.role = TL_ROLE_ADMIN;
+    strcpy(ta.name, "ci");
+    assert_int_equal(tl_store_token_create(f->s, &ta, sa, &err), 0);
+    assert_int_equal(strncmp(sa, "tlk_", 4), 0);
+    assert_int_equal(strncmp(ta.id, "tk_", 3), 0);
+    assert_int_equal(strncmp(sa, ta.prefix, strlen(ta.prefix)), 0);
+    assert_true(strlen(ta.prefix) >= 8);
+
+    strcpy(tb.workspace_id, wb);
+    tb.role = TL_ROLE_MEMBER;
+    strcpy(tb.name, "bob");
+    assert_int_equal(tl_store_token_create(f->s, &tb, sb, &err), 0);
+    to.role = TL_ROLE_OPERATOR;
+    strcpy(to.name, "ops");
+    assert_int_equal(tl_store_token_create(f->s, &to, so, &err), 0);
+
+    /* role / workspace consistency */
+    struct tl_token bad = {.role = TL_ROLE_OPERATOR};
+    char sx[TL_TOKEN_MAX + 1];
+    strcpy(bad.workspace_id, wa);
+    assert_int_equal(tl_store_token_create(f->s, &bad, sx, &err), EINVAL);
+    assert_string_equal(err.field, "workspace_id");
+    struct tl_token orphan = {.role = TL_ROLE_ADMIN};
+    strcpy(orphan.workspace_id, "ws_nosuchworkspace");
+    assert_int_equal(tl_store_token_create(f->s, &orphan, sx, &err), EINVAL);
+
+    /* auth */
+    assert_int_equal(tl_store_token_auth(f->s, sa, &got), 0);
+    assert_string_equal(got.id, ta.id);
+    assert_string_equal(got.workspace_id, wa);
+    assert_int_equal(got.role, TL_ROLE_ADMIN);
+    assert_int_equal(tl_store_token_auth(f->s, so, &got), 0);
+    assert_string_equal(got.workspace_id, "");
+    assert_int_equal(got.role, TL_ROLE_OPERATOR);
+    char unknown[TL_TOKEN_MAX + 1];
+    tl_token_new(unknown);
+    assert_int_equal(tl_store_token_auth(f->s, unknown, &got), ENOENT);
+    assert_int_equal(tl_store_token_auth(f->s, "tlk_short", &got), ENOENT);
+    assert_int_equal(tl_store_token_auth(f->s, "", &got), ENOENT);
+    char wrong_prefix[TL_TOKEN_MAX + 1];
+    strcpy(wrong_prefix, sa);
+    memcpy(wrong_prefix, "xlk_", 4);
+    assert_int_equal(tl_store_token_auth(f->s, wrong_prefix, &got), ENOENT);
+    char flipped[TL_TOKEN_MAX + 1];
+    strcpy(flipped, sa);
+    flipped[20] = flipped[20] == 'A' ? 'B' : 'A';
+    assert_int_equal(tl_store_token_auth(f->s, flipped, &got), ENOENT);
+
+    /* auth records the last use (v2), and the secret itself is nowhere in the file */
+    assert_true(sql_int(f->db, "SELECT count(*) FROM tokens WHERE last_used_at IS NOT NULL") == 2);
+    char wal[160];
+    path_with(f, "-wal", wal, sizeof wal);
+    assert_false(file_contains(f->db, sa + 4));
+    assert_false(file_contains(wal, sa + 4));
+
+    /* listing and scoping */
+    struct seen sn = {0};
+    struct tl_page pg = {.limit = 10};
+    assert_int_equal(tl_store_token_list(f->s, wa, &pg, seen_token, &sn, next, &err), 0);
+    assert_int_equal(sn.n, 1);
+    assert_string_equal(sn.ids[0], ta.id);
+    memset(&sn, 0, sizeof sn);
+    assert_int_equal(tl_store_token_list(f->s, NULL, &pg, seen_token, &sn, next, &err), 0);
+    assert_int_equal(sn.n, 3);
+    assert_string_equal(sn.ids[0], ta.id);
+    assert_string_equal(sn.ids[2], to.id);
+
+    assert_int_equal(tl_store_token_get(f->s, wa, ta.id, &got), 0);
+    assert_string_equal(got.name, "ci");
+    assert_int_equal(tl_store_token_get(f->s, wb, ta.id, &got), ENOENT);
+    assert_int_equal(tl_store_token_get(f->s, NULL, ta.id, &got), 0);
+
+    assert_int_equal(tl_store_token_delete(f->s, wb, ta.id), ENOENT);
+    assert_int_equal(tl_store_token_auth(f->s, sa, &got), 0);
+    assert_int_equal(tl_store_token_delete(f->s, wa, ta.id), 0);
+    assert_int_equal(tl_store_token_auth(f->s, sa, &got), ENOENT);
+    assert_int_equal(tl_store_token_delete(f->s, wa, ta.id), ENOENT);
+    assert_int_equal(tl_store_token_auth(f->s, sb, &got), 0);
+}
+
+/* ---- agents ---- */
+
+static void test_agent_crud(void **state)
+{
+    struct fx *f = *state;
+    char wa[TL_ID_MAX], wb[TL_ID_MAX], pn[TL_ID_MAX];
+    struct tl_agent *a = calloc(1, sizeof *a), *got = calloc(1, sizeof *got);
+    struct tl_err err = {0};
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, wa);
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, wb);
+    strcpy(a->workspace_id, wa);
+    strcpy(a->name, "sales bot");
+    a->kind = TL_AGENT_WEBSOCKET;
+    strcpy(a->url, "wss://agents.example.com/sales");
+    a->n_params = 2;
+    strcpy(a->params[0].key, "voice");
+    strcpy(a->params[0].value, "alloy");
+    strcpy(a->params[1].key, "lang");
+    strcpy(a->params[1].value, "de-DE");
+    a->n_headers = 2;
+    strcpy(a->headers[0].name, "Authorization");
+    strcpy(a->headers[0].value, "Bearer sk-agent-SECRET-1");
+    strcpy(a->headers[1].name, "X-Tenant");
+    strcpy(a->headers[1].value, "acme");
+    assert_int_equal(tl_store_agent_create(f->s, a, &err), 0);
+    assert_int_equal(strncmp(a->id, "ag_", 3), 0);
+    /* what comes back is the stored view: values hidden */
+    assert_true(a->values_hidden);
+    assert_string_equal(a->headers[0].value, "");
+
+    assert_int_equal(tl_store_agent_get(f->s, wa, a->id, got), 0);
+    assert_string_equal(got->name, "sales bot");
+    assert_int_equal(got->kind, TL_AGENT_WEBSOCKET);
+    assert_string_equal(got->url, "wss://agents.example.com/sales");
+    assert_int_equal(got->n_params, 2);
+    assert_string_equal(got->params[1].key, "lang");
+    assert_string_equal(got->params[1].value, "de-DE");
+    assert_int_equal(got->n_headers, 2);
+    assert_string_equal(got->headers[0].name, "Authorization");
+    assert_string_equal(got->headers[0].value, "");
+    assert_true(got->values_hidden);
+    assert_int_equal(tl_store_agent_get(f->s, wb, a->id, got), ENOENT);
+
+    /* header values sealed at rest */
+    char wal[160];
+    path_with(f, "-wal", wal, sizeof wal);
+    assert_false(file_contains(f->db, "sk-agent-SECRET-1"));
+    assert_false(file_contains(wal, "sk-agent-SECRET-1"));
+
+    /* update: Authorization sent back hidden keeps its value; X-Tenant changes */
+    strcpy(got->name, "sales bot 2");
+    strcpy(got->headers[1].value, "acme-eu");
+    assert_int_equal(tl_store_agent_update(f->s, got, &err), 0);
+    assert_int_equal(tl_store_agent_secrets(f->s, wa, a->id, got), 0);
+    assert_false(got->values_hidden);
+    assert_string_equal(got->name, "sales bot 2");
+    assert_string_equal(got->headers[0].value, "Bearer sk-agent-SECRET-1");
+    assert_string_equal(got->headers[1].value, "acme-eu");
+    assert_int_equal(tl_store_agent_secrets(f->s, wb, a->id, got), ENOENT);
+
+    /* without values_hidden an empty value is an empty value */
+    assert_int_equal(tl_store_agent_get(f->s, wa, a->id, got), 0);
+    got->values_hidden = false;
+    got->n_headers = 1;
+    assert_int_equal(tl_store_agent_update(f->s, got, &err), 0);
+    assert_int_equal(tl_store_agent_secrets(f->s, wa, a->id, got), 0);
+    assert_int_equal(got->n_headers, 1);
+    assert_string_equal(got->headers[0].value, "");
+
+    /* update of another workspace's agent */
+    strcpy(got->workspace_id, wb);
+    assert_int_equal(tl_store_agent_update(f->s, got, &err), ENOENT);
+
+    /* delete while a number points at it */
+    add_number(f->s, wa, "+493012345678", a->id, pn);
+    assert_int_equal(tl_store_agent_delete(f->s, wa, a->id, &err), EBUSY);
+    assert_int_equal(err.status, 409);
+    assert_string_equal(err.code, "agent_in_use");
+    assert_non_null(strstr(err.message, "1 phone number"));
+    assert_int_equal(tl_store_agent_delete(f->s, wb, a->id, &err), ENOENT);
+    assert_int_equal(tl_store_number_set_agent(f->s, wa, pn, "", NULL, &err), 0);
+    assert_int_equal(tl_store_agent_delete(f->s, wa, a->id, &err), 0);
+    assert_int_equal(tl_store_agent_get(f->s, wa, a->id, got), ENOENT);
+    assert_int_equal(tl_store_agent_delete(f->s, wa, a->id, &err), ENOENT);
+    free(a);
+    free(got);
+}
+
+/* ---- phone numbers ---- */
+
+static void test_number_pagination_and_filters(void **state)
+{
+    struct fx *f = *state;
+    char ws[TL_ID_MAX], other[TL_ID_MAX], ag[TL_ID_MAX], ids[7][TL_ID_MAX];
+    char next[TL_CURSOR_MAX], cur[TL_CURSOR_MAX];
+    struct tl_err err = {0};
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, other);
+    make_agent(f->s, ws, ag);
+    for (int i = 0; i < 7; i++) {
+        char e164[32];
+        snprintf(e164, sizeof e164, "+4930111000%d", i);
+        add_number(f->s, ws, e164, (i == 2 || i == 5) ? ag : NULL, ids[i]);
+        if (i == 3)
+            add_number(f->s, other, "+4930999000", NULL, NULL); /* interleaved, not ours */
+    }
+
+    struct seen sn = {0};
+    struct tl_page pg = {.cursor = "", .limit = 3};
+    assert_int_equal(tl_store_number_list(f->s, ws, NULL, &pg, seen_number, &sn, next, &err), 0);
+    assert_int_equal(sn.n, 3);
+    assert_string_not_equal(next, "");
+    strcpy(cur, next);
+    pg.cursor = cur;
+    assert_int_equal(tl_store_number_list(f->s, ws, NULL, &pg, seen_number, &sn, next, &err), 0);
+    assert_int_equal(sn.n, 6);
+    assert_string_not_equal(next, "");
+    strcpy(cur, next);
+    assert_int_equal(tl_store_number_list(f->s, ws, NULL, &pg, seen_number, &sn, next, &err), 0);
+    assert_int_equal(sn.n, 7);
+    assert_string_equal(next, "");
+    for (int i = 0; i < 7; i++)
+        assert_string_equal(sn.ids[i], ids[i]);
+
+    /* exactly a full last page: no phantom next page */
+    struct seen s2 = {0};
+    pg.cursor = NULL;
+    pg.limit = 7;
+    assert_int_equal(tl_store_number_list(f->s, ws, NULL, &pg, seen_number, &s2, next, &err), 0);
+    assert_int_equal(s2.n, 7);
+    assert_string_equal(next, "");
+
+    /* malformed cursors */
+    const char *bad[] = {"x1", "c", "cZZ", "c-1", "c1234567890abcdef0", "C1", "c 1", "c0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&err, 0, sizeof err);
+        pg.cursor = bad[i];
+        assert_int_equal(tl_store_number_list(f->s, ws, NULL, &pg, seen_number, &s2, next, &err),
+                         EINVAL);
+        assert_int_equal(err.status, 400);
+        assert_string_equal(err.code, "invalid_field");
+        assert_string_equal(err.field, "cursor");
+    }
+
+    /* filters */
+    assert_int_equal(count_numbers(f->s, ws, ag, NULL), 2);
+    assert_int_equal(count_numbers(f->s, ws, "", NULL), 5);
+    assert_int_equal(count_numbers(f->s, ws, NULL, "+49301110004"), 1);
+    assert_int_equal(count_numbers(f->s, ws, ag, "+49301110005"), 1);
+    assert_int_equal(count_numbers(f->s, ws, ag, "+49301110004"), 0);
+    assert_int_equal(count_numbers(f->s, ws, NULL, "+4930999000"), 0);
+    assert_int_equal(count_numbers(f->s, other, NULL, NULL), 1);
+}
+
+static int stop_after_two(const struct tl_phone_number *n, void *arg)
+{
+    int *calls = arg;
+    return ++*calls == 2 ? 42 : 0;
+}
+
+static void test_number_list_callback_stops(void **state)
+{
+    struct fx *f = *state;
+    char ws[TL_ID_MAX], next[TL_CURSOR_MAX];
+    int calls = 0;
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    add_number(f->s, ws, "+15550000001", NULL, NULL);
+    add_number(f->s, ws, "+15550000002", NULL, NULL);
+    add_number(f->s, ws, "+15550000003", NULL, NULL);
+    struct tl_page pg = {.limit = 10};
+    assert_int_equal(tl_store_number_list(f->s, ws, NULL, &pg, stop_after_two, &calls, next, NULL),
+                     42);
+    assert_int_equal(calls, 2);
+}
+
+static void test_number_create_rules(void **state)
+{
+    struct fx *f = *state;
+    char pro[TL_ID_MAX], pro2[TL_ID_MAX], starter[TL_ID_MAX], ag_other[TL_ID_MAX];
+    struct tl_err err = {0};
+    struct tl_phone_number *n;
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, pro);
+    make_ws(f->s, TL_PLAN_ENTERPRISE, pro2);
+    make_ws(f->s, TL_PLAN_STARTER, starter);
+    make_agent(f->s, pro2, ag_other);
+
+    add_number(f->s, pro, "+493012345678", NULL, NULL);
+
+    /* the same number in another workspace */
+    n = new_number(pro2, "+493012345678");
+    assert_int_equal(tl_store_number_create(f->s, n, &err), EEXIST);
+    assert_int_equal(err.status, 409);
+    assert_string_equal(err.code, "number_taken");
+    assert_string_equal(err.field, "number");
+    assert_non_null(strstr(err.message, "already imported in this system"));
+    /* and in the same one */
+    strcpy(n->workspace_id, pro);
+    assert_int_equal(tl_store_number_create(f->s, n, &err), EEXIST);
+    free(n);
+
+    /* plan below professional */
+    memset(&err, 0, sizeof err);
+    n = new_number(starter, "+493099999999");
+    assert_int_equal(tl_store_number_create(f->s, n, &err), EPERM);
+    assert_int_equal(err.status, 403);
+    assert_string_equal(err.code, "plan_required");
+    assert_non_null(strstr(err.message, "professional plan"));
+    assert_non_null(strstr(err.message, tl_plan_name(TL_PLAN_STARTER)));
+    /* a platform number is fine on any plan */
+    n->source = TL_SOURCE_PLATFORM;
+    assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
+    free(n);
+
+    /* agent of another workspace */
+    memset(&err, 0, sizeof err);
+    n = new_number(pro, "+493055555555");
+    strcpy(n->agent_id, ag_other);
+    assert_int_equal(tl_store_number_create(f->s, n, &err), EINVAL);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "invalid_field");
+    assert_string_equal(err.field, "agent_id");
+    free(n);
+
+    /* unknown workspace */
+    n = new_number("ws_nosuchworkspace", "+493066666666");
+    assert_int_equal(tl_store_number_create(f->s, n, &err), ENOENT);
+    free(n);
+
+    assert_int_equal(count_numbers(f->s, pro, NULL, NULL), 1);
+    assert_int_equal(count_numbers(f->s, pro2, NULL, NULL), 0);
+}
+
+static void test_number_get_and_tenancy(void **state)
+{
+    struct fx *f = *state;
+    char wa[TL_ID_MAX], wb[TL_ID_MAX], ag[TL_ID_MAX], agb[TL_ID_MAX];
+    struct tl_err err = {0};
+    struct tl_phone_number *n = new_number("", "+442071234567"), *got = calloc(1, sizeof *got);
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, wa);
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, wb);
+    make_agent(f->s, wa, ag);
+    make_agent(f->s, wb, agb);
+    strcpy(n->workspace_id, wa);
+    strcpy(n->agent_id, ag);
+    strcpy(n->outbound.username, "acme_trunk");
+    strcpy(n->outbound.password, PLAIN_PW);
+    n->outbound.password_given = true;
+    n->outbound.transport = TL_TRANSPORT_TCP;
+    n->outbound.media_encryption = TL_MEDIA_ALLOWED;
+    n->outbound.n_headers = 1;
+    strcpy(n->outbound.headers[0].name, "X-Account");
+    strcpy(n->outbound.headers[0].value, "1234");
+    n->has_inbound = true;
+    n->inbound.transport = TL_TRANSPORT_TLS;
+    n->inbound.media_encryption = TL_MEDIA_REQUIRED;
+    n->inbound.n_allowed = 2;
+    strcpy(n->inbound.allowed_addresses[0], "192.0.2.0/24");
+    strcpy(n->inbound.allowed_addresses[1], "2001:db8::/32");
+    strcpy(n->inbound.origination_url, "sip:pbx.example.com;transport=tls");
+    assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
+    assert_int_equal(strncmp(n->id, "pn_", 3), 0);
+    assert_true(n->outbound.has_password);
+    assert_string_equal(n->outbound.password, ""); /* the stored view comes back */
+    assert_false(n->inbound.has_password);
+
+    assert_int_equal(tl_store_number_get(f->s, wa, n->id, got), 0);
+    assert_string_equal(got->number, "+442071234567");
+    assert_string_equal(got->label, "main line");
+    assert_int_equal(got->source, TL_SOURCE_SIP_TRUNK);
+    assert_string_equal(got->agent_id, ag);
+    assert_string_equal(got->outbound.address, "sip.telnyx.com");
+    assert_string_equal(got->outbound.username, "acme_trunk");
+    assert_string_equal(got->outbound.password, "");
+    assert_true(got->outbound.has_password);
+    assert_int_equal(got->outbound.transport, TL_TRANSPORT_TCP);
+    assert_int_equal(got->outbound.media_encryption, TL_MEDIA_ALLOWED);
+    assert_int_equal(got->outbound.n_headers, 1);
+    assert_string_equal(got->outbound.headers[0].value, "1234");
+    assert_true(got->has_inbound);
+    assert_int_equal(got->inbound.n_allowed, 2);
+    assert_string_equal(got->inbound.allowed_addresses[1], "2001:db8::/32");
+    assert_string_equal(got->inbound.origination_url, "sip:pbx.example.com;transport=tls");
+    assert_int_equal(got->created_at, n->created_at);
+
+    /* another workspace sees nothing and can change nothing */
+    assert_int_equal(tl_store_number_get(f->s, wb, n->id, got), ENOENT);
+    assert_int_equal(tl_store_number_set_agent(f->s, wb, n->id, agb, got, &err), ENOENT);
+    assert_int_equal(tl_store_number_delete(f->s, wb, n->id, &err), ENOENT);
+    assert_int_equal(err.status, 404);
+    assert_int_equal(tl_store_number_release(f->s, wb, n->id, &err), ENOENT);
+    struct tl_phone_number *r = new_number(wb, "+442071234567");
+    strcpy(r->id, n->id);
+    assert_int_equal(tl_store_number_replace(f->s, r, &err), ENOENT);
+    free(r);
+    assert_int_equal(tl_store_number_get(f->s, wa, n->id, got), 0);
+    assert_string_equal(got->agent_id, ag);
+    free(n);
+    free(got);
+}
+
+static void test_number_replace_password_rules(void **state)
+{
+    struct fx *f = *state;
+    char ws[TL_ID_MAX], ag[TL_ID_MAX], ag2[TL_ID_MAX];
+    struct tl_err err = {0};
+    struct tl_phone_number *n = new_number("", "+493012345678");
+    struct tl_phone_number *sec = calloc(1, sizeof *sec), *put;
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    make_agent(f->s, ws, ag);
+    make_agent(f->s, ws, ag2);
+    strcpy(n->workspace_id, ws);
+    strcpy(n->agent_id, ag);
+    strcpy(n->outbound.username, "acme_trunk");
+    strcpy(n->outbound.password, PLAIN_PW);
+    n->outbound.password_given = true;
+    n->has_inbound = true;
+    strcpy(n->inbound.username, "carrier_in");
+    strcpy(n->inbound.password, "inbound-pw-1");
+    n->inbound.password_given = true;
+    assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
+
+    /* 1. same usernames, no passwords given: both kept; label and agent replaced */
+    put = new_number(ws, "+493012345678");
+    strcpy(put->id, n->id);
+    strcpy(put->label, "renamed");
+    strcpy(put->agent_id, ag2);
+    strcpy(put->outbound.username, "acme_trunk");
+    strcpy(put->outbound.address, "sip.telnyx.eu");
+    put->has_inbound = true;
+    strcpy(put->inbound.username, "carrier_in");
+    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_true(put->outbound.has_password);
+    assert_true(put->inbound.has_password);
+    assert_string_equal(put->label, "renamed");
+    assert_string_equal(put->agent_id, ag2);
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
+    assert_string_equal(sec->outbound.password, PLAIN_PW);
+    assert_string_equal(sec->outbound.address, "sip.telnyx.eu");
+    assert_string_equal(sec->inbound.password, "inbound-pw-1");
+    free(put);
+
+    /* 2. outbound username changes without a password: refused, nothing changed */
+    memset(&err, 0, sizeof err);
+    put = new_number(ws, "+493012345678");
+    strcpy(put->id, n->id);
+    strcpy(put->outbound.username, "new_user");
+    put->has_inbound = true;
+    strcpy(put->inbound.username, "carrier_in");
+    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "invalid_field");
+    assert_string_equal(err.field, "outbound_trunk.password");
+    assert_string_equal(err.message, "A password is required when the username changes.");
+    /* the same for inbound */
+    strcpy(put->outbound.username, "acme_trunk");
+    strcpy(put->inbound.username, "someone_else");
+    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_string_equal(err.field, "inbound_trunk.password");
+    assert_int_equal(tl_store_number_get(f->s, ws, n->id, sec), 0);
+    assert_string_equal(sec->label, "renamed");
+    assert_string_equal(sec->inbound.username, "carrier_in");
+
+    /* 3. new username with a new password: sealed fresh */
+    strcpy(put->outbound.username, "new_user");
+    strcpy(put->outbound.password, "second-password");
+    put->outbound.password_given = true;
+    strcpy(put->inbound.username, "carrier_in");
+    strcpy(put->agent_id, ag2);
+    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
+    assert_string_equal(sec->outbound.username, "new_user");
+    assert_string_equal(sec->outbound.password, "second-password");
+    free(put);
+
+    /* 4. username cleared (IP authentication): no password; inbound absent: removed;
+     * agent left empty: unassigned (the API copies the stored one in when it wants to
+     * keep it) */
+    put = new_number(ws, "+493012345678");
+    strcpy(put->id, n->id);
+    put->has_inbound = false;
+    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_false(put->outbound.has_password);
+    assert_false(put->has_inbound);
+    assert_string_equal(put->agent_id, "");
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
+    assert_false(sec->has_inbound);
+    assert_string_equal(sec->outbound.password, "");
+    assert_string_equal(sec->inbound.password, "");
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM phone_numbers WHERE "
+                                    "inbound_json IS NULL AND inbound_password IS NULL"),
+                     1);
+
+    /* 5. inbound added back with a username but no password: refused */
+    put->has_inbound = true;
+    strcpy(put->inbound.username, "carrier_in");
+    put->inbound.password_given = false;
+    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_string_equal(err.field, "inbound_trunk.password");
+
+    /* 6. number and source are not changed by a replace; a foreign agent is refused */
+    put->has_inbound = false;
+    strcpy(put->number, "+10000000000");
+    put->source = TL_SOURCE_PLATFORM;
+    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_string_equal(put->number, "+493012345678");
+    assert_int_equal(put->source, TL_SOURCE_SIP_TRUNK);
+    char other[TL_ID_MAX], foreign[TL_ID_MAX];
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, other);
+    make_agent(f->s, other, foreign);
+    strcpy(put->agent_id, foreign);
+    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_string_equal(err.field, "agent_id");
+    free(put);
+    free(sec);
+    free(n);
+}
+
+static void test_number_set_agent(void **state)
+{
+    struct fx *f = *state;
+    char ws[TL_ID_MAX], other[TL_ID_MAX], ag[TL_ID_MAX], foreign[TL_ID_MAX], pn[TL_ID_MAX];
+    struct tl_err err = {0};
+    struct tl_phone_number *out = calloc(1, sizeof *out);
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, other);
+    make_agent(f->s, ws, ag);
+    make_agent(f->s, other, foreign);
+    add_number(f->s, ws, "+33123456789", NULL, pn);
+
+    assert_int_equal(tl_store_number_set_agent(f->s, ws, pn, ag, out, &err), 0);
+    assert_string_equal(out->agent_id, ag);
+    assert_string_equal(out->number, "+33123456789");
+    assert_int_equal(count_numbers(f->s, ws, ag, NULL), 1);
+
+    assert_int_equal(tl_store_number_set_agent(f->s, ws, pn, foreign, out, &err), EINVAL);
+    assert_string_equal(err.field, "agent_id");
+    assert_int_equal(tl_store_number_set_agent(f->s, ws, pn, "ag_nonexistent", out, &err), EINVAL);
+    assert_int_equal(tl_store_number_get(f->s, ws, pn, out), 0);
+    assert_string_equal(out->agent_id, ag);
+
+    assert_int_equal(tl_store_number_set_agent(f->s, ws, pn, "", out, &err), 0);
+    assert_string_equal(out->agent_id, "");
+    assert_int_equal(count_numbers(f->s, ws, ag, NULL), 0);
+    assert_int_equal(tl_store_number_set_agent(f->s, ws, "pn_missing", "", out, &err), ENOENT);
+    free(out);
+}
+
+static void test_number_release_vs_delete(void **state)
+{
+    struct fx *f = *state;
+    char ws[TL_ID_MAX], sip[TL_ID_MAX], plat[TL_ID_MAX];
+    struct tl_err err = {0};
+    struct tl_phone_number *n;
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    add_number(f->s, ws, "+4989111111", NULL, sip);
+    n = new_number(ws, "+4989222222");
+    n->source = TL_SOURCE_PLATFORM;
+    assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
+    strcpy(plat, n->id);
+
+    assert_int_equal(tl_store_number_release(f->s, ws, sip, &err), EINVAL);
+    assert_int_equal(err.status, 409);
+    assert_string_equal(err.code, "release_not_supported");
+    assert_non_null(strstr(err.message, "DELETE /v1/phone-numbers/{id}"));
+    assert_int_equal(tl_store_number_delete(f->s, ws, plat, &err), EINVAL);
+    assert_int_equal(err.status, 409);
+    assert_string_equal(err.code, "delete_not_supported");
+    assert_int_equal(count_numbers(f->s, ws, NULL, NULL), 2);
+
+    assert_int_equal(tl_store_number_delete(f->s, ws, sip, &err), 0);
+    assert_int_equal(tl_store_number_release(f->s, ws, plat, &err), 0);
+    assert_int_equal(count_numbers(f->s, ws, NULL, NULL), 0);
+    assert_int_equal(tl_store_number_get(f->s, ws, sip, n), ENOENT);
+    assert_int_equal(tl_store_number_delete(f->s, ws, sip, &err), ENOENT);
+
+    /* a released number can be imported again, by anyone */
+    add_number(f->s, ws, "+4989222222", NULL, NULL);
+    free(n);
+}
+
+static void test_secrets_never_in_file(void **state)
+{
+    struct fx *f = *state;
+    char ws[TL_ID_MAX], wal[160];
+    struct tl_err err = {0};
+    struct tl_phone_number *n = new_number("", "+493012345678");
+    struct tl_phone_number *sec = calloc(1, sizeof *sec);
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    strcpy(n->workspace_id, ws);
+    strcpy(n->outbound.username, "acme_trunk");
+    strcpy(n->outbound.password, PLAIN_PW);
+    n->outbound.password_given = true;
+    n->has_inbound = true;
+    strcpy(n->inbound.username, "carrier");
+    strcpy(n->inbound.password, "INBOUND-" PLAIN_PW);
+    n->inbound.password_given = true;
+    assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
+
+    path_with(f, "-wal", wal, sizeof wal);
+    /* sanity: the probe does find what is stored in clear */
+    assert_true(file_contains(wal, "acme_trunk") || file_contains(f->db, "acme_trunk"));
+    assert_false(file_contains(f->db, PLAIN_PW));
+    assert_false(file_contains(wal, PLAIN_PW));
+
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
+    assert_string_equal(sec->outbound.password, PLAIN_PW);
+    assert_string_equal(sec->inbound.password, "INBOUND-" PLAIN_PW);
+    assert_string_equal(sec->workspace_id, ws);
+    assert_int_equal(tl_store_number_secrets(f->s, "+490000000", sec), ENOENT);
+
+    /* after a checkpoint into the main file as well */
+    tl_store_close(f->s);
+    f->s = NULL;
+    assert_false(file_contains(f->db, PLAIN_PW));
+    assert_true(file_contains(f->db, "acme_trunk"));
+
+    /* a sealed password moved to another row does not open there */
+    struct tl_store *s2 = NULL;
+    assert_int_equal(tl_store_open(&s2, f->db, f->key, &err), 0);
+    f->s = s2;
+    add_number(f->s, ws, "+493099999999", NULL, NULL);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h,
+                     "UPDATE phone_numbers SET outbound_password = (SELECT outbound_password "
+                     "FROM phone_numbers WHERE number = '+493012345678') "
+                     "WHERE number = '+493099999999'",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(tl_store_number_secrets(f->s, "+493099999999", sec), EIO);
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
+
+    /* the wrong master key opens nothing */
+    tl_store_close(f->s);
+    uint8_t other_key[32];
+    memcpy(other_key, f->key, 32);
+    other_key[0] ^= 1;
+    assert_int_equal(tl_store_open(&f->s, f->db, other_key, &err), 0);
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), EIO);
+    free(n);
+    free(sec);
+}
+
+/* ---- open, migrations ---- */
+
+static void test_open_settings(void **state)
+{
+    struct fx *f = *state;
+    struct stat st;
+
+    assert_int_equal(tl_store_ping(f->s), 0);
+    assert_int_equal(tl_store_schema_version(f->s), tl_store_latest_version());
+    assert_true(tl_store_latest_version() >= 2);
+    assert_int_equal(stat(f->db, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0); /* sealed secrets and token hashes: owner only */
+    /* WAL is a property of the file; check it from an independent connection */
+    sqlite3 *h = NULL;
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+}
+
+static void test_migration_keeps_data(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    struct tl_store *s = NULL;
+    struct tl_workspace w = {0}, got;
+    char db[160], secret[TL_TOKEN_MAX + 1];
+    struct tl_token t = {.role = TL_ROLE_OPERATOR}, tg;
+
+    snprintf(db, sizeof db, "%s/old.db", f->dir);
+    assert_int_equal(tl_store_open_at(&s, db, f->key, 1, &err), 0);
+    assert_int_equal(tl_store_schema_version(s), 1);
+    assert_int_equal(sql_int(db, "PRAGMA user_version"), 1);
+    /* v1 has no last_used_at column and no agent index */
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM pragma_table_info('tokens') "
+                                 "WHERE name = 'last_used_at'"),
+                     0);
+    strcpy(w.name, "Old Corp");
+    w.plan = TL_PLAN_PROFESSIONAL;
+    assert_int_equal(tl_store_workspace_create(s, &w, &err), 0);
+    add_number(s, w.id, "+15551234567", NULL, NULL);
+    strcpy(t.name, "ops");
+    assert_int_equal(tl_store_token_create(s, &t, secret, &err), 0);
+    assert_int_equal(tl_store_token_auth(s, secret, &tg), 0); /* works on v1 too */
+    tl_store_close(s);
+
+    s = NULL;
+    assert_int_equal(tl_store_open(&s, db, f->key, &err), 0);
+    assert_int_equal(tl_store_schema_version(s), tl_store_latest_version());
+    assert_int_equal(sql_int(db, "PRAGMA user_version"), tl_store_latest_version());
+    assert_int_equal(tl_store_workspace_get(s, w.id, &got), 0);
+    assert_string_equal(got.name, "Old Corp");
+    assert_int_equal(count_numbers(s, w.id, NULL, NULL), 1);
+    assert_int_equal(tl_store_token_auth(s, secret, &tg), 0);
+    assert_string_equal(tg.id, t.id);
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                 "AND name = 'phone_numbers_agent'"),
+                     1);
+    assert_true(sql_int(db, "SELECT last_used_at FROM tokens") > 0);
+    tl_store_close(s);
+
+    /* opening an up-to-date database at an older target changes nothing */
+    assert_int_equal(tl_store_open_at(&s, db, f->key, 1, &err), 0);
+    assert_int_equal(tl_store_schema_version(s), tl_store_latest_version());
+    tl_store_close(s);
+    assert_int_equal(tl_store_open_at(&s, db, f->key, 0, &err), EINVAL);
+    assert_null(s);
+
+    char p[200];
+    unlink(db);
+    snprintf(p, sizeof p, "%s-wal", db);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", db);
+    unlink(p);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    struct tl_store *s = (struct tl_store *)1;
+    char expect[128];
+
+    tl_store_close(f->s);
+    f->s = NULL;
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+
+    assert_int_equal(tl_store_open(&s, f->db, f->key, &err), EINVAL);
+    assert_null(s);
+    snprintf(expect, sizeof expect,
+             "database schema v999 is newer than this trunkline (v%d): upgrade trunkline",
+             tl_store_latest_version());
+    assert_string_equal(err.message, expect);
+    /* and the file is left as it was */
+    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 999);
+}
+
+/* ---- concurrency: the store is shared by the API threads ---- */
+
+struct worker {
+    struct tl_store *s;
+    const char *ws;
+    int base;
+    int failures;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < 10; i++) {
+        char e164[32];
+        struct tl_phone_number *n;
+        struct tl_err err = {0};
+        snprintf(e164, sizeof e164, "+1555%03d%04d", w->base, i);
+        n = new_number(w->ws, e164);
+        if (tl_store_number_create(w->s, n, &err) != 0)
+            w->failures++;
+        /* everyone also races for one shared number: exactly one may win */
+        strcpy(n->number, "+15559999999");
+        n->id[0] = '\0';
+        int rc = tl_store_number_create(w->s, n, &err);
+        if (rc != 0 && rc != EEXIST)
+            w->failures++;
+        free(n);
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    struct fx *f = *state;
+    char ws[TL_ID_MAX];
+    pthread_t th[4];
+    struct worker w[4];
+
+    make_ws(f->s, TL_PLAN_ENTERPRISE, ws);
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){.s = f->s, .ws = ws, .base = i};
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM phone_numbers"), 41);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_workspace_create_makes_echo_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workspace_list_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_pagination_and_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_list_callback_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_create_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_get_and_tenancy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_replace_password_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_set_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_release_vs_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_never_in_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
