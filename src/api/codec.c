@@ -276,6 +276,9 @@ static int get_array(const json_t *obj, const char *path, const char *key, size_
 }
 
 static const char *const kv_members[] = {"name", "value"};
+/* Agent reads show "value_set" instead of the sealed value; accepting (and ignoring) it on
+ * writes lets a client send back what it read without editing it first. */
+static const char *const agent_kv_members[] = {"name", "value", "value_set"};
 
 /* [{"name": …, "value": …}] into hs; value_optional for agent updates, where a missing
  * or empty value keeps the stored one. The rules on names and values are the caller's
@@ -292,6 +295,9 @@ static int get_headers(const json_t *obj, const char *path, struct tl_kv *hs, si
         return rc;
     join(f, sizeof f, path, "headers");
     struct shape sh = SHAPE(NULL, kv_members);
+    struct shape ash = SHAPE(NULL, agent_kv_members);
+    if (value_optional)
+        sh = ash;
     sh.where = f;
     size_t i;
     json_t *e;
@@ -435,8 +441,7 @@ static int import_password_rule(bool is_import, const char *user, const char *pa
     return 0;
 }
 
-static int decode_outbound(const json_t *o, bool is_import, struct tl_outbound_trunk *t,
-                           struct tl_err *err)
+static int decode_outbound(const json_t *o, struct tl_outbound_trunk *t, struct tl_err *err)
 {
     static const char P[] = "outbound_trunk";
     struct shape sh = SHAPE(P, outbound_members);
@@ -468,8 +473,7 @@ static int decode_outbound(const json_t *o, bool is_import, struct tl_outbound_t
     return 0;
 }
 
-static int decode_inbound(const json_t *o, bool is_import, struct tl_inbound_trunk *t,
-                          struct tl_err *err)
+static int decode_inbound(const json_t *o, struct tl_inbound_trunk *t, struct tl_err *err)
 {
     static const char P[] = "inbound_trunk";
     struct shape sh = SHAPE(P, inbound_members);
@@ -579,7 +583,7 @@ int tl_codec_number_decode(const json_t *j, bool is_import, bool allow_platform,
                     "outbound_trunk is required (a number is saved with its outbound "
                     "configuration), e.g. {\"address\": \"sip.telnyx.com\"}");
     struct tl_outbound_trunk *ot = &out->outbound;
-    if ((rc = decode_outbound(ob, is_import, ot, err)) ||
+    if ((rc = decode_outbound(ob, ot, err)) ||
         (rc = tl_valid_outbound(ot, "outbound_trunk", w, err)) ||
         (rc = import_password_rule(is_import, ot->username, ot->password, ot->password_given,
                                    "outbound_trunk", err)))
@@ -590,7 +594,7 @@ int tl_codec_number_decode(const json_t *j, bool is_import, bool allow_platform,
     if (ib) {
         struct tl_inbound_trunk *it = &out->inbound;
         out->has_inbound = true;
-        if ((rc = decode_inbound(ib, is_import, it, err)) ||
+        if ((rc = decode_inbound(ib, it, err)) ||
             (rc = tl_valid_inbound(it, "inbound_trunk", w, err)) ||
             (rc = import_password_rule(is_import, it->username, it->password, it->password_given,
                                        "inbound_trunk", err)))

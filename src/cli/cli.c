@@ -255,7 +255,7 @@ static int agents_edit(struct cli *c, struct cli_args *a)
     return rc;
 }
 
-static const int agents_list_flags[] = {F_LIMIT, F_CURSOR, F_ALL, CLI_FLAG_END};
+static const int page_flags[] = {F_LIMIT, F_CURSOR, F_ALL, CLI_FLAG_END};
 static const int agents_create_flags[] = {F_NAME,  F_BUILTIN,      F_AGENT_URL,
                                           F_PARAM, F_AGENT_HEADER, CLI_FLAG_END};
 static const int agents_edit_flags[] = {
@@ -264,7 +264,7 @@ static const int agents_edit_flags[] = {
 static const int no_flags[] = {CLI_FLAG_END};
 
 static const struct cli_verb agents_verbs[] = {
-    {"list", "", 0, 0, "List the workspace's agents", agents_list_flags, NULL, agents_list},
+    {"list", "", 0, 0, "List the workspace's agents", page_flags, NULL, agents_list},
     {"show", "ID", 1, 1, "Show one agent", no_flags, NULL, agents_show},
     {"create", "", 0, 0, "Create an agent: builtin (echo) or a websocket URL", agents_create_flags,
      "examples:\n"
@@ -338,8 +338,7 @@ static int workspaces_edit(struct cli *c, struct cli_args *a)
 
 static const int workspaces_write_flags[] = {F_NAME, F_PLAN, F_REGION, CLI_FLAG_END};
 static const struct cli_verb workspaces_verbs[] = {
-    {"list", "", 0, 0, "List workspaces (operator tokens)", agents_list_flags, NULL,
-     workspaces_list},
+    {"list", "", 0, 0, "List workspaces (operator tokens)", page_flags, NULL, workspaces_list},
     {"show", "ID", 1, 1, "Show one workspace", no_flags, NULL, workspaces_show},
     {"create", "", 0, 0, "Create a workspace (operator tokens)", workspaces_write_flags,
      "SIP trunk import needs the professional plan or higher.\n", workspaces_create},
@@ -366,7 +365,18 @@ static void token_row(const json_t *it, const char **cells, char *scratch)
 static int tokens_list(struct cli *c, struct cli_args *a)
 {
     static const char *const h[] = {"ID", "ROLE", "NAME", "WORKSPACE", "PREFIX", "CREATED"};
-    return list(c, a, "/v1/tokens", false, 6, h, token_row);
+    /* an explicit --workspace filters an operator's list; TRUNKLINE_WORKSPACE does not, as
+     * it would hide the operator tokens (they belong to no workspace) */
+    struct cli_buf p = {0};
+    json_t *doc = NULL;
+    tl_cli_buf_add(&p, "/v1/tokens");
+    tl_cli_buf_query(&p, "workspace_id", c->workspace_from_flag ? c->workspace : NULL);
+    int rc = p.oom ? tl_cli_oom() : tl_cli_list(c, a, &p, &doc);
+    tl_cli_buf_free(&p);
+    if (rc == TL_CLI_OK)
+        rc = tl_cli_print_list(c, doc, 6, h, token_row);
+    json_decref(doc);
+    return rc;
 }
 
 static int tokens_show(struct cli *c, struct cli_args *a)
@@ -423,8 +433,8 @@ static int tokens_create(struct cli *c, struct cli_args *a)
 
 static const int tokens_create_flags[] = {F_ROLE, F_NAME, CLI_FLAG_END};
 static const struct cli_verb tokens_verbs[] = {
-    {"list", "", 0, 0, "List API tokens (never their secrets)", agents_list_flags, NULL,
-     tokens_list},
+    {"list", "", 0, 0, "List API tokens (never their secrets)", page_flags,
+     "An operator may give --workspace to list only that workspace's tokens.\n", tokens_list},
     {"show", "ID", 1, 1, "Show one token", no_flags, NULL, tokens_show},
     {"create", "", 0, 0, "Create a token; its secret is printed once", tokens_create_flags,
      "--workspace (or $TRUNKLINE_WORKSPACE, except for --role operator) names the workspace\n"

@@ -316,6 +316,26 @@ static void secrets_wipe(struct secrets *s)
     explicit_bzero(s, sizeof *s);
 }
 
+/* The shape of every --header/--inbound-header, checked before a password is read from
+ * stdin or anything is fetched (headers_apply checks again where it uses them). */
+static int check_header_flags(struct cli *c, const struct cli_args *a)
+{
+    static const struct {
+        enum cli_flag_id id;
+        const char *name;
+    } hf[] = {{F_HEADER, "--header"}, {F_IN_HEADER, "--inbound-header"}};
+    for (size_t k = 0; k < sizeof hf / sizeof hf[0]; k++) {
+        for (size_t i = 0; i < a->n[hf[k].id]; i++) {
+            char buf[1024];
+            const char *name, *value;
+            if (!tl_cli_split_header(a->val[hf[k].id][i], buf, sizeof buf, &name, &value))
+                return tl_cli_usage(c->res, c->verb, "%s needs 'NAME: VALUE' (argument #%zu)",
+                                    hf[k].name, i + 1);
+        }
+    }
+    return TL_CLI_OK;
+}
+
 /* Checks the password flags, then reads from stdin: outbound first, inbound second. Run
  * after every other usage check so that a typo does not swallow the piped password. */
 static int passwords(struct cli *c, const struct cli_args *a, struct secrets *s)
@@ -431,9 +451,8 @@ static int numbers_import(struct cli *c, struct cli_args *a)
     if (rc == TL_CLI_OK && !cli_has(a, F_ADDRESS))
         rc = tl_cli_usage(c->res, c->verb,
                           "missing --address HOST (your provider's SIP trunk hostname or IP)");
-    /* usage checks of the inbound flags before the password is read from stdin */
-    if (rc == TL_CLI_OK && (rc = inbound_build(c, a, NULL, NULL, false, &in)) == TL_CLI_OK)
-        json_decref(in), in = NULL;
+    if (rc == TL_CLI_OK)
+        rc = check_header_flags(c, a);
     if (rc == TL_CLI_OK)
         rc = passwords(c, a, &s);
     if (rc == TL_CLI_OK)
@@ -474,6 +493,8 @@ static int numbers_edit(struct cli *c, struct cli_args *a)
     json_t *cur = NULL, *body = json_object(), *out = NULL, *in = NULL;
     char *id = NULL;
     int rc = body ? TL_CLI_OK : tl_cli_oom();
+    if (rc == TL_CLI_OK)
+        rc = check_header_flags(c, a);
     if (rc == TL_CLI_OK)
         rc = passwords(c, a, &s);
     if (rc == TL_CLI_OK)

@@ -562,3 +562,19 @@ def test_request_log_has_no_secrets(daemon):
     for secret in (ADMIN_PASSWORD, INBOUND_PASSWORD, d.admin_token, "QUERYVALUE",
                    "WRONG-token"):
         assert secret not in log
+
+
+def test_agent_read_then_write_back_keeps_sealed_header_values(daemon):
+    r = daemon.api("POST", "/v1/agents", json={
+        "name": "bot", "kind": "websocket", "url": "wss://bot.example.com/stream",
+        "headers": [{"name": "X-Api-Key", "value": "k-SECRET-1"}]})
+    assert r.status_code == 201, r.text
+    got = daemon.api("GET", "/v1/agents/" + r.json()["id"]).json()
+    assert got["headers"] == [{"name": "X-Api-Key", "value_set": True}]
+    assert "k-SECRET-1" not in json.dumps(got)
+    # what a client read can be sent back unchanged: the sealed value stays
+    r = daemon.api("PATCH", "/v1/agents/" + got["id"],
+                   json={"name": "bot2", "headers": got["headers"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "bot2"
+    assert r.json()["headers"] == [{"name": "X-Api-Key", "value_set": True}]

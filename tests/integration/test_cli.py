@@ -234,7 +234,9 @@ def test_operator_tokens_and_workspaces(daemon):
     assert "no numbers" in p.stdout
     p = ok(cli(daemon, "tokens", "list", token=op))
     tk = [l.split()[0] for l in p.stdout.splitlines() if " ci " in l][0]
-    assert secret not in p.stdout
+    assert secret not in p.stdout and " operator " in p.stdout
+    p = ok(cli(daemon, "tokens", "list", "--workspace", ws, "--json", token=op))
+    assert [t["id"] for t in json.loads(p.stdout)["data"]] == [tk]
     p = ok(cli(daemon, "tokens", "revoke", tk, token=op))
     assert "revoked" in p.stdout
     p = cli(daemon, "numbers", "list", token=secret)
