@@ -7,6 +7,7 @@
 #   make fuzz          libFuzzer targets (clang-14) in build-fuzz/
 #   make fuzz-smoke    a short run of every fuzz target over its seed corpus
 #   make format        clang-format every C file in place
+#   make install       copy the binary to $(PREFIX)/bin (default /usr/local)
 # Quiet unless V=1.
 
 PKGS     := libuv libmicrohttpd jansson sqlite3 libsodium openssl libcurl libcares
@@ -76,7 +77,12 @@ FUZZ_SECONDS ?= 20
 fuzz-smoke: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
 	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n; done
+	  seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus-$$n $$seeds; done
+
+PREFIX ?= /usr/local
+install: $(BUILD)/trunkline
+	install -D -m 0755 $(BUILD)/trunkline $(DESTDIR)$(PREFIX)/bin/trunkline
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')
@@ -84,6 +90,6 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit integration test run fuzz fuzz-smoke format clean
+.PHONY: install all unit integration test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -73,6 +73,17 @@ int tl_api_scope(const struct tl_api_req *r, char ws[TL_ID_MAX], struct tl_api_r
 /* parses the body with tl_json_parse_body; NULL with out filled */
 json_t *tl_api_body(const struct tl_api_req *r, struct tl_api_resp *out);
 
+/* ---- helpers (handlers.c) shared by the handler files ---- */
+/* Answers a list route after the store's walk into data: the page, or the error of rc
+ * (data released; err as for tl_api_fail_rc). A NULL data with rc 0 (the array could not
+ * be allocated) answers 500. */
+void tl_api_reply_page(struct tl_api_resp *out, int rc, const struct tl_err *err, json_t *data,
+                       const char *next_cursor);
+/* DELETE of an object in the caller's workspace (tl_api_scope): 204, or the store's error */
+typedef int (*tl_api_remove_fn)(struct tl_store *s, const char *workspace_id, const char *id,
+                                struct tl_err *err);
+void tl_api_remove(struct tl_api_req *r, struct tl_api_resp *out, tl_api_remove_fn rm);
+
 /* ---- handlers (handlers.c, handlers_numbers.c): one per route ---- */
 void tl_h_healthz(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_readyz(struct tl_api_req *r, struct tl_api_resp *out);

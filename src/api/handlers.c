@@ -17,6 +17,35 @@ static bool is_operator(const struct tl_api_req *r)
     return r->tok.role == TL_ROLE_OPERATOR;
 }
 
+void tl_api_reply_page(struct tl_api_resp *out, int rc, const struct tl_err *err, json_t *data,
+                       const char *next_cursor)
+{
+    if (rc) {
+        json_decref(data);
+        tl_api_fail_rc(out, rc, err);
+        return;
+    }
+    if (!data) {
+        tl_api_reply(out, 500, NULL);
+        return;
+    }
+    tl_api_reply(out, 200, tl_api_list(data, next_cursor));
+}
+
+void tl_api_remove(struct tl_api_req *r, struct tl_api_resp *out, tl_api_remove_fn rm)
+{
+    struct tl_err err = {0};
+    char ws[TL_ID_MAX];
+    if (tl_api_scope(r, ws, out))
+        return;
+    int rc = rm(r->store, ws, r->id, &err);
+    if (rc) {
+        tl_api_fail_rc(out, rc, &err);
+        return;
+    }
+    tl_api_reply(out, 204, NULL);
+}
+
 /* ---------------------------------------------------------------- health ---- */
 
 void tl_h_healthz(struct tl_api_req *r, struct tl_api_resp *out)
@@ -76,12 +105,7 @@ void tl_h_workspace_list(struct tl_api_req *r, struct tl_api_resp *out)
         rc = tl_store_workspace_list(r->store, &pg, add_workspace, data, next, &err);
     else if ((rc = tl_store_workspace_get(r->store, r->tok.workspace_id, &w)) == 0)
         rc = add_workspace(&w, data); /* a workspace token sees exactly its own */
-    if (rc) {
-        json_decref(data);
-        tl_api_fail_rc(out, rc, rc == ENOMEM ? NULL : &err);
-        return;
-    }
-    tl_api_reply(out, 200, tl_api_list(data, next));
+    tl_api_reply_page(out, rc, rc == ENOMEM ? NULL : &err, data, next);
 }
 
 void tl_h_workspace_create(struct tl_api_req *r, struct tl_api_resp *out)
@@ -185,17 +209,8 @@ void tl_h_token_list(struct tl_api_req *r, struct tl_api_resp *out)
     if (tl_api_page(r, &pg, out) || token_scope(r, tl_api_query(r, "workspace_id"), &ws, out))
         return;
     json_t *data = json_array();
-    if (!data) {
-        tl_api_reply(out, 500, NULL);
-        return;
-    }
-    int rc = tl_store_token_list(r->store, ws, &pg, add_token, data, next, &err);
-    if (rc) {
-        json_decref(data);
-        tl_api_fail_rc(out, rc, &err);
-        return;
-    }
-    tl_api_reply(out, 200, tl_api_list(data, next));
+    int rc = data ? tl_store_token_list(r->store, ws, &pg, add_token, data, next, &err) : 0;
+    tl_api_reply_page(out, rc, &err, data, next);
 }
 
 void tl_h_token_create(struct tl_api_req *r, struct tl_api_resp *out)
@@ -295,17 +310,8 @@ void tl_h_agent_list(struct tl_api_req *r, struct tl_api_resp *out)
     if (tl_api_scope(r, ws, out) || tl_api_page(r, &pg, out))
         return;
     json_t *data = json_array();
-    if (!data) {
-        tl_api_reply(out, 500, NULL);
-        return;
-    }
-    int rc = tl_store_agent_list(r->store, ws, &pg, add_agent, data, next, &err);
-    if (rc) {
-        json_decref(data);
-        tl_api_fail_rc(out, rc, &err);
-        return;
-    }
-    tl_api_reply(out, 200, tl_api_list(data, next));
+    int rc = data ? tl_store_agent_list(r->store, ws, &pg, add_agent, data, next, &err) : 0;
+    tl_api_reply_page(out, rc, &err, data, next);
 }
 
 /* The agent as stored, for the response: header values come back hidden. */
@@ -410,14 +416,5 @@ out:
 
 void tl_h_agent_delete(struct tl_api_req *r, struct tl_api_resp *out)
 {
-    struct tl_err err = {0};
-    char ws[TL_ID_MAX];
-    if (tl_api_scope(r, ws, out))
-        return;
-    int rc = tl_store_agent_delete(r->store, ws, r->id, &err);
-    if (rc) {
-        tl_api_fail_rc(out, rc, &err);
-        return;
-    }
-    tl_api_reply(out, 204, NULL);
+    tl_api_remove(r, out, tl_store_agent_delete);
 }

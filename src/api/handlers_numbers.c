@@ -70,17 +70,8 @@ void tl_h_number_list(struct tl_api_req *r, struct tl_api_resp *out)
         return;
     }
     json_t *data = json_array();
-    if (!data) {
-        tl_api_reply(out, 500, NULL);
-        return;
-    }
-    int rc = tl_store_number_list(r->store, ws, &f, &pg, add_number, data, next, &err);
-    if (rc) {
-        json_decref(data);
-        tl_api_fail_rc(out, rc, &err);
-        return;
-    }
-    tl_api_reply(out, 200, tl_api_list(data, next));
+    int rc = data ? tl_store_number_list(r->store, ws, &f, &pg, add_number, data, next, &err) : 0;
+    tl_api_reply_page(out, rc, &err, data, next);
 }
 
 void tl_h_number_import(struct tl_api_req *r, struct tl_api_resp *out)
@@ -127,6 +118,26 @@ void tl_h_number_get(struct tl_api_req *r, struct tl_api_resp *out)
     reply_number(r, out, 200, ws, r->id, NULL);
 }
 
+/* The start of an edit (PUT, PATCH) of the number r->id: the stored number into *n, then
+ * the body into *j. 0, or -1 with out filled; the caller frees what is set either way. */
+static int edit_start(struct tl_api_req *r, struct tl_api_resp *out, char ws[TL_ID_MAX],
+                      struct tl_phone_number **n, json_t **j)
+{
+    if (tl_api_scope(r, ws, out))
+        return -1;
+    *n = number_new(out);
+    if (!*n)
+        return -1;
+    /* 404 before the body is judged: a foreign id must learn nothing */
+    int rc = tl_store_number_get(r->store, ws, r->id, *n);
+    if (rc) {
+        tl_api_fail_rc(out, rc, NULL);
+        return -1;
+    }
+    *j = tl_api_body(r, out);
+    return *j ? 0 : -1;
+}
+
 /* PUT: the edit form. Replaces label and both trunk configurations; the agent stays
  * unless the body names one, and the number itself never changes (a different number is
  * an import). */
@@ -140,19 +151,7 @@ void tl_h_number_put(struct tl_api_req *r, struct tl_api_resp *out)
     json_t *j = NULL;
     int rc;
 
-    if (tl_api_scope(r, ws, out))
-        goto out;
-    old = number_new(out);
-    if (!old)
-        goto out;
-    /* 404 before the body is judged: a foreign id must learn nothing */
-    rc = tl_store_number_get(r->store, ws, r->id, old);
-    if (rc) {
-        tl_api_fail_rc(out, rc, NULL);
-        goto out;
-    }
-    j = tl_api_body(r, out);
-    if (!j)
+    if (edit_start(r, out, ws, &old, &j))
         goto out;
     n = number_new(out);
     if (!n)
@@ -213,18 +212,7 @@ void tl_h_number_patch(struct tl_api_req *r, struct tl_api_resp *out)
     const char *key;
     int rc;
 
-    if (tl_api_scope(r, ws, out))
-        goto out;
-    n = number_new(out);
-    if (!n)
-        goto out;
-    rc = tl_store_number_get(r->store, ws, r->id, n);
-    if (rc) {
-        tl_api_fail_rc(out, rc, NULL);
-        goto out;
-    }
-    j = tl_api_body(r, out);
-    if (!j)
+    if (edit_start(r, out, ws, &n, &j))
         goto out;
     json_object_foreach(j, key, v)
     {
@@ -285,16 +273,7 @@ out:
 
 void tl_h_number_delete(struct tl_api_req *r, struct tl_api_resp *out)
 {
-    struct tl_err err = {0};
-    char ws[TL_ID_MAX];
-    if (tl_api_scope(r, ws, out))
-        return;
-    int rc = tl_store_number_delete(r->store, ws, r->id, &err);
-    if (rc) {
-        tl_api_fail_rc(out, rc, &err);
-        return;
-    }
-    tl_api_reply(out, 204, NULL);
+    tl_api_remove(r, out, tl_store_number_delete);
 }
 
 /* Release hands a platform number back (its monthly fee stops); imported SIP numbers are

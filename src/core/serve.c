@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "core/config.h"
 #include "core/tlscert.h"
+#include "sip/stack.h"
 #include "store/store.h"
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -95,9 +96,13 @@ static int bootstrap(struct tl_store *st, const char *api_url)
     printf("  operator token:          %s\n", op_secret);
     if (have_ws)
         printf("  workspace admin token:   %s\n", adm_secret);
+    /* the binary is usually not on PATH yet (make, not make install): show its real path */
+    char self[512];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[sl > 0 ? sl : 0] = '\0';
     printf("\nTry:\n  export TRUNKLINE_URL=%s TRUNKLINE_TOKEN=%s\n"
-           "  trunkline numbers list\n\n",
-           api_url, have_ws ? adm_secret : op_secret);
+           "  %s numbers list\n\n",
+           api_url, have_ws ? adm_secret : op_secret, sl > 0 ? self : "trunkline");
     fflush(stdout);
     sodium_memzero(op_secret, sizeof op_secret);
     sodium_memzero(adm_secret, sizeof adm_secret);
@@ -136,6 +141,7 @@ int tl_serve_main(int argc, char **argv)
     uv_loop_t loop;
     uv_signal_t sig[3];
     bool loop_ok = false;
+    struct tl_sip_stack *sip = NULL;
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
@@ -201,6 +207,34 @@ int tl_serve_main(int argc, char **argv)
         uv_signal_init(&loop, &sig[i]);
         uv_signal_start(&sig[i], on_signal, signums[i]);
     }
+    /* ---- SIP stack: start (after the API) ---- */
+    {
+        const char *pol = cfg.sip_test_policy;
+        if (pol[0] && strcmp(pol, "answer") && strcmp(pol, "ring")) {
+            tl_error("core", "start.failed",
+                     "reason=\"sip_test_policy must be empty, answer or ring\"");
+            goto out;
+        }
+        struct tl_sip_stack_cfg scfg = {cfg.sip_listen,
+                                        cfg.sip_udp,
+                                        cfg.sip_tcp_port,
+                                        cfg.sip_tls_port,
+                                        cert,
+                                        ckey,
+                                        cfg.sip_t1_ms,
+                                        cfg.sip_t2_ms,
+                                        cfg.sip_t4_ms,
+                                        cfg.sip_max_connections,
+                                        cfg.sip_tcp_idle_s,
+                                        pol,
+                                        cfg.public_host};
+        if ((r = tl_sip_stack_start(&sip, &loop, &scfg))) {
+            tl_error("core", "start.failed", "reason=\"SIP listen on %s ports %d/%d: %s\"",
+                     cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));
+            goto out;
+        }
+    }
+    /* ---- end SIP stack start ---- */
     tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,
             (int)getpid());
     printf("trunkline is running. REST API: http://%s/v1/  (health: /healthz)\n", cfg.api_listen);
@@ -210,6 +244,7 @@ int tl_serve_main(int argc, char **argv)
 
 out:
     if (loop_ok) {
+        tl_sip_stack_stop(sip); /* ---- SIP stack: stop (before the API) ---- */
         for (int i = 0; i < 3; i++)
             uv_close((uv_handle_t *)&sig[i], NULL);
         uv_run(&loop, UV_RUN_NOWAIT);

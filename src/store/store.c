@@ -231,6 +231,48 @@ static int step_done(struct tl_store *s, const char *op, sqlite3_stmt *st, struc
     return 0;
 }
 
+/* binds args[0..n) at ?1..?n; a NULL arg binds SQL NULL (sqlite3_bind_text does that) */
+static int bind_args(sqlite3_stmt *st, const char *const *args, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (bind_str(st, i + 1, args[i]))
+            return 1;
+    return 0;
+}
+
+/* Prepares sql, binds args and steps once: 0 with *st on the row, ENOENT (err left alone,
+ * each caller words its own "missing") when there is none, else the database failure. The
+ * caller finalizes *st in every case. */
+static int row_one(struct tl_store *s, const char *op, const char *sql, const char *const *args,
+                   int n, sqlite3_stmt **st, struct tl_err *err)
+{
+    int ret = prep(s, op, sql, st, err);
+    if (ret != 0)
+        return ret;
+    if (bind_args(*st, args, n))
+        return db_fail(s, op, err);
+    int rc = sqlite3_step(*st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return ENOENT;
+    return db_fail(s, op, err);
+}
+
+/* a statement with only text parameters that returns no rows (DELETE by id) */
+static int exec_args(struct tl_store *s, const char *op, const char *sql, const char *const *args,
+                     int n, struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = prep(s, op, sql, &st, err);
+    if (ret == 0 && bind_args(st, args, n))
+        ret = db_fail(s, op, err);
+    if (ret == 0)
+        ret = step_done(s, op, st, err);
+    sqlite3_finalize(st);
+    return ret;
+}
+
 static void safe_zero(void *p, size_t n)
 {
     sodium_memzero(p, n);
@@ -329,6 +371,38 @@ out:
     return 0;
 }
 
+/* One page of a list query, read under the lock into a fresh array (*items, free it) so
+ * that the caller runs its callbacks without the lock. sql takes args at ?1..?n_args, the
+ * seq of the cursor at ?n_args+1 and the row limit at ?n_args+2; it asks for one row more
+ * than the page, to know whether a next page exists. */
+static int list_page(struct tl_store *s, const char *op, const char *sql, const char *const *args,
+                     int n_args, const struct tl_page *pg, size_t item_size, row_reader rd,
+                     void **items, size_t *n, char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t limit = page_limit(pg);
+    int64_t after;
+
+    *items = NULL;
+    *n = 0;
+    next_cursor[0] = '\0';
+    int ret = cursor_parse(pg ? pg->cursor : NULL, &after, err);
+    if (ret != 0)
+        return ret;
+    lock(s);
+    ret = prep(s, op, sql, &st, err);
+    if (ret == 0) {
+        if (bind_args(st, args, n_args) || sqlite3_bind_int64(st, n_args + 1, after) ||
+            sqlite3_bind_int64(st, n_args + 2, (int64_t)limit + 1))
+            ret = db_fail(s, op, err);
+        else
+            ret = collect(s, op, st, limit, item_size, rd, items, n, next_cursor, err);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
 /* ---- JSON columns (non-secret trunk and agent fields) ---- */
 
 static int json_put(json_t *o, const char *k, json_t *v)
@@ -396,15 +470,22 @@ static int dump(json_t *j, char **out)
     return *out ? 0 : EINVAL;
 }
 
+/* the members both trunk directions store; the caller adds its own and dumps o */
+static int trunk_common_to_json(json_t *o, const char *username, enum tl_transport transport,
+                                enum tl_media_enc media, const struct tl_kv *headers, size_t n)
+{
+    return json_put(o, "username", json_string(username)) ||
+           json_put(o, "transport", json_string(opt_name(tl_transport_name(transport)))) ||
+           json_put(o, "media_encryption", json_string(opt_name(tl_media_enc_name(media)))) ||
+           json_put(o, "headers", kv_to_json(headers, n));
+}
+
 static int outbound_to_json(const struct tl_outbound_trunk *t, char **out)
 {
     json_t *o = json_object();
     if (!o || json_put(o, "address", json_string(t->address)) ||
-        json_put(o, "username", json_string(t->username)) ||
-        json_put(o, "transport", json_string(opt_name(tl_transport_name(t->transport)))) ||
-        json_put(o, "media_encryption",
-                 json_string(opt_name(tl_media_enc_name(t->media_encryption)))) ||
-        json_put(o, "headers", kv_to_json(t->headers, t->n_headers))) {
+        trunk_common_to_json(o, t->username, t->transport, t->media_encryption, t->headers,
+                             t->n_headers)) {
         json_decref(o);
         o = NULL;
     }
@@ -419,13 +500,11 @@ static int inbound_to_json(const struct tl_inbound_trunk *t, char **out)
 
     for (size_t i = 0; !bad && i < t->n_allowed && i < TL_ALLOWED_MAX; i++)
         bad = json_array_append_new(allowed, json_string(t->allowed_addresses[i])) != 0;
-    if (bad || json_put(o, "transport", json_string(opt_name(tl_transport_name(t->transport)))) ||
-        json_put(o, "media_encryption",
-                 json_string(opt_name(tl_media_enc_name(t->media_encryption)))) ||
-        json_put(o, "username", json_string(t->username)) ||
+    if (bad ||
+        trunk_common_to_json(o, t->username, t->transport, t->media_encryption, t->headers,
+                             t->n_headers) ||
         json_put(o, "allowed_addresses", json_incref(allowed)) ||
-        json_put(o, "origination_url", json_string(t->origination_url)) ||
-        json_put(o, "headers", kv_to_json(t->headers, t->n_headers))) {
+        json_put(o, "origination_url", json_string(t->origination_url))) {
         json_decref(o);
         o = NULL;
     }
@@ -433,43 +512,48 @@ static int inbound_to_json(const struct tl_inbound_trunk *t, char **out)
     return dump(o, out);
 }
 
-static int outbound_from_json(const char *text, struct tl_outbound_trunk *t)
+/* Parses a stored trunk column and reads the members both directions share: the object
+ * (json_decref it) or NULL when the text or an enum name is not what we write (EIO). */
+static json_t *trunk_common_from_json(const char *text, char *username, size_t cap,
+                                      enum tl_transport *transport, enum tl_media_enc *media,
+                                      struct tl_kv *headers, size_t *n)
 {
     json_t *o = json_loads(text, 0, NULL);
-    int ret = EIO;
     if (!json_is_object(o))
-        goto out;
-    jstr(o, "address", t->address, sizeof t->address);
-    jstr(o, "username", t->username, sizeof t->username);
+        goto bad;
     int tr = tl_transport_parse(jname(o, "transport"));
     int me = tl_media_enc_parse(jname(o, "media_encryption"));
     if (tr < 0 || me < 0)
-        goto out;
-    t->transport = (enum tl_transport)tr;
-    t->media_encryption = (enum tl_media_enc)me;
-    kv_from_json(json_object_get(o, "headers"), t->headers, &t->n_headers);
-    ret = 0;
-out:
+        goto bad;
+    *transport = (enum tl_transport)tr;
+    *media = (enum tl_media_enc)me;
+    jstr(o, "username", username, cap);
+    kv_from_json(json_object_get(o, "headers"), headers, n);
+    return o;
+bad:
     json_decref(o);
-    return ret;
+    return NULL;
+}
+
+static int outbound_from_json(const char *text, struct tl_outbound_trunk *t)
+{
+    json_t *o = trunk_common_from_json(text, t->username, sizeof t->username, &t->transport,
+                                       &t->media_encryption, t->headers, &t->n_headers);
+    if (!o)
+        return EIO;
+    jstr(o, "address", t->address, sizeof t->address);
+    json_decref(o);
+    return 0;
 }
 
 static int inbound_from_json(const char *text, struct tl_inbound_trunk *t)
 {
-    json_t *o = json_loads(text, 0, NULL);
-    int ret = EIO;
     size_t i;
     json_t *v;
-
-    if (!json_is_object(o))
-        goto out;
-    int tr = tl_transport_parse(jname(o, "transport"));
-    int me = tl_media_enc_parse(jname(o, "media_encryption"));
-    if (tr < 0 || me < 0)
-        goto out;
-    t->transport = (enum tl_transport)tr;
-    t->media_encryption = (enum tl_media_enc)me;
-    jstr(o, "username", t->username, sizeof t->username);
+    json_t *o = trunk_common_from_json(text, t->username, sizeof t->username, &t->transport,
+                                       &t->media_encryption, t->headers, &t->n_headers);
+    if (!o)
+        return EIO;
     jstr(o, "origination_url", t->origination_url, sizeof t->origination_url);
     t->n_allowed = 0;
     json_array_foreach(json_object_get(o, "allowed_addresses"), i, v)
@@ -480,11 +564,8 @@ static int inbound_from_json(const char *text, struct tl_inbound_trunk *t)
         tl_strlcpy(t->allowed_addresses[t->n_allowed++], a ? a : "",
                    sizeof t->allowed_addresses[0]);
     }
-    kv_from_json(json_object_get(o, "headers"), t->headers, &t->n_headers);
-    ret = 0;
-out:
     json_decref(o);
-    return ret;
+    return 0;
 }
 
 static int params_to_json(const struct tl_agent *a, char **out)
@@ -1002,26 +1083,16 @@ static int ws_plan(struct tl_store *s, const char *op, const char *ws, enum tl_p
                    struct tl_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int ret = prep(s, op, "SELECT plan FROM workspaces WHERE id = ?1", &st, err);
-    if (ret != 0)
-        return ret;
-    if (bind_str(st, 1, ws)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    int ret = row_one(s, op, "SELECT plan FROM workspaces WHERE id = ?1", &ws, 1, &st, err);
+    if (ret == ENOENT) {
         ret = not_found(err, "workspace");
-    } else if (rc != SQLITE_ROW) {
-        ret = db_fail(s, op, err);
-    } else {
+    } else if (ret == 0) {
         int p = tl_plan_parse(col_str(st, 0));
         if (p < 0)
             ret = corrupt(op, ws, "plan", err);
         else
             *plan = (enum tl_plan)p;
     }
-out:
     sqlite3_finalize(st);
     return ret;
 }
@@ -1030,22 +1101,12 @@ static int ws_read(struct tl_store *s, const char *id, struct tl_workspace *out,
 {
     sqlite3_stmt *st = NULL;
     int64_t seq;
-    int ret =
-        prep(s, "workspace_get", "SELECT " WS_COLS " FROM workspaces WHERE id = ?1", &st, err);
-    if (ret != 0)
-        return ret;
-    if (bind_str(st, 1, id)) {
-        ret = db_fail(s, "workspace_get", err);
-        goto out;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    int ret = row_one(s, "workspace_get", "SELECT " WS_COLS " FROM workspaces WHERE id = ?1", &id,
+                      1, &st, err);
+    if (ret == 0)
         ret = ws_row(st, out, &seq, err);
-    else if (rc == SQLITE_DONE)
+    else if (ret == ENOENT)
         ret = not_found(err, "workspace");
-    else
-        ret = db_fail(s, "workspace_get", err);
-out:
     sqlite3_finalize(st);
     return ret;
 }
@@ -1157,29 +1218,11 @@ out:
 int tl_store_workspace_list(struct tl_store *s, const struct tl_page *pg, tl_workspace_cb cb,
                             void *arg, char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
 {
-    static const char op[] = "workspace_list";
-    sqlite3_stmt *st = NULL;
-    struct tl_workspace *items = NULL;
-    size_t n = 0, limit = page_limit(pg);
-    int64_t after;
-    int ret;
-
-    next_cursor[0] = '\0';
-    ret = cursor_parse(pg ? pg->cursor : NULL, &after, err);
-    if (ret != 0)
-        return ret;
-    lock(s);
-    ret = prep(s, op, "SELECT " WS_COLS " FROM workspaces WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-               &st, err);
-    if (ret == 0) {
-        if (sqlite3_bind_int64(st, 1, after) || sqlite3_bind_int64(st, 2, (int64_t)limit + 1))
-            ret = db_fail(s, op, err);
-        else
-            ret = collect(s, op, st, limit, sizeof *items, ws_row, (void **)&items, &n, next_cursor,
-                          err);
-    }
-    sqlite3_finalize(st);
-    unlock(s);
+    struct tl_workspace *items;
+    size_t n;
+    int ret = list_page(s, "workspace_list",
+                        "SELECT " WS_COLS " FROM workspaces WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                        NULL, 0, pg, sizeof *items, ws_row, (void **)&items, &n, next_cursor, err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(&items[i], arg);
     free(items);
@@ -1321,32 +1364,13 @@ int tl_store_token_list(struct tl_store *s, const char *workspace_id, const stru
                         tl_token_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
                         struct tl_err *err)
 {
-    static const char op[] = "token_list";
-    sqlite3_stmt *st = NULL;
-    struct tl_token *items = NULL;
-    size_t n = 0, limit = page_limit(pg);
-    int64_t after;
-    int ret;
-
-    next_cursor[0] = '\0';
-    ret = cursor_parse(pg ? pg->cursor : NULL, &after, err);
-    if (ret != 0)
-        return ret;
-    lock(s);
-    ret = prep(s, op,
-               "SELECT " TK_COLS " FROM tokens WHERE (?1 IS NULL OR workspace_id = ?1) "
-               "AND seq > ?2 ORDER BY seq LIMIT ?3",
-               &st, err);
-    if (ret == 0) {
-        if ((workspace_id ? bind_str(st, 1, workspace_id) : sqlite3_bind_null(st, 1)) ||
-            sqlite3_bind_int64(st, 2, after) || sqlite3_bind_int64(st, 3, (int64_t)limit + 1))
-            ret = db_fail(s, op, err);
-        else
-            ret = collect(s, op, st, limit, sizeof *items, tk_row, (void **)&items, &n, next_cursor,
-                          err);
-    }
-    sqlite3_finalize(st);
-    unlock(s);
+    struct tl_token *items;
+    size_t n;
+    int ret = list_page(s, "token_list",
+                        "SELECT " TK_COLS " FROM tokens WHERE (?1 IS NULL OR workspace_id = ?1) "
+                        "AND seq > ?2 ORDER BY seq LIMIT ?3",
+                        &workspace_id, 1, pg, sizeof *items, tk_row, (void **)&items, &n,
+                        next_cursor, err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(&items[i], arg);
     free(items);
@@ -1357,31 +1381,17 @@ int tl_store_token_list(struct tl_store *s, const char *workspace_id, const stru
 int tl_store_token_get(struct tl_store *s, const char *workspace_id, const char *id,
                        struct tl_token *out)
 {
-    static const char op[] = "token_get";
     sqlite3_stmt *st = NULL;
+    const char *args[] = {id, workspace_id};
     int64_t seq;
-    int ret;
 
     lock(s);
-    ret = prep(s, op,
-               "SELECT " TK_COLS " FROM tokens WHERE id = ?1 "
-               "AND (?2 IS NULL OR workspace_id = ?2)",
-               &st, NULL);
-    if (ret != 0)
-        goto out;
-    if (bind_str(st, 1, id) ||
-        (workspace_id ? bind_str(st, 2, workspace_id) : sqlite3_bind_null(st, 2))) {
-        ret = db_fail(s, op, NULL);
-        goto out;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    int ret = row_one(s, "token_get",
+                      "SELECT " TK_COLS " FROM tokens WHERE id = ?1 "
+                      "AND (?2 IS NULL OR workspace_id = ?2)",
+                      args, 2, &st, NULL);
+    if (ret == 0)
         ret = tk_row(st, out, &seq, NULL);
-    else if (rc == SQLITE_DONE)
-        ret = ENOENT;
-    else
-        ret = db_fail(s, op, NULL);
-out:
     sqlite3_finalize(st);
     unlock(s);
     return ret;
@@ -1389,25 +1399,14 @@ out:
 
 int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const char *id)
 {
-    static const char op[] = "token_delete";
-    sqlite3_stmt *st = NULL;
-    int ret;
+    const char *args[] = {id, workspace_id};
 
     lock(s);
-    ret = prep(s, op, "DELETE FROM tokens WHERE id = ?1 AND (?2 IS NULL OR workspace_id = ?2)", &st,
-               NULL);
-    if (ret != 0)
-        goto out;
-    if (bind_str(st, 1, id) ||
-        (workspace_id ? bind_str(st, 2, workspace_id) : sqlite3_bind_null(st, 2))) {
-        ret = db_fail(s, op, NULL);
-        goto out;
-    }
-    ret = step_done(s, op, st, NULL);
+    int ret = exec_args(s, "token_delete",
+                        "DELETE FROM tokens WHERE id = ?1 AND (?2 IS NULL OR workspace_id = ?2)",
+                        args, 2, NULL);
     if (ret == 0 && sqlite3_changes(s->db) == 0)
         ret = ENOENT;
-out:
-    sqlite3_finalize(st);
     unlock(s);
     return ret;
 }
@@ -1418,27 +1417,16 @@ static int ag_read(struct tl_store *s, const char *op, const char *ws, const cha
                    struct tl_agent *out, bool open_values, struct tl_err *err)
 {
     sqlite3_stmt *st = NULL;
+    const char *args[] = {ws, id};
     int64_t seq;
-    int ret = prep(s, op,
-                   "SELECT " AG_COLS ", headers_sealed FROM agents "
-                   "WHERE workspace_id = ?1 AND id = ?2",
-                   &st, err);
-    if (ret != 0)
-        return ret;
-    if (bind_str(st, 1, ws) || bind_str(st, 2, id)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    int ret = row_one(s, op,
+                      "SELECT " AG_COLS ", headers_sealed FROM agents "
+                      "WHERE workspace_id = ?1 AND id = ?2",
+                      args, 2, &st, err);
+    if (ret == ENOENT)
         ret = not_found(err, "agent");
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = ag_row(st, out, &seq, err);
+    if (ret == 0)
+        ret = ag_row(st, out, &seq, err);
     if (ret != 0 || !open_values || sqlite3_column_type(st, AG_COL_SEALED) == SQLITE_NULL)
         goto out;
     /* the sealed blob is authoritative: names and values come from it together */
@@ -1460,20 +1448,12 @@ static int check_agent(struct tl_store *s, const char *op, const char *ws, const
                        struct tl_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int ret = prep(s, op, "SELECT 1 FROM agents WHERE workspace_id = ?1 AND id = ?2", &st, err);
-    if (ret != 0)
-        return ret;
-    if (bind_str(st, 1, ws) || bind_str(st, 2, agent_id)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
+    const char *args[] = {ws, agent_id};
+    int ret = row_one(s, op, "SELECT 1 FROM agents WHERE workspace_id = ?1 AND id = ?2", args, 2,
+                      &st, err);
+    if (ret == ENOENT)
         ret = tl_err_set(err, EINVAL, 400, "invalid_field", "agent_id",
                          "No agent with this id exists in this workspace.");
-    else if (rc != SQLITE_ROW)
-        ret = db_fail(s, op, err);
-out:
     sqlite3_finalize(st);
     return ret;
 }
@@ -1682,18 +1662,10 @@ int tl_store_agent_delete(struct tl_store *s, const char *workspace_id, const ch
                          in_use == 1 ? "it" : "them");
         goto out;
     }
-    ret = prep(s, op, "DELETE FROM agents WHERE workspace_id = ?1 AND id = ?2", &st, err);
-    if (ret != 0)
-        goto out;
-    if (bind_str(st, 1, workspace_id) || bind_str(st, 2, id)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = step_done(s, op, st, err);
-    if (ret != 0)
-        goto out;
-    fin(&st);
-    ret = tx_commit(s, op, err);
+    ret = exec_args(s, op, "DELETE FROM agents WHERE workspace_id = ?1 AND id = ?2",
+                    (const char *[]){workspace_id, id}, 2, err);
+    if (ret == 0)
+        ret = tx_commit(s, op, err);
 out:
     sqlite3_finalize(st);
     tx_rollback(s);
@@ -1705,32 +1677,13 @@ int tl_store_agent_list(struct tl_store *s, const char *workspace_id, const stru
                         tl_agent_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
                         struct tl_err *err)
 {
-    static const char op[] = "agent_list";
-    sqlite3_stmt *st = NULL;
-    struct tl_agent *items = NULL;
-    size_t n = 0, limit = page_limit(pg);
-    int64_t after;
-    int ret;
-
-    next_cursor[0] = '\0';
-    ret = cursor_parse(pg ? pg->cursor : NULL, &after, err);
-    if (ret != 0)
-        return ret;
-    lock(s);
-    ret = prep(s, op,
-               "SELECT " AG_COLS " FROM agents WHERE workspace_id = ?1 AND seq > ?2 "
-               "ORDER BY seq LIMIT ?3",
-               &st, err);
-    if (ret == 0) {
-        if (bind_str(st, 1, workspace_id) || sqlite3_bind_int64(st, 2, after) ||
-            sqlite3_bind_int64(st, 3, (int64_t)limit + 1))
-            ret = db_fail(s, op, err);
-        else
-            ret = collect(s, op, st, limit, sizeof *items, ag_row, (void **)&items, &n, next_cursor,
-                          err);
-    }
-    sqlite3_finalize(st);
-    unlock(s);
+    struct tl_agent *items;
+    size_t n;
+    int ret = list_page(s, "agent_list",
+                        "SELECT " AG_COLS " FROM agents WHERE workspace_id = ?1 AND seq > ?2 "
+                        "ORDER BY seq LIMIT ?3",
+                        &workspace_id, 1, pg, sizeof *items, ag_row, (void **)&items, &n,
+                        next_cursor, err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(&items[i], arg);
     free(items);
@@ -1750,35 +1703,21 @@ static int pn_read(struct tl_store *s, const char *op, const char *ws, const cha
                    struct pn_stored *out, struct tl_err *err)
 {
     sqlite3_stmt *st = NULL;
+    const char *args[] = {ws, key}; /* by number, ?1 is bound but unused */
     int64_t seq;
-    int ret = prep(s, op,
-                   ws ? "SELECT " PN_COLS ", outbound_password, inbound_password "
-                        "FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2"
-                      : "SELECT " PN_COLS ", outbound_password, inbound_password "
-                        "FROM phone_numbers WHERE number = ?2",
-                   &st, err);
-    if (ret != 0)
-        return ret;
-    if ((ws && bind_str(st, 1, ws)) || bind_str(st, 2, key)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    int ret = row_one(s, op,
+                      ws ? "SELECT " PN_COLS ", outbound_password, inbound_password "
+                           "FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2"
+                         : "SELECT " PN_COLS ", outbound_password, inbound_password "
+                           "FROM phone_numbers WHERE number = ?2",
+                      args, 2, &st, err);
+    if (ret == ENOENT)
         ret = not_found(err, "phone number");
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = pn_row(st, &out->n, &seq, err);
-    if (ret != 0)
-        goto out;
-    if (col_sealed(st, PN_COL_OUT_PW, &out->out_pw) != 0 ||
-        col_sealed(st, PN_COL_IN_PW, &out->in_pw) != 0)
+    if (ret == 0)
+        ret = pn_row(st, &out->n, &seq, err);
+    if (ret == 0 && (col_sealed(st, PN_COL_OUT_PW, &out->out_pw) != 0 ||
+                     col_sealed(st, PN_COL_IN_PW, &out->in_pw) != 0))
         ret = corrupt(op, out->n.id, "sealed password", err);
-out:
     sqlite3_finalize(st);
     return ret;
 }
@@ -1835,17 +1774,77 @@ static int trunk_json_err(int ret, const char *prefix, struct tl_err *err)
     return tl_err_set(err, EINVAL, 400, "invalid_field", prefix, "Text must be valid UTF-8.");
 }
 
+/* the trunk columns of a number write */
+struct pn_trunks {
+    struct sealed out_pw, in_pw;
+    char *out_json, *in_json; /* in_json NULL: no inbound trunk */
+};
+
+/* Fills c from n (both passwords per trunk_password, then both JSON texts). old: the
+ * stored number on replace, NULL on create, where there is no password to keep and the
+ * codec has already required a password with a username. Free c with pn_trunks_free. */
+static int pn_trunks_make(struct tl_store *s, const struct tl_phone_number *n,
+                          const struct pn_stored *old, struct pn_trunks *c, struct tl_err *err)
+{
+    /* an inbound trunk new with this request has no stored password to keep */
+    bool had_in = old && old->n.has_inbound;
+    int ret;
+
+    memset(c, 0, sizeof *c);
+    ret = trunk_password(s, n->id, "outbound_password", "outbound_trunk",
+                         n->outbound.password_given, n->outbound.password,
+                         old ? n->outbound.username : "", old ? old->n.outbound.username : "",
+                         old ? &old->out_pw : NULL, &c->out_pw, err);
+    if (ret == 0 && n->has_inbound)
+        ret = trunk_password(s, n->id, "inbound_password", "inbound_trunk",
+                             n->inbound.password_given, n->inbound.password,
+                             old ? n->inbound.username : "", had_in ? old->n.inbound.username : "",
+                             had_in ? &old->in_pw : NULL, &c->in_pw, err);
+    if (ret != 0)
+        return ret;
+    ret = outbound_to_json(&n->outbound, &c->out_json);
+    if (ret != 0)
+        return trunk_json_err(ret, "outbound_trunk", err);
+    if (n->has_inbound) {
+        ret = inbound_to_json(&n->inbound, &c->in_json);
+        if (ret != 0)
+            return trunk_json_err(ret, "inbound_trunk", err);
+    }
+    return 0;
+}
+
+/* outbound_json, outbound_password, inbound_json, inbound_password at first..first+3 */
+static int pn_trunks_bind(sqlite3_stmt *st, int first, const struct pn_trunks *c)
+{
+    return bind_str(st, first, c->out_json) ||
+           bind_blob(st, first + 1, c->out_pw.buf, c->out_pw.len, c->out_pw.present) ||
+           bind_opt(st, first + 2, c->in_json) ||
+           bind_blob(st, first + 3, c->in_pw.buf, c->in_pw.len, c->in_pw.present);
+}
+
+static void pn_trunks_free(struct pn_trunks *c)
+{
+    free(c->out_json);
+    free(c->in_json);
+}
+
+/* deliberately silent about which workspace holds it */
+static int number_taken(struct tl_err *err, const char *number)
+{
+    return tl_err_set(err, EEXIST, 409, "number_taken", "number",
+                      "The number %s is already imported in this system; a number can "
+                      "belong to one workspace only.",
+                      number);
+}
+
 int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err)
 {
     static const char op[] = "number_create";
     sqlite3_stmt *st = NULL;
-    struct sealed out_pw, in_pw;
-    char *out_json = NULL, *in_json = NULL;
+    struct pn_trunks c = {0};
     enum tl_plan plan;
     int ret;
 
-    memset(&out_pw, 0, sizeof out_pw);
-    memset(&in_pw, 0, sizeof in_pw);
     lock(s);
     ret = tx_begin(s, op, err);
     if (ret != 0)
@@ -1860,26 +1859,14 @@ int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct
                          opt_name(tl_plan_name(plan)));
         goto out;
     }
-    ret = prep(s, op, "SELECT 1 FROM phone_numbers WHERE number = ?1", &st, err);
+    const char *number = n->number;
+    ret = row_one(s, op, "SELECT 1 FROM phone_numbers WHERE number = ?1", &number, 1, &st, err);
+    if (ret == 0)
+        ret = number_taken(err, n->number);
+    else if (ret == ENOENT)
+        ret = 0;
     if (ret != 0)
         goto out;
-    if (bind_str(st, 1, n->number)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        /* deliberately silent about which workspace holds it */
-        ret = tl_err_set(err, EEXIST, 409, "number_taken", "number",
-                         "The number %s is already imported in this system; a number can "
-                         "belong to one workspace only.",
-                         n->number);
-        goto out;
-    }
-    if (rc != SQLITE_DONE) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
     fin(&st);
     if (n->agent_id[0]) {
         ret = check_agent(s, op, n->workspace_id, n->agent_id, err);
@@ -1889,27 +1876,9 @@ int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct
 
     tl_id_new(n->id, "pn");
     n->created_at = n->updated_at = tl_now_ms();
-    ret =
-        trunk_password(s, n->id, "outbound_password", "outbound_trunk", n->outbound.password_given,
-                       n->outbound.password, "", "", NULL, &out_pw, err);
-    if (ret == 0 && n->has_inbound)
-        ret =
-            trunk_password(s, n->id, "inbound_password", "inbound_trunk", n->inbound.password_given,
-                           n->inbound.password, "", "", NULL, &in_pw, err);
+    ret = pn_trunks_make(s, n, NULL, &c, err);
     if (ret != 0)
         goto out;
-    ret = outbound_to_json(&n->outbound, &out_json);
-    if (ret != 0) {
-        ret = trunk_json_err(ret, "outbound_trunk", err);
-        goto out;
-    }
-    if (n->has_inbound) {
-        ret = inbound_to_json(&n->inbound, &in_json);
-        if (ret != 0) {
-            ret = trunk_json_err(ret, "inbound_trunk", err);
-            goto out;
-        }
-    }
 
     ret = prep(s, op,
                "INSERT INTO phone_numbers (id, workspace_id, number, label, source, agent_id, "
@@ -1920,19 +1889,14 @@ int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct
         goto out;
     if (bind_str(st, 1, n->id) || bind_str(st, 2, n->workspace_id) || bind_str(st, 3, n->number) ||
         bind_str(st, 4, n->label) || bind_str(st, 5, opt_name(tl_source_name(n->source))) ||
-        bind_opt(st, 6, n->agent_id) || bind_str(st, 7, out_json) ||
-        bind_blob(st, 8, out_pw.buf, out_pw.len, out_pw.present) || bind_opt(st, 9, in_json) ||
-        bind_blob(st, 10, in_pw.buf, in_pw.len, in_pw.present) ||
+        bind_opt(st, 6, n->agent_id) || pn_trunks_bind(st, 7, &c) ||
         sqlite3_bind_int64(st, 11, n->created_at)) {
         ret = db_fail(s, op, err);
         goto out;
     }
-    rc = sqlite3_step(st);
+    int rc = sqlite3_step(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        ret = tl_err_set(err, EEXIST, 409, "number_taken", "number",
-                         "The number %s is already imported in this system; a number can "
-                         "belong to one workspace only.",
-                         n->number);
+        ret = number_taken(err, n->number);
         goto out;
     }
     if (rc != SQLITE_DONE) {
@@ -1948,8 +1912,7 @@ out:
     sqlite3_finalize(st);
     tx_rollback(s);
     unlock(s);
-    free(out_json);
-    free(in_json);
+    pn_trunks_free(&c);
     return ret;
 }
 
@@ -1967,12 +1930,9 @@ int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struc
     static const char op[] = "number_replace";
     sqlite3_stmt *st = NULL;
     struct pn_stored *old = NULL;
-    struct sealed out_pw, in_pw;
-    char *out_json = NULL, *in_json = NULL;
+    struct pn_trunks c = {0};
     int ret;
 
-    memset(&out_pw, 0, sizeof out_pw);
-    memset(&in_pw, 0, sizeof in_pw);
     old = malloc(sizeof *old);
     if (!old)
         return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
@@ -1988,33 +1948,9 @@ int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struc
         if (ret != 0)
             goto out;
     }
-    ret = trunk_password(s, n->id, "outbound_password", "outbound_trunk",
-                         n->outbound.password_given, n->outbound.password, n->outbound.username,
-                         old->n.outbound.username, &old->out_pw, &out_pw, err);
+    ret = pn_trunks_make(s, n, old, &c, err);
     if (ret != 0)
         goto out;
-    if (n->has_inbound) {
-        /* an inbound trunk new with this request has no stored password to keep */
-        bool had = old->n.has_inbound;
-        ret = trunk_password(s, n->id, "inbound_password", "inbound_trunk",
-                             n->inbound.password_given, n->inbound.password, n->inbound.username,
-                             had ? old->n.inbound.username : "", had ? &old->in_pw : NULL, &in_pw,
-                             err);
-        if (ret != 0)
-            goto out;
-    }
-    ret = outbound_to_json(&n->outbound, &out_json);
-    if (ret != 0) {
-        ret = trunk_json_err(ret, "outbound_trunk", err);
-        goto out;
-    }
-    if (n->has_inbound) {
-        ret = inbound_to_json(&n->inbound, &in_json);
-        if (ret != 0) {
-            ret = trunk_json_err(ret, "inbound_trunk", err);
-            goto out;
-        }
-    }
     n->updated_at = tl_now_ms();
     /* number and source are identity, not configuration: never changed here */
     ret = prep(s, op,
@@ -2024,9 +1960,7 @@ int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struc
                &st, err);
     if (ret != 0)
         goto out;
-    if (bind_str(st, 1, n->label) || bind_opt(st, 2, n->agent_id) || bind_str(st, 3, out_json) ||
-        bind_blob(st, 4, out_pw.buf, out_pw.len, out_pw.present) || bind_opt(st, 5, in_json) ||
-        bind_blob(st, 6, in_pw.buf, in_pw.len, in_pw.present) ||
+    if (bind_str(st, 1, n->label) || bind_opt(st, 2, n->agent_id) || pn_trunks_bind(st, 3, &c) ||
         sqlite3_bind_int64(st, 7, n->updated_at) || bind_str(st, 8, n->workspace_id) ||
         bind_str(st, 9, n->id)) {
         ret = db_fail(s, op, err);
@@ -2043,8 +1977,7 @@ out:
     sqlite3_finalize(st);
     tx_rollback(s);
     unlock(s);
-    free(out_json);
-    free(in_json);
+    pn_trunks_free(&c);
     free(old);
     return ret;
 }
@@ -2100,29 +2033,19 @@ static int number_remove(struct tl_store *s, const char *op, const char *workspa
                          const char *id, enum tl_number_source allowed, struct tl_err *err)
 {
     sqlite3_stmt *st = NULL;
+    const char *args[] = {workspace_id, id};
     int ret;
 
     lock(s);
     ret = tx_begin(s, op, err);
     if (ret != 0)
         goto out;
-    ret = prep(s, op, "SELECT source FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2", &st,
-               err);
+    ret = row_one(s, op, "SELECT source FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2",
+                  args, 2, &st, err);
+    if (ret == ENOENT)
+        ret = not_found(err, "phone number");
     if (ret != 0)
         goto out;
-    if (bind_str(st, 1, workspace_id) || bind_str(st, 2, id)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        ret = not_found(err, "phone number");
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
     int src = tl_source_parse(col_str(st, 0));
     fin(&st);
     if (src < 0) {
@@ -2140,18 +2063,10 @@ static int number_remove(struct tl_store *s, const char *op, const char *workspa
                              "platform is released instead, which also stops its billing.");
         goto out;
     }
-    ret = prep(s, op, "DELETE FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2", &st, err);
-    if (ret != 0)
-        goto out;
-    if (bind_str(st, 1, workspace_id) || bind_str(st, 2, id)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = step_done(s, op, st, err);
-    if (ret != 0)
-        goto out;
-    fin(&st);
-    ret = tx_commit(s, op, err);
+    ret = exec_args(s, op, "DELETE FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2", args, 2,
+                    err);
+    if (ret == 0)
+        ret = tx_commit(s, op, err);
 out:
     sqlite3_finalize(st);
     tx_rollback(s);
@@ -2202,38 +2117,15 @@ int tl_store_number_list(struct tl_store *s, const char *workspace_id,
                          tl_number_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
                          struct tl_err *err)
 {
-    static const char op[] = "number_list";
-    sqlite3_stmt *st = NULL;
-    struct tl_phone_number *items = NULL;
-    size_t n = 0, limit = page_limit(pg);
-    const char *agent = f ? f->agent_id : NULL;
-    const char *number = f ? f->number : NULL;
-    int64_t after;
-    int ret;
-
-    next_cursor[0] = '\0';
-    ret = cursor_parse(pg ? pg->cursor : NULL, &after, err);
-    if (ret != 0)
-        return ret;
-    lock(s);
+    struct tl_phone_number *items;
+    size_t n;
+    const char *args[] = {workspace_id, f ? f->agent_id : NULL, f ? f->number : NULL};
     /* agent filter "" selects unassigned numbers */
-    ret = prep(s, op,
-               "SELECT " PN_COLS " FROM phone_numbers WHERE workspace_id = ?1 AND seq > ?2 "
-               "AND (?3 IS NULL OR (?3 = '' AND agent_id IS NULL) OR agent_id = ?3) "
-               "AND (?4 IS NULL OR number = ?4) ORDER BY seq LIMIT ?5",
-               &st, err);
-    if (ret == 0) {
-        if (bind_str(st, 1, workspace_id) || sqlite3_bind_int64(st, 2, after) ||
-            (agent ? bind_str(st, 3, agent) : sqlite3_bind_null(st, 3)) ||
-            (number ? bind_str(st, 4, number) : sqlite3_bind_null(st, 4)) ||
-            sqlite3_bind_int64(st, 5, (int64_t)limit + 1))
-            ret = db_fail(s, op, err);
-        else
-            ret = collect(s, op, st, limit, sizeof *items, pn_row, (void **)&items, &n, next_cursor,
-                          err);
-    }
-    sqlite3_finalize(st);
-    unlock(s);
+    int ret = list_page(s, "number_list",
+                        "SELECT " PN_COLS " FROM phone_numbers WHERE workspace_id = ?1 "
+                        "AND (?2 IS NULL OR (?2 = '' AND agent_id IS NULL) OR agent_id = ?2) "
+                        "AND (?3 IS NULL OR number = ?3) AND seq > ?4 ORDER BY seq LIMIT ?5",
+                        args, 3, pg, sizeof *items, pn_row, (void **)&items, &n, next_cursor, err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(&items[i], arg);
     free(items);

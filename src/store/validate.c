@@ -45,54 +45,23 @@ static int enum_parse(const char *const *names, size_t n, const char *s)
     return -1;
 }
 
-const char *tl_plan_name(enum tl_plan p)
-{
-    return enum_name(plan_names, N_OF(plan_names), (int)p);
-}
-int tl_plan_parse(const char *s)
-{
-    return enum_parse(plan_names, N_OF(plan_names), s);
-}
-const char *tl_transport_name(enum tl_transport t)
-{
-    return enum_name(transport_names, N_OF(transport_names), (int)t);
-}
-int tl_transport_parse(const char *s)
-{
-    return enum_parse(transport_names, N_OF(transport_names), s);
-}
-const char *tl_media_enc_name(enum tl_media_enc m)
-{
-    return enum_name(media_names, N_OF(media_names), (int)m);
-}
-int tl_media_enc_parse(const char *s)
-{
-    return enum_parse(media_names, N_OF(media_names), s);
-}
-const char *tl_source_name(enum tl_number_source s)
-{
-    return enum_name(source_names, N_OF(source_names), (int)s);
-}
-int tl_source_parse(const char *s)
-{
-    return enum_parse(source_names, N_OF(source_names), s);
-}
-const char *tl_agent_kind_name(enum tl_agent_kind k)
-{
-    return enum_name(kind_names, N_OF(kind_names), (int)k);
-}
-int tl_agent_kind_parse(const char *s)
-{
-    return enum_parse(kind_names, N_OF(kind_names), s);
-}
-const char *tl_role_name(enum tl_role r)
-{
-    return enum_name(role_names, N_OF(role_names), (int)r);
-}
-int tl_role_parse(const char *s)
-{
-    return enum_parse(role_names, N_OF(role_names), s);
-}
+/* the public name/parse pair of one enum over its table */
+#define WIRE_NAMES(type, name_fn, parse_fn, names)                                                 \
+    const char *name_fn(type v)                                                                    \
+    {                                                                                              \
+        return enum_name(names, N_OF(names), (int)v);                                              \
+    }                                                                                              \
+    int parse_fn(const char *s)                                                                    \
+    {                                                                                              \
+        return enum_parse(names, N_OF(names), s);                                                  \
+    }
+
+WIRE_NAMES(enum tl_plan, tl_plan_name, tl_plan_parse, plan_names)
+WIRE_NAMES(enum tl_transport, tl_transport_name, tl_transport_parse, transport_names)
+WIRE_NAMES(enum tl_media_enc, tl_media_enc_name, tl_media_enc_parse, media_names)
+WIRE_NAMES(enum tl_number_source, tl_source_name, tl_source_parse, source_names)
+WIRE_NAMES(enum tl_agent_kind, tl_agent_kind_name, tl_agent_kind_parse, kind_names)
+WIRE_NAMES(enum tl_role, tl_role_name, tl_role_parse, role_names)
 
 bool tl_plan_allows_sip_import(enum tl_plan p)
 {
@@ -550,27 +519,42 @@ static const char *const sip_owned[] = {
     "Subscription-State",
 };
 
-int tl_valid_sip_header(const struct tl_kv *h, const char *field, struct tl_err *err)
+/* A custom header name (SIP or WebSocket upgrade): present, within cap, and made of the
+ * protocol's token characters (is_char; allowed says which, for the message). *len: its
+ * length. */
+static int check_header_name(const char name[TL_HEADER_NAME_MAX + 1], const char *nf,
+                             bool (*is_char)(unsigned char), const char *allowed, size_t *len,
+                             struct tl_err *err)
 {
-    char nf[FIELD_CAP], vf[FIELD_CAP];
-    pathf(nf, sizeof nf, "%s.name", field);
-    pathf(vf, sizeof vf, "%s.value", field);
-    size_t nl = strnlen(h->name, sizeof h->name);
+    size_t nl = strnlen(name, TL_HEADER_NAME_MAX + 1);
+    *len = nl;
     if (nl == 0)
         return bad(err, nf, "%s is required", nf);
     if (nl > TL_HEADER_NAME_MAX)
         return bad(err, nf, "%s has at most %d characters", nf, TL_HEADER_NAME_MAX);
     for (size_t i = 0; i < nl; i++) {
-        unsigned char c = (unsigned char)h->name[i];
+        unsigned char c = (unsigned char)name[i];
         if (c == ':')
             return bad(err, nf,
                        "%s is the header name only, without ':'; put what follows it in value", nf);
-        if (!is_sip_token_char(c))
-            return bad(err, nf,
-                       "%s may contain only letters, digits and - . ! %% * _ + ` ' ~ "
-                       "(a SIP token, RFC 3261 §25.1), e.g. X-Customer-Id",
-                       nf);
+        if (!is_char(c))
+            return bad(err, nf, "%s may contain only letters, digits and %s", nf, allowed);
     }
+    return 0;
+}
+
+int tl_valid_sip_header(const struct tl_kv *h, const char *field, struct tl_err *err)
+{
+    char nf[FIELD_CAP], vf[FIELD_CAP];
+    pathf(nf, sizeof nf, "%s.name", field);
+    pathf(vf, sizeof vf, "%s.value", field);
+    size_t nl;
+    int rc = check_header_name(h->name, nf, is_sip_token_char,
+                               "- . ! % * _ + ` ' ~ (a SIP token, RFC 3261 §25.1), "
+                               "e.g. X-Customer-Id",
+                               &nl, err);
+    if (rc)
+        return rc;
     /* RFC 3261 §7.3.3: one-letter names are compact forms of standard headers (v = Via,
      * f = From, i = Call-ID, …), so "v" would smuggle in a second Via */
     if (nl == 1)
@@ -789,22 +773,12 @@ int tl_valid_ws_header(const struct tl_kv *h, const char *field, struct tl_err *
     char nf[FIELD_CAP], vf[FIELD_CAP];
     pathf(nf, sizeof nf, "%s.name", field);
     pathf(vf, sizeof vf, "%s.value", field);
-    size_t nl = strnlen(h->name, sizeof h->name);
-    if (nl == 0)
-        return bad(err, nf, "%s is required", nf);
-    if (nl > TL_HEADER_NAME_MAX)
-        return bad(err, nf, "%s has at most %d characters", nf, TL_HEADER_NAME_MAX);
-    for (size_t i = 0; i < nl; i++) {
-        unsigned char c = (unsigned char)h->name[i];
-        if (c == ':')
-            return bad(err, nf,
-                       "%s is the header name only, without ':'; put what follows it in value", nf);
-        if (!is_tchar(c))
-            return bad(err, nf,
-                       "%s may contain only letters, digits and ! # $ %% & ' * + - . ^ _ ` | ~ "
-                       "(an HTTP token), e.g. Authorization",
-                       nf);
-    }
+    size_t nl;
+    int rc = check_header_name(h->name, nf, is_tchar,
+                               "! # $ % & ' * + - . ^ _ ` | ~ (an HTTP token), e.g. Authorization",
+                               &nl, err);
+    if (rc)
+        return rc;
     if (ws_owned(h->name))
         return bad(err, nf,
                    "%s: %s is part of the WebSocket handshake and is set by the gateway itself", nf,
