@@ -8,7 +8,7 @@ PACKAGES="
   libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libssl-dev
   libcurl4-openssl-dev libc-ares-dev
   libcmocka-dev
-  python3 python3-pytest python3-requests python3-yaml
+  python3 python3-pytest python3-requests python3-yaml python3-dnslib
   sip-tester sqlite3 curl openssl
   clang-14 libclang-rt-14-dev clang-format
 "

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum kind { K_STR, K_PORT, K_SIZE, K_LOGFMT, K_LOGLVL };
+enum kind { K_STR, K_PORT, K_SIZE, K_LOGFMT, K_LOGLVL, K_BOOL, K_UINT };
 
 struct setting {
     const char *name; /* config-file key; flag is --name with '_' as '-' */
@@ -37,6 +37,21 @@ static const struct setting settings[] = {
       "the self-made certificate."),
     S(sip_tcp_port, "TRUNKLINE_SIP_TCP_PORT", K_PORT, "5060", "SIP over TCP (and UDP) port."),
     S(sip_tls_port, "TRUNKLINE_SIP_TLS_PORT", K_PORT, "5061", "SIP over TLS port."),
+    S(sip_listen, "TRUNKLINE_SIP_LISTEN", K_STR, "0.0.0.0",
+      "IP address the SIP transports listen on (IPv4 or IPv6 literal)."),
+    S(sip_udp, "TRUNKLINE_SIP_UDP", K_BOOL, "on", "SIP over UDP on sip_tcp_port: on or off."),
+    S(sip_t1_ms, "TRUNKLINE_SIP_T1_MS", K_UINT, "500",
+      "SIP timer T1 in ms (RFC 3261: round-trip estimate; retransmissions start here)."),
+    S(sip_t2_ms, "TRUNKLINE_SIP_T2_MS", K_UINT, "4000",
+      "SIP timer T2 in ms (longest retransmission interval)."),
+    S(sip_t4_ms, "TRUNKLINE_SIP_T4_MS", K_UINT, "5000",
+      "SIP timer T4 in ms (how long a message may stay in the network)."),
+    S(sip_max_connections, "TRUNKLINE_SIP_MAX_CONNECTIONS", K_UINT, "1024",
+      "Most SIP TCP + TLS connections at once; more are refused."),
+    S(sip_tcp_idle_s, "TRUNKLINE_SIP_TCP_IDLE_S", K_UINT, "120",
+      "Seconds before an idle SIP connection, or one with an unfinished message, is closed."),
+    S(sip_test_policy, "TRUNKLINE_SIP_TEST_POLICY", K_STR, "",
+      "Test answers to INVITE: empty (480), answer (180 then 200 OK) or ring (180, wait)."),
     S(tls_cert, "TRUNKLINE_TLS_CERT", K_STR, "",
       "PEM certificate chain for SIP/TLS; empty: a self-made one in <data_dir>/tls."),
     S(tls_key, "TRUNKLINE_TLS_KEY", K_STR, "", "PEM private key for tls_cert."),
@@ -76,6 +91,24 @@ static int set_value(struct tl_config *c, const struct setting *s, const char *v
             *(int *)(void *)dst = (int)u;
         else
             *(size_t *)(void *)dst = (size_t)u;
+        return 0;
+    case K_BOOL:
+        if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+            *(bool *)(void *)dst = true;
+        else if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcmp(v, "0"))
+            *(bool *)(void *)dst = false;
+        else
+            return tl_err_set(err, EINVAL, 400, "invalid_setting", s->name,
+                              "%s: %s must be on or off, not \"%s\"", origin, s->name, v);
+        return 0;
+    case K_UINT:
+        errno = 0;
+        u = strtoull(v, &end, 10);
+        if (!*v || *end || errno || u < 1 || u > 10000000)
+            return tl_err_set(err, EINVAL, 400, "invalid_setting", s->name,
+                              "%s: %s must be a whole number from 1 to 10000000, not \"%s\"",
+                              origin, s->name, v);
+        *(unsigned *)(void *)dst = (unsigned)u;
         return 0;
     case K_LOGFMT:
         if (!strcasecmp(v, "text"))

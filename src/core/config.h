@@ -13,7 +13,13 @@ struct tl_config {
     char public_host[256]; /* host name carriers and users reach us at (SIP URIs) */
     int sip_tcp_port;      /* 5060 */
     int sip_tls_port;      /* 5061 */
-    char tls_cert[512];    /* PEM; empty = self-made one in data_dir/tls */
+    char sip_listen[64];   /* IP literal the SIP transports bind to */
+    bool sip_udp;          /* also UDP on sip_tcp_port */
+    unsigned sip_t1_ms, sip_t2_ms, sip_t4_ms; /* RFC 3261 §17.1.1.1 timers */
+    unsigned sip_max_connections;             /* TCP + TLS */
+    unsigned sip_tcp_idle_s;
+    char sip_test_policy[16]; /* "", "answer", "ring": INVITE answers for tests */
+    char tls_cert[512];       /* PEM; empty = self-made one in data_dir/tls */
     char tls_key[512];
     char log_file[512]; /* empty = stderr */
     enum tl_log_format log_format;

@@ -53,10 +53,10 @@ static int digest_param(struct tl_sip_auth *a, const struct tl_pl *name, const s
         const char *name;
         struct tl_pl *slot;
     } slots[] = {
-        {"realm", &a->realm},       {"nonce", &a->nonce},   {"opaque", &a->opaque},
+        {"realm", &a->realm},         {"nonce", &a->nonce}, {"opaque", &a->opaque},
         {"algorithm", &a->algorithm}, {"qop", &a->qop},     {"domain", &a->domain},
-        {"username", &a->username}, {"uri", &a->uri},       {"response", &a->response},
-        {"cnonce", &a->cnonce},     {"nc", &a->nc},
+        {"username", &a->username},   {"uri", &a->uri},     {"response", &a->response},
+        {"cnonce", &a->cnonce},       {"nc", &a->nc},
     };
     if (tl_pl_caseeq_str(name, "stale") || tl_pl_caseeq_str(name, "userhash")) {
         unsigned bit = tl_pl_caseeq_str(name, "stale") ? SEEN_STALE : SEEN_USERHASH;

@@ -115,13 +115,13 @@ bool tl_sip_hdr_is_list(enum tl_sip_hdr_id id)
 /* ---- methods and transports ---- */
 
 static const char *const method_names[] = {
-    [TL_SIP_METHOD_INVITE] = "INVITE",       [TL_SIP_METHOD_ACK] = "ACK",
-    [TL_SIP_METHOD_BYE] = "BYE",             [TL_SIP_METHOD_CANCEL] = "CANCEL",
-    [TL_SIP_METHOD_OPTIONS] = "OPTIONS",     [TL_SIP_METHOD_REGISTER] = "REGISTER",
-    [TL_SIP_METHOD_PRACK] = "PRACK",         [TL_SIP_METHOD_SUBSCRIBE] = "SUBSCRIBE",
-    [TL_SIP_METHOD_NOTIFY] = "NOTIFY",       [TL_SIP_METHOD_PUBLISH] = "PUBLISH",
-    [TL_SIP_METHOD_INFO] = "INFO",           [TL_SIP_METHOD_REFER] = "REFER",
-    [TL_SIP_METHOD_MESSAGE] = "MESSAGE",     [TL_SIP_METHOD_UPDATE] = "UPDATE",
+    [TL_SIP_METHOD_INVITE] = "INVITE",   [TL_SIP_METHOD_ACK] = "ACK",
+    [TL_SIP_METHOD_BYE] = "BYE",         [TL_SIP_METHOD_CANCEL] = "CANCEL",
+    [TL_SIP_METHOD_OPTIONS] = "OPTIONS", [TL_SIP_METHOD_REGISTER] = "REGISTER",
+    [TL_SIP_METHOD_PRACK] = "PRACK",     [TL_SIP_METHOD_SUBSCRIBE] = "SUBSCRIBE",
+    [TL_SIP_METHOD_NOTIFY] = "NOTIFY",   [TL_SIP_METHOD_PUBLISH] = "PUBLISH",
+    [TL_SIP_METHOD_INFO] = "INFO",       [TL_SIP_METHOD_REFER] = "REFER",
+    [TL_SIP_METHOD_MESSAGE] = "MESSAGE", [TL_SIP_METHOD_UPDATE] = "UPDATE",
 };
 #define METHOD_N (sizeof(method_names) / sizeof(method_names[0]))
 
@@ -167,6 +167,8 @@ int tl_sip_list_next(struct tl_pl *rest, struct tl_pl *item)
 {
     if (!rest || !item)
         return EINVAL;
+    if (!rest->l)
+        return ENOENT; /* also {NULL, 0}, an absent value */
     const char *p = rest->p, *e = rest->p + rest->l;
     for (;;) {
         p = skip_lws(p, e);
@@ -252,8 +254,10 @@ int tl_sip_param_next(struct tl_pl *rest, struct tl_sip_param *prm)
 {
     if (!rest || !prm)
         return EINVAL;
-    const char *p = rest->p, *e = rest->p + rest->l;
     memset(prm, 0, sizeof(*prm));
+    if (!rest->l)
+        return ENOENT;
+    const char *p = rest->p, *e = rest->p + rest->l;
     p = skip_lws(p, e);
     if (p >= e) {
         *rest = pl_span(e, e);
@@ -410,8 +414,7 @@ int tl_sip_u32_decode(const struct tl_pl *val, uint32_t max, uint32_t *v)
 }
 
 /* Leading 1*DIGIT of [p, e): returns its end and the value, or NULL. ERANGE -> *range. */
-static const char *lead_digits(const char *p, const char *e, uint32_t max, uint32_t *v,
-                               bool *range)
+static const char *lead_digits(const char *p, const char *e, uint32_t max, uint32_t *v, bool *range)
 {
     const char *s = p;
     while (p < e && ch_digit((unsigned char)*p))
@@ -449,8 +452,8 @@ static int via_param(void *arg, const struct tl_sip_param *prm)
     } else if (tl_pl_caseeq_str(&prm->name, "maddr")) {
         struct tl_pl h;
         enum tl_sip_host_type t;
-        const char *e = prm->val.p + prm->val.l;
-        if (via->maddr.p || !prm->has_val || tl_sip__host(prm->val.p, e, &h, &t) != e)
+        if (via->maddr.p || !prm->has_val ||
+            tl_sip__host(prm->val.p, prm->val.p + prm->val.l, &h, &t) != prm->val.p + prm->val.l)
             return EBADMSG;
         via->maddr = prm->val;
     } else if (tl_pl_caseeq_str(&prm->name, "ttl")) {
@@ -548,8 +551,19 @@ int tl_sip_cseq_decode(struct tl_sip_cseq *cseq, const struct tl_pl *val)
 static bool ch_word(unsigned char c)
 {
     switch (c) {
-    case '(': case ')': case '<': case '>': case ':': case '\\': case '"': case '/': case '[':
-    case ']': case '?': case '{': case '}':
+    case '(':
+    case ')':
+    case '<':
+    case '>':
+    case ':':
+    case '\\':
+    case '"':
+    case '/':
+    case '[':
+    case ']':
+    case '?':
+    case '{':
+    case '}':
         return true;
     default:
         return ch_token(c);
@@ -739,8 +753,8 @@ static int se_param(void *arg, const struct tl_sip_param *prm)
 }
 
 /* delta-seconds then parameters */
-static int delta_params(const struct tl_pl *val, uint32_t *delta, struct tl_pl *all,
-                        param_fn *fn, void *arg)
+static int delta_params(const struct tl_pl *val, uint32_t *delta, struct tl_pl *all, param_fn *fn,
+                        void *arg)
 {
     const char *e = val->p + val->l, *p = skip_lws(val->p, e);
     p = lead_digits(p, e, UINT32_MAX, delta, NULL);
@@ -778,8 +792,8 @@ static int event_param(void *arg, const struct tl_sip_param *prm)
 }
 
 /* token then parameters */
-static int token_params(const struct tl_pl *val, struct tl_pl *tok, struct tl_pl *all,
-                        param_fn *fn, void *arg)
+static int token_params(const struct tl_pl *val, struct tl_pl *tok, struct tl_pl *all, param_fn *fn,
+                        void *arg)
 {
     const char *e = val->p + val->l, *s = skip_lws(val->p, e), *p = skip_token(s, e);
     if (p == s)
@@ -841,8 +855,7 @@ static int reason_param(void *arg, const struct tl_sip_param *prm)
     struct tl_sip_reason *r = arg;
     if (tl_pl_caseeq_str(&prm->name, "cause")) {
         uint32_t v;
-        if (r->has_cause || !prm->has_val || prm->quoted ||
-            tl_sip_u32_decode(&prm->val, 65535, &v))
+        if (r->has_cause || !prm->has_val || prm->quoted || tl_sip_u32_decode(&prm->val, 65535, &v))
             return EBADMSG;
         r->cause = (uint16_t)v;
         r->has_cause = true;

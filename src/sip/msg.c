@@ -11,8 +11,7 @@
 
 /* Records the first soft error; `why` is a fixed string (it may become a log field or a
  * Reason-Phrase and must never carry wire data). */
-static void soft(struct tl_sip_msg *msg, int *ret, int err, enum tl_sip_hdr_id hdr,
-                 const char *why)
+static void soft(struct tl_sip_msg *msg, int *ret, int err, enum tl_sip_hdr_id hdr, const char *why)
 {
     if (*ret)
         return;
@@ -120,8 +119,8 @@ static void start_line(struct tl_sip_msg *msg, const char *p, const char *eol, i
             !ch_digit((unsigned char)c[2]) || (eol - c > 3 && c[3] != ' ')) {
             soft(msg, ret, EBADMSG, TL_SIP_HDR_OTHER, "bad Status-Line");
         } else {
-            unsigned code = (unsigned)(c[0] - '0') * 100 + (unsigned)(c[1] - '0') * 10 +
-                            (unsigned)(c[2] - '0');
+            unsigned code =
+                (unsigned)(c[0] - '0') * 100 + (unsigned)(c[1] - '0') * 10 + (unsigned)(c[2] - '0');
             if (code < 100 || code > 699)
                 soft(msg, ret, EBADMSG, TL_SIP_HDR_OTHER, "bad Status-Code");
             msg->scode = (uint16_t)code;
@@ -167,8 +166,7 @@ static void start_line(struct tl_sip_msg *msg, const char *p, const char *eol, i
 
 /* Exactly one field of a single-valued header (RFC 4475 §3.3.8). */
 static const struct tl_sip_hdr *single(struct tl_sip_msg *msg, int *ret, enum tl_sip_hdr_id id,
-                                       bool mandatory, const char *missing,
-                                       const char *repeated)
+                                       bool mandatory, const char *missing, const char *repeated)
 {
     if (msg->hdr_cnt[id] > 1) {
         soft(msg, ret, EBADMSG, id, repeated);
@@ -224,25 +222,28 @@ static void decode_fields(struct tl_sip_msg *msg, int *ret)
     struct tl_pl v;
     int err;
 
-    /* Via: the top one is kept; all are checked and counted */
+    /* Via: the top one is kept; all are checked and counted. HAVE_VIA only when every
+     * value is fine, since a response copies them all. */
     tl_sip_hdr_iter_init(&it, msg, TL_SIP_HDR_VIA);
     while ((err = tl_sip_hdr_iter_next(&it, &v)) == 0) {
         struct tl_sip_via tmp;
         if (++msg->viac > TL_SIP_VIA_MAX) {
+            err = E2BIG;
             soft(msg, ret, E2BIG, TL_SIP_HDR_VIA, "too many Via values");
             break;
         }
         if (tl_sip_via_decode(msg->viac == 1 ? &msg->via : &tmp, &v)) {
+            err = EBADMSG;
             soft(msg, ret, EBADMSG, TL_SIP_HDR_VIA, "bad Via");
             break;
         }
-        if (msg->viac == 1)
-            msg->have |= TL_SIP_HAVE_VIA;
     }
-    if (err != 0 && err != ENOENT)
+    if (err != ENOENT)
         soft(msg, ret, err, TL_SIP_HDR_VIA, "bad Via");
-    if (!msg->viac)
+    else if (!msg->viac)
         soft(msg, ret, EBADMSG, TL_SIP_HDR_VIA, "missing Via");
+    else
+        msg->have |= TL_SIP_HAVE_VIA;
 
     if ((h = single(msg, ret, TL_SIP_HDR_FROM, true, "missing From", "repeated From"))) {
         if (tl_sip_addr_decode(&msg->from, &h->val))
@@ -256,8 +257,7 @@ static void decode_fields(struct tl_sip_msg *msg, int *ret)
         else
             msg->have |= TL_SIP_HAVE_TO;
     }
-    if ((h = single(msg, ret, TL_SIP_HDR_CALL_ID, true, "missing Call-ID",
-                    "repeated Call-ID"))) {
+    if ((h = single(msg, ret, TL_SIP_HDR_CALL_ID, true, "missing Call-ID", "repeated Call-ID"))) {
         if (tl_sip_callid_decode(&msg->callid, &h->val))
             soft(msg, ret, EBADMSG, TL_SIP_HDR_CALL_ID, "bad Call-ID");
         else
@@ -507,6 +507,13 @@ static int frame_clen(const char *buf, size_t hdr_len, uint32_t *clen)
     return n ? 0 : EBADMSG; /* §18.3: mandatory on a stream */
 }
 
+void tl_sip_frame_reset(struct tl_sip_frame *fr)
+{
+    bool crlf_end = fr->crlf_end;
+    memset(fr, 0, sizeof(*fr));
+    fr->crlf_end = crlf_end;
+}
+
 int tl_sip_frame(struct tl_sip_frame *fr, const char *buf, size_t len)
 {
     if (!fr || (!buf && len))
@@ -523,11 +530,20 @@ int tl_sip_frame(struct tl_sip_frame *fr, const char *buf, size_t len)
                 return ENODATA;
             if (buf[1] != '\n')
                 return EBADMSG;
-            if (len == 2 || buf[2] != '\r') {
-                fr->kind = TL_SIP_FRAME_PONG;
-                fr->len = 2;
+            fr->kind = TL_SIP_FRAME_PONG;
+            fr->len = 2;
+            if (fr->crlf_end) {
+                /* the second half of a ping whose first CRLF ended the last read */
+                fr->crlf_end = false;
+                fr->kind = TL_SIP_FRAME_PING;
                 return 0;
             }
+            if (len == 2) {
+                fr->crlf_end = true; /* a pong, or half a ping: tl_sip_frame_reset keeps it */
+                return 0;
+            }
+            if (buf[2] != '\r')
+                return 0;
             if (len < 4)
                 return ENODATA;
             if (buf[3] != '\n')
@@ -536,6 +552,7 @@ int tl_sip_frame(struct tl_sip_frame *fr, const char *buf, size_t len)
             fr->len = 4;
             return 0;
         }
+        fr->crlf_end = false;
         /* a start line begins with a token (method) or "SIP/": a TLS ClientHello or
          * binary junk on a plain port is refused on its first octet */
         if (!ch_token((unsigned char)buf[0]))

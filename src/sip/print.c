@@ -62,6 +62,8 @@ static int put_str(struct tl_sip_wbuf *wb, const char *s)
  * refused. */
 static int put_value(struct tl_sip_wbuf *wb, const struct tl_pl *v)
 {
+    if (!v->l)
+        return 0;
     const char *p = v->p, *e = v->p + v->l, *s = p;
     int err;
     for (; p < e; p++) {
@@ -125,8 +127,8 @@ static int via_body(struct tl_sip_wbuf *wb, const struct tl_sip_via *via)
         (via->maddr.l && !host_ok(&via->maddr)))
         return EINVAL;
 
-    err = tl_sip_wbuf_printf(wb, "%.*s/%.*s/%.*s %.*s", (int)proto.l, proto.p, (int)ver.l,
-                             ver.p, (int)tp.l, tp.p, (int)via->host.l, via->host.p);
+    err = tl_sip_wbuf_printf(wb, "%.*s/%.*s/%.*s %.*s", (int)proto.l, proto.p, (int)ver.l, ver.p,
+                             (int)tp.l, tp.p, (int)via->host.l, via->host.p);
     if (!err && via->has_port)
         err = tl_sip_wbuf_printf(wb, ":%u", via->port);
     if (!err && via->branch.l)
@@ -266,53 +268,75 @@ static bool line_text_ok(const struct tl_pl *t)
     return true;
 }
 
+/* Every field with this id, verbatim (unfolded): works for fields that did not decode. */
+static int copy_fields(struct tl_sip_wbuf *wb, const struct tl_sip_msg *req, enum tl_sip_hdr_id id,
+                       const struct tl_pl *totag)
+{
+    int err = 0;
+    for (size_t i = 0; !err && i < req->hdrc; i++) {
+        const struct tl_sip_hdr *h = &req->hdrv[i];
+        if (h->id != id)
+            continue;
+        err = put_str(wb, tl_sip_hdr_name(id));
+        if (!err)
+            err = put_str(wb, ": ");
+        if (!err)
+            err = put_value(wb, &h->val);
+        if (!err && totag && totag->l)
+            err = tl_sip_wbuf_printf(wb, ";tag=%.*s", (int)totag->l, totag->p);
+        if (!err)
+            err = put_str(wb, "\r\n");
+    }
+    return err;
+}
+
 static int reply_body(struct tl_sip_wbuf *wb, const struct tl_sip_msg *req,
                       const struct tl_sip_reply *r, const char *reason)
 {
-    const struct tl_sip_hdr *h;
     struct tl_sip_hdr_iter it;
     struct tl_pl v;
     int err;
 
     err = tl_sip_wbuf_printf(wb, "SIP/2.0 %u %s\r\n", r->scode, reason);
 
-    /* Via: all values in order, one per field; the top one gets received (§18.2.1: when
-     * sent-by differs from the source, or when rport asks) and rport=port (RFC 3581 §4) */
-    tl_sip_hdr_iter_init(&it, req, TL_SIP_HDR_VIA);
-    for (size_t n = 0; !err && (err = tl_sip_hdr_iter_next(&it, &v)) == 0; n++) {
-        if (n == 0) {
-            struct tl_sip_via top = req->via;
-            if (r->received.l && (top.rport || !tl_pl_caseeq(&top.host, &r->received)))
-                top.received = r->received;
-            if (top.rport && r->received.l) {
-                top.has_rport_val = true;
-                top.rport_val = r->src_port;
+    if (!err && (req->have & TL_SIP_HAVE_VIA)) {
+        /* all values in order, one per field; the top one gets received (§18.2.1: when
+         * sent-by differs from the source, or when rport asks) and rport=port (RFC 3581) */
+        tl_sip_hdr_iter_init(&it, req, TL_SIP_HDR_VIA);
+        for (size_t n = 0; !err && (err = tl_sip_hdr_iter_next(&it, &v)) == 0; n++) {
+            if (n == 0) {
+                struct tl_sip_via top = req->via;
+                if (r->received.l && (top.rport || !tl_pl_caseeq(&top.host, &r->received)))
+                    top.received = r->received;
+                if (top.rport && r->received.l) {
+                    top.has_rport_val = true;
+                    top.rport_val = r->src_port;
+                }
+                err = tl_sip_via_print(wb, &top);
+            } else {
+                err = tl_sip_hdr_print(wb, "Via", &v);
             }
-            err = tl_sip_via_print(wb, &top);
-        } else {
-            err = tl_sip_hdr_print(wb, "Via", &v);
         }
+        if (err == ENOENT)
+            err = 0;
+    } else if (!err) {
+        /* a Via that did not decode goes back as it came: the 400 is for its sender */
+        err = copy_fields(wb, req, TL_SIP_HDR_VIA, NULL);
     }
-    if (err == ENOENT)
-        err = 0;
 
-    if (!err && (h = tl_sip_msg_hdr(req, TL_SIP_HDR_FROM)))
-        err = tl_sip_hdr_print(wb, "From", &h->val);
-    if (!err && (h = tl_sip_msg_hdr(req, TL_SIP_HDR_TO))) {
-        err = put_str(wb, "To: ");
-        if (!err)
-            err = put_value(wb, &h->val);
-        /* §8.2.6.2: add our tag unless the request had one; a 100 needs none */
-        if (!err && !req->to.tag.l && r->totag.l && r->scode > 100)
-            err = tl_sip_wbuf_printf(wb, ";tag=%.*s", (int)r->totag.l, r->totag.p);
-        if (!err)
-            err = put_str(wb, "\r\n");
-    }
+    /* From, To, Call-ID, CSeq as received — even malformed or missing ones (RFC 4475
+     * §3.3.1 still wants a 400). Our To tag only on a To that decoded without one, and
+     * not on a 100 (§8.2.6.2). */
+    bool tag = (req->have & TL_SIP_HAVE_TO) && !req->to.tag.l && r->scode > 100 &&
+               req->hdr_cnt[TL_SIP_HDR_TO] == 1;
     if (!err)
-        err = tl_sip_hdr_print(wb, "Call-ID", &req->callid);
+        err = copy_fields(wb, req, TL_SIP_HDR_FROM, NULL);
     if (!err)
-        err = tl_sip_wbuf_printf(wb, "CSeq: %u %.*s\r\n", req->cseq.num, (int)req->cseq.met.l,
-                                 req->cseq.met.p);
+        err = copy_fields(wb, req, TL_SIP_HDR_TO, tag ? &r->totag : NULL);
+    if (!err)
+        err = copy_fields(wb, req, TL_SIP_HDR_CALL_ID, NULL);
+    if (!err)
+        err = copy_fields(wb, req, TL_SIP_HDR_CSEQ, NULL);
     if (!err && r->hdrs)
         err = put_str(wb, r->hdrs);
     if (!err && r->ctype.l)
@@ -329,8 +353,8 @@ int tl_sip_reply_print(struct tl_sip_wbuf *wb, const struct tl_sip_msg *req,
 {
     if (!wb || !req || !r)
         return EINVAL;
-    if (!req->req || (req->have & TL_SIP_HAVE_REPLY) != TL_SIP_HAVE_REPLY)
-        return EBADMSG;
+    if (!req->req || !req->hdr_cnt[TL_SIP_HDR_VIA])
+        return EBADMSG; /* nothing to route a response by (§18.2.2) */
     const char *reason = r->reason ? r->reason : tl_sip_reason_phrase(r->scode);
     struct tl_pl rp = tl_pl_str(reason);
     if (r->scode < 100 || r->scode > 699 || !line_text_ok(&rp) || (r->hdrs && !lines_ok(r->hdrs)))

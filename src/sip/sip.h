@@ -42,10 +42,10 @@ static inline struct tl_pl tl_pl_str(const char *s)
 }
 #endif
 
-bool tl_pl_eq(const struct tl_pl *a, const struct tl_pl *b);        /* byte-exact */
-bool tl_pl_eq_str(const struct tl_pl *pl, const char *s);           /* byte-exact */
-bool tl_pl_caseeq(const struct tl_pl *a, const struct tl_pl *b);    /* ASCII case-insensitive */
-bool tl_pl_caseeq_str(const struct tl_pl *pl, const char *s);       /* ASCII case-insensitive */
+bool tl_pl_eq(const struct tl_pl *a, const struct tl_pl *b);     /* byte-exact */
+bool tl_pl_eq_str(const struct tl_pl *pl, const char *s);        /* byte-exact */
+bool tl_pl_caseeq(const struct tl_pl *a, const struct tl_pl *b); /* ASCII case-insensitive */
+bool tl_pl_caseeq_str(const struct tl_pl *pl, const char *s);    /* ASCII case-insensitive */
 
 /* ---- caps ----
  * RFC 3261 sets no limits; each of these is ours and guards an overflow or a flood. */
@@ -84,7 +84,12 @@ enum tl_sip_scheme {
     TL_SIP_SCHEME_SIPS,
     TL_SIP_SCHEME_TEL,
 };
-enum tl_sip_host_type { TL_SIP_HOST_NONE = 0, TL_SIP_HOST_NAME, TL_SIP_HOST_IPV4, TL_SIP_HOST_IPV6 };
+enum tl_sip_host_type {
+    TL_SIP_HOST_NONE = 0,
+    TL_SIP_HOST_NAME,
+    TL_SIP_HOST_IPV4,
+    TL_SIP_HOST_IPV6
+};
 
 /* Every member is a slice of the decoded text, escapes left as written; unescape with
  * tl_sip_uri_unescape() when the octets are needed (e.g. a user part with %00). */
@@ -97,10 +102,10 @@ struct tl_sip_uri {
     struct tl_pl host; /* hostname, IPv4, or IPv6 reference with its brackets */
     enum tl_sip_host_type hostt;
     uint16_t port;
-    bool has_port;         /* "sip:h" and "sip:h:5060" differ (§19.1.4) */
-    struct tl_pl params;   /* ";a=b;lr" from the first ';', or empty */
-    struct tl_pl headers;  /* "a=b&c=d" after '?', or empty */
-    struct tl_pl opaque;   /* OTHER schemes: everything after ':' */
+    bool has_port;        /* "sip:h" and "sip:h:5060" differ (§19.1.4) */
+    struct tl_pl params;  /* ";a=b;lr" from the first ';', or empty */
+    struct tl_pl headers; /* "a=b&c=d" after '?', or empty */
+    struct tl_pl opaque;  /* OTHER schemes: everything after ':' */
 };
 
 /* Decodes a whole slice as one URI (no LWS, no <>). sip/sips/tel are checked against the
@@ -144,7 +149,7 @@ enum tl_sip_hdr_id {
     TL_SIP_HDR_ERROR_INFO,
     TL_SIP_HDR_EVENT, /* o */
     TL_SIP_HDR_EXPIRES,
-    TL_SIP_HDR_FROM, /* f */
+    TL_SIP_HDR_FROM,     /* f */
     TL_SIP_HDR_IDENTITY, /* y */
     TL_SIP_HDR_IN_REPLY_TO,
     TL_SIP_HDR_MAX_FORWARDS,
@@ -163,8 +168,8 @@ enum tl_sip_hdr_id {
     TL_SIP_HDR_RACK,
     TL_SIP_HDR_REASON,
     TL_SIP_HDR_RECORD_ROUTE,
-    TL_SIP_HDR_REFER_TO,    /* r */
-    TL_SIP_HDR_REFERRED_BY, /* b */
+    TL_SIP_HDR_REFER_TO,       /* r */
+    TL_SIP_HDR_REFERRED_BY,    /* b */
     TL_SIP_HDR_REJECT_CONTACT, /* j */
     TL_SIP_HDR_REPLACES,
     TL_SIP_HDR_REPLY_TO,
@@ -264,7 +269,7 @@ struct tl_sip_via {
     struct tl_pl maddr;
     bool has_ttl;
     uint8_t ttl;
-    bool rport;      /* ";rport" present: the client asks for symmetric response routing */
+    bool rport; /* ";rport" present: the client asks for symmetric response routing */
     bool has_rport_val;
     uint16_t rport_val; /* ";rport=5060", filled in by the server (RFC 3581 §4) */
 };
@@ -292,8 +297,8 @@ struct tl_sip_addr {
     struct tl_pl dname; /* display name: a quoted-string's content (quoted-pairs kept) or
                          * the token words; empty when absent */
     bool dname_quoted;
-    bool angle;         /* the URI was enclosed in <> */
-    struct tl_pl auri;  /* URI text */
+    bool angle;        /* the URI was enclosed in <> */
+    struct tl_pl auri; /* URI text */
     struct tl_sip_uri uri;
     struct tl_pl params; /* header parameters from the first ';', or empty */
     struct tl_pl tag;    /* the tag parameter, empty when absent */
@@ -321,9 +326,9 @@ int tl_sip_contact_decode(struct tl_sip_contact *c, const struct tl_pl *val);
 struct tl_sip_auth {
     struct tl_pl scheme;
     bool digest;
-    struct tl_pl params; /* everything after the scheme */
-    struct tl_pl realm, nonce, opaque, algorithm, qop, domain;     /* challenge */
-    struct tl_pl username, uri, response, cnonce, nc;               /* credentials */
+    struct tl_pl params;                                       /* everything after the scheme */
+    struct tl_pl realm, nonce, opaque, algorithm, qop, domain; /* challenge */
+    struct tl_pl username, uri, response, cnonce, nc;          /* credentials */
     bool stale;    /* stale=true (RFC 7616: retry with the new nonce, same password) */
     bool userhash; /* userhash=true (RFC 7616 §3.4.4) */
 };
@@ -386,14 +391,15 @@ int tl_sip_warning_decode(struct tl_sip_warning *w, const struct tl_pl *val);
 
 /* ---- messages ---- */
 
-/* Bits of tl_sip_msg.have: which of the headers needed to answer decoded cleanly. */
+/* Bits of tl_sip_msg.have: which of the fields a response copies decoded cleanly
+ * (exactly one field; for Via: every value). */
 enum {
-    TL_SIP_HAVE_VIA = 1u << 0,
+    TL_SIP_HAVE_VIA = 1u << 0, /* and msg->via is the top one */
     TL_SIP_HAVE_FROM = 1u << 1,
     TL_SIP_HAVE_TO = 1u << 2,
     TL_SIP_HAVE_CALLID = 1u << 3,
     TL_SIP_HAVE_CSEQ = 1u << 4,
-    TL_SIP_HAVE_REPLY = 0x1f, /* all of the above: a response can be built */
+    TL_SIP_HAVE_REPLY = 0x1f, /* all five decoded */
 };
 
 struct tl_sip_msg {
@@ -415,7 +421,7 @@ struct tl_sip_msg {
     uint8_t hdr_first[TL_SIP_HDR__N]; /* index + 1 of the first field with that id, 0 */
     uint8_t hdr_cnt[TL_SIP_HDR__N];   /* fields (not values) with that id */
     /* decoded at once: what every layer needs */
-    unsigned have; /* TL_SIP_HAVE_* */
+    unsigned have;         /* TL_SIP_HAVE_* */
     struct tl_sip_via via; /* topmost */
     size_t viac;           /* Via values in all Via fields */
     struct tl_sip_addr from, to;
@@ -439,8 +445,8 @@ struct tl_sip_msg {
  *
  * Returns 0, EBADMSG, E2BIG or EPROTONOSUPPORT. On an error in a field (as opposed to an
  * unreadable start line or header section, or an exceeded cap on bytes/fields) decoding
- * goes on, so msg->have may still allow a 400/505 via tl_sip_reply_print(); msg->err and
- * msg->err_hdr say what was wrong. */
+ * goes on, so the fields are there for a 400/505 from tl_sip_reply_print(); msg->have says
+ * which decoded, msg->err and msg->err_hdr say what was wrong. */
 int tl_sip_msg_decode(struct tl_sip_msg *msg, const char *buf, size_t len);
 
 /* First field with this id, or NULL. */
@@ -472,17 +478,20 @@ enum tl_sip_frame_kind {
     TL_SIP_FRAME_PING,    /* CRLFCRLF: a server answers with one CRLF (pong) */
     TL_SIP_FRAME_PONG,    /* one CRLF: a pong, or a CRLF before a start line (§7.5) */
 };
-/* Resumable: zero it before the first call for a message, call again with the same
- * (grown) buffer when ENODATA came back, and zero it again after consuming .len bytes.
- * Each byte is scanned once however the stream is split. */
+/* Resumable: zero it once per connection, call again with the same (grown) buffer when
+ * ENODATA came back, and tl_sip_frame_reset() it after consuming .len bytes. Each byte is
+ * scanned once however the stream is split. (Zeroing instead of resetting works too, but
+ * a ping split right after its first CRLF then reads as two PONGs.) */
 struct tl_sip_frame {
     enum tl_sip_frame_kind kind;
     size_t len;     /* bytes to consume */
+    size_t hdr_len; /* start line + headers incl. the blank line once found, else 0 */
     size_t scan;    /* private: bytes examined */
     size_t line;    /* private: start of the current line */
-    size_t hdr_len; /* private: start line and headers incl. the blank line, 0 unknown */
     size_t total;   /* private: hdr_len + Content-Length, 0 unknown */
+    bool crlf_end;  /* private: the last frame was a CRLF that ended the buffer */
 };
+void tl_sip_frame_reset(struct tl_sip_frame *fr);
 /* 0 (see fr->kind, fr->len), ENODATA (need more bytes), EBADMSG (garbage, Content-Length
  * missing, repeated, negative or not a number: close the connection, RFC 4475 §3.1.2.3),
  * E2BIG (message or line over the caps: close). Bytes after Content-Length are the next
@@ -512,20 +521,21 @@ int tl_sip_hdr_print(struct tl_sip_wbuf *wb, const char *name, const struct tl_p
  * Extension parameters are copied from via->params; empty proto/ver print "SIP"/"2.0". */
 int tl_sip_via_print(struct tl_sip_wbuf *wb, const struct tl_sip_via *via);
 
-/* A response to a request (RFC 3261 §8.2.6): every Via (top one with received/rport),
- * From, To (+ tag unless it had one; not on 100), Call-ID, CSeq, extra header lines,
- * Content-Type/Content-Length and body. */
+/* A response to a request (RFC 3261 §8.2.6): every Via (the top one with received/rport
+ * when all decoded, else verbatim), From, To (+ our tag when it decoded without one; not
+ * on 100), Call-ID and CSeq copied as received (so a malformed request can still get its
+ * 400, RFC 4475 §3.3.1), extra header lines, Content-Type/Content-Length and body. */
 struct tl_sip_reply {
-    uint16_t scode;         /* 100-699 */
-    const char *reason;     /* Reason-Phrase; NULL = a standard phrase or "Unknown" */
-    struct tl_pl totag;     /* our To tag (dialog-creating and final responses) */
-    struct tl_pl received;  /* source IP of the request, "" = leave the Via as it is */
-    uint16_t src_port;      /* source port: fills "rport=" when the Via asked */
-    const char *hdrs;       /* extra header lines, each ending in CRLF, or NULL */
-    struct tl_pl ctype;     /* Content-Type of the body, or empty */
+    uint16_t scode;        /* 100-699 */
+    const char *reason;    /* Reason-Phrase; NULL = a standard phrase or "Unknown" */
+    struct tl_pl totag;    /* our To tag (dialog-creating and final responses) */
+    struct tl_pl received; /* source IP of the request, "" = leave the Via as it is */
+    uint16_t src_port;     /* source port: fills "rport=" when the Via asked */
+    const char *hdrs;      /* extra header lines, each ending in CRLF, or NULL */
+    struct tl_pl ctype;    /* Content-Type of the body, or empty */
     struct tl_pl body;
 };
-/* 0, ENOSPC, EINVAL (bad code/reason/hdrs), EBADMSG (req lacks TL_SIP_HAVE_REPLY). */
+/* 0, ENOSPC, EINVAL (bad code/reason/hdrs/tag), EBADMSG (not a request, or no Via). */
 int tl_sip_reply_print(struct tl_sip_wbuf *wb, const struct tl_sip_msg *req,
                        const struct tl_sip_reply *reply);
 const char *tl_sip_reason_phrase(uint16_t scode); /* "Not Found"; "Unknown" for others */

@@ -36,7 +36,15 @@ static inline unsigned char ch_lower(unsigned char c)
 static inline bool ch_mark(unsigned char c)
 {
     switch (c) {
-    case '-': case '_': case '.': case '!': case '~': case '*': case '\'': case '(': case ')':
+    case '-':
+    case '_':
+    case '.':
+    case '!':
+    case '~':
+    case '*':
+    case '\'':
+    case '(':
+    case ')':
         return true;
     default:
         return false;
@@ -50,7 +58,15 @@ static inline bool ch_unreserved(unsigned char c)
 static inline bool ch_reserved(unsigned char c)
 {
     switch (c) {
-    case ';': case '/': case '?': case ':': case '@': case '&': case '=': case '+': case '$':
+    case ';':
+    case '/':
+    case '?':
+    case ':':
+    case '@':
+    case '&':
+    case '=':
+    case '+':
+    case '$':
     case ',':
         return true;
     default:
@@ -61,7 +77,15 @@ static inline bool ch_reserved(unsigned char c)
 static inline bool ch_token(unsigned char c)
 {
     switch (c) {
-    case '-': case '.': case '!': case '%': case '*': case '_': case '+': case '`': case '\'':
+    case '-':
+    case '.':
+    case '!':
+    case '%':
+    case '*':
+    case '_':
+    case '+':
+    case '`':
+    case '\'':
     case '~':
         return true;
     default:

@@ -393,6 +393,8 @@ static int esc_get(const char **pp, const char *e)
 
 static bool esc_eq(const struct tl_pl *a, const struct tl_pl *b, bool icase)
 {
+    if (!a->l || !b->l) /* absent slices are {NULL, 0}: no arithmetic on them */
+        return !a->l && !b->l;
     const char *pa = a->p, *ea = a->p + a->l, *pb = b->p, *eb = b->p + b->l;
     while (pa < ea && pb < eb) {
         int ca = esc_get(&pa, ea), cb = esc_get(&pb, eb);
@@ -416,6 +418,8 @@ static bool esc_eq_str(const struct tl_pl *a, const char *s)
 static bool kv_next(struct tl_pl *rest, char sep, struct tl_pl *name, struct tl_pl *val,
                     bool *has_val)
 {
+    if (!rest->l)
+        return false;
     const char *p = rest->p, *e = rest->p + rest->l;
     if (p < e && *p == sep)
         p++;
@@ -432,8 +436,8 @@ static bool kv_next(struct tl_pl *rest, char sep, struct tl_pl *name, struct tl_
     return true;
 }
 
-static bool kv_find(const struct tl_pl *list, char sep, const struct tl_pl *name,
-                    struct tl_pl *val, bool *has_val)
+static bool kv_find(const struct tl_pl *list, char sep, const struct tl_pl *name, struct tl_pl *val,
+                    bool *has_val)
 {
     struct tl_pl rest = *list, n;
     while (kv_next(&rest, sep, &n, val, has_val)) {
@@ -483,6 +487,15 @@ static bool param_must_match(const struct tl_pl *name)
     return false;
 }
 
+/* True when a parameter named n comes before `at` in list: only the first of repeated
+ * names counts, on both sides (otherwise "x=1;x=2" would differ from itself). */
+static bool seen_before(const struct tl_pl *list, const char *at, const struct tl_pl *n)
+{
+    struct tl_pl head = pl_span(list->p, at), v;
+    bool hv;
+    return kv_find(&head, ';', n, &v, &hv);
+}
+
 /* Parameters in both must match; the must-match ones may not be in one only; the rest
  * in one only are ignored. Run in both directions. */
 static bool params_cover(const struct tl_pl *a, const struct tl_pl *b)
@@ -490,6 +503,8 @@ static bool params_cover(const struct tl_pl *a, const struct tl_pl *b)
     struct tl_pl rest = *a, n, va, vb;
     bool ha, hb;
     while (kv_next(&rest, ';', &n, &va, &ha)) {
+        if (seen_before(a, n.p, &n))
+            continue;
         if (kv_find(b, ';', &n, &vb, &hb)) {
             if (ha != hb || !esc_eq(&va, &vb, true))
                 return false;
@@ -520,8 +535,8 @@ static bool headers_cover(const struct tl_pl *a, const struct tl_pl *b)
 static bool host_eq(const struct tl_sip_uri *a, const struct tl_sip_uri *b)
 {
     unsigned char x[16], y[16];
-    if (a->hostt == TL_SIP_HOST_IPV6 && b->hostt == TL_SIP_HOST_IPV6 &&
-        tl_sip__ipv6(&a->host, x) && tl_sip__ipv6(&b->host, y))
+    if (a->hostt == TL_SIP_HOST_IPV6 && b->hostt == TL_SIP_HOST_IPV6 && tl_sip__ipv6(&a->host, x) &&
+        tl_sip__ipv6(&b->host, y))
         return memcmp(x, y, 16) == 0; /* [::1] and [0:0::1] are one host */
     return tl_pl_caseeq(&a->host, &b->host);
 }
@@ -530,6 +545,8 @@ static bool host_eq(const struct tl_sip_uri *a, const struct tl_sip_uri *b)
  * every parameter must appear in both with an equal value. */
 static bool tel_num_eq(const struct tl_pl *a, const struct tl_pl *b)
 {
+    if (!a->l || !b->l)
+        return !a->l && !b->l;
     const char *pa = a->p, *ea = a->p + a->l, *pb = b->p, *eb = b->p + b->l;
     for (;;) {
         while (pa < ea && (*pa == '-' || *pa == '.' || *pa == '(' || *pa == ')'))
@@ -548,6 +565,8 @@ static bool tel_params_cover(const struct tl_pl *a, const struct tl_pl *b)
     struct tl_pl rest = *a, n, va, vb;
     bool ha, hb;
     while (kv_next(&rest, ';', &n, &va, &ha)) {
+        if (seen_before(a, n.p, &n))
+            continue;
         if (!kv_find(b, ';', &n, &vb, &hb) || ha != hb || !esc_eq(&va, &vb, true))
             return false;
     }
@@ -572,8 +591,7 @@ bool tl_sip_uri_cmp(const struct tl_sip_uri *a, const struct tl_sip_uri *b)
         if (a->has_port != b->has_port || a->port != b->port)
             return false;
         return params_cover(&a->params, &b->params) && params_cover(&b->params, &a->params) &&
-               headers_cover(&a->headers, &b->headers) &&
-               headers_cover(&b->headers, &a->headers);
+               headers_cover(&a->headers, &b->headers) && headers_cover(&b->headers, &a->headers);
     case TL_SIP_SCHEME_TEL:
         return tel_num_eq(&a->user, &b->user) && tel_params_cover(&a->params, &b->params) &&
                tel_params_cover(&b->params, &a->params);

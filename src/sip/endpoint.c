@@ -1,0 +1,688 @@
+/* sip/endpoint: what a static-trunk endpoint answers before any call logic exists, and the
+ * glue that runs transports and transactions on the loop (one uv_timer drives the timer
+ * heap of every transaction and test call).
+ *
+ * Answers (RFC 3261 §8.2): unreadable requests 400 (with a Warning naming the field) or a
+ * silent drop when no Via says where to answer; other SIP versions 505; extension methods
+ * 501, known methods we do not serve 405, both with Allow; URI schemes other than
+ * sip/sips/tel 416; Require with an option we lack 420 + Unsupported; INVITE with a body
+ * other than SDP 415, with an Accept that excludes SDP 406; REGISTER 403 (static trunks
+ * only); OPTIONS 200. No Server header: SIPVicious-style scanners fingerprint it.
+ *
+ * The INVITE answer is pluggable (tl_sip_stack_set_invite_h). Until the call layer exists,
+ * sip_test_policy picks a test behaviour: "" 480, "answer" 100/180/200 + ACK/BYE, "ring"
+ * 180 and wait for CANCEL. Test calls are a plain list: they are a test device, not the
+ * dialog layer (which comes next and will index dialogs by Call-ID and tags). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "core/core.h"
+#include "sip/stack.h"
+
+#define ALLOW_HDR   "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n"
+#define RING_MAX_MS (180u * 1000u) /* a "ring" test call gives up after 3 minutes */
+
+enum call_state { CALL_RINGING, CALL_ANSWERED, CALL_CONFIRMED };
+
+struct call {
+    struct call *next, **pprev;
+    struct tl_sip_stack *s;
+    enum call_state st;
+    char *inv; /* copy of the INVITE: responses to it are printed from it */
+    size_t inv_len;
+    char *callid;
+    size_t callid_len;
+    char totag[20];
+    struct tl_sip_tsx *tx; /* the INVITE server transaction while it lives */
+    struct tl_sip_peer peer;
+    char *ok; /* our 2xx, retransmitted until the ACK (§13.3.1.4) */
+    size_t ok_len;
+    uint32_t rt_int;
+    uint64_t rt_end;
+    struct tl_sip_timer tm;
+};
+
+struct tl_sip_stack {
+    uv_loop_t *loop;
+    uv_timer_t timer;
+    struct tl_sip_theap heap;
+    struct tl_sip_tsx_layer *tsx;
+    struct tl_sip_tport *tp;
+    struct tl_sip_stack_cfg cfg;
+    char policy[16];
+    char host[128]; /* Warning agent */
+    char local[64]; /* our address for Contact/SDP/Via of test calls */
+    struct call *calls;
+    tl_sip_invite_h *invite_h;
+    void *invite_arg;
+};
+
+/* one loop thread: the received message, a re-decoded stored INVITE, the output */
+static struct tl_sip_msg g_msg, g_inv;
+static char g_out[TL_SIP_MSG_MAX];
+static size_t g_out_len; /* what tl_sip_stack_reply() printed last */
+
+static uint64_t now_ms(struct tl_sip_stack *s)
+{
+    return uv_now(s->loop);
+}
+
+static void rearm(struct tl_sip_stack *s);
+
+static void new_tag(char out[20])
+{
+    uint8_t r[8];
+    randombytes_buf(r, sizeof r);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+static int send_raw(const struct tl_sip_peer *peer, const char *buf, size_t len, void *arg)
+{
+    struct tl_sip_stack *s = arg;
+    return tl_sip_tport_send(s->tp, peer, buf, len);
+}
+
+int tl_sip_stack_reply(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *req,
+                       const struct tl_sip_peer *peer, uint16_t scode, const char *hdrs,
+                       const char *totag, const char *ctype, const char *body, size_t body_len)
+{
+    char ip[64], tag[20];
+    uint16_t port;
+    tl_sip_peer_ip(peer, ip, sizeof ip, &port);
+    if (!totag && scode > 100) {
+        new_tag(tag);
+        totag = tag;
+    }
+    /* RFC 3581 §4 / RFC 3261 §18.2.1: received= and rport= on the top Via; the printer
+     * adds received only when it differs from sent-by or rport was asked */
+    struct tl_sip_reply r = {.scode = scode,
+                             .totag = totag ? tl_pl_str(totag) : (struct tl_pl){0},
+                             .received = tl_pl_str(ip),
+                             .src_port = port,
+                             .hdrs = hdrs,
+                             .ctype = ctype ? tl_pl_str(ctype) : (struct tl_pl){0},
+                             .body = {body, body_len}};
+    struct tl_sip_wbuf wb;
+    tl_sip_wbuf_init(&wb, g_out, sizeof g_out);
+    int err = tl_sip_reply_print(&wb, req, &r);
+    if (err) {
+        tl_warnl("sip", "reply.failed", "code=%u err=%s", scode, strerror(err));
+        return err;
+    }
+    g_out_len = wb.len;
+    if (tx)
+        return tl_sip_tsx_respond(tx, scode, wb.buf, wb.len, now_ms(s));
+    return send_raw(peer, wb.buf, wb.len, s);
+}
+
+/* A 400 for a request too broken for tl_sip_reply_print (no From/To/Call-ID/CSeq, e.g.
+ * insuf.dat, multi01.dat): as long as the top Via is readable the client can still match
+ * it; the fields that exist are copied as they are. Without a Via: silence. */
+static void bad_request(struct tl_sip_stack *s, const struct tl_sip_msg *m,
+                        const struct tl_sip_peer *peer, const char *why)
+{
+    char hdrs[300];
+    snprintf(hdrs, sizeof hdrs, "Warning: 399 %s \"%s\"\r\n", s->host, why);
+    if ((m->have & TL_SIP_HAVE_REPLY) == TL_SIP_HAVE_REPLY) {
+        tl_sip_stack_reply(s, NULL, m, peer, 400, hdrs, NULL, NULL, NULL, 0);
+        return;
+    }
+    /* the top Via itself may be what is broken (badinv01.dat): then it is echoed as it
+     * came, to the source address; with no Via field at all there is nobody to answer */
+    const struct tl_sip_hdr *rawvia = tl_sip_msg_hdr(m, TL_SIP_HDR_VIA);
+    if (!rawvia || m->mid == TL_SIP_METHOD_ACK)
+        return;
+    char ip[64];
+    uint16_t port;
+    tl_sip_peer_ip(peer, ip, sizeof ip, &port);
+    struct tl_sip_wbuf wb;
+    tl_sip_wbuf_init(&wb, g_out, sizeof g_out);
+    struct tl_sip_via top = m->via;
+    struct tl_pl rcv = tl_pl_str(ip);
+    if (top.rport || !tl_pl_caseeq(&top.host, &rcv))
+        top.received = rcv;
+    if (top.rport) {
+        top.has_rport_val = true;
+        top.rport_val = port;
+    }
+    int err = tl_sip_wbuf_printf(&wb, "SIP/2.0 400 Bad Request\r\n");
+    if (!err)
+        err = (m->have & TL_SIP_HAVE_VIA) ? tl_sip_via_print(&wb, &top)
+                                          : tl_sip_hdr_print(&wb, "Via", &rawvia->val);
+    static const enum tl_sip_hdr_id ids[] = {TL_SIP_HDR_FROM, TL_SIP_HDR_TO, TL_SIP_HDR_CALL_ID,
+                                             TL_SIP_HDR_CSEQ};
+    static const char *names[] = {"From", "To", "Call-ID", "CSeq"};
+    for (size_t i = 0; !err && i < 4; i++) {
+        const struct tl_sip_hdr *h = tl_sip_msg_hdr(m, ids[i]);
+        if (h && tl_sip_hdr_print(&wb, names[i], &h->val))
+            err = 0; /* a value we cannot copy safely is left out */
+    }
+    if (!err)
+        err = tl_sip_wbuf_printf(&wb, "%sContent-Length: 0\r\n\r\n", hdrs);
+    if (!err)
+        send_raw(peer, wb.buf, wb.len, s);
+}
+
+/* ---- test calls ---- */
+
+static void call_free(struct call *c)
+{
+    struct tl_sip_stack *s = c->s;
+    tl_sip_timer_stop(&s->heap, &c->tm);
+    if (c->tx)
+        tl_sip_tsx_set_uarg(c->tx, NULL);
+    *c->pprev = c->next;
+    if (c->next)
+        c->next->pprev = c->pprev;
+    free(c->inv);
+    free(c->callid);
+    free(c->ok);
+    free(c);
+}
+
+static struct call *call_find(struct tl_sip_stack *s, const struct tl_sip_msg *m)
+{
+    for (struct call *c = s->calls; c; c = c->next)
+        if (c->callid_len == m->callid.l && !memcmp(c->callid, m->callid.p, m->callid.l) &&
+            tl_pl_eq_str(&m->to.tag, c->totag))
+            return c;
+    return NULL;
+}
+
+static int call_new(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                    const struct tl_sip_peer *peer, struct call **cp)
+{
+    struct call *c = calloc(1, sizeof *c);
+    if (!c)
+        return ENOMEM;
+    c->inv = malloc(m->mb.l);
+    c->callid = malloc(m->callid.l ? m->callid.l : 1);
+    if (!c->inv || !c->callid) {
+        free(c->inv);
+        free(c->callid);
+        free(c);
+        return ENOMEM;
+    }
+    memcpy(c->inv, m->mb.p, m->mb.l);
+    c->inv_len = m->mb.l;
+    memcpy(c->callid, m->callid.p, m->callid.l);
+    c->callid_len = m->callid.l;
+    c->s = s;
+    c->tx = tx;
+    c->peer = *peer;
+    new_tag(c->totag);
+    tl_sip_tsx_set_uarg(tx, c);
+    c->next = s->calls;
+    c->pprev = &s->calls;
+    if (s->calls)
+        s->calls->pprev = &c->next;
+    s->calls = c;
+    *cp = c;
+    return 0;
+}
+
+/* re-decodes the stored INVITE into g_inv (it decoded once already, so it decodes again) */
+static const struct tl_sip_msg *call_inv(struct call *c)
+{
+    return tl_sip_msg_decode(&g_inv, c->inv, c->inv_len) ? NULL : &g_inv;
+}
+
+#define CALL_OF(tm) ((struct call *)(void *)((char *)(tm)-offsetof(struct call, tm)))
+
+/* §13.3.1.4: no ACK within 64*T1 — end the session with a BYE. Sent without a client
+ * transaction for now (no retransmission of the BYE; TODO with client transactions). */
+static void call_send_bye(struct call *c)
+{
+    const struct tl_sip_msg *m = call_inv(c);
+    if (!m)
+        return;
+    struct tl_sip_stack *s = c->s;
+    const struct tl_sip_hdr *from = tl_sip_msg_hdr(m, TL_SIP_HDR_FROM);
+    const struct tl_sip_hdr *to = tl_sip_msg_hdr(m, TL_SIP_HDR_TO);
+    const struct tl_sip_hdr *ct = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTACT);
+    struct tl_sip_contact cc;
+    struct tl_pl target = m->from.auri;
+    if (ct && !tl_sip_contact_decode(&cc, &ct->val) && !cc.star)
+        target = cc.addr.auri;
+    char branch[20];
+    new_tag(branch);
+    const char *tpn = tl_sip_transport_name(c->peer.tp);
+    int port = c->peer.tp == TL_SIP_TP_TLS ? s->cfg.tls_port : s->cfg.tcp_port;
+    struct tl_sip_wbuf wb;
+    tl_sip_wbuf_init(&wb, g_out, sizeof g_out);
+    int err = tl_sip_wbuf_printf(
+        &wb,
+        "BYE %.*s SIP/2.0\r\nVia: SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport\r\n"
+        "Max-Forwards: 70\r\nFrom: %.*s;tag=%s\r\nTo: %.*s\r\nCall-ID: %.*s\r\n"
+        "CSeq: 1 BYE\r\nReason: SIP;cause=408;text=\"ACK not received\"\r\n"
+        "Content-Length: 0\r\n\r\n",
+        (int)target.l, target.p, tpn ? tpn : "UDP", s->local, port, branch, (int)to->val.l,
+        to->val.p, c->totag, (int)from->val.l, from->val.p, (int)m->callid.l, m->callid.p);
+    if (!err)
+        send_raw(&c->peer, wb.buf, wb.len, s);
+}
+
+static void on_call_timer(struct tl_sip_timer *tm, uint64_t now)
+{
+    struct call *c = CALL_OF(tm);
+    struct tl_sip_stack *s = c->s;
+    if (c->st == CALL_RINGING) {
+        const struct tl_sip_msg *m = call_inv(c);
+        if (c->tx && m)
+            tl_sip_stack_reply(s, c->tx, m, &c->peer, 480, "Retry-After: 300\r\n", c->totag, NULL,
+                               NULL, 0);
+        call_free(c);
+        return;
+    }
+    if (c->st != CALL_ANSWERED)
+        return;
+    if (now >= c->rt_end) {
+        tl_info("sip", "call.ack_timeout", "action=bye");
+        call_send_bye(c);
+        call_free(c);
+        return;
+    }
+    send_raw(&c->peer, c->ok, c->ok_len, s);
+    c->rt_int = c->rt_int * 2 < s->cfg.t2 ? c->rt_int * 2 : s->cfg.t2;
+    uint64_t next = now + c->rt_int;
+    tl_sip_timer_start(&s->heap, &c->tm, next < c->rt_end ? next : c->rt_end, on_call_timer);
+}
+
+static const char *sdp_answer(struct tl_sip_stack *s, char *buf, size_t cap)
+{
+    const char *af = strchr(s->local, ':') ? "IP6" : "IP4";
+    snprintf(buf, cap,
+             "v=0\r\no=- 1 1 IN %s %s\r\ns=-\r\nc=IN %s %s\r\nt=0 0\r\n"
+             "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+             "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n",
+             af, s->local, af, s->local);
+    return buf;
+}
+
+static void policy_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                          void *arg)
+{
+    (void)arg;
+    const struct tl_sip_peer *peer = tl_sip_tsx_peer(tx);
+    if (!s->policy[0]) {
+        tl_sip_stack_reply(s, tx, m, peer, 480, "Retry-After: 300\r\n", NULL, NULL, NULL, 0);
+        return;
+    }
+    struct call *c;
+    if (call_new(s, tx, m, peer, &c)) {
+        tl_sip_stack_reply(s, tx, m, peer, 500, "Retry-After: 5\r\n", NULL, NULL, NULL, 0);
+        return;
+    }
+    tl_sip_stack_reply(s, tx, m, peer, 100, NULL, NULL, NULL, NULL, 0);
+    tl_sip_stack_reply(s, tx, m, peer, 180, NULL, c->totag, NULL, NULL, 0);
+    if (!strcmp(s->policy, "ring")) {
+        c->st = CALL_RINGING;
+        tl_sip_timer_start(&s->heap, &c->tm, now_ms(s) + RING_MAX_MS, on_call_timer);
+        return;
+    }
+    char sdp[512], hdrs[200];
+    sdp_answer(s, sdp, sizeof sdp);
+    const char *tpn = peer->tp == TL_SIP_TP_TLS   ? ";transport=tls"
+                      : peer->tp == TL_SIP_TP_TCP ? ";transport=tcp"
+                                                  : "";
+    int port = peer->tp == TL_SIP_TP_TLS ? s->cfg.tls_port : s->cfg.tcp_port;
+    bool v6 = strchr(s->local, ':') != NULL;
+    snprintf(hdrs, sizeof hdrs, "Contact: <sip:%s%s%s:%d%s>\r\n" ALLOW_HDR, v6 ? "[" : "", s->local,
+             v6 ? "]" : "", port, tpn);
+    if (tl_sip_stack_reply(s, tx, m, peer, 200, hdrs, c->totag, "application/sdp", sdp,
+                           strlen(sdp))) {
+        call_free(c);
+        return;
+    }
+    /* keep our 2xx: the TU retransmits it, not the transaction (§13.3.1.4, RFC 6026) */
+    c->st = CALL_ANSWERED;
+    size_t n = g_out_len;
+    c->ok = malloc(n);
+    if (!c->ok) {
+        call_free(c);
+        return;
+    }
+    memcpy(c->ok, g_out, n);
+    c->ok_len = n;
+    if (peer->tp == TL_SIP_TP_UDP) {
+        c->rt_int = s->cfg.t1;
+        c->rt_end = now_ms(s) + 64u * (uint64_t)s->cfg.t1;
+        tl_sip_timer_start(&s->heap, &c->tm, now_ms(s) + c->rt_int, on_call_timer);
+    } else {
+        /* reliable transport: no retransmissions, but the ACK is still awaited */
+        c->rt_int = 64u * s->cfg.t1;
+        c->rt_end = now_ms(s) + 64u * (uint64_t)s->cfg.t1;
+        tl_sip_timer_start(&s->heap, &c->tm, c->rt_end, on_call_timer);
+    }
+}
+
+/* ---- request dispatch ---- */
+
+static bool accepts_sdp(const struct tl_sip_msg *m)
+{
+    if (!tl_sip_msg_hdr(m, TL_SIP_HDR_ACCEPT))
+        return true; /* §20.1: absent means application/sdp */
+    struct tl_sip_hdr_iter it;
+    struct tl_pl v;
+    tl_sip_hdr_iter_init(&it, m, TL_SIP_HDR_ACCEPT);
+    while (tl_sip_hdr_iter_next(&it, &v) == 0) {
+        const char *semi = memchr(v.p, ';', v.l);
+        struct tl_pl t = {v.p, semi ? (size_t)(semi - v.p) : v.l};
+        while (t.l && (t.p[t.l - 1] == ' ' || t.p[t.l - 1] == '\t'))
+            t.l--;
+        if (tl_pl_caseeq_str(&t, "application/sdp") || tl_pl_caseeq_str(&t, "application/*") ||
+            tl_pl_caseeq_str(&t, "*/*"))
+            return true;
+    }
+    return false;
+}
+
+static bool body_is_sdp(const struct tl_sip_msg *m)
+{
+    const struct tl_sip_hdr *h = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTENT_TYPE);
+    if (!m->body.l)
+        return true;
+    if (!h)
+        return false;
+    const char *semi = memchr(h->val.p, ';', h->val.l);
+    struct tl_pl t = {h->val.p, semi ? (size_t)(semi - h->val.p) : h->val.l};
+    while (t.l && (t.p[t.l - 1] == ' ' || t.p[t.l - 1] == '\t'))
+        t.l--;
+    return tl_pl_caseeq_str(&t, "application/sdp");
+}
+
+/* 420 (§8.2.2.3): every Require option is unknown to us for now; "timer" joins when
+ * session timers exist. Returns true when it answered. */
+static bool check_require(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                          const struct tl_sip_peer *peer)
+{
+    if (!tl_sip_msg_hdr(m, TL_SIP_HDR_REQUIRE) || m->mid == TL_SIP_METHOD_CANCEL ||
+        m->mid == TL_SIP_METHOD_ACK)
+        return false; /* §9.2: CANCEL carries no Require that matters */
+    char hdrs[1024];
+    size_t n = (size_t)snprintf(hdrs, sizeof hdrs, "Unsupported: ");
+    struct tl_sip_hdr_iter it;
+    struct tl_pl v;
+    bool first = true;
+    tl_sip_hdr_iter_init(&it, m, TL_SIP_HDR_REQUIRE);
+    while (tl_sip_hdr_iter_next(&it, &v) == 0) {
+        if (v.l + 4 > sizeof hdrs - n)
+            break; /* the list is capped; what fits is enough to say no */
+        n +=
+            (size_t)snprintf(hdrs + n, sizeof hdrs - n, "%s%.*s", first ? "" : ", ", (int)v.l, v.p);
+        first = false;
+    }
+    if (first)
+        return false;
+    snprintf(hdrs + n, sizeof hdrs - n, "\r\n");
+    tl_sip_stack_reply(s, tx, m, peer, 420, hdrs, NULL, NULL, NULL, 0);
+    return true;
+}
+
+static void on_cancel(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                      const struct tl_sip_peer *peer)
+{
+    struct tl_sip_tsx *inv = tl_sip_tsx_find_invite(s->tsx, m);
+    if (!inv) {
+        tl_sip_stack_reply(s, tx, m, peer, 481, NULL, NULL, NULL, NULL, 0);
+        return;
+    }
+    /* §9.2: 200 to the CANCEL; if the INVITE had no final response yet, 487 to it */
+    tl_sip_stack_reply(s, tx, m, peer, 200, NULL, NULL, NULL, NULL, 0);
+    if (tl_sip_tsx_state(inv) != TL_SIP_TSX_PROCEEDING)
+        return;
+    struct call *c = tl_sip_tsx_uarg(inv);
+    const struct tl_sip_msg *im = c ? call_inv(c) : NULL;
+    if (im)
+        tl_sip_stack_reply(s, inv, im, tl_sip_tsx_peer(inv), 487, NULL, c->totag, NULL, NULL, 0);
+    if (c)
+        call_free(c);
+}
+
+static void log_register(const struct tl_sip_msg *m, const struct tl_sip_peer *peer)
+{
+    char ip[64];
+    uint16_t port;
+    tl_sip_peer_ip(peer, ip, sizeof ip, &port);
+    /* URIs hold no LWS or quotes (the decoder checked them); cap what reaches the log */
+    int fl = m->from.auri.l > 128 ? 128 : (int)m->from.auri.l;
+    int tl = m->to.auri.l > 128 ? 128 : (int)m->to.auri.l;
+    tl_info("sip", "register.refused", "from=%.*s to=%.*s src=%s:%u", fl, m->from.auri.p, tl,
+            m->to.auri.p, ip, port);
+}
+
+static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                       const struct tl_sip_peer *peer, void *arg)
+{
+    struct tl_sip_stack *s = arg;
+    char hdrs[512];
+
+    if (!tx) { /* an ACK outside any transaction: the ACK for our 2xx */
+        struct call *c = call_find(s, m);
+        if (c && c->st == CALL_ANSWERED) {
+            c->st = CALL_CONFIRMED;
+            tl_sip_timer_stop(&s->heap, &c->tm);
+        }
+        return;
+    }
+    switch (m->mid) {
+    case TL_SIP_METHOD_OTHER:
+        tl_sip_stack_reply(s, tx, m, peer, 501, ALLOW_HDR, NULL, NULL, NULL, 0);
+        return;
+    case TL_SIP_METHOD_INVITE:
+    case TL_SIP_METHOD_BYE:
+    case TL_SIP_METHOD_CANCEL:
+    case TL_SIP_METHOD_OPTIONS:
+    case TL_SIP_METHOD_REGISTER:
+        break;
+    default: /* §8.2.1: a method we know but do not serve */
+        tl_sip_stack_reply(s, tx, m, peer, 405, ALLOW_HDR, NULL, NULL, NULL, 0);
+        return;
+    }
+    if (m->ruri.scheme == TL_SIP_SCHEME_OTHER) { /* §8.2.2.1, RFC 4475 §3.3.2 */
+        tl_sip_stack_reply(s, tx, m, peer, 416, NULL, NULL, NULL, NULL, 0);
+        return;
+    }
+    if (check_require(s, tx, m, peer))
+        return;
+
+    switch (m->mid) {
+    case TL_SIP_METHOD_REGISTER:
+        log_register(m, peer);
+        snprintf(hdrs, sizeof hdrs,
+                 "Warning: 399 %s \"This endpoint serves static SIP trunks and accepts no "
+                 "registration; configure your provider's trunk as static / IP-based\"\r\n"
+                 "Reason: SIP;cause=403;text=\"Registration not accepted: static trunk\"\r\n",
+                 s->host);
+        tl_sip_stack_reply(s, tx, m, peer, 403, hdrs, NULL, NULL, NULL, 0);
+        return;
+    case TL_SIP_METHOD_OPTIONS:
+        tl_sip_stack_reply(s, tx, m, peer, 200,
+                           ALLOW_HDR "Accept: application/sdp\r\nSupported: \r\n", NULL, NULL, NULL,
+                           0);
+        return;
+    case TL_SIP_METHOD_CANCEL:
+        on_cancel(s, tx, m, peer);
+        return;
+    case TL_SIP_METHOD_BYE: {
+        struct call *c = call_find(s, m);
+        tl_sip_stack_reply(s, tx, m, peer, c ? 200 : 481, NULL, NULL, NULL, NULL, 0);
+        if (c)
+            call_free(c);
+        return;
+    }
+    default:
+        break;
+    }
+    /* INVITE */
+    if (m->to.tag.l) { /* re-INVITE: no dialogs yet */
+        tl_sip_stack_reply(s, tx, m, peer, call_find(s, m) ? 488 : 481, NULL, NULL, NULL, NULL, 0);
+        return;
+    }
+    if (!body_is_sdp(m)) { /* §21.4.13, RFC 4475 §3.3.6 */
+        tl_sip_stack_reply(s, tx, m, peer, 415, "Accept: application/sdp\r\n", NULL, NULL, NULL, 0);
+        return;
+    }
+    if (!accepts_sdp(m)) { /* RFC 4475 §3.3.15 */
+        snprintf(hdrs, sizeof hdrs, "Warning: 399 %s \"only application/sdp answers\"\r\n",
+                 s->host);
+        tl_sip_stack_reply(s, tx, m, peer, 406, hdrs, NULL, NULL, NULL, 0);
+        return;
+    }
+    s->invite_h(s, tx, m, s->invite_arg);
+}
+
+static void on_tsx_term(struct tl_sip_tsx *tx, bool timeout, void *arg)
+{
+    (void)arg;
+    (void)timeout;
+    struct call *c = tl_sip_tsx_uarg(tx);
+    if (c)
+        c->tx = NULL;
+}
+
+static void on_recv(const char *buf, size_t len, bool framing_err, const struct tl_sip_peer *peer,
+                    void *arg)
+{
+    struct tl_sip_stack *s = arg;
+    struct tl_sip_msg *m = &g_msg;
+    int r = tl_sip_msg_decode(m, buf, len);
+    if (!m->req) {
+        /* no client transactions yet: every response is stray (RFC 4475 §3.3.10 bcast:
+         * never act on its Via) */
+        tl_debug("sip", "response.dropped", "code=%u", m->scode);
+        goto out;
+    }
+    if (framing_err) {
+        bad_request(s, m, peer, "bad Content-Length");
+        goto out;
+    }
+    if (r == EPROTONOSUPPORT) {
+        if ((m->have & TL_SIP_HAVE_REPLY) == TL_SIP_HAVE_REPLY && m->mid != TL_SIP_METHOD_ACK)
+            tl_sip_stack_reply(s, NULL, m, peer, 505, NULL, NULL, NULL, NULL, 0);
+        goto out;
+    }
+    if (r) {
+        bad_request(s, m, peer, m->err ? m->err : "malformed request");
+        goto out;
+    }
+    if (tl_sip_tsx_recv(s->tsx, m, peer, now_ms(s)) == ENOMEM && m->mid != TL_SIP_METHOD_ACK)
+        tl_sip_stack_reply(s, NULL, m, peer, 503, "Retry-After: 5\r\n", NULL, NULL, NULL, 0);
+out:
+    rearm(s);
+}
+
+/* ---- loop glue ---- */
+
+static void on_uv_timer(uv_timer_t *t)
+{
+    struct tl_sip_stack *s = t->data;
+    tl_sip_theap_run(&s->heap, now_ms(s));
+    rearm(s);
+}
+
+static void rearm(struct tl_sip_stack *s)
+{
+    uint64_t next = tl_sip_theap_next(&s->heap);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&s->timer);
+        return;
+    }
+    uint64_t now = now_ms(s);
+    uv_timer_start(&s->timer, on_uv_timer, next > now ? next - now : 0, 0);
+}
+
+void tl_sip_stack_set_invite_h(struct tl_sip_stack *s, tl_sip_invite_h *h, void *arg)
+{
+    s->invite_h = h ? h : policy_invite;
+    s->invite_arg = h ? arg : NULL;
+}
+
+static void stack_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
+                       const struct tl_sip_stack_cfg *cfg)
+{
+    int r;
+    struct tl_sip_stack *s = calloc(1, sizeof *s);
+    if (!s)
+        return ENOMEM;
+    s->loop = loop;
+    s->cfg = *cfg;
+    s->invite_h = policy_invite;
+    if (s->cfg.t1 == 0)
+        s->cfg.t1 = 500;
+    if (s->cfg.t2 < s->cfg.t1)
+        s->cfg.t2 = s->cfg.t1;
+    if (s->cfg.t4 == 0)
+        s->cfg.t4 = 5000;
+    tl_strlcpy(s->policy, cfg->test_policy ? cfg->test_policy : "", sizeof s->policy);
+    /* the Warning agent goes inside a header: keep it to host characters */
+    tl_strlcpy(s->host, cfg->host && cfg->host[0] ? cfg->host : "gateway", sizeof s->host);
+    for (char *p = s->host; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '-' || *p == ':' || *p == '[' || *p == ']'))
+            *p = '-';
+    tl_strlcpy(s->local, cfg->listen, sizeof s->local);
+    if (!strcmp(s->local, "0.0.0.0") || !s->local[0])
+        tl_strlcpy(s->local, "127.0.0.1", sizeof s->local);
+    else if (!strcmp(s->local, "::"))
+        tl_strlcpy(s->local, "::1", sizeof s->local);
+    tl_sip_theap_init(&s->heap);
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+
+    struct tl_sip_tsx_cfg tc = {.t1 = s->cfg.t1,
+                                .t2 = s->cfg.t2,
+                                .t4 = s->cfg.t4,
+                                .send = send_raw,
+                                .req_h = on_request,
+                                .term_h = on_tsx_term,
+                                .arg = s};
+    if ((r = tl_sip_tsx_layer_alloc(&s->tsx, &tc, &s->heap)))
+        goto out;
+    struct tl_sip_tport_cfg pc = {.listen = cfg->listen,
+                                  .udp = cfg->udp,
+                                  .tcp_port = cfg->tcp_port,
+                                  .tls_port = cfg->tls_port,
+                                  .cert = cfg->cert,
+                                  .ckey = cfg->ckey,
+                                  .max_conns = cfg->max_conns,
+                                  .idle_s = cfg->tcp_idle_s ? cfg->tcp_idle_s : 1,
+                                  .recv_h = on_recv,
+                                  .arg = s};
+    if ((r = tl_sip_tport_start(&s->tp, loop, &pc)))
+        goto out;
+    tl_info("sip", "listen", "addr=%s udp=%d tcp=%d tls=%d policy=%s", cfg->listen,
+            cfg->udp ? cfg->tcp_port : 0, cfg->tcp_port, cfg->tls_port,
+            s->policy[0] ? s->policy : "off");
+out:
+    if (r) {
+        s->tp = NULL;
+        tl_sip_stack_stop(s);
+        return r;
+    }
+    *sp = s;
+    return 0;
+}
+
+void tl_sip_stack_stop(struct tl_sip_stack *s)
+{
+    if (!s)
+        return;
+    while (s->calls)
+        call_free(s->calls);
+    tl_sip_tsx_layer_free(s->tsx);
+    tl_sip_theap_free(&s->heap);
+    tl_sip_tport_stop(s->tp);
+    uv_close((uv_handle_t *)&s->timer, stack_closed);
+}

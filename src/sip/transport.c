@@ -1,0 +1,614 @@
+/* sip/transport: UDP, TCP and TLS on one libuv loop (RFC 3261 §18).
+ *
+ * UDP and TCP share the port number (§18). Stream bytes (TCP, or TLS plaintext) collect
+ * in a per-connection buffer that never exceeds TL_SIP_MSG_MAX and are cut into messages
+ * by tl_sip_frame(); garbage or an unframeable message closes the connection (RFC 4475
+ * §3.1.2.3, §3.3.9). A started message must complete within idle_s (clerr.dat; slowloris),
+ * and an idle connection closes after idle_s. Connections are capped (a flood of accepts
+ * must not exhaust fds or memory, CVE-2021-41145 class).
+ *
+ * TLS: OpenSSL over memory BIOs, driven by uv_tcp reads and writes, TLS >= 1.2.
+ * TODO(tls client): outbound TLS needs a client SSL_CTX with SSL_VERIFY_PEER and the system
+ * trust store (or a per-trunk CA), SSL_set1_host(carrier domain) + SSL_set_tlsext_host_name
+ * (SNI), RFC 5922 §7.2 name matching, and a connect path that queues messages until the
+ * handshake ends; connections are then found by (remote addr, port, tp) as well as by id.
+ *
+ * No per-packet malloc on receive: datagrams and stream reads land in one static scratch
+ * buffer (one loop thread). Sends try the socket synchronously first and copy only what
+ * the kernel did not take. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "core/core.h"
+#include "sip/stack.h"
+
+struct conn {
+    struct tl_sip_tport *tp;
+    uv_tcp_t h;
+    uv_timer_t idle;
+    uint64_t id;
+    uint32_t slot;
+    int open_handles;
+    bool tls, closing, draining;
+    bool partial; /* a message was started and is not complete */
+    SSL *ssl;
+    BIO *rb, *wb; /* network side: rb gets socket bytes, wb holds bytes to send */
+    char *buf;    /* stream plaintext, at most TL_SIP_MSG_MAX */
+    size_t len, cap;
+    struct tl_sip_frame fr;
+    struct sockaddr_storage sa;
+};
+
+struct tl_sip_tport {
+    struct tl_sip_tport_cfg cfg;
+    uv_loop_t *loop;
+    uv_udp_t udp;
+    uv_tcp_t tcp, tls;
+    bool udp_on, tcp_on, tls_on, stopping;
+    int open_handles;
+    SSL_CTX *ctx;
+    struct conn **slots;
+    uint32_t nconns, gen;
+};
+
+static char scratch[TL_SIP_MSG_MAX + 1];
+static char tls_plain[16384];
+
+static void tport_maybe_free(struct tl_sip_tport *tp)
+{
+    if (tp->stopping && tp->open_handles == 0) {
+        free(tp->slots);
+        SSL_CTX_free(tp->ctx);
+        free(tp);
+    }
+}
+
+void tl_sip_peer_ip(const struct tl_sip_peer *peer, char *ip, size_t cap, uint16_t *port)
+{
+    if (peer->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const void *)&peer->sa;
+        uv_ip6_name(s6, ip, cap);
+        *port = ntohs(s6->sin6_port);
+    } else {
+        const struct sockaddr_in *s4 = (const void *)&peer->sa;
+        uv_ip4_name(s4, ip, cap);
+        *port = ntohs(s4->sin_port);
+    }
+}
+
+/* ---- UDP ---- */
+
+static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)h;
+    (void)hint;
+    *buf = uv_buf_init(scratch, TL_SIP_MSG_MAX);
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                     unsigned flags)
+{
+    struct tl_sip_tport *tp = h->data;
+    if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL))
+        return; /* a truncated datagram is over TL_SIP_MSG_MAX: drop it */
+    struct tl_sip_peer peer = {.tp = TL_SIP_TP_UDP, .tpo = tp};
+    memcpy(&peer.sa, addr,
+           addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    /* RFC 5626 §4.4.1 STUN keep-alives and stray CRLFs carry no SIP message */
+    if (nread <= 4 && (buf->base[0] == '\r' || buf->base[0] == '\n'))
+        return;
+    tp->cfg.recv_h(buf->base, (size_t)nread, false, &peer, tp->cfg.arg);
+}
+
+struct udp_req {
+    uv_udp_send_t req;
+    char data[];
+};
+
+static void udp_sent(uv_udp_send_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+static int udp_send(struct tl_sip_tport *tp, const struct tl_sip_peer *peer, const char *p,
+                    size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int r = uv_udp_try_send(&tp->udp, &b, 1, (const struct sockaddr *)&peer->sa);
+    if (r >= 0)
+        return 0;
+    if (r != UV_EAGAIN)
+        return EIO;
+    struct udp_req *q = malloc(sizeof *q + n);
+    if (!q)
+        return ENOMEM;
+    memcpy(q->data, p, n);
+    b = uv_buf_init(q->data, (unsigned)n);
+    if (uv_udp_send(&q->req, &tp->udp, &b, 1, (const struct sockaddr *)&peer->sa, udp_sent)) {
+        free(q);
+        return EIO;
+    }
+    return 0;
+}
+
+/* ---- streams ---- */
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->open_handles)
+        return;
+    struct tl_sip_tport *tp = c->tp;
+    SSL_free(c->ssl); /* frees both BIOs */
+    free(c->buf);
+    free(c);
+    tp->open_handles--;
+    tport_maybe_free(tp);
+}
+
+static void conn_close(struct conn *c, const char *why)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct tl_sip_tport *tp = c->tp;
+    tp->slots[c->slot] = NULL;
+    tp->nconns--;
+    if (why) {
+        char ip[64];
+        uint16_t port;
+        struct tl_sip_peer p = {.sa = c->sa};
+        tl_sip_peer_ip(&p, ip, sizeof ip, &port);
+        tl_info("sip", "conn.close", "tp=%s src=%s:%u reason=\"%s\"", c->tls ? "tls" : "tcp", ip,
+                port, why);
+    }
+    uv_close((uv_handle_t *)&c->idle, conn_closed);
+    uv_close((uv_handle_t *)&c->h, conn_closed);
+}
+
+struct stream_req {
+    uv_write_t req;
+    char data[];
+};
+
+static void stream_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+/* Raw bytes onto the socket, in order: queued writes must drain before try_write. */
+static int raw_write(struct conn *c, const char *p, size_t n)
+{
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        int r = uv_try_write((uv_stream_t *)&c->h, &b, 1);
+        if (r > 0) {
+            p += r;
+            n -= (size_t)r;
+        } else if (r != UV_EAGAIN) {
+            return EIO;
+        }
+    }
+    if (!n)
+        return 0;
+    struct stream_req *q = malloc(sizeof *q + n);
+    if (!q)
+        return ENOMEM;
+    memcpy(q->data, p, n);
+    uv_buf_t b = uv_buf_init(q->data, (unsigned)n);
+    if (uv_write(&q->req, (uv_stream_t *)&c->h, &b, 1, stream_written)) {
+        free(q);
+        return EIO;
+    }
+    return 0;
+}
+
+static int tls_flush(struct conn *c)
+{
+    char out[16384];
+    int n, err = 0;
+    while (!err && (n = BIO_read(c->wb, out, sizeof out)) > 0)
+        err = raw_write(c, out, (size_t)n);
+    return err;
+}
+
+static int conn_write(struct conn *c, const char *p, size_t n)
+{
+    if (c->closing)
+        return EPIPE;
+    if (!c->tls)
+        return raw_write(c, p, n);
+    if (!SSL_is_init_finished(c->ssl))
+        return EAGAIN; /* a server only answers requests, which follow the handshake */
+    while (n) {
+        size_t w = 0;
+        if (SSL_write_ex(c->ssl, p, n, &w) <= 0)
+            return EIO;
+        p += w;
+        n -= w;
+    }
+    return tls_flush(c);
+}
+
+static void shutdown_done(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    struct conn *c = req->data;
+    free(req);
+    conn_close(c, NULL);
+}
+
+/* Let queued writes (a 400 for a framing error) drain, then close. The connection stays in
+ * its slot (so stop can close it) but takes no more reads or sends. */
+static void conn_close_after_writes(struct conn *c, const char *why)
+{
+    char ip[64];
+    uint16_t port;
+    struct tl_sip_peer p = {.sa = c->sa};
+    tl_sip_peer_ip(&p, ip, sizeof ip, &port);
+    tl_info("sip", "conn.close", "tp=%s src=%s:%u reason=\"%s\"", c->tls ? "tls" : "tcp", ip, port,
+            why);
+    uv_read_stop((uv_stream_t *)&c->h);
+    c->draining = true;
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->h, shutdown_done)) {
+        free(req);
+        conn_close(c, NULL);
+        return;
+    }
+    req->data = c;
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    conn_close(c, c->len ? "message not completed in time" : "idle");
+}
+
+static void idle_restart(struct conn *c)
+{
+    uv_timer_start(&c->idle, on_idle, (uint64_t)c->tp->cfg.idle_s * 1000, 0);
+}
+
+/* Frames and delivers what the buffer holds. Returns false when the connection closed. */
+static bool stream_process(struct conn *c)
+{
+    struct tl_sip_tport *tp = c->tp;
+    size_t off = 0;
+    struct tl_sip_peer peer = {
+        .tp = c->tls ? TL_SIP_TP_TLS : TL_SIP_TP_TCP, .sa = c->sa, .conn = c->id, .tpo = tp};
+    while (off < c->len) {
+        int r = tl_sip_frame(&c->fr, c->buf + off, c->len - off);
+        if (r == ENODATA)
+            break;
+        if (r) {
+            /* unframeable: answer 400 if a header block is there, then close */
+            bool hdr = c->fr.hdr_len > 0;
+            if (hdr)
+                tp->cfg.recv_h(c->buf + off, c->fr.hdr_len, true, &peer, tp->cfg.arg);
+            conn_close_after_writes(c, r == E2BIG ? "message over the cap" : "framing error");
+            return false;
+        }
+        size_t n = c->fr.len;
+        if (c->fr.kind == TL_SIP_FRAME_PING)
+            conn_write(c, "\r\n", 2); /* RFC 5626 §3.5.1: pong */
+        else if (c->fr.kind == TL_SIP_FRAME_MSG)
+            tp->cfg.recv_h(c->buf + off, n, false, &peer, tp->cfg.arg);
+        memset(&c->fr, 0, sizeof c->fr);
+        off += n;
+        if (c->closing || c->draining)
+            return false;
+    }
+    if (off) {
+        memmove(c->buf, c->buf + off, c->len - off);
+        c->len -= off;
+        /* the framer rescans from zero after a move; it was reset above */
+    }
+    /* the clock restarts when idle or when a new message starts, not for each trickled
+     * byte of one message */
+    if (!c->len || !c->partial || off)
+        idle_restart(c);
+    c->partial = c->len > 0;
+    return true;
+}
+
+static bool stream_append(struct conn *c, const char *p, size_t n)
+{
+    if (c->len + n > TL_SIP_MSG_MAX) {
+        conn_close(c, "receive buffer over the cap");
+        return false;
+    }
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap : 4096;
+        while (cap < c->len + n)
+            cap *= 2;
+        if (cap > TL_SIP_MSG_MAX)
+            cap = TL_SIP_MSG_MAX;
+        char *b = realloc(c->buf, cap);
+        if (!b) {
+            conn_close(c, "out of memory");
+            return false;
+        }
+        c->buf = b;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, p, n);
+    c->len += n;
+    return true;
+}
+
+static void stream_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)h;
+    (void)hint;
+    *buf = uv_buf_init(scratch, sizeof scratch);
+}
+
+static void tls_input(struct conn *c, const char *p, size_t n)
+{
+    if (BIO_write(c->rb, p, (int)n) != (int)n) {
+        conn_close(c, "tls bio");
+        return;
+    }
+    if (!SSL_is_init_finished(c->ssl)) {
+        int r = SSL_do_handshake(c->ssl);
+        tls_flush(c);
+        if (r <= 0) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                ERR_clear_error();
+                conn_close(c, "tls handshake failed");
+            }
+            return;
+        }
+    }
+    for (;;) {
+        size_t got = 0;
+        int r = SSL_read_ex(c->ssl, tls_plain, sizeof tls_plain, &got);
+        if (r <= 0) {
+            int e = SSL_get_error(c->ssl, r);
+            tls_flush(c);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                break;
+            ERR_clear_error();
+            conn_close(c, e == SSL_ERROR_ZERO_RETURN ? NULL : "tls error");
+            return;
+        }
+        if (!stream_append(c, tls_plain, got) || !stream_process(c))
+            return;
+    }
+}
+
+static void stream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = s->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        conn_close(c, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+        return;
+    }
+    if (c->closing || c->draining)
+        return;
+    if (c->tls) {
+        tls_input(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (stream_append(c, buf->base, (size_t)nread))
+        stream_process(c);
+}
+
+static void on_accept(uv_stream_t *srv, int status, bool tls)
+{
+    struct tl_sip_tport *tp = srv->data;
+    if (status < 0 || tp->stopping)
+        return;
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->tp = tp;
+    c->tls = tls;
+    uv_tcp_init(tp->loop, &c->h);
+    uv_timer_init(tp->loop, &c->idle);
+    c->h.data = c->idle.data = c;
+    c->open_handles = 2;
+    tp->open_handles++;
+    if (uv_accept(srv, (uv_stream_t *)&c->h)) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->idle, conn_closed);
+        uv_close((uv_handle_t *)&c->h, conn_closed);
+        return;
+    }
+    uint32_t slot = 0;
+    while (slot < tp->cfg.max_conns && tp->slots[slot])
+        slot++;
+    int len = sizeof c->sa;
+    uv_tcp_getpeername(&c->h, (struct sockaddr *)&c->sa, &len);
+    if (slot >= tp->cfg.max_conns) {
+        c->closing = true;
+        tl_warnl("sip", "conn.refused", "reason=\"sip_max_connections reached\" max=%u",
+                 tp->cfg.max_conns);
+        uv_close((uv_handle_t *)&c->idle, conn_closed);
+        uv_close((uv_handle_t *)&c->h, conn_closed);
+        return;
+    }
+    c->slot = slot;
+    c->id = ((uint64_t)++tp->gen << 32) | slot;
+    tp->slots[slot] = c;
+    tp->nconns++;
+    if (tls) {
+        c->ssl = SSL_new(tp->ctx);
+        c->rb = BIO_new(BIO_s_mem());
+        c->wb = BIO_new(BIO_s_mem());
+        if (!c->ssl || !c->rb || !c->wb) {
+            if (c->ssl)
+                SSL_free(c->ssl);
+            BIO_free(c->rb);
+            BIO_free(c->wb);
+            c->ssl = NULL;
+            conn_close(c, "out of memory");
+            return;
+        }
+        SSL_set_bio(c->ssl, c->rb, c->wb);
+        SSL_set_accept_state(c->ssl);
+    }
+    uv_tcp_nodelay(&c->h, 1);
+    idle_restart(c);
+    uv_read_start((uv_stream_t *)&c->h, stream_alloc, stream_read);
+}
+
+static void on_tcp_accept(uv_stream_t *srv, int status)
+{
+    on_accept(srv, status, false);
+}
+
+static void on_tls_accept(uv_stream_t *srv, int status)
+{
+    on_accept(srv, status, true);
+}
+
+static struct conn *conn_find(struct tl_sip_tport *tp, uint64_t id)
+{
+    uint32_t slot = (uint32_t)id;
+    if (slot >= tp->cfg.max_conns)
+        return NULL;
+    struct conn *c = tp->slots[slot];
+    return c && c->id == id && !c->closing && !c->draining ? c : NULL;
+}
+
+int tl_sip_tport_send(struct tl_sip_tport *tp, const struct tl_sip_peer *peer, const char *buf,
+                      size_t len)
+{
+    if (!tp || tp->stopping)
+        return EPIPE;
+    if (peer->tp == TL_SIP_TP_UDP)
+        return tp->udp_on ? udp_send(tp, peer, buf, len) : EPIPE;
+    struct conn *c = conn_find(tp, peer->conn);
+    if (!c)
+        return ENOTCONN; /* TODO(§18.2.2): open a new connection to the Via sent-by */
+    int r = conn_write(c, buf, len);
+    if (r)
+        conn_close(c, "write failed");
+    return r;
+}
+
+static int make_addr(const char *host, int port, struct sockaddr_storage *sa)
+{
+    if (strchr(host, ':'))
+        return uv_ip6_addr(host, port, (struct sockaddr_in6 *)sa) ? EINVAL : 0;
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)sa) ? EINVAL : 0;
+}
+
+static int tls_ctx(struct tl_sip_tport *tp)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return ENOMEM;
+    tp->ctx = ctx;
+    /* RFC 5630 / our policy: TLS 1.2 minimum, no renegotiation (a CPU-exhaustion lever) */
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(ctx, tp->cfg.cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, tp->cfg.ckey, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_clear_error();
+        return EINVAL;
+    }
+    return 0;
+}
+
+int tl_sip_tport_start(struct tl_sip_tport **tpp, uv_loop_t *loop,
+                       const struct tl_sip_tport_cfg *cfg)
+{
+    struct sockaddr_storage sa;
+    int r = 0;
+    struct tl_sip_tport *tp = calloc(1, sizeof *tp);
+    if (!tp)
+        return ENOMEM;
+    tp->cfg = *cfg;
+    tp->loop = loop;
+    if (!tp->cfg.max_conns)
+        tp->cfg.max_conns = 1;
+    tp->slots = calloc(tp->cfg.max_conns, sizeof *tp->slots);
+    if (!tp->slots) {
+        r = ENOMEM;
+        goto out;
+    }
+    if (cfg->tcp_port > 0) {
+        if ((r = make_addr(cfg->listen, cfg->tcp_port, &sa)))
+            goto out;
+        uv_tcp_init(loop, &tp->tcp);
+        tp->tcp.data = tp;
+        tp->tcp_on = true;
+        tp->open_handles++;
+        if (uv_tcp_bind(&tp->tcp, (struct sockaddr *)&sa, 0) ||
+            uv_listen((uv_stream_t *)&tp->tcp, 128, on_tcp_accept)) {
+            r = EADDRINUSE;
+            goto out;
+        }
+        if (cfg->udp) {
+            uv_udp_init(loop, &tp->udp);
+            tp->udp.data = tp;
+            tp->udp_on = true;
+            tp->open_handles++;
+            if (uv_udp_bind(&tp->udp, (struct sockaddr *)&sa, 0) ||
+                uv_udp_recv_start(&tp->udp, udp_alloc, udp_recv)) {
+                r = EADDRINUSE;
+                goto out;
+            }
+        }
+    }
+    if (cfg->tls_port > 0) {
+        if ((r = make_addr(cfg->listen, cfg->tls_port, &sa)) || (r = tls_ctx(tp)))
+            goto out;
+        uv_tcp_init(loop, &tp->tls);
+        tp->tls.data = tp;
+        tp->tls_on = true;
+        tp->open_handles++;
+        if (uv_tcp_bind(&tp->tls, (struct sockaddr *)&sa, 0) ||
+            uv_listen((uv_stream_t *)&tp->tls, 128, on_tls_accept)) {
+            r = EADDRINUSE;
+            goto out;
+        }
+    }
+out:
+    if (r) {
+        tl_sip_tport_stop(tp);
+        return r;
+    }
+    *tpp = tp;
+    return 0;
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    struct tl_sip_tport *tp = h->data;
+    tp->open_handles--;
+    tport_maybe_free(tp);
+}
+
+void tl_sip_tport_stop(struct tl_sip_tport *tp)
+{
+    if (!tp)
+        return;
+    tp->stopping = true;
+    for (uint32_t i = 0; i < tp->cfg.max_conns; i++)
+        if (tp->slots[i])
+            conn_close(tp->slots[i], NULL);
+    if (tp->udp_on)
+        uv_close((uv_handle_t *)&tp->udp, listener_closed);
+    if (tp->tcp_on)
+        uv_close((uv_handle_t *)&tp->tcp, listener_closed);
+    if (tp->tls_on)
+        uv_close((uv_handle_t *)&tp->tls, listener_closed);
+    tport_maybe_free(tp); /* nothing was open: free now */
+}
