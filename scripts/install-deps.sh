@@ -10,6 +10,7 @@ PACKAGES="
   libcmocka-dev
   python3 python3-pytest python3-requests python3-yaml python3-dnslib
   sip-tester sqlite3 curl openssl
+  kamailio baresip-core gdb
   clang-14 libclang-rt-14-dev clang-format
 "
 

@@ -32,6 +32,9 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "serve"))
         return tl_serve_main(argc - 2, argv + 2);
+    int tl_probe_main(int argc, char **argv); /* cli/probe.c: SIP trunk test tool */
+    if (!strcmp(cmd, "probe"))
+        return tl_probe_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "routes")) {
         tl_api_routes_print(stdout);
         return 0;

@@ -52,6 +52,11 @@ static const struct setting settings[] = {
       "Seconds before an idle SIP connection, or one with an unfinished message, is closed."),
     S(sip_test_policy, "TRUNKLINE_SIP_TEST_POLICY", K_STR, "",
       "Test answers to INVITE: empty (480), answer (180 then 200 OK) or ring (180, wait)."),
+    S(sip_tls_ca_file, "TRUNKLINE_SIP_TLS_CA_FILE", K_STR, "",
+      "Extra CA certificates (PEM) trusted for outbound SIP/TLS, besides the system store."),
+    S(sip_dns_servers, "TRUNKLINE_SIP_DNS_SERVERS", K_STR, "",
+      "DNS servers for SIP lookups (NAPTR/SRV/A), ip:port comma-separated; empty: "
+      "/etc/resolv.conf."),
     S(tls_cert, "TRUNKLINE_TLS_CERT", K_STR, "",
       "PEM certificate chain for SIP/TLS; empty: a self-made one in <data_dir>/tls."),
     S(tls_key, "TRUNKLINE_TLS_KEY", K_STR, "", "PEM private key for tls_cert."),

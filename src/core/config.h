@@ -19,6 +19,8 @@ struct tl_config {
     unsigned sip_max_connections;             /* TCP + TLS */
     unsigned sip_tcp_idle_s;
     char sip_test_policy[16]; /* "", "answer", "ring": INVITE answers for tests */
+    char sip_tls_ca_file[512]; /* extra CA (PEM) trusted for outbound SIP/TLS */
+    char sip_dns_servers[256]; /* "ip:port,…" for RFC 3263 lookups; empty = resolv.conf */
     char tls_cert[512];       /* PEM; empty = self-made one in data_dir/tls */
     char tls_key[512];
     char log_file[512]; /* empty = stderr */

@@ -227,7 +227,11 @@ int tl_serve_main(int argc, char **argv)
                                         cfg.sip_max_connections,
                                         cfg.sip_tcp_idle_s,
                                         pol,
-                                        cfg.public_host};
+                                        cfg.public_host,
+                                        cfg.sip_tls_ca_file,
+                                        NULL,
+                                        cfg.sip_dns_servers,
+                                        false};
         if ((r = tl_sip_stack_start(&sip, &loop, &scfg))) {
             tl_error("core", "start.failed", "reason=\"SIP listen on %s ports %d/%d: %s\"",
                      cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));

@@ -60,6 +60,14 @@ struct tl_sip_stack {
     struct call *calls;
     tl_sip_invite_h *invite_h;
     void *invite_arg;
+    tl_sip_dlg_req_h *dialog_h; /* in-dialog requests; NULL: 481 (no dialog layer) */
+    void *dialog_arg;
+    tl_sip_stray_h *stray_h; /* ACKs / INVITE 2xx no transaction owns; NULL: dropped */
+    void *stray_arg;
+    uv_prepare_t prep; /* re-arms the uv timer before each poll (other layers' timers) */
+    uint64_t armed;    /* deadline the uv timer is armed for; UINT64_MAX: stopped */
+    int open_h;        /* timer + prepare handles still open (stop frees on the last) */
+    struct tl_sip_uac *uac; /* the client side (uac.c) */
 };
 
 /* one loop thread: the received message, a re-decoded stored INVITE, the output */
@@ -468,10 +476,16 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
         if (c && c->st == CALL_ANSWERED) {
             c->st = CALL_CONFIRMED;
             tl_sip_timer_stop(&s->heap, &c->tm);
+        } else if (!c && s->stray_h) {
+            s->stray_h(s, m, peer, s->stray_arg);
         }
         return;
     }
-    switch (m->mid) {
+    /* in-dialog (To tag, §12.2.2) requests of the methods a dialog can carry reach the
+     * dialog layer, which knows the dialog and answers 481 itself when there is none */
+    bool to_dialog = s->dialog_h && m->to.tag.l && m->mid != TL_SIP_METHOD_OTHER &&
+                     m->mid != TL_SIP_METHOD_REGISTER && m->mid != TL_SIP_METHOD_CANCEL;
+    switch (to_dialog ? TL_SIP_METHOD_INVITE : m->mid) {
     case TL_SIP_METHOD_OTHER:
         tl_sip_stack_reply(s, tx, m, peer, 501, ALLOW_HDR, NULL, NULL, NULL, 0);
         return;
@@ -491,6 +505,10 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
     }
     if (check_require(s, tx, m, peer))
         return;
+    if (to_dialog && !call_find(s, m)) { /* test calls keep their own BYE/re-INVITE */
+        s->dialog_h(s, tx, m, s->dialog_arg);
+        return;
+    }
 
     switch (m->mid) {
     case TL_SIP_METHOD_REGISTER:
@@ -547,6 +565,26 @@ static void on_tsx_term(struct tl_sip_tsx *tx, bool timeout, void *arg)
         c->tx = NULL;
 }
 
+/* §18.1.2: a response goes to the client transaction its top Via branch and CSeq method
+ * name (§17.1.3). 2xx to an INVITE that no transaction owns (retransmissions after the
+ * first, forks) belong to the dialog layer; anything else is dropped: a response's Via is
+ * never acted on (RFC 4475 §3.3.10 bcast). */
+static void on_response(struct tl_sip_stack *s, const struct tl_sip_msg *m, int r,
+                        const struct tl_sip_peer *peer)
+{
+    if (r || (m->have & TL_SIP_HAVE_REPLY) != TL_SIP_HAVE_REPLY) {
+        tl_debug("sip", "response.dropped", "code=%u reason=malformed", m->scode);
+        return;
+    }
+    if (s->uac && tl__sip_uac_recv(s->uac, m, peer) == 0)
+        return;
+    if (s->stray_h && m->scode >= 200 && m->scode < 300 && m->cseq.mid == TL_SIP_METHOD_INVITE) {
+        s->stray_h(s, m, peer, s->stray_arg);
+        return;
+    }
+    tl_debug("sip", "response.dropped", "code=%u", m->scode);
+}
+
 static void on_recv(const char *buf, size_t len, bool framing_err, const struct tl_sip_peer *peer,
                     void *arg)
 {
@@ -554,9 +592,7 @@ static void on_recv(const char *buf, size_t len, bool framing_err, const struct 
     struct tl_sip_msg *m = &g_msg;
     int r = tl_sip_msg_decode(m, buf, len);
     if (!m->req) {
-        /* no client transactions yet: every response is stray (RFC 4475 §3.3.10 bcast:
-         * never act on its Via) */
-        tl_debug("sip", "response.dropped", "code=%u", m->scode);
+        on_response(s, m, r, peer);
         goto out;
     }
     if (framing_err) {
@@ -583,6 +619,7 @@ out:
 static void on_uv_timer(uv_timer_t *t)
 {
     struct tl_sip_stack *s = t->data;
+    s->armed = UINT64_MAX; /* one-shot: it fired */
     tl_sip_theap_run(&s->heap, now_ms(s));
     rearm(s);
 }
@@ -590,12 +627,55 @@ static void on_uv_timer(uv_timer_t *t)
 static void rearm(struct tl_sip_stack *s)
 {
     uint64_t next = tl_sip_theap_next(&s->heap);
+    if (next == s->armed)
+        return;
+    s->armed = next;
     if (next == UINT64_MAX) {
         uv_timer_stop(&s->timer);
         return;
     }
     uint64_t now = now_ms(s);
     uv_timer_start(&s->timer, on_uv_timer, next > now ? next - now : 0, 0);
+}
+
+void tl_sip_stack_set_dialog_h(struct tl_sip_stack *s, tl_sip_dlg_req_h *h, void *arg)
+{
+    s->dialog_h = h;
+    s->dialog_arg = h ? arg : NULL;
+}
+
+void tl_sip_stack_set_stray_h(struct tl_sip_stack *s, tl_sip_stray_h *h, void *arg)
+{
+    s->stray_h = h;
+    s->stray_arg = h ? arg : NULL;
+}
+
+struct tl_sip_tport *tl__sip_stack_tport(struct tl_sip_stack *s)
+{
+    return s->tp;
+}
+
+struct tl_sip_uac *tl__sip_stack_uac(struct tl_sip_stack *s)
+{
+    return s->uac;
+}
+
+uint64_t tl_sip_stack_now(const struct tl_sip_stack *s)
+{
+    return uv_now(s->loop);
+}
+
+struct tl_sip_theap *tl_sip_stack_timers(struct tl_sip_stack *s)
+{
+    return &s->heap;
+}
+
+/* Layers above arm timers on the heap from any callback (an API request, a media event),
+ * not only from the stack's own: checking the earliest deadline before each poll keeps
+ * one uv timer right without asking every caller to re-arm it. */
+static void on_prepare(uv_prepare_t *p)
+{
+    rearm(p->data);
 }
 
 void tl_sip_stack_set_invite_h(struct tl_sip_stack *s, tl_sip_invite_h *h, void *arg)
@@ -606,7 +686,9 @@ void tl_sip_stack_set_invite_h(struct tl_sip_stack *s, tl_sip_invite_h *h, void 
 
 static void stack_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct tl_sip_stack *s = h->data;
+    if (--s->open_h == 0)
+        free(s);
 }
 
 int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
@@ -640,6 +722,12 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
     tl_sip_theap_init(&s->heap);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
+    s->armed = UINT64_MAX;
+    uv_prepare_init(loop, &s->prep);
+    s->prep.data = s;
+    uv_prepare_start(&s->prep, on_prepare);
+    uv_unref((uv_handle_t *)&s->prep); /* it must not keep a finished loop running */
+    s->open_h = 2;
 
     struct tl_sip_tsx_cfg tc = {.t1 = s->cfg.t1,
                                 .t2 = s->cfg.t2,
@@ -659,7 +747,12 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
                                   .max_conns = cfg->max_conns,
                                   .idle_s = cfg->tcp_idle_s ? cfg->tcp_idle_s : 1,
                                   .recv_h = on_recv,
-                                  .arg = s};
+                                  .conn_err_h = tl__sip_uac_conn_err,
+                                  .arg = s,
+                                  .ca_file = cfg->tls_ca_file,
+                                  .ephemeral = cfg->ephemeral};
+    if ((r = tl__sip_uac_alloc(&s->uac, s, loop, &s->cfg)))
+        goto out;
     if ((r = tl_sip_tport_start(&s->tp, loop, &pc)))
         goto out;
     tl_info("sip", "listen", "addr=%s udp=%d tcp=%d tls=%d policy=%s", cfg->listen,
@@ -681,8 +774,10 @@ void tl_sip_stack_stop(struct tl_sip_stack *s)
         return;
     while (s->calls)
         call_free(s->calls);
+    tl__sip_uac_free(s->uac);
     tl_sip_tsx_layer_free(s->tsx);
     tl_sip_theap_free(&s->heap);
     tl_sip_tport_stop(s->tp);
     uv_close((uv_handle_t *)&s->timer, stack_closed);
+    uv_close((uv_handle_t *)&s->prep, stack_closed);
 }

@@ -44,13 +44,13 @@
 #include "sip/sip.h"
 
 /* ---- caps (ours; each bounds work that a DNS answer drives) ---- */
-#define TL_SIP_NAME_MAX      253 /* octets of a domain name in text, no trailing dot */
-#define TL_SIP_NAPTR_MAX     16  /* usable NAPTR records kept (the best ones) */
-#define TL_SIP_SRV_MAX       16  /* SRV records kept (the lowest priorities) */
-#define TL_SIP_ADDR_MAX      16  /* addresses taken from one name */
-#define TL_SIP_TARGETS_MAX   16  /* targets in one result */
-#define TL_SIP_PORT_DEFAULT  5060
-#define TL_SIP_PORT_TLS      5061
+#define TL_SIP_NAME_MAX     253 /* octets of a domain name in text, no trailing dot */
+#define TL_SIP_NAPTR_MAX    16  /* usable NAPTR records kept (the best ones) */
+#define TL_SIP_SRV_MAX      16  /* SRV records kept (the lowest priorities) */
+#define TL_SIP_ADDR_MAX     16  /* addresses taken from one name */
+#define TL_SIP_TARGETS_MAX  16  /* targets in one result */
+#define TL_SIP_PORT_DEFAULT 5060
+#define TL_SIP_PORT_TLS     5061
 
 /* ---- results ---- */
 struct tl_sip_target {
@@ -66,8 +66,8 @@ struct tl_sip_targets {
     char tls_name[TL_SIP_NAME_MAX + 1]; /* the trunk's host as configured: verify the
                                          * certificate against it and send it as SNI
                                          * (RFC 5922 §4); an IP literal stays as given */
-    size_t n;   /* 1..TL_SIP_TARGETS_MAX on success */
-    size_t cur; /* the target in use */
+    size_t n;                           /* 1..TL_SIP_TARGETS_MAX on success */
+    size_t cur;                         /* the target in use */
     struct tl_sip_target v[TL_SIP_TARGETS_MAX];
 };
 
@@ -121,8 +121,9 @@ void tl_sip_resolver_free(struct tl_sip_resolver *r);
 /* err: 0 and tg with tg->n >= 1 targets, tg->cur = 0; or
  *   ENOENT        no such name, no records, or SRV says "." (service not available)
  *   ETIMEDOUT     no answer within opts.timeout_ms (a silent server is down, not empty)
- *   ECONNREFUSED  the DNS server refused the connection / port unreachable
- *   EIO           SERVFAIL, REFUSED, a malformed answer, or another DNS failure
+ *   EIO           every DNS server failed: SERVFAIL, REFUSED, connection refused (port
+ *                 unreachable), a malformed answer (c-ares 1.18 reports the first three
+ *                 alike)
  *   ENOMEM
  *   ECANCELED     the resolver was freed
  * and tg == NULL. tg is valid only during the call: copy the struct to keep it. */

@@ -62,6 +62,9 @@ struct uv_loop_s;
 struct tl_sip_tport;
 typedef void(tl_sip_recv_h)(const char *buf, size_t len, bool framing_err,
                             const struct tl_sip_peer *peer, void *arg);
+/* A stream connection closed or could not be opened (err: the connect errno, ECONNRESET,
+ * EPROTO for TLS — why says which, e.g. the certificate verification error). */
+typedef void(tl_sip_conn_err_h)(uint64_t conn, int err, const char *why, void *arg);
 struct tl_sip_tport_cfg {
     const char *listen;
     bool udp;
@@ -69,12 +72,24 @@ struct tl_sip_tport_cfg {
     const char *cert, *ckey;
     unsigned max_conns, idle_s;
     tl_sip_recv_h *recv_h;
+    tl_sip_conn_err_h *conn_err_h; /* a connection closed or failed (may be NULL) */
     void *arg;
+    const char *ca_file; /* extra trust for outbound TLS (PEM), or NULL */
+    bool ephemeral;      /* UDP on an OS-chosen port, no listeners (a pure client) */
 };
 int tl_sip_tport_start(struct tl_sip_tport **tpp, struct uv_loop_s *loop,
                        const struct tl_sip_tport_cfg *cfg);
 int tl_sip_tport_send(struct tl_sip_tport *tp, const struct tl_sip_peer *peer, const char *buf,
                       size_t len);
+/* An outbound TCP/TLS connection (RFC 3261 §18.1.1) to sa: an open one to the same
+ * (kind, sa, tls_name) is reused, else one is started. *conn gets its id for
+ * tl_sip_peer.conn; bytes sent before it is up are queued. TLS verifies tls_name (required).
+ * 0, EINVAL, EMFILE (max_conns), ENOMEM, a connect errno; later failures: conn_err_h. */
+int tl_sip_tport_connect(struct tl_sip_tport *tp, enum tl_sip_transport kind,
+                         const struct sockaddr *sa, const char *tls_name, uint64_t *conn);
+/* Our local address for traffic to peer (UDP: the socket; streams: the connection). */
+int tl_sip_tport_local(struct tl_sip_tport *tp, const struct tl_sip_peer *peer,
+                       struct sockaddr_storage *out);
 /* Closes everything; the tport frees itself in the last close callback. */
 void tl_sip_tport_stop(struct tl_sip_tport *tp);
 /* the formatted source ip ("192.0.2.1", "2001:db8::1") and port of a peer */
@@ -127,6 +142,48 @@ const struct tl_sip_peer *tl_sip_tsx_peer(const struct tl_sip_tsx *tx);
 void tl_sip_tsx_set_uarg(struct tl_sip_tsx *tx, void *uarg); /* TU's pointer, e.g. a call */
 void *tl_sip_tsx_uarg(const struct tl_sip_tsx *tx);
 
+/* ---- client transactions (RFC 3261 §17.1): the state machines under
+ * tl_sip_stack_request(), on the same heap and fake-clock friendly like the server side.
+ * Matching (§17.1.3): top Via branch + CSeq method. INVITE: timers A (UDP), B, D (32 s on
+ * UDP, 0 on streams); the ACK for a 300-699 is built here from the stored request (same
+ * branch, To from the response, §17.1.1.3) and re-sent for each retransmitted final. The
+ * transaction ends at the first 2xx (RFC 3261 §17.1.1.2, not RFC 6026 Accepted): later
+ * 2xx match nothing and reach the stack's stray hook, whose dialog layer re-ACKs them.
+ * Non-INVITE: E (UDP; T1 doubling to T2, T2 once Proceeding), F, K (T4 on UDP). */
+struct tl_sip_ctr;
+struct tl_sip_ctr_layer;
+/* resp: every 1xx and the first final (retransmitted finals are absorbed); or NULL with
+ * err: ETIMEDOUT (timer B/F) or the transport's errno. After a final or an error h is not
+ * called again; the layer frees the transaction (now or after D/K): drop the pointer. */
+typedef void(tl_sip_ctr_h)(struct tl_sip_ctr *t, const struct tl_sip_msg *resp, int err,
+                           void *arg);
+struct tl_sip_ctr_cfg {
+    uint32_t t1, t2, t4; /* ms */
+    tl_sip_send_h *send;
+    void *arg;
+};
+int tl_sip_ctr_layer_alloc(struct tl_sip_ctr_layer **lp, const struct tl_sip_ctr_cfg *cfg,
+                           struct tl_sip_theap *heap);
+/* Frees every transaction; h is not called (the stack fails its requests first). */
+void tl_sip_ctr_layer_free(struct tl_sip_ctr_layer *l);
+size_t tl_sip_ctr_count(const struct tl_sip_ctr_layer *l);
+/* Starts a transaction for a printed request whose top Via carries `branch` and sends it
+ * to peer (the bytes are copied for retransmissions). A send failure is returned here and
+ * nothing is started. 0, EINVAL (ACK, or branch too long), ENOMEM, a transport errno. */
+int tl_sip_ctr_start(struct tl_sip_ctr_layer *l, struct tl_sip_ctr **tp, enum tl_sip_method mid,
+                     const char *branch, const char *buf, size_t len,
+                     const struct tl_sip_peer *peer, tl_sip_ctr_h *h, void *arg, uint64_t now);
+/* A decoded response: 0 when a transaction took it, ENOENT when none matches. */
+int tl_sip_ctr_recv(struct tl_sip_ctr_layer *l, const struct tl_sip_msg *msg,
+                    const struct tl_sip_peer *peer, uint64_t now);
+/* The TU gives up its interest (request abandoned): h is never called again; the
+ * transaction runs out its timers silently (still absorbing and ACKing responses). */
+void tl_sip_ctr_detach(struct tl_sip_ctr *t);
+/* A stream connection failed (connect, TLS verification, reset): every transaction that
+ * sent on it fails with err. */
+void tl_sip_ctr_conn_failed(struct tl_sip_ctr_layer *l, uint64_t conn, int err);
+const struct tl_sip_peer *tl_sip_ctr_peer(const struct tl_sip_ctr *t);
+
 /* ---- the stack on a loop (transports + transactions + endpoint answers) ---- */
 struct uv_loop_s;
 struct tl_sip_stack;
@@ -140,6 +197,14 @@ struct tl_sip_stack_cfg {
     unsigned tcp_idle_s;     /* idle, and time allowed to finish a started message */
     const char *test_policy; /* "", "answer", "ring" */
     const char *host;        /* our host name for Warning/Contact */
+    /* client side (appended: positional initialisers above stay valid) */
+    const char *tls_ca_file; /* extra PEM trust for outbound TLS, on top of the system
+                              * store (tests, a carrier's private CA); NULL/"": none */
+    const char *user_agent;  /* User-Agent on requests we send; NULL/"": none (scanners
+                              * fingerprint it, as they do Server) */
+    const char *dns_servers; /* "ip:port,…" for RFC 3263 lookups; NULL/"": resolv.conf */
+    bool ephemeral;          /* no listeners: one UDP socket on a port the OS picks, for a
+                              * client that only sends (trunkline probe) */
 };
 int tl_sip_stack_start(struct tl_sip_stack **sp, struct uv_loop_s *loop,
                        const struct tl_sip_stack_cfg *cfg);
@@ -155,6 +220,88 @@ void tl_sip_stack_set_invite_h(struct tl_sip_stack *s, tl_sip_invite_h *h, void 
 int tl_sip_stack_reply(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *req,
                        const struct tl_sip_peer *peer, uint16_t scode, const char *hdrs,
                        const char *totag, const char *ctype, const char *body, size_t body_len);
+/* ---- the client side (UAC): requests we send (RFC 3261 §8.1, §17.1, §18.1) ----
+ * One call sends one request through a client transaction (timers A, B, E, F, K; D for
+ * INVITE non-2xx, whose ACK the transaction sends itself, §17.1.1.3). The next hop is
+ * rq->dest when given (in-dialog: the dialog's remote target or first Route), else it
+ * is resolved from rq->ruri's host with RFC 3263 (sip/resolve.h), honouring rq->tp;
+ * failover to the next target on transport error, timeout or 503 (§4.3). TLS verifies
+ * the peer's certificate against the configured domain, sends it as SNI, TLS >= 1.2.
+ * Stream connections are reused per (transport, address, tls_name).
+ *
+ * Digest (RFC 3261 §22.2, sip/digest.h): when rq->auth_user is set, one 401 or 407
+ * whose realm equals rq->auth_realm (NULL: the ruri host) is answered by re-sending the
+ * request with CSeq + 1 and Authorization / Proxy-Authorization; a second challenge, or
+ * a challenge for another realm (CVE-2021-41158), is delivered as the final response.
+ *
+ * Contract: if tl_sip_stack_request() returns an error, resp_h is never called.
+ * Otherwise resp_h is called for every provisional response and exactly once with a
+ * final response (resp != NULL) or an error (resp == NULL: ETIMEDOUT for timer B/F,
+ * a transport errno, ENOENT when resolution found nothing, ECANCELED on stack stop).
+ * After that final call the client transaction is gone: drop ct. For INVITE, 2xx
+ * responses after the first (retransmissions, forks) go to the stack's dialog hook
+ * (tl_sip_stack_set_stray_h), since the transaction ends at the first 2xx (§17.1.1.2,
+ * RFC 6026 §7.2 keeps it for 64*T1 to absorb them: either is fine, say which). */
+struct tl_sip_ctsx;
+typedef void(tl_sip_resp_h)(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int err,
+                            void *arg);
+
+struct tl_sip_request {
+    enum tl_sip_method method; /* not ACK, not CANCEL (see below) */
+    const char *ruri;          /* Request-URI */
+    const char *from;          /* whole From value, with ;tag= */
+    const char *to;            /* whole To value (;tag= inside a dialog) */
+    const char *call_id;
+    uint32_t cseq;
+    const char *contact; /* Contact value, or NULL */
+    const char *route;   /* Route values, comma-separated, or NULL */
+    const char *hdrs;    /* extra "Name: value\r\n" lines (custom trunk headers), or NULL */
+    const char *ctype;   /* body Content-Type, or NULL */
+    const char *body;
+    size_t body_len;
+    enum tl_sip_transport tp; /* UDP, TCP or TLS: the trunk's transport */
+    const struct tl_sip_peer *dest; /* fixed next hop, or NULL = resolve the ruri host */
+    const char *tls_name;           /* with dest and TLS: the name to verify, SNI */
+    const char *auth_user, *auth_pass, *auth_realm; /* digest credentials, or NULLs */
+};
+int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq,
+                         tl_sip_resp_h *h, void *arg, struct tl_sip_ctsx **ctp);
+/* CANCEL for an INVITE client transaction that has seen a provisional response (§9.1:
+ * before one, the CANCEL is held and sent when the first 1xx arrives). The INVITE's
+ * final response (487, or a 200 that crossed the CANCEL) still reaches its resp_h. */
+int tl_sip_stack_cancel(struct tl_sip_stack *s, struct tl_sip_ctsx *ct);
+/* ACK for a 2xx (§13.2.2.4): a request of its own, no transaction; same next hop as the
+ * INVITE (rq->dest or the resolved target). rq->cseq is the INVITE's. */
+int tl_sip_stack_ack(struct tl_sip_stack *s, const struct tl_sip_request *rq);
+/* The hop a client transaction used (for the ACK, and for in-dialog requests when no
+ * Route set exists and the remote target resolves to the same place). */
+const struct tl_sip_peer *tl_sip_ctsx_peer(const struct tl_sip_ctsx *ct);
+/* In-dialog traffic that no transaction owns: 2xx retransmissions to an INVITE we sent
+ * (the dialog layer re-sends its ACK) and ACKs for our 2xx. */
+typedef void(tl_sip_stray_h)(struct tl_sip_stack *s, const struct tl_sip_msg *msg,
+                             const struct tl_sip_peer *peer, void *arg);
+void tl_sip_stack_set_stray_h(struct tl_sip_stack *s, tl_sip_stray_h *h, void *arg);
+/* In-dialog requests (To tag present) that passed the endpoint checks: the dialog layer
+ * answers them on tx with tl_sip_stack_reply(), as the INVITE hook does. */
+typedef void(tl_sip_dlg_req_h)(struct tl_sip_stack *s, struct tl_sip_tsx *tx,
+                               const struct tl_sip_msg *msg, void *arg);
+void tl_sip_stack_set_dialog_h(struct tl_sip_stack *s, tl_sip_dlg_req_h *h, void *arg);
+/* The loop time the stack uses, ms (for timers of the layers above). */
+uint64_t tl_sip_stack_now(const struct tl_sip_stack *s);
+struct tl_sip_theap *tl_sip_stack_timers(struct tl_sip_stack *s);
+
+/* ---- internal: between endpoint.c (the stack) and uac.c (its client side) ---- */
+struct tl_sip_uac;
+int tl__sip_uac_alloc(struct tl_sip_uac **up, struct tl_sip_stack *s, struct uv_loop_s *loop,
+                      const struct tl_sip_stack_cfg *cfg);
+/* fails every pending request with ECANCELED, then frees (before the transports stop) */
+void tl__sip_uac_free(struct tl_sip_uac *u);
+int tl__sip_uac_recv(struct tl_sip_uac *u, const struct tl_sip_msg *msg,
+                     const struct tl_sip_peer *peer);
+tl_sip_conn_err_h tl__sip_uac_conn_err; /* arg: the stack */
+struct tl_sip_tport *tl__sip_stack_tport(struct tl_sip_stack *s);
+struct tl_sip_uac *tl__sip_stack_uac(struct tl_sip_stack *s);
+
 /* Closes listeners and connections and frees transactions; the loop must run once more
  * (UV_RUN_NOWAIT or DEFAULT) for the close callbacks, which free the rest. */
 void tl_sip_stack_stop(struct tl_sip_stack *s);

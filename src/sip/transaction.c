@@ -446,3 +446,370 @@ void *tl_sip_tsx_uarg(const struct tl_sip_tsx *tx)
 {
     return tx->uarg;
 }
+
+/* ---- client transactions (RFC 3261 §17.1) ----
+ * Keyed by branch + CSeq method name (§17.1.3): a CANCEL shares the INVITE's branch but is
+ * its own transaction. We make the branches (z9hG4bK + 128 random bits), so a branch from
+ * the wire longer than ours cannot match and is not hashed. */
+
+#define CTR_BRANCH_MAX 64
+#define CTR_KEY_MAX    (CTR_BRANCH_MAX + 1 + 32)
+#define TIMER_D_MS     32000u /* §17.1.1.2: at least 32 s on an unreliable transport */
+
+enum ctr_state { CTR_CALLING = 0, CTR_PROCEEDING, CTR_COMPLETED };
+
+struct tl_sip_ctr {
+    struct tl_sip_ctr_layer *l;
+    struct tl_sip_ctr *next;
+    uint32_t hash;
+    char key[CTR_KEY_MAX];
+    size_t keylen;
+    enum tl_sip_method mid;
+    enum ctr_state st;
+    bool reliable;
+    struct tl_sip_peer peer;
+    char *req; /* the request as sent: retransmissions (A/E) and the non-2xx ACK */
+    size_t req_len;
+    char *ack; /* §17.1.1.3 ACK, re-sent for each retransmitted final */
+    size_t ack_len;
+    uint32_t a_int;
+    struct tl_sip_timer ta; /* A or E */
+    struct tl_sip_timer tb; /* B or F; then D or K */
+    tl_sip_ctr_h *h;
+    void *arg;
+};
+
+struct tl_sip_ctr_layer {
+    struct tl_sip_ctr_cfg cfg;
+    struct tl_sip_theap *heap;
+    struct tl_sip_ctr **bkt;
+    size_t nbkt, n;
+};
+
+static struct tl_sip_msg ctr_msg; /* the stored request, re-decoded to build an ACK */
+
+static size_t ctr_key(char *out, const struct tl_pl *branch, const struct tl_pl *met)
+{
+    if (branch->l > CTR_BRANCH_MAX || met->l > 32)
+        return 0;
+    memcpy(out, branch->p, branch->l);
+    out[branch->l] = '\x1f';
+    memcpy(out + branch->l + 1, met->p, met->l);
+    return branch->l + 1 + met->l;
+}
+
+int tl_sip_ctr_layer_alloc(struct tl_sip_ctr_layer **lp, const struct tl_sip_ctr_cfg *cfg,
+                           struct tl_sip_theap *heap)
+{
+    struct tl_sip_ctr_layer *l = calloc(1, sizeof *l);
+    if (!l)
+        return ENOMEM;
+    l->cfg = *cfg;
+    l->heap = heap;
+    l->nbkt = 256;
+    if (!(l->bkt = calloc(l->nbkt, sizeof *l->bkt))) {
+        free(l);
+        return ENOMEM;
+    }
+    *lp = l;
+    return 0;
+}
+
+static void ctr_free(struct tl_sip_ctr *t)
+{
+    tl_sip_timer_stop(t->l->heap, &t->ta);
+    tl_sip_timer_stop(t->l->heap, &t->tb);
+    free(t->req);
+    free(t->ack);
+    free(t);
+}
+
+void tl_sip_ctr_layer_free(struct tl_sip_ctr_layer *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->nbkt; i++) {
+        struct tl_sip_ctr *t = l->bkt[i], *nx;
+        for (; t; t = nx) {
+            nx = t->next;
+            ctr_free(t);
+        }
+    }
+    free(l->bkt);
+    free(l);
+}
+
+size_t tl_sip_ctr_count(const struct tl_sip_ctr_layer *l)
+{
+    return l->n;
+}
+
+static void ctr_unlink(struct tl_sip_ctr *t)
+{
+    struct tl_sip_ctr_layer *l = t->l;
+    struct tl_sip_ctr **pp = &l->bkt[t->hash & (l->nbkt - 1)];
+    while (*pp && *pp != t)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = t->next;
+        l->n--;
+    }
+}
+
+static void ctr_end(struct tl_sip_ctr *t)
+{
+    ctr_unlink(t);
+    ctr_free(t);
+}
+
+/* Passes a response or an error up once the TU still listens; a final or an error is the
+ * last thing it hears. */
+static void ctr_report(struct tl_sip_ctr *t, const struct tl_sip_msg *resp, int err, bool last)
+{
+    tl_sip_ctr_h *h = t->h;
+    if (last)
+        t->h = NULL;
+    if (h)
+        h(t, resp, err, t->arg);
+}
+
+#define CTR_OF(tm, member)                                                                         \
+    ((struct tl_sip_ctr *)(void *)((char *)(tm)-offsetof(struct tl_sip_ctr, member)))
+
+static void ctr_end_timer(struct tl_sip_timer *tm, uint64_t now)
+{
+    (void)now;
+    ctr_end(CTR_OF(tm, tb));
+}
+
+/* B / F: no final response in 64*T1 (§17.1.1.2, §17.1.2.2): the request timed out */
+static void ctr_timeout(struct tl_sip_timer *tm, uint64_t now)
+{
+    (void)now;
+    struct tl_sip_ctr *t = CTR_OF(tm, tb);
+    ctr_unlink(t);
+    ctr_report(t, NULL, ETIMEDOUT, true);
+    ctr_free(t);
+}
+
+static void ctr_fail(struct tl_sip_ctr *t, int err)
+{
+    ctr_unlink(t);
+    ctr_report(t, NULL, err, true);
+    ctr_free(t);
+}
+
+/* A (INVITE: T1 doubling, no cap, Calling only) and E (non-INVITE: T1 doubling up to T2;
+ * T2 in Proceeding), UDP only */
+static void ctr_retransmit(struct tl_sip_timer *tm, uint64_t now)
+{
+    struct tl_sip_ctr *t = CTR_OF(tm, ta);
+    struct tl_sip_ctr_layer *l = t->l;
+    int err = l->cfg.send(&t->peer, t->req, t->req_len, l->cfg.arg);
+    if (err) {
+        ctr_fail(t, err); /* §17.1.4: a transport error ends the transaction */
+        return;
+    }
+    if (t->mid == TL_SIP_METHOD_INVITE)
+        t->a_int *= 2;
+    else if (t->st == CTR_PROCEEDING)
+        t->a_int = l->cfg.t2;
+    else
+        t->a_int = t->a_int * 2 < l->cfg.t2 ? t->a_int * 2 : l->cfg.t2;
+    tl_sip_timer_start(l->heap, &t->ta, now + t->a_int, ctr_retransmit);
+}
+
+int tl_sip_ctr_start(struct tl_sip_ctr_layer *l, struct tl_sip_ctr **tp, enum tl_sip_method mid,
+                     const char *branch, const char *buf, size_t len,
+                     const struct tl_sip_peer *peer, tl_sip_ctr_h *h, void *arg, uint64_t now)
+{
+    if (mid == TL_SIP_METHOD_ACK || !branch)
+        return EINVAL;
+    /* the method name for the key comes from the request line we printed */
+    const char *sp = memchr(buf, ' ', len < 33 ? len : 33);
+    if (!sp)
+        return EINVAL;
+    struct tl_pl met = {buf, (size_t)(sp - buf)};
+    struct tl_pl br = tl_pl_str(branch);
+    struct tl_sip_ctr *t = calloc(1, sizeof *t);
+    if (!t)
+        return ENOMEM;
+    if (!(t->keylen = ctr_key(t->key, &br, &met))) {
+        free(t);
+        return EINVAL;
+    }
+    if (!(t->req = malloc(len))) {
+        free(t);
+        return ENOMEM;
+    }
+    if (l->n >= l->nbkt * 2) {
+        size_t nb = l->nbkt * 2;
+        struct tl_sip_ctr **b = calloc(nb, sizeof *b);
+        if (!b) {
+            free(t->req);
+            free(t);
+            return ENOMEM;
+        }
+        for (size_t i = 0; i < l->nbkt; i++)
+            for (struct tl_sip_ctr *c = l->bkt[i], *nx; c; c = nx) {
+                nx = c->next;
+                c->next = b[c->hash & (nb - 1)];
+                b[c->hash & (nb - 1)] = c;
+            }
+        free(l->bkt);
+        l->bkt = b;
+        l->nbkt = nb;
+    }
+    memcpy(t->req, buf, len);
+    t->req_len = len;
+    t->l = l;
+    t->mid = mid;
+    t->peer = *peer;
+    t->reliable = peer->tp != TL_SIP_TP_UDP;
+    t->h = h;
+    t->arg = arg;
+    int err = l->cfg.send(&t->peer, buf, len, l->cfg.arg);
+    if (err) {
+        free(t->req);
+        free(t);
+        return err;
+    }
+    t->hash = fnv1a(t->key, t->keylen);
+    t->next = l->bkt[t->hash & (l->nbkt - 1)];
+    l->bkt[t->hash & (l->nbkt - 1)] = t;
+    l->n++;
+    if (!t->reliable) {
+        t->a_int = l->cfg.t1;
+        tl_sip_timer_start(l->heap, &t->ta, now + t->a_int, ctr_retransmit);
+    }
+    tl_sip_timer_start(l->heap, &t->tb, now + 64u * (uint64_t)l->cfg.t1, ctr_timeout);
+    *tp = t;
+    return 0;
+}
+
+/* §17.1.1.3: the ACK for a 300-699 — Request-URI, Call-ID, From, CSeq number and the one
+ * Via of the request, To of the response (with the server's tag), the request's Route. */
+static void ctr_make_ack(struct tl_sip_ctr *t, const struct tl_sip_msg *resp)
+{
+    static char out[TL_SIP_MSG_MAX];
+    struct tl_sip_msg *m = &ctr_msg;
+    if (tl_sip_msg_decode(m, t->req, t->req_len))
+        return;
+    const struct tl_sip_hdr *via = tl_sip_msg_hdr(m, TL_SIP_HDR_VIA);
+    const struct tl_sip_hdr *from = tl_sip_msg_hdr(m, TL_SIP_HDR_FROM);
+    const struct tl_sip_hdr *to = tl_sip_msg_hdr(resp, TL_SIP_HDR_TO);
+    if (!via || !from || !to)
+        return;
+    struct tl_sip_wbuf wb;
+    tl_sip_wbuf_init(&wb, out, sizeof out);
+    int err = tl_sip_wbuf_printf(&wb, "ACK %.*s SIP/2.0\r\n", (int)m->ruri_pl.l, m->ruri_pl.p);
+    err = err ? err : tl_sip_hdr_print(&wb, "Via", &via->val);
+    err = err ? err : tl_sip_wbuf_printf(&wb, "Max-Forwards: 70\r\n");
+    err = err ? err : tl_sip_hdr_print(&wb, "From", &from->val);
+    err = err ? err : tl_sip_hdr_print(&wb, "To", &to->val); /* CR/LF from the wire: refused */
+    err = err ? err : tl_sip_hdr_print(&wb, "Call-ID", &m->callid);
+    err = err ? err : tl_sip_wbuf_printf(&wb, "CSeq: %u ACK\r\n", m->cseq.num);
+    for (size_t i = 0; !err && i < m->hdrc; i++)
+        if (m->hdrv[i].id == TL_SIP_HDR_ROUTE)
+            err = tl_sip_hdr_print(&wb, "Route", &m->hdrv[i].val);
+    err = err ? err : tl_sip_wbuf_printf(&wb, "Content-Length: 0\r\n\r\n");
+    if (err || !(t->ack = malloc(wb.len)))
+        return;
+    memcpy(t->ack, out, wb.len);
+    t->ack_len = wb.len;
+}
+
+static void ctr_send_ack(struct tl_sip_ctr *t)
+{
+    if (t->ack)
+        t->l->cfg.send(&t->peer, t->ack, t->ack_len, t->l->cfg.arg);
+}
+
+int tl_sip_ctr_recv(struct tl_sip_ctr_layer *l, const struct tl_sip_msg *msg,
+                    const struct tl_sip_peer *peer, uint64_t now)
+{
+    (void)peer;
+    char key[CTR_KEY_MAX];
+    size_t klen = ctr_key(key, &msg->via.branch, &msg->cseq.met);
+    if (!klen || msg->req)
+        return ENOENT;
+    uint32_t h = fnv1a(key, klen);
+    struct tl_sip_ctr *t = l->bkt[h & (l->nbkt - 1)];
+    while (t && !(t->hash == h && t->keylen == klen && !memcmp(t->key, key, klen)))
+        t = t->next;
+    if (!t)
+        return ENOENT;
+    uint16_t sc = msg->scode;
+    if (t->st == CTR_COMPLETED) {
+        /* a retransmitted final: INVITE re-ACKs it (§17.1.1.2), non-INVITE absorbs it */
+        if (t->mid == TL_SIP_METHOD_INVITE && sc >= 300)
+            ctr_send_ack(t);
+        return 0;
+    }
+    if (sc < 200) {
+        if (t->st == CTR_CALLING) {
+            t->st = CTR_PROCEEDING;
+            if (t->mid == TL_SIP_METHOD_INVITE) {
+                /* §17.1.1.2: Proceeding stops A and B; the TU decides how long to ring */
+                tl_sip_timer_stop(l->heap, &t->ta);
+                tl_sip_timer_stop(l->heap, &t->tb);
+            } else if (t->ta.idx) {
+                t->a_int = l->cfg.t2;
+                tl_sip_timer_start(l->heap, &t->ta, now + t->a_int, ctr_retransmit);
+            }
+        }
+        ctr_report(t, msg, 0, false);
+        return 0;
+    }
+    tl_sip_timer_stop(l->heap, &t->ta);
+    tl_sip_timer_stop(l->heap, &t->tb);
+    if (t->mid == TL_SIP_METHOD_INVITE && sc < 300) {
+        /* §17.1.1.2: a 2xx ends the transaction; the TU (dialog) sends the ACK */
+        ctr_unlink(t);
+        ctr_report(t, msg, 0, true);
+        ctr_free(t);
+        return 0;
+    }
+    t->st = CTR_COMPLETED;
+    uint64_t wait;
+    if (t->mid == TL_SIP_METHOD_INVITE) {
+        ctr_make_ack(t, msg);
+        ctr_send_ack(t);
+        wait = t->reliable ? 0 : (TIMER_D_MS > 64u * l->cfg.t1 ? TIMER_D_MS : 64u * l->cfg.t1);
+    } else {
+        wait = t->reliable ? 0 : l->cfg.t4; /* K */
+    }
+    /* even a zero wait goes through the heap: the caller may still hold t */
+    tl_sip_timer_start(l->heap, &t->tb, now + wait, ctr_end_timer);
+    ctr_report(t, msg, 0, true);
+    return 0;
+}
+
+void tl_sip_ctr_detach(struct tl_sip_ctr *t)
+{
+    t->h = NULL;
+}
+
+void tl_sip_ctr_conn_failed(struct tl_sip_ctr_layer *l, uint64_t conn, int err)
+{
+    /* rare (a connection dies): a scan is fine; restart after each report, since the
+     * handler may start or end other transactions */
+    for (bool again = true; again;) {
+        again = false;
+        for (size_t i = 0; i < l->nbkt && !again; i++)
+            for (struct tl_sip_ctr *t = l->bkt[i]; t; t = t->next)
+                if (t->peer.tp != TL_SIP_TP_UDP && t->peer.conn == conn) {
+                    if (t->st == CTR_COMPLETED)
+                        ctr_end(t);
+                    else
+                        ctr_fail(t, err);
+                    again = true;
+                    break;
+                }
+    }
+}
+
+const struct tl_sip_peer *tl_sip_ctr_peer(const struct tl_sip_ctr *t)
+{
+    return &t->peer;
+}

@@ -8,10 +8,14 @@
  * must not exhaust fds or memory, CVE-2021-41145 class).
  *
  * TLS: OpenSSL over memory BIOs, driven by uv_tcp reads and writes, TLS >= 1.2.
- * TODO(tls client): outbound TLS needs a client SSL_CTX with SSL_VERIFY_PEER and the system
- * trust store (or a per-trunk CA), SSL_set1_host(carrier domain) + SSL_set_tlsext_host_name
- * (SNI), RFC 5922 §7.2 name matching, and a connect path that queues messages until the
- * handshake ends; connections are then found by (remote addr, port, tp) as well as by id.
+ *
+ * Outbound (RFC 3261 §18.1.1): tl_sip_tport_connect() opens a TCP/TLS connection on
+ * demand, or reuses an open one to the same (transport, address, TLS name); messages sent
+ * before it is up are queued (capped) and flushed after connect / handshake. The TLS
+ * client verifies the chain against the system store (+ an optional CA file) and the
+ * configured name (SSL_set1_host, RFC 5922 §7.2; SNI for names, not IP literals); a
+ * failure closes the connection and is reported through cfg.conn_err_h — never a
+ * fallback to plain TCP (a downgrade an attacker on the path would love).
  *
  * No per-packet malloc on receive: datagrams and stream reads land in one static scratch
  * buffer (one loop thread). Sends try the socket synchronously first and copy only what
@@ -38,6 +42,11 @@ struct conn {
     int open_handles;
     bool tls, closing, draining;
     bool partial; /* a message was started and is not complete */
+    bool outbound, up; /* we connected (vs accepted); connected and handshaken */
+    char *tls_name;    /* outbound TLS: the name verified (reuse key), else NULL */
+    char *pend;        /* outbound: bytes queued until up */
+    size_t pend_len;
+    uv_connect_t creq;
     SSL *ssl;
     BIO *rb, *wb; /* network side: rb gets socket bytes, wb holds bytes to send */
     char *buf;    /* stream plaintext, at most TL_SIP_MSG_MAX */
@@ -54,6 +63,7 @@ struct tl_sip_tport {
     bool udp_on, tcp_on, tls_on, stopping;
     int open_handles;
     SSL_CTX *ctx;
+    SSL_CTX *cctx; /* TLS client, made on the first outbound TLS connection */
     struct conn **slots;
     uint32_t nconns, gen;
 };
@@ -66,6 +76,7 @@ static void tport_maybe_free(struct tl_sip_tport *tp)
     if (tp->stopping && tp->open_handles == 0) {
         free(tp->slots);
         SSL_CTX_free(tp->ctx);
+        SSL_CTX_free(tp->cctx);
         free(tp);
     }
 }
@@ -149,6 +160,8 @@ static void conn_closed(uv_handle_t *h)
     struct tl_sip_tport *tp = c->tp;
     SSL_free(c->ssl); /* frees both BIOs */
     free(c->buf);
+    free(c->pend);
+    free(c->tls_name);
     free(c);
     tp->open_handles--;
     tport_maybe_free(tp);
@@ -172,6 +185,24 @@ static void conn_close(struct conn *c, const char *why)
     }
     uv_close((uv_handle_t *)&c->idle, conn_closed);
     uv_close((uv_handle_t *)&c->h, conn_closed);
+    /* transactions that sent on it fail now rather than at timer B/F (§17.1.4) */
+    if (tp->cfg.conn_err_h && !tp->stopping)
+        tp->cfg.conn_err_h(c->id, c->outbound && !c->up ? ECONNREFUSED : ECONNRESET, why,
+                           tp->cfg.arg);
+}
+
+/* the close reason with an errno of our choosing (connect errors, TLS verification) */
+static void conn_fail(struct conn *c, int err, const char *why)
+{
+    if (c->closing)
+        return;
+    struct tl_sip_tport *tp = c->tp;
+    tl_sip_conn_err_h *h = tp->cfg.conn_err_h;
+    tp->cfg.conn_err_h = NULL;
+    conn_close(c, why);
+    tp->cfg.conn_err_h = h;
+    if (h && !tp->stopping)
+        h(c->id, err, why, tp->cfg.arg);
 }
 
 struct stream_req {
@@ -221,10 +252,23 @@ static int tls_flush(struct conn *c)
     return err;
 }
 
+#define PEND_MAX (4u * TL_SIP_MSG_MAX) /* queued before an outbound connection is up */
+
 static int conn_write(struct conn *c, const char *p, size_t n)
 {
     if (c->closing)
         return EPIPE;
+    if (c->outbound && !c->up) {
+        if (c->pend_len + n > PEND_MAX)
+            return ENOBUFS;
+        char *b = realloc(c->pend, c->pend_len + n);
+        if (!b)
+            return ENOMEM;
+        memcpy(b + c->pend_len, p, n);
+        c->pend = b;
+        c->pend_len += n;
+        return 0;
+    }
     if (!c->tls)
         return raw_write(c, p, n);
     if (!SSL_is_init_finished(c->ssl))
@@ -353,6 +397,24 @@ static void stream_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(scratch, sizeof scratch);
 }
 
+/* An outbound connection is usable (connected; TLS: handshake done and verified):
+ * the queued messages go out. False when it closed. */
+static bool conn_up(struct conn *c)
+{
+    c->up = true;
+    char *p = c->pend;
+    size_t n = c->pend_len;
+    c->pend = NULL;
+    c->pend_len = 0;
+    int err = n ? conn_write(c, p, n) : 0;
+    free(p);
+    if (err) {
+        conn_fail(c, err, "write failed");
+        return false;
+    }
+    return true;
+}
+
 static void tls_input(struct conn *c, const char *p, size_t n)
 {
     if (BIO_write(c->rb, p, (int)n) != (int)n) {
@@ -366,10 +428,20 @@ static void tls_input(struct conn *c, const char *p, size_t n)
             int e = SSL_get_error(c->ssl, r);
             if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
                 ERR_clear_error();
-                conn_close(c, "tls handshake failed");
+                long v = c->outbound ? SSL_get_verify_result(c->ssl) : X509_V_OK;
+                if (v != X509_V_OK) {
+                    char why[200];
+                    snprintf(why, sizeof why, "tls certificate verification failed: %s",
+                             X509_verify_cert_error_string(v));
+                    conn_fail(c, EPROTO, why);
+                } else {
+                    conn_fail(c, EPROTO, "tls handshake failed");
+                }
             }
             return;
         }
+        if (c->outbound && !conn_up(c))
+            return;
     }
     for (;;) {
         size_t got = 0;
@@ -501,6 +573,168 @@ int tl_sip_tport_send(struct tl_sip_tport *tp, const struct tl_sip_peer *peer, c
     return r;
 }
 
+/* ---- outbound connections ---- */
+
+static int client_ctx(struct tl_sip_tport *tp)
+{
+    if (tp->cctx)
+        return 0;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return ENOMEM;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+        tl_warnl("sip", "tls.ca", "reason=\"no system trust store\"");
+    if (tp->cfg.ca_file && tp->cfg.ca_file[0] &&
+        SSL_CTX_load_verify_locations(ctx, tp->cfg.ca_file, NULL) != 1) {
+        ERR_clear_error();
+        tl_warnl("sip", "tls.ca", "reason=\"cannot load sip_tls_ca_file\"");
+        SSL_CTX_free(ctx);
+        return EINVAL;
+    }
+    ERR_clear_error();
+    tp->cctx = ctx;
+    return 0;
+}
+
+static bool sa_eq(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return false;
+    if (b->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+    }
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct conn *c = req->data;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        char why[120];
+        snprintf(why, sizeof why, "connect: %s", uv_strerror(status));
+        conn_fail(c, -status, why); /* libuv errors are negated errnos on Unix */
+        return;
+    }
+    uv_tcp_nodelay(&c->h, 1);
+    uv_read_start((uv_stream_t *)&c->h, stream_alloc, stream_read);
+    if (!c->tls) {
+        conn_up(c);
+        return;
+    }
+    SSL_do_handshake(c->ssl); /* ClientHello */
+    if (tls_flush(c))
+        conn_fail(c, EIO, "write failed");
+}
+
+int tl_sip_tport_connect(struct tl_sip_tport *tp, enum tl_sip_transport kind,
+                         const struct sockaddr *sa, const char *tls_name, uint64_t *conn)
+{
+    bool tls = kind == TL_SIP_TP_TLS;
+    if (!tp || tp->stopping)
+        return EPIPE;
+    if ((kind != TL_SIP_TP_TCP && !tls) || (tls && (!tls_name || !tls_name[0])))
+        return EINVAL;
+    uint32_t slot = UINT32_MAX;
+    for (uint32_t i = 0; i < tp->cfg.max_conns; i++) {
+        struct conn *c = tp->slots[i];
+        if (!c) {
+            if (slot == UINT32_MAX)
+                slot = i;
+            continue;
+        }
+        if (c->outbound && c->tls == tls && !c->closing && !c->draining && sa_eq(&c->sa, sa) &&
+            (!tls || !strcmp(c->tls_name, tls_name))) {
+            *conn = c->id;
+            return 0;
+        }
+    }
+    if (slot == UINT32_MAX)
+        return EMFILE;
+    int r;
+    if (tls && (r = client_ctx(tp)))
+        return r;
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return ENOMEM;
+    c->tp = tp;
+    c->tls = tls;
+    c->outbound = true;
+    memcpy(&c->sa, sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    if (tls) {
+        c->tls_name = strdup(tls_name);
+        c->ssl = SSL_new(tp->cctx);
+        c->rb = BIO_new(BIO_s_mem());
+        c->wb = BIO_new(BIO_s_mem());
+        if (!c->tls_name || !c->ssl || !c->rb || !c->wb) {
+            SSL_free(c->ssl);
+            BIO_free(c->rb);
+            BIO_free(c->wb);
+            free(c->tls_name);
+            free(c);
+            return ENOMEM;
+        }
+        SSL_set_bio(c->ssl, c->rb, c->wb);
+        SSL_set_connect_state(c->ssl);
+        /* RFC 5922 §7.2: the name the operator configured, never the SRV target; an IP
+         * literal is matched against iPAddress SANs and sent as no SNI (RFC 6066 §3) */
+        struct in6_addr tmp;
+        bool ip = inet_pton(AF_INET, tls_name, &tmp) == 1 || inet_pton(AF_INET6, tls_name, &tmp) == 1;
+        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), tls_name)
+                    : SSL_set1_host(c->ssl, tls_name) &&
+                          SSL_set_tlsext_host_name(c->ssl, (char *)tls_name);
+        if (ok != 1) {
+            ERR_clear_error();
+            SSL_free(c->ssl);
+            free(c->tls_name);
+            free(c);
+            return EINVAL;
+        }
+    }
+    uv_tcp_init(tp->loop, &c->h);
+    uv_timer_init(tp->loop, &c->idle);
+    c->h.data = c->idle.data = c->creq.data = c;
+    c->open_handles = 2;
+    tp->open_handles++;
+    c->slot = slot;
+    c->id = ((uint64_t)++tp->gen << 32) | slot;
+    tp->slots[slot] = c;
+    tp->nconns++;
+    if ((r = uv_tcp_connect(&c->creq, &c->h, sa, on_connected))) {
+        c->closing = true;
+        tp->slots[slot] = NULL;
+        tp->nconns--;
+        uv_close((uv_handle_t *)&c->idle, conn_closed);
+        uv_close((uv_handle_t *)&c->h, conn_closed);
+        return -r;
+    }
+    idle_restart(c); /* also bounds the connect and the handshake */
+    *conn = c->id;
+    return 0;
+}
+
+int tl_sip_tport_local(struct tl_sip_tport *tp, const struct tl_sip_peer *peer,
+                       struct sockaddr_storage *out)
+{
+    int len = sizeof *out;
+    memset(out, 0, sizeof *out);
+    if (peer->tp == TL_SIP_TP_UDP)
+        return tp->udp_on && !uv_udp_getsockname(&tp->udp, (struct sockaddr *)out, &len)
+                   ? 0
+                   : ENOTCONN;
+    struct conn *c = conn_find(tp, peer->conn);
+    if (!c || uv_tcp_getsockname(&c->h, (struct sockaddr *)out, &len))
+        return ENOTCONN;
+    return 0;
+}
+
 static int make_addr(const char *host, int port, struct sockaddr_storage *sa)
 {
     if (strchr(host, ':'))
@@ -542,6 +776,20 @@ int tl_sip_tport_start(struct tl_sip_tport **tpp, uv_loop_t *loop,
     if (!tp->slots) {
         r = ENOMEM;
         goto out;
+    }
+    if (cfg->ephemeral) {
+        /* a client: one UDP socket on a port the OS picks, responses come back to it */
+        if ((r = make_addr(cfg->listen, 0, &sa)))
+            goto out;
+        uv_udp_init(loop, &tp->udp);
+        tp->udp.data = tp;
+        tp->udp_on = true;
+        tp->open_handles++;
+        if (uv_udp_bind(&tp->udp, (struct sockaddr *)&sa, 0) ||
+            uv_udp_recv_start(&tp->udp, udp_alloc, udp_recv)) {
+            r = EADDRINUSE;
+            goto out;
+        }
     }
     if (cfg->tcp_port > 0) {
         if ((r = make_addr(cfg->listen, cfg->tcp_port, &sa)))
