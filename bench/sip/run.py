@@ -4,21 +4,26 @@ against `trunkline serve` (sip_test_policy=answer) and, in the same run with the
 SIPp load, against Kamailio answering every request but ACK statelessly with 200.
 Prints figures; asserts nothing about speed.
 
-    make && /usr/bin/python3 bench/sip/run.py [--rates 200,500,1000,2000,3000,5000]
-          [--seconds 8] [--per-sipp 1000] [--transports udp,tcp] [--no-kamailio]
+    make && /usr/bin/python3 bench/sip/run.py [--rates 500,1000,2000,3000,5000,7000,10000]
+          [--seconds 7] [--per-sipp 1000] [--transports udp,tcp] [--no-kamailio]
 
 Method (research/performance.md): the server under test is pinned to core 1
 (`taskset -c 1`, Kamailio's whole process tree too), the SIPp instances to core 0, one
-instance per --per-sipp cps of the step. Each step runs for --seconds; it passes when every
-call succeeded and SIPp counted no retransmission (its Retransmissions(C) column, which
-also counts a retransmitted response it received). The ramp of a (server, transport) stops
-at the first step that does not pass, or when the achieved rate is < 90 % of the target
-(the figures beyond would not be of the target rate). Server CPU % = utime+stime delta
-from /proc/PID/stat (all its processes) over the step's wall time; SIPp CPU % = its
-children rusage over the same time (≥ 90 % means core 0 saturated: the rate figures are
-then a lower bound). drops = datagrams the server's UDP socket dropped in the step
-(/proc/net/udp), sipp-drops = the same on SIPp's sockets. INVITE→200 times come from
-SIPp's -trace_rtt (1 ms resolution).
+instance per --per-sipp cps of the step. trunkline is restarted for each transport's ramp
+(no leftovers of the last one). Each step runs --seconds; it passes when every call
+succeeded and SIPp counted no retransmission (Retransmissions(C) of its -trace_stat file,
+which also counts retransmitted responses it received). A ramp stops at the first step that
+does not pass or whose achieved rate is < 90 % of the target.
+
+Columns: cps = successful calls / SIPp's elapsed time; stray = SIPp's dead-call +
+out-of-call messages; drops = datagrams the server's UDP socket dropped (/proc/net/udp),
+sdrops = the same on SIPp's sockets; i200p99 = p99/max INVITE->200 in ms from SIPp's
+-trace_rtt (1 ms resolution); srvCPU = server utime+stime (/proc/PID/stat, all its
+processes) over the step's wall time; sipCPU = the SIPp processes (rusage); sipCPU >= 90 %
+flags the generator as saturated: rates are then a lower bound. (Per-core /proc/stat busy
+shares are not shown: on the Firecracker VM this was written on they read below the
+per-process figures.) The run starts by printing the machine's load from /proc/stat:
+figures on a machine busy with other work are noisy.
 
 Everything is on loopback; the run is bounded (each step has a hard deadline).
 """
@@ -92,6 +97,19 @@ def proc_ticks(pid):
         return 0
 
 
+def core_busy():
+    """{core: (busy jiffies, total jiffies)} from /proc/stat (busy includes irq/softirq)."""
+    res = {}
+    with open("/proc/stat") as f:
+        for ln in f:
+            c = ln.split()
+            if c[0].startswith("cpu") and c[0] != "cpu":
+                v = [int(x) for x in c[1:9]]
+                idle = v[3] + v[4]  # idle + iowait
+                res[c[0][3:]] = (sum(v) - idle, sum(v))
+    return res
+
+
 def children_of(pid):
     out = []
     for d in os.listdir("/proc"):
@@ -150,8 +168,8 @@ def sip_options_ok(port, transport, deadline):
 class Trunkline:
     name = "trunkline"
 
-    def __init__(self, tmp):
-        self.dir = os.path.join(tmp, "trunkline")
+    def __init__(self, tmp, sub="trunkline"):
+        self.dir = os.path.join(tmp, sub)
         os.makedirs(self.dir)
         self.port = free_port()
         self.log = os.path.join(self.dir, "daemon.log")
@@ -200,6 +218,20 @@ class Trunkline:
 
     def pids(self):
         return [self.proc.pid]
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log)
+        except OSError:
+            return 0
+
+    def log_since(self, off):
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(off)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def alive(self):
         return self.proc.poll() is None
@@ -259,6 +291,12 @@ class Kamailio:
     def pids(self):
         return [self.proc.pid] + children_of(self.proc.pid)
 
+    def log_size(self):
+        return 0
+
+    def log_since(self, off):
+        return ""
+
     def alive(self):
         return self.proc.poll() is None
 
@@ -295,6 +333,8 @@ def run_step(server, transport, rate, seconds, per_sipp, tmp, step_no):
     t0_ticks = sum(proc_ticks(p) for p in spids)
     drops0 = udp_drops([server.port]).get(server.port, 0)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cb0 = core_busy()
+    log0 = server.log_size()
     t0 = time.monotonic()
     for i, (r, p) in enumerate(zip(rates, ports)):
         cmd = ["taskset", "-c", SIPP_CPU, "sipp", "-sf", SCENARIO,
@@ -325,6 +365,8 @@ def run_step(server, transport, rate, seconds, per_sipp, tmp, step_no):
             p.kill()
         p.wait()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cb1 = core_busy()
+    busy = {c: 100.0 * (cb1[c][0] - cb0[c][0]) / max(1, cb1[c][1] - cb0[c][1]) for c in cb1}
     srv_cpu = (sum(proc_ticks(p) for p in spids) - t0_ticks) / HZ / wall * 100
     sipp_cpu = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / wall * 100
     drops = udp_drops([server.port]).get(server.port, 0) - drops0
@@ -332,7 +374,8 @@ def run_step(server, transport, rate, seconds, per_sipp, tmp, step_no):
     res = {"server": server.name, "tp": transport, "rate": rate, "sipp": k, "wall": wall,
            "ok": 0, "failed": 0, "retrans": 0, "dead": 0, "ooc": 0, "elapsed": 0.0,
            "srv_cpu": srv_cpu, "sipp_cpu": sipp_cpu, "drops": drops,
-           "sipp_drops": sum(sipp_drops.values()), "killed": killed, "missing": 0}
+           "sipp_drops": sum(sipp_drops.values()), "killed": killed, "missing": 0,
+           "core_srv": busy.get(SERVER_CPU, 0.0), "core_sipp": busy.get(SIPP_CPU, 0.0)}
     for i in range(k):
         try:
             st = last_stats(os.path.join(sdir, "stat%d.csv" % i))
@@ -357,11 +400,22 @@ def run_step(server, transport, rate, seconds, per_sipp, tmp, step_no):
     res["p99"] = rtt[int(len(rtt) * 0.99)] if rtt else float("nan")
     res["max"] = rtt[-1] if rtt else float("nan")
     want = rate * seconds
+    res["lost"] = max(0, want - res["ok"] - res["failed"])
+    closes = {}
+    for ln in server.log_since(log0).splitlines():
+        if "conn.close" in ln:
+            m = ln.split('reason="', 1)
+            why_c = m[1].rstrip('"') if len(m) > 1 else "?"
+            closes[why_c] = closes.get(why_c, 0) + 1
     # achieved rate over the time the generator needed to place all calls
     res["cps"] = res["ok"] / res["elapsed"] if res["elapsed"] else 0.0
     why = []
-    if res["failed"] or res["ok"] < want:
+    if res["failed"]:
         why.append("failed calls")
+    if res["lost"]:
+        why.append("%d calls never completed" % res["lost"])
+    for why_c, n in closes.items():
+        why.append("server closed %d TCP conn(s): %s" % (n, why_c))
     if res["retrans"]:
         why.append("retransmissions")
     if res["missing"] or killed:
@@ -377,13 +431,13 @@ def run_step(server, transport, rate, seconds, per_sipp, tmp, step_no):
     return res
 
 
-HDR = ("%-9s %-3s %6s %4s %8s %7s %6s %7s %6s %6s %6s %9s %6s %6s  %s" %
-       ("server", "tp", "target", "sipp", "cps", "ok", "failed", "retrans", "dead", "drops",
-        "sdrops", "inv200p99", "srvCPU", "sipCPU", "verdict"))
+HDR = ("%-9s %-3s %6s %4s %7s %7s %6s %7s %5s %6s %6s %8s %6s %6s  %s" %
+       ("server", "tp", "target", "sipp", "cps", "ok", "failed", "retrans", "stray", "drops",
+        "sdrops", "i200p99", "srvCPU", "sipCPU", "verdict"))
 
 
 def fmt(r):
-    return ("%-9s %-3s %6d %4d %8.0f %7d %6d %7d %6d %6d %6d %5.0f/%-3.0f %5.0f%% %5.0f%%  %s" %
+    return ("%-9s %-3s %6d %4d %7.0f %7d %6d %7d %5d %6d %6d %4.0f/%-3.0f %5.0f%% %5.0f%%  %s" %
             (r["server"], r["tp"], r["rate"], r["sipp"], r["cps"], r["ok"], r["failed"],
              r["retrans"], r["dead"] + r["ooc"], r["drops"], r["sipp_drops"], r["p99"],
              r["max"], r["srv_cpu"], r["sipp_cpu"],
@@ -393,8 +447,8 @@ def fmt(r):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rates", default="200,500,1000,2000,3000,5000")
-    ap.add_argument("--seconds", type=int, default=8, help="length of one step")
+    ap.add_argument("--rates", default="500,1000,2000,3000,5000,7000,10000")
+    ap.add_argument("--seconds", type=int, default=7, help="length of one step")
     ap.add_argument("--per-sipp", type=int, default=1000, help="cps per SIPp instance")
     ap.add_argument("--transports", default="udp,tcp")
     ap.add_argument("--kamailio-children", type=int, default=1)
@@ -407,6 +461,16 @@ def main():
     for tool in ("sipp", "taskset") + (() if a.no_kamailio else ("kamailio",)):
         if not shutil.which(tool):
             sys.exit("%s not found (scripts/install-deps.sh)" % tool)
+
+    cb0 = core_busy()
+    time.sleep(1.0)  # a 1 s sample of the machine's load before we add ours
+    cb1 = core_busy()
+    idle_busy = {c: 100.0 * (cb1[c][0] - cb0[c][0]) / max(1, cb1[c][1] - cb0[c][1])
+                 for c in cb1}
+    busy_txt = ", ".join("core%s %.0f%%" % kv for kv in sorted(idle_busy.items()))
+    print("machine load before the run: %s%s" % (
+        busy_txt, "  ** NOT IDLE: figures are disturbed by other work **"
+        if max(idle_busy.values()) > 10 else ""))
 
     tmp = tempfile.mkdtemp(prefix="bench-sip-")
     servers = []
@@ -422,7 +486,14 @@ def main():
                            SIPP_CPU, a.seconds, tmp))
         print(HDR)
         step = 0
-        for tp in a.transports.split(","):
+        for n_tp, tp in enumerate(a.transports.split(",")):
+            if n_tp:  # a fresh trunkline: no leftovers (ACK timeouts, timer J) of the last ramp
+                old = servers[0]
+                codes_old = old.stop()
+                if codes_old != 0:
+                    evidence.append("trunkline exited %s after the %s ramp\n%s" % (
+                        codes_old, a.transports.split(",")[n_tp - 1], old.evidence()))
+                servers[0] = Trunkline(tmp, "trunkline%d" % n_tp)
             for srv in servers:
                 for rate in rates:
                     step += 1

@@ -38,6 +38,7 @@ struct probe {
     struct tl_sip_request rq; /* the INVITE / OPTIONS */
     char from[600], to[600], callid[80], contact[200], hdrs[PROBE_HDRS_MAX];
     char sdp[512];
+    char tls_name[260]; /* the Request-URI host (RFC 5922 §4) */
     /* the dialog after a 2xx (§12.1.2): enough for ACK and BYE */
     char d_to[600], d_target[600], d_route[2048];
     uint32_t d_cseq;
@@ -196,6 +197,7 @@ static void on_invite(struct tl_sip_ctsx *ct, const struct tl_sip_msg *m, int er
         return;
     }
     P.d_peer = *tl_sip_ctsx_peer(ct);
+    P.rq.tls_name = P.tls_name; /* a reconnect for ACK/BYE verifies the same name */
     if ((err = learn_dialog(m))) {
         printf("error: unusable 2xx (%s)\n", strerror(err));
         done(1);
@@ -235,13 +237,12 @@ static void on_stray(struct tl_sip_stack *s, const struct tl_sip_msg *m,
 }
 
 /* the far end hangs up first: 200 to its BYE, and we are done */
-static void on_dialog_req(struct tl_sip_stack *s, struct tl_sip_tsx *tx,
-                          const struct tl_sip_msg *m, void *arg)
+static void on_dialog_req(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                          void *arg)
 {
     (void)arg;
     bool ours = tl_pl_eq_str(&m->callid, P.callid);
-    tl_sip_stack_reply(s, tx, m, tl_sip_tsx_peer(tx), ours ? 200 : 481, NULL, NULL, NULL, NULL,
-                       0);
+    tl_sip_stack_reply(s, tx, m, tl_sip_tsx_peer(tx), ours ? 200 : 481, NULL, NULL, NULL, NULL, 0);
     if (ours && m->mid == TL_SIP_METHOD_BYE && !P.byed) {
         printf("BYE received from the far end (%lu ms)\n", elapsed());
         P.byed = true;
@@ -400,9 +401,13 @@ int tl_probe_main(int argc, char **argv)
     char tag[20];
     rand_hex(tag, 8);
     rand_hex(P.callid, 16);
-    snprintf(P.from, sizeof P.from, "<sip:%s@%.*s>;tag=%s", from, (int)uri.host.l, uri.host.p,
-             tag);
+    snprintf(P.from, sizeof P.from, "<sip:%s@%.*s>;tag=%s", from, (int)uri.host.l, uri.host.p, tag);
     snprintf(P.to, sizeof P.to, "<%s>", ruri);
+    snprintf(P.tls_name, sizeof P.tls_name, "%.*s", (int)uri.host.l, uri.host.p);
+    if (P.tls_name[0] == '[') { /* an IPv6 reference: the address without brackets */
+        memmove(P.tls_name, P.tls_name + 1, strlen(P.tls_name));
+        P.tls_name[strcspn(P.tls_name, "]")] = '\0';
+    }
     struct tl_sip_peer up = {.tp = TL_SIP_TP_UDP};
     struct sockaddr_storage loc;
     uint16_t lport = 0;
@@ -416,19 +421,19 @@ int tl_probe_main(int argc, char **argv)
              tp == TL_SIP_TP_TCP   ? ";transport=tcp"
              : tp == TL_SIP_TP_TLS ? ";transport=tls"
                                    : "");
-    P.rq = (struct tl_sip_request){.method = P.invite ? TL_SIP_METHOD_INVITE
-                                                      : TL_SIP_METHOD_OPTIONS,
-                                   .ruri = ruri,
-                                   .from = P.from,
-                                   .to = P.to,
-                                   .call_id = P.callid,
-                                   .cseq = 1,
-                                   .contact = P.contact,
-                                   .hdrs = hn ? P.hdrs : NULL,
-                                   .tp = tp,
-                                   .auth_user = user,
-                                   .auth_pass = user ? pass : NULL,
-                                   .auth_realm = realm};
+    P.rq =
+        (struct tl_sip_request){.method = P.invite ? TL_SIP_METHOD_INVITE : TL_SIP_METHOD_OPTIONS,
+                                .ruri = ruri,
+                                .from = P.from,
+                                .to = P.to,
+                                .call_id = P.callid,
+                                .cseq = 1,
+                                .contact = P.contact,
+                                .hdrs = hn ? P.hdrs : NULL,
+                                .tp = tp,
+                                .auth_user = user,
+                                .auth_pass = user ? pass : NULL,
+                                .auth_realm = realm};
     if (P.invite) {
         snprintf(P.sdp, sizeof P.sdp,
                  "v=0\r\no=- %u 1 IN IP4 127.0.0.1\r\ns=trunkline probe\r\n"

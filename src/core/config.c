@@ -51,7 +51,11 @@ static const struct setting settings[] = {
     S(sip_tcp_idle_s, "TRUNKLINE_SIP_TCP_IDLE_S", K_UINT, "120",
       "Seconds before an idle SIP connection, or one with an unfinished message, is closed."),
     S(sip_test_policy, "TRUNKLINE_SIP_TEST_POLICY", K_STR, "",
-      "Test answers to INVITE: empty (480), answer (180 then 200 OK) or ring (180, wait)."),
+      "Test answers to INVITE: empty (480), answer (180 then 200 OK), answer-bye:N (answer, "
+      "BYE after N s) or ring (180, wait)."),
+    S(sip_min_se, "TRUNKLINE_SIP_MIN_SE", K_UINT, "90",
+      "Shortest session-timer interval accepted, in s (RFC 4028 Min-SE; 422 below it). RFC "
+      "4028 asks for at least 90; lower values are for tests."),
     S(sip_tls_ca_file, "TRUNKLINE_SIP_TLS_CA_FILE", K_STR, "",
       "Extra CA certificates (PEM) trusted for outbound SIP/TLS, besides the system store."),
     S(sip_dns_servers, "TRUNKLINE_SIP_DNS_SERVERS", K_STR, "",

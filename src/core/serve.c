@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "core/config.h"
 #include "core/tlscert.h"
+#include "sip/dialog.h"
 #include "sip/stack.h"
 #include "store/store.h"
 
@@ -142,6 +143,7 @@ int tl_serve_main(int argc, char **argv)
     uv_signal_t sig[3];
     bool loop_ok = false;
     struct tl_sip_stack *sip = NULL;
+    struct tl_sip_sess_layer *sess = NULL;
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
@@ -210,9 +212,10 @@ int tl_serve_main(int argc, char **argv)
     /* ---- SIP stack: start (after the API) ---- */
     {
         const char *pol = cfg.sip_test_policy;
-        if (pol[0] && strcmp(pol, "answer") && strcmp(pol, "ring")) {
+        if (pol[0] && strcmp(pol, "answer") && strcmp(pol, "ring") &&
+            strncmp(pol, "answer-bye:", 11)) {
             tl_error("core", "start.failed",
-                     "reason=\"sip_test_policy must be empty, answer or ring\"");
+                     "reason=\"sip_test_policy must be empty, answer, answer-bye:N or ring\"");
             goto out;
         }
         struct tl_sip_stack_cfg scfg = {cfg.sip_listen,
@@ -237,6 +240,18 @@ int tl_serve_main(int argc, char **argv)
                      cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));
             goto out;
         }
+        /* dialogs and INVITE sessions (and the test policy's calls) on the stack */
+        struct tl_sip_sess_cfg dcfg = {.listen = cfg.sip_listen,
+                                       .tcp_port = cfg.sip_tcp_port,
+                                       .tls_port = cfg.sip_tls_port,
+                                       .t1 = cfg.sip_t1_ms,
+                                       .t2 = cfg.sip_t2_ms,
+                                       .min_se = cfg.sip_min_se,
+                                       .test_policy = pol};
+        if ((r = tl_sip_sess_layer_alloc(&sess, sip, &dcfg))) {
+            tl_error("core", "start.failed", "reason=\"SIP session layer: %s\"", strerror(r));
+            goto out;
+        }
     }
     /* ---- end SIP stack start ---- */
     tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,
@@ -249,6 +264,7 @@ int tl_serve_main(int argc, char **argv)
 out:
     if (loop_ok) {
         tl_sip_stack_stop(sip); /* ---- SIP stack: stop (before the API) ---- */
+        tl_sip_sess_layer_free(sess); /* after the stack: its ECANCELED answers come first */
         for (int i = 0; i < 3; i++)
             uv_close((uv_handle_t *)&sig[i], NULL);
         uv_run(&loop, UV_RUN_NOWAIT);

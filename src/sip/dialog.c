@@ -356,8 +356,7 @@ int tl_sip_st_hdr(char *buf, size_t cap, const struct tl_sip_st *st, bool we_sen
     }
     /* refresher names the side of THIS transaction: uac = the request's sender */
     bool uac = we_send_request ? st->we_refresh : !st->we_refresh;
-    int n = snprintf(buf, cap, "Session-Expires: %u;refresher=%s\r\n", st->se,
-                     uac ? "uac" : "uas");
+    int n = snprintf(buf, cap, "Session-Expires: %u;refresher=%s\r\n", st->se, uac ? "uac" : "uas");
     return n < 0 || (size_t)n >= cap ? ENOSPC : 0;
 }
 

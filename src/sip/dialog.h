@@ -114,19 +114,19 @@ uint64_t tl_sip_st_expire_ms(uint32_t se);
 
 /* ---- INVITE sessions ---- */
 enum tl_sip_sess_state {
-    TL_SIP_SESS_EARLY = 0,  /* INVITE under way (no 2xx yet) */
-    TL_SIP_SESS_CONFIRMED,  /* 2xx sent/received (UAS: ACK may still be awaited) */
+    TL_SIP_SESS_EARLY = 0,   /* INVITE under way (no 2xx yet) */
+    TL_SIP_SESS_CONFIRMED,   /* 2xx sent/received (UAS: ACK may still be awaited) */
     TL_SIP_SESS_TERMINATING, /* BYE sent, its transaction still running */
     TL_SIP_SESS_TERMINATED,
 };
 enum tl_sip_sess_reason {
     TL_SIP_SESS_BYE_RECEIVED = 0,
     TL_SIP_SESS_BYE_SENT,
-    TL_SIP_SESS_CANCELED,      /* UAS: CANCEL before the 2xx (the stack sent 487) */
-    TL_SIP_SESS_EXPIRED,       /* RFC 4028: no refresh in time (we sent BYE) */
-    TL_SIP_SESS_ACK_TIMEOUT,   /* §13.3.1.4: no ACK for our 2xx in 64*T1 (we sent BYE) */
-    TL_SIP_SESS_REJECTED,      /* a final non-2xx to the INVITE (sent or received) */
-    TL_SIP_SESS_ERROR,         /* transport error, timeout, no memory, stack stop */
+    TL_SIP_SESS_CANCELED,    /* UAS: CANCEL before the 2xx (the stack sent 487) */
+    TL_SIP_SESS_EXPIRED,     /* RFC 4028: no refresh in time (we sent BYE) */
+    TL_SIP_SESS_ACK_TIMEOUT, /* §13.3.1.4: no ACK for our 2xx in 64*T1 (we sent BYE) */
+    TL_SIP_SESS_REJECTED,    /* a final non-2xx to the INVITE (sent or received) */
+    TL_SIP_SESS_ERROR,       /* transport error, timeout, no memory, stack stop */
 };
 const char *tl_sip_sess_reason_name(enum tl_sip_sess_reason r);
 
@@ -146,8 +146,8 @@ struct tl_sip_sess_h {
      * *answer and return 0, or return a status (488) to refuse it. With offer->l == 0
      * (a re-INVITE without body) the peer asks us to offer: write an offer, the answer
      * comes in the ACK through on_answer. NULL: 488 to every new offer. */
-    int (*on_offer)(struct tl_sip_sess *sess, const struct tl_pl *offer,
-                    struct tl_sip_body *answer, void *arg);
+    int (*on_offer)(struct tl_sip_sess *sess, const struct tl_pl *offer, struct tl_sip_body *answer,
+                    void *arg);
     /* the answer to our offer (INVITE 2xx, re-INVITE/UPDATE 2xx, ACK) */
     void (*on_answer)(struct tl_sip_sess *sess, const struct tl_pl *answer, void *arg);
     /* UAS: the ACK for our 2xx arrived; UAC: we received the 2xx (and sent the ACK) */
@@ -170,11 +170,11 @@ struct tl_sip_sess_h {
 };
 
 struct tl_sip_sess_cfg {
-    const char *listen;     /* our address (Contact, test SDP); 0.0.0.0 → 127.0.0.1 */
-    int tcp_port, tls_port; /* for our Contact */
-    uint32_t t1, t2;        /* ms: 2xx retransmission (§13.3.1.4) */
-    uint32_t min_se;        /* s: our Min-SE (RFC 4028 default 90; lower for tests) */
-    uint32_t se;            /* s: the interval we ask for (default 1800) */
+    const char *listen;      /* our address (Contact, test SDP); 0.0.0.0 → 127.0.0.1 */
+    int tcp_port, tls_port;  /* for our Contact */
+    uint32_t t1, t2;         /* ms: 2xx retransmission (§13.3.1.4) */
+    uint32_t min_se;         /* s: our Min-SE (RFC 4028 default 90; lower for tests) */
+    uint32_t se;             /* s: the interval we ask for (default 1800) */
     const char *test_policy; /* "", "answer", "ring", "answer-bye:N": installs the test
                               * INVITE handler when not empty */
 };
@@ -213,8 +213,7 @@ int tl_sip_sess_reject(struct tl_sip_sess *sess, uint16_t scode, const char *hdr
  * non-2xx final: on_terminated(REJECTED). If this returns an error no callback is called.
  * 0, ENOMEM, or the stack's errno. */
 int tl_sip_sess_connect(struct tl_sip_sess **sp, struct tl_sip_sess_layer *l,
-                        const struct tl_sip_request *rq, const struct tl_sip_sess_h *h,
-                        void *arg);
+                        const struct tl_sip_request *rq, const struct tl_sip_sess_h *h, void *arg);
 /* UAC, early: CANCEL (§9.1); the 487 ends the session with REJECTED. */
 int tl_sip_sess_cancel(struct tl_sip_sess *sess);
 /* A new offer in a confirmed dialog: UPDATE when use_update and the peer allows it, else

@@ -420,6 +420,8 @@ static bool check_require(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const s
     bool first = true;
     tl_sip_hdr_iter_init(&it, m, TL_SIP_HDR_REQUIRE);
     while (tl_sip_hdr_iter_next(&it, &v) == 0) {
+        if (tl_pl_caseeq_str(&v, "timer"))
+            continue; /* RFC 4028: session timers live in sip/session.c */
         if (v.l + 4 > sizeof hdrs - n)
             break; /* the list is capped; what fits is enough to say no */
         n +=
@@ -446,6 +448,10 @@ static void on_cancel(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struc
     if (tl_sip_tsx_state(inv) != TL_SIP_TSX_PROCEEDING)
         return;
     struct call *c = tl_sip_tsx_uarg(inv);
+    if (!c && s->dialog_h) { /* a session's INVITE: the dialog layer sends the 487 */
+        s->dialog_h(s, inv, m, s->dialog_arg);
+        return;
+    }
     const struct tl_sip_msg *im = c ? call_inv(c) : NULL;
     if (im)
         tl_sip_stack_reply(s, inv, im, tl_sip_tsx_peer(inv), 487, NULL, c->totag, NULL, NULL, 0);

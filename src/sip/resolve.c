@@ -2,11 +2,12 @@
  *
  * Plumbing. c-ares names the sockets it wants watched (ARES_OPT_SOCK_STATE_CB); each gets a
  * uv_poll, and one uv_timer is armed at ares_timeout() after every call into c-ares. Both
- * are unref'd: an idle resolver never keeps the loop alive. A second timer, "wake",
- * delivers finished queries — so no callback ever runs inside tl_sip_resolve() or inside
- * c-ares, whose callbacks can fire synchronously (a hosts-file hit, a failed send) — and
- * enforces each query's deadline. All queries share one timeout, so the running list in
- * creation order is also deadline order: the timer only looks at its head.
+ * are unref'd. A second timer, "wake", delivers finished queries — so no callback ever
+ * runs inside tl_sip_resolve() or inside c-ares, whose callbacks can fire synchronously
+ * (a hosts-file hit, a failed send) — and enforces each query's deadline; it is armed only
+ * while a query is open, so the resolver keeps the loop alive exactly that long. All
+ * queries share one timeout, so the running list in creation order is also deadline
+ * order: the timer only looks at its head.
  *
  * A query lives until its callback ran (or it was cancelled) AND c-ares returned every
  * question it asked, counted in `pending`: c-ares 1.18 cannot cancel one question.

@@ -146,7 +146,8 @@ int tl_sip_resolve(struct tl_sip_resolver *r, const char *host, uint16_t port,
 
 /* Cancels a query whose callback has not run yet: the callback is NEVER called after this
  * (the caller knows it cancelled; a callback would run into a half-destroyed owner).
- * DNS questions already sent are left to finish or time out inside the resolver. */
+ * From inside the query's own callback it is a harmless no-op. DNS questions already sent
+ * are left to finish or time out inside the resolver. */
 void tl_sip_resolve_cancel(struct tl_sip_resolve_query *q);
 
 #endif

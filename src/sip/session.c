@@ -18,10 +18,10 @@
 #include "core/core.h"
 #include "sip/dialog.h"
 
-#define ALLOW_DLG  "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY\r\n"
-#define SDP        "application/sdp"
+#define ALLOW_DLG   "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY\r\n"
+#define SDP         "application/sdp"
 #define RING_MAX_MS (180u * 1000u)
-#define HDRS_MAX   4096
+#define HDRS_MAX    4096
 
 struct uac_req;
 
@@ -80,6 +80,7 @@ struct tl_sip_sess {
 };
 
 struct uac_req {
+    struct uac_req *next, **pprev; /* the layer's list: freed at shutdown if still there */
     struct tl_sip_sess *sess;
     enum tl_sip_method m;
     struct tl_sip_ctsx *ct;
@@ -98,6 +99,8 @@ struct tl_sip_sess_layer {
     struct tl_sip_dlg_table tbl;
     struct tl_sip_sess *all;
     size_t n;
+    struct uac_req *reqs;
+    bool closing; /* the stack stopped: its heap is gone, nothing more is sent */
 };
 
 /* one loop thread: a re-decoded stored INVITE */
@@ -134,25 +137,47 @@ static char *memdup0(const char *p, size_t n)
 
 const char *tl_sip_sess_reason_name(enum tl_sip_sess_reason r)
 {
-    static const char *const n[] = {"bye_received", "bye_sent",  "cancel", "session_expired",
+    static const char *const n[] = {"bye_received", "bye_sent", "cancel", "session_expired",
                                     "ack_timeout",  "rejected", "error"};
     return (unsigned)r < sizeof n / sizeof n[0] ? n[r] : "?";
 }
 
+/* sip: with transport=tls rather than sips: (RFC 5630 §3.1.3: sips: asks for TLS on every
+ * hop, more than a TLS trunk promises; a sips Request-URI is rare on trunks) */
 static void our_contact(struct tl_sip_sess_layer *l, enum tl_sip_transport tp, char *buf,
                         size_t cap)
 {
     bool v6 = strchr(l->local, ':') != NULL;
     int port = tp == TL_SIP_TP_TLS ? l->cfg.tls_port : l->cfg.tcp_port;
-    snprintf(buf, cap, "<%s:%s%s%s:%d%s>", tp == TL_SIP_TP_TLS ? "sips" : "sip", v6 ? "[" : "",
-             l->local, v6 ? "]" : "", port,
-             tp == TL_SIP_TP_TCP ? ";transport=tcp" : "");
+    snprintf(buf, cap, "<sip:%s%s%s:%d%s>", v6 ? "[" : "", l->local, v6 ? "]" : "", port,
+             tp == TL_SIP_TP_TLS   ? ";transport=tls"
+             : tp == TL_SIP_TP_TCP ? ";transport=tcp"
+                                   : "");
 }
 
 /* ---- life cycle ---- */
 
+static void req_link(struct tl_sip_sess_layer *l, struct uac_req *r)
+{
+    r->next = l->reqs;
+    r->pprev = &l->reqs;
+    if (l->reqs)
+        l->reqs->pprev = &r->next;
+    l->reqs = r;
+}
+
+static void req_free(struct uac_req *r)
+{
+    *r->pprev = r->next;
+    if (r->next)
+        r->next->pprev = r->pprev;
+    free(r);
+}
+
 static void stop_timers(struct tl_sip_sess *x)
 {
+    if (x->l->closing)
+        return;
     struct tl_sip_theap *hp = tl_sip_stack_timers(x->l->s);
     tl_sip_timer_stop(hp, &x->st_tm);
     tl_sip_timer_stop(hp, &x->rt_tm);
@@ -318,8 +343,8 @@ static void st_restart(struct tl_sip_sess *x)
     tl_sip_timer_stop(hp, &x->st_tm);
     if (!x->timer.se || x->st != TL_SIP_SESS_CONFIRMED)
         return;
-    uint64_t d = x->timer.we_refresh ? tl_sip_st_refresh_ms(x->timer.se)
-                                     : tl_sip_st_expire_ms(x->timer.se);
+    uint64_t d =
+        x->timer.we_refresh ? tl_sip_st_refresh_ms(x->timer.se) : tl_sip_st_expire_ms(x->timer.se);
     tl_sip_timer_start(hp, &x->st_tm, now_ms(x->l) + d, on_st);
 }
 
@@ -337,18 +362,17 @@ static void on_rt(struct tl_sip_timer *tm, uint64_t now)
         tl_info("sip", "session.ack_timeout", "callid=%s", x->dlg.callid);
         send_bye(x, "SIP;cause=408;text=\"ACK not received\"");
         terminate(x, TL_SIP_SESS_ACK_TIMEOUT, 0);
-    } else {
+    } else if (x->ipeer.tp == TL_SIP_TP_UDP) {
         const struct tl_sip_msg *m = inv_msg(x);
-        if (m && x->ipeer.tp == TL_SIP_TP_UDP)
+        if (m) /* printed again from the INVITE: the same bytes, statelessly */
             tl_sip_stack_reply(l->s, NULL, m, &x->ipeer, 200, x->ok_hdrs, x->ltag,
                                x->ok_len ? SDP : NULL, x->ok_body, x->ok_len);
         x->rt_int = x->rt_int * 2 < l->cfg.t2 ? x->rt_int * 2 : l->cfg.t2;
         uint64_t next = now + x->rt_int;
         tl_sip_timer_start(tl_sip_stack_timers(l->s), &x->rt_tm,
-                           next < x->rt_end || x->ipeer.tp != TL_SIP_TP_UDP ? next : x->rt_end,
-                           on_rt);
-        if (x->ipeer.tp != TL_SIP_TP_UDP) /* reliable: only wait for the ACK */
-            tl_sip_timer_start(tl_sip_stack_timers(l->s), &x->rt_tm, x->rt_end, on_rt);
+                           next < x->rt_end ? next : x->rt_end, on_rt);
+    } else { /* reliable transport: no retransmissions, only the wait (§13.3.1.4) */
+        tl_sip_timer_start(tl_sip_stack_timers(l->s), &x->rt_tm, x->rt_end, on_rt);
     }
     sess_release(x);
 }
@@ -416,6 +440,7 @@ static int send_req(struct tl_sip_sess *x, enum tl_sip_method m, const char *hdr
         free(r);
         return err;
     }
+    req_link(x->l, r);
     x->pending++;
     if (rp)
         *rp = r;
@@ -555,12 +580,16 @@ static void uac_confirmed(struct tl_sip_sess *x, const struct tl_sip_msg *resp,
 {
     char contact[160];
     our_contact(x->l, x->rq_tp, contact, sizeof contact);
-    if (tl_sip_dlg_uac_init(&x->dlg, resp, x->rq_from, x->icseq, hop, contact)) {
+    char *cid = x->dlg.callid; /* uac_init makes its own copy */
+    x->dlg.callid = NULL;
+    int err = tl_sip_dlg_uac_init(&x->dlg, resp, x->rq_from, x->icseq, hop, contact);
+    free(cid);
+    if (err) {
+        send_bye(x, NULL);
         terminate(x, TL_SIP_SESS_ERROR, resp->scode);
         return;
     }
     x->has_dlg = true;
-    x->dlg.rseq = 0;
     if (!tl_sip_dlg_table_add(&x->l->tbl, &x->dlg))
         x->in_table = true;
     x->st = TL_SIP_SESS_CONFIRMED;
@@ -580,6 +609,12 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
     uint16_t sc = resp ? resp->scode : 0;
     if (resp && sc < 200)
         return; /* 1xx: no early dialogs of ours (no 100rel, no early media state here) */
+    if (err == ECANCELED) { /* the stack stops: touch nothing (its heap is gone) */
+        x->l->closing = true;
+        x->pending--;
+        req_free(r);
+        return;
+    }
     sess_hold(x);
     x->pending--;
     if (x->inv_req == r)
@@ -587,8 +622,8 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
     if (x->upd_req == r)
         x->upd_req = NULL;
     bool initial = r->m == TL_SIP_METHOD_INVITE && !x->has_dlg;
-    if (x->notified || err == ECANCELED)
-        goto out; /* ended already, or the stack stops: send nothing */
+    if (x->notified)
+        goto out; /* ended already: send nothing */
     if (!resp) {
         if (initial)
             terminate(x, TL_SIP_SESS_ERROR, 0);
@@ -640,6 +675,7 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
                         nr->sess = x;
                         nr->m = TL_SIP_METHOD_INVITE;
                         if (!tl_sip_stack_request(x->l->s, &rq, on_resp, nr, &nr->ct)) {
+                            req_link(x->l, nr);
                             x->pending++;
                             x->inv_req = nr;
                             goto out;
@@ -649,13 +685,13 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
                 }
                 terminate(x, TL_SIP_SESS_REJECTED, sc);
             } else {
-                terminate(x, x->canceling && sc == 487 ? TL_SIP_SESS_CANCELED
-                                                       : TL_SIP_SESS_REJECTED,
-                          sc);
+                terminate(
+                    x, x->canceling && sc == 487 ? TL_SIP_SESS_CANCELED : TL_SIP_SESS_REJECTED, sc);
             }
             break;
         }
-        /* fall through: re-INVITE and UPDATE share the rest */
+        /* re-INVITE and UPDATE share the rest */
+        __attribute__((fallthrough));
     case TL_SIP_METHOD_UPDATE:
         if (sc < 300) {
             tl_sip_dlg_target_refresh(&x->dlg, resp);
@@ -684,8 +720,9 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
             uint32_t d = tl_sip_glare_delay_ms(x->dlg.uac, randombytes_random());
             x->glare_update = r->m == TL_SIP_METHOD_UPDATE;
             tl_info("sip", "session.glare", "callid=%s retry_ms=%u", x->dlg.callid, d);
-            tl_sip_timer_start(tl_sip_stack_timers(x->l->s), &x->glare_tm, now_ms(x->l) + d,
-                               on_glare);
+            /* a refresh of ours is simply due again then; a user's offer is re-sent */
+            tl_sip_timer_start(tl_sip_stack_timers(x->l->s), r->refresh ? &x->st_tm : &x->glare_tm,
+                               now_ms(x->l) + d, r->refresh ? on_st : on_glare);
         } else if (sc == 481 || sc == 408) {
             send_bye(x, NULL); /* §14.1: the dialog is gone */
             terminate(x, TL_SIP_SESS_ERROR, sc);
@@ -708,7 +745,7 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
         break;
     }
 out:
-    free(r);
+    req_free(r);
     sess_release(x);
 }
 
@@ -830,8 +867,8 @@ static int notify_out(struct tl_sip_sess *x, uint16_t scode, bool terminated)
     int n = snprintf(body, sizeof body, "SIP/2.0 %u %s\r\n", scode, tl_sip_reason_phrase(scode));
     if (terminated)
         x->refer_active = false;
-    return send_req(x, TL_SIP_METHOD_NOTIFY, hdrs, "message/sipfrag;version=2.0", body,
-                    (size_t)n, NULL);
+    return send_req(x, TL_SIP_METHOD_NOTIFY, hdrs, "message/sipfrag;version=2.0", body, (size_t)n,
+                    NULL);
 }
 
 static void in_dialog(struct tl_sip_sess *x, struct tl_sip_tsx *tx, const struct tl_sip_msg *m)
@@ -848,8 +885,7 @@ static void in_dialog(struct tl_sip_sess *x, struct tl_sip_tsx *tx, const struct
         if (x->itx) { /* §15.1.2: BYE in an early dialog: the INVITE gets 487 */
             const struct tl_sip_msg *im = inv_msg(x);
             if (im)
-                tl_sip_stack_reply(l->s, x->itx, im, &x->ipeer, 487, NULL, x->ltag, NULL, NULL,
-                                   0);
+                tl_sip_stack_reply(l->s, x->itx, im, &x->ipeer, 487, NULL, x->ltag, NULL, NULL, 0);
             x->itx = NULL;
         }
         terminate(x, TL_SIP_SESS_BYE_RECEIVED, 0);
@@ -873,7 +909,7 @@ static void in_dialog(struct tl_sip_sess *x, struct tl_sip_tsx *tx, const struct
         return;
     case TL_SIP_METHOD_REFER: {
         const struct tl_sip_hdr *rt = tl_sip_msg_hdr(m, TL_SIP_HDR_REFER_TO);
-        if (!rt || tl_sip_msg_hdr_count_ok(m)) {
+        if (!rt || m->hdr_cnt[TL_SIP_HDR_REFER_TO] != 1) {
             reply(l, tx, m, 400, NULL); /* RFC 3515 §2.4.1: exactly one Refer-To */
             return;
         }
@@ -899,8 +935,8 @@ static void in_dialog(struct tl_sip_sess *x, struct tl_sip_tsx *tx, const struct
             reply(l, tx, m, 489, NULL); /* RFC 6665 §8.3.1: Bad Event */
             return;
         }
-        bool term = ss && !tl_sip_substate_decode(&s, &ss->val) &&
-                    s.sid == TL_SIP_SUBSTATE_TERMINATED;
+        bool term =
+            ss && !tl_sip_substate_decode(&s, &ss->val) && s.sid == TL_SIP_SUBSTATE_TERMINATED;
         reply(l, tx, m, 200, NULL);
         if (x->h->on_notify)
             x->h->on_notify(x, sipfrag_code(&m->body), term, x->arg);
@@ -969,8 +1005,7 @@ static void on_stray(struct tl_sip_stack *s, const struct tl_sip_msg *m,
     if (!m->req) {
         /* §13.2.2.4: a 2xx retransmission gets the same ACK again */
         if (m->cseq.num == x->ack_sent_cseq)
-            send_ack(x, x->ack_sent_cseq, x->ack_body_len ? x->ack_body : NULL,
-                     x->ack_body_len);
+            send_ack(x, x->ack_sent_cseq, x->ack_body_len ? x->ack_body : NULL, x->ack_body_len);
     } else if (m->mid == TL_SIP_METHOD_ACK && x->await_ack && m->cseq.num == x->ack_cseq) {
         x->await_ack = false;
         tl_sip_timer_stop(tl_sip_stack_timers(l->s), &x->rt_tm);
@@ -1090,8 +1125,8 @@ int tl_sip_sess_connect(struct tl_sip_sess **sp, struct tl_sip_sess_layer *l,
     snprintf(from, sizeof from, "%s;tag=%s", rq0->from, x->ltag);
     our_contact(l, rq0->tp, contact, sizeof contact);
     /* the session timer we ask for; the UAS picks the refresher (RFC 4028 §7.1) */
-    snprintf(st, sizeof st, "Supported: timer\r\nSession-Expires: %u\r\nMin-SE: %u\r\n",
-             l->cfg.se, l->cfg.min_se);
+    snprintf(st, sizeof st, "Supported: timer\r\nSession-Expires: %u\r\nMin-SE: %u\r\n", l->cfg.se,
+             l->cfg.min_se);
     snprintf(hdrs, sizeof hdrs, "%s%s", st, rq0->hdrs ? rq0->hdrs : "");
     x->rq_ruri = xdup(rq0->ruri);
     x->rq_from = strdup(from);
@@ -1130,6 +1165,7 @@ int tl_sip_sess_connect(struct tl_sip_sess **sp, struct tl_sip_sess_layer *l,
         sess_free(x);
         return err;
     }
+    req_link(l, r);
     x->pending = 1;
     x->inv_req = r;
     x->st = TL_SIP_SESS_EARLY;
@@ -1145,8 +1181,8 @@ int tl_sip_sess_cancel(struct tl_sip_sess *x)
     return tl_sip_stack_cancel(x->l->s, x->inv_req->ct);
 }
 
-int tl_sip_sess_modify(struct tl_sip_sess *x, bool use_update, const char *ctype,
-                       const char *body, size_t len)
+int tl_sip_sess_modify(struct tl_sip_sess *x, bool use_update, const char *ctype, const char *body,
+                       size_t len)
 {
     if (x->st != TL_SIP_SESS_CONFIRMED || x->notified)
         return EINVAL;
@@ -1266,14 +1302,14 @@ static void t_info(struct tl_sip_sess *sess, const struct tl_pl *ctype, const st
             ctype->p, body->l);
 }
 
-static void t_term(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16_t scode,
-                   void *arg)
+static void t_term(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16_t scode, void *arg)
 {
     (void)sess;
     (void)why;
     (void)scode;
     struct tcall *c = arg;
-    tl_sip_timer_stop(tl_sip_stack_timers(c->l->s), &c->tm);
+    if (!c->l->closing)
+        tl_sip_timer_stop(tl_sip_stack_timers(c->l->s), &c->tm);
     free(c);
 }
 
@@ -1378,6 +1414,9 @@ void tl_sip_sess_layer_free(struct tl_sip_sess_layer *l)
 {
     if (!l)
         return;
+    l->closing = true;
+    while (l->reqs)
+        req_free(l->reqs);
     while (l->all) {
         struct tl_sip_sess *x = l->all;
         if (x->h == &test_h && !x->notified) /* our own test calls: free their state */

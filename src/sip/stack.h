@@ -155,8 +155,7 @@ struct tl_sip_ctr_layer;
 /* resp: every 1xx and the first final (retransmitted finals are absorbed); or NULL with
  * err: ETIMEDOUT (timer B/F) or the transport's errno. After a final or an error h is not
  * called again; the layer frees the transaction (now or after D/K): drop the pointer. */
-typedef void(tl_sip_ctr_h)(struct tl_sip_ctr *t, const struct tl_sip_msg *resp, int err,
-                           void *arg);
+typedef void(tl_sip_ctr_h)(struct tl_sip_ctr *t, const struct tl_sip_msg *resp, int err, void *arg);
 struct tl_sip_ctr_cfg {
     uint32_t t1, t2, t4; /* ms */
     tl_sip_send_h *send;
@@ -259,22 +258,25 @@ struct tl_sip_request {
     const char *ctype;   /* body Content-Type, or NULL */
     const char *body;
     size_t body_len;
-    enum tl_sip_transport tp; /* UDP, TCP or TLS: the trunk's transport */
+    enum tl_sip_transport tp;       /* UDP, TCP or TLS: the trunk's transport */
     const struct tl_sip_peer *dest; /* fixed next hop, or NULL = resolve the ruri host */
     const char *tls_name;           /* with dest and TLS: the name to verify, SNI */
     const char *auth_user, *auth_pass, *auth_realm; /* digest credentials, or NULLs */
 };
-int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq,
-                         tl_sip_resp_h *h, void *arg, struct tl_sip_ctsx **ctp);
+int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq, tl_sip_resp_h *h,
+                         void *arg, struct tl_sip_ctsx **ctp);
 /* CANCEL for an INVITE client transaction that has seen a provisional response (§9.1:
  * before one, the CANCEL is held and sent when the first 1xx arrives). The INVITE's
  * final response (487, or a 200 that crossed the CANCEL) still reaches its resp_h. */
 int tl_sip_stack_cancel(struct tl_sip_stack *s, struct tl_sip_ctsx *ct);
-/* ACK for a 2xx (§13.2.2.4): a request of its own, no transaction; same next hop as the
- * INVITE (rq->dest or the resolved target). rq->cseq is the INVITE's. */
+/* ACK for a 2xx (§13.2.2.4): a request of its own, no transaction, new branch. rq->dest
+ * is required: the INVITE's hop (copy tl_sip_ctsx_peer() in resp_h); its stream
+ * connection is used while up, else reopened (TLS: rq->tls_name). rq->cseq is the
+ * INVITE's (the one in the 2xx, after a digest retry). 0, EINVAL, a transport errno. */
 int tl_sip_stack_ack(struct tl_sip_stack *s, const struct tl_sip_request *rq);
 /* The hop a client transaction used (for the ACK, and for in-dialog requests when no
- * Route set exists and the remote target resolves to the same place). */
+ * Route set exists and the remote target resolves to the same place). Valid while ct is:
+ * copy it inside resp_h. */
 const struct tl_sip_peer *tl_sip_ctsx_peer(const struct tl_sip_ctsx *ct);
 /* In-dialog traffic that no transaction owns: 2xx retransmissions to an INVITE we sent
  * (the dialog layer re-sends its ACK) and ACKs for our 2xx. */

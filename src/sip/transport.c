@@ -41,7 +41,7 @@ struct conn {
     uint32_t slot;
     int open_handles;
     bool tls, closing, draining;
-    bool partial; /* a message was started and is not complete */
+    bool partial;      /* a message was started and is not complete */
     bool outbound, up; /* we connected (vs accepted); connected and handshaken */
     char *tls_name;    /* outbound TLS: the name verified (reuse key), else NULL */
     char *pend;        /* outbound: bytes queued until up */
@@ -686,7 +686,8 @@ int tl_sip_tport_connect(struct tl_sip_tport *tp, enum tl_sip_transport kind,
         /* RFC 5922 §7.2: the name the operator configured, never the SRV target; an IP
          * literal is matched against iPAddress SANs and sent as no SNI (RFC 6066 §3) */
         struct in6_addr tmp;
-        bool ip = inet_pton(AF_INET, tls_name, &tmp) == 1 || inet_pton(AF_INET6, tls_name, &tmp) == 1;
+        bool ip =
+            inet_pton(AF_INET, tls_name, &tmp) == 1 || inet_pton(AF_INET6, tls_name, &tmp) == 1;
         int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), tls_name)
                     : SSL_set1_host(c->ssl, tls_name) &&
                           SSL_set_tlsext_host_name(c->ssl, (char *)tls_name);
@@ -726,9 +727,8 @@ int tl_sip_tport_local(struct tl_sip_tport *tp, const struct tl_sip_peer *peer,
     int len = sizeof *out;
     memset(out, 0, sizeof *out);
     if (peer->tp == TL_SIP_TP_UDP)
-        return tp->udp_on && !uv_udp_getsockname(&tp->udp, (struct sockaddr *)out, &len)
-                   ? 0
-                   : ENOTCONN;
+        return tp->udp_on && !uv_udp_getsockname(&tp->udp, (struct sockaddr *)out, &len) ? 0
+                                                                                         : ENOTCONN;
     struct conn *c = conn_find(tp, peer->conn);
     if (!c || uv_tcp_getsockname(&c->h, (struct sockaddr *)out, &len))
         return ENOTCONN;

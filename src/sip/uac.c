@@ -50,7 +50,7 @@ struct tl_sip_ctsx {
     struct tl_sip_peer dest;
     struct tl_sip_targets *tg; /* resolved next hops, or NULL */
     struct tl_sip_resolve_query *q;
-    struct tl_sip_ctr *ctr; /* the transaction in flight */
+    struct tl_sip_ctr *ctr;  /* the transaction in flight */
     struct tl_sip_peer peer; /* the hop it uses */
     char branch[48];
     char via[200];    /* our Via line of the current attempt: the CANCEL repeats it (§9.1) */
@@ -107,8 +107,8 @@ int tl__sip_uac_alloc(struct tl_sip_uac **up, struct tl_sip_stack *s, uv_loop_t 
 
 static void ct_free(struct tl_sip_ctsx *ct)
 {
-    char **v[] = {&ct->met,      &ct->ruri,  &ct->from,   &ct->to,        &ct->call_id,
-                  &ct->contact,  &ct->route, &ct->hdrs,   &ct->ctype,     &ct->body,
+    char **v[] = {&ct->met,      &ct->ruri,      &ct->from,      &ct->to,    &ct->call_id,
+                  &ct->contact,  &ct->route,     &ct->hdrs,      &ct->ctype, &ct->body,
                   &ct->tls_name, &ct->auth_user, &ct->auth_realm};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         free(*v[i]);
@@ -263,6 +263,10 @@ static int pick_peer(struct tl_sip_ctsx *ct, struct tl_sip_peer *peer)
     memset(peer, 0, sizeof *peer);
     if (ct->have_dest) {
         *peer = ct->dest;
+        struct sockaddr_storage ignored;
+        /* the dest's own connection while it is up (in-dialog: the INVITE's): no lookup */
+        if (peer->tp != TL_SIP_TP_UDP && peer->conn && !tl_sip_tport_local(tp, peer, &ignored))
+            return 0;
     } else {
         const struct tl_sip_target *t = tl_sip_targets_cur(ct->tg);
         if (!t)
@@ -440,28 +444,28 @@ void tl__sip_uac_conn_err(uint64_t conn, int err, const char *why, void *arg)
 
 /* ---- API ---- */
 
-int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq,
-                         tl_sip_resp_h *h, void *arg, struct tl_sip_ctsx **ctp)
+int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq, tl_sip_resp_h *h,
+                         void *arg, struct tl_sip_ctsx **ctp)
 {
     struct tl_sip_uac *u = tl__sip_stack_uac(s);
     if (!u || !rq || !h || !rq->ruri || !rq->from || !rq->to || !rq->call_id ||
         rq->method == TL_SIP_METHOD_ACK || rq->method == TL_SIP_METHOD_CANCEL ||
-        rq->method == TL_SIP_METHOD_OTHER || !hdrs_ok(rq->hdrs) ||
-        (rq->body_len && !rq->body) || rq->cseq >= (1u << 31) - 1)
+        rq->method == TL_SIP_METHOD_OTHER || !hdrs_ok(rq->hdrs) || (rq->body_len && !rq->body) ||
+        rq->cseq >= (1u << 31) - 1)
         return EINVAL;
     struct tl_sip_ctsx *ct = calloc(1, sizeof *ct);
     if (!ct)
         return ENOMEM;
     static const char *names[] = {
-        [TL_SIP_METHOD_INVITE] = "INVITE",       [TL_SIP_METHOD_BYE] = "BYE",
-        [TL_SIP_METHOD_OPTIONS] = "OPTIONS",     [TL_SIP_METHOD_REGISTER] = "REGISTER",
-        [TL_SIP_METHOD_PRACK] = "PRACK",         [TL_SIP_METHOD_SUBSCRIBE] = "SUBSCRIBE",
-        [TL_SIP_METHOD_NOTIFY] = "NOTIFY",       [TL_SIP_METHOD_PUBLISH] = "PUBLISH",
-        [TL_SIP_METHOD_INFO] = "INFO",           [TL_SIP_METHOD_REFER] = "REFER",
-        [TL_SIP_METHOD_MESSAGE] = "MESSAGE",     [TL_SIP_METHOD_UPDATE] = "UPDATE",
+        [TL_SIP_METHOD_INVITE] = "INVITE",   [TL_SIP_METHOD_BYE] = "BYE",
+        [TL_SIP_METHOD_OPTIONS] = "OPTIONS", [TL_SIP_METHOD_REGISTER] = "REGISTER",
+        [TL_SIP_METHOD_PRACK] = "PRACK",     [TL_SIP_METHOD_SUBSCRIBE] = "SUBSCRIBE",
+        [TL_SIP_METHOD_NOTIFY] = "NOTIFY",   [TL_SIP_METHOD_PUBLISH] = "PUBLISH",
+        [TL_SIP_METHOD_INFO] = "INFO",       [TL_SIP_METHOD_REFER] = "REFER",
+        [TL_SIP_METHOD_MESSAGE] = "MESSAGE", [TL_SIP_METHOD_UPDATE] = "UPDATE",
     };
-    const char *met = (size_t)rq->method < sizeof names / sizeof names[0] ? names[rq->method]
-                                                                          : NULL;
+    const char *met =
+        (size_t)rq->method < sizeof names / sizeof names[0] ? names[rq->method] : NULL;
     int err = 0;
     ct->u = u;
     ct->mid = rq->method;
@@ -521,8 +525,8 @@ int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq
             }
         }
         if (!err)
-            err = tl_sip_resolve(u->res, host, uri.has_port ? uri.port : 0, ct->tp, on_resolved,
-                                 ct, &ct->q);
+            err = tl_sip_resolve(u->res, host, uri.has_port ? uri.port : 0, ct->tp, on_resolved, ct,
+                                 &ct->q);
     }
     if (err) {
         if (ct->ctr)

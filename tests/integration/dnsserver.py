@@ -35,13 +35,12 @@ srv.stop().
 import argparse
 import json
 import os
-import socket
 import socketserver
 import struct
 import sys
 import threading
 
-from dnslib import AAAA, A, DNSRecord, NAPTR, QTYPE, RCODE, RR, SRV, DNSLabel
+from dnslib import AAAA, A, DNSLabel, DNSRecord, NAPTR, QTYPE, RCODE, RR, SRV
 
 UDP_MAX = 512
 TTL = 60
