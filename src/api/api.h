@@ -11,10 +11,10 @@
 #include "store/store.h"
 
 struct tl_api_config {
-    const char *listen;  /* "host:port"; port 0 = any free port */
+    const char *listen;      /* "host:port"; port 0 = any free port */
     const char *public_host; /* for /v1/sip/endpoints */
     int sip_tcp_port, sip_tls_port;
-    size_t max_body;     /* bytes; larger bodies get 413 */
+    size_t max_body; /* bytes; larger bodies get 413 */
 };
 
 struct tl_api;

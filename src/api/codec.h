@@ -20,8 +20,8 @@ json_t *tl_json_parse_body(const char *body, size_t len, struct tl_err *err);
  * import: "number" required; PUT: "number" optional but must equal the stored one (the
  * handler checks), "source" refused unless allow_platform (operator) */
 int tl_codec_number_decode(const json_t *j, bool is_import, bool allow_platform,
-                           struct tl_phone_number *out, bool *agent_given,
-                           struct tl_warnings *w, struct tl_err *err);
+                           struct tl_phone_number *out, bool *agent_given, struct tl_warnings *w,
+                           struct tl_err *err);
 json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_warnings *w);
 
 /* POST /v1/agents (is_create) and PATCH /v1/agents/{id} (merges into *out as read) */

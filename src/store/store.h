@@ -21,17 +21,17 @@
 #include "core/core.h"
 
 /* ---- caps (validation refuses longer input before anything is allocated) ---- */
-#define TL_NAME_MAX         128  /* workspace and agent names, number labels (bytes) */
+#define TL_NAME_MAX         128 /* workspace and agent names, number labels (bytes) */
 #define TL_REGION_MAX       32
-#define TL_E164_MAX         16   /* '+' and at most 15 digits */
-#define TL_HOST_MAX         253  /* DNS name limit */
+#define TL_E164_MAX         16  /* '+' and at most 15 digits */
+#define TL_HOST_MAX         253 /* DNS name limit */
 #define TL_USER_MAX         128
 #define TL_PASSWORD_MAX     128
 #define TL_HEADERS_MAX      16
 #define TL_HEADER_NAME_MAX  64
 #define TL_HEADER_VALUE_MAX 256
 #define TL_ALLOWED_MAX      32
-#define TL_CIDR_MAX         49   /* "ffff:…:ffff/128" */
+#define TL_CIDR_MAX         49 /* "ffff:…:ffff/128" */
 #define TL_URI_MAX          512
 #define TL_AGENT_URL_MAX    2048
 #define TL_PARAMS_MAX       32
@@ -39,7 +39,7 @@
 #define TL_PARAM_VALUE_MAX  512
 #define TL_BUILTIN_MAX      32
 #define TL_CURSOR_MAX       64
-#define TL_TOKEN_MAX        64   /* "tlk_" + 43 base64url characters of 32 random bytes */
+#define TL_TOKEN_MAX        64 /* "tlk_" + 43 base64url characters of 32 random bytes */
 #define TL_PAGE_MAX         100
 #define TL_PAGE_DEFAULT     50
 
@@ -74,7 +74,7 @@ struct tl_workspace {
     char name[TL_NAME_MAX + 1];
     enum tl_plan plan;
     char region[TL_REGION_MAX + 1]; /* data-residency label, default "eu" */
-    int64_t created_at, updated_at;  /* ms since the epoch */
+    int64_t created_at, updated_at; /* ms since the epoch */
 };
 
 struct tl_token {
@@ -128,7 +128,7 @@ struct tl_inbound_trunk {
     bool has_password;
     size_t n_allowed;
     char allowed_addresses[TL_ALLOWED_MAX][TL_CIDR_MAX + 1]; /* canonical text form */
-    char origination_url[TL_URI_MAX + 1];                     /* "" = none */
+    char origination_url[TL_URI_MAX + 1];                    /* "" = none */
     size_t n_headers;
     struct tl_kv headers[TL_HEADERS_MAX];
 };
@@ -159,9 +159,8 @@ int tl_valid_password(const char *s, const char *field, struct tl_err *err);
  * gateway; value free of CR, LF, NUL and within cap */
 int tl_valid_sip_header(const struct tl_kv *h, const char *field, struct tl_err *err);
 /* IPv4/IPv6 address or CIDR block; on success writes the canonical form to out */
-int tl_valid_cidr(const char *s, char out[TL_CIDR_MAX + 1], const char *field,
-                  struct tl_err *err);
-int tl_valid_sip_uri(const char *s, const char *field, struct tl_err *err); /* sip:/sips: */
+int tl_valid_cidr(const char *s, char out[TL_CIDR_MAX + 1], const char *field, struct tl_err *err);
+int tl_valid_sip_uri(const char *s, const char *field, struct tl_err *err);   /* sip:/sips: */
 int tl_valid_agent_url(const char *s, const char *field, struct tl_err *err); /* ws/wss */
 int tl_valid_ws_header(const struct tl_kv *h, const char *field, struct tl_err *err);
 int tl_valid_param_key(const char *s, const char *field, struct tl_err *err);
@@ -184,8 +183,8 @@ struct tl_store;
 int tl_store_open(struct tl_store **sp, const char *db_path, const uint8_t key[32],
                   struct tl_err *err);
 /* As tl_store_open but migrates only up to schema version `target` (tests of migration). */
-int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t key[32],
-                     int target, struct tl_err *err);
+int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t key[32], int target,
+                     struct tl_err *err);
 void tl_store_close(struct tl_store *s);
 int tl_store_ping(struct tl_store *s); /* 0 when the database answers (readyz) */
 int tl_store_schema_version(struct tl_store *s);
@@ -287,8 +286,8 @@ int tl_master_key_load(const char *data_dir, uint8_t key[32], bool *created, str
 #define TL_SEAL_OVERHEAD (24 + 16)
 int tl_seal(const uint8_t key[32], const char *ad, const void *plain, size_t len, uint8_t *out,
             size_t out_cap, size_t *out_len);
-int tl_unseal(const uint8_t key[32], const char *ad, const uint8_t *sealed, size_t len,
-              void *plain, size_t plain_cap, size_t *plain_len);
+int tl_unseal(const uint8_t key[32], const char *ad, const uint8_t *sealed, size_t len, void *plain,
+              size_t plain_cap, size_t *plain_len);
 /* new random API token "tlk_…" and its hash (keyed with the master key) */
 void tl_token_new(char secret[TL_TOKEN_MAX + 1]);
 void tl_token_hash(const uint8_t key[32], const char *secret, uint8_t hash[32]);
