@@ -12,7 +12,8 @@ Asserted per transport:
     INVITE arriving over that transport from the daemon's port;
   - after hangup baresip reports CALL_CLOSED and its trace shows the daemon answering the
     BYE with 200 (same Call-ID);
-  - the daemon has forgotten the call: an in-dialog BYE sent afterwards is answered 481;
+  - the daemon's log has "session.end callid=<the call> reason=bye_received", and it has
+    forgotten the call: an in-dialog BYE sent afterwards is answered 481;
   - the daemon's log has no warn/error line; baresip and the daemon shut down cleanly.
 Reverse direction: probe exits 0 having seen 200 to its INVITE and 200 to its BYE; baresip
 reports the incoming call established and then closed, and its trace shows the INVITE and
@@ -46,21 +47,34 @@ pytestmark = pytest.mark.skipif(
     BARESIP is None or not os.path.exists(os.path.join(MODULES, "ctrl_tcp.so")),
     reason="baresip (Debian baresip-core) not installed")
 
-# one message of baresip's SIP trace (-s): "TCP 127.0.0.1:a -> 127.0.0.1:b" then the
-# start line and the header fields up to the empty line
-TRACE = re.compile(r"(UDP|TCP|TLS) (\S+) -> (\S+)\r?\n([^\r\n]+)\r?\n((?:[^\r\n]+\r?\n)*)")
+# baresip's SIP trace (-s) prints "TCP 127.0.0.1:a -> 127.0.0.1:b" and then the message.
+# Other threads' log lines (e.g. aubridge's) can land anywhere in between, so a message is
+# found by its own CRLF-terminated start line and header fields (log lines end in a bare
+# LF), and its hop by the last "TCP a -> " before it and the first address after that.
+SIP_START = re.compile(r"^((?:[A-Z]+ [^ \r\n]+ SIP/2\.0)|(?:SIP/2\.0 \d{3}[^\r\n]*))\r\n"
+                       r"((?:[^\r\n]+\r\n)*)\r\n", re.M)
+HOP = re.compile(r"(UDP|TCP|TLS) (\d{1,3}(?:\.\d{1,3}){3}:\d+) -> ")
+ADDR = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}:\d+")
+# the audio thread's log lines, seen landing in the middle of a trace's hop line
+ASYNC_LOG = re.compile(r"aubridge: [^\r\n]*\n")
 
 
 def trace_msgs(text):
+    text = ASYNC_LOG.sub("", text)
     out = []
-    for m in TRACE.finditer(text):
+    for m in SIP_START.finditer(text):
+        hops = list(HOP.finditer(text, max(0, m.start() - 1000), m.start()))
+        if not hops:
+            continue
+        h = hops[-1]
+        dst = ADDR.search(text, h.end(), m.start())
         hdrs = {}
-        for ln in m.group(5).splitlines():
+        for ln in m.group(2).split("\r\n"):
             if ":" in ln:
                 k, v = ln.split(":", 1)
                 hdrs.setdefault(k.strip().lower(), v.strip())
-        out.append({"tp": m.group(1), "src": m.group(2), "dst": m.group(3),
-                    "start": m.group(4), "hdrs": hdrs})
+        out.append({"tp": h.group(1), "src": h.group(2), "dst": dst.group(0) if dst else "",
+                    "start": m.group(1), "hdrs": hdrs})
     return out
 
 
@@ -69,12 +83,14 @@ class Baresip:
 
     def __init__(self, tmp_path, transport, cafile, certificate):
         self.dir = str(tmp_path / ("baresip-" + transport))
-        os.makedirs(self.dir)
+        os.makedirs(self.dir, exist_ok=True)
         self.transport = transport
-        # baresip (libre) listens for TLS on sip_listen's port + 1: find a free pair
+        # baresip (libre) listens on UDP+TCP sip_port and TLS on sip_port + 1
         for _ in range(50):
             self.sip_port = free_port()
             try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.bind(("127.0.0.1", self.sip_port))
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", self.sip_port + 1))
                 break
@@ -165,9 +181,10 @@ class Baresip:
                 if v:
                     return v
                 left = end - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("baresip: no %s in %ss\n--- output tail ---\n%s" % (
-                        what, deadline, self.out.decode(errors="replace")[-4000:]))
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError("baresip: no %s in %ss (exit code %s)\n--- output tail "
+                                         "---\n%s" % (what, deadline, self.proc.poll(),
+                                                       self.out.decode(errors="replace")[-4000:]))
                 self.cond.wait(left)
 
     def wait_output(self, regex, deadline=DEADLINE):
@@ -246,13 +263,31 @@ def baresip(tmp_path, trunkline):
     crt, pem = make_cert(str(tmp_path))
 
     def start(transport):
-        b = Baresip(tmp_path, transport, os.path.join(trunkline.data_dir, "tls", "cert.pem"), pem)
+        for attempt in range(3):  # a port picked free can be taken before baresip binds it
+            try:
+                b = Baresip(tmp_path / ("try%d" % attempt), transport,
+                            os.path.join(trunkline.data_dir, "tls", "cert.pem"), pem)
+                break
+            except AssertionError as e:
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
         b.cert = crt
         made.append(b)
         return b
     yield start
     for b in made:
         b.stop()
+
+
+def wait_log(daemon, regex, deadline=DEADLINE):
+    """Wait until the daemon's log file has a line matching regex (it writes the file, so
+    this polls it, with a deadline)."""
+    rx = re.compile(regex)
+    end = time.monotonic() + deadline
+    while not rx.search(daemon.log_text()):
+        assert time.monotonic() < end, "daemon log: no /%s/ in %ss\n%s" % (
+            regex, deadline, daemon.log_text()[-3000:])
+        time.sleep(0.05)  # poll period of the file, bounded by the deadline
 
 
 def bye_probe(port, invite_200, tp):
@@ -316,7 +351,8 @@ def test_baresip_calls_trunkline(trunkline, baresip, transport):
                           m["hdrs"].get("cseq", "").endswith("BYE"), "answer to the BYE")
     assert bye_ok["start"].startswith("SIP/2.0 200"), bye_ok
 
-    # the daemon has ended the call: the same dialog is unknown now
+    # the daemon logged the end of the call, and the same dialog is unknown to it now
+    wait_log(trunkline, r"session\.end callid=%s .*reason=bye_received" % re.escape(callid))
     assert bye_probe(trunkline.sip_port, ok, "udp") == 481
 
     assert b.stop() == 0, b.text()[-3000:]

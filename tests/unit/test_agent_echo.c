@@ -1,0 +1,104 @@
+/* The echo agent against a recording call: it must declare itself ready, give back every
+ * frame byte-for-byte in order, echo DTMF as DTMF, and free itself on stop (LSan checks). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/agent.h"
+
+struct tl_agent_call {
+    uint8_t played[4096];
+    size_t n_played;
+    char digits[16];
+    size_t n_digits;
+    int ready_calls, ready_err;
+};
+
+static int rec_play(struct tl_agent_call *c, const uint8_t *ulaw, size_t len)
+{
+    assert_true(c->n_played + len <= sizeof c->played);
+    memcpy(c->played + c->n_played, ulaw, len);
+    c->n_played += len;
+    return 0;
+}
+static int rec_mark(struct tl_agent_call *c, const char *name)
+{
+    (void)c;
+    (void)name;
+    return 0;
+}
+static int rec_clear(struct tl_agent_call *c)
+{
+    (void)c;
+    return 0;
+}
+static int rec_dtmf(struct tl_agent_call *c, const char *d)
+{
+    size_t n = strlen(d);
+    memcpy(c->digits + c->n_digits, d, n);
+    c->n_digits += n;
+    return 0;
+}
+static int rec_hangup(struct tl_agent_call *c, const char *r)
+{
+    (void)c;
+    (void)r;
+    return 0;
+}
+static int rec_transfer(struct tl_agent_call *c, const char *t)
+{
+    (void)c;
+    (void)t;
+    return 0;
+}
+static const struct tl_agent_call_ops rec_ops = {rec_play, rec_mark,   rec_clear,
+                                                 rec_dtmf, rec_hangup, rec_transfer};
+
+static void on_ready(struct tl_agent_call *c, int err)
+{
+    c->ready_calls++;
+    c->ready_err = err;
+}
+
+static void test_echo_gives_back_audio_and_dtmf(void **state)
+{
+    (void)state;
+    const struct tl_agent_ops *ops = tl_agent_builtin("echo");
+    assert_non_null(ops);
+    assert_null(tl_agent_builtin("nope"));
+    struct tl_agent_call call = {0};
+    struct tl_agent_conn *c = NULL;
+    struct tl_agent_call_info info = {"ca_x",      "ws_x",          "ag_x",    "+493012345678",
+                                      "+15550001", "+493012345678", "inbound", "abc@host"};
+    assert_int_equal(ops->start(&c, &info, &call, &rec_ops, on_ready), 0);
+    assert_non_null(c);
+    assert_int_equal(call.ready_calls, 1);
+    assert_int_equal(call.ready_err, 0);
+
+    uint8_t frame[160], want[160 * 5];
+    for (int f = 0; f < 5; f++) {
+        for (int i = 0; i < 160; i++)
+            frame[i] = (uint8_t)(f * 31 + i);
+        memcpy(want + f * 160, frame, 160);
+        ops->audio(c, frame, sizeof frame, (uint32_t)(f * 160));
+    }
+    assert_int_equal(call.n_played, sizeof want);
+    assert_memory_equal(call.played, want, sizeof want);
+
+    ops->dtmf(c, '5', 160);
+    ops->dtmf(c, '#', 160);
+    assert_int_equal(call.n_digits, 2);
+    assert_memory_equal(call.digits, "5#", 2);
+    ops->event(c, TL_AGENT_EV_HOLD);
+    ops->stop(c, "bye_received");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_echo_gives_back_audio_and_dtmf)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
