@@ -56,6 +56,15 @@ static const struct setting settings[] = {
     S(sip_min_se, "TRUNKLINE_SIP_MIN_SE", K_UINT, "90",
       "Shortest session-timer interval accepted, in s (RFC 4028 Min-SE; 422 below it). RFC "
       "4028 asks for at least 90; lower values are for tests."),
+    S(sip_test_auth, "TRUNKLINE_SIP_TEST_AUTH", K_STR, "",
+      "Digest credentials user:password the test policy's INVITEs must answer (401 challenge, "
+      "realm public_host, SHA-256 and MD5); empty: no authentication."),
+    S(sip_digest_algorithms, "TRUNKLINE_SIP_DIGEST_ALGORITHMS", K_STR, "SHA-256,MD5",
+      "Digest challenges we send, in preference order (RFC 8760): SHA-256,MD5; MD5,SHA-256 "
+      "for carriers that read only the first challenge and know only MD5; or one of them."),
+    S(sip_nonce_ttl_s, "TRUNKLINE_SIP_NONCE_TTL_S", K_UINT, "300",
+      "Seconds a digest nonce stays fresh; an older one with the right password gets 401 "
+      "stale=true."),
     S(sip_tls_ca_file, "TRUNKLINE_SIP_TLS_CA_FILE", K_STR, "",
       "Extra CA certificates (PEM) trusted for outbound SIP/TLS, besides the system store."),
     S(sip_dns_servers, "TRUNKLINE_SIP_DNS_SERVERS", K_STR, "",

@@ -18,13 +18,14 @@ struct tl_config {
     unsigned sip_t1_ms, sip_t2_ms, sip_t4_ms; /* RFC 3261 §17.1.1.1 timers */
     unsigned sip_max_connections;             /* TCP + TLS */
     unsigned sip_tcp_idle_s;
-    char sip_test_policy[24];  /* "", "answer", "ring", "answer-bye:N": test answers */
-    unsigned sip_min_se;       /* s: RFC 4028 Min-SE (90; lower only for tests) */
-    char sip_test_auth[520];   /* "user:password" the test policy challenges for; "" off */
-    unsigned sip_nonce_ttl_s;  /* digest nonce freshness, s */
-    char sip_tls_ca_file[512]; /* extra CA (PEM) trusted for outbound SIP/TLS */
-    char sip_dns_servers[256]; /* "ip:port,…" for RFC 3263 lookups; empty = resolv.conf */
-    char tls_cert[512];        /* PEM; empty = self-made one in data_dir/tls */
+    char sip_test_policy[24];       /* "", "answer", "ring", "answer-bye:N": test answers */
+    unsigned sip_min_se;            /* s: RFC 4028 Min-SE (90; lower only for tests) */
+    char sip_test_auth[520];        /* "user:password" the test policy challenges for; "" off */
+    char sip_digest_algorithms[32]; /* challenge order: "SHA-256,MD5" */
+    unsigned sip_nonce_ttl_s;       /* digest nonce freshness, s */
+    char sip_tls_ca_file[512];      /* extra CA (PEM) trusted for outbound SIP/TLS */
+    char sip_dns_servers[256];      /* "ip:port,…" for RFC 3263 lookups; empty = resolv.conf */
+    char tls_cert[512];             /* PEM; empty = self-made one in data_dir/tls */
     char tls_key[512];
     char log_file[512]; /* empty = stderr */
     enum tl_log_format log_format;

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/tlscert.h"
 #include "sip/dialog.h"
+#include "sip/inauth.h"
 #include "sip/stack.h"
 #include "store/store.h"
 
@@ -144,6 +145,7 @@ int tl_serve_main(int argc, char **argv)
     bool loop_ok = false;
     struct tl_sip_stack *sip = NULL;
     struct tl_sip_sess_layer *sess = NULL;
+    struct tl_sip_inauth *tauth = NULL;
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
@@ -252,6 +254,20 @@ int tl_serve_main(int argc, char **argv)
             tl_error("core", "start.failed", "reason=\"SIP session layer: %s\"", strerror(r));
             goto out;
         }
+        /* test calls behind digest auth, realm = our public host (carriers' INVITEs to us) */
+        if (cfg.sip_test_auth[0]) {
+            r = tl_sip_inauth_new(&tauth, cfg.public_host, cfg.sip_test_auth,
+                                  cfg.sip_digest_algorithms, cfg.sip_nonce_ttl_s);
+            sodium_memzero(cfg.sip_test_auth, sizeof cfg.sip_test_auth);
+            if (r) {
+                tl_error("core", "start.failed",
+                         "reason=\"sip_test_auth must be user:password (printable ASCII) and "
+                         "sip_digest_algorithms SHA-256,MD5 or a part of it: %s\"",
+                         strerror(r));
+                goto out;
+            }
+            tl_sip_sess_test_auth(sess, tauth);
+        }
     }
     /* ---- end SIP stack start ---- */
     tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,
@@ -263,8 +279,9 @@ int tl_serve_main(int argc, char **argv)
 
 out:
     if (loop_ok) {
-        tl_sip_stack_stop(sip); /* ---- SIP stack: stop (before the API) ---- */
+        tl_sip_stack_stop(sip);       /* ---- SIP stack: stop (before the API) ---- */
         tl_sip_sess_layer_free(sess); /* after the stack: its ECANCELED answers come first */
+        tl_sip_inauth_free(tauth);    /* borrowed by the session layer */
         for (int i = 0; i < 3; i++)
             uv_close((uv_handle_t *)&sig[i], NULL);
         uv_run(&loop, UV_RUN_NOWAIT);

@@ -58,8 +58,9 @@ struct tl_sip_digest_server {
     struct tl_sip_digest_nc nc[TL_SIP_DIGEST_NC_SETS][TL_SIP_DIGEST_NC_WAYS];
 };
 
-/* Copies the 32-byte secret (the daemon derives it from its master key: a restart with the
- * same key keeps outstanding nonces valid) and empties the nonce-count table. 0 or EINVAL. */
+/* Copies the 32-byte secret and empties the nonce-count table. 0 or EINVAL. The daemon
+ * draws a fresh random secret at every start: the replay table lives in memory only, so a
+ * secret that outlived a restart would let a captured Authorization be replayed once. */
 int tl_sip_digest_server_init(struct tl_sip_digest_server *srv, const uint8_t *secret);
 void tl_sip_digest_server_wipe(struct tl_sip_digest_server *srv);
 

@@ -17,6 +17,7 @@
 
 #include "core/core.h"
 #include "sip/dialog.h"
+#include "sip/inauth.h"
 
 #define ALLOW_DLG   "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY\r\n"
 #define SDP         "application/sdp"
@@ -96,6 +97,7 @@ struct tl_sip_sess_layer {
     char local[64];
     char policy[24];
     unsigned bye_after_s;
+    struct tl_sip_inauth *tauth; /* test policy: digest credentials (borrowed), or NULL */
     struct tl_sip_dlg_table tbl;
     struct tl_sip_sess *all;
     size_t n;
@@ -188,6 +190,8 @@ static void sess_free(struct tl_sip_sess *x)
 {
     struct tl_sip_sess_layer *l = x->l;
     stop_timers(x);
+    if (x->itx && !l->closing) /* unanswered: the transaction outlives us */
+        tl_sip_tsx_set_uarg(x->itx, NULL);
     if (x->in_table)
         tl_sip_dlg_table_del(&l->tbl, &x->dlg);
     *x->pprev = x->next;
@@ -282,6 +286,7 @@ static int keep_inv(struct tl_sip_sess *x, const struct tl_sip_msg *m, struct tl
     x->inv_len = m->mb.l;
     x->itx = tx;
     x->ipeer = *tl_sip_tsx_peer(tx);
+    tl_sip_tsx_set_uarg(tx, x); /* a CANCEL finds us through it (on_dialog_req) */
     return 0;
 }
 
@@ -607,8 +612,16 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
     struct uac_req *r = arg;
     struct tl_sip_sess *x = r->sess;
     uint16_t sc = resp ? resp->scode : 0;
-    if (resp && sc < 200)
-        return; /* 1xx: no early dialogs of ours (no 100rel, no early media state here) */
+    if (resp && sc < 200) {
+        /* 1xx: no early dialogs of ours (no 100rel, no early media state here); the
+         * user may CANCEL from inside on_response */
+        if (x->h->on_response && !x->notified) {
+            sess_hold(x);
+            x->h->on_response(x, r->m, r->refresh, resp, 0, x->arg);
+            sess_release(x);
+        }
+        return;
+    }
     if (err == ECANCELED) { /* the stack stops: touch nothing (its heap is gone) */
         x->l->closing = true;
         x->pending--;
@@ -622,6 +635,8 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
     if (x->upd_req == r)
         x->upd_req = NULL;
     bool initial = r->m == TL_SIP_METHOD_INVITE && !x->has_dlg;
+    if (x->h->on_response && (!x->notified || r->m == TL_SIP_METHOD_BYE))
+        x->h->on_response(x, r->m, r->refresh, resp, err, x->arg);
     if (x->notified)
         goto out; /* ended already: send nothing */
     if (!resp) {
@@ -959,10 +974,10 @@ static void on_dialog_req(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const s
     struct tl_sip_sess_layer *l = arg;
     (void)s;
     if (m->mid == TL_SIP_METHOD_CANCEL) {
-        struct tl_sip_sess *x = l->all;
-        while (x && x->itx != tx)
-            x = x->next;
-        if (!x || x->notified)
+        /* the stack calls this only while the INVITE is unanswered (Proceeding): its
+         * session is still the transaction's user (keep_inv; sess_free clears it) */
+        struct tl_sip_sess *x = tl_sip_tsx_uarg(tx);
+        if (!x || x->itx != tx || x->notified)
             return;
         sess_hold(x);
         const struct tl_sip_msg *im = inv_msg(x);
@@ -1330,6 +1345,9 @@ static void test_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const str
                         void *arg)
 {
     struct tl_sip_sess_layer *l = arg;
+    /* before the 100: a 401 needs no Trying, and a refused INVITE costs no call state */
+    if (l->tauth && !tl_sip_inauth_gate(s, tx, m, &l->tauth->srv, &l->tauth->cred))
+        return; /* answered 401/403/400 */
     struct tcall *c = calloc(1, sizeof *c);
     if (!c) {
         reply(l, tx, m, 500, "Retry-After: 5\r\n");
@@ -1359,6 +1377,11 @@ static void test_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const str
     }
     if (l->bye_after_s)
         tl_sip_timer_start(hp, &c->tm, now_ms(l) + l->bye_after_s * 1000ull, t_timer);
+}
+
+void tl_sip_sess_test_auth(struct tl_sip_sess_layer *l, struct tl_sip_inauth *a)
+{
+    l->tauth = a;
 }
 
 /* ---- layer ---- */
