@@ -10,7 +10,7 @@
 #   make install       copy the binary to $(PREFIX)/bin (default /usr/local)
 # Quiet unless V=1.
 
-PKGS     := libuv libmicrohttpd jansson sqlite3 libsodium openssl libcurl libcares
+PKGS     := libuv libmicrohttpd jansson sqlite3 libsodium openssl libcurl libcares libsrtp2
 CC       ?= cc
 PYTHON   ?= /usr/bin/python3
 CFLAGS_W := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
