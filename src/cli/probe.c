@@ -5,13 +5,20 @@
  *   trunkline probe [options|invite] sip:+4930123@carrier.example[:port]
  *         [--transport udp|tcp|tls] [--username U (--password P | --password-stdin)]
  *         [--realm R] [--from +E164] [--header 'Name: value']... [--ca-file PEM]
- *         [--hold SECONDS] [--dns-server ip:port] [--verbose]
+ *         [--hold SECONDS] [--dns-server ip:port] [--t1-ms MS] [--verbose]
+ *         [--session-expires S] [--min-se S] [--hold-after S] [--update-after S]
+ *         [--info-after S] [--refer URI] [--cancel-after-ring]
  *
- * OPTIONS prints the status line and the elapsed time. INVITE sends an SDP offer (PCMU,
- * PCMA, telephone-event; a real local UDP port so early media has somewhere to go), prints
- * every response, ACKs a 2xx, holds the call, sends BYE and prints its response.
- * Exit: 0 on 2xx, 1 on a final error response, 2 usage, 3 timeout / transport / TLS /
- * DNS failure. */
+ * OPTIONS prints the status line and the elapsed time. INVITE runs an outgoing call through
+ * the session layer (sip/dialog.h), as the gateway's calls will: an SDP offer (PCMU, PCMA,
+ * telephone-event; a real local UDP port so early media has somewhere to go), Supported:
+ * timer + Session-Expires (one 422 retry), ACK (again for 2xx retransmissions), then the
+ * mid-call actions in the order hold, update, info, refer — each at its time after the
+ * answer and after the previous one finished — then BYE when --hold is over. Every
+ * response prints one greppable line ("INVITE: SIP/2.0 200 OK (12 ms)", "reinvite 200
+ * answer-direction=recvonly", "notify sipfrag=200 subscription=terminated", …).
+ * Exit: 0 on 2xx (and every mid-call action answered 2xx), 1 on a final error response
+ * or "cancelled", 2 usage, 3 timeout / transport / TLS / DNS failure. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,26 +30,39 @@
 #include <uv.h>
 
 #include "core/core.h"
+#include "sip/dialog.h"
 #include "sip/stack.h"
 
 #define PROBE_HDRS_MAX 4096
 
+/* mid-call actions, run one after the other once the call is up (each waits for the
+ * previous one to finish: a second offer while one is pending would only get EBUSY) */
+enum act_kind { ACT_HOLD, ACT_UPDATE, ACT_INFO, ACT_REFER };
+struct act {
+    enum act_kind kind;
+    uint64_t at_ms; /* after the call came up */
+};
+
 struct probe {
     uv_loop_t loop;
     struct tl_sip_stack *s;
-    uv_timer_t hold;
-    uint64_t t0;
-    int rc;
-    bool invite, stopping, acked, byed;
+    struct tl_sip_sess_layer *layer;
+    struct tl_sip_sess *sess;
+    uv_timer_t tm; /* the next action, or the end of --hold */
+    uint64_t t0, t_up;
+    int rc, last_err;
+    bool invite, stopping, cancel_after_ring, cancel_sent, refer_failed;
     unsigned hold_s;
+    struct act acts[4];
+    size_t nacts, cur; /* cur: the running (or next) action */
+    bool act_running;
+    const char *refer_to;
+    unsigned sdp_ver, sdp_sess;
+    int rtp_port;
     struct tl_sip_request rq; /* the INVITE / OPTIONS */
     char from[600], to[600], callid[80], contact[200], hdrs[PROBE_HDRS_MAX];
     char sdp[512];
     char tls_name[260]; /* the Request-URI host (RFC 5922 §4) */
-    /* the dialog after a 2xx (§12.1.2): enough for ACK and BYE */
-    char d_to[600], d_target[600], d_route[2048];
-    uint32_t d_cseq;
-    struct tl_sip_peer d_peer;
     int rtp_fd;
 };
 
@@ -84,131 +104,299 @@ static void print_resp(const char *what, const struct tl_sip_msg *m)
     fflush(stdout);
 }
 
-static int copy_pl(char *dst, size_t cap, const struct tl_pl *pl)
+/* our SDP offer; o= version +1 for every new offer (RFC 3264 §8), dir: a=<dir> */
+static void make_sdp(const char *dir)
 {
-    if (pl->l >= cap)
-        return E2BIG;
-    memcpy(dst, pl->p, pl->l);
-    dst[pl->l] = '\0';
-    return 0;
+    snprintf(P.sdp, sizeof P.sdp,
+             "v=0\r\no=- %u %u IN IP4 127.0.0.1\r\ns=trunkline probe\r\n"
+             "c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 8 101\r\n"
+             "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+             "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=%s\r\n",
+             P.sdp_sess, ++P.sdp_ver, P.rtp_port, dir);
 }
 
-static void send_ack(void)
+/* the first direction attribute of an SDP body (RFC 3264 §5.1: sendrecv when none) */
+static const char *sdp_dir(const struct tl_pl *b)
 {
-    struct tl_sip_request a = P.rq;
-    a.ruri = P.d_target;
-    a.to = P.d_to;
-    a.cseq = P.d_cseq;
-    a.route = P.d_route[0] ? P.d_route : NULL;
-    a.dest = &P.d_peer;
-    a.body = NULL;
-    a.body_len = 0;
-    a.ctype = NULL;
-    a.contact = NULL;
-    a.hdrs = NULL;
-    int err = tl_sip_stack_ack(P.s, &a);
-    if (err)
-        printf("ACK not sent: %s\n", strerror(err));
-}
-
-static void on_bye(struct tl_sip_ctsx *ct, const struct tl_sip_msg *m, int err, void *arg)
-{
-    (void)ct;
-    (void)arg;
-    if (P.stopping)
-        return;
-    if (!m) {
-        done(fail_rc(err));
-        return;
+    static const char *const dirs[] = {"sendonly", "recvonly", "inactive", "sendrecv"};
+    for (size_t i = 0; i + 2 < b->l; i++) {
+        if ((i && b->p[i - 1] != '\n') || b->p[i] != 'a' || b->p[i + 1] != '=')
+            continue;
+        for (size_t k = 0; k < 4; k++) {
+            size_t n = strlen(dirs[k]);
+            if (b->l - i - 2 >= n && !memcmp(b->p + i + 2, dirs[k], n) &&
+                (b->l - i - 2 == n || b->p[i + 2 + n] == '\r' || b->p[i + 2 + n] == '\n'))
+                return dirs[k];
+        }
     }
-    print_resp("BYE", m);
-    if (m->scode >= 200)
-        done(m->scode < 300 ? 0 : 1);
+    return "sendrecv";
 }
+
+static void next_step(void);
 
 static void send_bye(void)
 {
-    if (P.byed)
+    if (!P.sess)
         return;
-    P.byed = true;
-    struct tl_sip_request b = P.rq;
-    b.method = TL_SIP_METHOD_BYE;
-    b.ruri = P.d_target;
-    b.to = P.d_to;
-    b.cseq = P.d_cseq + 1;
-    b.route = P.d_route[0] ? P.d_route : NULL;
-    b.dest = &P.d_peer;
-    b.body = NULL;
-    b.body_len = 0;
-    b.ctype = NULL;
-    b.contact = NULL;
-    struct tl_sip_ctsx *ct;
-    int err = tl_sip_stack_request(P.s, &b, on_bye, NULL, &ct);
-    if (err)
-        done(fail_rc(err));
+    struct tl_sip_sess *x = P.sess;
+    tl_sip_sess_bye(x); /* on_terminated(BYE_SENT) runs inside; the answer comes later */
+    /* the BYE could not be sent: nothing will answer (the session is gone already) */
+    if (tl_sip_sess_count(P.layer) == 0 && !P.stopping) {
+        printf("error: BYE not sent (%lu ms)\n", elapsed());
+        done(3);
+    }
 }
 
-static void on_hold(uv_timer_t *t)
+static void act_done(void)
+{
+    P.act_running = false;
+    P.cur++;
+    next_step();
+}
+
+static void on_tm(uv_timer_t *t)
 {
     (void)t;
-    send_bye();
-}
-
-/* §12.1.2: remote target from Contact, route set from Record-Route reversed */
-static int learn_dialog(const struct tl_sip_msg *m)
-{
-    const struct tl_sip_hdr *to = tl_sip_msg_hdr(m, TL_SIP_HDR_TO);
-    int err = to ? copy_pl(P.d_to, sizeof P.d_to, &to->val) : EBADMSG;
-    const struct tl_sip_hdr *ch = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTACT);
-    struct tl_sip_contact c;
-    if (!err && ch && !tl_sip_contact_decode(&c, &ch->val) && !c.star)
-        err = copy_pl(P.d_target, sizeof P.d_target, &c.addr.auri);
-    else if (!err)
-        snprintf(P.d_target, sizeof P.d_target, "%s", P.rq.ruri);
-    P.d_route[0] = '\0';
-    size_t n = 0;
-    for (size_t i = m->hdrc; !err && i-- > 0;) {
-        if (m->hdrv[i].id != TL_SIP_HDR_RECORD_ROUTE)
-            continue;
-        const struct tl_pl *v = &m->hdrv[i].val;
-        if (n + v->l + 3 >= sizeof P.d_route)
-            return E2BIG;
-        n += (size_t)snprintf(P.d_route + n, sizeof P.d_route - n, "%s%.*s", n ? ", " : "",
-                              (int)v->l, v->p);
+    if (!P.sess)
+        return;
+    if (P.cur >= P.nacts) {
+        send_bye();
+        return;
     }
-    P.d_cseq = m->cseq.num;
-    return err;
+    int err = 0;
+    const char *what = "";
+    P.act_running = true;
+    switch (P.acts[P.cur].kind) {
+    case ACT_HOLD: /* RFC 3264 §8.4: hold = sendonly; the answer should be recvonly */
+        what = "reinvite";
+        make_sdp("sendonly");
+        err = tl_sip_sess_modify(P.sess, false, "application/sdp", P.sdp, strlen(P.sdp));
+        break;
+    case ACT_UPDATE: /* RFC 3311: a new offer (back to sendrecv) in an UPDATE */
+        what = "update";
+        make_sdp("sendrecv");
+        err = tl_sip_sess_modify(P.sess, true, "application/sdp", P.sdp, strlen(P.sdp));
+        break;
+    case ACT_INFO: /* RFC 6086 with the de facto DTMF relay body (a 5, 160 ms) */
+        what = "info";
+        err = tl_sip_sess_info(P.sess, "application/dtmf-relay", "Signal=5\r\nDuration=160\r\n",
+                               strlen("Signal=5\r\nDuration=160\r\n"));
+        break;
+    case ACT_REFER:
+        what = "refer";
+        P.refer_failed = false;
+        err = tl_sip_sess_refer(P.sess, P.refer_to);
+        break;
+    }
+    if (err) {
+        printf("%s not sent: %s\n", what, strerror(err));
+        fflush(stdout);
+        P.rc = 1;
+        act_done();
+    }
 }
 
-static void on_invite(struct tl_sip_ctsx *ct, const struct tl_sip_msg *m, int err, void *arg)
+/* the next action at its time (counted from the answer), else BYE when --hold is over */
+static void next_step(void)
+{
+    if (!P.sess || P.stopping)
+        return;
+    uint64_t at = P.cur < P.nacts ? P.acts[P.cur].at_ms : (uint64_t)P.hold_s * 1000;
+    uint64_t now = uv_now(&P.loop) - P.t_up;
+    uv_timer_start(&P.tm, on_tm, at > now ? at - now : 0, 0);
+}
+
+static const char *method_name(enum tl_sip_method m)
+{
+    switch (m) {
+    case TL_SIP_METHOD_INVITE:
+        return "INVITE";
+    case TL_SIP_METHOD_UPDATE:
+        return "UPDATE";
+    case TL_SIP_METHOD_INFO:
+        return "INFO";
+    case TL_SIP_METHOD_REFER:
+        return "REFER";
+    case TL_SIP_METHOD_NOTIFY:
+        return "NOTIFY";
+    case TL_SIP_METHOD_BYE:
+        return "BYE";
+    default:
+        return "?";
+    }
+}
+
+/* One greppable line per response: "INVITE: SIP/2.0 180 Ringing (12 ms)" for the call
+ * itself and its BYE; "reinvite 200 answer-direction=recvonly", "update 200 …",
+ * "info 200", "refer 202", "refresh UPDATE 200" in the call. */
+static void s_response(struct tl_sip_sess *sess, enum tl_sip_method m, bool refresh,
+                       const struct tl_sip_msg *resp, int err, void *arg)
 {
     (void)arg;
     if (P.stopping)
         return;
-    if (!m) {
-        done(fail_rc(err));
+    bool initial = m == TL_SIP_METHOD_INVITE && !tl_sip_sess_dialog(sess);
+    if (!resp) {
+        P.last_err = err;
+        printf("%s%s failed: %s (%lu ms)\n", refresh ? "refresh " : "", method_name(m),
+               strerror(err), elapsed());
+        fflush(stdout);
+        if (m == TL_SIP_METHOD_BYE) {
+            done(fail_rc(err));
+        } else if (!initial && !refresh && P.act_running && m != TL_SIP_METHOD_NOTIFY) {
+            P.rc = 1;
+            act_done();
+        }
         return;
     }
-    print_resp("INVITE", m);
-    if (m->scode < 200)
-        return;
-    if (m->scode >= 300) {
-        done(1);
+    if (initial || m == TL_SIP_METHOD_BYE) {
+        print_resp(m == TL_SIP_METHOD_BYE ? "BYE" : "INVITE", resp);
+        if (initial && P.cancel_after_ring && !P.cancel_sent && resp->scode > 100 &&
+            resp->scode < 200) {
+            P.cancel_sent = true;
+            int e = tl_sip_sess_cancel(sess); /* §9.1 */
+            printf(e ? "CANCEL not sent: %s\n" : "CANCEL sent%s\n", e ? strerror(e) : "");
+            fflush(stdout);
+        }
+        if (m == TL_SIP_METHOD_BYE && resp->scode >= 200)
+            done(resp->scode < 300 ? P.rc : 1);
         return;
     }
-    P.d_peer = *tl_sip_ctsx_peer(ct);
-    P.rq.tls_name = P.tls_name; /* a reconnect for ACK/BYE verifies the same name */
-    if ((err = learn_dialog(m))) {
-        printf("error: unusable 2xx (%s)\n", strerror(err));
-        done(1);
+    if (resp->scode < 200 || m == TL_SIP_METHOD_NOTIFY)
+        return;
+    if (refresh) {
+        printf("refresh %s %u\n", method_name(m), resp->scode);
+    } else if (m == TL_SIP_METHOD_INVITE || m == TL_SIP_METHOD_UPDATE) {
+        printf("%s %u", m == TL_SIP_METHOD_INVITE ? "reinvite" : "update", resp->scode);
+        if (resp->scode < 300 && resp->body.l)
+            printf(" answer-direction=%s", sdp_dir(&resp->body));
+        printf("\n");
+    } else {
+        printf("%s %u\n", m == TL_SIP_METHOD_INFO ? "info" : "refer", resp->scode);
+    }
+    fflush(stdout);
+    if (refresh || !P.act_running)
+        return;
+    if (resp->scode == 491)
+        return; /* §14.1: the session sends the offer again after its random delay */
+    if (resp->scode >= 300)
+        P.rc = 1;
+    if (m == TL_SIP_METHOD_REFER) {
+        /* done when the subscription ends (the last NOTIFY); a refused REFER ends it */
+        P.refer_failed = resp->scode >= 300;
+        if (P.refer_failed)
+            act_done();
         return;
     }
-    send_ack();
-    P.acked = true;
+    act_done();
+}
+
+static void s_notify(struct tl_sip_sess *sess, uint16_t sipfrag, bool terminated, void *arg)
+{
+    (void)sess;
+    (void)arg;
+    if (P.refer_failed)
+        return; /* the session's report of the refused REFER: printed as "refer <code>" */
+    printf("notify sipfrag=%u subscription=%s\n", sipfrag, terminated ? "terminated" : "active");
+    fflush(stdout);
+    if (terminated && P.act_running && P.cur < P.nacts && P.acts[P.cur].kind == ACT_REFER) {
+        if (sipfrag >= 300)
+            P.rc = 1;
+        act_done();
+    }
+}
+
+static void s_established(struct tl_sip_sess *sess, void *arg)
+{
+    (void)sess;
+    (void)arg;
+    P.t_up = uv_now(&P.loop);
     printf("call up, holding %u s\n", P.hold_s);
     fflush(stdout);
-    uv_timer_start(&P.hold, on_hold, (uint64_t)P.hold_s * 1000, 0);
+    P.rc = 0;
+    next_step();
 }
+
+static void s_answer(struct tl_sip_sess *sess, const struct tl_pl *answer, void *arg)
+{
+    (void)sess;
+    (void)arg;
+    (void)answer; /* printed with its response (s_response) */
+}
+
+/* the far end offers (a re-INVITE or UPDATE of its own): we take it as it comes */
+static int s_offer(struct tl_sip_sess *sess, const struct tl_pl *offer, struct tl_sip_body *ans,
+                   void *arg)
+{
+    (void)sess;
+    (void)arg;
+    const char *d = offer->l ? tl_sip_sess_answer_dir(offer) : "sendrecv";
+    printf("offer received, answering %s\n", d);
+    fflush(stdout);
+    make_sdp(d);
+    size_t n = strlen(P.sdp);
+    if (n >= ans->cap)
+        return 500;
+    memcpy(ans->buf, P.sdp, n);
+    ans->len = n;
+    return 0;
+}
+
+static void s_info(struct tl_sip_sess *sess, const struct tl_pl *ctype, const struct tl_pl *body,
+                   void *arg)
+{
+    (void)sess;
+    (void)arg;
+    (void)body;
+    printf("INFO received: %.*s\n", (int)(ctype->l > 100 ? 100 : ctype->l), ctype->p);
+    fflush(stdout);
+}
+
+static void s_terminated(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16_t scode,
+                         void *arg)
+{
+    (void)sess;
+    (void)arg;
+    P.sess = NULL;
+    uv_timer_stop(&P.tm);
+    if (P.stopping)
+        return;
+    switch (why) {
+    case TL_SIP_SESS_BYE_SENT:
+        return; /* its answer ends the probe (s_response) */
+    case TL_SIP_SESS_BYE_RECEIVED:
+        printf("BYE received from the far end (%lu ms)\n", elapsed());
+        done(P.rc);
+        return;
+    case TL_SIP_SESS_CANCELED:
+        printf("cancelled (%lu ms)\n", elapsed());
+        done(1);
+        return;
+    case TL_SIP_SESS_REJECTED:
+        done(1);
+        return;
+    case TL_SIP_SESS_EXPIRED:
+        printf("session expired, BYE sent (%lu ms)\n", elapsed());
+        done(1);
+        return;
+    default:
+        if (scode) {
+            printf("call ended: %s %u (%lu ms)\n", tl_sip_sess_reason_name(why), scode, elapsed());
+            done(1);
+        } else {
+            done(fail_rc(P.last_err ? P.last_err : EIO));
+        }
+        return;
+    }
+}
+
+static const struct tl_sip_sess_h probe_h = {.on_offer = s_offer,
+                                             .on_answer = s_answer,
+                                             .on_established = s_established,
+                                             .on_terminated = s_terminated,
+                                             .on_info = s_info,
+                                             .on_notify = s_notify,
+                                             .on_response = s_response};
 
 static void on_options(struct tl_sip_ctsx *ct, const struct tl_sip_msg *m, int err, void *arg)
 {
@@ -225,38 +413,15 @@ static void on_options(struct tl_sip_ctsx *ct, const struct tl_sip_msg *m, int e
         done(m->scode < 300 ? 0 : 1);
 }
 
-/* 2xx retransmissions (our ACK was lost, §13.2.2.4): ACK again */
-static void on_stray(struct tl_sip_stack *s, const struct tl_sip_msg *m,
-                     const struct tl_sip_peer *peer, void *arg)
-{
-    (void)s;
-    (void)peer;
-    (void)arg;
-    if (P.acked && m->req == false && tl_pl_eq_str(&m->callid, P.callid))
-        send_ack();
-}
-
-/* the far end hangs up first: 200 to its BYE, and we are done */
-static void on_dialog_req(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
-                          void *arg)
-{
-    (void)arg;
-    bool ours = tl_pl_eq_str(&m->callid, P.callid);
-    tl_sip_stack_reply(s, tx, m, tl_sip_tsx_peer(tx), ours ? 200 : 481, NULL, NULL, NULL, NULL, 0);
-    if (ours && m->mid == TL_SIP_METHOD_BYE && !P.byed) {
-        printf("BYE received from the far end (%lu ms)\n", elapsed());
-        P.byed = true;
-        done(0);
-    }
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: trunkline probe [options|invite] sip:NUMBER@HOST[:PORT]\n"
                "         [--transport udp|tcp|tls] [--username U (--password P | "
                "--password-stdin)]\n"
                "         [--realm R] [--from +E164] [--header 'Name: value']... [--ca-file PEM]\n"
-               "         [--hold SECONDS] [--dns-server IP:PORT] [--verbose]\n"
+               "         [--hold SECONDS] [--dns-server IP:PORT] [--t1-ms MS] [--verbose]\n"
+               "  invite: [--session-expires S] [--min-se S] [--hold-after S] [--update-after S]\n"
+               "          [--info-after S] [--refer URI] [--cancel-after-ring]\n"
                "exit: 0 2xx, 1 error response, 2 usage, 3 timeout/transport/TLS/DNS failure\n");
 }
 
@@ -272,6 +437,29 @@ static int local_rtp_port(void)
     return ntohs(a.sin_port);
 }
 
+/* seconds (0-86400) of a --*-after / --hold / --session-expires option */
+static int secs(const char *opt, const char *v, unsigned long lo, unsigned long *out)
+{
+    char *end;
+    unsigned long h = strtoul(v, &end, 10);
+    if (!*v || *end || h < lo || h > 86400) {
+        fprintf(stderr, "probe: %s takes seconds (%lu-86400)\n", opt, lo);
+        return 2;
+    }
+    *out = h;
+    return 0;
+}
+
+static void add_act(enum act_kind k, unsigned long at_s)
+{
+    for (size_t i = 0; i < P.nacts; i++)
+        if (P.acts[i].kind == k) {
+            P.acts[i].at_ms = at_s * 1000;
+            return;
+        }
+    P.acts[P.nacts++] = (struct act){k, at_s * 1000};
+}
+
 int tl_probe_main(int argc, char **argv);
 int tl_probe_main(int argc, char **argv)
 {
@@ -280,6 +468,7 @@ int tl_probe_main(int argc, char **argv)
     char pass[256] = "";
     bool have_pass = false, verbose = false;
     size_t hn = 0;
+    unsigned long se = 0, min_se = 0, t1 = 500, val;
     memset(&P, 0, sizeof P);
     P.rtp_fd = -1;
     for (int i = 0; i < argc; i++) {
@@ -329,13 +518,39 @@ int tl_probe_main(int argc, char **argv)
             dns = v;
         } else if (!strcmp(a, "--hold")) {
             VAL();
-            char *end;
-            unsigned long h = strtoul(v, &end, 10);
-            if (*end || h > 86400) {
-                fprintf(stderr, "probe: --hold takes seconds (0-86400)\n");
+            if (secs(a, v, 0, &val))
+                return 2;
+            P.hold_s = (unsigned)val;
+        } else if (!strcmp(a, "--hold-after") || !strcmp(a, "--update-after") ||
+                   !strcmp(a, "--info-after")) {
+            VAL();
+            if (secs(a, v, 0, &val))
+                return 2;
+            add_act(a[2] == 'h' ? ACT_HOLD : a[2] == 'u' ? ACT_UPDATE : ACT_INFO, val);
+        } else if (!strcmp(a, "--refer")) {
+            VAL();
+            if (strncmp(v, "sip:", 4) && strncmp(v, "sips:", 5) && strncmp(v, "tel:", 4)) {
+                fprintf(stderr, "probe: --refer takes a sip:, sips: or tel: URI\n");
                 return 2;
             }
-            P.hold_s = (unsigned)h;
+            P.refer_to = v;
+            add_act(ACT_REFER, 0);
+        } else if (!strcmp(a, "--cancel-after-ring")) {
+            P.cancel_after_ring = true;
+        } else if (!strcmp(a, "--session-expires") || !strcmp(a, "--min-se")) {
+            VAL();
+            /* RFC 4028 §4: Min-SE is at least 90 s on the wire; lower only for tests */
+            if (secs(a, v, 1, &val))
+                return 2;
+            *(a[2] == 's' ? &se : &min_se) = val;
+        } else if (!strcmp(a, "--t1-ms")) {
+            VAL();
+            char *end;
+            t1 = strtoul(v, &end, 10);
+            if (!*v || *end || t1 < 10 || t1 > 10000) {
+                fprintf(stderr, "probe: --t1-ms takes milliseconds (10-10000)\n");
+                return 2;
+            }
         } else if (!strcmp(a, "--header")) {
             VAL();
             int n = snprintf(P.hdrs + hn, sizeof P.hdrs - hn, "%s\r\n", v);
@@ -366,6 +581,21 @@ int tl_probe_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!P.invite && (P.nacts || P.cancel_after_ring || se || min_se)) {
+        fprintf(stderr, "probe: call options need `probe invite`\n");
+        return 2;
+    }
+    /* the order the actions run in: by their time, hold before update before info before
+     * refer at equal times (the enum order) */
+    for (size_t i = 1; i < P.nacts; i++)
+        for (size_t k = i; k > 0 && (P.acts[k].at_ms < P.acts[k - 1].at_ms ||
+                                     (P.acts[k].at_ms == P.acts[k - 1].at_ms &&
+                                      P.acts[k].kind < P.acts[k - 1].kind));
+             k--) {
+            struct act t = P.acts[k];
+            P.acts[k] = P.acts[k - 1];
+            P.acts[k - 1] = t;
+        }
     struct tl_sip_uri uri;
     struct tl_pl upl = tl_pl_str(ruri);
     if (tl_sip_uri_decode(&uri, &upl) || !uri.host.l || uri.host.l > 255) {
@@ -377,10 +607,10 @@ int tl_probe_main(int argc, char **argv)
     tl_log_open(NULL, TL_LOG_TEXT, verbose ? TL_LOG_DEBUG : TL_LOG_WARN);
 
     uv_loop_init(&P.loop);
-    uv_timer_init(&P.loop, &P.hold);
+    uv_timer_init(&P.loop, &P.tm);
     struct tl_sip_stack_cfg cfg = {.listen = "0.0.0.0",
-                                   .t1 = 500,
-                                   .t2 = 4000,
+                                   .t1 = (uint32_t)t1,
+                                   .t2 = t1 > 4000 ? (uint32_t)t1 : 4000,
                                    .t4 = 5000,
                                    .max_conns = 8,
                                    .tcp_idle_s = 300,
@@ -395,13 +625,11 @@ int tl_probe_main(int argc, char **argv)
         P.rc = 3;
         goto out;
     }
-    tl_sip_stack_set_stray_h(P.s, on_stray, NULL);
-    tl_sip_stack_set_dialog_h(P.s, on_dialog_req, NULL);
 
     char tag[20];
     rand_hex(tag, 8);
     rand_hex(P.callid, 16);
-    snprintf(P.from, sizeof P.from, "<sip:%s@%.*s>;tag=%s", from, (int)uri.host.l, uri.host.p, tag);
+    snprintf(P.from, sizeof P.from, "<sip:%s@%.*s>", from, (int)uri.host.l, uri.host.p);
     snprintf(P.to, sizeof P.to, "<%s>", ruri);
     snprintf(P.tls_name, sizeof P.tls_name, "%.*s", (int)uri.host.l, uri.host.p);
     if (P.tls_name[0] == '[') { /* an IPv6 reference: the address without brackets */
@@ -411,55 +639,79 @@ int tl_probe_main(int argc, char **argv)
     struct tl_sip_peer up = {.tp = TL_SIP_TP_UDP};
     struct sockaddr_storage loc;
     uint16_t lport = 0;
-    char lip[64] = "127.0.0.1";
     if (!tl_sip_tport_local(tl__sip_stack_tport(P.s), &up, &loc)) {
         char ignored[64];
         struct tl_sip_peer lp = {.sa = loc};
         tl_sip_peer_ip(&lp, ignored, sizeof ignored, &lport);
     }
-    snprintf(P.contact, sizeof P.contact, "<sip:probe@%s:%u%s>", lip, lport,
-             tp == TL_SIP_TP_TCP   ? ";transport=tcp"
-             : tp == TL_SIP_TP_TLS ? ";transport=tls"
-                                   : "");
-    P.rq =
-        (struct tl_sip_request){.method = P.invite ? TL_SIP_METHOD_INVITE : TL_SIP_METHOD_OPTIONS,
-                                .ruri = ruri,
-                                .from = P.from,
-                                .to = P.to,
-                                .call_id = P.callid,
-                                .cseq = 1,
-                                .contact = P.contact,
-                                .hdrs = hn ? P.hdrs : NULL,
-                                .tp = tp,
-                                .auth_user = user,
-                                .auth_pass = user ? pass : NULL,
-                                .auth_realm = realm};
-    if (P.invite) {
-        snprintf(P.sdp, sizeof P.sdp,
-                 "v=0\r\no=- %u 1 IN IP4 127.0.0.1\r\ns=trunkline probe\r\n"
-                 "c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 8 101\r\n"
-                 "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
-                 "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n",
-                 randombytes_uniform(1u << 30), local_rtp_port());
-        P.rq.ctype = "application/sdp";
-        P.rq.body = P.sdp;
-        P.rq.body_len = strlen(P.sdp);
-    }
+    P.rq = (struct tl_sip_request){.method = TL_SIP_METHOD_OPTIONS,
+                                   .ruri = ruri,
+                                   .from = P.from,
+                                   .to = P.to,
+                                   .call_id = P.callid,
+                                   .cseq = 1,
+                                   .hdrs = hn ? P.hdrs : NULL,
+                                   .tp = tp,
+                                   .tls_name = P.tls_name, /* RFC 5922 §4, for reconnects too */
+                                   .auth_user = user,
+                                   .auth_pass = user ? pass : NULL,
+                                   .auth_realm = realm};
     P.t0 = uv_now(&P.loop);
-    struct tl_sip_ctsx *ct;
-    err = tl_sip_stack_request(P.s, &P.rq, P.invite ? on_invite : on_options, NULL, &ct);
+    P.rc = 3;
+    if (!P.invite) {
+        char ftag[640];
+        snprintf(ftag, sizeof ftag, "%s;tag=%s", P.from, tag);
+        snprintf(P.contact, sizeof P.contact, "<sip:probe@127.0.0.1:%u%s>", lport,
+                 tp == TL_SIP_TP_TCP   ? ";transport=tcp"
+                 : tp == TL_SIP_TP_TLS ? ";transport=tls"
+                                       : "");
+        P.rq.from = ftag;
+        P.rq.contact = P.contact;
+        struct tl_sip_ctsx *ct;
+        err = tl_sip_stack_request(P.s, &P.rq, on_options, NULL, &ct);
+        if (err) {
+            P.rc = fail_rc(err);
+            goto out;
+        }
+        uv_run(&P.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    /* the session layer takes the stack's dialog and stray hooks: in-dialog requests
+     * (BYE, NOTIFY, a re-INVITE of the far end) and 2xx retransmissions are its business.
+     * Our Contact: the one socket we have (UDP; TCP/TLS answer on the connection) */
+    struct tl_sip_sess_cfg scfg = {.listen = "127.0.0.1",
+                                   .tcp_port = lport,
+                                   .tls_port = lport,
+                                   .t1 = (uint32_t)t1,
+                                   .t2 = cfg.t2,
+                                   .min_se = (uint32_t)min_se,
+                                   .se = (uint32_t)se,
+                                   .test_policy = ""};
+    if ((err = tl_sip_sess_layer_alloc(&P.layer, P.s, &scfg))) {
+        fprintf(stderr, "probe: cannot start the session layer: %s\n", strerror(err));
+        goto out;
+    }
+    P.sdp_sess = randombytes_uniform(1u << 30);
+    P.rtp_port = local_rtp_port();
+    make_sdp("sendrecv");
+    P.rq.method = TL_SIP_METHOD_INVITE;
+    P.rq.ctype = "application/sdp";
+    P.rq.body = P.sdp;
+    P.rq.body_len = strlen(P.sdp);
+    err = tl_sip_sess_connect(&P.sess, P.layer, &P.rq, &probe_h, NULL);
     if (err) {
+        P.sess = NULL;
         P.rc = fail_rc(err);
         goto out;
     }
-    P.rc = 3;
     uv_run(&P.loop, UV_RUN_DEFAULT);
 out:
     P.stopping = true;
     sodium_memzero(pass, sizeof pass);
     if (P.s)
         tl_sip_stack_stop(P.s);
-    uv_close((uv_handle_t *)&P.hold, NULL);
+    tl_sip_sess_layer_free(P.layer); /* after the stack: its ECANCELED answers reach it */
+    uv_close((uv_handle_t *)&P.tm, NULL);
     uv_run(&P.loop, UV_RUN_DEFAULT);
     uv_loop_close(&P.loop);
     if (P.rtp_fd >= 0)

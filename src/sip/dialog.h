@@ -167,6 +167,14 @@ struct tl_sip_sess_h {
     /* NOTIFY for our REFER: the status code of the message/sipfrag body, and whether the
      * subscription ended (Subscription-State: terminated). Answered 200. */
     void (*on_notify)(struct tl_sip_sess *sess, uint16_t sipfrag, bool terminated, void *arg);
+    /* Every response to a request the session sent (m: its method; refresh: an RFC 4028
+     * refresh of ours): the INVITE's provisionals and finals, re-INVITE, UPDATE, INFO,
+     * REFER, NOTIFY, BYE; resp NULL with err when the request failed (ETIMEDOUT, a
+     * transport errno). Called before the session acts on it (ACK, on_answer,
+     * on_terminated), and also for the BYE after on_terminated(BYE_SENT): sess is valid
+     * during the call only. For traces and tools (trunkline probe); may be NULL. */
+    void (*on_response)(struct tl_sip_sess *sess, enum tl_sip_method m, bool refresh,
+                        const struct tl_sip_msg *resp, int err, void *arg);
 };
 
 struct tl_sip_sess_cfg {

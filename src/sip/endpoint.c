@@ -1,6 +1,6 @@
 /* sip/endpoint: what a static-trunk endpoint answers before any call logic exists, and the
  * glue that runs transports and transactions on the loop (one uv_timer drives the timer
- * heap of every transaction and test call).
+ * heap of every transaction and of the layers above).
  *
  * Answers (RFC 3261 §8.2): unreadable requests 400 (with a Warning naming the field) or a
  * silent drop when no Via says where to answer; other SIP versions 505; extension methods
@@ -9,10 +9,10 @@
  * other than SDP 415, with an Accept that excludes SDP 406; REGISTER 403 (static trunks
  * only); OPTIONS 200. No Server header: SIPVicious-style scanners fingerprint it.
  *
- * The INVITE answer is pluggable (tl_sip_stack_set_invite_h). Until the call layer exists,
- * sip_test_policy picks a test behaviour: "" 480, "answer" 100/180/200 + ACK/BYE, "ring"
- * 180 and wait for CANCEL. Test calls are a plain list: they are a test device, not the
- * dialog layer (which comes next and will index dialogs by Call-ID and tags). */
+ * The INVITE answer is pluggable (tl_sip_stack_set_invite_h): the session layer
+ * (sip/session.c) installs its own, which also runs sip_test_policy's test calls. Without
+ * one every INVITE gets 480. In-dialog requests, ACKs for 2xx and CANCELs for a pending
+ * INVITE go to the dialog and stray hooks; with none set, 481 / dropped. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,28 +24,7 @@
 #include "core/core.h"
 #include "sip/stack.h"
 
-#define ALLOW_HDR   "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n"
-#define RING_MAX_MS (180u * 1000u) /* a "ring" test call gives up after 3 minutes */
-
-enum call_state { CALL_RINGING, CALL_ANSWERED, CALL_CONFIRMED };
-
-struct call {
-    struct call *next, **pprev;
-    struct tl_sip_stack *s;
-    enum call_state st;
-    char *inv; /* copy of the INVITE: responses to it are printed from it */
-    size_t inv_len;
-    char *callid;
-    size_t callid_len;
-    char totag[20];
-    struct tl_sip_tsx *tx; /* the INVITE server transaction while it lives */
-    struct tl_sip_peer peer;
-    char *ok; /* our 2xx, retransmitted until the ACK (§13.3.1.4) */
-    size_t ok_len;
-    uint32_t rt_int;
-    uint64_t rt_end;
-    struct tl_sip_timer tm;
-};
+#define ALLOW_HDR "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n"
 
 struct tl_sip_stack {
     uv_loop_t *loop;
@@ -56,24 +35,23 @@ struct tl_sip_stack {
     struct tl_sip_stack_cfg cfg;
     char policy[16];
     char host[128]; /* Warning agent */
-    char local[64]; /* our address for Contact/SDP/Via of test calls */
-    struct call *calls;
     tl_sip_invite_h *invite_h;
     void *invite_arg;
     tl_sip_dlg_req_h *dialog_h; /* in-dialog requests; NULL: 481 (no dialog layer) */
     void *dialog_arg;
     tl_sip_stray_h *stray_h; /* ACKs / INVITE 2xx no transaction owns; NULL: dropped */
     void *stray_arg;
-    uv_prepare_t prep; /* re-arms the uv timer before each poll (other layers' timers) */
-    uint64_t armed;    /* deadline the uv timer is armed for; UINT64_MAX: stopped */
-    int open_h;        /* timer + prepare handles still open (stop frees on the last) */
+    tl_sip_register_h *register_h; /* told of each refused REGISTER (diagnostics) */
+    void *register_arg;
+    uv_prepare_t prep;      /* re-arms the uv timer before each poll (other layers' timers) */
+    uint64_t armed;         /* deadline the uv timer is armed for; UINT64_MAX: stopped */
+    int open_h;             /* timer + prepare handles still open (stop frees on the last) */
     struct tl_sip_uac *uac; /* the client side (uac.c) */
 };
 
-/* one loop thread: the received message, a re-decoded stored INVITE, the output */
-static struct tl_sip_msg g_msg, g_inv;
+/* one loop thread: the received message, the output */
+static struct tl_sip_msg g_msg;
 static char g_out[TL_SIP_MSG_MAX];
-static size_t g_out_len; /* what tl_sip_stack_reply() printed last */
 
 static uint64_t now_ms(struct tl_sip_stack *s)
 {
@@ -123,251 +101,31 @@ int tl_sip_stack_reply(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const stru
         tl_warnl("sip", "reply.failed", "code=%u err=%s", scode, strerror(err));
         return err;
     }
-    g_out_len = wb.len;
     if (tx)
         return tl_sip_tsx_respond(tx, scode, wb.buf, wb.len, now_ms(s));
     return send_raw(peer, wb.buf, wb.len, s);
 }
 
-/* A 400 for a request too broken for tl_sip_reply_print (no From/To/Call-ID/CSeq, e.g.
- * insuf.dat, multi01.dat): as long as the top Via is readable the client can still match
- * it; the fields that exist are copied as they are. Without a Via: silence. */
+/* A 400 for an unreadable request (RFC 4475 §3.1.2, §3.3): tl_sip_reply_print copies the
+ * fields as they came, broken or missing ones included, so the client can match it by
+ * its top Via. Without a Via nobody can be answered; an ACK is never answered. */
 static void bad_request(struct tl_sip_stack *s, const struct tl_sip_msg *m,
                         const struct tl_sip_peer *peer, const char *why)
 {
+    if (!m->hdr_cnt[TL_SIP_HDR_VIA] || m->mid == TL_SIP_METHOD_ACK)
+        return;
     char hdrs[300];
     snprintf(hdrs, sizeof hdrs, "Warning: 399 %s \"%s\"\r\n", s->host, why);
-    if ((m->have & TL_SIP_HAVE_REPLY) == TL_SIP_HAVE_REPLY) {
-        tl_sip_stack_reply(s, NULL, m, peer, 400, hdrs, NULL, NULL, NULL, 0);
-        return;
-    }
-    /* the top Via itself may be what is broken (badinv01.dat): then it is echoed as it
-     * came, to the source address; with no Via field at all there is nobody to answer */
-    const struct tl_sip_hdr *rawvia = tl_sip_msg_hdr(m, TL_SIP_HDR_VIA);
-    if (!rawvia || m->mid == TL_SIP_METHOD_ACK)
-        return;
-    char ip[64];
-    uint16_t port;
-    tl_sip_peer_ip(peer, ip, sizeof ip, &port);
-    struct tl_sip_wbuf wb;
-    tl_sip_wbuf_init(&wb, g_out, sizeof g_out);
-    struct tl_sip_via top = m->via;
-    struct tl_pl rcv = tl_pl_str(ip);
-    if (top.rport || !tl_pl_caseeq(&top.host, &rcv))
-        top.received = rcv;
-    if (top.rport) {
-        top.has_rport_val = true;
-        top.rport_val = port;
-    }
-    int err = tl_sip_wbuf_printf(&wb, "SIP/2.0 400 Bad Request\r\n");
-    if (!err)
-        err = (m->have & TL_SIP_HAVE_VIA) ? tl_sip_via_print(&wb, &top)
-                                          : tl_sip_hdr_print(&wb, "Via", &rawvia->val);
-    static const enum tl_sip_hdr_id ids[] = {TL_SIP_HDR_FROM, TL_SIP_HDR_TO, TL_SIP_HDR_CALL_ID,
-                                             TL_SIP_HDR_CSEQ};
-    static const char *names[] = {"From", "To", "Call-ID", "CSeq"};
-    for (size_t i = 0; !err && i < 4; i++) {
-        const struct tl_sip_hdr *h = tl_sip_msg_hdr(m, ids[i]);
-        if (h && tl_sip_hdr_print(&wb, names[i], &h->val))
-            err = 0; /* a value we cannot copy safely is left out */
-    }
-    if (!err)
-        err = tl_sip_wbuf_printf(&wb, "%sContent-Length: 0\r\n\r\n", hdrs);
-    if (!err)
-        send_raw(peer, wb.buf, wb.len, s);
+    tl_sip_stack_reply(s, NULL, m, peer, 400, hdrs, NULL, NULL, NULL, 0);
 }
 
-/* ---- test calls ---- */
-
-static void call_free(struct call *c)
-{
-    struct tl_sip_stack *s = c->s;
-    tl_sip_timer_stop(&s->heap, &c->tm);
-    if (c->tx)
-        tl_sip_tsx_set_uarg(c->tx, NULL);
-    *c->pprev = c->next;
-    if (c->next)
-        c->next->pprev = c->pprev;
-    free(c->inv);
-    free(c->callid);
-    free(c->ok);
-    free(c);
-}
-
-static struct call *call_find(struct tl_sip_stack *s, const struct tl_sip_msg *m)
-{
-    for (struct call *c = s->calls; c; c = c->next)
-        if (c->callid_len == m->callid.l && !memcmp(c->callid, m->callid.p, m->callid.l) &&
-            tl_pl_eq_str(&m->to.tag, c->totag))
-            return c;
-    return NULL;
-}
-
-static int call_new(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
-                    const struct tl_sip_peer *peer, struct call **cp)
-{
-    struct call *c = calloc(1, sizeof *c);
-    if (!c)
-        return ENOMEM;
-    c->inv = malloc(m->mb.l);
-    c->callid = malloc(m->callid.l ? m->callid.l : 1);
-    if (!c->inv || !c->callid) {
-        free(c->inv);
-        free(c->callid);
-        free(c);
-        return ENOMEM;
-    }
-    memcpy(c->inv, m->mb.p, m->mb.l);
-    c->inv_len = m->mb.l;
-    memcpy(c->callid, m->callid.p, m->callid.l);
-    c->callid_len = m->callid.l;
-    c->s = s;
-    c->tx = tx;
-    c->peer = *peer;
-    new_tag(c->totag);
-    tl_sip_tsx_set_uarg(tx, c);
-    c->next = s->calls;
-    c->pprev = &s->calls;
-    if (s->calls)
-        s->calls->pprev = &c->next;
-    s->calls = c;
-    *cp = c;
-    return 0;
-}
-
-/* re-decodes the stored INVITE into g_inv (it decoded once already, so it decodes again) */
-static const struct tl_sip_msg *call_inv(struct call *c)
-{
-    return tl_sip_msg_decode(&g_inv, c->inv, c->inv_len) ? NULL : &g_inv;
-}
-
-#define CALL_OF(tm) ((struct call *)(void *)((char *)(tm)-offsetof(struct call, tm)))
-
-/* §13.3.1.4: no ACK within 64*T1 — end the session with a BYE. Sent without a client
- * transaction for now (no retransmission of the BYE; TODO with client transactions). */
-static void call_send_bye(struct call *c)
-{
-    const struct tl_sip_msg *m = call_inv(c);
-    if (!m)
-        return;
-    struct tl_sip_stack *s = c->s;
-    const struct tl_sip_hdr *from = tl_sip_msg_hdr(m, TL_SIP_HDR_FROM);
-    const struct tl_sip_hdr *to = tl_sip_msg_hdr(m, TL_SIP_HDR_TO);
-    const struct tl_sip_hdr *ct = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTACT);
-    struct tl_sip_contact cc;
-    struct tl_pl target = m->from.auri;
-    if (ct && !tl_sip_contact_decode(&cc, &ct->val) && !cc.star)
-        target = cc.addr.auri;
-    char branch[20];
-    new_tag(branch);
-    const char *tpn = tl_sip_transport_name(c->peer.tp);
-    int port = c->peer.tp == TL_SIP_TP_TLS ? s->cfg.tls_port : s->cfg.tcp_port;
-    struct tl_sip_wbuf wb;
-    tl_sip_wbuf_init(&wb, g_out, sizeof g_out);
-    int err = tl_sip_wbuf_printf(
-        &wb,
-        "BYE %.*s SIP/2.0\r\nVia: SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport\r\n"
-        "Max-Forwards: 70\r\nFrom: %.*s;tag=%s\r\nTo: %.*s\r\nCall-ID: %.*s\r\n"
-        "CSeq: 1 BYE\r\nReason: SIP;cause=408;text=\"ACK not received\"\r\n"
-        "Content-Length: 0\r\n\r\n",
-        (int)target.l, target.p, tpn ? tpn : "UDP", s->local, port, branch, (int)to->val.l,
-        to->val.p, c->totag, (int)from->val.l, from->val.p, (int)m->callid.l, m->callid.p);
-    if (!err)
-        send_raw(&c->peer, wb.buf, wb.len, s);
-}
-
-static void on_call_timer(struct tl_sip_timer *tm, uint64_t now)
-{
-    struct call *c = CALL_OF(tm);
-    struct tl_sip_stack *s = c->s;
-    if (c->st == CALL_RINGING) {
-        const struct tl_sip_msg *m = call_inv(c);
-        if (c->tx && m)
-            tl_sip_stack_reply(s, c->tx, m, &c->peer, 480, "Retry-After: 300\r\n", c->totag, NULL,
-                               NULL, 0);
-        call_free(c);
-        return;
-    }
-    if (c->st != CALL_ANSWERED)
-        return;
-    if (now >= c->rt_end) {
-        tl_info("sip", "call.ack_timeout", "action=bye");
-        call_send_bye(c);
-        call_free(c);
-        return;
-    }
-    send_raw(&c->peer, c->ok, c->ok_len, s);
-    c->rt_int = c->rt_int * 2 < s->cfg.t2 ? c->rt_int * 2 : s->cfg.t2;
-    uint64_t next = now + c->rt_int;
-    tl_sip_timer_start(&s->heap, &c->tm, next < c->rt_end ? next : c->rt_end, on_call_timer);
-}
-
-static const char *sdp_answer(struct tl_sip_stack *s, char *buf, size_t cap)
-{
-    const char *af = strchr(s->local, ':') ? "IP6" : "IP4";
-    snprintf(buf, cap,
-             "v=0\r\no=- 1 1 IN %s %s\r\ns=-\r\nc=IN %s %s\r\nt=0 0\r\n"
-             "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-             "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n",
-             af, s->local, af, s->local);
-    return buf;
-}
-
-static void policy_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+/* the default INVITE answer when no call layer is hooked in */
+static void no_call_layer(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
                           void *arg)
 {
     (void)arg;
-    const struct tl_sip_peer *peer = tl_sip_tsx_peer(tx);
-    if (!s->policy[0]) {
-        tl_sip_stack_reply(s, tx, m, peer, 480, "Retry-After: 300\r\n", NULL, NULL, NULL, 0);
-        return;
-    }
-    struct call *c;
-    if (call_new(s, tx, m, peer, &c)) {
-        tl_sip_stack_reply(s, tx, m, peer, 500, "Retry-After: 5\r\n", NULL, NULL, NULL, 0);
-        return;
-    }
-    tl_sip_stack_reply(s, tx, m, peer, 100, NULL, NULL, NULL, NULL, 0);
-    tl_sip_stack_reply(s, tx, m, peer, 180, NULL, c->totag, NULL, NULL, 0);
-    if (!strcmp(s->policy, "ring")) {
-        c->st = CALL_RINGING;
-        tl_sip_timer_start(&s->heap, &c->tm, now_ms(s) + RING_MAX_MS, on_call_timer);
-        return;
-    }
-    char sdp[512], hdrs[200];
-    sdp_answer(s, sdp, sizeof sdp);
-    const char *tpn = peer->tp == TL_SIP_TP_TLS   ? ";transport=tls"
-                      : peer->tp == TL_SIP_TP_TCP ? ";transport=tcp"
-                                                  : "";
-    int port = peer->tp == TL_SIP_TP_TLS ? s->cfg.tls_port : s->cfg.tcp_port;
-    bool v6 = strchr(s->local, ':') != NULL;
-    snprintf(hdrs, sizeof hdrs, "Contact: <sip:%s%s%s:%d%s>\r\n" ALLOW_HDR, v6 ? "[" : "", s->local,
-             v6 ? "]" : "", port, tpn);
-    if (tl_sip_stack_reply(s, tx, m, peer, 200, hdrs, c->totag, "application/sdp", sdp,
-                           strlen(sdp))) {
-        call_free(c);
-        return;
-    }
-    /* keep our 2xx: the TU retransmits it, not the transaction (§13.3.1.4, RFC 6026) */
-    c->st = CALL_ANSWERED;
-    size_t n = g_out_len;
-    c->ok = malloc(n);
-    if (!c->ok) {
-        call_free(c);
-        return;
-    }
-    memcpy(c->ok, g_out, n);
-    c->ok_len = n;
-    if (peer->tp == TL_SIP_TP_UDP) {
-        c->rt_int = s->cfg.t1;
-        c->rt_end = now_ms(s) + 64u * (uint64_t)s->cfg.t1;
-        tl_sip_timer_start(&s->heap, &c->tm, now_ms(s) + c->rt_int, on_call_timer);
-    } else {
-        /* reliable transport: no retransmissions, but the ACK is still awaited */
-        c->rt_int = 64u * s->cfg.t1;
-        c->rt_end = now_ms(s) + 64u * (uint64_t)s->cfg.t1;
-        tl_sip_timer_start(&s->heap, &c->tm, c->rt_end, on_call_timer);
-    }
+    tl_sip_stack_reply(s, tx, m, tl_sip_tsx_peer(tx), 480, "Retry-After: 300\r\n", NULL, NULL, NULL,
+                       0);
 }
 
 /* ---- request dispatch ---- */
@@ -445,18 +203,10 @@ static void on_cancel(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struc
     }
     /* §9.2: 200 to the CANCEL; if the INVITE had no final response yet, 487 to it */
     tl_sip_stack_reply(s, tx, m, peer, 200, NULL, NULL, NULL, NULL, 0);
-    if (tl_sip_tsx_state(inv) != TL_SIP_TSX_PROCEEDING)
-        return;
-    struct call *c = tl_sip_tsx_uarg(inv);
-    if (!c && s->dialog_h) { /* a session's INVITE: the dialog layer sends the 487 */
+    /* the INVITE's owner (the session layer) sends the 487: it has the INVITE to print
+     * it from, and ends its session */
+    if (tl_sip_tsx_state(inv) == TL_SIP_TSX_PROCEEDING && s->dialog_h)
         s->dialog_h(s, inv, m, s->dialog_arg);
-        return;
-    }
-    const struct tl_sip_msg *im = c ? call_inv(c) : NULL;
-    if (im)
-        tl_sip_stack_reply(s, inv, im, tl_sip_tsx_peer(inv), 487, NULL, c->totag, NULL, NULL, 0);
-    if (c)
-        call_free(c);
 }
 
 static void log_register(const struct tl_sip_msg *m, const struct tl_sip_peer *peer)
@@ -478,13 +228,8 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
     char hdrs[512];
 
     if (!tx) { /* an ACK outside any transaction: the ACK for our 2xx */
-        struct call *c = call_find(s, m);
-        if (c && c->st == CALL_ANSWERED) {
-            c->st = CALL_CONFIRMED;
-            tl_sip_timer_stop(&s->heap, &c->tm);
-        } else if (!c && s->stray_h) {
+        if (s->stray_h)
             s->stray_h(s, m, peer, s->stray_arg);
-        }
         return;
     }
     /* in-dialog (To tag, §12.2.2) requests of the methods a dialog can carry reach the
@@ -511,7 +256,7 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
     }
     if (check_require(s, tx, m, peer))
         return;
-    if (to_dialog && !call_find(s, m)) { /* test calls keep their own BYE/re-INVITE */
+    if (to_dialog) {
         s->dialog_h(s, tx, m, s->dialog_arg);
         return;
     }
@@ -525,6 +270,8 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
                  "Reason: SIP;cause=403;text=\"Registration not accepted: static trunk\"\r\n",
                  s->host);
         tl_sip_stack_reply(s, tx, m, peer, 403, hdrs, NULL, NULL, NULL, 0);
+        if (s->register_h)
+            s->register_h(m, peer, s->register_arg);
         return;
     case TL_SIP_METHOD_OPTIONS:
         tl_sip_stack_reply(s, tx, m, peer, 200,
@@ -534,19 +281,15 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
     case TL_SIP_METHOD_CANCEL:
         on_cancel(s, tx, m, peer);
         return;
-    case TL_SIP_METHOD_BYE: {
-        struct call *c = call_find(s, m);
-        tl_sip_stack_reply(s, tx, m, peer, c ? 200 : 481, NULL, NULL, NULL, NULL, 0);
-        if (c)
-            call_free(c);
+    case TL_SIP_METHOD_BYE: /* no dialog layer, or no To tag: no dialog (§15.1.2) */
+        tl_sip_stack_reply(s, tx, m, peer, 481, NULL, NULL, NULL, NULL, 0);
         return;
-    }
     default:
         break;
     }
     /* INVITE */
-    if (m->to.tag.l) { /* re-INVITE: no dialogs yet */
-        tl_sip_stack_reply(s, tx, m, peer, call_find(s, m) ? 488 : 481, NULL, NULL, NULL, NULL, 0);
+    if (m->to.tag.l) { /* a re-INVITE without a dialog layer (§12.2.2) */
+        tl_sip_stack_reply(s, tx, m, peer, 481, NULL, NULL, NULL, NULL, 0);
         return;
     }
     if (!body_is_sdp(m)) { /* §21.4.13, RFC 4475 §3.3.6 */
@@ -560,15 +303,6 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
         return;
     }
     s->invite_h(s, tx, m, s->invite_arg);
-}
-
-static void on_tsx_term(struct tl_sip_tsx *tx, bool timeout, void *arg)
-{
-    (void)arg;
-    (void)timeout;
-    struct call *c = tl_sip_tsx_uarg(tx);
-    if (c)
-        c->tx = NULL;
 }
 
 /* §18.1.2: a response goes to the client transaction its top Via branch and CSeq method
@@ -656,6 +390,12 @@ void tl_sip_stack_set_stray_h(struct tl_sip_stack *s, tl_sip_stray_h *h, void *a
     s->stray_arg = h ? arg : NULL;
 }
 
+void tl_sip_stack_set_register_h(struct tl_sip_stack *s, tl_sip_register_h *h, void *arg)
+{
+    s->register_h = h;
+    s->register_arg = h ? arg : NULL;
+}
+
 struct tl_sip_tport *tl__sip_stack_tport(struct tl_sip_stack *s)
 {
     return s->tp;
@@ -686,7 +426,7 @@ static void on_prepare(uv_prepare_t *p)
 
 void tl_sip_stack_set_invite_h(struct tl_sip_stack *s, tl_sip_invite_h *h, void *arg)
 {
-    s->invite_h = h ? h : policy_invite;
+    s->invite_h = h ? h : no_call_layer;
     s->invite_arg = h ? arg : NULL;
 }
 
@@ -706,7 +446,7 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
         return ENOMEM;
     s->loop = loop;
     s->cfg = *cfg;
-    s->invite_h = policy_invite;
+    s->invite_h = no_call_layer;
     if (s->cfg.t1 == 0)
         s->cfg.t1 = 500;
     if (s->cfg.t2 < s->cfg.t1)
@@ -720,11 +460,6 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '.' || *p == '-' || *p == ':' || *p == '[' || *p == ']'))
             *p = '-';
-    tl_strlcpy(s->local, cfg->listen, sizeof s->local);
-    if (!strcmp(s->local, "0.0.0.0") || !s->local[0])
-        tl_strlcpy(s->local, "127.0.0.1", sizeof s->local);
-    else if (!strcmp(s->local, "::"))
-        tl_strlcpy(s->local, "::1", sizeof s->local);
     tl_sip_theap_init(&s->heap);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
@@ -740,7 +475,6 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
                                 .t4 = s->cfg.t4,
                                 .send = send_raw,
                                 .req_h = on_request,
-                                .term_h = on_tsx_term,
                                 .arg = s};
     if ((r = tl_sip_tsx_layer_alloc(&s->tsx, &tc, &s->heap)))
         goto out;
@@ -778,8 +512,6 @@ void tl_sip_stack_stop(struct tl_sip_stack *s)
 {
     if (!s)
         return;
-    while (s->calls)
-        call_free(s->calls);
     tl__sip_uac_free(s->uac);
     tl_sip_tsx_layer_free(s->tsx);
     tl_sip_theap_free(&s->heap);

@@ -209,8 +209,10 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, struct uv_loop_s *loop,
                        const struct tl_sip_stack_cfg *cfg);
 /* The call layer's hook for a new out-of-dialog INVITE that passed the endpoint checks
  * (method, URI scheme, Require, Content-Type, Accept). It owns the answer: it must send a
- * final response on tx through tl_sip_stack_reply() (or keep it ringing until a CANCEL,
- * which the stack answers with 487 itself). NULL restores the default (sip_test_policy). */
+ * final response on tx through tl_sip_stack_reply(), or keep it ringing until a CANCEL:
+ * the stack answers the CANCEL 200 and hands it to the dialog hook with tx = the INVITE's
+ * transaction (find your call by tl_sip_tsx_uarg), which sends the 487. NULL restores the
+ * default (480 to every INVITE). */
 typedef void(tl_sip_invite_h)(struct tl_sip_stack *s, struct tl_sip_tsx *tx,
                               const struct tl_sip_msg *msg, void *arg);
 void tl_sip_stack_set_invite_h(struct tl_sip_stack *s, tl_sip_invite_h *h, void *arg);
@@ -283,6 +285,12 @@ const struct tl_sip_peer *tl_sip_ctsx_peer(const struct tl_sip_ctsx *ct);
 typedef void(tl_sip_stray_h)(struct tl_sip_stack *s, const struct tl_sip_msg *msg,
                              const struct tl_sip_peer *peer, void *arg);
 void tl_sip_stack_set_stray_h(struct tl_sip_stack *s, tl_sip_stray_h *h, void *arg);
+/* Told of every REGISTER the endpoint refused (403: static trunks only), after the
+ * answer went out, on the loop thread: the daemon records a diagnostic event. It must
+ * not block; msg and peer are valid during the call only. NULL removes it. */
+typedef void(tl_sip_register_h)(const struct tl_sip_msg *msg, const struct tl_sip_peer *peer,
+                                void *arg);
+void tl_sip_stack_set_register_h(struct tl_sip_stack *s, tl_sip_register_h *h, void *arg);
 /* In-dialog requests (To tag present) that passed the endpoint checks: the dialog layer
  * answers them on tx with tl_sip_stack_reply(), as the INVITE hook does. */
 typedef void(tl_sip_dlg_req_h)(struct tl_sip_stack *s, struct tl_sip_tsx *tx,

@@ -347,7 +347,9 @@ static bool stream_process(struct conn *c)
             conn_write(c, "\r\n", 2); /* RFC 5626 §3.5.1: pong */
         else if (c->fr.kind == TL_SIP_FRAME_MSG)
             tp->cfg.recv_h(c->buf + off, n, false, &peer, tp->cfg.arg);
-        memset(&c->fr, 0, sizeof c->fr);
+        /* reset, not zeroed: it remembers a CRLF that ended the buffer, so a CRLFCRLF
+         * ping split across two reads is still a ping (RFC 5626 §3.5.1) */
+        tl_sip_frame_reset(&c->fr);
         off += n;
         if (c->closing || c->draining)
             return false;

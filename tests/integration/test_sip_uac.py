@@ -26,6 +26,8 @@ SIPP = os.path.join(HERE, "sipp")
 def probe(*args, stdin=None, timeout=60):
     p = subprocess.run([BIN, "probe", *args], input=stdin, capture_output=True, text=True,
                        timeout=timeout)
+    # under make SANITIZE=1 a finding can hide behind an expected non-zero exit code
+    assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
     return p.returncode, p.stdout, p.stderr
 
 
