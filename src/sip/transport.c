@@ -392,6 +392,27 @@ static bool stream_append(struct conn *c, const char *p, size_t n)
     return true;
 }
 
+/* One read may carry many whole messages plus the start of the next (the kernel hands
+ * over up to 64 KiB at once under load: a carrier's trunk multiplexes every call on one
+ * connection). The cap is on ONE unfinished message, not on what a read brings, so feed
+ * the buffer in slices that fit and frame after each. False when the connection closed. */
+static bool stream_feed(struct conn *c, const char *p, size_t n)
+{
+    while (n) {
+        size_t room = TL_SIP_MSG_MAX - c->len;
+        if (room == 0) {
+            conn_close(c, "message over the cap");
+            return false;
+        }
+        size_t take = n < room ? n : room;
+        if (!stream_append(c, p, take) || !stream_process(c))
+            return false;
+        p += take;
+        n -= take;
+    }
+    return true;
+}
+
 static void stream_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)h;
@@ -457,7 +478,7 @@ static void tls_input(struct conn *c, const char *p, size_t n)
             conn_close(c, e == SSL_ERROR_ZERO_RETURN ? NULL : "tls error");
             return;
         }
-        if (!stream_append(c, tls_plain, got) || !stream_process(c))
+        if (!stream_feed(c, tls_plain, got))
             return;
     }
 }
@@ -477,8 +498,7 @@ static void stream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         tls_input(c, buf->base, (size_t)nread);
         return;
     }
-    if (stream_append(c, buf->base, (size_t)nread))
-        stream_process(c);
+    stream_feed(c, buf->base, (size_t)nread);
 }
 
 static void on_accept(uv_stream_t *srv, int status, bool tls)

@@ -309,3 +309,28 @@ def test_sipp_2xx_retransmitted_until_ack(sip):
     got = [m for m in re.split(r"\n-{20,}[^\n]*\n", log)
            if "message received" in m and "SIP/2.0 200 OK" in m and "CSeq: 1 INVITE" in m]
     assert len(got) >= 3, "200 OK seen %d times" % len(got)
+
+
+def test_tcp_many_messages_in_one_write_are_all_answered(sip):
+    """A trunk multiplexes every call on one connection: under load one read brings far
+    more than one message's cap. 300 OPTIONS (~100 KiB) in one write must all be
+    answered, and the connection must stay open (it was closed as 'over the cap')."""
+    d = sip()
+    n = 300
+    batch = b"".join(OPTIONS.format(tp="TCP", br="b%05d" % i + os.urandom(4).hex()).encode()
+                     for i in range(n))
+    assert len(batch) > 65535
+    with socket.create_connection(("127.0.0.1", d.sip_port), timeout=10) as t:
+        t.sendall(batch)
+        buf, got = b"", 0
+        while got < n:  # responses are pipelined: split them off one buffer
+            chunk = t.recv(65535)
+            assert chunk, "connection closed after %d responses" % got
+            buf += chunk
+            while b"\r\n\r\n" in buf:
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                m = re.search(rb"\r\nContent-Length: *(\d+)", head, re.I)
+                assert m and int(m.group(1)) == 0, head
+                assert status(head) == 200, head
+                got += 1
+    assert "over the cap" not in d.log_text()
