@@ -186,6 +186,16 @@ static void stop_timers(struct tl_sip_sess *x)
     tl_sip_timer_stop(hp, &x->glare_tm);
 }
 
+/* The INVITE server transaction outlives our interest in it (it absorbs retransmissions
+ * for 64*T1 after the final, RFC 6026): unhook ourselves so it never holds a pointer to
+ * a session that may be freed before it is. */
+static void itx_drop(struct tl_sip_sess *x)
+{
+    if (x->itx)
+        tl_sip_tsx_set_uarg(x->itx, NULL);
+    x->itx = NULL;
+}
+
 static void sess_free(struct tl_sip_sess *x)
 {
     struct tl_sip_sess_layer *l = x->l;
@@ -397,7 +407,7 @@ static int send_2xx(struct tl_sip_sess *x, const struct tl_sip_msg *m, uint16_t 
     }
     int err = tl_sip_stack_reply(l->s, x->itx, m, &x->ipeer, scode, hdrs, x->ltag,
                                  len ? (ctype ? ctype : SDP) : NULL, body, len);
-    x->itx = NULL; /* the transaction is in Accepted now: RFC 6026 */
+    itx_drop(x); /* the transaction is in Accepted now: RFC 6026 */
     if (err) {
         free(h);
         free(b);
@@ -817,7 +827,7 @@ static void in_invite(struct tl_sip_sess *x, struct tl_sip_tsx *tx, const struct
         send_2xx(x, m, 200, SDP, buf, out.len, m->body.l == 0 /* our offer in the 2xx */)) {
         if (x->itx)
             reply(l, tx, m, 500, NULL);
-        x->itx = NULL;
+        itx_drop(x);
         return;
     }
     x->initial_ack = false;
@@ -901,7 +911,7 @@ static void in_dialog(struct tl_sip_sess *x, struct tl_sip_tsx *tx, const struct
             const struct tl_sip_msg *im = inv_msg(x);
             if (im)
                 tl_sip_stack_reply(l->s, x->itx, im, &x->ipeer, 487, NULL, x->ltag, NULL, NULL, 0);
-            x->itx = NULL;
+            itx_drop(x);
         }
         terminate(x, TL_SIP_SESS_BYE_RECEIVED, 0);
         return;
@@ -983,7 +993,7 @@ static void on_dialog_req(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const s
         const struct tl_sip_msg *im = inv_msg(x);
         if (im) /* §9.2: 487 to the INVITE; the stack answered the CANCEL itself */
             tl_sip_stack_reply(l->s, x->itx, im, &x->ipeer, 487, NULL, x->ltag, NULL, NULL, 0);
-        x->itx = NULL;
+        itx_drop(x);
         terminate(x, TL_SIP_SESS_CANCELED, 487);
         sess_release(x);
         return;
@@ -1060,7 +1070,7 @@ int tl_sip_sess_alloc_uas(struct tl_sip_sess **sp, struct tl_sip_sess_layer *l,
         err = tl_sip_dlg_uas_init(&x->dlg, m, peer, x->ltag, contact);
     if (err == EBADMSG) {
         reply(l, tx, m, 400, NULL);
-        x->itx = NULL;
+        itx_drop(x);
     }
     if (!err)
         err = tl_sip_dlg_table_add(&l->tbl, &x->dlg);
@@ -1118,7 +1128,7 @@ int tl_sip_sess_reject(struct tl_sip_sess *x, uint16_t scode, const char *hdrs)
     sess_hold(x);
     if (m)
         tl_sip_stack_reply(x->l->s, x->itx, m, &x->ipeer, scode, hdrs, x->ltag, NULL, NULL, 0);
-    x->itx = NULL;
+    itx_drop(x);
     terminate(x, TL_SIP_SESS_REJECTED, scode);
     sess_release(x);
     return 0;
