@@ -53,6 +53,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libtrunkline.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
+# bench/calls load generator (not part of `all`): make loadgen
+LOADGEN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard bench/loadgen/*.c)))
+loadgen: $(LOADGEN_OBJ) $(BUILD)/libtrunkline.a
+	$(Q)$(CC) $(LDFLAGS) -o $(BUILD)/loadgen $^ $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
@@ -90,6 +95,6 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: install all unit integration test run fuzz fuzz-smoke format clean
+.PHONY: loadgen install all unit integration test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -8,7 +8,7 @@ PACKAGES="
   libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libssl-dev
   libcurl4-openssl-dev libc-ares-dev libsrtp2-dev
   libcmocka-dev
-  python3 python3-pytest python3-requests python3-yaml python3-dnslib
+  python3 python3-pytest python3-requests python3-yaml python3-dnslib python3-pylibsrtp
   sip-tester sqlite3 curl openssl
   kamailio baresip-core gdb
   clang-14 libclang-rt-14-dev clang-format

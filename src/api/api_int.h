@@ -84,7 +84,7 @@ typedef int (*tl_api_remove_fn)(struct tl_store *s, const char *workspace_id, co
                                 struct tl_err *err);
 void tl_api_remove(struct tl_api_req *r, struct tl_api_resp *out, tl_api_remove_fn rm);
 
-/* ---- handlers (handlers.c, handlers_numbers.c): one per route ---- */
+/* ---- handlers (handlers.c, handlers_numbers.c, handlers_calls.c): one per route ---- */
 void tl_h_healthz(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_readyz(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_sip_endpoints(struct tl_api_req *r, struct tl_api_resp *out);
@@ -108,5 +108,9 @@ void tl_h_number_put(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_patch(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_delete(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_release(struct tl_api_req *r, struct tl_api_resp *out);
+/* handlers_calls.c: call records and a number's diagnostic events (read only) */
+void tl_h_call_list(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_call_get(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_number_events(struct tl_api_req *r, struct tl_api_resp *out);
 
 #endif

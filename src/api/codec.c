@@ -979,6 +979,68 @@ json_t *tl_codec_token_encode(const struct tl_token *t, const char *secret)
     return finish(o, bad);
 }
 
+static json_t *time_or_null(int64_t ms)
+{
+    return ms ? iso_time(ms) : json_null();
+}
+
+json_t *tl_codec_call_encode(const struct tl_call_record *c)
+{
+    json_t *o = json_object(), *rtp = json_object();
+    bool bad = !o || !rtp;
+    if (bad) {
+        json_decref(o);
+        json_decref(rtp);
+        return NULL;
+    }
+    set(o, "id", json_string(c->id), &bad);
+    set(o, "object", json_string("call"), &bad);
+    set(o, "workspace_id", json_string(c->workspace_id), &bad);
+    set(o, "number_id", str_or_null(c->number_id), &bad);
+    set(o, "number", json_string(c->number), &bad);
+    set(o, "agent_id", str_or_null(c->agent_id), &bad);
+    set(o, "direction", json_string(tl_call_direction_name(c->direction)), &bad);
+    /* the caller as a person reads it: the user part (a number), else the whole URI */
+    set(o, "from", text(c->from_user[0] ? c->from_user : c->from_uri), &bad);
+    set(o, "to", text(c->to_user), &bad);
+    set(o, "sip_call_id", text(c->sip_call_id), &bad);
+    set(o, "created_at", iso_time(c->created_at), &bad);
+    set(o, "answered_at", time_or_null(c->answered_at), &bad);
+    set(o, "ended_at", time_or_null(c->ended_at), &bad);
+    set(o, "end_reason", str_or_null(c->end_reason), &bad);
+    set(o, "final_status", c->final_status ? json_integer(c->final_status) : json_null(), &bad);
+    set(o, "codec", str_or_null(c->codec), &bad);
+    set(o, "media_encryption", json_string(c->srtp ? "srtp" : "rtp"), &bad);
+    set(rtp, "packets_sent", json_integer((json_int_t)c->packets_sent), &bad);
+    set(rtp, "packets_received", json_integer((json_int_t)c->packets_received), &bad);
+    set(rtp, "packets_lost", json_integer((json_int_t)c->packets_lost), &bad);
+    set(rtp, "jitter_ms", json_real(c->jitter_ms), &bad);
+    set(o, "rtp", rtp, &bad);
+    return finish(o, bad);
+}
+
+json_t *tl_codec_event_encode(const struct tl_event *e)
+{
+    json_t *o = json_object();
+    bool bad = !o;
+    if (bad)
+        return NULL;
+    json_t *details = e->details[0] ? json_loads(e->details, 0, NULL) : NULL;
+    if (!json_is_object(details)) {
+        json_decref(details);
+        details = json_object();
+    }
+    set(o, "id", json_string(e->id), &bad);
+    set(o, "object", json_string("event"), &bad);
+    set(o, "number_id", str_or_null(e->number_id), &bad);
+    set(o, "code", text(e->code), &bad);
+    set(o, "message", text(e->message), &bad);
+    set(o, "hint", text(e->hint), &bad);
+    set(o, "details", details, &bad);
+    set(o, "created_at", iso_time(e->created_at), &bad);
+    return finish(o, bad);
+}
+
 json_t *tl_codec_error(const struct tl_err *err)
 {
     json_t *o = json_object(), *e = json_object();

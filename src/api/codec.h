@@ -39,6 +39,11 @@ int tl_codec_token_decode(const json_t *j, struct tl_token *out, struct tl_err *
 /* secret != NULL only in the creation response */
 json_t *tl_codec_token_encode(const struct tl_token *t, const char *secret);
 
+/* GET /v1/calls: a call record; answered_at/ended_at null while unset */
+json_t *tl_codec_call_encode(const struct tl_call_record *c);
+/* GET /v1/phone-numbers/{id}/events: details is the stored JSON object ({} if unreadable) */
+json_t *tl_codec_event_encode(const struct tl_event *e);
+
 /* {"error":{"code","field","message"}} */
 json_t *tl_codec_error(const struct tl_err *err);
 

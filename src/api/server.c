@@ -64,6 +64,9 @@ static const struct route routes[] = {
     {"PATCH", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_patch},
     {"DELETE", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_delete},
     {"POST", "/v1/phone-numbers/{id}/release", "pn", TL_ACCESS_ADMIN, tl_h_number_release},
+    {"GET", "/v1/phone-numbers/{id}/events", "pn", TL_ACCESS_MEMBER, tl_h_number_events},
+    {"GET", "/v1/calls", NULL, TL_ACCESS_MEMBER, tl_h_call_list},
+    {"GET", "/v1/calls/{id}", "ca", TL_ACCESS_MEMBER, tl_h_call_get},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

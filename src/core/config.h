@@ -25,6 +25,12 @@ struct tl_config {
     unsigned sip_nonce_ttl_s;       /* digest nonce freshness, s */
     char sip_tls_ca_file[512];      /* extra CA (PEM) trusted for outbound SIP/TLS */
     char sip_dns_servers[256];      /* "ip:port,…" for RFC 3263 lookups; empty = resolv.conf */
+    char public_ip[64];             /* SDP c= and Contact behind 1:1 NAT; "" = local */
+    int rtp_port_min, rtp_port_max; /* RTP/RTCP port range */
+    unsigned media_timeout_s;       /* no RTP this long → BYE */
+    unsigned max_call_duration_s;   /* → BYE */
+    unsigned max_calls, max_calls_per_workspace; /* concurrent; more → 503 */
+    unsigned sip_invite_rate;                    /* INVITEs/s per source IP */
     char tls_cert[512];             /* PEM; empty = self-made one in data_dir/tls */
     char tls_key[512];
     char log_file[512]; /* empty = stderr */

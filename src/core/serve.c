@@ -7,15 +7,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 #include <uv.h>
 
 #include "api/api.h"
+#include "call/call.h"
 #include "core/config.h"
 #include "core/tlscert.h"
+#include "media/media.h"
 #include "sip/dialog.h"
 #include "sip/inauth.h"
 #include "sip/stack.h"
+#include "store/records.h"
+#include "store/routing.h"
 #include "store/store.h"
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -27,6 +32,65 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     tl_info("core", "shutdown", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     uv_stop(h->loop);
+}
+
+/* ---- REGISTER refusals become diagnostic events ---- */
+struct reg_diag {
+    struct tl_routing *routing;
+    struct tl_recorder *rec;
+};
+
+/* a bounded copy of wire text for a record: printable ASCII only, the rest '?' */
+static void wire_copy(char *dst, size_t cap, const char *p, size_t len)
+{
+    size_t n = len < cap - 1 ? len : cap - 1;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
+    dst[n] = '\0';
+}
+
+/* Loop thread (tl_sip_register_h): a routing lookup in memory and a queued event, nothing
+ * else. The event goes to the number the To user (else the From user) names, so its
+ * owner sees it; otherwise it is operator-level. The recorder's per-number and
+ * per-source limits keep a REGISTER flood from reaching the disk. */
+static void on_register(const struct tl_sip_msg *m, const struct tl_sip_peer *peer, void *arg)
+{
+    struct reg_diag *d = arg;
+    struct tl_event ev = {0};
+    struct tl_route rt;
+    char to[TL_USER_MAX + 1], from[TL_USER_MAX + 1], ua[129] = "", ip[64], src[80], e164[17];
+    uint16_t port;
+    bool found = false;
+
+    wire_copy(to, sizeof to, m->to.uri.user.p, m->to.uri.user.l);
+    wire_copy(from, sizeof from, m->from.uri.user.p, m->from.uri.user.l);
+    const struct tl_sip_hdr *h = tl_sip_msg_hdr(m, TL_SIP_HDR_USER_AGENT);
+    if (h)
+        wire_copy(ua, sizeof ua, h->val.p, h->val.l);
+    tl_sip_peer_ip(peer, ip, sizeof ip, &port);
+    snprintf(src, sizeof src, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
+    const char *tp = tl_sip_transport_name(peer->tp);
+    found =
+        (tl_routing_normalise(to, e164) == 0 && tl_routing_lookup(d->routing, e164, &rt) == 0) ||
+        (tl_routing_normalise(from, e164) == 0 && tl_routing_lookup(d->routing, e164, &rt) == 0);
+    if (found) {
+        tl_strlcpy(ev.workspace_id, rt.workspace_id, sizeof ev.workspace_id);
+        tl_strlcpy(ev.number_id, rt.number_id, sizeof ev.number_id);
+        tl_route_wipe(&rt);
+    }
+    tl_strlcpy(ev.code, TL_EV_REGISTRATION_ATTEMPT, sizeof ev.code);
+    tl_strlcpy(ev.hint, TL_EV_HINT_REGISTRATION_ATTEMPT, sizeof ev.hint);
+    snprintf(ev.message, sizeof ev.message, "REGISTER from %s over %s for \"%.64s\" refused (403)",
+             src, tp ? tp : "?", to);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "source", src, "transport",
+                          tp ? tp : "", "method", "REGISTER", "status", 403, "to_user", to,
+                          "from_user", from, "user_agent", ua);
+    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (txt && strlen(txt) < sizeof ev.details)
+        memcpy(ev.details, txt, strlen(txt) + 1);
+    free(txt);
+    json_decref(j);
+    tl_recorder_event(d->rec, &ev, ip);
 }
 
 static int has_any_token(const struct tl_token *t, void *arg)
@@ -146,6 +210,11 @@ int tl_serve_main(int argc, char **argv)
     struct tl_sip_stack *sip = NULL;
     struct tl_sip_sess_layer *sess = NULL;
     struct tl_sip_inauth *tauth = NULL;
+    struct tl_routing *routing = NULL;
+    struct tl_recorder *rec = NULL;
+    struct reg_diag regd = {0};
+    struct tl_media_engine *media = NULL;
+    struct tl_call_layer *calls = NULL;
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
@@ -166,6 +235,12 @@ int tl_serve_main(int argc, char **argv)
         goto out;
     }
     tl_info("store", "open", "path=%s schema=%d", db, tl_store_schema_version(st));
+    /* before the API: the routing cache hooks every write from its first one */
+    if ((r = tl_routing_open(&routing, st)) || (r = tl_recorder_open(&rec, st, NULL))) {
+        tl_error("core", "start.failed", "reason=\"routing cache / recorder: %s\"", strerror(r));
+        goto out;
+    }
+    regd = (struct reg_diag){routing, rec};
 
     char cert[512], ckey[512], fp[100];
     bool made = false;
@@ -242,8 +317,9 @@ int tl_serve_main(int argc, char **argv)
                      cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));
             goto out;
         }
+        tl_sip_stack_set_register_h(sip, on_register, &regd);
         /* dialogs and INVITE sessions (and the test policy's calls) on the stack */
-        struct tl_sip_sess_cfg dcfg = {.listen = cfg.sip_listen,
+        struct tl_sip_sess_cfg dcfg = {.listen = cfg.public_ip[0] ? cfg.public_ip : cfg.sip_listen,
                                        .tcp_port = cfg.sip_tcp_port,
                                        .tls_port = cfg.sip_tls_port,
                                        .t1 = cfg.sip_t1_ms,
@@ -269,6 +345,36 @@ int tl_serve_main(int argc, char **argv)
             tl_sip_sess_test_auth(sess, tauth);
         }
     }
+    /* ---- calls: media engine + the call layer on the INVITE hook (not with a test policy,
+     * which answers INVITEs itself for the SIP tests) ---- */
+    if (!cfg.sip_test_policy[0]) {
+        struct tl_media_config mcfg = {.port_min = (uint16_t)cfg.rtp_port_min,
+                                       .port_max = (uint16_t)cfg.rtp_port_max,
+                                       .public_ip = cfg.public_ip};
+        struct tl_call_cfg ccfg = {.stack = sip,
+                                   .sess = sess,
+                                   .routing = routing,
+                                   .rec = rec,
+                                   .host = cfg.public_host,
+                                   .public_ip = cfg.public_ip,
+                                   .digest_algorithms = cfg.sip_digest_algorithms,
+                                   .nonce_ttl_s = cfg.sip_nonce_ttl_s,
+                                   .media_timeout_s = cfg.media_timeout_s,
+                                   .max_duration_s = cfg.max_call_duration_s,
+                                   .max_calls = cfg.max_calls,
+                                   .max_calls_per_workspace = cfg.max_calls_per_workspace,
+                                   .invite_rate = cfg.sip_invite_rate};
+        if (cfg.rtp_port_min > cfg.rtp_port_max || cfg.rtp_port_max - cfg.rtp_port_min < 3) {
+            tl_error("core", "start.failed", "reason=\"rtp_port_min must be below rtp_port_max\"");
+            goto out;
+        }
+        if ((r = tl_media_engine_new(&loop, &mcfg, &media)) ||
+            (ccfg.media = media, r = tl_call_layer_open(&calls, &ccfg))) {
+            tl_error("core", "start.failed", "reason=\"media engine / call layer: %s\"",
+                     strerror(r));
+            goto out;
+        }
+    }
     /* ---- end SIP stack start ---- */
     tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,
             (int)getpid());
@@ -279,16 +385,24 @@ int tl_serve_main(int argc, char **argv)
 
 out:
     if (loop_ok) {
+        tl_call_layer_close(calls);   /* BYE/503 to every call, records queued */
         tl_sip_stack_stop(sip);       /* ---- SIP stack: stop (before the API) ---- */
         tl_sip_sess_layer_free(sess); /* after the stack: its ECANCELED answers come first */
         tl_sip_inauth_free(tauth);    /* borrowed by the session layer */
         for (int i = 0; i < 3; i++)
             uv_close((uv_handle_t *)&sig[i], NULL);
         uv_run(&loop, UV_RUN_NOWAIT);
+        /* media sockets close asynchronously; the engine goes once none is left */
+        for (int i = 0; media && i < 100 && tl_media_engine_streams(media); i++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+        if (media && !tl_media_engine_close(media))
+            uv_run(&loop, UV_RUN_NOWAIT);
         uv_loop_close(&loop);
     }
     if (api)
         tl_api_stop(api);
+    tl_recorder_close(rec); /* after every producer (SIP, API), before the store */
+    tl_routing_close(routing);
     if (st)
         tl_store_close(st);
     sodium_memzero(key, sizeof key);

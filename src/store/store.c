@@ -42,6 +42,8 @@ struct tl_store {
     sqlite3 *db;
     int version; /* schema version of the open database */
     uint8_t key[32];
+    tl_store_change_fn change_fn; /* set before other threads write: read without mu */
+    void *change_arg;
 };
 
 /* ---- schema ----
@@ -109,6 +111,48 @@ static const char *const migrations[] = {
      * last-use time for operators auditing stale credentials */
     "CREATE INDEX phone_numbers_agent ON phone_numbers(agent_id);"
     "ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;",
+
+    /* v3: call records and diagnostic events. No foreign keys on purpose: they are
+     * history, and outlive the number (or agent) they name. Indexes serve the listings,
+     * newest first, per workspace and per number; events of no workspace (a REGISTER for
+     * a number nobody imported) get a partial index of their own. */
+    "CREATE TABLE calls ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " workspace_id TEXT NOT NULL,"
+    " number_id TEXT,"
+    " number TEXT NOT NULL DEFAULT '',"
+    " agent_id TEXT,"
+    " direction TEXT NOT NULL,"
+    " from_uri TEXT NOT NULL DEFAULT '',"
+    " from_user TEXT NOT NULL DEFAULT '',"
+    " to_user TEXT NOT NULL DEFAULT '',"
+    " sip_call_id TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " answered_at INTEGER,"
+    " ended_at INTEGER,"
+    " end_reason TEXT NOT NULL DEFAULT '',"
+    " final_status INTEGER NOT NULL DEFAULT 0,"
+    " codec TEXT NOT NULL DEFAULT '',"
+    " media_encryption TEXT NOT NULL DEFAULT 'rtp',"
+    " packets_sent INTEGER NOT NULL DEFAULT 0,"
+    " packets_received INTEGER NOT NULL DEFAULT 0,"
+    " packets_lost INTEGER NOT NULL DEFAULT 0,"
+    " jitter_ms REAL NOT NULL DEFAULT 0);"
+    "CREATE INDEX calls_workspace ON calls(workspace_id, seq);"
+    "CREATE INDEX calls_number ON calls(number_id, seq);"
+    "CREATE TABLE events ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " workspace_id TEXT," /* NULL: operator-level */
+    " number_id TEXT,"
+    " code TEXT NOT NULL,"
+    " message TEXT NOT NULL,"
+    " hint TEXT NOT NULL DEFAULT '',"
+    " details_json TEXT NOT NULL DEFAULT '{}',"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX events_number ON events(number_id, seq);"
+    "CREATE INDEX events_operator ON events(seq) WHERE workspace_id IS NULL;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -276,6 +320,16 @@ static int exec_args(struct tl_store *s, const char *op, const char *sql, const 
 static void safe_zero(void *p, size_t n)
 {
     sodium_memzero(p, n);
+}
+
+/* after a commit, with the lock released (store.h: the hook may read the store again) */
+static void notify(struct tl_store *s, enum tl_store_change_kind kind, const char *ws,
+                   const char *id, const char *number)
+{
+    if (!s->change_fn)
+        return;
+    struct tl_store_change c = {kind, ws, id, number};
+    s->change_fn(&c, s->change_arg);
 }
 
 /* ---- cursors ----
@@ -1212,6 +1266,8 @@ int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct
 out:
     sqlite3_finalize(st);
     unlock(s);
+    if (ret == 0)
+        notify(s, TL_CHANGE_WORKSPACE_UPDATED, w->id, w->id, NULL);
     return ret;
 }
 
@@ -1623,6 +1679,8 @@ out:
     unlock(s);
     sodium_memzero(stored, sizeof *stored);
     free(stored);
+    if (ret == 0)
+        notify(s, TL_CHANGE_AGENT_UPDATED, a->workspace_id, a->id, NULL);
     return ret;
 }
 
@@ -1670,6 +1728,8 @@ out:
     sqlite3_finalize(st);
     tx_rollback(s);
     unlock(s);
+    if (ret == 0)
+        notify(s, TL_CHANGE_AGENT_DELETED, workspace_id, id, NULL);
     return ret;
 }
 
@@ -1913,6 +1973,8 @@ out:
     tx_rollback(s);
     unlock(s);
     pn_trunks_free(&c);
+    if (ret == 0)
+        notify(s, TL_CHANGE_NUMBER_CREATED, n->workspace_id, n->id, n->number);
     return ret;
 }
 
@@ -1979,6 +2041,8 @@ out:
     unlock(s);
     pn_trunks_free(&c);
     free(old);
+    if (ret == 0)
+        notify(s, TL_CHANGE_NUMBER_REPLACED, n->workspace_id, n->id, n->number);
     return ret;
 }
 
@@ -1987,6 +2051,7 @@ int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, cons
 {
     static const char op[] = "number_set_agent";
     sqlite3_stmt *st = NULL;
+    char number[TL_E164_MAX + 1] = "";
     int ret;
 
     lock(s);
@@ -2017,6 +2082,15 @@ int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, cons
         goto out;
     }
     fin(&st);
+    /* the E.164 for the change hook (the routing cache is keyed by it) */
+    ret = row_one(s, op, "SELECT number FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2",
+                  (const char *[]){workspace_id, id}, 2, &st, err);
+    if (ret == ENOENT)
+        ret = not_found(err, "phone number");
+    if (ret != 0)
+        goto out;
+    col_text(st, 0, number, sizeof number);
+    fin(&st);
     ret = tx_commit(s, op, err);
     if (ret == 0 && out)
         ret = pn_read_public(s, op, workspace_id, id, out, err);
@@ -2024,6 +2098,8 @@ out:
     sqlite3_finalize(st);
     tx_rollback(s);
     unlock(s);
+    if (ret == 0)
+        notify(s, TL_CHANGE_NUMBER_ASSIGNED, workspace_id, id, number);
     return ret;
 }
 
@@ -2034,19 +2110,22 @@ static int number_remove(struct tl_store *s, const char *op, const char *workspa
 {
     sqlite3_stmt *st = NULL;
     const char *args[] = {workspace_id, id};
+    char number[TL_E164_MAX + 1] = "";
     int ret;
 
     lock(s);
     ret = tx_begin(s, op, err);
     if (ret != 0)
         goto out;
-    ret = row_one(s, op, "SELECT source FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2",
+    ret = row_one(s, op,
+                  "SELECT source, number FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2",
                   args, 2, &st, err);
     if (ret == ENOENT)
         ret = not_found(err, "phone number");
     if (ret != 0)
         goto out;
     int src = tl_source_parse(col_str(st, 0));
+    col_text(st, 1, number, sizeof number);
     fin(&st);
     if (src < 0) {
         ret = corrupt(op, id, "source", err);
@@ -2071,6 +2150,10 @@ out:
     sqlite3_finalize(st);
     tx_rollback(s);
     unlock(s);
+    if (ret == 0)
+        notify(s,
+               allowed == TL_SOURCE_PLATFORM ? TL_CHANGE_NUMBER_RELEASED : TL_CHANGE_NUMBER_DELETED,
+               workspace_id, id, number);
     return ret;
 }
 
@@ -2126,6 +2209,303 @@ int tl_store_number_list(struct tl_store *s, const char *workspace_id,
                         "AND (?2 IS NULL OR (?2 = '' AND agent_id IS NULL) OR agent_id = ?2) "
                         "AND (?3 IS NULL OR number = ?3) AND seq > ?4 ORDER BY seq LIMIT ?5",
                         args, 3, pg, sizeof *items, pn_row, (void **)&items, &n, next_cursor, err);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = cb(&items[i], arg);
+    free(items);
+    return ret;
+}
+
+/* ---- change hook ---- */
+
+void tl_store_set_change_hook(struct tl_store *s, tl_store_change_fn fn, void *arg)
+{
+    lock(s);
+    s->change_fn = fn;
+    s->change_arg = fn ? arg : NULL;
+    unlock(s);
+}
+
+int tl_store_number_secrets_each(struct tl_store *s, tl_number_cb cb, void *arg)
+{
+    static const char op[] = "number_secrets_each";
+    sqlite3_stmt *st = NULL;
+    char(*nums)[TL_E164_MAX + 1] = NULL;
+    size_t n = 0, cap = 0;
+    int ret;
+
+    /* the numbers first, then one locked read each: the lock is never held across cb */
+    lock(s);
+    ret = prep(s, op, "SELECT number FROM phone_numbers ORDER BY seq", &st, NULL);
+    while (ret == 0) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            ret = db_fail(s, op, NULL);
+            break;
+        }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            void *p = realloc(nums, nc * sizeof *nums);
+            if (!p) {
+                ret = ENOMEM;
+                break;
+            }
+            nums = p;
+            cap = nc;
+        }
+        col_text(st, 0, nums[n++], sizeof nums[0]);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+
+    struct tl_phone_number *pn = ret == 0 ? malloc(sizeof *pn) : NULL;
+    if (ret == 0 && !pn)
+        ret = ENOMEM;
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        int rc = tl_store_number_secrets(s, nums[i], pn);
+        if (rc == ENOENT)
+            continue; /* deleted meanwhile: the change hook has seen to it */
+        ret = rc ? rc : cb(pn, arg);
+        sodium_memzero(pn, sizeof *pn);
+    }
+    free(pn);
+    free(nums);
+    return ret;
+}
+
+/* ---- call records and events ---- */
+
+const char *tl_call_direction_name(enum tl_call_direction d)
+{
+    return d == TL_CALL_OUTBOUND ? "outbound" : "inbound";
+}
+
+static int64_t clamp_u64(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static int bind_time(sqlite3_stmt *st, int i, int64_t ms)
+{
+    return ms ? sqlite3_bind_int64(st, i, ms) : sqlite3_bind_null(st, i);
+}
+
+static int call_bind(sqlite3_stmt *st, const struct tl_call_record *c)
+{
+    return bind_str(st, 1, c->id) || bind_str(st, 2, c->workspace_id) ||
+           bind_opt(st, 3, c->number_id) || bind_str(st, 4, c->number) ||
+           bind_opt(st, 5, c->agent_id) || bind_str(st, 6, tl_call_direction_name(c->direction)) ||
+           bind_str(st, 7, c->from_uri) || bind_str(st, 8, c->from_user) ||
+           bind_str(st, 9, c->to_user) || bind_str(st, 10, c->sip_call_id) ||
+           sqlite3_bind_int64(st, 11, c->created_at) || bind_time(st, 12, c->answered_at) ||
+           bind_time(st, 13, c->ended_at) || bind_str(st, 14, c->end_reason) ||
+           sqlite3_bind_int(st, 15, c->final_status) || bind_str(st, 16, c->codec) ||
+           bind_str(st, 17, c->srtp ? "srtp" : "rtp") ||
+           sqlite3_bind_int64(st, 18, clamp_u64(c->packets_sent)) ||
+           sqlite3_bind_int64(st, 19, clamp_u64(c->packets_received)) ||
+           sqlite3_bind_int64(st, 20, clamp_u64(c->packets_lost)) ||
+           sqlite3_bind_double(st, 21, c->jitter_ms);
+}
+
+static int event_bind(sqlite3_stmt *st, const struct tl_event *e)
+{
+    return bind_str(st, 1, e->id) || bind_opt(st, 2, e->workspace_id) ||
+           bind_opt(st, 3, e->number_id) || bind_str(st, 4, e->code) ||
+           bind_str(st, 5, e->message) || bind_str(st, 6, e->hint) ||
+           bind_str(st, 7, e->details[0] ? e->details : "{}") ||
+           sqlite3_bind_int64(st, 8, e->created_at);
+}
+
+int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+                           struct tl_err *err)
+{
+    static const char op[] = "records_write";
+    sqlite3_stmt *cst = NULL, *est = NULL;
+    int ret;
+
+    lock(s);
+    ret = tx_begin(s, op, err);
+    /* a call is written at its start and again at its end: identity columns stay, the
+     * rest takes the newer values */
+    if (ret == 0)
+        ret = prep(s, op,
+                   "INSERT INTO calls (id, workspace_id, number_id, number, agent_id, direction, "
+                   "from_uri, from_user, to_user, sip_call_id, created_at, answered_at, ended_at, "
+                   "end_reason, final_status, codec, media_encryption, packets_sent, "
+                   "packets_received, packets_lost, jitter_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                   "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) "
+                   "ON CONFLICT(id) DO UPDATE SET agent_id = excluded.agent_id, "
+                   "answered_at = excluded.answered_at, ended_at = excluded.ended_at, "
+                   "end_reason = excluded.end_reason, final_status = excluded.final_status, "
+                   "codec = excluded.codec, media_encryption = excluded.media_encryption, "
+                   "packets_sent = excluded.packets_sent, "
+                   "packets_received = excluded.packets_received, "
+                   "packets_lost = excluded.packets_lost, jitter_ms = excluded.jitter_ms",
+                   &cst, err);
+    if (ret == 0)
+        ret = prep(s, op,
+                   "INSERT INTO events (id, workspace_id, number_id, code, message, hint, "
+                   "details_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   &est, err);
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        sqlite3_stmt *st = v[i].call ? cst : est;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (v[i].call ? call_bind(st, v[i].call) : event_bind(st, v[i].event))
+            ret = db_fail(s, op, err);
+        else
+            ret = step_done(s, op, st, err);
+    }
+    sqlite3_finalize(cst);
+    sqlite3_finalize(est);
+    if (ret == 0)
+        ret = tx_commit(s, op, err);
+    tx_rollback(s);
+    unlock(s);
+    return ret;
+}
+
+#define CA_COLS                                                                                    \
+    "seq, id, workspace_id, number_id, number, agent_id, direction, from_uri, from_user, "         \
+    "to_user, sip_call_id, created_at, answered_at, ended_at, end_reason, final_status, codec, "   \
+    "media_encryption, packets_sent, packets_received, packets_lost, jitter_ms"
+
+static uint64_t col_u64(sqlite3_stmt *st, int i)
+{
+    int64_t v = sqlite3_column_int64(st, i);
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+static int ca_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+{
+    struct tl_call_record *c = out;
+    (void)err;
+    memset(c, 0, sizeof *c);
+    *seq = sqlite3_column_int64(st, 0);
+    col_text(st, 1, c->id, sizeof c->id);
+    col_text(st, 2, c->workspace_id, sizeof c->workspace_id);
+    col_text(st, 3, c->number_id, sizeof c->number_id);
+    col_text(st, 4, c->number, sizeof c->number);
+    col_text(st, 5, c->agent_id, sizeof c->agent_id);
+    c->direction = strcmp(col_str(st, 6), "outbound") == 0 ? TL_CALL_OUTBOUND : TL_CALL_INBOUND;
+    col_text(st, 7, c->from_uri, sizeof c->from_uri);
+    col_text(st, 8, c->from_user, sizeof c->from_user);
+    col_text(st, 9, c->to_user, sizeof c->to_user);
+    col_text(st, 10, c->sip_call_id, sizeof c->sip_call_id);
+    c->created_at = sqlite3_column_int64(st, 11);
+    c->answered_at = sqlite3_column_int64(st, 12); /* NULL reads as 0 */
+    c->ended_at = sqlite3_column_int64(st, 13);
+    col_text(st, 14, c->end_reason, sizeof c->end_reason);
+    c->final_status = sqlite3_column_int(st, 15);
+    col_text(st, 16, c->codec, sizeof c->codec);
+    c->srtp = strcmp(col_str(st, 17), "srtp") == 0;
+    c->packets_sent = col_u64(st, 18);
+    c->packets_received = col_u64(st, 19);
+    c->packets_lost = col_u64(st, 20);
+    c->jitter_ms = sqlite3_column_double(st, 21);
+    return 0;
+}
+
+#define EV_COLS "seq, id, workspace_id, number_id, code, message, hint, details_json, created_at"
+
+static int ev_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+{
+    struct tl_event *e = out;
+    (void)err;
+    memset(e, 0, sizeof *e);
+    *seq = sqlite3_column_int64(st, 0);
+    col_text(st, 1, e->id, sizeof e->id);
+    col_text(st, 2, e->workspace_id, sizeof e->workspace_id);
+    col_text(st, 3, e->number_id, sizeof e->number_id);
+    col_text(st, 4, e->code, sizeof e->code);
+    col_text(st, 5, e->message, sizeof e->message);
+    col_text(st, 6, e->hint, sizeof e->hint);
+    /* a cut JSON text would not parse: longer than the cap (never written by us) is {} */
+    if (sqlite3_column_bytes(st, 7) <= TL_EVENT_DETAILS_MAX)
+        col_text(st, 7, e->details, sizeof e->details);
+    e->created_at = sqlite3_column_int64(st, 8);
+    return 0;
+}
+
+/* Newest-first pages reuse list_page: its cursor is the seq of the last row shown, and
+ * "no cursor" binds 0, which the queries read as "from the top". */
+int tl_store_call_list(struct tl_store *s, const char *workspace_id, const char *number_id,
+                       const struct tl_page *pg, tl_call_cb cb, void *arg,
+                       char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
+{
+    struct tl_call_record *items;
+    size_t n;
+    const char *args[] = {workspace_id, number_id};
+    int ret = list_page(s, "call_list",
+                        "SELECT " CA_COLS " FROM calls WHERE workspace_id = ?1 "
+                        "AND (?2 IS NULL OR number_id = ?2) AND (?3 = 0 OR seq < ?3) "
+                        "ORDER BY seq DESC LIMIT ?4",
+                        args, 2, pg, sizeof *items, ca_row, (void **)&items, &n, next_cursor, err);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = cb(&items[i], arg);
+    free(items);
+    return ret;
+}
+
+int tl_store_call_get(struct tl_store *s, const char *workspace_id, const char *id,
+                      struct tl_call_record *out)
+{
+    sqlite3_stmt *st = NULL;
+    const char *args[] = {workspace_id, id};
+    int64_t seq;
+
+    lock(s);
+    int ret =
+        row_one(s, "call_get", "SELECT " CA_COLS " FROM calls WHERE workspace_id = ?1 AND id = ?2",
+                args, 2, &st, NULL);
+    if (ret == 0)
+        ret = ca_row(st, out, &seq, NULL);
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_event_list(struct tl_store *s, const char *workspace_id, const char *number_id,
+                        const struct tl_page *pg, tl_event_cb cb, void *arg,
+                        char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct tl_event *items;
+    size_t n;
+    const char *args[] = {workspace_id, number_id};
+
+    next_cursor[0] = '\0';
+    /* the number must be this workspace's: events of a foreign number are a 404 */
+    lock(s);
+    int ret =
+        row_one(s, "event_list", "SELECT 1 FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2",
+                args, 2, &st, err);
+    sqlite3_finalize(st);
+    unlock(s);
+    if (ret == ENOENT)
+        return not_found(err, "phone number");
+    if (ret != 0)
+        return ret;
+    ret = list_page(s, "event_list",
+                    "SELECT " EV_COLS " FROM events WHERE number_id = ?2 AND workspace_id = ?1 "
+                    "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4",
+                    args, 2, pg, sizeof *items, ev_row, (void **)&items, &n, next_cursor, err);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = cb(&items[i], arg);
+    free(items);
+    return ret;
+}
+
+int tl_store_event_list_operator(struct tl_store *s, const struct tl_page *pg, tl_event_cb cb,
+                                 void *arg, char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
+{
+    struct tl_event *items;
+    size_t n;
+    int ret = list_page(s, "event_list_operator",
+                        "SELECT " EV_COLS " FROM events WHERE workspace_id IS NULL "
+                        "AND (?1 = 0 OR seq < ?1) ORDER BY seq DESC LIMIT ?2",
+                        NULL, 0, pg, sizeof *items, ev_row, (void **)&items, &n, next_cursor, err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(&items[i], arg);
     free(items);

@@ -277,6 +277,113 @@ int tl_store_number_list(struct tl_store *s, const char *workspace_id,
                          tl_number_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
                          struct tl_err *err);
 
+/* ---- change hook ----
+ * Who keeps derived state (the in-memory routing cache) learns of every committed change
+ * that can alter routing. The hook runs on the writing thread (the API's), after the
+ * commit and after the store's lock is released, so it may read the store again; it
+ * must not block for long, since the writer's HTTP request waits for it. Hooks of two
+ * writers on two threads may run in either order: a consumer re-reads the current state
+ * instead of trusting the order (that makes replays harmless). One hook per store;
+ * fn NULL removes it. Set it before other threads write. */
+enum tl_store_change_kind {
+    TL_CHANGE_NUMBER_CREATED,
+    TL_CHANGE_NUMBER_REPLACED, /* PUT, or a PATCH of the label */
+    TL_CHANGE_NUMBER_ASSIGNED, /* agent set or unset */
+    TL_CHANGE_NUMBER_DELETED,
+    TL_CHANGE_NUMBER_RELEASED,
+    TL_CHANGE_AGENT_UPDATED,
+    TL_CHANGE_AGENT_DELETED,
+    TL_CHANGE_WORKSPACE_UPDATED, /* name, plan or region */
+};
+struct tl_store_change {
+    enum tl_store_change_kind kind;
+    const char *workspace_id;
+    const char *id;     /* the number, agent or workspace id */
+    const char *number; /* number changes: its E.164; else NULL */
+};
+typedef void (*tl_store_change_fn)(const struct tl_store_change *c, void *arg);
+void tl_store_set_change_hook(struct tl_store *s, tl_store_change_fn fn, void *arg);
+
+/* ---- call records and diagnostic events (schema v3) ----
+ * Written in batches by the recorder thread (store/records.h), never by the call path
+ * itself. Records never hold secrets: no passwords, no SDP keys, no Authorization values.
+ * Ids: "ca_…" calls, "ev_…" events. */
+#define TL_SIP_CALLID_MAX    256
+#define TL_END_REASON_MAX    64
+#define TL_CODEC_NAME_MAX    32
+#define TL_EVENT_CODE_MAX    32
+#define TL_EVENT_MESSAGE_MAX 320
+#define TL_EVENT_HINT_MAX    400
+#define TL_EVENT_DETAILS_MAX 1024 /* a JSON object, as text */
+
+enum tl_call_direction { TL_CALL_INBOUND, TL_CALL_OUTBOUND };
+const char *tl_call_direction_name(enum tl_call_direction d);
+
+struct tl_call_record {
+    char id[TL_ID_MAX]; /* "ca_…": the caller makes it (tl_id_new) at call start */
+    char workspace_id[TL_ID_MAX];
+    char number_id[TL_ID_MAX];
+    char number[TL_E164_MAX + 1];
+    char agent_id[TL_ID_MAX]; /* "" = none */
+    enum tl_call_direction direction;
+    char from_uri[TL_URI_MAX + 1];
+    char from_user[TL_USER_MAX + 1];
+    char to_user[TL_USER_MAX + 1];
+    char sip_call_id[TL_SIP_CALLID_MAX + 1];
+    int64_t created_at;  /* ms since the epoch */
+    int64_t answered_at; /* 0 = not answered (null) */
+    int64_t ended_at;    /* 0 = still running (null) */
+    char end_reason[TL_END_REASON_MAX + 1];
+    int final_status; /* SIP status code, 0 = none yet */
+    char codec[TL_CODEC_NAME_MAX + 1];
+    bool srtp; /* media_encryption "srtp" or "rtp" */
+    uint64_t packets_sent, packets_received, packets_lost;
+    double jitter_ms;
+};
+
+struct tl_event {
+    char id[TL_ID_MAX];           /* "ev_…"; the recorder fills it when empty */
+    char workspace_id[TL_ID_MAX]; /* "" = operator-level (no number matched) */
+    char number_id[TL_ID_MAX];    /* "" = none */
+    char code[TL_EVENT_CODE_MAX + 1];
+    char message[TL_EVENT_MESSAGE_MAX + 1];
+    char hint[TL_EVENT_HINT_MAX + 1];
+    char details[TL_EVENT_DETAILS_MAX + 1]; /* JSON object text; "" = {} */
+    int64_t created_at;                     /* the recorder fills it when 0 */
+};
+
+/* One write of the recorder: calls are upserted by id (a call is written when it starts
+ * and again when it ends), events inserted. All of them in one transaction. */
+struct tl_record_ref {
+    const struct tl_call_record *call; /* exactly one of the two is set */
+    const struct tl_event *event;
+};
+int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+                           struct tl_err *err);
+
+/* Lists are newest first (a call log is read from the top); cursors as for the other
+ * lists. number_id NULL = every number of the workspace. */
+typedef int (*tl_call_cb)(const struct tl_call_record *c, void *arg);
+int tl_store_call_list(struct tl_store *s, const char *workspace_id, const char *number_id,
+                       const struct tl_page *pg, tl_call_cb cb, void *arg,
+                       char next_cursor[TL_CURSOR_MAX], struct tl_err *err);
+int tl_store_call_get(struct tl_store *s, const char *workspace_id, const char *id,
+                      struct tl_call_record *out);
+/* The events of one number of the workspace, newest first; ENOENT when the number is not
+ * in this workspace (the events of a deleted number stay in the file, unlisted). */
+typedef int (*tl_event_cb)(const struct tl_event *e, void *arg);
+int tl_store_event_list(struct tl_store *s, const char *workspace_id, const char *number_id,
+                        const struct tl_page *pg, tl_event_cb cb, void *arg,
+                        char next_cursor[TL_CURSOR_MAX], struct tl_err *err);
+/* Operator-level events (no workspace), newest first; for diagnostics and tests. */
+int tl_store_event_list_operator(struct tl_store *s, const struct tl_page *pg, tl_event_cb cb,
+                                 void *arg, char next_cursor[TL_CURSOR_MAX], struct tl_err *err);
+
+/* Every number with its passwords opened, in creation order (the routing cache's full
+ * load at start). cb runs without the store's lock; the caller wipes nothing: the
+ * struct is wiped after each callback. */
+int tl_store_number_secrets_each(struct tl_store *s, tl_number_cb cb, void *arg);
+
 /* ---- secrets (secrets.c) ---- */
 /* Loads data_dir/master.key, creating it (32 random bytes, mode 0600, O_EXCL) when
  * absent. Refuses a key file of the wrong size or readable by group/other. */

@@ -20,10 +20,20 @@ BIN = os.environ.get("TRUNKLINE_BIN", os.path.join(ROOT, "build", "trunkline"))
 START_DEADLINE = float(os.environ.get("TRUNKLINE_TEST_START_DEADLINE", "30"))
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(kind=None):
+    """A port free for TCP and for UDP at once (SIP serves both on one port, RFC 3261
+    §18), on any address: the daemon binds 0.0.0.0."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.bind(("0.0.0.0", 0))
+            port = t.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                    u.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
 
 
 class Daemon:

@@ -3,8 +3,8 @@ SIPp scenarios (basic call, CANCEL, OPTIONS, REGISTER refusal, unknown method, 2
 retransmission) over UDP and TCP.
 
 The expected outcome of each RFC 4475 file is the one INDEX.tsv describes for an endpoint
-(UAS) that refuses registration (static trunks) and, with sip_test_policy empty, answers a
-valid INVITE with 480. Where the RFC allows a choice, the set lists every allowed answer.
+(UAS) that refuses registration (static trunks) and answers a valid INVITE for a number
+it does not hold with 404 (the call layer's uniform answer to unknown targets). Where the RFC allows a choice, the set lists every allowed answer.
 "drop" = no answer at all (the UDP wait is short: silence is the asserted behaviour);
 "close" = the TCP connection is closed (a 400 before the close is allowed).
 """
@@ -22,7 +22,7 @@ RFC4475 = os.environ.get("TRUNKLINE_RFC4475_DIR",
                          os.path.join(ROOT, "..", "shared", "testdata", "rfc4475"))
 SIPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sipp")
 
-INVITE_OK = 480  # sip_test_policy empty: a valid INVITE is answered 480
+INVITE_OK = 404  # no number in the store: the call layer answers every valid INVITE 404
 REG = 403        # static trunks: every REGISTER is refused
 
 # file: (UDP outcome, TCP outcome)

@@ -1,0 +1,1555 @@
+/* bench/loadgen: a load generator for bench/calls. One process, one libuv loop, one core.
+ *
+ * Places concurrent calls to trunkline over SIP/TCP (a few connections carrying many dialogs,
+ * like a carrier trunk) or SIP/UDP: INVITE with a PCMU offer (one RTP port per call), 100/180/
+ * 200, ACK; then streams 20 ms RTP frames for every call from one pacing clock (a timerfd at
+ * t0 + n * 20 ms) and validates the echo: each frame carries its frame number and call index
+ * in the μ-law payload, and must come back within --grace-ms (else lost; later = late; out of
+ * order = reordered). The daemon's outgoing jitter is |inter-arrival - 20 ms| between
+ * consecutive RTP sequence numbers, taken from kernel receive timestamps (SO_TIMESTAMPNS), so
+ * our own scheduling does not show in it; INVITE->200 is from our send() to the kernel's
+ * receive timestamp of the 200. RTP sockets are not in the event loop: each tick drains every
+ * call's socket with one recvmmsg(), which is cheaper than a wake-up per packet.
+ *
+ * Ramp: steps of N concurrent calls (calls are added to reach N), each step measured over a
+ * window of `hold` seconds after every call of the step has its final answer; per step it
+ * prints a "STEP" line of key=value figures. "WINDOW-START" marks the start of a window (the
+ * bench runner samples the daemon's CPU between the two). Stops by itself: after the last
+ * step, at the first broken step (--stop-on-break), on SIGINT/SIGTERM (BYE all, then exit),
+ * or at a hard deadline. Loopback only.
+ *
+ * --self-test: no SIP; each call's RTP goes to an echo endpoint inside this process that
+ * answers on its own 20 ms clock (one frame per tick, like the daemon), optionally dropping
+ * every K-th frame (--self-test-drop K) to check that losses are counted. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "media/media_int.h"
+#include "sip/sip.h"
+
+#define FRAME_NS    20000000LL
+#define PAYLOAD     160
+#define RING        256 /* frames of echo bookkeeping per call (5.12 s) */
+#define MAX_CALLS   20000
+#define MAX_STEPS   16
+#define MAX_CONNS   64
+#define RXB         8
+#define JH_US       10    /* jitter histogram bucket, µs */
+#define JH_N        20001 /* 0..200 ms, last bucket = overflow */
+#define TH_N        20001 /* tick lateness, same buckets */
+#define MAX_CATCHUP 5     /* frames sent at once after missed ticks */
+
+struct opts {
+    char sip_ip[64];
+    uint16_t sip_port;
+    bool tcp;
+    unsigned conns;
+    const char *number;
+    unsigned steps[MAX_STEPS], holds[MAX_STEPS], nsteps;
+    unsigned hold;
+    unsigned cps;
+    unsigned rtp_min, rtp_max;
+    unsigned grace_ms;
+    unsigned setup_timeout_s;
+    unsigned settle_ms;
+    bool no_rtp;
+    bool self_test;
+    unsigned st_drop;
+    bool stop_on_break;
+    double max_jitter_ms;
+    unsigned max_seconds;
+    int echo_cpu;
+};
+static struct opts opt = {
+    .sip_ip = "127.0.0.1",
+    .tcp = true,
+    .conns = 1,
+    .number = "+15550100000",
+    .hold = 60,
+    .cps = 200,
+    .rtp_min = 42000,
+    .rtp_max = 61998,
+    .grace_ms = 300,
+    .setup_timeout_s = 10,
+    .settle_ms = 1000,
+    .max_jitter_ms = 5.0,
+    .echo_cpu = -1,
+};
+
+/* ---- statistics of one phase (a measuring window, or everything outside windows) ---- */
+struct stats {
+    uint64_t tx, tx_err, rx, echoed, lost, late, reord, dup, bad, filler, other;
+    uint64_t jit_n, jit_max_ns;
+    uint32_t jit[JH_N];
+    uint64_t tick_n, overruns;
+    uint32_t tick[TH_N];
+};
+static struct stats st_win, st_out;
+static struct stats *cur = &st_out;
+
+static void hist_add(uint32_t *h, size_t n, int64_t ns)
+{
+    if (ns < 0)
+        ns = -ns;
+    uint64_t b = (uint64_t)ns / (JH_US * 1000);
+    h[b < n - 1 ? b : n - 1]++;
+}
+
+static double hist_pct(const uint32_t *h, size_t n, uint64_t total, double pct)
+{
+    if (!total)
+        return 0;
+    uint64_t want = (uint64_t)((double)total * pct / 100.0 + 0.999999), acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc += h[i];
+        if (acc >= want)
+            return (double)(i + 1) * JH_US / 1000.0; /* upper edge of the bucket, ms */
+    }
+    return (double)n * JH_US / 1000.0;
+}
+
+/* ---- calls ---- */
+enum cst { C_FREE = 0, C_INVITING, C_UP, C_BYEING, C_DONE, C_FAILED };
+
+struct echo_ep { /* --self-test: the far end */
+    int fd;
+    struct sockaddr_in peer;
+    uint16_t seq;
+    uint32_t ts, ssrc, rx;
+    uint8_t q[8][PAYLOAD];
+    unsigned qh, qn;
+};
+
+struct call {
+    enum cst st;
+    uint8_t step;
+    uint16_t conn;
+    uint16_t fail_code; /* SIP status, or 0 */
+    int fd, rtcp_fd;
+    uint16_t lport;
+    int64_t t_inv_rt;  /* CLOCK_REALTIME ns of the INVITE's send() */
+    uint32_t i200_us;  /* INVITE -> 200 */
+    int64_t deadline;  /* monotonic ns: setup or BYE timeout */
+    int64_t t_retx;    /* UDP retransmission */
+    unsigned retx;
+    struct sockaddr_in rem;
+    char totag[96];
+    char target[192]; /* remote target (Contact of the 200) */
+    uint16_t seq;
+    uint32_t ts, ssrc;
+    uint32_t tx_n, chk, hi;
+    uint8_t got[RING / 8];
+    bool jl;
+    uint16_t jseq;
+    int64_t jt;
+};
+static struct call *calls;
+static unsigned placed; /* calls[0..placed) have been used */
+static uint32_t run_id;
+
+/* per-step counters */
+static unsigned step_setup_failed[MAX_STEPS], step_dropped[MAX_STEPS];
+static unsigned fail_codes[700]; /* setup failures by status; [0] = timeout/local error */
+
+/* ---- SIP transport ---- */
+struct conn {
+    int fd;
+    uv_poll_t poll;
+    char *in;
+    size_t in_len, in_cap;
+    struct tl_sip_frame fr;
+    char *out;
+    size_t out_len, out_cap;
+    bool wpoll, dead;
+    uint16_t lport;
+};
+static struct conn conns[MAX_CONNS];
+static struct sockaddr_in sip_addr;
+static uint64_t sip_parse_err, sip_stray, sip_sent_err, conn_lost;
+
+static uv_loop_t *loop;
+static int tfd;
+static uv_poll_t tpoll;
+static uv_signal_t sig_int, sig_term;
+static int64_t t0_mono, t_start_mono;
+static uint64_t tick_no;
+static bool stopping;
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void die(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "loadgen: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    exit(2);
+}
+
+/* ---- RTP ports ---- */
+static unsigned port_cursor;
+
+static int udp_socket_on(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+    return fd;
+}
+
+/* an even port pair from the range: RTP socket, RTCP socket (drained, never parsed) */
+static int rtp_open(int *rtp, int *rtcp, uint16_t *port)
+{
+    unsigned hi = opt.self_test ? opt.rtp_min + (opt.rtp_max - opt.rtp_min) / 2 - 2 : opt.rtp_max;
+    unsigned n = (hi - opt.rtp_min) / 2 + 1;
+    for (unsigned tries = 0; tries < n; tries++) {
+        uint16_t p = (uint16_t)(opt.rtp_min + 2 * (port_cursor++ % n));
+        int a = udp_socket_on(p);
+        if (a < 0)
+            continue;
+        int b = udp_socket_on((uint16_t)(p + 1));
+        if (b < 0) {
+            close(a);
+            continue;
+        }
+        *rtp = a;
+        *rtcp = b;
+        *port = p;
+        return 0;
+    }
+    return -1;
+}
+
+static uint16_t echo_ctl(uint16_t call_port, bool close_it);
+
+static void call_close_media(struct call *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->rtcp_fd >= 0)
+        close(c->rtcp_fd);
+    c->fd = c->rtcp_fd = -1;
+    if (opt.self_test && c->lport)
+        echo_ctl(c->lport, true);
+}
+
+/* ---- payload: "TL", frame number (8 nibbles), call index (5 nibbles); no 0x7F/0xFF ---- */
+static void put_nib(uint8_t *p, uint32_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(0x40 | ((v >> (4 * (n - 1 - i))) & 0xF));
+}
+
+static bool get_nib(const uint8_t *p, int n, uint32_t *v)
+{
+    uint32_t x = 0;
+    for (int i = 0; i < n; i++) {
+        if ((p[i] & 0xF0) != 0x40)
+            return false;
+        x = x << 4 | (p[i] & 0xF);
+    }
+    *v = x;
+    return true;
+}
+
+/* ---- RTP receive ---- */
+static struct mmsghdr rx_mm[RXB];
+static struct iovec rx_iov[RXB];
+static uint8_t rx_buf[RXB][1500];
+static char rx_ctl[RXB][CMSG_SPACE(sizeof(struct timespec)) + 64];
+
+static int rx_batch(int fd)
+{
+    for (int i = 0; i < RXB; i++) {
+        rx_iov[i] = (struct iovec){rx_buf[i], sizeof rx_buf[i]};
+        rx_mm[i].msg_hdr = (struct msghdr){.msg_iov = &rx_iov[i],
+                                           .msg_iovlen = 1,
+                                           .msg_control = rx_ctl[i],
+                                           .msg_controllen = sizeof rx_ctl[i]};
+        rx_mm[i].msg_len = 0;
+    }
+    return recvmmsg(fd, rx_mm, RXB, MSG_DONTWAIT, NULL);
+}
+
+static int64_t msg_ts(struct msghdr *h)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec t;
+            memcpy(&t, CMSG_DATA(cm), sizeof t);
+            return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+        }
+    return real_ns();
+}
+
+static void rtp_in(struct call *c, unsigned idx, const uint8_t *p, size_t len, int64_t ts)
+{
+    struct tl_rtp_hdr h;
+    if (tl_rtp_parse(p, len, true, &h)) {
+        cur->bad++;
+        return;
+    }
+    if (h.pt != 0) {
+        cur->other++; /* telephone-event, comfort noise */
+        return;
+    }
+    cur->rx++;
+    if (c->jl && (uint16_t)(c->jseq + 1) == h.seq) {
+        int64_t d = ts - c->jt - FRAME_NS;
+        hist_add(cur->jit, JH_N, d);
+        cur->jit_n++;
+        uint64_t ad = (uint64_t)(d < 0 ? -d : d);
+        if (ad > cur->jit_max_ns)
+            cur->jit_max_ns = ad;
+    }
+    if (!c->jl || (int16_t)(h.seq - c->jseq) > 0) {
+        c->jl = true;
+        c->jseq = h.seq;
+        c->jt = ts;
+    }
+    uint32_t f, ci;
+    if (h.payload_len < 15 || h.payload[0] != 'T' || h.payload[1] != 'L') {
+        cur->filler++; /* the daemon's own audio (silence before the first echo) */
+        return;
+    }
+    if (!get_nib(h.payload + 2, 8, &f) || !get_nib(h.payload + 10, 5, &ci) ||
+        ci != (idx & 0xFFFFF) || f >= c->tx_n) {
+        cur->bad++; /* corrupted, or another call's audio */
+        return;
+    }
+    if (f < c->chk) {
+        cur->late++;
+        return;
+    }
+    uint8_t bit = (uint8_t)(1u << (f % 8));
+    uint8_t *g = &c->got[(f % RING) / 8];
+    if (*g & bit) {
+        cur->dup++;
+        return;
+    }
+    *g |= bit;
+    cur->echoed++;
+    if (f < c->hi)
+        cur->reord++;
+    else
+        c->hi = f + 1;
+}
+
+static void rtp_drain(struct call *c, unsigned idx)
+{
+    for (;;) {
+        int n = rx_batch(c->fd);
+        if (n <= 0)
+            return;
+        for (int i = 0; i < n; i++)
+            rtp_in(c, idx, rx_buf[i], rx_mm[i].msg_len, msg_ts(&rx_mm[i].msg_hdr));
+        if (n < RXB)
+            return;
+    }
+}
+
+static void drain_only(int fd)
+{
+    char b[1500];
+    while (recv(fd, b, sizeof b, MSG_DONTWAIT) > 0)
+        ;
+}
+
+static void rtp_send(struct call *c, unsigned idx)
+{
+    uint8_t pkt[TL_RTP_HDR_MIN + PAYLOAD];
+    tl_rtp_write_hdr(pkt, c->tx_n == 0, 0, c->seq++, c->ts, c->ssrc);
+    c->ts += PAYLOAD;
+    uint8_t *pl = pkt + TL_RTP_HDR_MIN;
+    memset(pl, 0xD5, PAYLOAD);
+    pl[0] = 'T';
+    pl[1] = 'L';
+    put_nib(pl + 2, c->tx_n, 8);
+    put_nib(pl + 10, idx & 0xFFFFF, 5);
+    if (sendto(c->fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&c->rem, sizeof c->rem) <
+        0)
+        cur->tx_err++;
+    c->tx_n++;
+    cur->tx++;
+}
+
+/* frames sent at least grace ago must have come back */
+static void rtp_check(struct call *c)
+{
+    unsigned grace = opt.grace_ms / 20;
+    while (c->chk + grace <= c->tx_n) {
+        uint8_t bit = (uint8_t)(1u << (c->chk % 8));
+        uint8_t *g = &c->got[(c->chk % RING) / 8];
+        if (*g & bit)
+            *g &= (uint8_t)~bit;
+        else
+            cur->lost++;
+        c->chk++;
+    }
+}
+
+/* ---- self-test: the echo runs in a child process (pinned with --echo-cpu), so the
+ * generator's CPU figure is its own; the parent asks it over a socketpair for one endpoint
+ * per call ("open P" -> its port) and closes it at the end of the call ---- */
+static int echo_sp = -1;
+static pid_t echo_pid;
+static struct echo_ep *eps[65536]; /* by the call's RTP port */
+static void echo_tick(struct echo_ep *e)
+{
+    for (;;) {
+        int n = rx_batch(e->fd);
+        if (n <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            struct tl_rtp_hdr h;
+            if (tl_rtp_parse(rx_buf[i], rx_mm[i].msg_len, true, &h) ||
+                h.payload_len != PAYLOAD)
+                continue;
+            e->rx++;
+            if (opt.st_drop && e->rx % opt.st_drop == 0)
+                continue;
+            if (e->qn == 8)
+                continue; /* overflow: dropped, shows as loss */
+            memcpy(e->q[(e->qh + e->qn) % 8], h.payload, PAYLOAD);
+            e->qn++;
+        }
+        if (n < RXB)
+            break;
+    }
+    if (!e->qn)
+        return;
+    uint8_t pkt[TL_RTP_HDR_MIN + PAYLOAD];
+    tl_rtp_write_hdr(pkt, false, 0, e->seq++, e->ts, e->ssrc);
+    e->ts += PAYLOAD;
+    memcpy(pkt + TL_RTP_HDR_MIN, e->q[e->qh], PAYLOAD);
+    e->qh = (e->qh + 1) % 8;
+    e->qn--;
+    sendto(e->fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&e->peer, sizeof e->peer);
+}
+
+static unsigned echo_cursor;
+
+static uint16_t echo_open(uint16_t call_port)
+{
+    struct echo_ep *e = calloc(1, sizeof *e);
+    if (!e)
+        return 0;
+    unsigned lo = opt.rtp_min + (opt.rtp_max - opt.rtp_min) / 2, n = (opt.rtp_max - lo) / 2;
+    lo += lo % 2;
+    for (unsigned tries = 0; tries < n; tries++) {
+        uint16_t p = (uint16_t)(lo + 2 * (echo_cursor++ % n));
+        if ((e->fd = udp_socket_on(p)) < 0)
+            continue;
+        e->ssrc = (uint32_t)rand();
+        e->peer = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(call_port)};
+        e->peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        eps[call_port] = e;
+        return p;
+    }
+    free(e);
+    return 0;
+}
+
+static void echo_main(int sp)
+{
+    int t = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct itimerspec its = {.it_interval = {0, FRAME_NS}, .it_value = {0, FRAME_NS}};
+    timerfd_settime(t, 0, &its, NULL);
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = t, .events = POLLIN}, {.fd = sp, .events = POLLIN}};
+        if (poll(pf, 2, 1000) < 0 && errno != EINTR)
+            _exit(1);
+        if (pf[1].revents) {
+            uint16_t m[2];
+            ssize_t r = recv(sp, m, sizeof m, 0);
+            if (r <= 0)
+                _exit(0);
+            if (m[0] == 1) { /* open */
+                uint16_t port = echo_open(m[1]);
+                send(sp, &port, sizeof port, 0);
+            } else if (eps[m[1]]) {
+                close(eps[m[1]]->fd);
+                free(eps[m[1]]);
+                eps[m[1]] = NULL;
+            }
+        }
+        if (pf[0].revents) {
+            uint64_t exp;
+            if (read(t, &exp, sizeof exp) == sizeof exp)
+                for (unsigned i = 0; i < 65536; i++)
+                    if (eps[i])
+                        echo_tick(eps[i]);
+        }
+    }
+}
+
+static uint16_t echo_ctl(uint16_t call_port, bool close_it)
+{
+    uint16_t m[2] = {close_it ? 2 : 1, call_port}, port = 0;
+    if (send(echo_sp, m, sizeof m, 0) != sizeof m)
+        return 0;
+    if (!close_it && recv(echo_sp, &port, sizeof port, 0) != sizeof port)
+        return 0;
+    return port;
+}
+
+static void echo_start(int cpu)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+        die("socketpair: %s", strerror(errno));
+    echo_pid = fork();
+    if (echo_pid < 0)
+        die("fork: %s", strerror(errno));
+    if (!echo_pid) {
+        close(sv[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (cpu >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            sched_setaffinity(0, sizeof set, &set);
+        }
+        echo_main(sv[1]);
+    }
+    close(sv[1]);
+    echo_sp = sv[0];
+}
+
+static uint64_t pid_ticks(pid_t pid)
+{
+    char path[64], b[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(b, 1, sizeof b - 1, f);
+    fclose(f);
+    b[n] = '\0';
+    char *p = strrchr(b, ')');
+    unsigned long ut = 0, stt = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2)
+        return 0;
+    return ut + stt;
+}
+
+/* ---- SIP messages ---- */
+static void callid(char *b, size_t n, unsigned idx)
+{
+    snprintf(b, n, "lg%u-%08" PRIx32 "@127.0.0.1", idx, run_id);
+}
+
+static bool callid_idx(const struct tl_pl *pl, unsigned *idx)
+{
+    char b[64];
+    if (pl->l >= sizeof b)
+        return false;
+    memcpy(b, pl->p, pl->l);
+    b[pl->l] = '\0';
+    unsigned i, r;
+    char at;
+    if (sscanf(b, "lg%u-%8x%c", &i, &r, &at) != 3 || at != '@' || r != run_id || i >= placed)
+        return false;
+    *idx = i;
+    return true;
+}
+
+static uint16_t local_sip_port(const struct call *c)
+{
+    return conns[opt.tcp ? c->conn : 0].lport;
+}
+
+static const char *tpname(void)
+{
+    return opt.tcp ? "TCP" : "UDP";
+}
+
+static int sdp_print(const struct call *c, char *b, size_t n)
+{
+    return snprintf(b, n,
+                    "v=0\r\no=loadgen %u 1 IN IP4 127.0.0.1\r\ns=loadgen\r\n"
+                    "c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %u RTP/AVP 0 101\r\n"
+                    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+                    "a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
+                    (unsigned)(c - calls), c->lport ? c->lport : 9);
+}
+
+static int req_print(char *b, size_t n, const struct call *c, const char *method,
+                     const char *ruri, unsigned cseq, const char *cseq_method, const char *branch,
+                     const char *to_hdr, const char *body)
+{
+    unsigned idx = (unsigned)(c - calls);
+    char cid[64];
+    callid(cid, sizeof cid, idx);
+    size_t blen = body ? strlen(body) : 0;
+    return snprintf(b, n,
+                    "%s %s SIP/2.0\r\n"
+                    "Via: SIP/2.0/%s 127.0.0.1:%u;branch=%s;rport\r\n"
+                    "Max-Forwards: 70\r\n"
+                    "From: <sip:+1555%07u@127.0.0.1>;tag=lgf%u\r\n"
+                    "To: %s\r\n"
+                    "Call-ID: %s\r\n"
+                    "CSeq: %u %s\r\n"
+                    "Contact: <sip:lg@127.0.0.1:%u;transport=%s>\r\n"
+                    "%s"
+                    "Content-Length: %zu\r\n\r\n%s",
+                    method, ruri, tpname(), local_sip_port(c), branch, idx % 10000000u, idx, to_hdr,
+                    cid, cseq, cseq_method, local_sip_port(c), opt.tcp ? "tcp" : "udp",
+                    blen ? "Content-Type: application/sdp\r\n" : "", blen, body ? body : "");
+}
+
+static void conn_flush(struct conn *k);
+
+static int sip_send(const struct call *c, const char *b, size_t len)
+{
+    if (!opt.tcp) {
+        if (sendto(conns[0].fd, b, len, MSG_DONTWAIT, (struct sockaddr *)&sip_addr,
+                   sizeof sip_addr) != (ssize_t)len) {
+            sip_sent_err++;
+            return -1;
+        }
+        return 0;
+    }
+    struct conn *k = &conns[c->conn];
+    if (k->dead)
+        return -1;
+    size_t off = 0;
+    if (!k->out_len) {
+        ssize_t w = send(k->fd, b, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            sip_sent_err++;
+            return -1;
+        }
+        off = w > 0 ? (size_t)w : 0;
+    }
+    if (off < len) {
+        if (k->out_len + len - off > k->out_cap) {
+            size_t cap = k->out_cap ? k->out_cap : 65536;
+            while (cap < k->out_len + len - off)
+                cap *= 2;
+            char *nb = realloc(k->out, cap);
+            if (!nb)
+                return -1;
+            k->out = nb;
+            k->out_cap = cap;
+        }
+        memcpy(k->out + k->out_len, b + off, len - off);
+        k->out_len += len - off;
+        conn_flush(k);
+    }
+    return 0;
+}
+
+static void ruri(char *b, size_t n)
+{
+    snprintf(b, n, "sip:%s@%s:%u;transport=%s", opt.number, opt.sip_ip, opt.sip_port,
+             opt.tcp ? "tcp" : "udp");
+}
+
+static void send_invite(struct call *c)
+{
+    unsigned idx = (unsigned)(c - calls);
+    char ru[160], to[200], br[64], sdp[512], msg[2048];
+    ruri(ru, sizeof ru);
+    snprintf(to, sizeof to, "<sip:%s@%s>", opt.number, opt.sip_ip);
+    snprintf(br, sizeof br, "z9hG4bK-lg%u-1-%08" PRIx32, idx, run_id);
+    sdp_print(c, sdp, sizeof sdp);
+    int n = req_print(msg, sizeof msg, c, "INVITE", ru, 1, "INVITE", br, to, sdp);
+    c->t_inv_rt = real_ns();
+    sip_send(c, msg, (size_t)n);
+}
+
+static void send_ack(struct call *c, bool for_2xx, const struct tl_pl *to_val)
+{
+    unsigned idx = (unsigned)(c - calls);
+    char ru[192], to[300], br[64], msg[2048];
+    if (for_2xx)
+        snprintf(ru, sizeof ru, "%s", c->target);
+    else
+        ruri(ru, sizeof ru);
+    snprintf(to, sizeof to, "%.*s", (int)to_val->l, to_val->p);
+    /* the ACK of a 2xx is a transaction of its own; a non-2xx ACK reuses the INVITE's */
+    snprintf(br, sizeof br, "z9hG4bK-lg%u-%s-%08" PRIx32, idx, for_2xx ? "a" : "1", run_id);
+    int n = req_print(msg, sizeof msg, c, "ACK", ru, 1, "ACK", br, to, NULL);
+    sip_send(c, msg, (size_t)n);
+}
+
+static void send_bye(struct call *c)
+{
+    unsigned idx = (unsigned)(c - calls);
+    char to[300], br[64], msg[2048];
+    snprintf(to, sizeof to, "<sip:%s@%s>;tag=%s", opt.number, opt.sip_ip, c->totag);
+    snprintf(br, sizeof br, "z9hG4bK-lg%u-2-%08" PRIx32, idx, run_id);
+    int n = req_print(msg, sizeof msg, c, "BYE", c->target, 2, "BYE", br, to, NULL);
+    sip_send(c, msg, (size_t)n);
+}
+
+static void reply(const struct call *c, const struct tl_sip_msg *m, uint16_t code, bool sdp)
+{
+    char out[4096], body[512], hdrs[160];
+    struct tl_sip_wbuf wb;
+    tl_sip_wbuf_init(&wb, out, sizeof out);
+    struct tl_sip_reply r = {.scode = code};
+    if (sdp && c) {
+        int bl = sdp_print(c, body, sizeof body);
+        snprintf(hdrs, sizeof hdrs, "Contact: <sip:lg@127.0.0.1:%u;transport=%s>\r\n",
+                 local_sip_port(c), opt.tcp ? "tcp" : "udp");
+        r.hdrs = hdrs;
+        r.ctype = TL_PL("application/sdp");
+        r.body = (struct tl_pl){body, (size_t)bl};
+    }
+    if (tl_sip_reply_print(&wb, m, &r))
+        return;
+    struct call dummy = {.conn = 0};
+    if (!c)
+        c = &dummy;
+    sip_send(c, out, wb.len);
+}
+
+/* "c=IN IP4 a.b.c.d" and "m=audio PORT" of an SDP body */
+static bool sdp_addr(const struct tl_pl *b, struct sockaddr_in *sa)
+{
+    char ip[64] = "";
+    unsigned port = 0;
+    const char *p = b->p, *end = b->p + b->l;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t l = (size_t)((eol ? eol : end) - p);
+        char line[256];
+        if (l < sizeof line) {
+            memcpy(line, p, l);
+            line[l] = '\0';
+            char *cr = strchr(line, '\r');
+            if (cr)
+                *cr = '\0';
+            if (!strncmp(line, "c=IN IP4 ", 9) && !ip[0])
+                snprintf(ip, sizeof ip, "%.63s", line + 9);
+            else if (!strncmp(line, "m=audio ", 8) && !port)
+                port = (unsigned)strtoul(line + 8, NULL, 10);
+        }
+        p = eol ? eol + 1 : end;
+    }
+    char *sl = strchr(ip, '/');
+    if (sl)
+        *sl = '\0';
+    *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (!port || port > 65535 || inet_pton(AF_INET, ip, &sa->sin_addr) != 1)
+        return false;
+    return (ntohl(sa->sin_addr.s_addr) >> 24) == 127; /* loopback only */
+}
+
+static void call_fail(struct call *c, uint16_t code)
+{
+    c->fail_code = code;
+    if (c->st == C_INVITING) {
+        step_setup_failed[c->step]++;
+        fail_codes[code < 700 ? code : 0]++;
+    }
+    c->st = C_FAILED;
+    call_close_media(c);
+}
+
+static unsigned cur_step;
+
+static void on_response(struct call *c, const struct tl_sip_msg *m, int64_t ts)
+{
+    if (!(m->have & TL_SIP_HAVE_CSEQ))
+        return;
+    const struct tl_sip_hdr *toh = tl_sip_msg_hdr(m, TL_SIP_HDR_TO);
+    if (m->cseq.mid == TL_SIP_METHOD_INVITE) {
+        if (m->scode < 200)
+            return;
+        if (m->scode >= 300) {
+            if (toh)
+                send_ack(c, false, &toh->val);
+            if (c->st == C_INVITING)
+                call_fail(c, m->scode);
+            return;
+        }
+        if (c->st != C_INVITING) { /* a retransmitted 200: our ACK was lost or late */
+            if (toh && c->st != C_FAILED)
+                send_ack(c, true, &toh->val);
+            return;
+        }
+        int64_t d = ts - c->t_inv_rt;
+        c->i200_us = (uint32_t)(d > 0 ? d / 1000 : 0);
+        snprintf(c->totag, sizeof c->totag, "%.*s", (int)m->to.tag.l, m->to.tag.p);
+        const struct tl_sip_hdr *ch = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTACT);
+        struct tl_sip_contact ct;
+        if (ch && !tl_sip_contact_decode(&ct, &ch->val) && !ct.star &&
+            ct.addr.auri.l < sizeof c->target)
+            snprintf(c->target, sizeof c->target, "%.*s", (int)ct.addr.auri.l, ct.addr.auri.p);
+        else
+            ruri(c->target, sizeof c->target);
+        if (toh)
+            send_ack(c, true, &toh->val);
+        if (!opt.no_rtp && !sdp_addr(&m->body, &c->rem)) {
+            c->st = C_INVITING;
+            call_fail(c, 0);
+            fprintf(stderr, "loadgen: call %u: no loopback RTP address in the answer\n",
+                    (unsigned)(c - calls));
+            return;
+        }
+        c->st = C_UP;
+        return;
+    }
+    if (m->cseq.mid == TL_SIP_METHOD_BYE && m->scode >= 200 && c->st == C_BYEING) {
+        c->st = C_DONE;
+        call_close_media(c);
+    }
+}
+
+static void on_request(struct call *c, const struct tl_sip_msg *m)
+{
+    switch (m->mid) {
+    case TL_SIP_METHOD_ACK:
+        return;
+    case TL_SIP_METHOD_BYE:
+        reply(c, m, 200, false);
+        if (c->st == C_UP) {
+            step_dropped[cur_step]++;
+            c->fail_code = 1;
+            c->st = C_FAILED;
+            call_close_media(c);
+        } else if (c->st == C_BYEING) {
+            c->st = C_DONE;
+            call_close_media(c);
+        }
+        return;
+    case TL_SIP_METHOD_INVITE:
+    case TL_SIP_METHOD_UPDATE:
+        reply(c, m, 200, true);
+        return;
+    default:
+        reply(c, m, 200, false);
+        return;
+    }
+}
+
+static void sip_in(const char *buf, size_t len, int64_t ts)
+{
+    static struct tl_sip_msg m;
+    if (tl_sip_msg_decode(&m, buf, len) || !(m.have & TL_SIP_HAVE_CALLID)) {
+        sip_parse_err++;
+        return;
+    }
+    unsigned idx;
+    if (!callid_idx(&m.callid, &idx)) {
+        sip_stray++;
+        if (m.req && m.mid != TL_SIP_METHOD_ACK)
+            reply(NULL, &m, 481, false);
+        return;
+    }
+    if (m.req)
+        on_request(&calls[idx], &m);
+    else
+        on_response(&calls[idx], &m, ts);
+}
+
+/* ---- connections ---- */
+static void conn_dead(struct conn *k)
+{
+    if (k->dead)
+        return;
+    k->dead = true;
+    conn_lost++;
+    uv_poll_stop(&k->poll);
+    fprintf(stderr, "loadgen: SIP connection %d lost\n", (int)(k - conns));
+    for (unsigned i = 0; i < placed; i++) {
+        struct call *c = &calls[i];
+        if (&conns[c->conn] != k)
+            continue;
+        if (c->st == C_INVITING)
+            call_fail(c, 0);
+        else if (c->st == C_UP) {
+            step_dropped[cur_step]++;
+            c->st = C_FAILED;
+            call_close_media(c);
+        } else if (c->st == C_BYEING) {
+            c->st = C_DONE;
+            call_close_media(c);
+        }
+    }
+}
+
+static void on_conn(uv_poll_t *h, int status, int events);
+
+static void conn_flush(struct conn *k)
+{
+    while (k->out_len) {
+        ssize_t w = send(k->fd, k->out, k->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            conn_dead(k);
+            return;
+        }
+        memmove(k->out, k->out + w, k->out_len - (size_t)w);
+        k->out_len -= (size_t)w;
+    }
+    bool want = k->out_len > 0;
+    if (want != k->wpoll) {
+        k->wpoll = want;
+        uv_poll_start(&k->poll, UV_READABLE | (want ? UV_WRITABLE : 0), on_conn);
+    }
+}
+
+static void tcp_read(struct conn *k)
+{
+    for (int rounds = 0; rounds < 64; rounds++) {
+        if (k->in_cap - k->in_len < 65536) {
+            size_t cap = k->in_cap * 2;
+            if (cap > (8u << 20)) {
+                conn_dead(k);
+                return;
+            }
+            char *nb = realloc(k->in, cap);
+            if (!nb) {
+                conn_dead(k);
+                return;
+            }
+            k->in = nb;
+            k->in_cap = cap;
+        }
+        struct iovec iov = {k->in + k->in_len, k->in_cap - k->in_len};
+        char ctl[CMSG_SPACE(sizeof(struct timespec)) + 64];
+        struct msghdr h = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+        ssize_t r = recvmsg(k->fd, &h, MSG_DONTWAIT);
+        if (r == 0) {
+            conn_dead(k);
+            return;
+        }
+        if (r < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                conn_dead(k);
+            return;
+        }
+        int64_t ts = msg_ts(&h);
+        k->in_len += (size_t)r;
+        size_t off = 0;
+        for (;;) {
+            int e = tl_sip_frame(&k->fr, k->in + off, k->in_len - off);
+            if (e == ENODATA)
+                break;
+            if (e) {
+                fprintf(stderr, "loadgen: bad SIP framing (%d)\n", e);
+                conn_dead(k);
+                return;
+            }
+            if (k->fr.kind == TL_SIP_FRAME_MSG)
+                sip_in(k->in + off, k->fr.len, ts);
+            else if (k->fr.kind == TL_SIP_FRAME_PING) {
+                struct call c0 = {.conn = (uint16_t)(k - conns)};
+                sip_send(&c0, "\r\n", 2);
+            }
+            off += k->fr.len;
+            tl_sip_frame_reset(&k->fr);
+        }
+        memmove(k->in, k->in + off, k->in_len - off);
+        k->in_len -= off;
+    }
+}
+
+static void udp_read(struct conn *k)
+{
+    for (int rounds = 0; rounds < 64; rounds++) {
+        int n = rx_batch(k->fd);
+        if (n <= 0)
+            return;
+        for (int i = 0; i < n; i++)
+            sip_in((const char *)rx_buf[i], rx_mm[i].msg_len, msg_ts(&rx_mm[i].msg_hdr));
+        if (n < RXB)
+            return;
+    }
+}
+
+static void on_conn(uv_poll_t *h, int status, int events)
+{
+    struct conn *k = h->data;
+    if (status < 0) {
+        conn_dead(k);
+        return;
+    }
+    if (events & UV_WRITABLE)
+        conn_flush(k);
+    if (events & UV_READABLE) {
+        if (opt.tcp)
+            tcp_read(k);
+        else
+            udp_read(k);
+    }
+}
+
+static void conns_open(void)
+{
+    sip_addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(opt.sip_port)};
+    if (inet_pton(AF_INET, opt.sip_ip, &sip_addr.sin_addr) != 1 ||
+        (ntohl(sip_addr.sin_addr.s_addr) >> 24) != 127)
+        die("--sip must be a loopback IPv4 address, not %s", opt.sip_ip);
+    unsigned n = opt.tcp ? opt.conns : 1;
+    for (unsigned i = 0; i < n; i++) {
+        struct conn *k = &conns[i];
+        k->fd = socket(AF_INET, (opt.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+        if (k->fd < 0)
+            die("socket: %s", strerror(errno));
+        int one = 1, big = 4 << 20;
+        setsockopt(k->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+        setsockopt(k->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        setsockopt(k->fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+        if (opt.tcp) {
+            setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            if (connect(k->fd, (struct sockaddr *)&sip_addr, sizeof sip_addr))
+                die("connect to the daemon's SIP port: %s", strerror(errno));
+        } else {
+            struct sockaddr_in a = {.sin_family = AF_INET};
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (bind(k->fd, (struct sockaddr *)&a, sizeof a))
+                die("bind: %s", strerror(errno));
+        }
+        struct sockaddr_in la;
+        socklen_t ll = sizeof la;
+        getsockname(k->fd, (struct sockaddr *)&la, &ll);
+        k->lport = ntohs(la.sin_port);
+        fcntl(k->fd, F_SETFL, fcntl(k->fd, F_GETFL) | O_NONBLOCK);
+        k->in_cap = 256 * 1024;
+        k->in = malloc(k->in_cap);
+        if (!k->in)
+            die("%s", "out of memory");
+        uv_poll_init(loop, &k->poll, k->fd);
+        k->poll.data = k;
+        uv_poll_start(&k->poll, UV_READABLE, on_conn);
+    }
+}
+
+/* ---- calls: placing, timers ---- */
+static void place_call(void)
+{
+    unsigned idx = placed++;
+    struct call *c = &calls[idx];
+    c->fd = c->rtcp_fd = -1;
+    c->step = (uint8_t)cur_step;
+    c->conn = (uint16_t)(opt.tcp ? idx % opt.conns : 0);
+    c->ssrc = (uint32_t)rand() ^ (idx * 2654435761u);
+    c->seq = (uint16_t)rand();
+    c->ts = (uint32_t)rand();
+    c->st = C_INVITING;
+    if (!opt.no_rtp && rtp_open(&c->fd, &c->rtcp_fd, &c->lport)) {
+        fprintf(stderr, "loadgen: no free RTP port pair in %u-%u\n", opt.rtp_min, opt.rtp_max);
+        call_fail(c, 0);
+        return;
+    }
+    if (opt.self_test) {
+        uint16_t port = echo_ctl(c->lport, false);
+        if (!port) {
+            call_fail(c, 0);
+            return;
+        }
+        c->rem = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(port)};
+        c->rem.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        c->st = C_UP;
+        return;
+    }
+    int64_t now = mono_ns();
+    c->deadline = now + (int64_t)opt.setup_timeout_s * 1000000000LL;
+    c->t_retx = now + 500000000LL;
+    send_invite(c);
+}
+
+static void start_bye(struct call *c, int64_t now)
+{
+    call_close_media(c); /* RTP stops with the BYE */
+    if (opt.self_test) {
+        c->st = C_DONE;
+        return;
+    }
+    c->st = C_BYEING;
+    c->deadline = now + 5000000000LL;
+    c->t_retx = now + 500000000LL;
+    c->retx = 0;
+    send_bye(c);
+}
+
+static uint64_t bye_timeouts;
+
+static void timers(int64_t now)
+{
+    for (unsigned i = 0; i < placed; i++) {
+        struct call *c = &calls[i];
+        if (c->st != C_INVITING && c->st != C_BYEING)
+            continue;
+        if (now >= c->deadline) {
+            if (c->st == C_INVITING)
+                call_fail(c, 0);
+            else {
+                bye_timeouts++;
+                c->st = C_DONE;
+            }
+            continue;
+        }
+        if (!opt.tcp && now >= c->t_retx) { /* RFC 3261 timers A/E, T1 = 500 ms, T2 = 4 s */
+            c->retx++;
+            int64_t iv = 500000000LL << (c->retx < 3 ? c->retx : 3);
+            c->t_retx = now + iv;
+            if (c->st == C_INVITING) {
+                int64_t t = c->t_inv_rt;
+                send_invite(c);
+                c->t_inv_rt = t; /* latency from the first attempt */
+            } else
+                send_bye(c);
+        }
+    }
+}
+
+/* ---- the ramp ---- */
+enum phase { P_SETUP, P_SETTLE, P_WINDOW, P_TEARDOWN };
+static enum phase phase = P_SETUP;
+static int64_t phase_end;
+static double place_credit;
+static struct rusage ru_win;
+static int64_t win_t0;
+static uint64_t echo_ticks0;
+static unsigned broken_steps;
+
+static unsigned count_state(enum cst s)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < placed; i++)
+        n += calls[i].st == s;
+    return n;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void step_report(bool partial)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double wall = (double)(mono_ns() - win_t0) / 1e9;
+    double cpu = (double)(ru.ru_utime.tv_sec - ru_win.ru_utime.tv_sec) +
+                 (double)(ru.ru_stime.tv_sec - ru_win.ru_stime.tv_sec) +
+                 (double)(ru.ru_utime.tv_usec - ru_win.ru_utime.tv_usec) / 1e6 +
+                 (double)(ru.ru_stime.tv_usec - ru_win.ru_stime.tv_usec) / 1e6;
+    /* INVITE->200 of the calls placed for this step */
+    uint32_t *lat = malloc(sizeof *lat * (placed + 1));
+    unsigned nl = 0;
+    for (unsigned i = 0; lat && i < placed; i++)
+        if (calls[i].step == cur_step && calls[i].i200_us)
+            lat[nl++] = calls[i].i200_us;
+    double p50 = 0, p99 = 0, lmax = 0;
+    if (nl) {
+        qsort(lat, nl, sizeof *lat, cmp_u32);
+        p50 = lat[(nl - 1) / 2] / 1000.0;
+        p99 = lat[(unsigned)((nl - 1) * 0.99)] / 1000.0;
+        lmax = lat[nl - 1] / 1000.0;
+    }
+    free(lat);
+    struct stats *w = &st_win;
+    unsigned failed = step_setup_failed[cur_step] + step_dropped[cur_step];
+    double jp99 = hist_pct(w->jit, JH_N, w->jit_n, 99.0);
+    double tp99 = hist_pct(w->tick, TH_N, w->tick_n, 99.0);
+    unsigned up = count_state(C_UP);
+    double echo_cpu = echo_pid ? 100.0 * (double)(pid_ticks(echo_pid) - echo_ticks0) /
+                                     (double)sysconf(_SC_CLK_TCK) / wall
+                               : 0.0;
+    printf("STEP n=%u up=%u failed=%u setup_failed=%u dropped=%u hold_s=%.1f%s "
+           "rtp_tx=%" PRIu64 " rtp_rx=%" PRIu64 " echoed=%" PRIu64 " lost=%" PRIu64
+           " late=%" PRIu64 " reord=%" PRIu64 " dup=%" PRIu64 " bad=%" PRIu64 " filler=%" PRIu64
+           " tx_err=%" PRIu64 " jit_p99_ms=%.2f jit_max_ms=%.2f jit_n=%" PRIu64
+           " i200_p50_ms=%.2f i200_p99_ms=%.2f i200_max_ms=%.2f lg_cpu=%.1f"
+           " tick_late_p99_ms=%.2f overruns=%" PRIu64 " outside_lost=%" PRIu64 "%s%.1f\n",
+           opt.steps[cur_step], up, failed, step_setup_failed[cur_step], step_dropped[cur_step],
+           wall, partial ? " partial=1" : "", w->tx, w->rx, w->echoed, w->lost, w->late, w->reord,
+           w->dup, w->bad, w->filler, w->tx_err, jp99, w->jit_max_ns / 1e6, w->jit_n, p50, p99,
+           lmax, wall > 0 ? 100.0 * cpu / wall : 0.0, tp99, w->overruns, st_out.lost,
+           echo_pid ? " echo_cpu=" : "", echo_pid ? echo_cpu : 0.0);
+    fflush(stdout);
+    bool broken = failed || w->lost || (!opt.no_rtp && jp99 > opt.max_jitter_ms);
+    if (broken)
+        broken_steps++;
+}
+
+static void begin_teardown(int64_t now)
+{
+    phase = P_TEARDOWN;
+    cur = &st_out;
+    phase_end = now + 30000000000LL;
+    place_credit = 0;
+    printf("TEARDOWN up=%u\n", count_state(C_UP));
+    fflush(stdout);
+}
+
+static void finish(void)
+{
+    unsigned codes = 0;
+    printf("DONE placed=%u bye_timeouts=%" PRIu64 " sip_parse_err=%" PRIu64 " sip_stray=%" PRIu64
+           " sip_send_err=%" PRIu64 " conn_lost=%" PRIu64 " setup_fail_codes=",
+           placed, bye_timeouts, sip_parse_err, sip_stray, sip_sent_err, conn_lost);
+    for (unsigned i = 0; i < 700; i++)
+        if (fail_codes[i]) {
+            printf("%s%s:%u", codes++ ? "," : "", i ? "" : "timeout/local", fail_codes[i]);
+            if (i)
+                printf("(%u)", i);
+        }
+    printf("%s\n", codes ? "" : "none");
+    fflush(stdout);
+    uv_stop(loop);
+}
+
+static void phase_tick(int64_t now)
+{
+    switch (phase) {
+    case P_SETUP: {
+        unsigned target = opt.steps[cur_step];
+        if (placed < target) {
+            place_credit += opt.cps * 0.02;
+            while (place_credit >= 1 && placed < target && placed < MAX_CALLS) {
+                place_credit -= 1;
+                place_call();
+            }
+        } else if (!count_state(C_INVITING)) {
+            phase = P_SETTLE;
+            phase_end = now + (int64_t)opt.settle_ms * 1000000;
+        }
+        break;
+    }
+    case P_SETTLE:
+        if (now >= phase_end) {
+            phase = P_WINDOW;
+            memset(&st_win, 0, sizeof st_win);
+            cur = &st_win;
+            getrusage(RUSAGE_SELF, &ru_win);
+            echo_ticks0 = echo_pid ? pid_ticks(echo_pid) : 0;
+            win_t0 = now;
+            phase_end = now + (int64_t)opt.holds[cur_step] * 1000000000LL;
+            printf("WINDOW-START n=%u up=%u\n", opt.steps[cur_step], count_state(C_UP));
+            fflush(stdout);
+        }
+        break;
+    case P_WINDOW:
+        if (now >= phase_end) {
+            step_report(false);
+            cur = &st_out;
+            if (cur_step + 1 == opt.nsteps || (opt.stop_on_break && broken_steps)) {
+                begin_teardown(now);
+            } else {
+                cur_step++;
+                phase = P_SETUP;
+                place_credit = 0;
+                memset(&st_out, 0, sizeof st_out);
+            }
+        }
+        break;
+    case P_TEARDOWN: {
+        place_credit += 2.0 * opt.cps * 0.02;
+        unsigned busy = 0;
+        for (unsigned i = 0; i < placed; i++) {
+            struct call *c = &calls[i];
+            if (c->st == C_UP && place_credit >= 1) {
+                place_credit -= 1;
+                start_bye(c, now);
+            }
+            busy += c->st == C_UP || c->st == C_BYEING || c->st == C_INVITING;
+        }
+        if (!busy || now >= phase_end)
+            finish();
+        break;
+    }
+    }
+}
+
+static void on_tick(uv_poll_t *h, int status, int events)
+{
+    uint64_t exp = 0;
+    if (read(tfd, &exp, sizeof exp) != sizeof exp || !exp)
+        return;
+    tick_no += exp;
+    int64_t now = mono_ns();
+    hist_add(cur->tick, TH_N, now - (t0_mono + (int64_t)tick_no * FRAME_NS));
+    cur->tick_n++;
+    if (exp > 1)
+        cur->overruns += exp - 1;
+    unsigned k = exp < MAX_CATCHUP ? (unsigned)exp : MAX_CATCHUP;
+
+    if (opt.max_seconds && now - t_start_mono > (int64_t)opt.max_seconds * 1000000000LL) {
+        printf("ABORT hard deadline of %u s reached\n", opt.max_seconds);
+        fflush(stdout);
+        exit(3);
+    }
+    if (!opt.no_rtp) {
+        for (unsigned i = 0; i < placed; i++) {
+            struct call *c = &calls[i];
+            if (c->st == C_UP)
+                rtp_drain(c, i);
+            if (c->rtcp_fd >= 0 && i % 50 == tick_no % 50)
+                drain_only(c->rtcp_fd);
+        }
+        for (unsigned i = 0; i < placed; i++) {
+            struct call *c = &calls[i];
+            if (c->st != C_UP)
+                continue;
+            rtp_check(c);
+            for (unsigned j = 0; j < k; j++)
+                rtp_send(c, i);
+        }
+    }
+    timers(now);
+    phase_tick(now);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    if (stopping) {
+        printf("ABORT second signal\n");
+        fflush(stdout);
+        exit(3);
+    }
+    stopping = true;
+    if (phase == P_WINDOW)
+        step_report(true);
+    if (phase != P_TEARDOWN)
+        begin_teardown(mono_ns());
+}
+
+/* ---- options ---- */
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: loadgen --sip 127.0.0.1:PORT --number E164 [options]\n"
+            "       loadgen --self-test [options]\n"
+            "  --transport tcp|udp   SIP transport (tcp)\n"
+            "  --conns K             TCP connections carrying the dialogs (1)\n"
+            "  --steps N[:HOLD],...  concurrent calls per step, optional hold in s per step\n"
+            "                        (100,250,500,1000,2000,3000)\n"
+            "  --hold S              default hold of a step's measuring window (60)\n"
+            "  --cps R               call setup rate while ramping (200); BYEs at 2R\n"
+            "  --rtp-ports MIN-MAX   local RTP ports (42000-61998)\n"
+            "  --grace-ms MS         an echo later than this is lost (300)\n"
+            "  --setup-timeout S     INVITE without a final answer fails after S (10)\n"
+            "  --settle-ms MS        pause between the last answer and the window (1000)\n"
+            "  --no-rtp              signalling only\n"
+            "  --self-test           no SIP: RTP against an echo in a child process\n"
+            "  --echo-cpu C          --self-test: pin the echo child to core C\n"
+            "  --self-test-drop K    --self-test: the echo drops every K-th frame\n"
+            "  --stop-on-break       stop the ramp after a step with failed calls, loss or\n"
+            "                        jitter p99 over --max-jitter-ms (5)\n"
+            "  --max-seconds S       hard deadline (default: from the steps)\n");
+    exit(2);
+}
+
+static unsigned num(const char *s, unsigned lo, unsigned hi, const char *what)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        die("bad %s", what);
+    return (unsigned)v;
+}
+
+static void parse_steps(const char *s)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", s);
+    opt.nsteps = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (opt.nsteps == MAX_STEPS)
+            die("%s", "too many steps");
+        char *colon = strchr(t, ':');
+        unsigned h = 0;
+        if (colon) {
+            *colon = '\0';
+            h = num(colon + 1, 1, 3600, "step hold");
+        }
+        unsigned n = num(t, 1, MAX_CALLS, "step size");
+        if (opt.nsteps && n < opt.steps[opt.nsteps - 1])
+            die("%s", "steps must not decrease");
+        opt.steps[opt.nsteps] = n;
+        opt.holds[opt.nsteps++] = h; /* 0 = --hold */
+    }
+    if (!opt.nsteps)
+        die("%s", "no steps");
+}
+
+int main(int argc, char **argv)
+{
+    parse_steps("100,250,500,1000,2000,3000");
+    bool have_sip = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEXT()                                                                                     \
+    do {                                                                                           \
+        if (!v)                                                                                    \
+            usage();                                                                               \
+        i++;                                                                                       \
+    } while (0)
+        if (!strcmp(a, "--sip")) {
+            NEXT();
+            const char *c = strrchr(v, ':');
+            if (!c || (size_t)(c - v) >= sizeof opt.sip_ip)
+                usage();
+            snprintf(opt.sip_ip, sizeof opt.sip_ip, "%.*s", (int)(c - v), v);
+            opt.sip_port = (uint16_t)num(c + 1, 1, 65535, "--sip port");
+            have_sip = true;
+        } else if (!strcmp(a, "--number")) {
+            NEXT();
+            opt.number = v;
+        } else if (!strcmp(a, "--transport")) {
+            NEXT();
+            if (strcmp(v, "tcp") && strcmp(v, "udp"))
+                usage();
+            opt.tcp = !strcmp(v, "tcp");
+        } else if (!strcmp(a, "--conns")) {
+            NEXT();
+            opt.conns = num(v, 1, MAX_CONNS, "--conns");
+        } else if (!strcmp(a, "--steps")) {
+            NEXT();
+            parse_steps(v);
+        } else if (!strcmp(a, "--hold")) {
+            NEXT();
+            opt.hold = num(v, 1, 3600, "--hold");
+        } else if (!strcmp(a, "--cps")) {
+            NEXT();
+            opt.cps = num(v, 1, 5000, "--cps");
+        } else if (!strcmp(a, "--rtp-ports")) {
+            NEXT();
+            if (sscanf(v, "%u-%u", &opt.rtp_min, &opt.rtp_max) != 2 || opt.rtp_min < 1024 ||
+                opt.rtp_max > 65534 || opt.rtp_min >= opt.rtp_max)
+                usage();
+            opt.rtp_min += opt.rtp_min % 2;
+        } else if (!strcmp(a, "--grace-ms")) {
+            NEXT();
+            opt.grace_ms = num(v, 40, 3000, "--grace-ms");
+        } else if (!strcmp(a, "--setup-timeout")) {
+            NEXT();
+            opt.setup_timeout_s = num(v, 1, 120, "--setup-timeout");
+        } else if (!strcmp(a, "--settle-ms")) {
+            NEXT();
+            opt.settle_ms = num(v, 0, 60000, "--settle-ms");
+        } else if (!strcmp(a, "--no-rtp")) {
+            opt.no_rtp = true;
+        } else if (!strcmp(a, "--self-test")) {
+            opt.self_test = true;
+        } else if (!strcmp(a, "--self-test-drop")) {
+            NEXT();
+            opt.st_drop = num(v, 2, 1000000, "--self-test-drop");
+        } else if (!strcmp(a, "--echo-cpu")) {
+            NEXT();
+            opt.echo_cpu = (int)num(v, 0, 1023, "--echo-cpu");
+        } else if (!strcmp(a, "--stop-on-break")) {
+            opt.stop_on_break = true;
+        } else if (!strcmp(a, "--max-jitter-ms")) {
+            NEXT();
+            opt.max_jitter_ms = atof(v);
+        } else if (!strcmp(a, "--max-seconds")) {
+            NEXT();
+            opt.max_seconds = num(v, 1, 86400, "--max-seconds");
+        } else {
+            usage();
+        }
+#undef NEXT
+    }
+    if (!have_sip && !opt.self_test)
+        usage();
+    if (opt.self_test && opt.no_rtp)
+        die("%s", "--self-test needs RTP");
+    unsigned total = 30;
+    for (unsigned s = 0; s < opt.nsteps; s++) {
+        if (!opt.holds[s])
+            opt.holds[s] = opt.hold;
+        total += opt.holds[s] + opt.steps[s] / opt.cps + opt.setup_timeout_s + 5;
+    }
+    if (!opt.max_seconds)
+        opt.max_seconds = total + 60;
+    unsigned need = opt.steps[opt.nsteps - 1] * (opt.self_test ? 4 : 2) + 64;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < need && rl.rlim_max >= need) {
+        rl.rlim_cur = need;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < need) {
+        fprintf(stderr, "loadgen: ulimit -n %lu is below the %u descriptors needed\n",
+                (unsigned long)rl.rlim_cur, need);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    srand((unsigned)(real_ns() ^ getpid()));
+    run_id = (uint32_t)rand();
+    calls = calloc(MAX_CALLS, sizeof *calls);
+    if (!calls)
+        die("%s", "out of memory");
+
+    if (opt.self_test)
+        echo_start(opt.echo_cpu);
+    loop = uv_default_loop();
+    if (!opt.self_test)
+        conns_open();
+    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0)
+        die("timerfd: %s", strerror(errno));
+    t_start_mono = mono_ns();
+    t0_mono = t_start_mono + FRAME_NS;
+    struct itimerspec its = {.it_interval = {0, FRAME_NS},
+                             .it_value = {t0_mono / 1000000000LL, t0_mono % 1000000000LL}};
+    t0_mono -= FRAME_NS; /* tick n is due at t0 + n * 20 ms, the first at n = 1 */
+    if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL))
+        die("timerfd_settime: %s", strerror(errno));
+    uv_poll_init(loop, &tpoll, tfd);
+    uv_poll_start(&tpoll, UV_READABLE, on_tick);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    printf("START mode=%s transport=%s conns=%u cps=%u steps=", opt.self_test ? "self-test" : "sip",
+           opt.self_test ? "-" : tpname(), opt.tcp ? opt.conns : 1, opt.cps);
+    for (unsigned s = 0; s < opt.nsteps; s++)
+        printf("%s%u:%u", s ? "," : "", opt.steps[s], opt.holds[s]);
+    printf(" grace_ms=%u max_seconds=%u pid=%d\n", opt.grace_ms, opt.max_seconds, (int)getpid());
+    uv_run(loop, UV_RUN_DEFAULT);
+    return broken_steps ? 1 : 0;
+}

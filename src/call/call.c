@@ -1,0 +1,533 @@
+/* call: the life of a call once inbound.c has let it in — the bridge between the media
+ * stream and the agent (μ-law at the agent, A-law legs converted), re-INVITE hold/resume,
+ * teardown for every reason, the call record — and the layer's open/close. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "call/call_int.h"
+
+#define SDP_CT     "application/sdp"
+#define SDP_BUFMAX 4096
+
+static struct tl_call *of_acall(struct tl_agent_call *ac)
+{
+    return ac->c;
+}
+
+void tl__call_hold(struct tl_call *c)
+{
+    c->hold++;
+}
+
+static void call_free(struct tl_call *c)
+{
+    struct tl_call_layer *l = c->l;
+    if (c->next)
+        c->next->pprev = c->pprev;
+    *c->pprev = c->next;
+    for (size_t i = 0; i < TL_MEDIA_MARKS_MAX; i++)
+        free(c->marks[i]);
+    if (c->answer) {
+        sodium_memzero(c->answer, c->answer_len);
+        free(c->answer);
+    }
+    tl_sdp_sess_wipe(&c->sdp);
+    tl_sdp_nego_wipe(&c->neg);
+    free(c);
+    if (l->closing && !l->calls) {
+        tl_sip_digest_server_wipe(l->dsrv);
+        free(l->dsrv);
+        tl_call_rate_free(l->rate);
+        free(l);
+    }
+}
+
+void tl__call_release(struct tl_call *c)
+{
+    if (--c->hold > 0)
+        return;
+    if (c->ended && !c->sess && !c->ms && !c->agent && !c->agent_starting)
+        call_free(c);
+}
+
+void tl__call_record(struct tl_call *c)
+{
+    if (c->l->cfg.rec)
+        tl_recorder_call(c->l->cfg.rec, &c->rec);
+}
+
+/* JSON string content from bytes we do not control: printable ASCII only, no quotes or
+ * backslashes (the recorder repairs UTF-8, not JSON) */
+static void safe_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; src && *src && n + 1 < cap; src++)
+        dst[n++] = (*src >= 0x20 && *src < 0x7f && *src != '"' && *src != '\\') ? *src : '?';
+    dst[n] = '\0';
+}
+
+void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const char *code,
+                    const char *hint, const char *source, int status, const char *fmt, ...)
+{
+    struct tl_event *e = calloc(1, sizeof *e);
+    if (!e)
+        return;
+    if (rt) {
+        tl_strlcpy(e->workspace_id, rt->workspace_id, sizeof e->workspace_id);
+        tl_strlcpy(e->number_id, rt->number_id, sizeof e->number_id);
+    }
+    tl_strlcpy(e->code, code, sizeof e->code);
+    tl_strlcpy(e->hint, hint, sizeof e->hint);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    char src[64];
+    safe_copy(src, sizeof src, source);
+    snprintf(e->details, sizeof e->details, "{\"status\":%d,\"source\":\"%s\"}", status, src);
+    tl_info("call", "refused", "code=%s status=%d src=%s number_id=%s", code, status, src,
+            rt ? rt->number_id : "-");
+    if (l->cfg.rec)
+        tl_recorder_event(l->cfg.rec, e, source);
+    free(e);
+}
+
+static void stop_timers(struct tl_call *c)
+{
+    struct tl_sip_theap *hp = tl_sip_stack_timers(c->l->cfg.stack);
+    if (c->dur_armed)
+        tl_sip_timer_stop(hp, &c->dur_tm);
+    if (c->defer_armed)
+        tl_sip_timer_stop(hp, &c->defer_tm);
+    c->dur_armed = c->defer_armed = false;
+}
+
+void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, const char *hdrs)
+{
+    if (c->ended)
+        return;
+    tl__call_hold(c);
+    c->ended = true;
+    c->l->n--;
+    tl_strlcpy(c->rec.end_reason, reason, sizeof c->rec.end_reason);
+    stop_timers(c);
+    if (c->agent) {
+        struct tl_agent_conn *a = c->agent;
+        c->agent = NULL; /* stop() is the last call into it (agent.h) */
+        c->aops->stop(a, reason);
+    }
+    if (c->ms && !c->ms_closing) {
+        struct tl_media_stats st;
+        tl_media_stream_stats(c->ms, &st);
+        c->rec.packets_sent = st.tx_packets;
+        c->rec.packets_received = st.rx_packets;
+        c->rec.packets_lost = st.lost > 0 ? (uint64_t)st.lost : 0;
+        c->rec.jitter_ms = st.jitter_ms;
+        c->ms_closing = true;
+        tl_media_stream_close(c->ms); /* on_close clears c->ms */
+    }
+    if (c->sess) {
+        if (tl_sip_sess_state(c->sess) == TL_SIP_SESS_EARLY) {
+            uint16_t st = early_status ? early_status : 480;
+            c->rec.final_status = st;
+            tl_sip_sess_reject(c->sess, st, hdrs); /* on_terminated clears c->sess */
+        } else {
+            tl_sip_sess_bye(c->sess);
+        }
+    }
+    c->rec.ended_at = tl_now_ms();
+    tl_info("call", "end", "call=%s reason=%s status=%d rx=%llu tx=%llu", c->rec.id, reason,
+            c->rec.final_status, (unsigned long long)c->rec.packets_received,
+            (unsigned long long)c->rec.packets_sent);
+    tl__call_record(c);
+    tl__call_release(c);
+}
+
+/* ---- hold / resume (RFC 3264 §8.4, §6.1: our direction is what the answer says) ---- */
+void tl__call_direction(struct tl_call *c, enum tl_sdp_dir ours)
+{
+    bool send_ok = ours == TL_SDP_SENDRECV || ours == TL_SDP_SENDONLY;
+    bool recv = ours == TL_SDP_SENDRECV || ours == TL_SDP_RECVONLY;
+    if (c->ms && !c->ms_closing)
+        tl_media_stream_set_direction(c->ms, send_ok, recv);
+    bool held = !send_ok;
+    if (held != c->held) {
+        c->held = held;
+        tl_info("call", held ? "hold" : "resume", "call=%s dir=%s", c->rec.id,
+                tl_sdp_dir_name(ours));
+        if (c->agent && !c->ended)
+            c->aops->event(c->agent, held ? TL_AGENT_EV_HOLD : TL_AGENT_EV_RESUME);
+    }
+}
+
+/* ---- SIP session callbacks ---- */
+
+static struct tl_sdp_local local_of(struct tl_call *c)
+{
+    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV};
+    if (c->ms && !c->ms_closing)
+        loc.port = tl_media_stream_local_port(c->ms);
+    return loc;
+}
+
+/* A re-INVITE/UPDATE offer (hold, resume, a new address). The codec and the SRTP keys of
+ * a running stream cannot change (the media stream has no re-key yet): such offers get
+ * 488 and the call goes on as it was (RFC 3264 §8: refusing a re-offer keeps the old
+ * session). */
+static int s_offer(struct tl_sip_sess *sess, const struct tl_pl *offer, struct tl_sip_body *out,
+                   void *arg)
+{
+    (void)sess;
+    struct tl_call *c = arg;
+    struct tl_call_layer *l = c->l;
+    int ret = 488;
+    tl__call_hold(c);
+    struct tl_sdp_local loc = local_of(c);
+    size_t len = 0;
+    if (c->ended || !c->ms) {
+        ret = 488;
+    } else if (!offer->l) { /* the peer asks us to offer; the answer comes in the ACK */
+        if (!tl_sdp_offer(&l->sdp_b, &loc, &c->sdp) &&
+            !tl_sdp_print(out->buf, out->cap, &len, &l->sdp_b, &c->sdp)) {
+            out->len = len;
+            ret = 0;
+        }
+        tl_sdp_wipe(&l->sdp_b);
+    } else if (!tl_sdp_decode(&l->sdp_a, offer)) {
+        struct tl_sdp_nego n;
+        struct tl_sdp_refusal why;
+        if (!tl_sdp_answer(&l->sdp_b, &n, &why, &l->sdp_a, &loc, &c->sdp) &&
+            n.codec == c->neg.codec && n.srtp == c->neg.srtp &&
+            (!n.srtp || (n.suite == c->neg.suite &&
+                         !sodium_memcmp(n.rkey, c->neg.rkey, sizeof n.rkey))) &&
+            !tl_sdp_print(out->buf, out->cap, &len, &l->sdp_b, &c->sdp)) {
+            if (strcmp(n.raddr, c->neg.raddr) || n.rport != c->neg.rport)
+                tl_media_stream_set_remote(c->ms, n.raddr, n.rport, n.rtcp_port);
+            tl_strlcpy(c->neg.raddr, n.raddr, sizeof c->neg.raddr);
+            c->neg.rport = n.rport;
+            c->neg.rtcp_port = n.rtcp_port;
+            c->neg.dir = n.dir;
+            tl__call_direction(c, n.dir);
+            out->len = len;
+            ret = 0;
+        }
+        tl_sdp_nego_wipe(&n);
+        tl_sdp_wipe(&l->sdp_b);
+    }
+    tl_sdp_wipe(&l->sdp_a);
+    tl__call_release(c);
+    return ret;
+}
+
+/* The answer to our offer: late offer (INVITE without SDP: ours went in the 200, the
+ * answer is in the ACK, RFC 3261 §13.2.1), or to a re-INVITE without SDP. */
+static void s_answer(struct tl_sip_sess *sess, const struct tl_pl *answer, void *arg)
+{
+    (void)sess;
+    struct tl_call *c = arg;
+    struct tl_call_layer *l = c->l;
+    tl__call_hold(c);
+    struct tl_sdp_local loc = local_of(c);
+    struct tl_sdp_nego n;
+    struct tl_sdp_refusal why;
+    memset(&n, 0, sizeof n);
+    if (c->ended || !c->ms) {
+        /* nothing */
+    } else if (tl_sdp_decode(&l->sdp_a, answer) ||
+               tl_sdp_answer_take(&n, &why, &l->sdp_a, &loc, &c->sdp)) {
+        tl__call_event(l, NULL, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, "", 0,
+                       "call %s: the SDP answer in the ACK was unusable", c->rec.id);
+        tl__call_end(c, "sdp_answer_refused", 0, NULL);
+    } else if (c->late_offer && (n.codec != TL_SDP_CODEC_PCMU || n.srtp)) {
+        /* the stream was opened before the answer with PCMU and plain RTP (media.h has
+         * no way to change codec or keys of an open stream yet) */
+        tl__call_end(c, "late_offer_unsupported", 0, NULL);
+    } else {
+        c->late_offer = false;
+        tl_media_stream_set_remote(c->ms, n.raddr, n.rport, n.rtcp_port);
+        c->neg.codec = n.codec;
+        c->neg.pt = n.pt;
+        tl_strlcpy(c->neg.raddr, n.raddr, sizeof c->neg.raddr);
+        c->neg.rport = n.rport;
+        c->neg.rtcp_port = n.rtcp_port;
+        c->neg.dir = n.dir;
+        tl__call_direction(c, n.dir);
+    }
+    tl_sdp_nego_wipe(&n);
+    tl_sdp_wipe(&l->sdp_a);
+    tl__call_release(c);
+}
+
+static void s_established(struct tl_sip_sess *sess, void *arg)
+{
+    (void)sess;
+    struct tl_call *c = arg;
+    c->established = true;
+}
+
+static void s_terminated(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16_t scode,
+                         void *arg)
+{
+    (void)sess;
+    struct tl_call *c = arg;
+    tl__call_hold(c);
+    c->sess = NULL;
+    if (!c->ended) {
+        if (why == TL_SIP_SESS_CANCELED)
+            c->rec.final_status = 487;
+        else if (why == TL_SIP_SESS_REJECTED && scode)
+            c->rec.final_status = scode;
+        const char *r = why == TL_SIP_SESS_CANCELED ? "canceled" : tl_sip_sess_reason_name(why);
+        tl__call_end(c, r, 0, NULL);
+    }
+    tl__call_release(c);
+}
+
+const struct tl_sip_sess_h tl__call_sess_h = {
+    .on_offer = s_offer,
+    .on_answer = s_answer,
+    .on_established = s_established,
+    .on_terminated = s_terminated,
+};
+
+/* ---- media callbacks ---- */
+
+static void m_audio(struct tl_media_stream *s, void *arg, const uint8_t *payload, size_t len,
+                    uint32_t ts, uint16_t seq)
+{
+    (void)s;
+    (void)seq;
+    struct tl_call *c = arg;
+    if (c->ended || !c->agent || !c->answered)
+        return;
+    if (c->neg.codec == TL_SDP_CODEC_PCMA) {
+        uint8_t buf[TL_MEDIA_PKT_MAX];
+        if (len > sizeof buf)
+            return;
+        tl_g711_alaw_to_ulaw(buf, payload, len);
+        c->aops->audio(c->agent, buf, len, ts);
+    } else {
+        c->aops->audio(c->agent, payload, len, ts);
+    }
+}
+
+static void m_dtmf(struct tl_media_stream *s, void *arg, char digit, uint16_t duration_ms)
+{
+    (void)s;
+    struct tl_call *c = arg;
+    if (c->ended || !c->agent)
+        return;
+    tl_info("call", "dtmf.in", "call=%s digit=%c ms=%u", c->rec.id, digit, duration_ms);
+    c->aops->dtmf(c->agent, digit, duration_ms);
+}
+
+static void m_mark(struct tl_media_stream *s, void *arg, uint32_t id)
+{
+    (void)s;
+    struct tl_call *c = arg;
+    char **slot = &c->marks[id % TL_MEDIA_MARKS_MAX];
+    char *name = *slot;
+    *slot = NULL;
+    if (name && c->agent && !c->ended)
+        c->aops->mark_done(c->agent, name);
+    free(name);
+}
+
+static void m_timeout(struct tl_media_stream *s, void *arg)
+{
+    (void)s;
+    struct tl_call *c = arg;
+    tl__call_hold(c);
+    tl__call_end(c, "media_timeout", 0, NULL);
+    tl__call_release(c);
+}
+
+static void m_close(struct tl_media_stream *s, void *arg)
+{
+    (void)s;
+    struct tl_call *c = arg;
+    tl__call_hold(c);
+    c->ms = NULL;
+    tl__call_release(c);
+}
+
+const struct tl_media_stream_cb tl__call_media_cb = {m_audio, m_dtmf, m_mark, m_timeout, m_close};
+
+/* ---- what the agent may ask (agent.h) ---- */
+
+static bool live(struct tl_call *c)
+{
+    return !c->ended && c->ms && !c->ms_closing;
+}
+
+static int a_play(struct tl_agent_call *ac, const uint8_t *ulaw, size_t len)
+{
+    struct tl_call *c = of_acall(ac);
+    if (!live(c))
+        return ENOTCONN;
+    if (c->neg.codec != TL_SDP_CODEC_PCMA)
+        return tl_media_stream_write(c->ms, ulaw, len);
+    /* all or nothing, as tl_media_stream_write: check the cap before converting in pieces */
+    if (tl_media_stream_queued(c->ms) + len > TL_MEDIA_QUEUE_CAP)
+        return ENOBUFS;
+    uint8_t buf[1024];
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < sizeof buf ? len - off : sizeof buf;
+        tl_g711_ulaw_to_alaw(buf, ulaw + off, n);
+        int r = tl_media_stream_write(c->ms, buf, n);
+        if (r)
+            return r;
+        off += n;
+    }
+    return 0;
+}
+
+static int a_mark(struct tl_agent_call *ac, const char *name)
+{
+    struct tl_call *c = of_acall(ac);
+    if (!live(c))
+        return ENOTCONN;
+    uint32_t id = c->mark_seq++;
+    char **slot = &c->marks[id % TL_MEDIA_MARKS_MAX];
+    if (*slot)
+        return ENOBUFS; /* TL_MEDIA_MARKS_MAX pending */
+    size_t n = strnlen(name, CALL_MARK_MAX);
+    if (!(*slot = malloc(n + 1)))
+        return ENOMEM;
+    memcpy(*slot, name, n);
+    (*slot)[n] = '\0';
+    int r = tl_media_stream_mark(c->ms, id);
+    if (r) {
+        free(*slot);
+        *slot = NULL;
+    }
+    return r;
+}
+
+static int a_clear(struct tl_agent_call *ac)
+{
+    struct tl_call *c = of_acall(ac);
+    if (!live(c))
+        return ENOTCONN;
+    tl_media_stream_clear(c->ms);
+    return 0;
+}
+
+static int a_dtmf(struct tl_agent_call *ac, const char *digits)
+{
+    struct tl_call *c = of_acall(ac);
+    if (!live(c))
+        return ENOTCONN;
+    return tl_media_stream_send_dtmf(c->ms, digits, 0);
+}
+
+static void on_defer(struct tl_sip_timer *t, uint64_t now)
+{
+    (void)now;
+    struct tl_call *c = (struct tl_call *)(void *)((char *)t - offsetof(struct tl_call, defer_tm));
+    c->defer_armed = false;
+    tl__call_hold(c);
+    tl__call_end(c, c->defer_reason, 0, NULL);
+    tl__call_release(c);
+}
+
+/* Deferred to the next timer run: the agent asks from inside its own callbacks, and
+ * ending the call there would stop (free) the agent under its own feet. */
+static int a_hangup(struct tl_agent_call *ac, const char *reason)
+{
+    struct tl_call *c = of_acall(ac);
+    if (c->ended)
+        return ENOTCONN;
+    if (c->defer_armed)
+        return 0;
+    (void)reason; /* the agent's words go to the log, the record says who ended it */
+    tl_strlcpy(c->defer_reason, "agent_hangup", sizeof c->defer_reason);
+    struct tl_sip_stack *s = c->l->cfg.stack;
+    int r = tl_sip_timer_start(tl_sip_stack_timers(s), &c->defer_tm, tl_sip_stack_now(s), on_defer);
+    if (!r)
+        c->defer_armed = true;
+    return r;
+}
+
+static int a_transfer(struct tl_agent_call *ac, const char *target)
+{
+    (void)ac;
+    (void)target;
+    return ENOTSUP; /* REFER: a later issue */
+}
+
+const struct tl_agent_call_ops tl__call_agent_ops = {a_play,   a_mark,     a_clear,
+                                                     a_dtmf,   a_hangup,   a_transfer};
+
+/* ---- layer ---- */
+
+int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
+{
+    struct tl_call_layer *l = calloc(1, sizeof *l);
+    if (!l)
+        return ENOMEM;
+    l->cfg = *cfg;
+    tl_strlcpy(l->host, cfg->host && cfg->host[0] ? cfg->host : "localhost", sizeof l->host);
+    tl_strlcpy(l->public_ip, cfg->public_ip ? cfg->public_ip : "", sizeof l->public_ip);
+    l->cfg.host = l->host;
+    l->cfg.public_ip = l->public_ip;
+    int r = tl_sip_inauth_algs(l->algs, cfg->digest_algorithms && cfg->digest_algorithms[0]
+                                            ? cfg->digest_algorithms
+                                            : "SHA-256,MD5");
+    if (r) {
+        free(l);
+        return EINVAL;
+    }
+    uint8_t secret[32];
+    randombytes_buf(secret, sizeof secret); /* fresh per start: see digest.h */
+    if (!(l->dsrv = malloc(sizeof *l->dsrv)) || tl_sip_digest_server_init(l->dsrv, secret)) {
+        r = l->dsrv ? EIO : ENOMEM;
+        sodium_memzero(secret, sizeof secret);
+        free(l->dsrv);
+        free(l);
+        return r;
+    }
+    sodium_memzero(secret, sizeof secret);
+    if (cfg->nonce_ttl_s)
+        l->dsrv->nonce_ttl_s = cfg->nonce_ttl_s;
+    uint32_t rate = cfg->invite_rate ? cfg->invite_rate : 50;
+    if ((r = tl_call_rate_new(&l->rate, rate, rate * 2))) {
+        tl_sip_digest_server_wipe(l->dsrv);
+        free(l->dsrv);
+        free(l);
+        return r;
+    }
+    tl_sip_stack_set_invite_h(cfg->stack, tl__call_invite, l);
+    *lp = l;
+    return 0;
+}
+
+void tl_call_layer_close(struct tl_call_layer *l)
+{
+    if (!l)
+        return;
+    tl_sip_stack_set_invite_h(l->cfg.stack, NULL, NULL);
+    for (struct tl_call *c = l->calls, *next; c; c = next) {
+        tl__call_hold(c);
+        tl__call_end(c, "shutdown", 503, "Retry-After: 30\r\n");
+        next = c->next;
+        tl__call_release(c);
+    }
+    l->closing = true;
+    if (!l->calls) {
+        tl_sip_digest_server_wipe(l->dsrv);
+        free(l->dsrv);
+        tl_call_rate_free(l->rate);
+        free(l);
+    }
+}
+
+size_t tl_call_count(const struct tl_call_layer *l)
+{
+    return l ? l->n : 0;
+}

@@ -1,0 +1,85 @@
+/* call: the call object — one SIP session + one media stream + one agent connection — and
+ * the inbound flow that makes it (DESIGN.md "The path of a call"; docs/calls.md has the
+ * rules, refusals and settings as a user sees them).
+ *
+ * Inbound (inbound.c), in this order, each refusal answered and recorded as an event:
+ *   rate limit per source (503) → number (404) → inbound trunk (403) → transport (403) →
+ *   source address (403) → digest (401/403) → agent (480) → admission caps (503) →
+ *   SDP offer/answer with the trunk's media policy (488) → media stream → 180 → agent
+ *   start → 200 once the agent is ready → bridge.
+ *
+ * Ownership (one owner each; DESIGN.md invariants):
+ *   - the layer owns every call (a list); a call owns its media stream, its agent
+ *     connection and its interest in the SIP session (the session layer owns the session
+ *     itself and tells us through on_terminated when it is gone);
+ *   - a call is freed when all three are gone (session terminated, media on_close, agent
+ *     stopped) and no entry point of ours is on the C stack (a hold count), so any
+ *     callback may end the call from inside.
+ *
+ * Threading: the loop thread only. The routing cache and the recorder are the only things
+ * shared with other threads; both are built for it (routing.h, records.h).
+ *
+ * Errors: 0 or a positive errno (core.h). */
+#ifndef TL_CALL_H
+#define TL_CALL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tl_sip_stack;
+struct tl_sip_sess_layer;
+struct tl_media_engine;
+struct tl_routing;
+struct tl_recorder;
+
+struct tl_call_cfg {
+    struct tl_sip_stack *stack;        /* borrowed; outlives the layer */
+    struct tl_sip_sess_layer *sess;    /* borrowed */
+    struct tl_media_engine *media;     /* borrowed */
+    struct tl_routing *routing;        /* borrowed */
+    struct tl_recorder *rec;           /* borrowed; NULL = nothing recorded (unit tests) */
+    const char *host;                  /* our host for Warning (RFC 3261 §20.43) and realm */
+    const char *public_ip;             /* SDP c= behind 1:1 NAT; NULL/"" = the local address
+                                        * the INVITE arrived on */
+    const char *digest_algorithms;     /* "SHA-256,MD5" (inauth.h) */
+    uint32_t nonce_ttl_s;              /* digest nonce freshness */
+    uint32_t media_timeout_s;          /* no RTP for this long → BYE */
+    uint32_t max_duration_s;           /* a call is ended (BYE) after this long */
+    uint32_t max_calls;                /* concurrent calls, all workspaces */
+    uint32_t max_calls_per_workspace;  /* concurrent calls of one workspace */
+    uint32_t invite_rate;              /* INVITEs per second from one source IP (burst 2×) */
+};
+
+struct tl_call_layer;
+
+/* Installs the INVITE hook on the stack (REGISTER events are serve.c's).
+ * Do not open it when the sip_test_policy handler is in use. 0, EINVAL (bad algorithms),
+ * ENOMEM, EIO (random). */
+int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg);
+/* Shutdown, before tl_sip_stack_stop: every call is ended (BYE, or 503 before the answer)
+ * with reason "shutdown", its record queued, its agent stopped and its media stream
+ * closed; the hooks are removed. The calls' memory and the layer's own go once the media
+ * close callbacks have run (the loop must run again: tl_media_engine_streams() reaching 0
+ * says they have). NULL is a no-op. */
+void tl_call_layer_close(struct tl_call_layer *l);
+size_t tl_call_count(const struct tl_call_layer *l); /* calls not yet ended */
+
+/* ---- G.711 (g711.c): the agent interface speaks μ-law; A-law legs are converted ----
+ * ITU-T G.711 conversion tables (A-law ↔ μ-law via the 13/14-bit linear values). */
+void tl_g711_alaw_to_ulaw(uint8_t *dst, const uint8_t *src, size_t n);
+void tl_g711_ulaw_to_alaw(uint8_t *dst, const uint8_t *src, size_t n);
+int16_t tl_g711_ulaw_decode(uint8_t u);
+int16_t tl_g711_alaw_decode(uint8_t a);
+uint8_t tl_g711_ulaw_encode(int16_t pcm);
+uint8_t tl_g711_alaw_encode(int16_t pcm);
+
+/* ---- admission (admit.c): per-source INVITE token bucket, fixed memory ---- */
+#define TL_CALL_RATE_SLOTS 4096 /* source addresses tracked; spoofed floods only evict */
+struct tl_call_rate;
+int tl_call_rate_new(struct tl_call_rate **rp, uint32_t per_s, uint32_t burst);
+void tl_call_rate_free(struct tl_call_rate *r);
+/* true when one more INVITE from addr (raw address bytes, 4 or 16) may pass at now_ms */
+bool tl_call_rate_take(struct tl_call_rate *r, const uint8_t *addr, size_t len, uint64_t now_ms);
+
+#endif

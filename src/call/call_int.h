@@ -1,0 +1,81 @@
+/* call_int.h: private to src/call — the call object and the layer, shared by call.c (life
+ * cycle, bridge, teardown, records) and inbound.c (the INVITE rules). */
+#ifndef TL_CALL_INT_H
+#define TL_CALL_INT_H
+
+#include "agent/agent.h"
+#include "call/call.h"
+#include "media/media.h"
+#include "sdp/sdp.h"
+#include "sip/dialog.h"
+#include "sip/inauth.h"
+#include "store/records.h"
+#include "store/routing.h"
+
+#define CALL_HOST_MAX 256
+#define CALL_MARK_MAX 128 /* bytes of one mark name kept (Twilio marks are short labels) */
+
+struct tl_agent_call {
+    struct tl_call *c;
+};
+
+struct tl_call {
+    struct tl_call *next, **pprev;
+    struct tl_call_layer *l;
+    struct tl_agent_call acall;
+    int hold;   /* our entry points on the C stack */
+    bool ended; /* call_end ran: no new work, waiting for the parts to go */
+    bool answered, established, held, late_offer, agent_starting, ms_closing;
+    struct tl_sip_sess *sess;  /* NULL once on_terminated ran */
+    struct tl_media_stream *ms; /* NULL once on_close ran */
+    const struct tl_agent_ops *aops;
+    struct tl_agent_conn *agent; /* NULL once stopped */
+    enum tl_sdp_policy policy;
+    struct tl_sdp_sess sdp;  /* o= and our SRTP keys for the dialog — SECRET */
+    struct tl_sdp_nego neg;  /* what is in force — SECRET (keys) */
+    char maddr[TL_SDP_ADDR_MAX];
+    char *answer; /* our 200's body until it is sent — holds our key: wiped */
+    size_t answer_len;
+    struct tl_sip_timer dur_tm, defer_tm;
+    bool dur_armed, defer_armed;
+    char defer_reason[TL_END_REASON_MAX + 1];
+    char *marks[TL_MEDIA_MARKS_MAX]; /* names by id % MARKS_MAX */
+    uint32_t mark_seq;
+    struct tl_call_record rec;
+};
+
+struct tl_call_layer {
+    struct tl_call_cfg cfg;
+    char host[CALL_HOST_MAX];
+    char public_ip[TL_SDP_ADDR_MAX];
+    struct tl_call *calls;
+    size_t n; /* not ended */
+    bool closing;
+    struct tl_sip_digest_server *dsrv;
+    enum tl_sip_digest_alg algs[3];
+    struct tl_call_rate *rate;
+    struct tl_sdp sdp_a, sdp_b; /* scratch (22 KB each): the loop thread is single */
+};
+
+extern const struct tl_sip_sess_h tl__call_sess_h;
+extern const struct tl_media_stream_cb tl__call_media_cb;
+extern const struct tl_agent_call_ops tl__call_agent_ops;
+
+void tl__call_hold(struct tl_call *c);
+void tl__call_release(struct tl_call *c);
+/* Ends the call once: reason for the record; early_status (with hdrs) is the final
+ * response when the INVITE is not answered yet (0 = 480). */
+void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, const char *hdrs);
+/* Queues the call record as it is now (start, answer, end). */
+void tl__call_record(struct tl_call *c);
+/* Applies our SDP direction to the media stream and tells the agent of hold/resume. */
+void tl__call_direction(struct tl_call *c, enum tl_sdp_dir ours);
+/* Queues a diagnostic event; rt NULL = operator level. fmt: the message. */
+void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const char *code,
+                    const char *hint, const char *source, int status, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                     void *arg);
+
+#endif

@@ -1,0 +1,503 @@
+/* inbound: the rules a carrier's INVITE passes, in order (issue 4 "Flow and rules";
+ * docs/calls.md). Each refusal is answered with its status and a Warning that names the
+ * fix (RFC 3261 §20.43, code 399 "miscellaneous"), and recorded as a diagnostic event for
+ * the number. Unknown numbers get a bare 404, the same for every unknown target, so a
+ * scanner (svwar) learns nothing beyond what the number itself reveals; no Server header,
+ * no product string (security.md). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "call/call_int.h"
+
+#define SDP_CT     "application/sdp"
+#define SDP_BUFMAX 4096
+#define WARN_MAX   1024
+
+static void reply(struct tl_call_layer *l, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                  uint16_t code, const char *hdrs)
+{
+    tl_sip_stack_reply(l->cfg.stack, tx, m, tl_sip_tsx_peer(tx), code, hdrs, NULL, NULL, NULL, 0);
+}
+
+static void warning(char *buf, size_t cap, const char *host, int code, const char *text)
+{
+    snprintf(buf, cap, "Warning: %d %s \"%s\"\r\n", code, host, text);
+}
+
+/* the user part as text (escapes decoded; NUL or over-long → "") */
+static void user_text(const struct tl_pl *u, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    if (!u->l || tl_sip_uri_unescape(out, cap, &n, u) || strlen(out) != n)
+        out[0] = '\0';
+}
+
+static bool number_of(const struct tl_sip_msg *m, char e164[TL_E164_MAX + 1], char *raw,
+                      size_t rawcap)
+{
+    /* Request-URI user (RFC 3261 §8.2.2.1: the target); To user when the carrier put the
+     * number only there (some send sip:trunk-host with the number in To) */
+    user_text(&m->ruri.user, raw, rawcap);
+    if (raw[0] && !tl_routing_normalise(raw, e164))
+        return true;
+    char to[TL_USER_MAX + 1];
+    user_text(&m->to.uri.user, to, sizeof to);
+    if (to[0] && !tl_routing_normalise(to, e164))
+        return true;
+    if (!raw[0])
+        tl_strlcpy(raw, to, rawcap);
+    return false;
+}
+
+static const char *tp_name(enum tl_sip_transport tp)
+{
+    return tp == TL_SIP_TP_TLS ? "TLS" : tp == TL_SIP_TP_TCP ? "TCP" : "UDP";
+}
+
+static void record_init(struct tl_call_record *r, const struct tl_route *rt,
+                        const struct tl_sip_msg *m, const char *raw_to)
+{
+    memset(r, 0, sizeof *r);
+    tl_id_new(r->id, "ca");
+    tl_strlcpy(r->workspace_id, rt->workspace_id, sizeof r->workspace_id);
+    tl_strlcpy(r->number_id, rt->number_id, sizeof r->number_id);
+    tl_strlcpy(r->number, rt->number, sizeof r->number);
+    tl_strlcpy(r->agent_id, rt->agent_id, sizeof r->agent_id);
+    r->direction = TL_CALL_INBOUND;
+    size_t n = m->from.auri.l < TL_URI_MAX ? m->from.auri.l : TL_URI_MAX;
+    memcpy(r->from_uri, m->from.auri.p, n);
+    r->from_uri[n] = '\0';
+    char fu[TL_USER_MAX + 1];
+    user_text(&m->from.uri.user, fu, sizeof fu);
+    tl_strlcpy(r->from_user, fu, sizeof r->from_user);
+    tl_strlcpy(r->to_user, raw_to, sizeof r->to_user);
+    n = m->callid.l < TL_SIP_CALLID_MAX ? m->callid.l : TL_SIP_CALLID_MAX;
+    memcpy(r->sip_call_id, m->callid.p, n);
+    r->sip_call_id[n] = '\0';
+    r->created_at = tl_now_ms();
+}
+
+/* A call refused after the trunk's checks (agent, admission): a record too, so the call
+ * log shows it. Refusals before (transport, source, digest) come from sources we do not
+ * trust: events only, which are rate-limited; records are not. */
+static void record_refused(struct tl_call_layer *l, const struct tl_route *rt,
+                           const struct tl_sip_msg *m, const char *raw_to, int status,
+                           const char *reason)
+{
+    if (!l->cfg.rec)
+        return;
+    struct tl_call_record *r = malloc(sizeof *r);
+    if (!r)
+        return;
+    record_init(r, rt, m, raw_to);
+    r->ended_at = r->created_at;
+    r->final_status = status;
+    tl_strlcpy(r->end_reason, reason, sizeof r->end_reason);
+    tl_recorder_call(l->cfg.rec, r);
+    free(r);
+}
+
+static size_t ws_calls(struct tl_call_layer *l, const char *ws)
+{
+    size_t n = 0;
+    for (struct tl_call *c = l->calls; c; c = c->next)
+        n += !c->ended && !strcmp(c->rec.workspace_id, ws);
+    return n;
+}
+
+/* our media address: public_ip (1:1 NAT), else where the carrier reached our SIP */
+static int media_addr(struct tl_call_layer *l, const struct tl_sip_peer *peer, char *out,
+                      size_t cap)
+{
+    if (l->public_ip[0]) {
+        tl_strlcpy(out, l->public_ip, cap);
+        return 0;
+    }
+    struct sockaddr_storage ss;
+    int r = tl_sip_tport_local(tl__sip_stack_tport(l->cfg.stack), peer, &ss);
+    if (r)
+        return r;
+    const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                                             : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+    if (!inet_ntop(ss.ss_family, a, out, (socklen_t)cap))
+        return EINVAL;
+    if (!strcmp(out, "0.0.0.0"))
+        tl_strlcpy(out, "127.0.0.1", cap);
+    return 0;
+}
+
+static enum tl_media_srtp_suite media_suite(const struct tl_sdp_nego *n)
+{
+    if (!n->srtp)
+        return TL_MEDIA_SRTP_NONE;
+    return n->suite == TL_SDP_SUITE_AES_CM_128_HMAC_SHA1_32 ? TL_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_32
+                                                            : TL_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80;
+}
+
+static int open_media(struct tl_call *c, bool have_remote)
+{
+    struct tl_media_stream_params p;
+    memset(&p, 0, sizeof p);
+    if (have_remote) {
+        p.remote_ip = c->neg.raddr;
+        p.remote_rtp_port = c->neg.rport;
+        p.remote_rtcp_port = c->neg.rtcp_port;
+        p.pt = c->neg.pt;
+        p.dtmf_pt = c->neg.te_pt;
+        p.srtp = media_suite(&c->neg);
+        memcpy(p.srtp_tx_key, c->neg.lkey, sizeof p.srtp_tx_key);
+        memcpy(p.srtp_rx_key, c->neg.rkey, sizeof p.srtp_rx_key);
+    } else { /* late offer: our offer is PCMU first, telephone-event 101 (tl_sdp_offer) */
+        p.pt = 0;
+        p.dtmf_pt = 101;
+        c->neg.codec = TL_SDP_CODEC_PCMU;
+        c->neg.te_pt = 101;
+    }
+    p.timeout_ms = c->l->cfg.media_timeout_s * 1000u;
+    int r = tl_media_stream_open(c->l->cfg.media, &p, &tl__call_media_cb, c, &c->ms);
+    sodium_memzero(&p, sizeof p);
+    return r;
+}
+
+static void agent_ready(struct tl_agent_call *ac, int err)
+{
+    struct tl_call *c = ac->c;
+    tl__call_hold(c);
+    if (c->ended || !c->sess) {
+        /* ended while the agent was connecting */
+    } else if (err) {
+        tl__call_event(c->l, NULL, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, "", 480,
+                       "call %s: the agent could not take the call (%s)", c->rec.id,
+                       strerror(err));
+        char w[WARN_MAX];
+        warning(w, sizeof w, c->l->host, 399, "the agent is not available");
+        tl__call_end(c, "agent_unavailable", 480, w);
+    } else if (tl_sip_sess_accept(c->sess, 200, SDP_CT, c->answer, c->answer_len)) {
+        tl__call_end(c, "error", 500, NULL);
+    } else {
+        c->answered = true;
+        c->rec.answered_at = tl_now_ms();
+        c->rec.final_status = 200;
+        sodium_memzero(c->answer, c->answer_len); /* our SRTP key: the session has its copy */
+        free(c->answer);
+        c->answer = NULL;
+        tl__call_record(c);
+        tl_info("call", "answered", "call=%s codec=%s srtp=%s", c->rec.id, c->rec.codec,
+                c->rec.srtp ? "yes" : "no");
+    }
+    tl__call_release(c);
+}
+
+static void on_max_duration(struct tl_sip_timer *t, uint64_t now)
+{
+    (void)now;
+    struct tl_call *c = (struct tl_call *)(void *)((char *)t - offsetof(struct tl_call, dur_tm));
+    c->dur_armed = false;
+    tl__call_hold(c);
+    tl__call_end(c, "max_duration", 0, NULL);
+    tl__call_release(c);
+}
+
+/* From the session onwards: SDP, media, 180, agent, (200 in agent_ready). */
+static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct tl_route *rt,
+                       const struct tl_sip_msg *m, const char *src)
+{
+    char w[WARN_MAX];
+    struct tl_sdp_refusal why;
+    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV};
+    char *buf = malloc(SDP_BUFMAX);
+    size_t len = 0;
+    int r;
+    if (!buf) {
+        tl__call_end(c, "error", 500, "Retry-After: 5\r\n");
+        return;
+    }
+    if (m->body.l) {
+        if ((r = tl_sdp_decode(&l->sdp_a, &m->body))) {
+            warning(w, sizeof w, l->host, 399, "the SDP offer could not be read");
+            tl__call_end(c, "sdp_malformed", 400, w);
+            goto out;
+        }
+        r = tl_sdp_answer(&l->sdp_b, &c->neg, &why, &l->sdp_a, &loc, &c->sdp);
+        if (r) {
+            bool enc = why.warn_code == 305 || why.warn_code == 300 || why.warn_code == 302;
+            if (r == EPROTO) {
+                snprintf(w, sizeof w, "Warning: %d %s \"%s\"\r\n", why.warn_code, l->host,
+                         why.text);
+                if (enc)
+                    tl__call_event(l, rt, TL_EV_MEDIA_ENCRYPTION_MISMATCH,
+                                   TL_EV_HINT_MEDIA_ENCRYPTION_MISMATCH, src, 488,
+                                   "INVITE for %s refused (488): %s", rt->number, why.text);
+                else
+                    tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 488,
+                                   "INVITE for %s refused (488): %s", rt->number, why.text);
+                tl__call_end(c, "sdp_refused", 488, w);
+            } else {
+                tl__call_end(c, "error", 500, NULL);
+            }
+            goto out;
+        }
+        if ((r = open_media(c, true)))
+            goto media_failed;
+        /* the answer was made before the port existed: put the port in (one stream) */
+        l->sdp_b.media[c->neg.midx].port = tl_media_stream_local_port(c->ms);
+        tl__call_direction(c, c->neg.dir);
+        r = tl_sdp_print(buf, SDP_BUFMAX, &len, &l->sdp_b, &c->sdp);
+    } else {
+        /* late offer (RFC 3261 §13.2.1): our offer goes in the 200, the answer in the ACK.
+         * The stream opens before the answer, so only what it can start with is offered
+         * to: plain RTP (policy required needs the peer's key first: not yet). */
+        if (c->policy == TL_SDP_SRTP_REQUIRED) {
+            warning(w, sizeof w, l->host, 305,
+                    "an INVITE without SDP cannot be answered with SRTP required yet: send the "
+                    "offer in the INVITE");
+            tl__call_event(l, rt, TL_EV_MEDIA_ENCRYPTION_MISMATCH,
+                           TL_EV_HINT_MEDIA_ENCRYPTION_MISMATCH, src, 488,
+                           "INVITE for %s without SDP refused (488): SRTP required", rt->number);
+            tl__call_end(c, "sdp_refused", 488, w);
+            goto out;
+        }
+        if ((r = open_media(c, false)))
+            goto media_failed;
+        c->late_offer = true;
+        loc.port = tl_media_stream_local_port(c->ms);
+        r = tl_sdp_offer(&l->sdp_b, &loc, &c->sdp);
+        if (!r)
+            r = tl_sdp_print(buf, SDP_BUFMAX, &len, &l->sdp_b, &c->sdp);
+    }
+    if (r) {
+        tl__call_end(c, "error", 500, NULL);
+        goto out;
+    }
+    c->answer = buf;
+    c->answer_len = len;
+    buf = NULL;
+    tl_strlcpy(c->rec.codec, c->neg.codec == TL_SDP_CODEC_PCMA ? "PCMA" : "PCMU",
+               sizeof c->rec.codec);
+    c->rec.srtp = c->neg.srtp;
+    tl__call_record(c); /* the call exists from here on (GET /v1/calls shows it) */
+
+    tl_sip_sess_accept(c->sess, 180, NULL, NULL, 0);
+    struct tl_sip_stack *s = l->cfg.stack;
+    if (l->cfg.max_duration_s &&
+        !tl_sip_timer_start(tl_sip_stack_timers(s), &c->dur_tm,
+                            tl_sip_stack_now(s) + l->cfg.max_duration_s * 1000ull, on_max_duration))
+        c->dur_armed = true;
+
+    struct tl_agent_call_info info = {c->rec.id,     c->rec.workspace_id, c->rec.agent_id,
+                                      c->rec.number, c->rec.from_user,    c->rec.number,
+                                      "inbound",     c->rec.sip_call_id};
+    struct tl_agent_conn *conn = NULL;
+    c->agent_starting = true;
+    r = c->aops->start(&conn, &info, &c->acall, &tl__call_agent_ops, agent_ready);
+    c->agent_starting = false;
+    if (r) {
+        tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 480,
+                       "call %s: the agent could not start (%s)", c->rec.id, strerror(r));
+        warning(w, sizeof w, l->host, 399, "the agent is not available");
+        tl__call_end(c, "agent_unavailable", 480, w);
+    } else if (c->ended) {
+        c->aops->stop(conn, c->rec.end_reason); /* ready() ended it before start returned */
+    } else {
+        c->agent = conn;
+    }
+    goto out;
+
+media_failed:
+    tl_warnl("call", "media.open_failed", "call=%s err=%s", c->rec.id, strerror(r));
+    tl__call_event(l, rt, TL_EV_ADMISSION_REFUSED, TL_EV_HINT_ADMISSION_REFUSED, src, 503,
+                   "INVITE for %s refused (503): no media port available (%s)", rt->number,
+                   strerror(r));
+    tl__call_end(c, "media_unavailable", 503, "Retry-After: 5\r\n");
+out:
+    tl_sdp_wipe(&l->sdp_a);
+    tl_sdp_wipe(&l->sdp_b);
+    if (buf) {
+        sodium_memzero(buf, SDP_BUFMAX);
+        free(buf);
+    }
+}
+
+void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                     void *arg)
+{
+    struct tl_call_layer *l = arg;
+    const struct tl_sip_peer *peer = tl_sip_tsx_peer(tx);
+    char src[64], w[WARN_MAX];
+    uint16_t sport;
+    tl_sip_peer_ip(peer, src, sizeof src, &sport);
+
+    /* 11 (first: cheapest): INVITEs per source, a token bucket */
+    const uint8_t *ab = NULL;
+    size_t alen = 0;
+    if (peer->sa.ss_family == AF_INET) {
+        ab = (const uint8_t *)&((const struct sockaddr_in *)&peer->sa)->sin_addr;
+        alen = 4;
+    } else {
+        ab = (const uint8_t *)&((const struct sockaddr_in6 *)&peer->sa)->sin6_addr;
+        alen = 16;
+    }
+    if (!tl_call_rate_take(l->rate, ab, alen, tl_sip_stack_now(s))) {
+        tl_debug("call", "rate_limited", "src=%s", src);
+        reply(l, tx, m, 503, "Retry-After: 5\r\n");
+        return;
+    }
+
+    /* 1: which number — from the routing cache, never the database */
+    char raw[TL_USER_MAX + 1], e164[TL_E164_MAX + 1];
+    struct tl_route *rt = malloc(sizeof *rt);
+    if (!rt) {
+        reply(l, tx, m, 500, "Retry-After: 5\r\n");
+        return;
+    }
+    if (!number_of(m, e164, raw, sizeof raw) || tl_routing_lookup(l->cfg.routing, e164, rt)) {
+        char shown[TL_USER_MAX + 1];
+        size_t n = 0;
+        for (const char *p = raw; *p && n < 32; p++) /* printable, capped: it is a stranger's */
+            shown[n++] = (*p > 0x20 && *p < 0x7f) ? *p : '?';
+        shown[n] = '\0';
+        reply(l, tx, m, 404, NULL); /* bare and uniform: nothing tells numbers apart */
+        char hint[TL_EVENT_HINT_MAX + 1];
+        snprintf(hint, sizeof hint, TL_EV_HINT_NUMBER_NOT_ROUTED_FMT,
+                 shown[0] ? shown : "(no number)");
+        tl__call_event(l, NULL, TL_EV_NUMBER_NOT_ROUTED, hint, src, 404,
+                       "INVITE for %s refused (404): number not routed",
+                       shown[0] ? shown : "(no number)");
+        free(rt);
+        return;
+    }
+    /* 2: inbound enabled */
+    if (!rt->has_inbound) {
+        warning(w, sizeof w, l->host, 399, "inbound calls are not enabled for this number");
+        reply(l, tx, m, 403, w);
+        tl__call_event(l, rt, TL_EV_INBOUND_DISABLED, TL_EV_HINT_INBOUND_DISABLED, src, 403,
+                       "INVITE for %s refused (403): the number has no inbound trunk", rt->number);
+        goto done;
+    }
+    /* 3: transport — the trunk's (tls or tcp); never UDP for inbound calls */
+    enum tl_sip_transport want = rt->in_transport == TL_TRANSPORT_TLS ? TL_SIP_TP_TLS : TL_SIP_TP_TCP;
+    if (peer->tp != want) {
+        char text[256], hint[TL_EVENT_HINT_MAX + 1];
+        snprintf(text, sizeof text,
+                 "this trunk takes calls over %s only: end the origination URI with "
+                 ";transport=%s",
+                 tp_name(want), want == TL_SIP_TP_TLS ? "tls" : "tcp");
+        warning(w, sizeof w, l->host, 399, text);
+        reply(l, tx, m, 403, w);
+        snprintf(hint, sizeof hint, TL_EV_HINT_WRONG_TRANSPORT_FMT, tp_name(peer->tp),
+                 tp_name(want));
+        tl__call_event(l, rt, TL_EV_WRONG_TRANSPORT, hint, src, 403,
+                       "INVITE for %s over %s refused (403): the trunk expects %s", rt->number,
+                       tp_name(peer->tp), tp_name(want));
+        goto done;
+    }
+    /* 4: source address — the packet's, never a header */
+    if (!tl_routing_match_source(rt, (const struct sockaddr *)&peer->sa)) {
+        warning(w, sizeof w, l->host, 399, "the source address is not allowed for this number");
+        reply(l, tx, m, 403, w);
+        tl__call_event(l, rt, TL_EV_SOURCE_NOT_ALLOWED, TL_EV_HINT_SOURCE_NOT_ALLOWED, src, 403,
+                       "INVITE for %s from %s refused (403): not in allowed_addresses",
+                       rt->number, src);
+        goto done;
+    }
+    /* 5: digest, when the trunk has a username (inauth.h) */
+    if (rt->in_username[0]) {
+        struct tl_sip_inauth_cred cred = {l->host, rt->in_username, rt->in_password, l->host,
+                                          {l->algs[0], l->algs[1], l->algs[2]}};
+        struct tl_sip_inauth_decision *d = malloc(sizeof *d);
+        if (!d || tl_sip_inauth_decide(l->dsrv, m, &cred, src, (uint64_t)time(NULL), d)) {
+            reply(l, tx, m, 500, NULL);
+            free(d);
+            goto done;
+        }
+        if (d->verdict != TL_SIP_INAUTH_PASS) {
+            reply(l, tx, m, d->scode, d->hdrs);
+            tl_info("call", "auth.refused", "reason=%s src=%s:%u user=%s", d->reason, src, sport,
+                    d->user);
+            if (d->verdict == TL_SIP_INAUTH_FORBIDDEN || d->verdict == TL_SIP_INAUTH_MALFORMED)
+                tl__call_event(l, rt, TL_EV_CREDENTIALS_MISMATCH, TL_EV_HINT_CREDENTIALS_MISMATCH,
+                               src, d->scode, "INVITE for %s refused (%d): %s (user %s)",
+                               rt->number, d->scode, d->reason, d->user);
+            free(d);
+            goto done;
+        }
+        free(d);
+    }
+    /* 6: an agent, of a kind we can run */
+    const struct tl_agent_ops *aops = NULL;
+    if (!rt->agent_id[0]) {
+        warning(w, sizeof w, l->host, 399, "no agent is assigned to this number");
+        reply(l, tx, m, 480, w);
+        tl__call_event(l, rt, TL_EV_NO_AGENT, TL_EV_HINT_NO_AGENT, src, 480,
+                       "INVITE for %s refused (480): no agent assigned", rt->number);
+        record_refused(l, rt, m, raw, 480, "no_agent");
+        goto done;
+    }
+    if (rt->agent_kind != TL_AGENT_BUILTIN || !(aops = tl_agent_builtin(rt->agent_builtin))) {
+        warning(w, sizeof w, l->host, 399, "agent kind not available yet");
+        reply(l, tx, m, 480, w);
+        tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 480,
+                       "INVITE for %s refused (480): agent kind %s not available yet",
+                       rt->number, tl_agent_kind_name(rt->agent_kind));
+        record_refused(l, rt, m, raw, 480, "agent_unavailable");
+        goto done;
+    }
+    /* 11: admission — concurrent calls, global and per workspace */
+    if ((l->cfg.max_calls && l->n >= l->cfg.max_calls) ||
+        (l->cfg.max_calls_per_workspace &&
+         ws_calls(l, rt->workspace_id) >= l->cfg.max_calls_per_workspace)) {
+        reply(l, tx, m, 503, "Retry-After: 30\r\n");
+        tl__call_event(l, rt, TL_EV_ADMISSION_REFUSED, TL_EV_HINT_ADMISSION_REFUSED, src, 503,
+                       "INVITE for %s refused (503): concurrent call limit reached", rt->number);
+        record_refused(l, rt, m, raw, 503, "admission_refused");
+        goto done;
+    }
+
+    struct tl_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        reply(l, tx, m, 500, "Retry-After: 5\r\n");
+        goto done;
+    }
+    c->l = l;
+    c->acall.c = c;
+    c->aops = aops;
+    c->policy = rt->in_media == TL_MEDIA_REQUIRED  ? TL_SDP_SRTP_REQUIRED
+                : rt->in_media == TL_MEDIA_ALLOWED ? TL_SDP_SRTP_ALLOWED
+                                                   : TL_SDP_SRTP_DISABLED;
+    record_init(&c->rec, rt, m, raw);
+    if (media_addr(l, peer, c->maddr, sizeof c->maddr) || tl_sdp_sess_init(&c->sdp, NULL, NULL)) {
+        reply(l, tx, m, 500, NULL);
+        free(c);
+        goto done;
+    }
+    tl_sip_stack_reply(s, tx, m, peer, 100, NULL, NULL, NULL, NULL, 0);
+    int r = tl_sip_sess_alloc_uas(&c->sess, l->cfg.sess, tx, m, &tl__call_sess_h, c);
+    if (r) {
+        if (r == ENOMEM)
+            reply(l, tx, m, 500, "Retry-After: 5\r\n");
+        tl_sdp_sess_wipe(&c->sdp);
+        free(c); /* 422 was answered by the session layer */
+        goto done;
+    }
+    c->next = l->calls;
+    if (l->calls)
+        l->calls->pprev = &c->next;
+    c->pprev = &l->calls;
+    l->calls = c;
+    l->n++;
+    tl_info("call", "start", "call=%s number_id=%s src=%s tp=%s", c->rec.id, rt->number_id, src,
+            tp_name(peer->tp));
+    tl__call_hold(c);
+    start_call(l, c, rt, m, src);
+    tl__call_release(c);
+done:
+    tl_route_wipe(rt);
+    free(rt);
+}

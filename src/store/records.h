@@ -1,0 +1,129 @@
+/* records: the writer of call records and diagnostic events, which keeps disk work off
+ * the call path (DESIGN.md: the loop never blocks on slow disk).
+ *
+ * Threads and ownership. A struct tl_recorder owns one writer thread and a bounded queue.
+ * tl_recorder_call() and tl_recorder_event() may be called from any thread (the SIP loop,
+ * the API); they copy the record into the queue under a short mutex and return: no disk,
+ * no waiting on the writer. When the queue is full the record is dropped and counted
+ * (stats.dropped_full), never waited for. The writer thread takes up to batch_max
+ * records at a time and writes them in one SQLite transaction, at most batch_ms after
+ * the first of them was queued. tl_recorder_close() writes everything still queued
+ * (a clean shutdown loses nothing), joins the thread and frees; call it after every
+ * producer has stopped and before the store is closed.
+ *
+ * Rate limits (events only; call records are never limited): a flood — a carrier
+ * retrying REGISTER every second, a scanner spraying from many addresses — must not fill
+ * the disk or the queue. Token buckets, each holding at most one minute's allowance:
+ *   - per number (the event names a number_id):     20 events/min (burst 20)
+ *   - per source address (no number matched):        5 events/min (burst 5)
+ *   - global, over all keys:                       1000 events/min (burst 1000)
+ * An event over a limit is suppressed: not queued, only counted against its key; the
+ * next event written for that key carries the count in its message,
+ * "… (37 similar events suppressed)". Buckets live in a fixed table (1024 slots, 8-way),
+ * so spoofed source addresses cannot grow memory; a key evicted under pressure starts
+ * with a full bucket, which the global bucket still caps. */
+#ifndef TL_RECORDS_H
+#define TL_RECORDS_H
+
+#include "store/store.h"
+
+/* ---- event codes and their hints (the spec's troubleshooting section, in the words a
+ * person changing a setting needs). Hints with %s take the values in <> in order. ---- */
+#define TL_EV_REGISTRATION_ATTEMPT "registration_attempt"
+#define TL_EV_HINT_REGISTRATION_ATTEMPT                                                            \
+    "Your carrier is trying to register. trunkline serves static trunks only: switch the trunk "   \
+    "to static / IP-based authentication in your provider's settings."
+#define TL_EV_CREDENTIALS_MISMATCH "credentials_mismatch"
+#define TL_EV_HINT_CREDENTIALS_MISMATCH                                                            \
+    "Digest credentials did not match: re-enter the username and password on both sides; most "    \
+    "providers show the password only once."
+#define TL_EV_SOURCE_NOT_ALLOWED "source_not_allowed"
+#define TL_EV_HINT_SOURCE_NOT_ALLOWED                                                              \
+    "The call came from an address outside allowed_addresses: add your provider's signalling "     \
+    "IPs or CIDR blocks, or clear the list."
+#define TL_EV_WRONG_TRANSPORT "wrong_transport"
+/* %s: the transport the call used, %s: the trunk's */
+#define TL_EV_HINT_WRONG_TRANSPORT_FMT                                                             \
+    "The call arrived over %s but the inbound trunk expects %s: the origination URI must end "     \
+    "with ;transport=tls or ;transport=tcp exactly as GET /v1/sip/endpoints shows; UDP is not "    \
+    "accepted for inbound calls."
+#define TL_EV_NUMBER_NOT_ROUTED "number_not_routed"
+/* %s: the called number as received */
+#define TL_EV_HINT_NUMBER_NOT_ROUTED_FMT                                                           \
+    "No number in this system matches %s: check the number is imported in E.164 and that the "     \
+    "provider sends it (with or without +) to this trunk."
+#define TL_EV_INBOUND_DISABLED "inbound_disabled"
+#define TL_EV_HINT_INBOUND_DISABLED                                                                \
+    "This number has no inbound trunk: add an inbound_trunk to the number (PUT "                   \
+    "/v1/phone-numbers/{id}) to receive calls on it."
+#define TL_EV_MEDIA_ENCRYPTION_MISMATCH "media_encryption_mismatch"
+#define TL_EV_HINT_MEDIA_ENCRYPTION_MISMATCH                                                       \
+    "The provider's media encryption does not match the trunk's. Try Media encryption Allowed "    \
+    "on both sides to confirm signalling, then move both back to Required."
+#define TL_EV_NO_AGENT          "no_agent"
+#define TL_EV_HINT_NO_AGENT     "Assign an agent to the number."
+#define TL_EV_ADMISSION_REFUSED "admission_refused"
+#define TL_EV_HINT_ADMISSION_REFUSED                                                               \
+    "trunkline refused the call because a limit was reached (concurrent calls of the "             \
+    "workspace's plan, or the gateway's capacity): try again later or raise the plan."
+#define TL_EV_CALL_FAILED "call_failed"
+#define TL_EV_HINT_CALL_FAILED                                                                     \
+    "The call failed after it was accepted; details name the SIP status and reason. If it "        \
+    "repeats, check that the agent is reachable and the media settings match on both sides."
+
+/* The rate limits above, per minute; and the queue and batching defaults. */
+#define TL_REC_QUEUE_DEFAULT      8192
+#define TL_REC_BATCH_MS_DEFAULT   100
+#define TL_REC_BATCH_MAX_DEFAULT  256
+#define TL_REC_PER_NUMBER_DEFAULT 20
+#define TL_REC_PER_SOURCE_DEFAULT 5
+#define TL_REC_GLOBAL_DEFAULT     1000
+
+struct tl_recorder_cfg {
+    size_t queue_cap;               /* records; 0 = TL_REC_QUEUE_DEFAULT */
+    unsigned batch_ms;              /* 0 = TL_REC_BATCH_MS_DEFAULT */
+    size_t batch_max;               /* 0 = TL_REC_BATCH_MAX_DEFAULT */
+    unsigned per_number;            /* events per minute; 0 = default */
+    unsigned per_source;            /* 0 = default */
+    unsigned global;                /* 0 = default */
+    bool paused;                    /* tests: the writer takes nothing until tl_recorder_resume */
+    int64_t (*clock_ms)(void *arg); /* the rate limiter's clock (monotonic ms); NULL = real;
+                                     * tests inject one */
+    void *clock_arg;
+};
+
+struct tl_recorder_stats {
+    uint64_t queued;       /* accepted into the queue */
+    uint64_t written;      /* committed to the store */
+    uint64_t dropped_full; /* refused: queue full */
+    uint64_t suppressed;   /* events over a rate limit */
+    uint64_t write_failed; /* lost to a store error (logged) */
+};
+
+struct tl_recorder;
+
+/* cfg NULL: the defaults. Starts the writer thread. 0, ENOMEM, or pthread's errno. The
+ * store must outlive the recorder. */
+int tl_recorder_open(struct tl_recorder **rp, struct tl_store *s,
+                     const struct tl_recorder_cfg *cfg);
+/* Writes what is queued, joins the writer, frees. NULL is a no-op. */
+void tl_recorder_close(struct tl_recorder *r);
+
+/* Non-blocking from any thread. Returns 0 when queued, EAGAIN when the queue was full
+ * (dropped, counted), ENOMEM. The record is copied; text that is not valid UTF-8 is
+ * repaired ('?') so that the API can always show it. */
+int tl_recorder_call(struct tl_recorder *r, const struct tl_call_record *c);
+/* As tl_recorder_call, plus EBUSY when a rate limit suppressed the event (counted, and
+ * folded into the next event of that key). The key is e->number_id when set, else
+ * source (the peer's IP address text, NULL or "" = one key per event code). An empty
+ * e->id and a zero e->created_at are filled here, so both tell when it happened. */
+int tl_recorder_event(struct tl_recorder *r, const struct tl_event *e, const char *source);
+
+/* Blocks until every record queued before the call is written (or failed). For tests
+ * and for an orderly shutdown; never from the loop thread. */
+void tl_recorder_flush(struct tl_recorder *r);
+/* tests: start the writer of a recorder opened with cfg.paused */
+void tl_recorder_resume(struct tl_recorder *r);
+void tl_recorder_stats(struct tl_recorder *r, struct tl_recorder_stats *out);
+
+#endif

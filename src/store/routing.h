@@ -1,0 +1,95 @@
+/* routing: the in-memory routing cache the call path reads instead of the database
+ * (DESIGN.md: no database read on the call path).
+ *
+ * One compact entry per phone number, keyed by its E.164: workspace and plan, the agent
+ * (id, kind, builtin name or URL), the inbound trunk (transport, media policy, digest
+ * username and password, allowed addresses parsed to binary prefixes, custom headers)
+ * and a summary of the outbound trunk. Passwords are opened with tl_store_number_secrets
+ * and live only here, in memory; an entry's memory is wiped when it is replaced or
+ * removed.
+ *
+ * Freshness: tl_routing_open loads every number, and installs itself as the store's
+ * change hook (store.h): after every committed change that can alter routing (number
+ * created, replaced, assigned, deleted, released; agent updated or deleted; workspace
+ * plan changed) it re-reads the affected numbers from the store on the writing thread
+ * (the API's; off the call path) and swaps their entries in.
+ *
+ * Threads: tl_routing_lookup may be called from any thread (the SIP loop); it copies the
+ * entry out under a mutex that writers hold only for a pointer swap or a table growth,
+ * never for a database read. open/close on the owning thread, with no lookups running. */
+#ifndef TL_ROUTING_H
+#define TL_ROUTING_H
+
+#include <sys/socket.h>
+
+#include "store/store.h"
+
+struct tl_route_prefix {
+    uint8_t family; /* 4 or 6 */
+    uint8_t bits;   /* prefix length */
+    uint8_t addr[16];
+};
+
+/* What the call path needs about one number: a copy, owned by the caller. It holds the
+ * inbound password in plain text: wipe it with tl_route_wipe when done. ~7 KiB (the
+ * header table); keep it off hot structures. */
+struct tl_route {
+    char number[TL_E164_MAX + 1];
+    char number_id[TL_ID_MAX];
+    char workspace_id[TL_ID_MAX];
+    enum tl_plan plan;
+    /* agent: agent_id "" = unassigned */
+    char agent_id[TL_ID_MAX];
+    enum tl_agent_kind agent_kind;
+    char agent_builtin[TL_BUILTIN_MAX + 1];
+    char agent_url[TL_AGENT_URL_MAX + 1];
+    /* inbound trunk */
+    bool has_inbound;
+    enum tl_transport in_transport;
+    enum tl_media_enc in_media;
+    char in_username[TL_USER_MAX + 1]; /* "" = no digest auth */
+    char in_password[TL_PASSWORD_MAX + 1];
+    size_t n_allowed; /* 0 = any source */
+    struct tl_route_prefix allowed[TL_ALLOWED_MAX];
+    size_t n_in_headers;
+    struct tl_kv in_headers[TL_HEADERS_MAX];
+    /* outbound trunk summary (outbound calls read the store's full record) */
+    char out_address[TL_HOST_MAX + 1];
+    enum tl_transport out_transport;
+    enum tl_media_enc out_media;
+    bool out_has_auth;
+};
+
+struct tl_routing;
+
+/* Loads every number, installs the store's change hook. 0, ENOMEM or a store error. */
+int tl_routing_open(struct tl_routing **rp, struct tl_store *s);
+/* Removes the hook and wipes and frees every entry. NULL is a no-op. */
+void tl_routing_close(struct tl_routing *r);
+
+/* Copies the entry of e164 (exact E.164, see tl_routing_normalise) into *out: 0 or
+ * ENOENT. Any thread; no database access. */
+int tl_routing_lookup(struct tl_routing *r, const char *e164, struct tl_route *out);
+size_t tl_routing_count(struct tl_routing *r);
+/* Bytes of the entry of e164 (struct and its variable part), 0 when absent: for sizing. */
+size_t tl_routing_entry_bytes(struct tl_routing *r, const char *e164);
+/* Re-reads one number (hook and tests): present in the store -> entry swapped in,
+ * absent -> removed. 0 or a store error (the old entry stays). */
+int tl_routing_refresh_number(struct tl_routing *r, const char *e164);
+
+void tl_route_wipe(struct tl_route *rt);
+
+/* The called number as it arrives (the Request-URI user part; falling back to the To
+ * user is the caller's choice) to E.164 in out: visual separators (space - . ( )) are
+ * dropped, a leading "+" is kept (Twilio), a bare international number gets one (Telnyx
+ * may send none), a leading "00" international prefix becomes "+", and user parameters
+ * after ';' (tel-style ";npdi", ";phone-context=…") are ignored. A "%2B" must already be
+ * unescaped by the caller. National forms ("030 1234…") and anything else that is not
+ * 1..15 digits with a non-zero first digit are EINVAL. */
+int tl_routing_normalise(const char *user, char out[TL_E164_MAX + 1]);
+
+/* true when sa may send calls for route: no allowed_addresses, or sa inside one of them.
+ * IPv4-mapped IPv6 sources (::ffff:a.b.c.d, a dual-stack socket) compare as IPv4. */
+bool tl_routing_match_source(const struct tl_route *route, const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,375 @@
+"""Inbound calls end to end (issue 4): a carrier's INVITE to an imported number reaches the
+number's agent (the builtin echo), media flows both ways, every refusal is answered with its
+status and recorded as an event, every call leaves a record.
+
+Callers: SIPp over TCP (Twilio-style "+49…" and Telnyx-style "49…"; SIPp 3.6.1 here has no
+TLS) and a small Python UAC (sipclient.py) for TLS, SRTP (it needs the keys of our 200 OK),
+hold/resume and the refusals. RTP is checked by rtpclient.py byte for byte.
+
+Synchronisation is on messages and on the API (records are written by the recorder thread,
+so record checks wait for them with a deadline); the only clock is the RTP pacing."""
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import free_port
+from rtpclient import RtpClient, echoed, known_sequence, pylibsrtp
+from sipclient import SipClient, parse_answer, sdp_offer
+from test_sip_endpoint import SIPP, SIPP_DIR, needs_sipp
+
+NUMBER = "+493012345678"
+PASSWORD = "inb0und-S3cret"
+FRAMES = 50  # one second of audio
+
+
+@pytest.fixture
+def gw(make_daemon):
+    """A daemon for calls: SIP on free ports, a short media timeout (the SIPp scenario waits
+    for the daemon's BYE once the RTP client stops), RTP ports in a test range."""
+    made = []
+
+    def start(**extra):
+        env = {"TRUNKLINE_SIP_TCP_PORT": str(free_port()),
+               "TRUNKLINE_SIP_TLS_PORT": str(free_port()),
+               "TRUNKLINE_SIP_LISTEN": "127.0.0.1",
+               "TRUNKLINE_MEDIA_TIMEOUT_S": "2",
+               "TRUNKLINE_SIP_DIGEST_ALGORITHMS": "MD5,SHA-256"}
+        env.update(extra)
+        d = make_daemon(env=env)
+        d.sip_port = int(env["TRUNKLINE_SIP_TCP_PORT"])
+        d.tls_port = int(env["TRUNKLINE_SIP_TLS_PORT"])
+        made.append(d)
+        return d
+    yield start
+    for d in made:
+        assert d.stop() == 0, d.log_text()[-3000:]
+        log = d.log_text()
+        assert PASSWORD not in log and "a=crypto" not in log and "inline:" not in log
+
+
+def echo_id(d):
+    r = d.api("GET", "/v1/agents")
+    return [a for a in r.json()["data"] if a["name"] == "echo"][0]["id"]
+
+
+def import_number(d, number=NUMBER, transport="tcp", media="disabled", agent=True,
+                  inbound=True, username=None, allowed=None):
+    body = {"number": number, "label": "test"}
+    if agent:
+        body["agent_id"] = echo_id(d)
+    if inbound:
+        it = {"transport": transport, "media_encryption": media}
+        if username:
+            it["username"], it["password"] = username, PASSWORD
+        if allowed:
+            it["allowed_addresses"] = allowed
+        body["inbound_trunk"] = it
+    body["outbound_trunk"] = {"address": "sip.example.com", "transport": "tls",
+                              "media_encryption": "required"}
+    r = d.api("POST", "/v1/phone-numbers", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def wait_for(fn, what, timeout=15.0):
+    """Polls an API condition until it holds (the recorder writes in batches)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+def event(d, pid, code):
+    def find():
+        r = d.api("GET", "/v1/phone-numbers/%s/events" % pid)
+        assert r.status_code == 200, r.text
+        return [e for e in r.json()["data"] if e["code"] == code]
+    return wait_for(find, "event " + code)[0]
+
+
+def call_record(d, sip_call_id, ended=True):
+    def find():
+        r = d.api("GET", "/v1/calls")
+        assert r.status_code == 200, r.text
+        return [c for c in r.json()["data"] if c["sip_call_id"] == sip_call_id
+                and (not ended or c.get("ended_at"))]
+    return wait_for(find, "call record " + sip_call_id)[0]
+
+
+def echo_call(d, transport="tcp", user=NUMBER, srtp=False, dtmf="", hold=False):
+    """A whole call from the Python UAC: INVITE, RTP echo check, optional DTMF and
+    hold/resume, BYE. Returns (client, rtp, 200 response)."""
+    port = d.tls_port if transport == "tls" else d.sip_port
+    rtp = RtpClient()
+    key = os.urandom(30) if srtp else None
+    sc = SipClient(port, transport)
+    try:
+        r = sc.invite(user, sdp_offer(rtp.port, key))
+        assert r.code == 200, r.raw
+        sc.ack()
+        ip, rport, direction, pt, their_key, suite = parse_answer(r.body)
+        assert direction == "sendrecv" and pt == 0
+        rtp.set_remote(ip, rport)
+        if srtp:
+            assert their_key and suite == "AES_CM_128_HMAC_SHA1_80", r.text
+            assert their_key != key  # fresh keys per direction (RFC 4568 §6.1)
+            rtp.set_srtp(key, their_key, suite)
+        else:
+            assert "a=crypto" not in r.text
+        frames = known_sequence(FRAMES, seed=len(user))
+        rtp.run(frames, dtmf=dtmf)
+        assert echoed(frames, rtp.audio_bytes()), "echo mismatch: got %d bytes" % len(
+            rtp.audio_bytes())
+        if dtmf:
+            assert rtp.dtmf_digits() == dtmf, rtp.received[-20:]
+        if hold:
+            h = sc.reinvite(sdp_offer(rtp.port, key, direction="sendonly"))
+            assert h.code == 200 and parse_answer(h.body)[2] == "recvonly", h.raw
+            h = sc.reinvite(sdp_offer(rtp.port, key, direction="inactive"))
+            assert h.code == 200 and parse_answer(h.body)[2] == "inactive", h.raw
+            h = sc.reinvite(sdp_offer(rtp.port, key))
+            assert h.code == 200 and parse_answer(h.body)[2] == "sendrecv", h.raw
+            frames = known_sequence(20, seed=7)
+            rtp.run(frames)
+            assert echoed(frames, rtp.audio_bytes()), "no echo after resume"
+        b = sc.bye()
+        assert b.code == 200
+        return sc, rtp, r
+    finally:
+        sc.close()
+        rtp.close()
+
+
+# ---- the core path ------------------------------------------------------------------
+
+@pytest.mark.parametrize("user", [NUMBER, NUMBER[1:], "+49.30.1234-5678", "0049301234567" + "8"])
+def test_tcp_echo_plain_rtp(gw, user):
+    """Twilio sends "+49…", Telnyx may send "49…"; visual separators and 00 normalise."""
+    d = gw()
+    import_number(d)
+    sc, rtp, r = echo_call(d, "tcp", user=user)
+    rec = call_record(d, sc.call_id)
+    assert rec["end_reason"] == "bye_received" and rec["final_status"] == 200, rec
+    assert rec["answered_at"] and rec["codec"] == "PCMU"
+    assert rec["media_encryption"] == "rtp" and rec["direction"] == "inbound"
+    assert rec["rtp"]["packets_received"] >= FRAMES - 5, rec
+    assert rec["rtp"]["packets_sent"] >= FRAMES - 5, rec
+
+
+def test_tls_echo_plain_and_allowed(gw):
+    d = gw()
+    import_number(d, transport="tls", media="allowed")
+    sc, _, _ = echo_call(d, "tls")
+    assert call_record(d, sc.call_id)["end_reason"] == "bye_received"
+
+
+@pytest.mark.skipif(pylibsrtp is None, reason="python3-pylibsrtp not installed")
+@pytest.mark.parametrize("transport,media", [("tls", "required"), ("tls", "allowed"),
+                                             ("tcp", "required")])
+def test_srtp_echo(gw, transport, media):
+    d = gw()
+    import_number(d, transport=transport, media=media)
+    sc, _, _ = echo_call(d, transport, srtp=True)
+    rec = call_record(d, sc.call_id)
+    assert rec["media_encryption"] == "srtp" and rec["end_reason"] == "bye_received", rec
+
+
+def test_dtmf_echoed_and_hold_resume(gw):
+    """RFC 4733 from the caller reaches the agent; echo sends it back as RFC 4733. Hold:
+    sendonly → recvonly, inactive → inactive, resume → sendrecv (RFC 3264 §6.1)."""
+    d = gw()
+    import_number(d)
+    sc, _, _ = echo_call(d, "tcp", dtmf="15#", hold=True)
+    log = d.log_text()
+    for digit in "15#":
+        assert re.search(r"dtmf\.in call=ca_\w+ digit=%s" % re.escape(digit), log), log[-2000:]
+    assert "call hold" in log or " hold " in log
+
+
+def test_media_timeout_daemon_sends_bye(gw):
+    d = gw()
+    import_number(d)
+    rtp = RtpClient()
+    sc = SipClient(d.sip_port, "tcp")
+    try:
+        r = sc.invite(NUMBER, sdp_offer(rtp.port))
+        assert r.code == 200
+        sc.ack()
+        sc.wait_bye()  # no RTP at all: media timeout (2 s here) → BYE
+    finally:
+        sc.close()
+        rtp.close()
+    rec = call_record(d, sc.call_id)
+    assert rec["end_reason"] == "media_timeout" and rec["final_status"] == 200, rec
+
+
+# ---- refusals: status + Warning + the number's event ----------------------------------
+
+def invite_status(d, user=NUMBER, transport="tcp", sdp=None, extra=""):
+    port = d.tls_port if transport == "tls" else d.sip_port
+    sc = SipClient(port, transport)
+    try:
+        r = sc.invite(user, sdp if sdp is not None else sdp_offer(40000), extra)
+        if r.code == 200:
+            sc.ack()
+            sc.bye()
+        return r, sc
+    finally:
+        sc.close()
+
+
+def test_unknown_number_404_uniform(gw):
+    d = gw()
+    import_number(d)
+    a, _ = invite_status(d, "+4930999999")
+    b, _ = invite_status(d, "not-a-number")
+    for r in (a, b):  # the same bare answer for every unknown target (svwar)
+        assert r.code == 404 and r.first == "SIP/2.0 404 Not Found"
+        assert r.get("warning") is None and r.get("server") is None and r.get("reason") is None
+    wait_for(lambda: "code=number_not_routed status=404" in d.log_text(), "404 log")
+
+
+def test_inbound_disabled_403(gw):
+    d = gw()
+    pid = import_number(d, inbound=False)
+    r, _ = invite_status(d)
+    assert r.code == 403 and "inbound" in r.get("warning")
+    e = event(d, pid, "inbound_disabled")
+    assert e["hint"] and e["details"]["status"] == 403, e
+
+
+def test_wrong_transport_403(gw):
+    d = gw()
+    pid = import_number(d, transport="tls")
+    r, _ = invite_status(d, transport="tcp")
+    assert r.code == 403 and ";transport=tls" in r.get("warning"), r.raw
+    e = event(d, pid, "wrong_transport")
+    assert "transport=tls" in e["hint"]
+    r, _ = invite_status(d, transport="udp")  # UDP never, whatever the trunk says
+    assert r.code == 403
+
+
+def test_source_not_allowed_403(gw):
+    d = gw()
+    pid = import_number(d, allowed=["203.0.113.0/24"])
+    r, _ = invite_status(d, extra="X-Forwarded-For: 203.0.113.7\r\n")  # headers don't count
+    assert r.code == 403 and "source address" in r.get("warning")
+    event(d, pid, "source_not_allowed")
+
+
+def test_no_agent_480(gw):
+    d = gw()
+    pid = import_number(d, agent=False)
+    r, sc = invite_status(d)
+    assert r.code == 480 and "agent" in r.get("warning")
+    event(d, pid, "no_agent")
+    rec = call_record(d, sc.call_id)
+    assert rec["final_status"] == 480 and rec["end_reason"] == "no_agent"
+
+
+@pytest.mark.parametrize("media,srtp_offer", [("required", False), ("disabled", True)])
+def test_media_encryption_mismatch_488(gw, media, srtp_offer):
+    d = gw()
+    pid = import_number(d, transport="tls", media=media)
+    sdp = sdp_offer(40000, os.urandom(30) if srtp_offer else None)
+    r, sc = invite_status(d, transport="tls", sdp=sdp)
+    assert r.code == 488 and r.get("warning"), r.raw
+    e = event(d, pid, "media_encryption_mismatch")
+    assert "Allowed" in e["hint"]
+    rec = call_record(d, sc.call_id)
+    assert rec["final_status"] == 488 and rec["end_reason"] == "sdp_refused"
+
+
+def test_admission_cap_503(gw):
+    d = gw(TRUNKLINE_MAX_CALLS="1")
+    pid = import_number(d)
+    rtp = RtpClient()
+    first = SipClient(d.sip_port, "tcp")
+    try:
+        assert first.invite(NUMBER, sdp_offer(rtp.port)).code == 200
+        first.ack()
+        r, sc = invite_status(d)
+        assert r.code == 503 and r.get("retry-after"), r.raw
+        event(d, pid, "admission_refused")
+        assert call_record(d, sc.call_id)["final_status"] == 503
+        assert first.bye().code == 200
+    finally:
+        first.close()
+        rtp.close()
+    assert call_record(d, first.call_id)["end_reason"] == "bye_received"
+
+
+def digest_header(chal, method, uri, user, password):
+    import hashlib
+    p = dict(re.findall(r'(\w+)="?([^",]*)"?', chal))
+    assert p.get("algorithm", "MD5").upper() == "MD5", chal
+
+    def h(s):
+        return hashlib.md5(s.encode()).hexdigest()
+    cnonce, nc = "0a4f113b", "00000001"
+    resp = h("%s:%s:%s:%s:%s:%s" % (h("%s:%s:%s" % (user, p["realm"], password)), p["nonce"],
+                                    nc, cnonce, "auth", h("%s:%s" % (method, uri))))
+    return ('Authorization: Digest username="%s", realm="%s", nonce="%s", uri="%s", '
+            'response="%s", algorithm=MD5, qop=auth, nc=%s, cnonce="%s"%s\r\n' % (
+                user, p["realm"], p["nonce"], uri, resp, nc, cnonce,
+                ', opaque="%s"' % p["opaque"] if "opaque" in p else ""))
+
+
+@pytest.mark.parametrize("password,expect", [(PASSWORD, 200), ("wrong", 403)])
+def test_digest(gw, password, expect):
+    d = gw()
+    pid = import_number(d, username="carrier1")
+    rtp = RtpClient()
+    sc = SipClient(d.sip_port, "tcp")
+    try:
+        r = sc.invite(NUMBER, sdp_offer(rtp.port))
+        assert r.code == 401, r.raw
+        sc.ack()  # the 401's ACK (same transaction)
+        sc.cseq += 1
+        chal = r.get("www-authenticate")
+        auth = digest_header(chal, "INVITE", sc.ruri, "carrier1", password)
+        sc.request("INVITE", sc.ruri, sdp_offer(rtp.port).encode(), auth)
+        r2 = sc.response("INVITE")
+        assert r2.code == expect, r2.raw
+        if expect == 200:
+            tag = re.search(r";tag=([^;>\s]+)", r2.get("to")).group(1)
+            sc.to_hdr = "<sip:%s@127.0.0.1>;tag=%s" % (NUMBER, tag)
+            sc.ack()
+            assert sc.bye().code == 200
+            assert call_record(d, sc.call_id)["end_reason"] == "bye_received"
+        else:
+            sc.ack()
+            event(d, pid, "credentials_mismatch")
+    finally:
+        sc.close()
+        rtp.close()
+
+
+def test_late_offer(gw):
+    """INVITE without SDP: our offer in the 200, the answer in the ACK (RFC 3261 §13.2.1)."""
+    d = gw()
+    import_number(d)
+    rtp = RtpClient()
+    sc = SipClient(d.sip_port, "tcp")
+    try:
+        r = sc.invite(NUMBER, "")
+        assert r.code == 200 and "m=audio" in r.text, r.raw
+        ip, rport, _, _, _, _ = parse_answer(r.body)
+        sc.ack(sdp_offer(rtp.port))
+        rtp.set_remote(ip, rport)
+        frames = known_sequence(FRAMES, seed=3)
+        rtp.run(frames)
+        assert echoed(frames, rtp.audio_bytes())
+        assert sc.bye().code == 200
+    finally:
+        sc.close()
+        rtp.close()

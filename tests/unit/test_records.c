@@ -1,0 +1,356 @@
+/* records.c: the recorder's queue, batching, flush on close, rate limits and drops,
+ * against a real SQLite file in a fresh directory per test. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "store/records.h"
+
+struct fx {
+    char dir[64];
+    char db[128];
+    struct tl_store *s;
+    int64_t now; /* the injected rate-limit clock */
+};
+
+static int64_t fake_clock(void *arg)
+{
+    return ((struct fx *)arg)->now;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    struct tl_err err = {0};
+    uint8_t key[32];
+
+    if (!f || sodium_init() < 0)
+        return -1;
+    strcpy(f->dir, "/tmp/tl_records_XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->db, sizeof f->db, "%s/trunkline.db", f->dir);
+    randombytes_buf(key, sizeof key);
+    if (tl_store_open(&f->s, f->db, key, &err) != 0)
+        return -1;
+    f->now = 1000000;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char p[160];
+
+    tl_store_close(f->s);
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", f->db, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* a second connection, as anyone reading the file would */
+static long long sql_int(const struct fx *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void sql_text(const struct fx *f, const char *sql, char *out, size_t cap)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    out[0] = '\0';
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void a_call(struct tl_call_record *c, int i)
+{
+    memset(c, 0, sizeof *c);
+    tl_id_new(c->id, "ca");
+    strcpy(c->workspace_id, "ws_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+    strcpy(c->number_id, "pn_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+    strcpy(c->number, "+493012345678");
+    c->direction = TL_CALL_INBOUND;
+    snprintf(c->from_user, sizeof c->from_user, "+4917%08d", i);
+    strcpy(c->to_user, "+493012345678");
+    snprintf(c->sip_call_id, sizeof c->sip_call_id, "call-%d@example", i);
+    c->final_status = 200;
+    strcpy(c->codec, "PCMU");
+}
+
+static void an_event(struct tl_event *e, const char *number_id)
+{
+    memset(e, 0, sizeof *e);
+    if (number_id) {
+        strcpy(e->workspace_id, "ws_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+        strcpy(e->number_id, number_id);
+    }
+    strcpy(e->code, TL_EV_REGISTRATION_ATTEMPT);
+    strcpy(e->hint, TL_EV_HINT_REGISTRATION_ATTEMPT);
+    strcpy(e->message, "REGISTER refused");
+    strcpy(e->details, "{\"source\":\"192.0.2.1:5060\"}");
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 10,000 records, then close: every one is in the file */
+static void test_close_loses_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct tl_recorder *r;
+    struct tl_recorder_cfg cfg = {.queue_cap = 10000};
+    struct tl_call_record c;
+    struct tl_recorder_stats st;
+
+    assert_int_equal(tl_recorder_open(&r, f->s, &cfg), 0);
+    for (int i = 0; i < 10000; i++) {
+        a_call(&c, i);
+        assert_int_equal(tl_recorder_call(r, &c), 0);
+    }
+    tl_recorder_stats(r, &st);
+    assert_int_equal(st.dropped_full, 0);
+    tl_recorder_close(r);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 10000);
+    assert_int_equal(sql_int(f, "SELECT count(DISTINCT id) FROM calls"), 10000);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE answered_at IS NULL"), 10000);
+}
+
+/* a call is written at its start and again at its end: one row, the later values */
+static void test_call_upsert(void **state)
+{
+    struct fx *f = *state;
+    struct tl_recorder *r;
+    struct tl_call_record c;
+    char buf[64];
+
+    assert_int_equal(tl_recorder_open(&r, f->s, NULL), 0);
+    a_call(&c, 1);
+    c.final_status = 0;
+    assert_int_equal(tl_recorder_call(r, &c), 0);
+    tl_recorder_flush(r);
+    c.answered_at = c.created_at + 1000;
+    c.ended_at = c.created_at + 61000;
+    c.final_status = 200;
+    strcpy(c.end_reason, "remote_bye");
+    c.srtp = true;
+    c.packets_sent = 3000;
+    c.packets_received = 2990;
+    c.packets_lost = 10;
+    c.jitter_ms = 4.5;
+    strcpy(c.from_user, "bad\xff\xfe utf8"); /* repaired, not refused */
+    assert_int_equal(tl_recorder_call(r, &c), 0);
+    tl_recorder_close(r);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 1);
+    assert_int_equal(sql_int(f, "SELECT packets_lost FROM calls"), 10);
+    sql_text(f, "SELECT media_encryption || ' ' || end_reason FROM calls", buf, sizeof buf);
+    assert_string_equal(buf, "srtp remote_bye");
+
+    struct tl_call_record got;
+    /* identity columns keep their first values: the from_user of the start */
+    assert_int_equal(tl_store_call_get(f->s, c.workspace_id, c.id, &got), 0);
+    assert_string_equal(got.from_user, "+491700000001");
+    assert_int_equal(got.answered_at, c.answered_at);
+    assert_true(got.jitter_ms > 4.4 && got.jitter_ms < 4.6);
+    assert_int_equal(tl_store_call_get(f->s, "ws_bbbbbbbbbbbbbbbbbbbbbbbbbb", c.id, &got), ENOENT);
+}
+
+/* batches: nothing before the window ends, at once when batch_max is reached */
+static void test_batching(void **state)
+{
+    struct fx *f = *state;
+    struct tl_recorder *r;
+    struct tl_recorder_cfg cfg = {.batch_ms = 2000, .batch_max = 8};
+    struct tl_call_record c;
+
+    assert_int_equal(tl_recorder_open(&r, f->s, &cfg), 0);
+    a_call(&c, 0);
+    assert_int_equal(tl_recorder_call(r, &c), 0);
+    usleep(100 * 1000);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 0); /* waiting for more */
+    int64_t t0 = mono_ms();
+    for (int i = 1; i < 8; i++) {
+        a_call(&c, i);
+        assert_int_equal(tl_recorder_call(r, &c), 0);
+    }
+    while (sql_int(f, "SELECT count(*) FROM calls") < 8 && mono_ms() - t0 < 5000)
+        usleep(5 * 1000);
+    assert_true(mono_ms() - t0 < 1500); /* a full batch goes at once, not at the window */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 8);
+
+    /* a lone record goes when its window ends */
+    a_call(&c, 9);
+    t0 = mono_ms();
+    assert_int_equal(tl_recorder_call(r, &c), 0);
+    while (sql_int(f, "SELECT count(*) FROM calls") < 9 && mono_ms() - t0 < 6000)
+        usleep(10 * 1000);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 9);
+    assert_true(mono_ms() - t0 >= 1900);
+    tl_recorder_close(r);
+}
+
+static void test_rate_limits(void **state)
+{
+    struct fx *f = *state;
+    struct tl_recorder *r;
+    struct tl_recorder_cfg cfg = {.clock_ms = fake_clock, .clock_arg = f};
+    struct tl_recorder_stats st;
+    struct tl_event e;
+    char msg[TL_EVENT_MESSAGE_MAX + 1];
+    int ok = 0, busy = 0;
+
+    assert_int_equal(tl_recorder_open(&r, f->s, &cfg), 0);
+    /* a flood for one number: 20 pass, the rest are counted */
+    for (int i = 0; i < 200; i++) {
+        an_event(&e, "pn_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+        int rc = tl_recorder_event(r, &e, "192.0.2.1");
+        ok += rc == 0;
+        busy += rc == EBUSY;
+    }
+    assert_int_equal(ok, TL_REC_PER_NUMBER_DEFAULT);
+    assert_int_equal(busy, 200 - TL_REC_PER_NUMBER_DEFAULT);
+    /* another number has its own bucket */
+    an_event(&e, "pn_bbbbbbbbbbbbbbbbbbbbbbbbbb");
+    assert_int_equal(tl_recorder_event(r, &e, "192.0.2.1"), 0);
+    /* 3 s later one token is back: the next event carries the count */
+    f->now += 3000;
+    an_event(&e, "pn_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+    assert_int_equal(tl_recorder_event(r, &e, "192.0.2.1"), 0);
+    an_event(&e, "pn_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+    assert_int_equal(tl_recorder_event(r, &e, "192.0.2.1"), EBUSY);
+
+    /* unknown sources: 5 each, per address */
+    ok = 0;
+    for (int i = 0; i < 20; i++) {
+        an_event(&e, NULL);
+        ok += tl_recorder_event(r, &e, "198.51.100.1") == 0;
+    }
+    assert_int_equal(ok, TL_REC_PER_SOURCE_DEFAULT);
+    an_event(&e, NULL);
+    assert_int_equal(tl_recorder_event(r, &e, "198.51.100.2"), 0);
+
+    /* a long message keeps the whole count at its end */
+    f->now += 60000;
+    an_event(&e, NULL);
+    memset(e.message, 'x', TL_EVENT_MESSAGE_MAX);
+    e.message[TL_EVENT_MESSAGE_MAX] = '\0';
+    assert_int_equal(tl_recorder_event(r, &e, "198.51.100.1"), 0);
+
+    tl_recorder_stats(r, &st);
+    assert_int_equal(st.suppressed, 180 + 1 + 15);
+    tl_recorder_close(r);
+
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events WHERE number_id = "
+                                "'pn_aaaaaaaaaaaaaaaaaaaaaaaaaa'"),
+                     21);
+    sql_text(f,
+             "SELECT message FROM events WHERE number_id = 'pn_aaaaaaaaaaaaaaaaaaaaaaaaaa' "
+             "ORDER BY seq DESC LIMIT 1",
+             msg, sizeof msg);
+    assert_string_equal(msg, "REGISTER refused (180 similar events suppressed)");
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events WHERE workspace_id IS NULL"), 7);
+    sql_text(f, "SELECT message FROM events ORDER BY seq DESC LIMIT 1", msg, sizeof msg);
+    assert_int_equal(strlen(msg), TL_EVENT_MESSAGE_MAX);
+    assert_non_null(strstr(msg, "x (15 similar events suppressed)"));
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events WHERE id NOT LIKE 'ev_%'"), 0);
+}
+
+static void test_global_limit(void **state)
+{
+    struct fx *f = *state;
+    struct tl_recorder *r;
+    struct tl_recorder_cfg cfg = {.clock_ms = fake_clock, .clock_arg = f, .global = 30};
+    struct tl_event e;
+    int ok = 0;
+
+    assert_int_equal(tl_recorder_open(&r, f->s, &cfg), 0);
+    /* many sources (a spray): each under its own limit, the total capped */
+    for (int i = 0; i < 5000; i++) {
+        char src[32];
+        snprintf(src, sizeof src, "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+        an_event(&e, NULL);
+        ok += tl_recorder_event(r, &e, src) == 0;
+    }
+    assert_int_equal(ok, 30);
+    tl_recorder_close(r);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), 30);
+}
+
+/* a full queue drops and counts, and never waits for the writer */
+static void test_full_queue_drops(void **state)
+{
+    struct fx *f = *state;
+    struct tl_recorder *r;
+    struct tl_recorder_cfg cfg = {.queue_cap = 16, .paused = true};
+    struct tl_recorder_stats st;
+    struct tl_call_record c;
+    int ok = 0, full = 0;
+
+    assert_int_equal(tl_recorder_open(&r, f->s, &cfg), 0);
+    int64_t t0 = mono_ms();
+    for (int i = 0; i < 1000; i++) {
+        a_call(&c, i);
+        int rc = tl_recorder_call(r, &c);
+        ok += rc == 0;
+        full += rc == EAGAIN;
+    }
+    assert_true(mono_ms() - t0 < 1000);
+    assert_int_equal(ok, 16);
+    assert_int_equal(full, 1000 - 16);
+    tl_recorder_stats(r, &st);
+    assert_int_equal(st.dropped_full, 1000 - 16);
+    assert_int_equal(st.queued, 16);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 0);
+    tl_recorder_resume(r);
+    tl_recorder_flush(r);
+    tl_recorder_stats(r, &st);
+    assert_int_equal(st.written, 16);
+    tl_recorder_close(r);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 16);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_close_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_upsert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_global_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_queue_drops, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
