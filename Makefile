@@ -69,14 +69,21 @@ test: unit integration
 run: $(BUILD)/trunkline
 	./$(BUILD)/trunkline serve
 
-# libFuzzer: every tests/fuzz/fuzz_*.c becomes one target linked with the library sources.
+# libFuzzer: every tests/fuzz/fuzz_*.c becomes one target linked with the library, which is
+# compiled once with coverage instrumentation (fuzzer-no-link) into build-fuzz/libfuzz.a.
 FUZZ_CC    := clang-14
-FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS))
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=address,undefined $(shell pkg-config --cflags $(PKGS))
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
-	@mkdir -p build-fuzz
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+FUZZ_OBJ   := $(LIB_SRC:%.c=build-fuzz/%.o)
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+build-fuzz/libfuzz.a: $(FUZZ_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libfuzz.a
+	@$(if $(Q),echo "  FUZZ $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libfuzz.a $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 FUZZ_SECONDS ?= 20
 fuzz-smoke: $(FUZZ_BIN)
@@ -97,4 +104,4 @@ clean:
 
 .PHONY: loadgen install all unit integration test run fuzz fuzz-smoke format clean
 .SECONDARY:
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)
