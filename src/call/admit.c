@@ -56,7 +56,8 @@ bool tl_call_rate_take(struct tl_call_rate *r, const uint8_t *addr, size_t len, 
         s->tokens = (uint32_t)cap;
         s->last_ms = now_ms;
     }
-    uint64_t t = s->tokens + (now_ms - s->last_ms) * r->per_s; /* per_s tokens/s = per_s/1000 per ms */
+    uint64_t t =
+        s->tokens + (now_ms - s->last_ms) * r->per_s; /* per_s tokens/s = per_s/1000 per ms */
     s->last_ms = now_ms;
     if (t > cap)
         t = cap;

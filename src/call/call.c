@@ -203,8 +203,8 @@ static int s_offer(struct tl_sip_sess *sess, const struct tl_pl *offer, struct t
         struct tl_sdp_refusal why;
         if (!tl_sdp_answer(&l->sdp_b, &n, &why, &l->sdp_a, &loc, &c->sdp) &&
             n.codec == c->neg.codec && n.srtp == c->neg.srtp &&
-            (!n.srtp || (n.suite == c->neg.suite &&
-                         !sodium_memcmp(n.rkey, c->neg.rkey, sizeof n.rkey))) &&
+            (!n.srtp ||
+             (n.suite == c->neg.suite && !sodium_memcmp(n.rkey, c->neg.rkey, sizeof n.rkey))) &&
             !tl_sdp_print(out->buf, out->cap, &len, &l->sdp_b, &c->sdp)) {
             if (strcmp(n.raddr, c->neg.raddr) || n.rport != c->neg.rport)
                 tl_media_stream_set_remote(c->ms, n.raddr, n.rport, n.rtcp_port);
@@ -461,8 +461,8 @@ static int a_transfer(struct tl_agent_call *ac, const char *target)
     return ENOTSUP; /* REFER: a later issue */
 }
 
-const struct tl_agent_call_ops tl__call_agent_ops = {a_play,   a_mark,     a_clear,
-                                                     a_dtmf,   a_hangup,   a_transfer};
+const struct tl_agent_call_ops tl__call_agent_ops = {a_play, a_mark,   a_clear,
+                                                     a_dtmf, a_hangup, a_transfer};
 
 /* ---- layer ---- */
 

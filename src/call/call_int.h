@@ -26,13 +26,13 @@ struct tl_call {
     int hold;   /* our entry points on the C stack */
     bool ended; /* call_end ran: no new work, waiting for the parts to go */
     bool answered, established, held, late_offer, agent_starting, ms_closing;
-    struct tl_sip_sess *sess;  /* NULL once on_terminated ran */
+    struct tl_sip_sess *sess;   /* NULL once on_terminated ran */
     struct tl_media_stream *ms; /* NULL once on_close ran */
     const struct tl_agent_ops *aops;
     struct tl_agent_conn *agent; /* NULL once stopped */
     enum tl_sdp_policy policy;
-    struct tl_sdp_sess sdp;  /* o= and our SRTP keys for the dialog — SECRET */
-    struct tl_sdp_nego neg;  /* what is in force — SECRET (keys) */
+    struct tl_sdp_sess sdp; /* o= and our SRTP keys for the dialog — SECRET */
+    struct tl_sdp_nego neg; /* what is in force — SECRET (keys) */
     char maddr[TL_SDP_ADDR_MAX];
     char *answer; /* our 200's body until it is sent — holds our key: wiped */
     size_t answer_len;

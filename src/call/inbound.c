@@ -124,8 +124,9 @@ static int media_addr(struct tl_call_layer *l, const struct tl_sip_peer *peer, c
     int r = tl_sip_tport_local(tl__sip_stack_tport(l->cfg.stack), peer, &ss);
     if (r)
         return r;
-    const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-                                             : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+    const void *a = ss.ss_family == AF_INET6
+                        ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                        : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
     if (!inet_ntop(ss.ss_family, a, out, (socklen_t)cap))
         return EINVAL;
     if (!strcmp(out, "0.0.0.0"))
@@ -174,8 +175,7 @@ static void agent_ready(struct tl_agent_call *ac, int err)
         /* ended while the agent was connecting */
     } else if (err) {
         tl__call_event(c->l, NULL, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, "", 480,
-                       "call %s: the agent could not take the call (%s)", c->rec.id,
-                       strerror(err));
+                       "call %s: the agent could not take the call (%s)", c->rec.id, strerror(err));
         char w[WARN_MAX];
         warning(w, sizeof w, c->l->host, 399, "the agent is not available");
         tl__call_end(c, "agent_unavailable", 480, w);
@@ -382,7 +382,8 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         goto done;
     }
     /* 3: transport — the trunk's (tls or tcp); never UDP for inbound calls */
-    enum tl_sip_transport want = rt->in_transport == TL_TRANSPORT_TLS ? TL_SIP_TP_TLS : TL_SIP_TP_TCP;
+    enum tl_sip_transport want =
+        rt->in_transport == TL_TRANSPORT_TLS ? TL_SIP_TP_TLS : TL_SIP_TP_TCP;
     if (peer->tp != want) {
         char text[256], hint[TL_EVENT_HINT_MAX + 1];
         snprintf(text, sizeof text,
@@ -403,13 +404,16 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         warning(w, sizeof w, l->host, 399, "the source address is not allowed for this number");
         reply(l, tx, m, 403, w);
         tl__call_event(l, rt, TL_EV_SOURCE_NOT_ALLOWED, TL_EV_HINT_SOURCE_NOT_ALLOWED, src, 403,
-                       "INVITE for %s from %s refused (403): not in allowed_addresses",
-                       rt->number, src);
+                       "INVITE for %s from %s refused (403): not in allowed_addresses", rt->number,
+                       src);
         goto done;
     }
     /* 5: digest, when the trunk has a username (inauth.h) */
     if (rt->in_username[0]) {
-        struct tl_sip_inauth_cred cred = {l->host, rt->in_username, rt->in_password, l->host,
+        struct tl_sip_inauth_cred cred = {l->host,
+                                          rt->in_username,
+                                          rt->in_password,
+                                          l->host,
                                           {l->algs[0], l->algs[1], l->algs[2]}};
         struct tl_sip_inauth_decision *d = malloc(sizeof *d);
         if (!d || tl_sip_inauth_decide(l->dsrv, m, &cred, src, (uint64_t)time(NULL), d)) {
@@ -444,8 +448,8 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         warning(w, sizeof w, l->host, 399, "agent kind not available yet");
         reply(l, tx, m, 480, w);
         tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 480,
-                       "INVITE for %s refused (480): agent kind %s not available yet",
-                       rt->number, tl_agent_kind_name(rt->agent_kind));
+                       "INVITE for %s refused (480): agent kind %s not available yet", rt->number,
+                       tl_agent_kind_name(rt->agent_kind));
         record_refused(l, rt, m, raw, 480, "agent_unavailable");
         goto done;
     }

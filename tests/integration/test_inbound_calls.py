@@ -373,3 +373,42 @@ def test_late_offer(gw):
     finally:
         sc.close()
         rtp.close()
+
+
+# ---- SIPp as the carrier --------------------------------------------------------------
+
+@needs_sipp
+@pytest.mark.parametrize("user", [NUMBER, NUMBER[1:]])  # Twilio "+49…", Telnyx "49…"
+def test_sipp_tcp_echo(gw, user):
+    d = gw()
+    import_number(d)
+    rtp = RtpClient()
+    msgs = os.path.join(d.dir, "sipp_messages.log")
+    cmd = [SIPP, "-sf", os.path.join(SIPP_DIR, "call_echo.xml"), "-m", "1", "-t", "t1",
+           "-i", "127.0.0.1", "-p", str(free_port()), "-s", user,
+           "-key", "rtp_port", str(rtp.port), "127.0.0.1:%d" % d.sip_port,
+           "-timeout", "30s", "-timeout_error", "-trace_err", "-trace_msg",
+           "-message_file", msgs, "-nostdin", "-nd"]
+    p = subprocess.Popen(cmd, cwd=d.dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def our_media():  # the 200 OK SIPp received, from its message trace
+            try:
+                text = open(msgs, errors="replace").read()
+            except FileNotFoundError:
+                return None
+            m = re.search(r"SIP/2\.0 200 OK.*?c=IN IP4 (\S+).*?m=audio (\d+)", text, re.S)
+            return (m.group(1), int(m.group(2))) if m else None
+        rtp.set_remote(*wait_for(our_media, "SIPp's 200 OK"))
+        frames = known_sequence(FRAMES, seed=11)
+        rtp.run(frames)
+        assert echoed(frames, rtp.audio_bytes())
+        out, _ = p.communicate(timeout=60)  # the daemon's BYE (media timeout) ends SIPp
+        assert p.returncode == 0, out[-2000:]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        rtp.close()
+    call_id = re.search(r"Call-ID: (\S+)", open(msgs, errors="replace").read()).group(1)
+    rec = call_record(d, call_id)
+    assert rec["end_reason"] == "media_timeout" and rec["final_status"] == 200, rec

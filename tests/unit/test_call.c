@@ -1,0 +1,75 @@
+/* src/call pieces that run without a loop: the G.711 tables (the agent interface is μ-law;
+ * A-law legs are converted both ways) and the per-source INVITE token bucket. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "call/call.h"
+
+static void test_g711_known_values(void **st)
+{
+    (void)st;
+    /* ITU-T G.711: 0xFF μ-law and 0xD5 A-law are the zero codes (silence) */
+    assert_int_equal(tl_g711_ulaw_decode(0xFF), 0);
+    assert_int_equal(tl_g711_ulaw_encode(0), 0xFF);
+    assert_int_equal(tl_g711_alaw_encode(0), 0xD5);
+    assert_int_equal(tl_g711_ulaw_decode(0x00), -32124);
+    assert_int_equal(tl_g711_ulaw_decode(0x80), 32124);
+    assert_int_equal(tl_g711_alaw_decode(0xAA), 32256);
+    assert_int_equal(tl_g711_alaw_decode(0x2A), -32256);
+}
+
+static void test_g711_round_trips(void **st)
+{
+    (void)st;
+    for (int i = 0; i < 256; i++) {
+        /* encode(decode(x)) is the identity for every code of each law */
+        assert_int_equal(tl_g711_ulaw_encode(tl_g711_ulaw_decode((uint8_t)i)),
+                         i == 0x7F ? 0xFF : i);
+        assert_int_equal(tl_g711_alaw_encode(tl_g711_alaw_decode((uint8_t)i)), i);
+    }
+    /* A → μ → A: the value may move by one quantisation step at most, never the sign */
+    uint8_t a[256], u[256], back[256];
+    for (int i = 0; i < 256; i++)
+        a[i] = (uint8_t)i;
+    tl_g711_alaw_to_ulaw(u, a, 256);
+    tl_g711_ulaw_to_alaw(back, u, 256);
+    for (int i = 0; i < 256; i++) {
+        int x = tl_g711_alaw_decode(a[i]), y = tl_g711_ulaw_decode(u[i]);
+        int step = abs(x) / 16 + 16;
+        assert_true(abs(x - y) <= step);
+        assert_true((x >= 0) == (tl_g711_alaw_decode(back[i]) >= 0) || x == 0 || abs(x) <= 8);
+    }
+}
+
+static void test_rate_bucket(void **st)
+{
+    (void)st;
+    struct tl_call_rate *r;
+    assert_int_equal(tl_call_rate_new(&r, 2, 4), 0);
+    uint8_t a[4] = {192, 0, 2, 1}, b[4] = {192, 0, 2, 2};
+    for (int i = 0; i < 4; i++) /* the burst */
+        assert_true(tl_call_rate_take(r, a, 4, 1000));
+    assert_false(tl_call_rate_take(r, a, 4, 1000));
+    assert_true(tl_call_rate_take(r, b, 4, 1000));  /* another source has its own bucket */
+    assert_false(tl_call_rate_take(r, a, 4, 1400)); /* 0.8 token */
+    assert_true(tl_call_rate_take(r, a, 4, 1500));  /* 1 token after 500 ms at 2/s */
+    assert_false(tl_call_rate_take(r, a, 4, 1500));
+    assert_true(tl_call_rate_take(r, a, 4, 100000)); /* refilled, capped at the burst */
+    tl_call_rate_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_g711_known_values),
+        cmocka_unit_test(test_g711_round_trips),
+        cmocka_unit_test(test_rate_bucket),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
