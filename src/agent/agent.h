@@ -19,6 +19,12 @@
 
 #include "core/core.h"
 
+struct uv_loop_s;
+
+struct tl_agent_param {
+    const char *key, *value;
+};
+
 struct tl_agent_call_info {
     const char *call_id;      /* our call record id (ca_…) */
     const char *workspace_id; /* ws_… */
@@ -28,6 +34,12 @@ struct tl_agent_call_info {
     const char *to;
     const char *direction; /* "inbound" | "outbound" */
     const char *sip_call_id;
+    /* the agent record's `parameters` (Twilio customParameters for WebSocket agents; knobs
+     * for builtins, e.g. echo's hangup_after_ms). Like every pointer here, valid during
+     * start() only: copy what is needed. */
+    const struct tl_agent_param *params;
+    size_t n_params;
+    struct uv_loop_s *loop; /* the loop the call runs on (timers, sockets); NULL in tests */
 };
 
 /* What an agent may ask of its call. Every function returns 0 or an errno (ENOTCONN once

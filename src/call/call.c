@@ -71,30 +71,62 @@ static void safe_copy(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const char *code,
-                    const char *hint, const char *source, int status, const char *fmt, ...)
+static void event_v(struct tl_call_layer *l, const char *ws, const char *number_id,
+                    const char *what, const char *code, const char *hint, const char *source,
+                    int status, const char *fmt, va_list ap)
 {
     struct tl_event *e = calloc(1, sizeof *e);
     if (!e)
         return;
-    if (rt) {
-        tl_strlcpy(e->workspace_id, rt->workspace_id, sizeof e->workspace_id);
-        tl_strlcpy(e->number_id, rt->number_id, sizeof e->number_id);
+    if (number_id) {
+        tl_strlcpy(e->workspace_id, ws, sizeof e->workspace_id);
+        tl_strlcpy(e->number_id, number_id, sizeof e->number_id);
     }
     tl_strlcpy(e->code, code, sizeof e->code);
     tl_strlcpy(e->hint, hint, sizeof e->hint);
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
     char src[64];
     safe_copy(src, sizeof src, source);
     snprintf(e->details, sizeof e->details, "{\"status\":%d,\"source\":\"%s\"}", status, src);
-    tl_info("call", "refused", "code=%s status=%d src=%s number_id=%s", code, status, src,
-            rt ? rt->number_id : "-");
+    tl_info("call", what, "code=%s status=%d src=%s number_id=%s", code, status, src,
+            number_id ? number_id : "-");
     if (l->cfg.rec)
         tl_recorder_event(l->cfg.rec, e, source);
     free(e);
+}
+
+void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const char *code,
+                    const char *hint, const char *source, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    event_v(l, rt ? rt->workspace_id : NULL, rt ? rt->number_id : NULL, "refused", code, hint,
+            source, status, fmt, ap);
+    va_end(ap);
+}
+
+void tl__call_event_c(struct tl_call *c, const char *code, const char *hint, int status,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    event_v(c->l, c->rec.workspace_id, c->rec.number_id, "event", code, hint, c->src, status, fmt,
+            ap);
+    va_end(ap);
+}
+
+/* RFC 4568 §8.3: SDES keys are only as safe as the signalling. A trunk set to TCP with
+ * SRTP is accepted (hosted PBXs such as 3CX offer TCP only) but each such call says so,
+ * once (docs/calls.md "SRTP over TCP"). */
+void tl__call_sdes_check(struct tl_call *c)
+{
+    if (!c->over_tcp || !c->neg.srtp || c->sdes_warned)
+        return;
+    c->sdes_warned = true;
+    tl_warnl("call", "srtp.clear_signalling", "call=%s", c->rec.id);
+    tl__call_event_c(c, TL_EV_SRTP_KEYS_IN_CLEAR, TL_EV_HINT_SRTP_KEYS_IN_CLEAR, 200,
+                     "call %s: SRTP keys crossed the network in clear signalling (SIP over TCP)",
+                     c->rec.id);
 }
 
 static void stop_timers(struct tl_call *c)
@@ -104,7 +136,9 @@ static void stop_timers(struct tl_call *c)
         tl_sip_timer_stop(hp, &c->dur_tm);
     if (c->defer_armed)
         tl_sip_timer_stop(hp, &c->defer_tm);
-    c->dur_armed = c->defer_armed = false;
+    if (c->ans_armed)
+        tl_sip_timer_stop(hp, &c->ans_tm);
+    c->dur_armed = c->defer_armed = c->ans_armed = false;
 }
 
 void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, const char *hdrs)
@@ -224,8 +258,28 @@ static int s_offer(struct tl_sip_sess *sess, const struct tl_pl *offer, struct t
     return ret;
 }
 
+/* The media parameters of a negotiation, for the stream. Wipe *p after use. */
+static void stream_params(struct tl_media_stream_params *p, const struct tl_sdp_nego *n)
+{
+    memset(p, 0, sizeof *p);
+    p->remote_ip = n->raddr;
+    p->remote_rtp_port = n->rport;
+    p->remote_rtcp_port = n->rtcp_port;
+    p->pt = n->pt;
+    p->dtmf_pt = n->te_pt;
+    p->srtp = !n->srtp ? TL_MEDIA_SRTP_NONE
+              : n->suite == TL_SDP_SUITE_AES_CM_128_HMAC_SHA1_32
+                  ? TL_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_32
+                  : TL_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80;
+    memcpy(p->srtp_tx_key, n->lkey, sizeof p->srtp_tx_key);
+    memcpy(p->srtp_rx_key, n->rkey, sizeof p->srtp_rx_key);
+}
+
 /* The answer to our offer: late offer (INVITE without SDP: ours went in the 200, the
- * answer is in the ACK, RFC 3261 §13.2.1), or to a re-INVITE without SDP. */
+ * answer is in the ACK, RFC 3261 §13.2.1), or to a re-INVITE without SDP. The stream
+ * takes the answer's codec, telephone-event PT and SRTP keys (set_params) — for a late
+ * offer always (it was opened pending), later only when one of them changed, so a hold
+ * without a change never restarts SRTP (whose rollover counter must carry on). */
 static void s_answer(struct tl_sip_sess *sess, const struct tl_pl *answer, void *arg)
 {
     (void)sess;
@@ -240,23 +294,45 @@ static void s_answer(struct tl_sip_sess *sess, const struct tl_pl *answer, void 
         /* nothing */
     } else if (tl_sdp_decode(&l->sdp_a, answer) ||
                tl_sdp_answer_take(&n, &why, &l->sdp_a, &loc, &c->sdp)) {
-        tl__call_event(l, NULL, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, "", 0,
-                       "call %s: the SDP answer in the ACK was unusable", c->rec.id);
+        tl__call_event_c(c, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, 0,
+                         "call %s: the SDP answer%s was unusable%s%s", c->rec.id,
+                         c->late_offer ? " in the ACK" : "", why.text[0] ? ": " : "", why.text);
         tl__call_end(c, "sdp_answer_refused", 0, NULL);
-    } else if (c->late_offer && (n.codec != TL_SDP_CODEC_PCMU || n.srtp)) {
-        /* the stream was opened before the answer with PCMU and plain RTP (media.h has
-         * no way to change codec or keys of an open stream yet) */
-        tl__call_end(c, "late_offer_unsupported", 0, NULL);
     } else {
-        c->late_offer = false;
-        tl_media_stream_set_remote(c->ms, n.raddr, n.rport, n.rtcp_port);
-        c->neg.codec = n.codec;
-        c->neg.pt = n.pt;
-        tl_strlcpy(c->neg.raddr, n.raddr, sizeof c->neg.raddr);
-        c->neg.rport = n.rport;
-        c->neg.rtcp_port = n.rtcp_port;
-        c->neg.dir = n.dir;
-        tl__call_direction(c, n.dir);
+        bool change = c->late_offer || n.codec != c->neg.codec || n.te_pt != c->neg.te_pt ||
+                      n.srtp != c->neg.srtp ||
+                      (n.srtp && (n.suite != c->neg.suite ||
+                                  sodium_memcmp(n.rkey, c->neg.rkey, sizeof n.rkey) ||
+                                  sodium_memcmp(n.lkey, c->neg.lkey, sizeof n.lkey)));
+        int r = 0;
+        if (change) {
+            struct tl_media_stream_params p;
+            stream_params(&p, &n);
+            r = tl_media_stream_set_params(c->ms, &p);
+            sodium_memzero(&p, sizeof p);
+        } else if (strcmp(n.raddr, c->neg.raddr) || n.rport != c->neg.rport ||
+                   n.rtcp_port != c->neg.rtcp_port) {
+            r = tl_media_stream_set_remote(c->ms, n.raddr, n.rport, n.rtcp_port);
+        }
+        if (r) {
+            tl__call_event_c(c, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, 0,
+                             "call %s: the media stream could not take the SDP answer (%s)",
+                             c->rec.id, strerror(r));
+            tl__call_end(c, "sdp_answer_refused", 0, NULL);
+        } else {
+            bool late = c->late_offer;
+            c->late_offer = false;
+            tl_sdp_nego_wipe(&c->neg);
+            c->neg = n; /* struct copy, keys included: wiped with the call */
+            tl_strlcpy(c->rec.codec, n.codec == TL_SDP_CODEC_PCMA ? "PCMA" : "PCMU",
+                       sizeof c->rec.codec);
+            c->rec.srtp = n.srtp;
+            if (late)
+                tl_info("call", "late_answer", "call=%s codec=%s srtp=%s", c->rec.id, c->rec.codec,
+                        n.srtp ? "yes" : "no");
+            tl__call_direction(c, n.dir);
+            tl__call_sdes_check(c);
+        }
     }
     tl_sdp_nego_wipe(&n);
     tl_sdp_wipe(&l->sdp_a);

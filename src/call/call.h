@@ -32,6 +32,7 @@ struct tl_sip_sess_layer;
 struct tl_media_engine;
 struct tl_routing;
 struct tl_recorder;
+struct uv_loop_s;
 
 struct tl_call_cfg {
     struct tl_sip_stack *stack;       /* borrowed; outlives the layer */
@@ -49,6 +50,8 @@ struct tl_call_cfg {
     uint32_t max_calls;               /* concurrent calls, all workspaces */
     uint32_t max_calls_per_workspace; /* concurrent calls of one workspace */
     uint32_t invite_rate;             /* INVITEs per second from one source IP (burst 2×) */
+    uint32_t answer_delay_ms;         /* ring this long after the agent is ready (0 = none) */
+    struct uv_loop_s *loop;           /* handed to agents (timers, sockets); NULL in tests */
 };
 
 struct tl_call_layer;

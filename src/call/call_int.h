@@ -36,8 +36,11 @@ struct tl_call {
     char maddr[TL_SDP_ADDR_MAX];
     char *answer; /* our 200's body until it is sent — holds our key: wiped */
     size_t answer_len;
-    struct tl_sip_timer dur_tm, defer_tm;
-    bool dur_armed, defer_armed;
+    struct tl_sip_timer dur_tm, defer_tm, ans_tm;
+    bool dur_armed, defer_armed, ans_armed;
+    bool over_tcp;    /* signalling arrived over plain TCP (SDES keys readable on the path) */
+    bool sdes_warned; /* the "SRTP keys in clear signalling" event went out for this call */
+    char src[64];     /* the INVITE's source address, for events */
     char defer_reason[TL_END_REASON_MAX + 1];
     char *marks[TL_MEDIA_MARKS_MAX]; /* names by id % MARKS_MAX */
     uint32_t mark_seq;
@@ -70,6 +73,11 @@ void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, 
 void tl__call_record(struct tl_call *c);
 /* Applies our SDP direction to the media stream and tells the agent of hold/resume. */
 void tl__call_direction(struct tl_call *c, enum tl_sdp_dir ours);
+/* SRTP negotiated over TCP signalling: one warning event per call (docs/calls.md). */
+void tl__call_sdes_check(struct tl_call *c);
+/* Queues a diagnostic event about a call (its workspace and number). */
+void tl__call_event_c(struct tl_call *c, const char *code, const char *hint, int status,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Queues a diagnostic event; rt NULL = operator level. fmt: the message. */
 void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const char *code,
                     const char *hint, const char *source, int status, const char *fmt, ...)

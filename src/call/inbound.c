@@ -155,11 +155,8 @@ static int open_media(struct tl_call *c, bool have_remote)
         p.srtp = media_suite(&c->neg);
         memcpy(p.srtp_tx_key, c->neg.lkey, sizeof p.srtp_tx_key);
         memcpy(p.srtp_rx_key, c->neg.rkey, sizeof p.srtp_rx_key);
-    } else { /* late offer: our offer is PCMU first, telephone-event 101 (tl_sdp_offer) */
-        p.pt = 0;
-        p.dtmf_pt = 101;
-        c->neg.codec = TL_SDP_CODEC_PCMU;
-        c->neg.te_pt = 101;
+    } else { /* late offer: codec and keys come with the answer in the ACK (set_params) */
+        p.pending = true;
     }
     p.timeout_ms = c->l->cfg.media_timeout_s * 1000u;
     int r = tl_media_stream_open(c->l->cfg.media, &p, &tl__call_media_cb, c, &c->ms);
@@ -167,9 +164,39 @@ static int open_media(struct tl_call *c, bool have_remote)
     return r;
 }
 
+/* 200 OK with our SDP (the answer, or our offer for a late offer) */
+static void answer_now(struct tl_call *c)
+{
+    if (tl_sip_sess_accept(c->sess, 200, SDP_CT, c->answer, c->answer_len)) {
+        tl__call_end(c, "error", 500, NULL);
+        return;
+    }
+    c->answered = true;
+    c->rec.answered_at = tl_now_ms();
+    c->rec.final_status = 200;
+    sodium_memzero(c->answer, c->answer_len); /* our SRTP key: the session has its copy */
+    free(c->answer);
+    c->answer = NULL;
+    tl__call_record(c);
+    tl_info("call", "answered", "call=%s codec=%s srtp=%s", c->rec.id,
+            c->rec.codec[0] ? c->rec.codec : "-", c->rec.srtp ? "yes" : "no");
+}
+
+static void on_answer_delay(struct tl_sip_timer *t, uint64_t now)
+{
+    (void)now;
+    struct tl_call *c = (struct tl_call *)(void *)((char *)t - offsetof(struct tl_call, ans_tm));
+    c->ans_armed = false;
+    tl__call_hold(c);
+    if (!c->ended && c->sess)
+        answer_now(c);
+    tl__call_release(c);
+}
+
 static void agent_ready(struct tl_agent_call *ac, int err)
 {
     struct tl_call *c = ac->c;
+    struct tl_sip_stack *s = c->l->cfg.stack;
     tl__call_hold(c);
     if (c->ended || !c->sess) {
         /* ended while the agent was connecting */
@@ -179,18 +206,15 @@ static void agent_ready(struct tl_agent_call *ac, int err)
         char w[WARN_MAX];
         warning(w, sizeof w, c->l->host, 399, "the agent is not available");
         tl__call_end(c, "agent_unavailable", 480, w);
-    } else if (tl_sip_sess_accept(c->sess, 200, SDP_CT, c->answer, c->answer_len)) {
-        tl__call_end(c, "error", 500, NULL);
-    } else {
-        c->answered = true;
-        c->rec.answered_at = tl_now_ms();
-        c->rec.final_status = 200;
-        sodium_memzero(c->answer, c->answer_len); /* our SRTP key: the session has its copy */
-        free(c->answer);
-        c->answer = NULL;
-        tl__call_record(c);
-        tl_info("call", "answered", "call=%s codec=%s srtp=%s", c->rec.id, c->rec.codec,
-                c->rec.srtp ? "yes" : "no");
+    } else if (c->l->cfg.answer_delay_ms && !c->ans_armed) {
+        /* call_answer_delay_ms: ring a while before answering (demos; CANCEL tests) */
+        if (!tl_sip_timer_start(tl_sip_stack_timers(s), &c->ans_tm,
+                                tl_sip_stack_now(s) + c->l->cfg.answer_delay_ms, on_answer_delay))
+            c->ans_armed = true;
+        else
+            answer_now(c);
+    } else if (!c->ans_armed) {
+        answer_now(c);
     }
     tl__call_release(c);
 }
@@ -252,18 +276,8 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
         r = tl_sdp_print(buf, SDP_BUFMAX, &len, &l->sdp_b, &c->sdp);
     } else {
         /* late offer (RFC 3261 §13.2.1): our offer goes in the 200, the answer in the ACK.
-         * The stream opens before the answer, so only what it can start with is offered
-         * to: plain RTP (policy required needs the peer's key first: not yet). */
-        if (c->policy == TL_SDP_SRTP_REQUIRED) {
-            warning(w, sizeof w, l->host, 305,
-                    "an INVITE without SDP cannot be answered with SRTP required yet: send the "
-                    "offer in the INVITE");
-            tl__call_event(l, rt, TL_EV_MEDIA_ENCRYPTION_MISMATCH,
-                           TL_EV_HINT_MEDIA_ENCRYPTION_MISMATCH, src, 488,
-                           "INVITE for %s without SDP refused (488): SRTP required", rt->number);
-            tl__call_end(c, "sdp_refused", 488, w);
-            goto out;
-        }
+         * The stream opens pending (for its port) and takes the answer's codec and keys
+         * then (s_answer). Policy required offers RTP/SAVP with our keys, else RTP/AVP. */
         if ((r = open_media(c, false)))
             goto media_failed;
         c->late_offer = true;
@@ -279,9 +293,11 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
     c->answer = buf;
     c->answer_len = len;
     buf = NULL;
-    tl_strlcpy(c->rec.codec, c->neg.codec == TL_SDP_CODEC_PCMA ? "PCMA" : "PCMU",
-               sizeof c->rec.codec);
+    if (!c->late_offer) /* else the ACK's answer says */
+        tl_strlcpy(c->rec.codec, c->neg.codec == TL_SDP_CODEC_PCMA ? "PCMA" : "PCMU",
+                   sizeof c->rec.codec);
     c->rec.srtp = c->neg.srtp;
+    tl__call_sdes_check(c);
     tl__call_record(c); /* the call exists from here on (GET /v1/calls shows it) */
 
     tl_sip_sess_accept(c->sess, 180, NULL, NULL, 0);
@@ -291,9 +307,14 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
                             tl_sip_stack_now(s) + l->cfg.max_duration_s * 1000ull, on_max_duration))
         c->dur_armed = true;
 
-    struct tl_agent_call_info info = {c->rec.id,     c->rec.workspace_id, c->rec.agent_id,
-                                      c->rec.number, c->rec.from_user,    c->rec.number,
-                                      "inbound",     c->rec.sip_call_id};
+    struct tl_agent_param params[TL_PARAMS_MAX];
+    size_t np = rt->n_agent_params < TL_PARAMS_MAX ? rt->n_agent_params : TL_PARAMS_MAX;
+    for (size_t i = 0; i < np; i++)
+        params[i] = (struct tl_agent_param){rt->agent_params[i].key, rt->agent_params[i].value};
+    struct tl_agent_call_info info = {
+        c->rec.id,     c->rec.workspace_id, c->rec.agent_id,    c->rec.number, c->rec.from_user,
+        c->rec.number, "inbound",           c->rec.sip_call_id, params,        np,
+        l->cfg.loop};
     struct tl_agent_conn *conn = NULL;
     c->agent_starting = true;
     r = c->aops->start(&conn, &info, &c->acall, &tl__call_agent_ops, agent_ready);
@@ -476,6 +497,8 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
                 : rt->in_media == TL_MEDIA_ALLOWED ? TL_SDP_SRTP_ALLOWED
                                                    : TL_SDP_SRTP_DISABLED;
     record_init(&c->rec, rt, m, raw);
+    c->over_tcp = peer->tp == TL_SIP_TP_TCP;
+    tl_strlcpy(c->src, src, sizeof c->src);
     if (media_addr(l, peer, c->maddr, sizeof c->maddr) || tl_sdp_sess_init(&c->sdp, NULL, NULL)) {
         reply(l, tx, m, 500, NULL);
         free(c);

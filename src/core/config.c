@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum kind { K_STR, K_PORT, K_SIZE, K_LOGFMT, K_LOGLVL, K_BOOL, K_UINT };
+enum kind { K_STR, K_PORT, K_SIZE, K_LOGFMT, K_LOGLVL, K_BOOL, K_UINT, K_UINT0 /* 0 allowed */ };
 
 struct setting {
     const char *name; /* config-file key; flag is --name with '_' as '-' */
@@ -81,6 +81,9 @@ static const struct setting settings[] = {
       "Seconds without RTP from the carrier (while not on hold) before a call is ended with BYE."),
     S(max_call_duration_s, "TRUNKLINE_MAX_CALL_DURATION_S", K_UINT, "14400",
       "Longest call in seconds; it is then ended with BYE (reason max_duration)."),
+    S(call_answer_delay_ms, "TRUNKLINE_CALL_ANSWER_DELAY_MS", K_UINT0, "0",
+      "Ring for this many ms before answering an inbound call (after the agent is ready): "
+      "for demos and tests; 0 answers at once."),
     S(max_calls, "TRUNKLINE_MAX_CALLS", K_UINT, "1000",
       "Most concurrent calls on this gateway; more INVITEs get 503 with Retry-After."),
     S(max_calls_per_workspace, "TRUNKLINE_MAX_CALLS_PER_WORKSPACE", K_UINT, "100",
@@ -138,12 +141,13 @@ static int set_value(struct tl_config *c, const struct setting *s, const char *v
                               "%s: %s must be on or off, not \"%s\"", origin, s->name, v);
         return 0;
     case K_UINT:
+    case K_UINT0:
         errno = 0;
         u = strtoull(v, &end, 10);
-        if (!*v || *end || errno || u < 1 || u > 10000000)
+        if (!*v || *end || errno || *v == '-' || u < (s->kind == K_UINT0 ? 0u : 1u) || u > 10000000)
             return tl_err_set(err, EINVAL, 400, "invalid_setting", s->name,
-                              "%s: %s must be a whole number from 1 to 10000000, not \"%s\"",
-                              origin, s->name, v);
+                              "%s: %s must be a whole number from %d to 10000000, not \"%s\"",
+                              origin, s->name, s->kind == K_UINT0 ? 0 : 1, v);
         *(unsigned *)(void *)dst = (unsigned)u;
         return 0;
     case K_LOGFMT:

@@ -29,9 +29,10 @@ struct tl_config {
     int rtp_port_min, rtp_port_max; /* RTP/RTCP port range */
     unsigned media_timeout_s;       /* no RTP this long → BYE */
     unsigned max_call_duration_s;   /* → BYE */
+    unsigned call_answer_delay_ms;  /* ring this long before the 200 (demos, tests) */
     unsigned max_calls, max_calls_per_workspace; /* concurrent; more → 503 */
     unsigned sip_invite_rate;                    /* INVITEs/s per source IP */
-    char tls_cert[512];             /* PEM; empty = self-made one in data_dir/tls */
+    char tls_cert[512];                          /* PEM; empty = self-made one in data_dir/tls */
     char tls_key[512];
     char log_file[512]; /* empty = stderr */
     enum tl_log_format log_format;

@@ -363,7 +363,9 @@ int tl_serve_main(int argc, char **argv)
                                    .max_duration_s = cfg.max_call_duration_s,
                                    .max_calls = cfg.max_calls,
                                    .max_calls_per_workspace = cfg.max_calls_per_workspace,
-                                   .invite_rate = cfg.sip_invite_rate};
+                                   .invite_rate = cfg.sip_invite_rate,
+                                   .answer_delay_ms = cfg.call_answer_delay_ms,
+                                   .loop = &loop};
         if (cfg.rtp_port_min > cfg.rtp_port_max || cfg.rtp_port_max - cfg.rtp_port_min < 3) {
             tl_error("core", "start.failed", "reason=\"rtp_port_min must be below rtp_port_max\"");
             goto out;

@@ -81,6 +81,7 @@ struct tl_media_stats {
     double jitter_ms;
     /* drops, by reason */
     uint32_t drop_malformed, drop_auth, drop_source, drop_pt, drop_too_big, drop_rtcp;
+    uint32_t drop_pending; /* RTP/RTCP before tl_media_stream_set_params (params.pending) */
     /* sent */
     uint64_t tx_packets, tx_bytes;
     uint32_t tx_errors;     /* sendto failed (EAGAIN, unreachable): packet dropped */
@@ -123,6 +124,11 @@ struct tl_media_stream_params {
     uint8_t srtp_rx_key[TL_MEDIA_SRTP_KEY_LEN]; /* theirs; the caller wipes both after open */
     uint32_t timeout_ms;                        /* media timeout; 0 = off */
     enum tl_media_latch latch;                  /* DEFAULT = the engine's */
+    /* Late offer: the stream opens (for its port) before the answer names the codec and the
+     * keys. Until tl_media_stream_set_params every RTP/RTCP packet received is dropped and
+     * counted (drop_pending), nothing is sent and the media timeout does not run; pt,
+     * dtmf_pt and srtp are ignored at open. */
+    bool pending;
 };
 
 /* ---- engine ---- */
@@ -151,6 +157,14 @@ uint16_t tl_media_stream_local_port(const struct tl_media_stream *s); /* RTP; RT
 /* New SDP address (re-INVITE): resets the latch to it. rtcp_port 0 = rtp_port + 1. */
 int tl_media_stream_set_remote(struct tl_media_stream *s, const char *ip, uint16_t rtp_port,
                                uint16_t rtcp_port);
+/* The outcome of an offer/answer made after open (late offer: our offer in the 200, the
+ * answer in the ACK): pt, dtmf_pt, srtp and its keys replace the stream's, and remote_ip
+ * (when not NULL), remote_rtp_port, remote_rtcp_port are set as by set_remote; timeout_ms,
+ * latch and pending are ignored. New SRTP sessions are created before the old ones go, so
+ * on error (EINVAL params, EIO SRTP setup) the stream is unchanged. Clears `pending`: from
+ * here on packets are taken and the media timeout counts from now. The caller wipes the keys
+ * in p. Audio already queued is sent as it is (write it in the new codec from here on). */
+int tl_media_stream_set_params(struct tl_media_stream *s, const struct tl_media_stream_params *p);
 /* Where RTP currently goes (the latched address); ENOENT when there is none. */
 int tl_media_stream_remote(const struct tl_media_stream *s, struct sockaddr_in *out);
 /* From SDP direction attributes (hold): send_ok = false keeps draining the queue at the

@@ -74,7 +74,7 @@ struct tl_media_stream {
     uv_udp_t rtp, rtcp;
     struct tl_media_stream_cb cb;
     void *arg;
-    bool closing, open_failed, have_remote, any_latched;
+    bool closing, open_failed, have_remote, any_latched, pending;
     bool send_ok, recv_expected, talkspurt, partial_wait, timeout_fired;
     uint8_t close_pending;
     uint8_t pt;
@@ -210,6 +210,8 @@ static void send_rtp(struct tl_media_stream *s, bool marker, uint8_t pt, uint32_
 {
     struct tl_media_engine *e = s->e;
     uint8_t *b = e->txbuf;
+    if (s->pending)
+        return; /* no codec or keys yet (late offer) */
     tl_rtp_write_hdr(b, marker, pt, s->seq++, ts, s->ssrc);
     int len = (int)(TL_RTP_HDR_MIN + plen);
     if (s->srtp_tx && srtp_protect(s->srtp_tx, b, &len) != srtp_err_status_ok) {
@@ -396,7 +398,7 @@ static void stream_tick(struct tl_media_stream *s, uint64_t now)
     s->ts += TL_MEDIA_FRAME;
     if (s->closing)
         return;
-    if (s->have_remote && now >= s->next_rtcp_ms) {
+    if (s->have_remote && !s->pending && now >= s->next_rtcp_ms) {
         send_rtcp(s, now);
         s->next_rtcp_ms = now + rtcp_delay(s->e);
     }
@@ -408,7 +410,7 @@ static void stream_tick(struct tl_media_stream *s, uint64_t now)
         if (s->closing)
             return;
     }
-    if (s->recv_expected && s->timeout_ms && !s->timeout_fired &&
+    if (s->recv_expected && !s->pending && s->timeout_ms && !s->timeout_fired &&
         now - s->last_rx_ms >= s->timeout_ms) {
         s->timeout_fired = true;
         if (s->cb.on_timeout)
@@ -528,6 +530,10 @@ static void on_rtp(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct
         s->st.drop_source++;
         return;
     }
+    if (s->pending) {
+        s->st.drop_pending++; /* keys and codec come with the answer */
+        return;
+    }
     const struct sockaddr_in *src = (const struct sockaddr_in *)addr;
     uint8_t *p = (uint8_t *)buf->base;
     int len = (int)nread;
@@ -582,6 +588,10 @@ static void on_rtcp(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
     }
     if (addr->sa_family != AF_INET) {
         s->st.drop_source++;
+        return;
+    }
+    if (s->pending) {
+        s->st.drop_pending++;
         return;
     }
     int len = (int)nread;
@@ -819,13 +829,17 @@ static void stream_teardown(struct tl_media_stream *s)
     uv_close((uv_handle_t *)&s->rtcp, stream_closed);
 }
 
+static bool codec_ok(const struct tl_media_stream_params *p)
+{
+    return (p->pt == 0 || p->pt == 8) && p->dtmf_pt >= -1 && p->dtmf_pt <= 127 &&
+           p->dtmf_pt != p->pt && p->srtp <= TL_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_32;
+}
+
 int tl_media_stream_open(struct tl_media_engine *e, const struct tl_media_stream_params *p,
                          const struct tl_media_stream_cb *cb, void *arg,
                          struct tl_media_stream **sp)
 {
-    if (!p || (p->pt != 0 && p->pt != 8) || p->dtmf_pt < -1 || p->dtmf_pt > 127 ||
-        p->dtmf_pt == p->pt || p->srtp > TL_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_32 ||
-        p->latch > TL_MEDIA_LATCH_OFF || e->closing)
+    if (!p || (!p->pending && !codec_ok(p)) || p->latch > TL_MEDIA_LATCH_OFF || e->closing)
         return EINVAL;
     if (e->nstreams >= e->max_streams)
         return EMFILE;
@@ -837,8 +851,9 @@ int tl_media_stream_open(struct tl_media_engine *e, const struct tl_media_stream
     if (cb)
         s->cb = *cb;
     s->arg = arg;
-    s->pt = p->pt;
-    s->dtmf_pt = (int16_t)p->dtmf_pt;
+    s->pending = p->pending;
+    s->pt = p->pending ? 0 : p->pt;
+    s->dtmf_pt = p->pending ? -1 : (int16_t)p->dtmf_pt;
     s->latch = p->latch ? p->latch : e->latch;
     s->timeout_ms = p->timeout_ms;
     s->send_ok = s->recv_expected = true;
@@ -852,7 +867,7 @@ int tl_media_stream_open(struct tl_media_engine *e, const struct tl_media_stream
     s->seq = r.seq;
     if (p->remote_ip && (err = set_addrs(s, p->remote_ip, p->remote_rtp_port, p->remote_rtcp_port)))
         goto out;
-    if (p->srtp) {
+    if (p->srtp && !p->pending) {
         if ((err = srtp_session(&s->srtp_tx, p->srtp, p->srtp_tx_key, false, s->ssrc)) ||
             (err = srtp_session(&s->srtp_rx, p->srtp, p->srtp_rx_key, true, 0))) {
             tl_warnl("media", "srtp.create_failed", "suite=%d", (int)p->srtp);
@@ -929,6 +944,42 @@ int tl_media_stream_set_remote(struct tl_media_stream *s, const char *ip, uint16
     if (s->closing || !ip)
         return EINVAL;
     return set_addrs(s, ip, rtp_port, rtcp_port);
+}
+
+int tl_media_stream_set_params(struct tl_media_stream *s, const struct tl_media_stream_params *p)
+{
+    if (s->closing || !p || !codec_ok(p))
+        return EINVAL;
+    struct sockaddr_in a, b;
+    if (p->remote_ip &&
+        (!p->remote_rtp_port || uv_ip4_addr(p->remote_ip, p->remote_rtp_port, &a) ||
+         uv_ip4_addr(p->remote_ip,
+                     p->remote_rtcp_port ? p->remote_rtcp_port : p->remote_rtp_port + 1, &b)))
+        return EINVAL;
+    srtp_t tx = NULL, rx = NULL;
+    if (p->srtp && (srtp_session(&tx, p->srtp, p->srtp_tx_key, false, s->ssrc) ||
+                    srtp_session(&rx, p->srtp, p->srtp_rx_key, true, 0))) {
+        tl_warnl("media", "srtp.create_failed", "suite=%d", (int)p->srtp);
+        if (tx)
+            srtp_dealloc(tx);
+        return EIO;
+    }
+    if (s->srtp_tx)
+        srtp_dealloc(s->srtp_tx);
+    if (s->srtp_rx)
+        srtp_dealloc(s->srtp_rx);
+    s->srtp_tx = tx;
+    s->srtp_rx = rx;
+    s->pt = p->pt;
+    s->dtmf_pt = (int16_t)p->dtmf_pt;
+    if (p->remote_ip)
+        set_addrs(s, p->remote_ip, p->remote_rtp_port, p->remote_rtcp_port);
+    if (s->pending) {
+        s->pending = false;
+        s->last_rx_ms = uv_now(s->e->loop); /* the media timeout counts from the answer */
+        s->timeout_fired = false;
+    }
+    return 0;
 }
 
 int tl_media_stream_remote(const struct tl_media_stream *s, struct sockaddr_in *out)

@@ -71,6 +71,12 @@
     "The call failed after it was accepted; details name the SIP status and reason. If it "        \
     "repeats, check that the agent is reachable and the media settings match on both sides."
 
+#define TL_EV_SRTP_KEYS_IN_CLEAR "srtp_keys_in_clear"
+#define TL_EV_HINT_SRTP_KEYS_IN_CLEAR                                                              \
+    "SRTP keys crossed the network in clear signalling: the call used SRTP (SDES) but its SIP "    \
+    "came over TCP, so anyone on the path can read the keys. Switch the inbound trunk and the "    \
+    "provider's origination URI to TLS to protect them."
+
 /* The rate limits above, per minute; and the queue and batching defaults. */
 #define TL_REC_QUEUE_DEFAULT      8192
 #define TL_REC_BATCH_MS_DEFAULT   100

@@ -31,9 +31,9 @@ struct entry {
     char number[TL_E164_MAX + 1];
     char number_id[ID_LEN], workspace_id[ID_LEN], agent_id[ID_LEN];
     uint8_t plan, agent_kind, has_inbound, in_transport, in_media, out_transport, out_media;
-    uint8_t out_has_auth, n_allowed, n_in_headers;
+    uint8_t out_has_auth, n_allowed, n_in_headers, n_params;
     /* pool offsets; the prefixes start the pool */
-    uint16_t off_agent, off_user, off_pass, off_out_addr, off_headers;
+    uint16_t off_agent, off_user, off_pass, off_out_addr, off_headers, off_params;
     char pool[];
 };
 
@@ -221,7 +221,12 @@ static struct entry *entry_build(const struct tl_phone_number *n, const struct t
                   strlen(user) + 1 + strlen(pass) + 1 + strlen(n->outbound.address) + 1;
     for (size_t i = 0; i < n_hdr; i++)
         need += strlen(n->inbound.headers[i].name) + 1 + strlen(n->inbound.headers[i].value) + 1;
-    if (need > UINT16_MAX)
+    size_t n_par = a ? a->n_params : 0;
+    if (n_par > TL_PARAMS_MAX)
+        n_par = TL_PARAMS_MAX;
+    for (size_t i = 0; i < n_par; i++)
+        need += strlen(a->params[i].key) + 1 + strlen(a->params[i].value) + 1;
+    if (need > UINT16_MAX) /* the caps bound it near 27 KiB */
         return NULL;
     if (strlen(n->id) >= ID_LEN || strlen(n->workspace_id) >= ID_LEN ||
         strlen(n->agent_id) >= ID_LEN)
@@ -267,6 +272,12 @@ static struct entry *entry_build(const struct tl_phone_number *n, const struct t
         pool_str(&p, n->inbound.headers[i].value);
     }
     e->n_in_headers = (uint8_t)n_hdr;
+    e->off_params = (uint16_t)p.len;
+    for (size_t i = 0; i < n_par; i++) {
+        pool_str(&p, a->params[i].key);
+        pool_str(&p, a->params[i].value);
+    }
+    e->n_params = (uint8_t)n_par;
     if (e->n_allowed == 0 && n_allowed > 0) {
         /* every block failed to parse: refuse all sources instead of allowing all */
         e->n_allowed = 1;
@@ -306,6 +317,14 @@ static void entry_copy_out(const struct entry *e, struct tl_route *o)
         h += strlen(h) + 1;
     }
     o->n_in_headers = e->n_in_headers;
+    const char *pa = e->pool + e->off_params;
+    for (size_t i = 0; i < e->n_params; i++) {
+        tl_strlcpy(o->agent_params[i].key, pa, sizeof o->agent_params[i].key);
+        pa += strlen(pa) + 1;
+        tl_strlcpy(o->agent_params[i].value, pa, sizeof o->agent_params[i].value);
+        pa += strlen(pa) + 1;
+    }
+    o->n_agent_params = e->n_params;
     tl_strlcpy(o->out_address, e->pool + e->off_out_addr, sizeof o->out_address);
     o->out_transport = (enum tl_transport)e->out_transport;
     o->out_media = (enum tl_media_enc)e->out_media;

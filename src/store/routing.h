@@ -43,6 +43,11 @@ struct tl_route {
     enum tl_agent_kind agent_kind;
     char agent_builtin[TL_BUILTIN_MAX + 1];
     char agent_url[TL_AGENT_URL_MAX + 1];
+    size_t n_agent_params; /* the agent's `parameters`, handed to it when a call starts */
+    struct tl_route_param {
+        char key[TL_PARAM_KEY_MAX + 1];
+        char value[TL_PARAM_VALUE_MAX + 1];
+    } agent_params[TL_PARAMS_MAX];
     /* inbound trunk */
     bool has_inbound;
     enum tl_transport in_transport;

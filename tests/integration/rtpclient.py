@@ -18,6 +18,7 @@ except ImportError:  # the SRTP tests skip
     pylibsrtp = None
 
 PT_PCMU = 0
+PT_PCMA = 8
 DTMF_PT = 101
 FRAME = 160
 
@@ -32,6 +33,7 @@ class RtpClient:
         self.seq = struct.unpack("!H", os.urandom(2))[0]
         self.ts = struct.unpack("!I", os.urandom(4))[0]
         self.tx = self.rx = None
+        self.pt = PT_PCMU  # the audio PT sent and checked (PT_PCMA for an A-law leg)
         self.received = []  # (pt, marker, payload)
 
     def close(self):
@@ -90,7 +92,7 @@ class RtpClient:
             self._drain(t0 + n * 0.02 - time.monotonic())
 
         for i, f in enumerate(frames):
-            self._send(PT_PCMU, f, marker=(i == 0))
+            self._send(self.pt, f, marker=(i == 0))
             self.ts = (self.ts + FRAME) & 0xFFFFFFFF
             tick()
         for d in dtmf or "":
@@ -107,7 +109,11 @@ class RtpClient:
             tick()
 
     def audio_bytes(self):
-        return b"".join(p for pt, _, p in self.received if pt == PT_PCMU)
+        return b"".join(p for pt, _, p in self.received if pt == self.pt)
+
+    def audio_pts(self):
+        """The payload types of the audio received (RFC 4733 events left out)."""
+        return {pt for pt, _, _ in self.received if pt != DTMF_PT}
 
     def dtmf_digits(self):
         """Digits received as RFC 4733 events (one per event, at its first end packet)."""
@@ -149,3 +155,76 @@ def echoed(sent_frames, received, min_frames=None):
         if part in received:
             return True
     return False
+
+
+# ---- G.711, as src/call/g711.c: the daemon converts an A-law leg to μ-law for the agent
+# and back, so the echo of A-law audio is A → μ → A of what was sent ----
+
+def _ulaw_decode(u):
+    u = ~u & 0xFF
+    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return (0x84 - t) if u & 0x80 else (t - 0x84)
+
+
+def _alaw_decode(a):
+    a ^= 0x55
+    t = (a & 0x0F) << 4
+    seg = (a & 0x70) >> 4
+    if seg == 0:
+        t += 8
+    elif seg == 1:
+        t += 0x108
+    else:
+        t = (t + 0x108) << (seg - 1)
+    return t if a & 0x80 else -t
+
+
+def _seg(v, ends):
+    for i, e in enumerate(ends):
+        if v <= e:
+            return i
+    return 8
+
+
+def _ulaw_encode(pcm):
+    v = pcm >> 2
+    mask = 0xFF
+    if v < 0:
+        v, mask = -v, 0x7F
+    v = min(v, 8159) + 0x21
+    seg = _seg(v, (0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF))
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((v >> (seg + 1)) & 0x0F)) ^ mask
+
+
+def _alaw_encode(pcm):
+    v = pcm >> 3
+    if v >= 0:
+        mask = 0xD5
+    else:
+        mask, v = 0x55, -v - 1
+    seg = _seg(v, (0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF))
+    if seg >= 8:
+        return 0x7F ^ mask
+    a = (seg << 4) | (((v >> 1) if seg < 2 else (v >> seg)) & 0x0F)
+    return a ^ mask
+
+
+A2U = bytes(_ulaw_encode(_alaw_decode(a)) for a in range(256))
+U2A = bytes(_alaw_encode(_ulaw_decode(u)) for u in range(256))
+A_LOSSLESS = [a for a in range(256) if U2A[A2U[a]] == a and a != 0xD5 and a != 0x55]
+
+
+def known_alaw_sequence(nframes, seed=1):
+    """An A-law sequence whose every code survives A → μ → A unchanged (the echo must come
+    back identical), without A-law silence (0xD5/0x55) so padding never matches."""
+    out = []
+    x = seed
+    for _ in range(nframes):
+        f = bytearray()
+        for _ in range(FRAME):
+            x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+            f.append(A_LOSSLESS[(x >> 16) % len(A_LOSSLESS)])
+        out.append(bytes(f))
+    return out

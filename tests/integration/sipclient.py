@@ -123,11 +123,13 @@ class SipClient:
         return "SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (
             self.tp.upper(), self.local[0], self.local[1], branch)
 
-    def request(self, method, ruri, body=b"", extra="", to=None, cseq=None):
+    def request(self, method, ruri, body=b"", extra="", to=None, cseq=None, branch=None):
         if cseq is None:
             self.cseq += 1
             cseq = self.cseq
-        branch = os.urandom(6).hex()
+        branch = branch or os.urandom(6).hex()
+        if method == "INVITE":
+            self.invite_branch = branch
         ct = "Content-Type: application/sdp\r\n" if body else ""
         msg = ("%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\n"
                "From: <sip:carrier@%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"
@@ -140,19 +142,44 @@ class SipClient:
 
     def invite(self, user, sdp, extra=""):
         """Sends the INVITE; returns the final response (provisionals are skipped)."""
+        self.invite_send(user, sdp, extra)
+        return self.invite_final()
+
+    def invite_send(self, user, sdp, extra=""):
+        self.user = user
         self.call_id = os.urandom(8).hex() + "@carrier"
         self.ftag = os.urandom(4).hex()
         self.ruri = "sip:%s@%s:%d;transport=%s" % (user, self.dest[0], self.dest[1], self.tp)
         self.to_hdr = "<sip:%s@%s>" % (user, self.dest[0])
-        self.request("INVITE", self.ruri, sdp.encode() if sdp else b"", extra)
+        self.invite_to = self.to_hdr
+        self.invite_cseq = self.request("INVITE", self.ruri, sdp.encode() if sdp else b"",
+                                        extra)
+
+    def invite_final(self):
         r = self.response("INVITE")
         if r.code < 300:
             tag = re.search(r";tag=([^;>\s]+)", r.get("to")).group(1)
-            self.to_hdr = "<sip:%s@%s>;tag=%s" % (user, self.dest[0], tag)
+            self.to_hdr = "<sip:%s@%s>;tag=%s" % (self.user, self.dest[0], tag)
         return r
 
-    def ack(self, sdp=None):
-        branch = os.urandom(6).hex()
+    def cancel(self):
+        """CANCEL the pending INVITE (RFC 3261 §9.1: its branch, Request-URI, Call-ID, From,
+        To and CSeq number); returns the CANCEL's response. The INVITE's 487 follows: take
+        it with invite_final() and ack_failure() it."""
+        self.request("CANCEL", self.ruri, to=self.invite_to, cseq=self.invite_cseq,
+                     branch=self.invite_branch)
+        return self.response("CANCEL")
+
+    def ack_failure(self, r):
+        """ACK for a non-2xx final: same branch as the INVITE, To with the response's tag
+        (RFC 3261 §17.1.1.3)."""
+        saved = (self.to_hdr, self.cseq)
+        self.to_hdr, self.cseq = r.get("to"), self.invite_cseq
+        self.ack(branch=self.invite_branch)
+        self.to_hdr, self.cseq = saved
+
+    def ack(self, sdp=None, branch=None):
+        branch = branch or os.urandom(6).hex()
         body = sdp.encode() if sdp else b""
         ct = "Content-Type: application/sdp\r\n" if body else ""
         self.send(("ACK %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\n"
@@ -172,11 +199,6 @@ class SipClient:
         self.request("BYE", self.ruri)
         return self.response("BYE")
 
-    def cancel(self):
-        """CANCEL the pending INVITE (same branch is not needed by our daemon's matching? it
-        is: CANCEL must carry the INVITE's branch) — see invite_pending."""
-        raise NotImplementedError
-
     def answer_request(self, m, code=200):
         hdrs = "".join("%s: %s\r\n" % (n, m.get(n)) for n in ("via", "from", "to", "call-id",
                                                               "cseq"))
@@ -189,9 +211,9 @@ class SipClient:
 
 
 def sdp_offer(port, srtp_key=None, direction="sendrecv", codecs=(0,), ip="127.0.0.1",
-              proto=None):
-    """An audio offer at ip:port; srtp_key (30 bytes) makes it RTP/SAVP with one a=crypto
-    AES_CM_128_HMAC_SHA1_80 line."""
+              proto=None, suite="AES_CM_128_HMAC_SHA1_80", tag=1):
+    """An audio offer (or answer) at ip:port; srtp_key (30 bytes) makes it RTP/SAVP with one
+    a=crypto line (tag, suite)."""
     names = {0: "PCMU/8000", 8: "PCMA/8000"}
     proto = proto or ("RTP/SAVP" if srtp_key else "RTP/AVP")
     fmts = " ".join(str(c) for c in codecs) + " 101"
@@ -200,8 +222,8 @@ def sdp_offer(port, srtp_key=None, direction="sendrecv", codecs=(0,), ip="127.0.
     lines += ["a=rtpmap:%d %s" % (c, names[c]) for c in codecs]
     lines += ["a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20"]
     if srtp_key:
-        lines.append("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:%s"
-                     % base64.b64encode(srtp_key).decode())
+        lines.append("a=crypto:%d %s inline:%s"
+                     % (tag, suite, base64.b64encode(srtp_key).decode()))
     lines.append("a=%s" % direction)
     return "\r\n".join(lines) + "\r\n"
 
@@ -216,3 +238,10 @@ def parse_answer(body):
     key = base64.b64decode(k.group(2)) if k else None
     return (ip, int(m.group(1)), d.group(1) if d else "sendrecv", int(m.group(3)), key,
             k.group(1) if k else None)
+
+
+def parse_cryptos(body):
+    """{tag: (suite, key)} of every a=crypto line in an SDP body."""
+    text = body.decode() if isinstance(body, bytes) else body
+    return {int(t): (su, base64.b64decode(k)) for t, su, k in
+            re.findall(r"a=crypto:(\d+) (\S+) inline:([A-Za-z0-9+/=]+)", text)}

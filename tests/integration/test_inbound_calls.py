@@ -9,6 +9,7 @@ hold/resume and the refusals. RTP is checked by rtpclient.py byte for byte.
 Synchronisation is on messages and on the API (records are written by the recorder thread,
 so record checks wait for them with a deadline); the only clock is the RTP pacing."""
 import os
+import random
 import re
 import socket
 import subprocess
@@ -18,8 +19,8 @@ import time
 import pytest
 
 from conftest import free_port
-from rtpclient import RtpClient, echoed, known_sequence, pylibsrtp
-from sipclient import SipClient, parse_answer, sdp_offer
+from rtpclient import PT_PCMA, RtpClient, echoed, known_alaw_sequence, known_sequence, pylibsrtp
+from sipclient import SipClient, parse_answer, parse_cryptos, sdp_offer
 from test_sip_endpoint import SIPP, SIPP_DIR, needs_sipp
 
 NUMBER = "+493012345678"
@@ -30,11 +31,14 @@ FRAMES = 50  # one second of audio
 @pytest.fixture
 def gw(make_daemon):
     """A daemon for calls: SIP on free ports, a short media timeout (the SIPp scenario waits
-    for the daemon's BYE once the RTP client stops), RTP ports in a test range."""
+    for the daemon's BYE once the RTP client stops), RTP ports in a test range away from
+    the default 10000-20000 (a benchmark may hold thousands of those on the same host)."""
     made = []
 
     def start(**extra):
-        env = {"TRUNKLINE_SIP_TCP_PORT": str(free_port()),
+        base = 21000 + random.randrange(45) * 200
+        env = {"TRUNKLINE_RTP_PORT_MIN": str(base), "TRUNKLINE_RTP_PORT_MAX": str(base + 199),
+               "TRUNKLINE_SIP_TCP_PORT": str(free_port()),
                "TRUNKLINE_SIP_TLS_PORT": str(free_port()),
                "TRUNKLINE_SIP_LISTEN": "127.0.0.1",
                "TRUNKLINE_MEDIA_TIMEOUT_S": "2",
@@ -52,16 +56,16 @@ def gw(make_daemon):
         assert PASSWORD not in log and "a=crypto" not in log and "inline:" not in log
 
 
-def echo_id(d):
-    r = d.api("GET", "/v1/agents")
+def echo_id(d, token=None):
+    r = d.api("GET", "/v1/agents", token=token)
     return [a for a in r.json()["data"] if a["name"] == "echo"][0]["id"]
 
 
 def import_number(d, number=NUMBER, transport="tcp", media="disabled", agent=True,
-                  inbound=True, username=None, allowed=None):
+                  inbound=True, username=None, allowed=None, token=None):
     body = {"number": number, "label": "test"}
     if agent:
-        body["agent_id"] = echo_id(d)
+        body["agent_id"] = echo_id(d, token)
     if inbound:
         it = {"transport": transport, "media_encryption": media}
         if username:
@@ -71,7 +75,7 @@ def import_number(d, number=NUMBER, transport="tcp", media="disabled", agent=Tru
         body["inbound_trunk"] = it
     body["outbound_trunk"] = {"address": "sip.example.com", "transport": "tls",
                               "media_encryption": "required"}
-    r = d.api("POST", "/v1/phone-numbers", json=body)
+    r = d.api("POST", "/v1/phone-numbers", json=body, token=token)
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -96,13 +100,19 @@ def event(d, pid, code):
     return wait_for(find, "event " + code)[0]
 
 
-def call_record(d, sip_call_id, ended=True):
+def call_record(d, sip_call_id, ended=True, token=None):
     def find():
-        r = d.api("GET", "/v1/calls")
+        r = d.api("GET", "/v1/calls", token=token)
         assert r.status_code == 200, r.text
         return [c for c in r.json()["data"] if c["sip_call_id"] == sip_call_id
                 and (not ended or c.get("ended_at"))]
-    return wait_for(find, "call record " + sip_call_id)[0]
+    rec = wait_for(find, "call record " + sip_call_id)[0]
+    # the list and the single record agree (GET /v1/calls/{id}, workspace-scoped)
+    one = d.api("GET", "/v1/calls/" + rec["id"], token=token)
+    assert one.status_code == 200, one.text
+    if ended:
+        assert one.json()["end_reason"] == rec["end_reason"], one.text
+    return one.json()
 
 
 def echo_call(d, transport="tcp", user=NUMBER, srtp=False, dtmf="", hold=False):
@@ -354,25 +364,289 @@ def test_digest(gw, password, expect):
         rtp.close()
 
 
+def late_offer_call(d, transport, answer, rtp, frames, srtp=None):
+    """INVITE without SDP; our offer comes in the 200, answer(offer_text) builds the ACK's
+    SDP; RTP (set up by the caller through srtp(offer_body)) must echo frames. Returns the
+    SIP client (closed) and the 200."""
+    port = d.tls_port if transport == "tls" else d.sip_port
+    sc = SipClient(port, transport)
+    try:
+        r = sc.invite(NUMBER, "")
+        assert r.code == 200 and "m=audio" in r.text, r.raw
+        ip, rport, _, _, _, _ = parse_answer(r.body)
+        sc.ack(answer(r.text))
+        rtp.set_remote(ip, rport)
+        if srtp:
+            srtp(r.body)
+        rtp.run(frames)
+        assert echoed(frames, rtp.audio_bytes()), "echo mismatch: got %d bytes" % len(
+            rtp.audio_bytes())
+        assert sc.bye().code == 200
+        return sc, r
+    finally:
+        sc.close()
+
+
 def test_late_offer(gw):
     """INVITE without SDP: our offer in the 200, the answer in the ACK (RFC 3261 §13.2.1)."""
     d = gw()
     import_number(d)
     rtp = RtpClient()
+    try:
+        frames = known_sequence(FRAMES, seed=3)
+        sc, r = late_offer_call(d, "tcp", lambda _: sdp_offer(rtp.port), rtp, frames)
+        # disabled policy: plain RTP offered, PCMU and PCMA, telephone-event
+        assert "m=audio" in r.text and "RTP/AVP 0 8 101" in r.text and "a=crypto" not in r.text
+    finally:
+        rtp.close()
+    rec = call_record(d, sc.call_id)
+    assert rec["codec"] == "PCMU" and rec["media_encryption"] == "rtp", rec
+    assert rec["end_reason"] == "bye_received" and rec["final_status"] == 200, rec
+
+
+def test_late_offer_pcma_answer(gw):
+    """The ACK's answer picks PCMA: the A-law leg is converted to μ-law for the agent and
+    back, and the echo comes back identical, in A-law (PT 8)."""
+    d = gw()
+    import_number(d, media="allowed")
+    rtp = RtpClient()
+    rtp.pt = PT_PCMA
+    try:
+        frames = known_alaw_sequence(FRAMES, seed=5)
+        sc, r = late_offer_call(d, "tcp", lambda _: sdp_offer(rtp.port, codecs=(8,)), rtp,
+                                frames)
+        assert "RTP/AVP" in r.text and "a=crypto" not in r.text  # allowed: plain offer
+        assert rtp.audio_pts() == {PT_PCMA}, rtp.audio_pts()
+    finally:
+        rtp.close()
+    rec = call_record(d, sc.call_id)
+    assert rec["codec"] == "PCMA" and rec["end_reason"] == "bye_received", rec
+
+
+@pytest.mark.skipif(pylibsrtp is None, reason="python3-pylibsrtp not installed")
+def test_late_offer_srtp_required(gw):
+    """Policy required: our offer is RTP/SAVP with one a=crypto per suite (tag 1 _80, tag 2
+    _32, a key each); the ACK's answer picks tag 2 with its own key, and SRTP flows with our
+    tag-2 key one way and the answer's key the other."""
+    d = gw()
+    pid = import_number(d, transport="tls", media="required")
+    rtp = RtpClient()
+    key = os.urandom(30)
+    suite = "AES_CM_128_HMAC_SHA1_32"
+
+    def answer(offer):
+        assert "RTP/SAVP" in offer, offer
+        return sdp_offer(rtp.port, key, suite=suite, tag=2)
+
+    def srtp(body):
+        cr = parse_cryptos(body)
+        assert set(cr) == {1, 2} and cr[1][0] == "AES_CM_128_HMAC_SHA1_80", cr
+        assert cr[2][0] == suite and cr[1][1] != cr[2][1] and key not in (cr[1][1], cr[2][1])
+        rtp.set_srtp(key, cr[2][1], suite)
+    try:
+        frames = known_sequence(FRAMES, seed=9)
+        sc, _ = late_offer_call(d, "tls", answer, rtp, frames, srtp)
+    finally:
+        rtp.close()
+    rec = call_record(d, sc.call_id)
+    assert rec["media_encryption"] == "srtp" and rec["codec"] == "PCMU", rec
+    assert rec["end_reason"] == "bye_received", rec
+    r = d.api("GET", "/v1/phone-numbers/%s/events" % pid)
+    assert "srtp_keys_in_clear" not in r.text  # TLS: the keys were protected
+
+
+def test_late_offer_unusable_answer_ends_call(gw):
+    """An ACK answer that does not fit our offer (RTP/SAVP to our RTP/AVP) ends the call:
+    BYE from the daemon, end_reason sdp_answer_refused."""
+    d = gw(TRUNKLINE_MEDIA_TIMEOUT_S="60")
+    import_number(d)
     sc = SipClient(d.sip_port, "tcp")
     try:
         r = sc.invite(NUMBER, "")
-        assert r.code == 200 and "m=audio" in r.text, r.raw
-        ip, rport, _, _, _, _ = parse_answer(r.body)
-        sc.ack(sdp_offer(rtp.port))
-        rtp.set_remote(ip, rport)
-        frames = known_sequence(FRAMES, seed=3)
-        rtp.run(frames)
-        assert echoed(frames, rtp.audio_bytes())
+        assert r.code == 200, r.raw
+        sc.ack(sdp_offer(40000, os.urandom(30)))
+        sc.wait_bye()
+    finally:
+        sc.close()
+    rec = call_record(d, sc.call_id)
+    assert rec["end_reason"] == "sdp_answer_refused" and rec["final_status"] == 200, rec
+
+
+@pytest.mark.skipif(pylibsrtp is None, reason="python3-pylibsrtp not installed")
+def test_srtp_over_tcp_warns_once(gw):
+    """SDES keys over TCP signalling: accepted (hosted PBXs offer TCP only), with one
+    srtp_keys_in_clear event per call."""
+    d = gw()
+    pid = import_number(d, transport="tcp", media="required")
+    sc, _, _ = echo_call(d, "tcp", srtp=True)
+    e = event(d, pid, "srtp_keys_in_clear")
+    assert "clear signalling" in e["message"] and "TLS" in e["hint"], e
+    assert call_record(d, sc.call_id)["media_encryption"] == "srtp"
+    r = d.api("GET", "/v1/phone-numbers/%s/events" % pid)
+    assert len([x for x in r.json()["data"] if x["code"] == "srtp_keys_in_clear"]) == 1
+
+
+# ---- teardown paths: every one leaves a record with its reason ------------------------
+
+def answered_call(d, extra=""):
+    """An answered call from the Python UAC (no RTP sent); returns (client, 200)."""
+    sc = SipClient(d.sip_port, "tcp")
+    r = sc.invite(NUMBER, sdp_offer(40000), extra)
+    assert r.code == 200, r.raw
+    sc.ack()
+    return sc, r
+
+
+def test_cancel_while_ringing(gw):
+    """CANCEL after the 180 while the call rings (call_answer_delay_ms): 200 to the CANCEL,
+    487 to the INVITE, a record canceled/487."""
+    d = gw(TRUNKLINE_CALL_ANSWER_DELAY_MS="60000")
+    import_number(d)
+    sc = SipClient(d.sip_port, "tcp")
+    try:
+        sc.invite_send(NUMBER, sdp_offer(40000))
+        ring = sc.response("INVITE", provisional=True)
+        assert ring.code == 180, ring.raw
+        assert sc.cancel().code == 200
+        r = sc.invite_final()
+        assert r.code == 487, r.raw
+        sc.ack_failure(r)
+    finally:
+        sc.close()
+    rec = call_record(d, sc.call_id)
+    assert rec["end_reason"] == "canceled" and rec["final_status"] == 487, rec
+    assert not rec["answered_at"], rec
+
+
+def test_answer_delay_rings_then_answers(gw):
+    d = gw(TRUNKLINE_CALL_ANSWER_DELAY_MS="200")
+    import_number(d)
+    sc = SipClient(d.sip_port, "tcp")
+    try:
+        sc.invite_send(NUMBER, sdp_offer(40000))
+        assert sc.response("INVITE", provisional=True).code == 180
+        r = sc.invite_final()
+        assert r.code == 200, r.raw
+        sc.ack()
         assert sc.bye().code == 200
     finally:
         sc.close()
-        rtp.close()
+    assert call_record(d, sc.call_id)["end_reason"] == "bye_received"
+
+
+def test_session_timer_expiry(gw):
+    """The carrier asks for a 3 s session timer it refreshes itself (refresher=uac) and
+    never does: the daemon sends BYE (RFC 4028 §10), end_reason session_expired."""
+    d = gw(TRUNKLINE_SIP_MIN_SE="2", TRUNKLINE_MEDIA_TIMEOUT_S="600")
+    import_number(d)
+    sc, r = answered_call(d, "Supported: timer\r\nSession-Expires: 3;refresher=uac\r\n"
+                             "Min-SE: 2\r\n")
+    try:
+        assert re.match(r"3;\s*refresher=uac", r.get("session-expires") or ""), r.raw
+        sc.wait_bye()
+    finally:
+        sc.close()
+    rec = call_record(d, sc.call_id)
+    assert rec["end_reason"] == "session_expired" and rec["final_status"] == 200, rec
+
+
+def test_max_call_duration(gw):
+    d = gw(TRUNKLINE_MAX_CALL_DURATION_S="1", TRUNKLINE_MEDIA_TIMEOUT_S="600")
+    import_number(d)
+    sc, _ = answered_call(d)
+    try:
+        sc.wait_bye()
+    finally:
+        sc.close()
+    rec = call_record(d, sc.call_id)
+    assert rec["end_reason"] == "max_duration" and rec["final_status"] == 200, rec
+
+
+def test_agent_hangup(gw):
+    """The echo agent's hangup_after_ms parameter: the agent hangs up, the daemon sends BYE,
+    end_reason agent_hangup."""
+    d = gw(TRUNKLINE_MEDIA_TIMEOUT_S="600")
+    import_number(d)
+    r = d.api("PATCH", "/v1/agents/" + echo_id(d), json={"parameters": {"hangup_after_ms": "300"}})
+    assert r.status_code == 200, r.text
+    sc, _ = answered_call(d)
+    try:
+        sc.wait_bye()
+    finally:
+        sc.close()
+    rec = call_record(d, sc.call_id)
+    assert rec["end_reason"] == "agent_hangup" and rec["final_status"] == 200, rec
+
+
+def test_public_ip_in_sdp_and_contact(gw):
+    d = gw(TRUNKLINE_PUBLIC_IP="203.0.113.9")
+    import_number(d)
+    sc, r = answered_call(d)
+    try:
+        assert "c=IN IP4 203.0.113.9" in r.text, r.text
+        assert "@203.0.113.9:" in r.get("contact") or "sip:203.0.113.9:" in r.get("contact"), \
+            r.get("contact")
+        assert sc.bye().code == 200
+    finally:
+        sc.close()
+    assert call_record(d, sc.call_id)["end_reason"] == "bye_received"
+
+
+def test_invite_rate_per_source(gw):
+    """sip_invite_rate=1: a burst of two passes (404 here: the target is unknown), then 503
+    with Retry-After, before any other rule."""
+    d = gw(TRUNKLINE_SIP_INVITE_RATE="1")
+    import_number(d)
+    codes = []
+    sc = SipClient(d.sip_port, "tcp")
+    try:
+        for _ in range(10):
+            r = sc.invite("+4930999999", sdp_offer(40000))
+            if r.code >= 300:
+                sc.ack_failure(r)
+            codes.append(r.code)
+            if r.code == 503:
+                assert r.get("retry-after"), r.raw
+                break
+    finally:
+        sc.close()
+    assert codes[:2] == [404, 404] and codes[-1] == 503, codes
+
+
+def test_workspace_cap_spares_other_workspaces(gw):
+    """max_calls_per_workspace=1: a second call of the same workspace gets 503, a call of
+    another workspace still goes through."""
+    d = gw(TRUNKLINE_MAX_CALLS_PER_WORKSPACE="1", TRUNKLINE_MEDIA_TIMEOUT_S="600")
+    import_number(d)
+    r = d.api("POST", "/v1/workspaces", token=d.operator_token,
+              json={"name": "other", "plan": "professional"})
+    assert r.status_code == 201, r.text
+    ws2 = r.json()["id"]
+    r = d.api("POST", "/v1/tokens", token=d.operator_token,
+              json={"role": "admin", "name": "a2", "workspace_id": ws2})
+    assert r.status_code == 201, r.text
+    tok2 = r.json()["token"]
+    other = "+493087654321"
+    pid2 = import_number(d, number=other, token=tok2)
+    first, _ = answered_call(d)
+    second = SipClient(d.sip_port, "tcp")
+    third = SipClient(d.sip_port, "tcp")
+    try:
+        r = second.invite(NUMBER, sdp_offer(40002))
+        assert r.code == 503 and r.get("retry-after"), r.raw
+        second.ack_failure(r)
+        r = third.invite(other, sdp_offer(40004))
+        assert r.code == 200, r.raw
+        third.ack()
+        assert third.bye().code == 200
+        assert first.bye().code == 200
+    finally:
+        for c in (first, second, third):
+            c.close()
+    assert call_record(d, second.call_id)["final_status"] == 503
+    rec = call_record(d, third.call_id, token=tok2)
+    assert rec["end_reason"] == "bye_received" and rec["number_id"] == pid2, rec
+    assert call_record(d, first.call_id)["end_reason"] == "bye_received"
 
 
 # ---- SIPp as the carrier --------------------------------------------------------------

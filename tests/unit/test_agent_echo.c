@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <uv.h>
 
 #include "agent/agent.h"
 
@@ -15,7 +16,7 @@ struct tl_agent_call {
     size_t n_played;
     char digits[16];
     size_t n_digits;
-    int ready_calls, ready_err;
+    int ready_calls, ready_err, hangups;
 };
 
 static int rec_play(struct tl_agent_call *c, const uint8_t *ulaw, size_t len)
@@ -45,8 +46,8 @@ static int rec_dtmf(struct tl_agent_call *c, const char *d)
 }
 static int rec_hangup(struct tl_agent_call *c, const char *r)
 {
-    (void)c;
     (void)r;
+    c->hangups++;
     return 0;
 }
 static int rec_transfer(struct tl_agent_call *c, const char *t)
@@ -72,8 +73,12 @@ static void test_echo_gives_back_audio_and_dtmf(void **state)
     assert_null(tl_agent_builtin("nope"));
     struct tl_agent_call call = {0};
     struct tl_agent_conn *c = NULL;
-    struct tl_agent_call_info info = {"ca_x",      "ws_x",          "ag_x",    "+493012345678",
-                                      "+15550001", "+493012345678", "inbound", "abc@host"};
+    struct tl_agent_call_info info = {"ca_x",      "ws_x",
+                                      "ag_x",      "+493012345678",
+                                      "+15550001", "+493012345678",
+                                      "inbound",   "abc@host",
+                                      NULL,        0,
+                                      NULL};
     assert_int_equal(ops->start(&c, &info, &call, &rec_ops, on_ready), 0);
     assert_non_null(c);
     assert_int_equal(call.ready_calls, 1);
@@ -97,8 +102,52 @@ static void test_echo_gives_back_audio_and_dtmf(void **state)
     ops->stop(c, "bye_received");
 }
 
+/* parameters: hangup_after_ms asks the call to hang up once, on the loop's clock; a bad
+ * value is ignored; stop() before it fires cancels it (the loop then has nothing left) */
+static void test_echo_hangup_after_ms(void **state)
+{
+    (void)state;
+    const struct tl_agent_ops *ops = tl_agent_builtin("echo");
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct tl_agent_param p[2] = {{"greeting", "hi"}, {"hangup_after_ms", "30"}};
+    struct tl_agent_call call = {0};
+    struct tl_agent_conn *c = NULL;
+    struct tl_agent_call_info info = {"ca_x",      "ws_x",
+                                      "ag_x",      "+493012345678",
+                                      "+15550001", "+493012345678",
+                                      "inbound",   "abc@host",
+                                      p,           2,
+                                      &loop};
+    assert_int_equal(ops->start(&c, &info, &call, &rec_ops, on_ready), 0);
+    assert_int_equal(call.ready_calls, 1);
+    assert_int_equal(call.hangups, 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* returns once the one-shot timer has fired */
+    assert_int_equal(call.hangups, 1);
+    ops->stop(c, "agent_hangup");
+    uv_run(&loop, UV_RUN_DEFAULT); /* the timer's close callback frees the connection */
+
+    const char *bad[] = {"", "-5", "12x", "0", "999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct tl_agent_call call2 = {0};
+        p[1].value = bad[i];
+        assert_int_equal(ops->start(&c, &info, &call2, &rec_ops, on_ready), 0);
+        assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0); /* no timer armed */
+        ops->stop(c, "bye_received");
+        assert_int_equal(call2.hangups, 0);
+    }
+    p[1].value = "60000";
+    struct tl_agent_call call3 = {0};
+    assert_int_equal(ops->start(&c, &info, &call3, &rec_ops, on_ready), 0);
+    ops->stop(c, "bye_received"); /* before it fires */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(call3.hangups, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_echo_gives_back_audio_and_dtmf)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_echo_gives_back_audio_and_dtmf),
+                                       cmocka_unit_test(test_echo_hangup_after_ms)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1002,6 +1002,76 @@ static void test_close_in_callback(void **st)
     engine_down();
 }
 
+/* Late offer: a stream opened before the answer (pending) drops what arrives and sends
+ * nothing; set_params then brings the answer's codec, telephone-event PT, SRTP suite and
+ * keys, and the remote address. */
+static void test_set_params_late_offer(void **st)
+{
+    engine_up(NULL);
+    struct peer *a = peer_new(), *b = peer_new();
+    struct tl_media_stream_params pa, pb;
+    srtp_params(&pa, &pb, TL_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_32);
+    pb.pt = 8;
+    pa.pt = 8;
+    struct tl_media_stream_params pend = {0};
+    pend.pending = true;
+    pend.pt = 99; /* ignored while pending */
+    open_stream(a, &pend);
+    pb.remote_ip = "127.0.0.1";
+    pb.remote_rtp_port = tl_media_stream_local_port(a->s);
+    open_stream(b, &pb);
+    uint8_t f[160];
+    for (int i = 0; i < 5; i++) {
+        frame(f, 50 + i);
+        assert_int_equal(0, tl_media_stream_write(b->s, f, 160));
+        assert_int_equal(0, tl_media_stream_write(a->s, f, 160)); /* drained, not sent */
+    }
+    /* everything b sent (5 RTP, maybe an RTCP report) reached a and was dropped */
+    RUN_UNTIL(stats(b).tx_packets == 5 && stats(a).drop_pending >= 5 + stats(b).rtcp_tx, 2000);
+    assert_true(stats(a).drop_pending >= 5);
+    assert_int_equal(0, a->npk);
+    assert_int_equal(0, stats(a).tx_packets);
+    assert_int_equal(0, stats(a).drop_auth);
+
+    /* bad answers leave the stream as it was */
+    struct tl_media_stream_params bad = pa;
+    bad.pt = 18;
+    assert_int_equal(EINVAL, tl_media_stream_set_params(a->s, &bad));
+    bad = pa;
+    bad.remote_ip = "not-an-ip";
+    bad.remote_rtp_port = 4000;
+    assert_int_equal(EINVAL, tl_media_stream_set_params(a->s, &bad));
+    RUN_UNTIL(tl_media_stream_queued(a->s) == 0, 1000);
+
+    pa.remote_ip = "127.0.0.1";
+    pa.remote_rtp_port = tl_media_stream_local_port(b->s);
+    assert_int_equal(0, tl_media_stream_set_params(a->s, &pa));
+    memset(&pa, 0, sizeof pa); /* the caller wipes its copy of the keys */
+    uint32_t dropped = stats(a).drop_pending;
+    for (int i = 0; i < 10; i++) {
+        frame(f, i);
+        assert_int_equal(0, tl_media_stream_write(a->s, f, 160));
+        frame(f, 100 + i);
+        assert_int_equal(0, tl_media_stream_write(b->s, f, 160));
+    }
+    assert_int_equal(0, tl_media_stream_send_dtmf(b->s, "9", 0));
+    RUN_UNTIL(b->npk == 10 && a->npk == 10 && a->ndig == 1, 3000);
+    assert_int_equal(10, b->npk); /* b takes PT 8 only: a sends PCMA now */
+    assert_int_equal(10, a->npk);
+    for (int i = 0; i < 10; i++) {
+        frame(f, i);
+        assert_memory_equal(f, b->audio + 160 * i, 160);
+        frame(f, 100 + i);
+        assert_memory_equal(f, a->audio + 160 * i, 160);
+    }
+    assert_int_equal('9', a->digits[0]);
+    assert_int_equal(dropped, stats(a).drop_pending);
+    assert_int_equal(0, stats(a).drop_auth);
+    assert_int_equal(0, stats(b).drop_auth);
+    close_peers(a, b);
+    engine_down();
+}
+
 static void test_sizes(void **st)
 {
     printf("sizeof(struct tl_media_stream) = %zu bytes (plus libsrtp contexts with SRTP, "
@@ -1015,16 +1085,27 @@ int main(void)
     srand((unsigned)getpid());
     port_base = (uint16_t)(40000 + (getpid() % 100) * 200); /* tests running side by side */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rtp_parse),       cmocka_unit_test(test_rtcp_parse),
-        cmocka_unit_test(test_dtmf_rx),         cmocka_unit_test(test_source_stats),
-        cmocka_unit_test(test_port_pool),       cmocka_unit_test(test_audio_marks),
-        cmocka_unit_test(test_dtmf_out_in),     cmocka_unit_test(test_dtmf_wire_format),
-        cmocka_unit_test(test_dtmf_no_marker),  cmocka_unit_test(test_srtp_80),
-        cmocka_unit_test(test_srtp_32),         cmocka_unit_test(test_srtp_tamper_and_wrong_key),
-        cmocka_unit_test(test_rtp_bleed_plain), cmocka_unit_test(test_rtp_bleed_srtp),
-        cmocka_unit_test(test_rtcp_loss),       cmocka_unit_test(test_rtcp_exchange),
-        cmocka_unit_test(test_timeout),         cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_port_alloc),      cmocka_unit_test(test_close_in_callback),
+        cmocka_unit_test(test_rtp_parse),
+        cmocka_unit_test(test_rtcp_parse),
+        cmocka_unit_test(test_dtmf_rx),
+        cmocka_unit_test(test_source_stats),
+        cmocka_unit_test(test_port_pool),
+        cmocka_unit_test(test_audio_marks),
+        cmocka_unit_test(test_dtmf_out_in),
+        cmocka_unit_test(test_dtmf_wire_format),
+        cmocka_unit_test(test_dtmf_no_marker),
+        cmocka_unit_test(test_srtp_80),
+        cmocka_unit_test(test_srtp_32),
+        cmocka_unit_test(test_srtp_tamper_and_wrong_key),
+        cmocka_unit_test(test_rtp_bleed_plain),
+        cmocka_unit_test(test_rtp_bleed_srtp),
+        cmocka_unit_test(test_rtcp_loss),
+        cmocka_unit_test(test_rtcp_exchange),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_port_alloc),
+        cmocka_unit_test(test_close_in_callback),
+        cmocka_unit_test(test_set_params_late_offer),
         cmocka_unit_test(test_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -273,9 +273,23 @@ static void test_cache_refresh(void **state)
     struct tl_agent *a = calloc(1, sizeof *a);
     assert_int_equal(tl_store_agent_get(f->s, f->ws, agent, a), 0);
     strcpy(a->url, "wss://agents.example/two");
+    a->n_params = 2; /* the agent's parameters follow too (handed to it at call start) */
+    strcpy(a->params[0].key, "greeting");
+    strcpy(a->params[0].value, "hello");
+    strcpy(a->params[1].key, "hangup_after_ms");
+    strcpy(a->params[1].value, "500");
     assert_int_equal(tl_store_agent_update(f->s, a, &err), 0);
     assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
     assert_string_equal(rt->agent_url, "wss://agents.example/two");
+    assert_int_equal(rt->n_agent_params, 2);
+    bool seen[2] = {false, false};
+    for (size_t i = 0; i < 2; i++) {
+        if (!strcmp(rt->agent_params[i].key, "greeting"))
+            seen[0] = !strcmp(rt->agent_params[i].value, "hello");
+        else if (!strcmp(rt->agent_params[i].key, "hangup_after_ms"))
+            seen[1] = !strcmp(rt->agent_params[i].value, "500");
+    }
+    assert_true(seen[0] && seen[1]);
     free(a);
 
     /* unassign -> no agent */
