@@ -81,7 +81,11 @@ def trace_msgs(text):
 class Baresip:
     """baresip with a generated config dir, its output captured, ctrl_tcp connected."""
 
-    def __init__(self, tmp_path, transport, cafile, certificate):
+    def __init__(self, tmp_path, transport, cafile, certificate, config_in=CONFIG_IN,
+                 account=None, **fmt):
+        """config_in: a template (placeholders: sip_port, ctrl_port, cafile, certificate,
+        rtp_lo, rtp_hi, and any in fmt); account: the accounts line (default: the UAS
+        account with auto answer)."""
         self.dir = str(tmp_path / ("baresip-" + transport))
         os.makedirs(self.dir, exist_ok=True)
         self.transport = transport
@@ -99,14 +103,16 @@ class Baresip:
         self.tls_port = self.sip_port + 1
         ctrl_port = free_port()
         rtp = free_port(socket.SOCK_DGRAM) & ~1
-        with open(CONFIG_IN) as f:
+        with open(config_in) as f:
             cfg = f.read().format(sip_port=self.sip_port, ctrl_port=ctrl_port, cafile=cafile,
-                                  certificate=certificate, rtp_lo=rtp, rtp_hi=rtp + 10)
+                                  certificate=certificate, rtp_lo=rtp, rtp_hi=rtp + 10, **fmt)
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write(cfg)
         tpp = "" if transport == "udp" else ";transport=" + transport
+        if account is None:
+            account = "<sip:test@127.0.0.1%s>;regint=0;answermode=auto;audio_codecs=pcmu" % tpp
         with open(os.path.join(self.dir, "accounts"), "w") as f:
-            f.write("<sip:test@127.0.0.1%s>;regint=0;answermode=auto;audio_codecs=pcmu\n" % tpp)
+            f.write(account + "\n")
 
         self.out = b""
         self.cond = threading.Condition()
