@@ -803,6 +803,24 @@ static void push(json_t *a, json_t *v, bool *bad)
         *bad = true;
 }
 
+/* The resource's "id" and its kind as "object": every encoded resource starts so. */
+static void set_id(json_t *o, const char *id, const char *kind, bool *bad)
+{
+    set(o, "id", json_string(id), bad);
+    set(o, "object", json_string(kind), bad);
+}
+
+/* true when all of v[0..n) were allocated; otherwise frees the ones that were */
+static bool alloc_all(json_t *const *v, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n; i++)
+        ok = ok && v[i];
+    for (size_t i = 0; !ok && i < n; i++)
+        json_decref(v[i]);
+    return ok;
+}
+
 static json_t *str_or_null(const char *s)
 {
     return s[0] ? json_string(s) : json_null();
@@ -842,14 +860,10 @@ static json_t *kv_array(const struct tl_kv *hs, size_t n)
 json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_warnings *w)
 {
     json_t *o = json_object(), *ob = json_object(), *ib = NULL;
-    bool bad = !o || !ob;
-    if (bad) {
-        json_decref(o);
-        json_decref(ob);
+    if (!alloc_all((json_t *[]){o, ob}, 2))
         return NULL;
-    }
-    set(o, "id", json_string(n->id), &bad);
-    set(o, "object", json_string("phone_number"), &bad);
+    bool bad = false;
+    set_id(o, n->id, "phone_number", &bad);
     set(o, "workspace_id", json_string(n->workspace_id), &bad);
     set(o, "number", json_string(n->number), &bad);
     set(o, "label", json_string(n->label), &bad);
@@ -910,15 +924,10 @@ json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_
 json_t *tl_codec_agent_encode(const struct tl_agent *a)
 {
     json_t *o = json_object(), *params = json_object(), *hs = json_array();
-    bool bad = !o || !params || !hs;
-    if (bad) {
-        json_decref(o);
-        json_decref(params);
-        json_decref(hs);
+    if (!alloc_all((json_t *[]){o, params, hs}, 3))
         return NULL;
-    }
-    set(o, "id", json_string(a->id), &bad);
-    set(o, "object", json_string("agent"), &bad);
+    bool bad = false;
+    set_id(o, a->id, "agent", &bad);
     set(o, "workspace_id", json_string(a->workspace_id), &bad);
     set(o, "name", json_string(a->name), &bad);
     set(o, "kind", json_string(tl_agent_kind_name(a->kind)), &bad);
@@ -950,8 +959,7 @@ json_t *tl_codec_workspace_encode(const struct tl_workspace *w)
     bool bad = !o;
     if (bad)
         return NULL;
-    set(o, "id", json_string(w->id), &bad);
-    set(o, "object", json_string("workspace"), &bad);
+    set_id(o, w->id, "workspace", &bad);
     set(o, "name", json_string(w->name), &bad);
     set(o, "plan", json_string(tl_plan_name(w->plan)), &bad);
     set(o, "region", json_string(w->region), &bad);
@@ -966,8 +974,7 @@ json_t *tl_codec_token_encode(const struct tl_token *t, const char *secret)
     bool bad = !o;
     if (bad)
         return NULL;
-    set(o, "id", json_string(t->id), &bad);
-    set(o, "object", json_string("token"), &bad);
+    set_id(o, t->id, "token", &bad);
     set(o, "workspace_id", str_or_null(t->workspace_id), &bad);
     set(o, "role", json_string(tl_role_name(t->role)), &bad);
     set(o, "name", json_string(t->name), &bad);
@@ -987,14 +994,10 @@ static json_t *time_or_null(int64_t ms)
 json_t *tl_codec_call_encode(const struct tl_call_record *c)
 {
     json_t *o = json_object(), *rtp = json_object();
-    bool bad = !o || !rtp;
-    if (bad) {
-        json_decref(o);
-        json_decref(rtp);
+    if (!alloc_all((json_t *[]){o, rtp}, 2))
         return NULL;
-    }
-    set(o, "id", json_string(c->id), &bad);
-    set(o, "object", json_string("call"), &bad);
+    bool bad = false;
+    set_id(o, c->id, "call", &bad);
     set(o, "workspace_id", json_string(c->workspace_id), &bad);
     set(o, "number_id", str_or_null(c->number_id), &bad);
     set(o, "number", json_string(c->number), &bad);
@@ -1030,8 +1033,7 @@ json_t *tl_codec_event_encode(const struct tl_event *e)
         json_decref(details);
         details = json_object();
     }
-    set(o, "id", json_string(e->id), &bad);
-    set(o, "object", json_string("event"), &bad);
+    set_id(o, e->id, "event", &bad);
     set(o, "number_id", str_or_null(e->number_id), &bad);
     set(o, "code", text(e->code), &bad);
     set(o, "message", text(e->message), &bad);
@@ -1044,12 +1046,9 @@ json_t *tl_codec_event_encode(const struct tl_event *e)
 json_t *tl_codec_error(const struct tl_err *err)
 {
     json_t *o = json_object(), *e = json_object();
-    bool bad = !o || !e;
-    if (bad) {
-        json_decref(o);
-        json_decref(e);
+    if (!alloc_all((json_t *[]){o, e}, 2))
         return NULL;
-    }
+    bool bad = false;
     const char *code = err && err->code[0] ? err->code : "internal_error";
     const char *msg = err && err->message[0] ? err->message : "internal error";
     set(e, "code", text(code), &bad);

@@ -16,23 +16,6 @@
 #define TE_DEFAULT 0xFFFF  /* RFC 4733 §7.1.1: no fmtp means 0-15 */
 #define PTIME      20
 
-static bool pl_caseeq(struct tl_pl a, const char *s)
-{
-    size_t n = strlen(s);
-    if (a.l != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char x = a.p[i], y = s[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x + 32);
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y + 32);
-        if (x != y)
-            return false;
-    }
-    return true;
-}
-
 static int refuse(struct tl_sdp_refusal *why, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int refuse(struct tl_sdp_refusal *why, int code, const char *fmt, ...)
@@ -129,9 +112,9 @@ static enum tl_sdp_codec fmt_codec(const struct tl_sdp_fmt *f)
     if (f->enc.l) { /* an rtpmap wins over the static table (RFC 3551 §6) */
         if (f->rate != 8000 || f->channels > 1)
             return TL_SDP_CODEC_NONE;
-        if (pl_caseeq(f->enc, "PCMU"))
+        if (tl_sdp_pl_caseeq(f->enc, "PCMU"))
             return TL_SDP_CODEC_PCMU;
-        if (pl_caseeq(f->enc, "PCMA"))
+        if (tl_sdp_pl_caseeq(f->enc, "PCMA"))
             return TL_SDP_CODEC_PCMA;
         return TL_SDP_CODEC_NONE;
     }
@@ -140,7 +123,7 @@ static enum tl_sdp_codec fmt_codec(const struct tl_sdp_fmt *f)
 
 static bool fmt_is_te(const struct tl_sdp_fmt *f)
 {
-    return f->pt >= 0 && f->rate == 8000 && pl_caseeq(f->enc, "telephone-event");
+    return f->pt >= 0 && f->rate == 8000 && tl_sdp_pl_caseeq(f->enc, "telephone-event");
 }
 
 /* RFC 4733 §7.1.1 fmtp: "0-15", "0-11,16", … → bitmask of events 0-16. A list we can't
@@ -269,7 +252,7 @@ static int take_media(struct tl_sdp_nego *neg, struct tl_sdp_refusal *why, const
 
 static bool is_audio(const struct tl_sdp_media *m)
 {
-    return pl_caseeq(m->type, "audio");
+    return tl_sdp_pl_caseeq(m->type, "audio");
 }
 
 /* Can stream idx of the offer be answered under the policy? Fills why when not. */

@@ -68,7 +68,7 @@ static bool pl_eq(struct tl_pl a, const char *s)
     return a.l == n && (n == 0 || memcmp(a.p, s, n) == 0);
 }
 
-static bool pl_caseeq(struct tl_pl a, const char *s)
+bool tl_sdp_pl_caseeq(struct tl_pl a, const char *s)
 {
     size_t n = strlen(s);
     if (a.l != n)
@@ -150,78 +150,6 @@ static bool pl_split(struct tl_pl in, char c, struct tl_pl *head, struct tl_pl *
     return true;
 }
 
-/* ---- base64 (RFC 4648 §4, the alphabet RFC 4568 §9.1 names) ---- */
-static int b64_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int tl_sdp_b64_decode(uint8_t *out, size_t cap, size_t *lenp, const struct tl_pl *in)
-{
-    size_t n = in->l, o = 0;
-    /* padding only at the end, at most two, and only to complete a quantum */
-    size_t pad = 0;
-    while (pad < 2 && n > 0 && in->p[n - 1] == '=') {
-        n--;
-        pad++;
-    }
-    if (pad && (n + pad) % 4)
-        return EBADMSG;
-    if (n % 4 == 1)
-        return EBADMSG;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_val(in->p[i]);
-        if (v < 0)
-            return EBADMSG;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == cap)
-                return ENOSPC;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    /* leftover bits must be zero: one text per key (no malleable encodings) */
-    if (bits && (acc & ((1u << bits) - 1)))
-        return EBADMSG;
-    *lenp = o;
-    return 0;
-}
-
-size_t tl_sdp_b64_encode(char *out, const uint8_t *in, size_t n)
-{
-    static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = A[v >> 18];
-        out[o++] = A[(v >> 12) & 63];
-        out[o++] = A[(v >> 6) & 63];
-        out[o++] = A[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-        out[o++] = A[v >> 18];
-        out[o++] = A[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? A[(v >> 6) & 63] : '=';
-        out[o++] = '=';
-    }
-    return o;
-}
-
 /* ---- a=crypto (RFC 4568 §9.1) ----
  * "<tag> <suite> inline:<key||salt>[|<lifetime>][|<mki>:<len>] [<session-params>]".
  * A line we can't use is marked, not an error: the offer may carry another one. */
@@ -259,16 +187,19 @@ static void crypto_decode(struct tl_sdp_crypto *c, struct tl_pl v)
         c->err = TL_SDP_CRYPTO_MULTI_KEY;
         return;
     }
-    if (kp.l < 7 || !pl_caseeq((struct tl_pl){kp.p, 7}, "inline:"))
+    if (kp.l < 7 || !tl_sdp_pl_caseeq((struct tl_pl){kp.p, 7}, "inline:"))
         return;
     kp.p += 7;
     kp.l -= 7;
     struct tl_pl tail = {0};
     if (!pl_split(kp, '|', &b64, &tail))
         b64 = kp;
+    /* strict base64 with padding (RFC 4648 §4, RFC 4568 §6.1): no stray padding, zero
+     * leftover bits, so one text per key (no malleable encodings) */
     size_t klen;
     uint8_t key[TL_SDP_KEY_LEN + 3];
-    int e = tl_sdp_b64_decode(key, sizeof key, &klen, &b64);
+    int e = sodium_base642bin(key, sizeof key, b64.p, b64.l, NULL, &klen, NULL,
+                              sodium_base64_VARIANT_ORIGINAL);
     if (e || klen != TL_SDP_KEY_LEN) {
         sodium_memzero(key, sizeof key);
         c->err = TL_SDP_CRYPTO_KEY;
@@ -703,12 +634,13 @@ static void put_media(struct out *o, const struct tl_sdp_media *m)
                 o->err = o->err ? o->err : EINVAL;
                 return;
             }
-            char b64[44];
+            char b64[sodium_base64_ENCODED_LEN(TL_SDP_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
             putf(o, "%llu ", c->tag);
             puts_(o, sn);
             puts_(o, " inline:");
-            size_t n = tl_sdp_b64_encode(b64, c->key, TL_SDP_KEY_LEN);
-            put(o, b64, n);
+            sodium_bin2base64(b64, sizeof b64, c->key, TL_SDP_KEY_LEN,
+                              sodium_base64_VARIANT_ORIGINAL);
+            puts_(o, b64);
             sodium_memzero(b64, sizeof b64);
         }
         puts_(o, "\r\n");

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <sodium.h>
 
 #include "digest.h"
 #include "sipint.h"
@@ -31,69 +32,25 @@
 
 /* ---- encodings ---- */
 
-static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 /* Unpadded base64url (RFC 4648 §5): every character is a SIP token character, so the nonce
- * survives any carrier that (wrongly) unquotes it. Writes 4n/3 rounded up + a NUL. */
-static void b64u_enc(char *out, const uint8_t *in, size_t n)
+ * survives any carrier that (wrongly) unquotes it. Writes 4n/3 rounded up + a NUL; out must
+ * hold sodium_base64_ENCODED_LEN(n, URLSAFE_NO_PADDING) bytes. */
+static void b64u_enc(char *out, size_t cap, const uint8_t *in, size_t n)
 {
-    size_t i = 0, o = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64u[v >> 18];
-        out[o++] = b64u[(v >> 12) & 63];
-        out[o++] = b64u[(v >> 6) & 63];
-        out[o++] = b64u[v & 63];
-    }
-    if (n - i == 1) {
-        out[o++] = b64u[in[i] >> 2];
-        out[o++] = b64u[(in[i] & 3) << 4];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
-        out[o++] = b64u[v >> 10];
-        out[o++] = b64u[(v >> 4) & 63];
-        out[o++] = b64u[(v & 15) << 2];
-    }
-    out[o] = '\0';
-}
-
-static int b64u_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    sodium_bin2base64(out, cap, in, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 /* The exact inverse of b64u_enc for NONCE_BIN bytes: a non-canonical spelling (non-zero
- * spare bits) is refused, so one nonce has one text and one replay-table entry. */
+ * spare bits, padding, other characters) is refused, so one nonce has one text and one
+ * replay-table entry. */
 static bool nonce_dec(uint8_t out[NONCE_BIN], const struct tl_pl *pl)
 {
-    uint32_t acc = 0;
-    int bits = 0;
     size_t o = 0;
     if (pl->l != TL_SIP_DIGEST_NONCE_LEN)
         return false;
-    for (size_t i = 0; i < pl->l; i++) {
-        int v = b64u_val((unsigned char)pl->p[i]);
-        if (v < 0)
-            return false;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    return o == NONCE_BIN && acc == 0;
+    return sodium_base642bin(out, NONCE_BIN, pl->p, pl->l, NULL, &o, NULL,
+                             sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+           o == NONCE_BIN;
 }
 
 static void hex_enc(char *out, const uint8_t *in, size_t n)
@@ -362,7 +319,7 @@ int tl_sip_digest_nonce(const struct tl_sip_digest_server *srv,
         return EIO;
     if ((err = hmac(srv->key, bin, 16, source, strlen(source), bin + 16, 16)) != 0)
         return err;
-    b64u_enc(out, bin, sizeof bin);
+    b64u_enc(out, TL_SIP_DIGEST_NONCE_LEN + 1, bin, sizeof bin);
     return 0;
 }
 
@@ -375,7 +332,7 @@ static int opaque_make(const struct tl_sip_digest_server *srv, char out[OPAQUE_L
     uint8_t o[12];
     int err = hmac(srv->key, "opaque", 6, NULL, 0, o, sizeof o);
     if (!err)
-        b64u_enc(out, o, sizeof o);
+        b64u_enc(out, OPAQUE_LEN + 1, o, sizeof o);
     return err;
 }
 
@@ -730,7 +687,7 @@ int tl_sip_digest_answer(struct tl_sip_wbuf *wb, const struct tl_sip_auth *chv, 
         uint8_t r[16];
         if (RAND_bytes(r, sizeof r) != 1)
             return EIO;
-        b64u_enc(cnonce, r, sizeof r);
+        b64u_enc(cnonce, sizeof cnonce, r, sizeof r);
     }
     snprintf(nc, sizeof nc, "%08x", (unsigned)cl->nc);
 

@@ -92,6 +92,13 @@ static void utf8_repair(char *s)
     }
 }
 
+/* Bounded copies from the wire may end mid-character: terminate, then repair. */
+static void text_fix(char *s, size_t cap)
+{
+    s[cap - 1] = '\0';
+    utf8_repair(s);
+}
+
 static uint32_t fnv1a(const char *s)
 {
     uint32_t h = 2166136261u;
@@ -141,6 +148,20 @@ static struct bucket *bucket_of(struct tl_recorder *r, const char *key, unsigned
     return victim;
 }
 
+/* frees what tl_recorder_open made; with_sync: its mutex and conditions too */
+static void recorder_free(struct tl_recorder *r, bool with_sync)
+{
+    if (with_sync) {
+        pthread_cond_destroy(&r->work);
+        pthread_cond_destroy(&r->done);
+        pthread_mutex_destroy(&r->mu);
+    }
+    free(r->q);
+    free(r->batch);
+    free(r->refs);
+    free(r);
+}
+
 int tl_recorder_open(struct tl_recorder **rp, struct tl_store *s, const struct tl_recorder_cfg *cfg)
 {
     struct tl_recorder *r = calloc(1, sizeof *r);
@@ -169,10 +190,7 @@ int tl_recorder_open(struct tl_recorder **rp, struct tl_store *s, const struct t
     r->batch = calloc(r->cfg.batch_max, sizeof *r->batch);
     r->refs = calloc(r->cfg.batch_max, sizeof *r->refs);
     if (!r->q || !r->batch || !r->refs) {
-        free(r->q);
-        free(r->batch);
-        free(r->refs);
-        free(r);
+        recorder_free(r, false);
         return ENOMEM;
     }
     pthread_mutex_init(&r->mu, NULL);
@@ -184,13 +202,7 @@ int tl_recorder_open(struct tl_recorder **rp, struct tl_store *s, const struct t
     pthread_condattr_destroy(&ca);
     int ret = pthread_create(&r->thread, NULL, writer_main, r);
     if (ret) {
-        pthread_cond_destroy(&r->work);
-        pthread_cond_destroy(&r->done);
-        pthread_mutex_destroy(&r->mu);
-        free(r->q);
-        free(r->batch);
-        free(r->refs);
-        free(r);
+        recorder_free(r, true);
         return ret;
     }
     *rp = r;
@@ -293,19 +305,12 @@ int tl_recorder_call(struct tl_recorder *r, const struct tl_call_record *c)
     if (!copy)
         return ENOMEM;
     memcpy(copy, c, sizeof *copy);
-    /* bounded copies from the wire may end mid-character: terminate, then repair */
-    copy->from_uri[sizeof copy->from_uri - 1] = '\0';
-    copy->from_user[sizeof copy->from_user - 1] = '\0';
-    copy->to_user[sizeof copy->to_user - 1] = '\0';
-    copy->sip_call_id[sizeof copy->sip_call_id - 1] = '\0';
-    copy->end_reason[sizeof copy->end_reason - 1] = '\0';
-    copy->codec[sizeof copy->codec - 1] = '\0';
-    utf8_repair(copy->from_uri);
-    utf8_repair(copy->from_user);
-    utf8_repair(copy->to_user);
-    utf8_repair(copy->sip_call_id);
-    utf8_repair(copy->end_reason);
-    utf8_repair(copy->codec);
+    text_fix(copy->from_uri, sizeof copy->from_uri);
+    text_fix(copy->from_user, sizeof copy->from_user);
+    text_fix(copy->to_user, sizeof copy->to_user);
+    text_fix(copy->sip_call_id, sizeof copy->sip_call_id);
+    text_fix(copy->end_reason, sizeof copy->end_reason);
+    text_fix(copy->codec, sizeof copy->codec);
     if (!copy->created_at)
         copy->created_at = tl_now_ms();
     return push(r, copy, NULL);
@@ -346,10 +351,10 @@ int tl_recorder_event(struct tl_recorder *r, const struct tl_event *e, const cha
     if (!copy)
         return ENOMEM;
     memcpy(copy, e, sizeof *copy);
-    copy->code[sizeof copy->code - 1] = '\0';
+    text_fix(copy->code, sizeof copy->code);
+    text_fix(copy->hint, sizeof copy->hint);
+    text_fix(copy->details, sizeof copy->details);
     copy->message[sizeof copy->message - 1] = '\0';
-    copy->hint[sizeof copy->hint - 1] = '\0';
-    copy->details[sizeof copy->details - 1] = '\0';
     if (folded) {
         /* the count goes at the end, whole: cut the message to make room for it */
         char tail[64];
@@ -361,10 +366,7 @@ int tl_recorder_event(struct tl_recorder *r, const struct tl_event *e, const cha
             ml = room;
         memcpy(copy->message + ml, tail, (size_t)tl + 1);
     }
-    utf8_repair(copy->code);
-    utf8_repair(copy->message);
-    utf8_repair(copy->hint);
-    utf8_repair(copy->details);
+    utf8_repair(copy->message); /* after the cut, which may split a character */
     if (!copy->id[0])
         tl_id_new(copy->id, "ev");
     if (!copy->created_at)
@@ -414,11 +416,5 @@ void tl_recorder_close(struct tl_recorder *r)
                 "written=%llu dropped_full=%llu write_failed=%llu suppressed=%llu",
                 (unsigned long long)r->st.written, (unsigned long long)r->st.dropped_full,
                 (unsigned long long)r->st.write_failed, (unsigned long long)r->st.suppressed);
-    pthread_cond_destroy(&r->work);
-    pthread_cond_destroy(&r->done);
-    pthread_mutex_destroy(&r->mu);
-    free(r->q);
-    free(r->batch);
-    free(r->refs);
-    free(r);
+    recorder_free(r, true);
 }

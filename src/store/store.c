@@ -317,6 +317,28 @@ static int exec_args(struct tl_store *s, const char *op, const char *sql, const 
     return ret;
 }
 
+/* Runs a write statement to completion and finalizes it; `bound` is the ||-chain of its
+ * binders (0 when all took). On failure *st is left to the caller's exit path. */
+static int step_fin(struct tl_store *s, const char *op, sqlite3_stmt **st, int bound,
+                    struct tl_err *err)
+{
+    if (bound)
+        return db_fail(s, op, err);
+    int ret = step_done(s, op, *st, err);
+    if (ret == 0)
+        fin(st);
+    return ret;
+}
+
+/* The exit of a write under lock: drops the statement, undoes a transaction left open
+ * (after a commit there is none), unlocks. */
+static void tx_end(struct tl_store *s, sqlite3_stmt *st)
+{
+    sqlite3_finalize(st);
+    tx_rollback(s);
+    unlock(s);
+}
+
 static void safe_zero(void *p, size_t n)
 {
     sodium_memzero(p, n);
@@ -1188,16 +1210,13 @@ int tl_store_workspace_create(struct tl_store *s, struct tl_workspace *w, struct
                &st, err);
     if (ret != 0)
         goto out;
-    if (bind_str(st, 1, w->id) || bind_str(st, 2, w->name) ||
-        bind_str(st, 3, opt_name(tl_plan_name(w->plan))) || bind_str(st, 4, w->region) ||
-        sqlite3_bind_int64(st, 5, w->created_at)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = step_done(s, op, st, err);
+    ret = step_fin(s, op, &st,
+                   bind_str(st, 1, w->id) || bind_str(st, 2, w->name) ||
+                       bind_str(st, 3, opt_name(tl_plan_name(w->plan))) ||
+                       bind_str(st, 4, w->region) || sqlite3_bind_int64(st, 5, w->created_at),
+                   err);
     if (ret != 0)
         goto out;
-    fin(&st);
 
     /* every workspace starts with something a number can be pointed at right away */
     ret = prep(s, op,
@@ -1206,22 +1225,16 @@ int tl_store_workspace_create(struct tl_store *s, struct tl_workspace *w, struct
                &st, err);
     if (ret != 0)
         goto out;
-    if (bind_str(st, 1, agent_id) || bind_str(st, 2, w->id) ||
-        bind_str(st, 3, opt_name(tl_agent_kind_name(TL_AGENT_BUILTIN))) ||
-        sqlite3_bind_int64(st, 4, w->created_at)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = step_done(s, op, st, err);
+    ret = step_fin(s, op, &st,
+                   bind_str(st, 1, agent_id) || bind_str(st, 2, w->id) ||
+                       bind_str(st, 3, opt_name(tl_agent_kind_name(TL_AGENT_BUILTIN))) ||
+                       sqlite3_bind_int64(st, 4, w->created_at),
+                   err);
     if (ret != 0)
         goto out;
-    fin(&st);
     ret = tx_commit(s, op, err);
 out:
-    sqlite3_finalize(st);
-    if (ret != 0)
-        tx_rollback(s);
-    unlock(s);
+    tx_end(s, st);
     return ret;
 }
 
@@ -1248,20 +1261,17 @@ int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct
                &st, err);
     if (ret != 0)
         goto out;
-    if (bind_str(st, 1, w->name) || bind_str(st, 2, opt_name(tl_plan_name(w->plan))) ||
-        bind_str(st, 3, w->region) || sqlite3_bind_int64(st, 4, w->updated_at) ||
-        bind_str(st, 5, w->id)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = step_done(s, op, st, err);
+    ret = step_fin(s, op, &st,
+                   bind_str(st, 1, w->name) || bind_str(st, 2, opt_name(tl_plan_name(w->plan))) ||
+                       bind_str(st, 3, w->region) || sqlite3_bind_int64(st, 4, w->updated_at) ||
+                       bind_str(st, 5, w->id),
+                   err);
     if (ret != 0)
         goto out;
     if (sqlite3_changes(s->db) == 0) {
         ret = not_found(err, "workspace");
         goto out;
     }
-    fin(&st);
     ret = ws_read(s, w->id, w, err);
 out:
     sqlite3_finalize(st);
@@ -1330,17 +1340,15 @@ int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL
                &st, err);
     if (ret != 0)
         goto out;
-    if (bind_str(st, 1, t->id) || bind_opt(st, 2, t->workspace_id) ||
-        bind_str(st, 3, opt_name(tl_role_name(t->role))) || bind_str(st, 4, t->name) ||
-        bind_str(st, 5, t->prefix) || bind_blob(st, 6, hash, sizeof hash, true) ||
-        sqlite3_bind_int64(st, 7, t->created_at)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = step_done(s, op, st, err);
+    ret =
+        step_fin(s, op, &st,
+                 bind_str(st, 1, t->id) || bind_opt(st, 2, t->workspace_id) ||
+                     bind_str(st, 3, opt_name(tl_role_name(t->role))) || bind_str(st, 4, t->name) ||
+                     bind_str(st, 5, t->prefix) || bind_blob(st, 6, hash, sizeof hash, true) ||
+                     sqlite3_bind_int64(st, 7, t->created_at),
+                 err);
     if (ret != 0)
         goto out;
-    fin(&st);
     ret = tx_commit(s, op, err);
 out:
     sqlite3_finalize(st);
@@ -1554,6 +1562,21 @@ out:
     return ret;
 }
 
+/* Binds the agent's fields at first.., runs the INSERT or UPDATE *st, commits and reads
+ * the stored agent back into a (values hidden). */
+static int ag_write(struct tl_store *s, const char *op, sqlite3_stmt **st, int first,
+                    struct tl_agent *a, struct tl_err *err)
+{
+    int ret = ag_bind_fields(s, op, *st, first, a, err);
+    if (ret == 0)
+        ret = step_fin(s, op, st, 0, err);
+    if (ret == 0)
+        ret = tx_commit(s, op, err);
+    if (ret == 0)
+        ret = ag_read(s, op, a->workspace_id, a->id, a, false, err);
+    return ret;
+}
+
 int tl_store_agent_create(struct tl_store *s, struct tl_agent *a, struct tl_err *err)
 {
     static const char op[] = "agent_create";
@@ -1582,20 +1605,9 @@ int tl_store_agent_create(struct tl_store *s, struct tl_agent *a, struct tl_err 
         ret = db_fail(s, op, err);
         goto out;
     }
-    ret = ag_bind_fields(s, op, st, 3, a, err);
-    if (ret != 0)
-        goto out;
-    ret = step_done(s, op, st, err);
-    if (ret != 0)
-        goto out;
-    fin(&st);
-    ret = tx_commit(s, op, err);
-    if (ret == 0)
-        ret = ag_read(s, op, a->workspace_id, a->id, a, false, err);
+    ret = ag_write(s, op, &st, 3, a, err);
 out:
-    sqlite3_finalize(st);
-    tx_rollback(s);
-    unlock(s);
+    tx_end(s, st);
     return ret;
 }
 
@@ -1663,20 +1675,9 @@ int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_err 
         ret = db_fail(s, op, err);
         goto out;
     }
-    ret = ag_bind_fields(s, op, st, 1, a, err);
-    if (ret != 0)
-        goto out;
-    ret = step_done(s, op, st, err);
-    if (ret != 0)
-        goto out;
-    fin(&st);
-    ret = tx_commit(s, op, err);
-    if (ret == 0)
-        ret = ag_read(s, op, a->workspace_id, a->id, a, false, err);
+    ret = ag_write(s, op, &st, 1, a, err);
 out:
-    sqlite3_finalize(st);
-    tx_rollback(s);
-    unlock(s);
+    tx_end(s, st);
     sodium_memzero(stored, sizeof *stored);
     free(stored);
     if (ret == 0)
@@ -1725,9 +1726,7 @@ int tl_store_agent_delete(struct tl_store *s, const char *workspace_id, const ch
     if (ret == 0)
         ret = tx_commit(s, op, err);
 out:
-    sqlite3_finalize(st);
-    tx_rollback(s);
-    unlock(s);
+    tx_end(s, st);
     if (ret == 0)
         notify(s, TL_CHANGE_AGENT_DELETED, workspace_id, id, NULL);
     return ret;
@@ -1969,9 +1968,7 @@ int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct
     if (ret == 0)
         ret = pn_read_public(s, op, n->workspace_id, n->id, n, err);
 out:
-    sqlite3_finalize(st);
-    tx_rollback(s);
-    unlock(s);
+    tx_end(s, st);
     pn_trunks_free(&c);
     if (ret == 0)
         notify(s, TL_CHANGE_NUMBER_CREATED, n->workspace_id, n->id, n->number);
@@ -2022,23 +2019,18 @@ int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struc
                &st, err);
     if (ret != 0)
         goto out;
-    if (bind_str(st, 1, n->label) || bind_opt(st, 2, n->agent_id) || pn_trunks_bind(st, 3, &c) ||
-        sqlite3_bind_int64(st, 7, n->updated_at) || bind_str(st, 8, n->workspace_id) ||
-        bind_str(st, 9, n->id)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = step_done(s, op, st, err);
+    ret = step_fin(s, op, &st,
+                   bind_str(st, 1, n->label) || bind_opt(st, 2, n->agent_id) ||
+                       pn_trunks_bind(st, 3, &c) || sqlite3_bind_int64(st, 7, n->updated_at) ||
+                       bind_str(st, 8, n->workspace_id) || bind_str(st, 9, n->id),
+                   err);
     if (ret != 0)
         goto out;
-    fin(&st);
     ret = tx_commit(s, op, err);
     if (ret == 0)
         ret = pn_read_public(s, op, n->workspace_id, n->id, n, err);
 out:
-    sqlite3_finalize(st);
-    tx_rollback(s);
-    unlock(s);
+    tx_end(s, st);
     pn_trunks_free(&c);
     free(old);
     if (ret == 0)
@@ -2069,19 +2061,16 @@ int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, cons
                &st, err);
     if (ret != 0)
         goto out;
-    if (bind_opt(st, 1, agent_id) || sqlite3_bind_int64(st, 2, tl_now_ms()) ||
-        bind_str(st, 3, workspace_id) || bind_str(st, 4, id)) {
-        ret = db_fail(s, op, err);
-        goto out;
-    }
-    ret = step_done(s, op, st, err);
+    ret = step_fin(s, op, &st,
+                   bind_opt(st, 1, agent_id) || sqlite3_bind_int64(st, 2, tl_now_ms()) ||
+                       bind_str(st, 3, workspace_id) || bind_str(st, 4, id),
+                   err);
     if (ret != 0)
         goto out;
     if (sqlite3_changes(s->db) == 0) {
         ret = not_found(err, "phone number");
         goto out;
     }
-    fin(&st);
     /* the E.164 for the change hook (the routing cache is keyed by it) */
     ret = row_one(s, op, "SELECT number FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2",
                   (const char *[]){workspace_id, id}, 2, &st, err);
@@ -2095,9 +2084,7 @@ int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, cons
     if (ret == 0 && out)
         ret = pn_read_public(s, op, workspace_id, id, out, err);
 out:
-    sqlite3_finalize(st);
-    tx_rollback(s);
-    unlock(s);
+    tx_end(s, st);
     if (ret == 0)
         notify(s, TL_CHANGE_NUMBER_ASSIGNED, workspace_id, id, number);
     return ret;
@@ -2147,9 +2134,7 @@ static int number_remove(struct tl_store *s, const char *op, const char *workspa
     if (ret == 0)
         ret = tx_commit(s, op, err);
 out:
-    sqlite3_finalize(st);
-    tx_rollback(s);
-    unlock(s);
+    tx_end(s, st);
     if (ret == 0)
         notify(s,
                allowed == TL_SOURCE_PLATFORM ? TL_CHANGE_NUMBER_RELEASED : TL_CHANGE_NUMBER_DELETED,

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "store/records.h"
+#include "store_test_util.h"
 
 struct fx {
     char dir[64];
@@ -31,17 +32,8 @@ static int64_t fake_clock(void *arg)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    struct tl_err err = {0};
-    uint8_t key[32];
 
-    if (!f || sodium_init() < 0)
-        return -1;
-    strcpy(f->dir, "/tmp/tl_records_XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->db, sizeof f->db, "%s/trunkline.db", f->dir);
-    randombytes_buf(key, sizeof key);
-    if (tl_store_open(&f->s, f->db, key, &err) != 0)
+    if (!f || tmp_store_open(f->dir, f->db, &f->s, "/tmp/tl_records_XXXXXX") != 0)
         return -1;
     f->now = 1000000;
     *state = f;
@@ -51,15 +43,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
 
-    tl_store_close(f->s);
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->db, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tmp_store_close(f->dir, f->db, f->s);
     free(f);
     return 0;
 }

@@ -11,22 +11,13 @@
 #include <cmocka.h>
 
 #include "sip/stack.h"
+#include "sip_test_util.h"
 
 struct rec {
-    int sent, resps, finals, errs, last_err;
+    int resps, finals, errs, last_err;
     uint16_t last_code;
-    char last[2048];
 };
 static struct rec R;
-
-static int fake_send(const struct tl_sip_peer *p, const char *buf, size_t len, void *arg)
-{
-    (void)p;
-    (void)arg;
-    R.sent++;
-    snprintf(R.last, sizeof R.last, "%.*s", (int)len, buf);
-    return 0;
-}
 
 static void on_ev(struct tl_sip_ctr *t, const struct tl_sip_msg *resp, int err, void *arg)
 {
@@ -55,6 +46,7 @@ static int setup(void **state)
     static struct fx f;
     memset(&f, 0, sizeof f);
     memset(&R, 0, sizeof R);
+    memset(&W, 0, sizeof W);
     tl_sip_theap_init(&f.heap);
     struct tl_sip_ctr_cfg cfg = {.t1 = 500, .t2 = 4000, .t4 = 5000, .send = fake_send};
     assert_int_equal(tl_sip_ctr_layer_alloc(&f.l, &cfg, &f.heap), 0);
@@ -104,10 +96,7 @@ static const struct tl_sip_msg *resp(int code, const char *method, const char *b
 
 static void advance(struct fx *f, uint64_t ms)
 {
-    for (uint64_t end = f->now + ms; f->now < end;) {
-        f->now += 10;
-        tl_sip_theap_run(&f->heap, f->now);
-    }
+    heap_advance(&f->heap, &f->now, ms);
 }
 
 static struct tl_sip_ctr *start(struct fx *f, const char *method, enum tl_sip_method mid,
@@ -125,13 +114,13 @@ static void invite_timer_a_b(void **state)
 {
     struct fx *f = *state;
     start(f, "INVITE", TL_SIP_METHOD_INVITE, &f->udp);
-    assert_int_equal(R.sent, 1);
+    assert_int_equal(W.sent, 1);
     advance(f, 500);
-    assert_int_equal(R.sent, 2);
+    assert_int_equal(W.sent, 2);
     advance(f, 1000);
-    assert_int_equal(R.sent, 3);
+    assert_int_equal(W.sent, 3);
     advance(f, 2000);
-    assert_int_equal(R.sent, 4);
+    assert_int_equal(W.sent, 4);
     advance(f, 32000 - 3500 - 10);
     assert_int_equal(R.errs, 0);
     advance(f, 20);
@@ -149,18 +138,18 @@ static void invite_non2xx_ack(void **state)
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(180, "INVITE", "z9hG4bKc1"), &f->udp, f->now), 0);
     assert_int_equal(R.resps, 1);
     advance(f, 60000);
-    assert_int_equal(R.sent, 1); /* no A in Proceeding, no B */
+    assert_int_equal(W.sent, 1); /* no A in Proceeding, no B */
     assert_int_equal(R.errs, 0);
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(486, "INVITE", "z9hG4bKc1"), &f->udp, f->now), 0);
     assert_int_equal(R.finals, 1);
-    assert_int_equal(R.sent, 2);
-    assert_non_null(strstr(R.last, "ACK sip:+4930@carrier.example SIP/2.0\r\n"));
-    assert_non_null(strstr(R.last, "branch=z9hG4bKc1"));
-    assert_non_null(strstr(R.last, ";tag=t9"));
-    assert_non_null(strstr(R.last, "CSeq: 5 ACK"));
-    assert_non_null(strstr(R.last, "Route: <sip:edge.example;lr>"));
+    assert_int_equal(W.sent, 2);
+    assert_non_null(strstr(W.last, "ACK sip:+4930@carrier.example SIP/2.0\r\n"));
+    assert_non_null(strstr(W.last, "branch=z9hG4bKc1"));
+    assert_non_null(strstr(W.last, ";tag=t9"));
+    assert_non_null(strstr(W.last, "CSeq: 5 ACK"));
+    assert_non_null(strstr(W.last, "Route: <sip:edge.example;lr>"));
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(486, "INVITE", "z9hG4bKc1"), &f->udp, f->now), 0);
-    assert_int_equal(R.sent, 3);
+    assert_int_equal(W.sent, 3);
     assert_int_equal(R.finals, 1);
     advance(f, 32000);
     assert_int_equal(tl_sip_ctr_count(f->l), 0);
@@ -174,7 +163,7 @@ static void invite_2xx(void **state)
     start(f, "INVITE", TL_SIP_METHOD_INVITE, &f->udp);
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(200, "INVITE", "z9hG4bKc1"), &f->udp, f->now), 0);
     assert_int_equal(R.finals, 1);
-    assert_int_equal(R.sent, 1);
+    assert_int_equal(W.sent, 1);
     assert_int_equal(tl_sip_ctr_count(f->l), 0);
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(200, "INVITE", "z9hG4bKc1"), &f->udp, f->now),
                      ENOENT);
@@ -198,12 +187,12 @@ static void non_invite_e_f_k(void **state)
     struct fx *f = *state;
     start(f, "OPTIONS", TL_SIP_METHOD_OPTIONS, &f->udp);
     advance(f, 500 + 1000 + 2000 + 4000);
-    assert_int_equal(R.sent, 5);
+    assert_int_equal(W.sent, 5);
     advance(f, 4000);
-    assert_int_equal(R.sent, 6); /* capped at T2 */
+    assert_int_equal(W.sent, 6); /* capped at T2 */
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(100, "OPTIONS", "z9hG4bKc1"), &f->udp, f->now), 0);
     advance(f, 4000);
-    assert_int_equal(R.sent, 7);
+    assert_int_equal(W.sent, 7);
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(200, "OPTIONS", "z9hG4bKc1"), &f->udp, f->now), 0);
     assert_int_equal(R.finals, 1);
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(200, "OPTIONS", "z9hG4bKc1"), &f->udp, f->now), 0);
@@ -212,6 +201,7 @@ static void non_invite_e_f_k(void **state)
     assert_int_equal(tl_sip_ctr_count(f->l), 0);
 
     memset(&R, 0, sizeof R);
+    memset(&W, 0, sizeof W);
     start(f, "OPTIONS", TL_SIP_METHOD_OPTIONS, &f->udp);
     advance(f, 32000);
     assert_int_equal(R.errs, 1);
@@ -225,7 +215,7 @@ static void reliable(void **state)
     struct fx *f = *state;
     start(f, "OPTIONS", TL_SIP_METHOD_OPTIONS, &f->tcp);
     advance(f, 10000);
-    assert_int_equal(R.sent, 1);
+    assert_int_equal(W.sent, 1);
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(200, "OPTIONS", "z9hG4bKc1"), &f->tcp, f->now), 0);
     advance(f, 10);
     assert_int_equal(tl_sip_ctr_count(f->l), 0);
@@ -245,7 +235,7 @@ static void detached(void **state)
     tl_sip_ctr_detach(t);
     assert_int_equal(tl_sip_ctr_recv(f->l, resp(487, "INVITE", "z9hG4bKc1"), &f->udp, f->now), 0);
     assert_int_equal(R.resps, 0);
-    assert_non_null(strstr(R.last, "ACK sip:"));
+    assert_non_null(strstr(W.last, "ACK sip:"));
 }
 
 int main(void)

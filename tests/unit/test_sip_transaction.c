@@ -10,22 +10,13 @@
 #include <cmocka.h>
 
 #include "sip/stack.h"
+#include "sip_test_util.h"
 
 struct rec {
-    int sent, reqs, acks, terms, timeouts;
-    char last[256];
+    int reqs, acks, terms, timeouts;
     struct tl_sip_tsx *tx;
 };
 static struct rec R;
-
-static int fake_send(const struct tl_sip_peer *p, const char *buf, size_t len, void *arg)
-{
-    (void)p;
-    (void)arg;
-    R.sent++;
-    snprintf(R.last, sizeof R.last, "%.*s", (int)len, buf);
-    return 0;
-}
 
 static void on_req(struct tl_sip_tsx *tx, const struct tl_sip_msg *m, const struct tl_sip_peer *p,
                    void *arg)
@@ -62,6 +53,7 @@ static int setup(void **state)
     static struct fx f;
     memset(&f, 0, sizeof f);
     memset(&R, 0, sizeof R);
+    memset(&W, 0, sizeof W);
     tl_sip_theap_init(&f.heap);
     struct tl_sip_tsx_cfg cfg = {
         .t1 = 500, .t2 = 4000, .t4 = 5000, .send = fake_send, .req_h = on_req, .term_h = on_term};
@@ -100,11 +92,7 @@ static const struct tl_sip_msg *req(int slot, const char *method, const char *cs
 
 static void advance(struct fx *f, uint64_t ms)
 {
-    /* step 10 ms at a time so that every timer fires at its own instant */
-    for (uint64_t end = f->now + ms; f->now < end;) {
-        f->now += 10;
-        tl_sip_theap_run(&f->heap, f->now);
-    }
+    heap_advance(&f->heap, &f->now, ms);
 }
 
 static void heap_order(void **state)
@@ -142,14 +130,14 @@ static void non_invite_udp(void **state)
     assert_int_equal(tl_sip_tsx_state(R.tx), TL_SIP_TSX_TRYING);
     /* a retransmission in Trying is absorbed silently */
     assert_int_equal(tl_sip_tsx_recv(f->l, m, &f->udp, f->now), 0);
-    assert_int_equal(R.sent, 0);
+    assert_int_equal(W.sent, 0);
     assert_int_equal(tl_sip_tsx_respond(R.tx, 200, "SIP/2.0 200 OK\r\n", 16, f->now), 0);
-    assert_int_equal(R.sent, 1);
+    assert_int_equal(W.sent, 1);
     assert_int_equal(tl_sip_tsx_state(R.tx), TL_SIP_TSX_COMPLETED);
     assert_int_equal(tl_sip_tsx_respond(R.tx, 200, "x", 1, f->now), EINVAL);
     tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
-    assert_int_equal(R.sent, 2);
-    assert_string_equal(R.last, "SIP/2.0 200 OK\r\n");
+    assert_int_equal(W.sent, 2);
+    assert_string_equal(W.last, "SIP/2.0 200 OK\r\n");
     assert_int_equal(R.reqs, 1);
     advance(f, 64 * 500 - 20);
     assert_int_equal(R.terms, 0);
@@ -179,27 +167,27 @@ static void invite_non2xx_ack(void **state)
     assert_int_equal(tl_sip_tsx_state(R.tx), TL_SIP_TSX_PROCEEDING);
     tl_sip_tsx_respond(R.tx, 180, "180", 3, f->now);
     tl_sip_tsx_recv(f->l, m, &f->udp, f->now); /* retransmitted INVITE: 180 again */
-    assert_int_equal(R.sent, 2);
-    assert_string_equal(R.last, "180");
+    assert_int_equal(W.sent, 2);
+    assert_string_equal(W.last, "180");
     tl_sip_tsx_respond(R.tx, 486, "486", 3, f->now);
-    assert_int_equal(R.sent, 3);
+    assert_int_equal(W.sent, 3);
     /* G at 500, 1500, 3500, 7500 (T1 doubling), 11500 (capped at T2 = 4000) */
     advance(f, 500);
-    assert_int_equal(R.sent, 4);
+    assert_int_equal(W.sent, 4);
     advance(f, 1000);
-    assert_int_equal(R.sent, 5);
+    assert_int_equal(W.sent, 5);
     advance(f, 2000);
-    assert_int_equal(R.sent, 6);
+    assert_int_equal(W.sent, 6);
     advance(f, 4000);
-    assert_int_equal(R.sent, 7);
+    assert_int_equal(W.sent, 7);
     advance(f, 4000);
-    assert_int_equal(R.sent, 8);
+    assert_int_equal(W.sent, 8);
     const struct tl_sip_msg *ack = req(1, "ACK", "ACK", "z9hG4bK3", "tt");
     tl_sip_tsx_recv(f->l, ack, &f->udp, f->now);
     assert_int_equal(R.acks, 0); /* consumed by the transaction */
     assert_int_equal(tl_sip_tsx_state(R.tx), TL_SIP_TSX_CONFIRMED);
     advance(f, 4000);
-    assert_int_equal(R.sent, 8);                 /* no more G */
+    assert_int_equal(W.sent, 8);                 /* no more G */
     tl_sip_tsx_recv(f->l, ack, &f->udp, f->now); /* ACK retransmission absorbed */
     assert_int_equal(R.acks, 0);
     advance(f, 1010);
@@ -228,7 +216,7 @@ static void invite_2xx_accepted(void **state)
     tl_sip_tsx_respond(R.tx, 200, "200", 3, f->now);
     assert_int_equal(tl_sip_tsx_state(R.tx), TL_SIP_TSX_ACCEPTED);
     tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
-    assert_int_equal(R.sent, 1); /* the TU retransmits 2xx, not the transaction */
+    assert_int_equal(W.sent, 1); /* the TU retransmits 2xx, not the transaction */
     assert_int_equal(R.reqs, 1);
     const struct tl_sip_msg *ack = req(1, "ACK", "ACK", "z9hG4bK6other", "tt");
     tl_sip_tsx_recv(f->l, ack, &f->udp, f->now);
@@ -264,7 +252,7 @@ static void rfc2543_matching(void **state)
     const struct tl_sip_msg *m2 = req(1, "INVITE", "INVITE", "z9hG4bK", NULL);
     tl_sip_tsx_recv(f->l, m2, &f->udp, f->now);
     assert_int_equal(R.reqs, 1); /* retransmission */
-    assert_int_equal(R.sent, 2);
+    assert_int_equal(W.sent, 2);
     const struct tl_sip_msg *ack = req(2, "ACK", "ACK", "z9hG4bK", "tt");
     tl_sip_tsx_recv(f->l, ack, &f->udp, f->now);
     assert_int_equal(tl_sip_tsx_state(R.tx), TL_SIP_TSX_CONFIRMED);
