@@ -9,7 +9,7 @@ PACKAGES="
   libcurl4-openssl-dev libc-ares-dev libsrtp2-dev
   libcmocka-dev
   python3 python3-pytest python3-requests python3-yaml python3-dnslib python3-pylibsrtp
-  sip-tester sqlite3 curl openssl
+  sip-tester sqlite3 curl openssl iproute2 procps util-linux
   kamailio baresip-core gdb
   clang-14 libclang-rt-14-dev clang-format
 "
