@@ -4,7 +4,7 @@ the daemon pinned to one core. Prints figures; asserts nothing about speed.
 
     make && make loadgen && /usr/bin/python3 bench/calls/run.py
         [--steps 100:10,250:10,500:10,1000:30,1500:30,2000:60,2500:60,3000:60] [--cps 200]
-        [--conns 1] [--mode echo|answer] [--calibrate] [--keep]
+        [--conns 1] [--mode echo|answer] [--calibrate] [--keep] [--no-stop]
 
 Method (research/performance.md): `trunkline serve` runs on core 1 (`taskset -c 1`) with a
 fresh data dir in /tmp, RTP ports 10000-29999, raised ulimit -n and the admission caps raised
@@ -373,6 +373,9 @@ def main():
     ap.add_argument("--calibrate", action="store_true",
                     help="first run loadgen --self-test (echo child on core 1), 5 s steps")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--no-stop", action="store_true",
+                    help="run every step even after one fails (A/B CPU comparisons on a noisy "
+                         "machine); the knee is still the last step of the passing prefix")
     args = ap.parse_args()
     args.no_rtp = args.mode == "answer"
     if os.cpu_count() < 2:
@@ -421,7 +424,9 @@ def main():
         rss_idle = rss_kb(d.proc.pid)
         cmd = RT + ["taskset", "-c", GEN_CPU, LOADGEN, "--sip", "127.0.0.1:%d" % d.sip_port,
                "--number", NUMBER, "--steps", args.steps, "--hold", str(args.hold),
-               "--cps", str(args.cps), "--conns", str(args.conns), "--stop-on-break"]
+               "--cps", str(args.cps), "--conns", str(args.conns)]
+        if not args.no_stop:
+            cmd.append("--stop-on-break")
         if args.no_rtp:
             cmd.append("--no-rtp")
         print("bench/calls (%s): trunkline pid %d on core %s (SIP tcp :%d, idle RSS %.1f MB), "
@@ -429,7 +434,8 @@ def main():
                                               rss_idle / 1024.0, GEN_CPU, tmp))
         print("loadgen: %s" % " ".join(cmd))
         print(HDR)
-        steps, done, rc = run_loadgen(args, cmd, d, rss_idle, time.monotonic() + budget, tmp)
+        steps, done, rc = run_loadgen(args, cmd, d, rss_idle, time.monotonic() + budget, tmp,
+                                      stop_on_fail=not args.no_stop)
         if not d.alive():
             print("  !! trunkline DIED (exit %s); log tail:\n%s" % (d.proc.returncode,
                                                                    d.log_tail()))

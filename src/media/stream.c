@@ -2,7 +2,9 @@
  * stream (sockets, SRTP, latching, queues, DTMF, RTCP, timeout). Everything runs on one
  * libuv loop. Cost model: no allocation per packet (one shared receive buffer and one
  * shared send buffer per engine, outgoing audio in pooled chunks), one timer for all
- * streams, uv_udp_try_send (a plain sendto, no request object). */
+ * streams, exactly one syscall per datagram each way: a uv_poll on the raw socket and one
+ * recvmsg per readiness event (uv_udp would add a second recvmsg that returns EAGAIN after
+ * every packet), a plain sendto per packet sent. */
 #include "media/media.h"
 #include "media/media_int.h"
 #include "core/core.h"
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,7 +74,10 @@ struct mark {
 struct tl_media_stream {
     struct tl_media_engine *e;
     struct tl_media_stream *prev, *next;
-    uv_udp_t rtp, rtcp;
+    /* uv_poll, not uv_udp: see the top of this file. The fds are ours to close (after
+     * uv_close, in stream_closed), as uv_poll never closes them. */
+    uv_poll_t rtp, rtcp;
+    int fd_rtp, fd_rtcp;
     struct tl_media_stream_cb cb;
     void *arg;
     bool closing, open_failed, have_remote, any_latched, pending;
@@ -206,6 +212,17 @@ static size_t queue_pop(struct tl_media_stream *s, uint8_t *out, size_t n)
 
 /* ---- sending ---- */
 
+/* One sendto per packet, never queued (what uv_udp_try_send did, minus its bookkeeping). A
+ * full socket buffer (EAGAIN) drops the packet; the caller counts it. */
+static ssize_t send_to(int fd, const uint8_t *b, size_t len, const struct sockaddr_in *to)
+{
+    ssize_t r;
+    do
+        r = sendto(fd, b, len, 0, (const struct sockaddr *)to, sizeof *to);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
 static void send_rtp(struct tl_media_stream *s, bool marker, uint8_t pt, uint32_t ts, size_t plen)
 {
     struct tl_media_engine *e = s->e;
@@ -218,8 +235,7 @@ static void send_rtp(struct tl_media_stream *s, bool marker, uint8_t pt, uint32_
         s->st.tx_errors++;
         return;
     }
-    uv_buf_t ub = uv_buf_init((char *)b, (unsigned)len);
-    if (uv_udp_try_send(&s->rtp, &ub, 1, (const struct sockaddr *)&s->tx_rtp) < 0) {
+    if (send_to(s->fd_rtp, b, (size_t)len, &s->tx_rtp) < 0) {
         s->st.tx_errors++; /* a full socket buffer drops this frame, never queues it */
         return;
     }
@@ -372,8 +388,7 @@ static void send_rtcp(struct tl_media_stream *s, uint64_t now)
         s->st.tx_errors++;
         return;
     }
-    uv_buf_t ub = uv_buf_init((char *)b, (unsigned)len);
-    if (uv_udp_try_send(&s->rtcp, &ub, 1, (const struct sockaddr *)&s->tx_rtcp) < 0)
+    if (send_to(s->fd_rtcp, b, (size_t)len, &s->tx_rtcp) < 0)
         s->st.tx_errors++;
     else
         s->st.rtcp_tx++;
@@ -456,13 +471,6 @@ static void clock_start(struct tl_media_engine *e)
 
 /* ---- receiving ---- */
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    /* one buffer per engine: libuv hands each datagram to recv_cb before the next alloc */
-    struct tl_media_stream *s = h->data;
-    *buf = uv_buf_init((char *)s->e->rxbuf, RX_BUF);
-}
-
 static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
 {
     return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
@@ -516,13 +524,12 @@ static void deliver_dtmf(struct tl_media_stream *s, const struct tl_rtp_hdr *h)
     }
 }
 
-static void on_rtp(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-                   unsigned flags)
+static void on_rtp(struct tl_media_stream *s, ssize_t nread, uint8_t *buf,
+                   const struct sockaddr *addr, bool truncated)
 {
-    struct tl_media_stream *s = u->data;
-    if (nread <= 0 || !addr || s->closing)
+    if (nread <= 0 || s->closing)
         return;
-    if ((flags & UV_UDP_PARTIAL) || nread > TL_MEDIA_PKT_MAX) {
+    if (truncated || nread > TL_MEDIA_PKT_MAX) {
         s->st.drop_too_big++;
         return;
     }
@@ -535,7 +542,7 @@ static void on_rtp(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct
         return;
     }
     const struct sockaddr_in *src = (const struct sockaddr_in *)addr;
-    uint8_t *p = (uint8_t *)buf->base;
+    uint8_t *p = buf;
     int len = (int)nread;
     struct tl_rtp_hdr h;
     /* structure first (libsrtp reads the header before authenticating), padding after */
@@ -576,13 +583,12 @@ static void on_rtp(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct
         deliver_dtmf(s, &h);
 }
 
-static void on_rtcp(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-                    unsigned flags)
+static void on_rtcp(struct tl_media_stream *s, ssize_t nread, uint8_t *buf,
+                    const struct sockaddr *addr, bool truncated)
 {
-    struct tl_media_stream *s = u->data;
-    if (nread <= 0 || !addr || s->closing)
+    if (nread <= 0 || s->closing)
         return;
-    if ((flags & UV_UDP_PARTIAL) || nread > TL_MEDIA_PKT_MAX) {
+    if (truncated || nread > TL_MEDIA_PKT_MAX) {
         s->st.drop_too_big++;
         return;
     }
@@ -596,13 +602,13 @@ static void on_rtcp(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
     }
     int len = (int)nread;
     if (s->srtp_rx) {
-        if (len < 8 || srtp_unprotect_rtcp(s->srtp_rx, buf->base, &len) != srtp_err_status_ok) {
+        if (len < 8 || srtp_unprotect_rtcp(s->srtp_rx, buf, &len) != srtp_err_status_ok) {
             s->st.drop_auth++;
             return;
         }
     }
     struct tl_rtcp_info ri;
-    if (tl_rtcp_parse((const uint8_t *)buf->base, (size_t)len, s->ssrc, &ri)) {
+    if (tl_rtcp_parse(buf, (size_t)len, s->ssrc, &ri)) {
         s->st.drop_rtcp++;
         return;
     }
@@ -629,6 +635,45 @@ static void on_rtcp(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
                 s->st.rtt_ms = (uint32_t)((uint64_t)rtt * 1000 / 65536);
         }
     }
+}
+
+/* ONE recvmsg per readiness event. The poll is level-triggered (libuv's epoll default), so
+ * a socket with more datagrams queued is reported again by the next epoll_wait; reading
+ * until EAGAIN, as uv_udp does, costs a second recvmsg per packet at our rate of one packet
+ * per socket per 20 ms. The datagram lands in the engine's one receive buffer. */
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    struct tl_media_stream *s = h->data;
+    bool is_rtp = h == &s->rtp;
+    int fd = is_rtp ? s->fd_rtp : s->fd_rtcp;
+    (void)events;
+    if (status < 0) {
+        /* libuv stops the poll on POLLERR; a pending socket error must not stop receiving
+         * (uv_udp ignored it too): clear it and poll again */
+        int err;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &(socklen_t){sizeof err});
+        if (!s->closing)
+            uv_poll_start(h, UV_READABLE, on_readable);
+        return;
+    }
+    if (s->closing)
+        return;
+    struct sockaddr_storage from;
+    struct iovec iov = {s->e->rxbuf, RX_BUF};
+    struct msghdr m = {
+        .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t n;
+    do
+        n = recvmsg(fd, &m, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return; /* EAGAIN (spurious wake-up) or a socket error: nothing to deliver */
+    const struct sockaddr *a = (const struct sockaddr *)&from;
+    bool trunc = (m.msg_flags & MSG_TRUNC) != 0;
+    if (is_rtp)
+        on_rtp(s, n, s->e->rxbuf, a, trunc);
+    else
+        on_rtcp(s, n, s->e->rxbuf, a, trunc);
 }
 
 /* ---- engine ---- */
@@ -807,6 +852,9 @@ static void stream_closed(uv_handle_t *h)
     if (--s->close_pending)
         return;
     struct tl_media_engine *e = s->e;
+    /* both polls are closed (their fds left epoll): the sockets can go, then the ports */
+    close(s->fd_rtp);
+    close(s->fd_rtcp);
     tl_port_pool_put(&e->ports, s->port);
     e->nstreams--;
     if (!s->open_failed && s->cb.on_close)
@@ -876,26 +924,34 @@ int tl_media_stream_open(struct tl_media_engine *e, const struct tl_media_stream
     }
     if ((err = bind_pair(e, &s->port, fds)))
         goto out;
-    /* from here on the handles exist: failures go through the asynchronous close */
+    s->fd_rtp = fds[0];
+    s->fd_rtcp = fds[1];
+    if (uv_poll_init(e->loop, &s->rtp, fds[0])) {
+        close(fds[0]);
+        close(fds[1]);
+        tl_port_pool_put(&e->ports, s->port);
+        err = EIO;
+        goto out;
+    }
+    /* from here on a handle exists: failures go through the asynchronous close */
     e->nstreams++;
-    uv_udp_init(e->loop, &s->rtp);
-    uv_udp_init(e->loop, &s->rtcp);
     s->rtp.data = s->rtcp.data = s;
-    if (uv_udp_open(&s->rtp, fds[0]) || uv_udp_open(&s->rtcp, fds[1]) ||
-        uv_udp_recv_start(&s->rtp, on_alloc, on_rtp) ||
-        uv_udp_recv_start(&s->rtcp, on_alloc, on_rtcp)) {
-        /* uv_close closes an adopted fd; close the one libuv never took */
-        if (uv_fileno((uv_handle_t *)&s->rtp, &(uv_os_fd_t){0}))
-            close(fds[0]);
-        if (uv_fileno((uv_handle_t *)&s->rtcp, &(uv_os_fd_t){0}))
-            close(fds[1]);
-        s->open_failed = true;
+    s->open_failed = true; /* until both polls run: no callback but the internal close */
+    if (uv_poll_init(e->loop, &s->rtcp, fds[1])) {
+        if (s->srtp_tx)
+            srtp_dealloc(s->srtp_tx);
+        if (s->srtp_rx)
+            srtp_dealloc(s->srtp_rx);
+        s->close_pending = 1;
+        uv_close((uv_handle_t *)&s->rtp, stream_closed);
+        return EIO;
+    }
+    if (uv_poll_start(&s->rtp, UV_READABLE, on_readable) ||
+        uv_poll_start(&s->rtcp, UV_READABLE, on_readable)) {
         stream_teardown(s);
         return EIO;
     }
-    /* uv_udp_open may set SO_REUSEADDR; without it no other socket can share our ports */
-    setsockopt(fds[0], SOL_SOCKET, SO_REUSEADDR, &(int){0}, sizeof(int));
-    setsockopt(fds[1], SOL_SOCKET, SO_REUSEADDR, &(int){0}, sizeof(int));
+    s->open_failed = false;
     uint64_t now = uv_now(e->loop);
     s->last_rx_ms = now;
     s->next_rtcp_ms = now + rng32(e) % e->rtcp_interval_ms;
@@ -928,9 +984,7 @@ void tl_media_stream_close(struct tl_media_stream *s)
         e->head = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    uv_udp_recv_stop(&s->rtp);
-    uv_udp_recv_stop(&s->rtcp);
-    stream_teardown(s);
+    stream_teardown(s); /* uv_close stops both polls */
 }
 
 uint16_t tl_media_stream_local_port(const struct tl_media_stream *s)
