@@ -108,9 +108,11 @@ void tl_h_number_put(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_patch(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_delete(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_release(struct tl_api_req *r, struct tl_api_resp *out);
-/* handlers_calls.c: call records and a number's diagnostic events (read only) */
+/* handlers_calls.c: call records, a number's and the operator-level diagnostic events
+ * (read only) */
 void tl_h_call_list(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_call_get(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_events(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_operator_events(struct tl_api_req *r, struct tl_api_resp *out);
 
 #endif

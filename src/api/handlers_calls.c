@@ -1,8 +1,9 @@
 /* handlers_calls: the read-only routes of call records and diagnostic events —
  * GET /v1/calls (?number_id, paged), GET /v1/calls/{id} and
- * GET /v1/phone-numbers/{id}/events. The recorder thread writes them (store/records.h);
- * these only read. Scoped like phone numbers: a workspace token sees its own workspace,
- * the operator names one with ?workspace_id; anything else answers 404. */
+ * GET /v1/phone-numbers/{id}/events, and GET /v1/events (operator only: the events that
+ * matched no number, e.g. number_not_routed). The recorder thread writes them
+ * (store/records.h); these only read. Scoped like phone numbers: a workspace token sees its
+ * own workspace, the operator names one with ?workspace_id; anything else answers 404. */
 #include "api/api_int.h"
 
 #include <errno.h>
@@ -70,5 +71,19 @@ void tl_h_number_events(struct tl_api_req *r, struct tl_api_resp *out)
         return;
     json_t *data = json_array();
     int rc = data ? tl_store_event_list(r->store, ws, r->id, &pg, add_event, data, next, &err) : 0;
+    tl_api_reply_page(out, rc, &err, data, next);
+}
+
+/* The route table admits operator tokens only (403 forbidden for the others), so no scope. */
+void tl_h_operator_events(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_page pg;
+    struct tl_err err = {0};
+    char next[TL_CURSOR_MAX] = "";
+
+    if (tl_api_page(r, &pg, out))
+        return;
+    json_t *data = json_array();
+    int rc = data ? tl_store_event_list_operator(r->store, &pg, add_event, data, next, &err) : 0;
     tl_api_reply_page(out, rc, &err, data, next);
 }

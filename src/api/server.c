@@ -67,6 +67,7 @@ static const struct route routes[] = {
     {"GET", "/v1/phone-numbers/{id}/events", "pn", TL_ACCESS_MEMBER, tl_h_number_events},
     {"GET", "/v1/calls", NULL, TL_ACCESS_MEMBER, tl_h_call_list},
     {"GET", "/v1/calls/{id}", "ca", TL_ACCESS_MEMBER, tl_h_call_get},
+    {"GET", "/v1/events", NULL, TL_ACCESS_OPERATOR, tl_h_operator_events},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

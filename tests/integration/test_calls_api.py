@@ -239,3 +239,54 @@ def test_events_tenant_isolation(make_daemon):
     assert d.api("DELETE", "/v1/phone-numbers/" + pid).status_code == 204
     r = d.api("GET", "/v1/phone-numbers/%s/events" % pid)
     assert r.status_code == 404, r.text
+
+
+def test_operator_events(make_daemon):
+    d = sip_daemon(make_daemon)
+    r = d.api("GET", "/v1/events", token=d.operator_token)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"object": "list", "data": [], "next_cursor": None}
+    # REGISTERs for numbers nobody holds: operator-level events (no workspace, no number)
+    assert register_udp(d, "+14155550100") == 403
+    assert register_udp(d, "+14155550101") == 403
+    end = time.monotonic() + 5
+    while True:
+        r = d.api("GET", "/v1/events", token=d.operator_token)
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        if len(data) >= 2 or time.monotonic() > end:
+            break
+        time.sleep(0.05)
+    assert len(data) == 2, data
+    assert r.json()["object"] == "list" and r.json()["next_cursor"] is None
+    for e in data:
+        assert re.fullmatch(r"ev_[0-9a-z]{26}", e["id"])
+        assert e["object"] == "event" and e["number_id"] is None
+        assert e["code"] == "registration_attempt"
+        assert e["hint"] == HINT
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", e["details"]["source"])
+        assert e["details"]["method"] == "REGISTER" and e["details"]["status"] == 403
+    # newest first
+    assert [e["details"]["to_user"] for e in data] == ["+14155550101", "+14155550100"]
+    assert SECRET_RESPONSE not in r.text and "Digest" not in r.text
+    # workspace tokens may not see them
+    r = d.api("GET", "/v1/events")
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "forbidden"
+    r = d.api("GET", "/v1/events", token="")
+    assert r.status_code == 401
+    # nor do they show up in the workspace's lists
+    pid = import_number(d)
+    r = d.api("GET", "/v1/phone-numbers/%s/events" % pid)
+    assert r.status_code == 200 and r.json()["data"] == [], r.text
+    # paging, newest first
+    r = d.api("GET", "/v1/events", token=d.operator_token, params={"limit": 1})
+    page = r.json()
+    assert [e["id"] for e in page["data"]] == [data[0]["id"]]
+    assert page["next_cursor"]
+    r = d.api("GET", "/v1/events", token=d.operator_token,
+              params={"limit": 1, "cursor": page["next_cursor"]})
+    assert [e["id"] for e in r.json()["data"]] == [data[1]["id"]]
+    assert r.json()["next_cursor"] is None
+    r = d.api("GET", "/v1/events", token=d.operator_token, params={"cursor": "zz"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "cursor", r.text
