@@ -27,6 +27,29 @@ if [ -z "$missing" ]; then
 fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+
+# kamailio is a test peer and the benchmark's reference, not a service to run here: its
+# package enables and starts kamailio.service on port 5060 — trunkline's port, so `make
+# run` would fail on a systemd host. Keep it from starting during the install (policy-rc.d
+# is honoured by invoke-rc.d and deb-systemd-invoke) and disable it afterwards.
+new_kamailio=false
+case " $missing " in *" kamailio "*) new_kamailio=true ;; esac
+made_policy=false
+if $new_kamailio && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 0755 /usr/sbin/policy-rc.d
+    made_policy=true
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+
+if $made_policy; then
+    $SUDO rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+fi
+if $new_kamailio && command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now kamailio.service >/dev/null 2>&1 || true
+fi
