@@ -20,18 +20,26 @@ BIN = os.environ.get("TRUNKLINE_BIN", os.path.join(ROOT, "build", "trunkline"))
 START_DEADLINE = float(os.environ.get("TRUNKLINE_TEST_START_DEADLINE", "30"))
 
 
+_handed = set()
+
+
 def free_port(kind=None):
     """A port free for TCP and for UDP at once (SIP serves both on one port, RFC 3261
-    §18), on any address: the daemon binds 0.0.0.0."""
+    §18), on any address: the daemon binds 0.0.0.0. Never the same port twice in one test
+    run: the kernel may hand a just-closed port out again, and a daemon given the same
+    port for two listeners cannot start."""
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
             t.bind(("0.0.0.0", 0))
             port = t.getsockname()[1]
+            if port in _handed:
+                continue
             try:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                     u.bind(("0.0.0.0", port))
             except OSError:
                 continue
+            _handed.add(port)
             return port
     raise RuntimeError("no free port")
 
