@@ -57,10 +57,8 @@ static void on_register(const struct tl_sip_msg *m, const struct tl_sip_peer *pe
 {
     struct reg_diag *d = arg;
     struct tl_event ev = {0};
-    struct tl_route rt;
     char to[TL_USER_MAX + 1], from[TL_USER_MAX + 1], ua[129] = "", ip[64], src[80], e164[17];
     uint16_t port;
-    bool found = false;
 
     wire_copy(to, sizeof to, m->to.uri.user.p, m->to.uri.user.l);
     wire_copy(from, sizeof from, m->from.uri.user.p, m->from.uri.user.l);
@@ -70,14 +68,11 @@ static void on_register(const struct tl_sip_msg *m, const struct tl_sip_peer *pe
     tl_sip_peer_ip(peer, ip, sizeof ip, &port);
     snprintf(src, sizeof src, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
     const char *tp = tl_sip_transport_name(peer->tp);
-    found =
-        (tl_routing_normalise(to, e164) == 0 && tl_routing_lookup(d->routing, e164, &rt) == 0) ||
-        (tl_routing_normalise(from, e164) == 0 && tl_routing_lookup(d->routing, e164, &rt) == 0);
-    if (found) {
-        tl_strlcpy(ev.workspace_id, rt.workspace_id, sizeof ev.workspace_id);
-        tl_strlcpy(ev.number_id, rt.number_id, sizeof ev.number_id);
-        tl_route_wipe(&rt);
-    }
+    /* the To user names the number first; the From user when To names none */
+    if (tl_routing_normalise(to, e164) != 0 ||
+        tl_routing_owner(d->routing, e164, ev.number_id, ev.workspace_id) != 0)
+        if (tl_routing_normalise(from, e164) == 0)
+            tl_routing_owner(d->routing, e164, ev.number_id, ev.workspace_id);
     tl_strlcpy(ev.code, TL_EV_REGISTRATION_ATTEMPT, sizeof ev.code);
     tl_strlcpy(ev.hint, TL_EV_HINT_REGISTRATION_ATTEMPT, sizeof ev.hint);
     snprintf(ev.message, sizeof ev.message, "REGISTER from %s over %s for \"%.64s\" refused (403)",

@@ -586,6 +586,20 @@ int tl_routing_lookup(struct tl_routing *r, const char *e164, struct tl_route *o
     return e ? 0 : ENOENT;
 }
 
+int tl_routing_owner(struct tl_routing *r, const char *e164, char number_id[TL_ID_MAX],
+                     char workspace_id[TL_ID_MAX])
+{
+    uint32_t h = hash_of(e164);
+    pthread_mutex_lock(&r->mu);
+    struct entry *e = *slot_of(r, e164, h);
+    if (e) {
+        tl_strlcpy(number_id, e->number_id, TL_ID_MAX);
+        tl_strlcpy(workspace_id, e->workspace_id, TL_ID_MAX);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return e ? 0 : ENOENT;
+}
+
 size_t tl_routing_count(struct tl_routing *r)
 {
     pthread_mutex_lock(&r->mu);

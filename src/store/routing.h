@@ -75,6 +75,11 @@ void tl_routing_close(struct tl_routing *r);
 /* Copies the entry of e164 (exact E.164, see tl_routing_normalise) into *out: 0 or
  * ENOENT. Any thread; no database access. */
 int tl_routing_lookup(struct tl_routing *r, const char *e164, struct tl_route *out);
+/* Only the owner of e164 (number and workspace ids): for diagnostics about traffic that
+ * is not a call (REGISTER), which must not copy the inbound password just to find whom
+ * an event belongs to. 0 or ENOENT. */
+int tl_routing_owner(struct tl_routing *r, const char *e164, char number_id[TL_ID_MAX],
+                     char workspace_id[TL_ID_MAX]);
 size_t tl_routing_count(struct tl_routing *r);
 /* Bytes of the entry of e164 (struct and its variable part), 0 when absent: for sizing. */
 size_t tl_routing_entry_bytes(struct tl_routing *r, const char *e164);

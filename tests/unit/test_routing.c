@@ -241,6 +241,15 @@ static void test_cache_refresh(void **state)
     assert_string_equal(rt->in_headers[0].value, "4711");
     assert_string_equal(rt->out_address, "sip.telnyx.com");
     assert_true(rt->out_has_auth);
+    /* the owner alone, for REGISTER diagnostics: ids only, nothing else copied */
+    char nid[TL_ID_MAX] = "", wid[TL_ID_MAX] = "";
+    assert_int_equal(tl_routing_owner(f->r, "+493012345678", nid, wid), 0);
+    assert_string_equal(nid, n->id);
+    assert_string_equal(wid, f->ws);
+    char nid2[TL_ID_MAX] = "untouched", wid2[TL_ID_MAX] = "untouched";
+    assert_int_equal(tl_routing_owner(f->r, "+4930999", nid2, wid2), ENOENT);
+    assert_string_equal(nid2, "untouched");
+    assert_string_equal(wid2, "untouched");
     size_t bytes = tl_routing_entry_bytes(f->r, "+493012345678");
     assert_true(bytes > 0 && bytes < 1024);
     printf("routing entry: %zu bytes (3 CIDRs, 1 header, websocket agent); struct "
