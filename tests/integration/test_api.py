@@ -564,7 +564,10 @@ def test_request_log_has_no_secrets(daemon):
         assert secret not in log
 
 
-def test_agent_read_then_write_back_keeps_sealed_header_values(daemon):
+def test_agent_read_then_write_back_is_accepted(daemon):
+    """What a client GETs can be PATCHed back unchanged (the codec once refused the
+    read-only "value_set" as an unknown field). That the sealed value is then kept is
+    the store's rule, asserted in tests/unit/test_store.c: no API reveals the value."""
     r = daemon.api("POST", "/v1/agents", json={
         "name": "bot", "kind": "websocket", "url": "wss://bot.example.com/stream",
         "headers": [{"name": "X-Api-Key", "value": "k-SECRET-1"}]})
@@ -572,7 +575,6 @@ def test_agent_read_then_write_back_keeps_sealed_header_values(daemon):
     got = daemon.api("GET", "/v1/agents/" + r.json()["id"]).json()
     assert got["headers"] == [{"name": "X-Api-Key", "value_set": True}]
     assert "k-SECRET-1" not in json.dumps(got)
-    # what a client read can be sent back unchanged: the sealed value stays
     r = daemon.api("PATCH", "/v1/agents/" + got["id"],
                    json={"name": "bot2", "headers": got["headers"]})
     assert r.status_code == 200, r.text
