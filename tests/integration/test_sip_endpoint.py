@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, free_port
 
 RFC4475 = os.environ.get("TRUNKLINE_RFC4475_DIR",
-                         os.path.join(ROOT, "..", "shared", "testdata", "rfc4475"))
+                         os.path.join(ROOT, "tests", "data", "rfc4475"))
 SIPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sipp")
 
 INVITE_OK = 404  # no number in the store: the call layer answers every valid INVITE 404

@@ -1,7 +1,9 @@
 /* RFC 4475 torture messages through the SIP parser, one table row per file.
  *
- * The corpus lives beside the repository: $TRUNKLINE_RFC4475_DIR, else
- * ../shared/testdata/rfc4475 relative to the current directory (the repository root).
+ * The corpus is in the repository, tests/data/rfc4475 (the Makefile runs the tests from the
+ * repository root; $TRUNKLINE_RFC4475_DIR overrides it). Every file is first checked
+ * against SHA256SUMS, so an editor or a git setting that touched a CRLF or a NUL shows up
+ * as a checksum failure, not as a puzzling parser result.
  * INDEX.tsv is read too: every file it lists must have a row here, the row's valid/invalid
  * must agree with it, and the decode result must follow from it (deviations carry a note).
  * Each row also states what an endpoint built on this parser answers (the "status" the
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "sip/sip.h"
 
@@ -629,6 +633,35 @@ static const struct row *row_find(const char *file)
 }
 
 /* INDEX.tsv: every listed file has a row, with the same valid/invalid; and only those. */
+/* Every file named in SHA256SUMS has that hash, and every .dat is named there: the corpus
+ * is byte-exact (CRLF ends, raw NUL and non-UTF-8 bytes in intmeth, mpart01, unreason). */
+static void test_checksums(void **state)
+{
+    char path[4200], line[512];
+    size_t n = 0;
+    snprintf(path, sizeof(path), "%s/SHA256SUMS", corpus);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        char want[65], name[256];
+        if (sscanf(line, "%64[0-9a-f]  %255s", want, name) != 2)
+            fail_msg("SHA256SUMS: bad line %s", line);
+        char *buf;
+        size_t len;
+        load(name, &buf, &len);
+        unsigned char h[crypto_hash_sha256_BYTES];
+        char hex[2 * sizeof(h) + 1];
+        crypto_hash_sha256(h, (const unsigned char *)buf, len);
+        sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+        free(buf);
+        if (strcmp(hex, want) != 0)
+            fail_msg("%s: sha256 %s, SHA256SUMS says %s", name, hex, want);
+        n++;
+    }
+    fclose(f);
+    assert_int_equal(n, NROWS);
+}
+
 static void test_index(void **state)
 {
     char path[4200], line[4096];
@@ -787,12 +820,12 @@ static void test_rows(void **state)
 static int setup(void **state)
 {
     const char *env = getenv("TRUNKLINE_RFC4475_DIR");
-    snprintf(corpus, sizeof(corpus), "%s", env && *env ? env : "../shared/testdata/rfc4475");
+    snprintf(corpus, sizeof(corpus), "%s", env && *env ? env : "tests/data/rfc4475");
     DIR *d = opendir(corpus);
     if (!d) {
         fprintf(stderr,
-                "RFC 4475 corpus not found at %s (run from the repository root or "
-                "set TRUNKLINE_RFC4475_DIR)\n",
+                "RFC 4475 corpus not found at %s (run the tests from the repository "
+                "root, or set TRUNKLINE_RFC4475_DIR)\n",
                 corpus);
         return -1;
     }
@@ -803,6 +836,7 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checksums),
         cmocka_unit_test(test_index),
         cmocka_unit_test(test_rows),
     };
