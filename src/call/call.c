@@ -51,7 +51,7 @@ void tl__call_release(struct tl_call *c)
 {
     if (--c->hold > 0)
         return;
-    if (c->ended && !c->sess && !c->ms && !c->agent && !c->agent_starting)
+    if (c->ended && !c->sess && !c->ms && !c->agent && !c->agent_starting && !c->bye_wait)
         call_free(c);
 }
 
@@ -171,6 +171,7 @@ void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, 
             c->rec.final_status = st;
             tl_sip_sess_reject(c->sess, st, hdrs); /* on_terminated clears c->sess */
         } else {
+            c->bye_wait = tl_sip_sess_state(c->sess) == TL_SIP_SESS_CONFIRMED;
             tl_sip_sess_bye(c->sess);
         }
     }
@@ -364,11 +365,45 @@ static void s_terminated(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, 
     tl__call_release(c);
 }
 
+/* The outcome of our BYE, after on_terminated. A BYE that got no answer (timer F, the
+ * connection refused, TLS failed) or was refused leaves the carrier's leg up and billing:
+ * the record must say so, never a clean end (docs/calls.md). 481 counts as delivered: the
+ * carrier has no such call any more. ECANCELED: the stack stopped (shutdown). */
+static void s_response(struct tl_sip_sess *sess, enum tl_sip_method m, bool refresh,
+                       const struct tl_sip_msg *resp, int err, void *arg)
+{
+    (void)sess;
+    (void)refresh;
+    struct tl_call *c = arg;
+    if (m != TL_SIP_METHOD_BYE || (resp && resp->scode < 200) || !c->bye_wait)
+        return;
+    tl__call_hold(c);
+    c->bye_wait = false;
+    uint16_t sc = resp ? resp->scode : 0;
+    if (err != ECANCELED && (!resp || (sc >= 300 && sc != 481))) {
+        char was[TL_END_REASON_MAX + 1], why[96];
+        tl_strlcpy(was, c->rec.end_reason, sizeof was);
+        if (resp)
+            snprintf(why, sizeof why, "the carrier answered %u", sc);
+        else
+            snprintf(why, sizeof why, "%s",
+                     err == ETIMEDOUT ? "no answer (timeout)" : strerror(err));
+        tl_warnl("call", "bye.failed", "call=%s was=%s why=\"%s\"", c->rec.id, was, why);
+        tl_strlcpy(c->rec.end_reason, "bye_failed", sizeof c->rec.end_reason);
+        tl__call_event_c(c, TL_EV_BYE_FAILED, TL_EV_HINT_BYE_FAILED, sc,
+                         "call %s ended (%s) but the BYE was not delivered: %s", c->rec.id, was,
+                         why);
+        tl__call_record(c);
+    }
+    tl__call_release(c);
+}
+
 const struct tl_sip_sess_h tl__call_sess_h = {
     .on_offer = s_offer,
     .on_answer = s_answer,
     .on_established = s_established,
     .on_terminated = s_terminated,
+    .on_response = s_response,
 };
 
 /* ---- media callbacks ---- */

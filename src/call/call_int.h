@@ -26,6 +26,7 @@ struct tl_call {
     int hold;   /* our entry points on the C stack */
     bool ended; /* call_end ran: no new work, waiting for the parts to go */
     bool answered, established, held, late_offer, agent_starting, ms_closing;
+    bool bye_wait;              /* our BYE is out: its outcome still goes into the record */
     struct tl_sip_sess *sess;   /* NULL once on_terminated ran */
     struct tl_media_stream *ms; /* NULL once on_close ran */
     const struct tl_agent_ops *aops;

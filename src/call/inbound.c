@@ -431,11 +431,22 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
     }
     /* 5: digest, when the trunk has a username (inauth.h) */
     if (rt->in_username[0]) {
+        /* the names a carrier's UA may have answered for before its proxy rewrote the
+         * Request-URI: ours (public host and address, the address it reached us on) */
+        char here[64] = "";
+        struct sockaddr_storage loc;
+        uint16_t lport;
+        if (!tl_sip_tport_local(peer->tpo, peer, &loc)) {
+            struct tl_sip_peer lp = {.sa = loc};
+            tl_sip_peer_ip(&lp, here, sizeof here, &lport);
+        }
+        const char *hosts[] = {l->host, l->public_ip, here, NULL};
         struct tl_sip_inauth_cred cred = {l->host,
                                           rt->in_username,
                                           rt->in_password,
                                           l->host,
-                                          {l->algs[0], l->algs[1], l->algs[2]}};
+                                          {l->algs[0], l->algs[1], l->algs[2]},
+                                          hosts};
         struct tl_sip_inauth_decision *d = malloc(sizeof *d);
         if (!d || tl_sip_inauth_decide(l->dsrv, m, &cred, src, (uint64_t)time(NULL), d)) {
             reply(l, tx, m, 500, NULL);
@@ -446,8 +457,11 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
             reply(l, tx, m, d->scode, d->hdrs);
             tl_info("call", "auth.refused", "reason=%s src=%s:%u user=%s", d->reason, src, sport,
                     d->user);
+            bool uri = !strcmp(d->reason, "digest_uri_mismatch");
             if (d->verdict == TL_SIP_INAUTH_FORBIDDEN || d->verdict == TL_SIP_INAUTH_MALFORMED)
-                tl__call_event(l, rt, TL_EV_CREDENTIALS_MISMATCH, TL_EV_HINT_CREDENTIALS_MISMATCH,
+                tl__call_event(l, rt, uri ? TL_EV_DIGEST_URI_MISMATCH : TL_EV_CREDENTIALS_MISMATCH,
+                               uri ? TL_EV_HINT_DIGEST_URI_MISMATCH
+                                   : TL_EV_HINT_CREDENTIALS_MISMATCH,
                                src, d->scode, "INVITE for %s refused (%d): %s (user %s)",
                                rt->number, d->scode, d->reason, d->user);
             free(d);

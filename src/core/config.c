@@ -49,7 +49,11 @@ static const struct setting settings[] = {
     S(sip_max_connections, "TRUNKLINE_SIP_MAX_CONNECTIONS", K_UINT, "1024",
       "Most SIP TCP + TLS connections at once; more are refused."),
     S(sip_tcp_idle_s, "TRUNKLINE_SIP_TCP_IDLE_S", K_UINT, "120",
-      "Seconds before an idle SIP connection, or one with an unfinished message, is closed."),
+      "Seconds before an idle SIP connection, or one with an unfinished message, is closed. A "
+      "connection that carries calls is never closed for idleness."),
+    S(sip_keepalive_s, "TRUNKLINE_SIP_KEEPALIVE_S", K_UINT, "60",
+      "A SIP connection that carries calls and has been quiet this long gets an RFC 5626 "
+      "CRLF keep-alive, so NATs and load balancers keep it open; 0: none."),
     S(sip_test_policy, "TRUNKLINE_SIP_TEST_POLICY", K_STR, "",
       "Test answers to INVITE: empty (480), answer (180 then 200 OK), answer-bye:N (answer, "
       "BYE after N s) or ring (180, wait)."),

@@ -18,6 +18,7 @@ struct tl_config {
     unsigned sip_t1_ms, sip_t2_ms, sip_t4_ms; /* RFC 3261 §17.1.1.1 timers */
     unsigned sip_max_connections;             /* TCP + TLS */
     unsigned sip_tcp_idle_s;
+    unsigned sip_keepalive_s;
     char sip_test_policy[24];       /* "", "answer", "ring", "answer-bye:N": test answers */
     unsigned sip_min_se;            /* s: RFC 4028 Min-SE (90; lower only for tests) */
     char sip_test_auth[520];        /* "user:password" the test policy challenges for; "" off */

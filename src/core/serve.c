@@ -306,7 +306,8 @@ int tl_serve_main(int argc, char **argv)
                                         cfg.sip_tls_ca_file,
                                         NULL,
                                         cfg.sip_dns_servers,
-                                        false};
+                                        false,
+                                        cfg.sip_keepalive_s};
         if ((r = tl_sip_stack_start(&sip, &loop, &scfg))) {
             tl_error("core", "start.failed", "reason=\"SIP listen on %s ports %d/%d: %s\"",
                      cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));
@@ -315,6 +316,7 @@ int tl_serve_main(int argc, char **argv)
         tl_sip_stack_set_register_h(sip, on_register, &regd);
         /* dialogs and INVITE sessions (and the test policy's calls) on the stack */
         struct tl_sip_sess_cfg dcfg = {.listen = cfg.public_ip[0] ? cfg.public_ip : cfg.sip_listen,
+                                       .host = cfg.public_host,
                                        .tcp_port = cfg.sip_tcp_port,
                                        .tls_port = cfg.sip_tls_port,
                                        .t1 = cfg.sip_t1_ms,

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -159,8 +161,17 @@ int tl_tlscert_ensure(const char *data_dir, const char *host, char cert_path[512
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                                (const unsigned char *)"trunkline self-made", -1, -1, 0);
     X509_set_issuer_name(x, name);
+    /* the public host first (an IP literal as an iPAddress entry: RFC 6125 §6.2.1 never
+     * matches an IP against a dNSName), then the loopback names, each once */
     char san[400];
-    snprintf(san, sizeof san, "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", host);
+    struct in6_addr ip;
+    bool lit = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
+    bool loop = !strcmp(host, "localhost") || !strcmp(host, "127.0.0.1") || !strcmp(host, "::1");
+    snprintf(san, sizeof san, "%s%s%sDNS:localhost,IP:127.0.0.1,IP:::1",
+             loop  ? ""
+             : lit ? "IP:"
+                   : "DNS:",
+             loop ? "" : host, loop ? "" : ",");
     if (add_ext(x, NID_subject_alt_name, san) || add_ext(x, NID_basic_constraints, "CA:FALSE") ||
         add_ext(x, NID_key_usage, "critical,digitalSignature") ||
         add_ext(x, NID_ext_key_usage, "serverAuth,clientAuth") || !X509_sign(x, k, EVP_sha256())) {

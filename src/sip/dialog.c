@@ -82,6 +82,43 @@ static int route_set(const struct tl_sip_msg *m, bool reverse, char **out)
     return 0;
 }
 
+/* §12.2.1.1 / §8.1.2: where in-dialog requests go — the first Route URI (loose routing),
+ * else the remote target — and over which transport: the URI's transport parameter, TLS
+ * for sips:, else the transport the dialog was made over. RFC 3263 would default to UDP
+ * for a sip: URI without one; a carrier's Record-Route or Contact that omits it on a TCP
+ * or TLS trunk means "the same as now", and UDP is never used for inbound calls. */
+static int hop_set(struct tl_sip_dlg *d)
+{
+    struct tl_pl uri = tl_pl_str(d->target);
+    if (d->route) {
+        struct tl_pl rest = tl_pl_str(d->route), item;
+        struct tl_sip_addr a;
+        if (tl_sip_list_next(&rest, &item) || tl_sip_route_decode(&a, &item))
+            return EBADMSG;
+        uri = a.auri;
+    }
+    struct tl_sip_uri u;
+    if (tl_sip_uri_decode(&u, &uri) ||
+        (u.scheme != TL_SIP_SCHEME_SIP && u.scheme != TL_SIP_SCHEME_SIPS))
+        return EBADMSG;
+    struct tl_pl tp;
+    enum tl_sip_transport t = d->peer.tp;
+    if (u.scheme == TL_SIP_SCHEME_SIPS)
+        t = TL_SIP_TP_TLS;
+    else if (!tl_sip_uri_param_get(&u, "transport", &tp)) {
+        enum tl_sip_transport x = tl_sip_transport_id(&tp);
+        if (x == TL_SIP_TP_UDP || x == TL_SIP_TP_TCP || x == TL_SIP_TP_TLS)
+            t = x;
+    }
+    char *h = dup_pl(&uri);
+    if (!h)
+        return ENOMEM;
+    free(d->hop);
+    d->hop = h;
+    d->hop_tp = t;
+    return 0;
+}
+
 void tl_sip_dlg_reset(struct tl_sip_dlg *d)
 {
     free(d->callid);
@@ -91,6 +128,7 @@ void tl_sip_dlg_reset(struct tl_sip_dlg *d)
     free(d->remote);
     free(d->target);
     free(d->route);
+    free(d->hop);
     free(d->contact);
     memset(d, 0, sizeof *d);
 }
@@ -125,6 +163,10 @@ int tl_sip_dlg_uas_init(struct tl_sip_dlg *d, const struct tl_sip_msg *req,
     /* §12.1.1: secure when the request came over TLS with a sips Request-URI */
     d->secure = peer->tp == TL_SIP_TP_TLS && req->ruri.scheme == TL_SIP_SCHEME_SIPS;
     d->peer = *peer;
+    if ((err = hop_set(d))) {
+        tl_sip_dlg_reset(d);
+        return err;
+    }
     return 0;
 }
 
@@ -154,6 +196,10 @@ int tl_sip_dlg_uac_init(struct tl_sip_dlg *d, const struct tl_sip_msg *resp, con
     d->secure = resp->ruri.scheme == TL_SIP_SCHEME_SIPS ||
                 (target.l > 5 && !strncasecmp(target.p, "sips:", 5));
     d->peer = *peer;
+    if ((err = hop_set(d))) {
+        tl_sip_dlg_reset(d);
+        return err;
+    }
     return 0;
 }
 
@@ -179,8 +225,14 @@ int tl_sip_dlg_target_refresh(struct tl_sip_dlg *d, const struct tl_sip_msg *m)
     char *t = dup_pl(&target);
     if (!t)
         return ENOMEM;
-    free(d->target);
+    char *old = d->target;
     d->target = t;
+    if (!d->route && (err = hop_set(d))) { /* a target we cannot route to is not taken */
+        d->target = old;
+        free(t);
+        return err;
+    }
+    free(old);
     return 0;
 }
 
@@ -194,10 +246,16 @@ void tl_sip_dlg_request(struct tl_sip_dlg *d, struct tl_sip_request *rq, enum tl
     rq->call_id = d->callid;
     if (m != TL_SIP_METHOD_ACK && m != TL_SIP_METHOD_CANCEL)
         rq->cseq = ++d->lseq;
-    rq->contact = d->contact;
+    rq->contact = m == TL_SIP_METHOD_BYE ? NULL : d->contact; /* RFC 3261 Table 3 */
     rq->route = d->route;
-    rq->tp = d->peer.tp;
-    rq->dest = &d->peer;
+    if (m == TL_SIP_METHOD_ACK) {
+        rq->tp = d->peer.tp;
+        rq->dest = &d->peer;
+        return;
+    }
+    rq->tp = d->hop_tp;
+    rq->hop = d->hop;
+    rq->prefer = &d->peer;
 }
 
 /* ---- table ---- */

@@ -33,15 +33,19 @@ struct tl_sip_dlg {
     char *remote;      /* the peer's value as it sent it, with its tag */
     char *target;      /* remote target URI (Contact), updated by target refreshes §12.2 */
     char *route;       /* route set as comma-separated Route values, sending order; NULL */
-    char *contact;     /* our Contact value (in <>) */
-    uint32_t lseq;     /* last CSeq we used (the next request uses lseq + 1) */
-    uint32_t rseq;     /* last CSeq the peer used, when has_rseq */
+    char *hop;         /* the URI our in-dialog requests are sent toward (§12.2.1.1, loose
+                        * routing): the first Route URI, else the remote target */
+    enum tl_sip_transport hop_tp; /* its transport: ;transport=, sips: → TLS, else the
+                                   * transport of the dialog-creating request */
+    char *contact;                /* our Contact value (in <>) */
+    uint32_t lseq;                /* last CSeq we used (the next request uses lseq + 1) */
+    uint32_t rseq;                /* last CSeq the peer used, when has_rseq */
     bool has_rseq;
     bool secure; /* §12.1.1: sips Request-URI over TLS (UAS) or sips URI (UAC) */
     bool uac;    /* we sent the dialog-creating INVITE: we own the Call-ID (§14.1) */
-    /* next hop of our in-dialog requests: where the dialog-creating message came from.
-     * Static trunks answer from the address we talk to (and TCP/TLS reuse the
-     * connection, §18.2.2); a route set or target elsewhere is not resolved yet. */
+    /* where the dialog-creating message came from (UAS) or went to (UAC): its stream
+     * connection is reused for in-dialog requests while it leads to the hop's host
+     * (tl_sip_request.prefer); the ACK for a 2xx goes here (the INVITE's hop) */
     struct tl_sip_peer peer;
     struct tl_sip_dlg *hnext; /* table chain (private) */
 };
@@ -62,7 +66,11 @@ int tl_sip_dlg_cseq_check(struct tl_sip_dlg *d, const struct tl_sip_msg *req);
  * replaces the remote target. 0, ENOMEM, EBADMSG (bad Contact: target unchanged). */
 int tl_sip_dlg_target_refresh(struct tl_sip_dlg *d, const struct tl_sip_msg *m);
 /* Fills the dialog part of an in-dialog request (§12.2.1.1): ruri = remote target,
- * From/To/Call-ID, CSeq = ++lseq (ACK/CANCEL: give cseq yourself), Route, Contact, hop. */
+ * From/To/Call-ID, CSeq = ++lseq (ACK/CANCEL: give cseq yourself), Route, Contact (none on
+ * BYE: RFC 3261 Table 3), and the next hop: rq->hop = d->hop, resolved per RFC 3263
+ * (§8.1.2), with rq->prefer = the dialog's connection; an ACK goes to d->peer instead.
+ * Strict routing (a first Route without ;lr, RFC 2543 proxies) is not done: such a route
+ * is treated as loose. */
 void tl_sip_dlg_request(struct tl_sip_dlg *d, struct tl_sip_request *rq, enum tl_sip_method m);
 
 /* Dialog table keyed by (Call-ID, local tag, remote tag). */
@@ -178,7 +186,10 @@ struct tl_sip_sess_h {
 };
 
 struct tl_sip_sess_cfg {
-    const char *listen;      /* our address (Contact, test SDP); 0.0.0.0 → 127.0.0.1 */
+    const char *listen;      /* our address (Contact, test SDP); 0.0.0.0 → 127.0.0.1, or the
+                              * connection's local address where one is known */
+    const char *host;        /* our TLS name (in our certificate): the Contact host over TLS
+                              * (RFC 5922 §7.2); NULL/"": the address as above */
     int tcp_port, tls_port;  /* for our Contact */
     uint32_t t1, t2;         /* ms: 2xx retransmission (§13.3.1.4) */
     uint32_t min_se;         /* s: our Min-SE (RFC 4028 default 90; lower for tests) */

@@ -410,6 +410,8 @@ const char *tl_sip_digest_result_str(enum tl_sip_digest_result r)
         return "replayed nonce-count";
     case TL_SIP_DIGEST_MALFORMED:
         return "malformed credentials";
+    case TL_SIP_DIGEST_URI_MISMATCH:
+        return "digest uri mismatch";
     }
     return "unknown";
 }
@@ -448,9 +450,20 @@ static uint32_t nc_val(const struct tl_pl *nc) /* 8LHEX, checked by tl_sip_auth_
     return v;
 }
 
-/* The digest-uri names the Request-URI's resource (RFC 7616 §3.4.6). Equal
- * bytes, or equivalent URIs by RFC 3261 §19.1.4. */
-static bool uri_matches(const struct tl_pl *duri, const struct tl_pl *ruri)
+/* user parts compared as RFC 3261 §19.1.4 does: escapes decoded, case-sensitive */
+static bool user_eq(const struct tl_pl *a, const struct tl_pl *b)
+{
+    char x[TL_SIP_DIGEST_URI_MAX + 1], y[TL_SIP_DIGEST_URI_MAX + 1];
+    size_t xn, yn;
+    return tl_sip_uri_unescape(x, sizeof x, &xn, a) == 0 &&
+           tl_sip_uri_unescape(y, sizeof y, &yn, b) == 0 && xn == yn && !memcmp(x, y, xn);
+}
+
+/* The digest-uri names the Request-URI's resource (RFC 7616 §3.4.6): equal bytes, or
+ * equivalent URIs by RFC 3261 §19.1.4 — or, behind a proxy that rewrote the Request-URI,
+ * a sip/sips URI for the same number or for one of our names (tl_sip_digest_check.hosts). */
+static bool uri_matches(const struct tl_pl *duri, const struct tl_pl *ruri,
+                        const char *const *hosts)
 {
     char buf[TL_SIP_DIGEST_URI_MAX + 1];
     size_t n;
@@ -460,8 +473,23 @@ static bool uri_matches(const struct tl_pl *duri, const struct tl_pl *ruri)
     struct tl_pl u = {buf, n};
     if (tl_pl_eq(&u, ruri))
         return true;
-    return tl_sip_uri_decode(&a, &u) == 0 && tl_sip_uri_decode(&b, ruri) == 0 &&
-           tl_sip_uri_cmp(&a, &b);
+    if (tl_sip_uri_decode(&a, &u) || tl_sip_uri_decode(&b, ruri))
+        return false;
+    if (tl_sip_uri_cmp(&a, &b))
+        return true;
+    if (a.scheme != TL_SIP_SCHEME_SIP && a.scheme != TL_SIP_SCHEME_SIPS)
+        return false;
+    if (a.user.l && b.user.l && user_eq(&a.user, &b.user))
+        return true;
+    struct tl_pl h = a.host;
+    if (h.l > 2 && h.p[0] == '[') { /* an IPv6 reference: compare the address */
+        h.p++;
+        h.l -= 2;
+    }
+    for (size_t i = 0; hosts && hosts[i]; i++)
+        if (hosts[i][0] && tl_pl_caseeq_str(&h, hosts[i]))
+            return true;
+    return false;
 }
 
 /* The replay set of a nonce: chosen by MAC bytes, which nobody without the key can steer. */
@@ -534,8 +562,10 @@ int tl_sip_digest_verify(struct tl_sip_digest_server *srv, const struct tl_sip_a
         qstr_len(&cred->cnonce) > TL_SIP_DIGEST_VALUE_MAX ||
         (cred->opaque.p && qstr_len(&cred->opaque) > TL_SIP_DIGEST_VALUE_MAX))
         return 0;
-    if (chk->ruri.p && !uri_matches(&cred->uri, &chk->ruri))
+    if (chk->ruri.p && !uri_matches(&cred->uri, &chk->ruri, chk->hosts)) {
+        *res = TL_SIP_DIGEST_URI_MISMATCH;
         return 0;
+    }
 
     /* BAD_NONCE: not minted by this key for this source, or with another opaque */
     *res = TL_SIP_DIGEST_BAD_NONCE;

@@ -95,16 +95,24 @@ enum tl_sip_digest_result {
     TL_SIP_DIGEST_BAD_CREDENTIALS, /* wrong username, realm or response: 403 (or 401) */
     TL_SIP_DIGEST_BAD_NONCE,       /* not ours, bound to another source, opaque changed */
     TL_SIP_DIGEST_REPLAY,          /* nc not above the highest seen for that nonce */
-    TL_SIP_DIGEST_MALFORMED,       /* missing field, unknown algorithm, qop other than auth,
-                                    * uri not the Request-URI: 400 */
+    TL_SIP_DIGEST_MALFORMED,       /* missing field, unknown algorithm, qop other than auth:
+                                    * 400 */
+    TL_SIP_DIGEST_URI_MISMATCH,    /* the digest uri names another resource (see below) */
 };
 const char *tl_sip_digest_result_str(enum tl_sip_digest_result r); /* for logs */
 
 /* What the request must match. Strings are ours (NUL-terminated); method and ruri come from
  * the request line. */
 struct tl_sip_digest_check {
-    struct tl_pl method;  /* request method as written (A2 = method:uri) */
-    struct tl_pl ruri;    /* Request-URI; p == NULL: the digest uri is not compared */
+    struct tl_pl method; /* request method as written (A2 = method:uri) */
+    struct tl_pl ruri;   /* Request-URI; p == NULL: the digest uri is not compared */
+    /* Our own names (public host, addresses), NULL-terminated, or NULL. The digest uri must
+     * name the Request-URI's resource (RFC 7616 §3.4.6), but a carrier's proxy may rewrite
+     * the Request-URI after its UA computed the answer for the proxy's own address: so a
+     * sip/sips digest uri is also accepted when its user part is the Request-URI's (the
+     * called number) or its host is one of these. The answer is still computed over the
+     * digest uri as sent, and the nonce stays bound to the source and time. */
+    const char *const *hosts;
     const char *realm;    /* the realm we challenged with */
     const char *username; /* the trunk's username */
     const char *password; /* the trunk's password */

@@ -49,6 +49,12 @@ struct tl_sip_stack {
     struct tl_sip_uac *uac; /* the client side (uac.c) */
 };
 
+void tl_sip_stack_conn_ref(struct tl_sip_stack *s, const struct tl_sip_peer *peer, int delta)
+{
+    if (s && peer && peer->tp != TL_SIP_TP_UDP && peer->conn)
+        tl_sip_tport_conn_ref(s->tp, peer->conn, delta);
+}
+
 /* one loop thread: the received message, the output */
 static struct tl_sip_msg g_msg;
 static char g_out[TL_SIP_MSG_MAX];
@@ -490,7 +496,8 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
                                   .conn_err_h = tl__sip_uac_conn_err,
                                   .arg = s,
                                   .ca_file = cfg->tls_ca_file,
-                                  .ephemeral = cfg->ephemeral};
+                                  .ephemeral = cfg->ephemeral,
+                                  .keepalive_s = cfg->keepalive_s};
     if ((r = tl__sip_uac_alloc(&s->uac, s, loop, &s->cfg)))
         goto out;
     if ((r = tl_sip_tport_start(&s->tp, loop, &pc)))

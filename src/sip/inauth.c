@@ -154,6 +154,7 @@ int tl_sip_inauth_decide(struct tl_sip_digest_server *srv, const struct tl_sip_m
         .username = cred->username,
         .password = cred->password,
         .source = source,
+        .hosts = cred->hosts,
     };
     enum tl_sip_digest_result r;
     int err = tl_sip_digest_verify(srv, &a, &chk, now, &r);
@@ -175,6 +176,11 @@ int tl_sip_inauth_decide(struct tl_sip_digest_server *srv, const struct tl_sip_m
                       "credentials do not match");
     case TL_SIP_DIGEST_REPLAY:
         return refuse(d, TL_SIP_INAUTH_FORBIDDEN, 403, "nonce_reuse", host, "nonce reuse");
+    case TL_SIP_DIGEST_URI_MISMATCH:
+        /* right format, wrong resource: a refusal like a wrong password (docs/calls.md),
+         * named for what it is so the carrier's admin looks at the proxy, not the password */
+        return refuse(d, TL_SIP_INAUTH_FORBIDDEN, 403, "digest_uri_mismatch", host,
+                      "digest uri names neither this gateway nor the called number");
     case TL_SIP_DIGEST_MALFORMED:
         break;
     }
@@ -253,7 +259,8 @@ int tl_sip_inauth_new(struct tl_sip_inauth **ap, const char *realm, const char *
     tl_strlcpy(a->realm, realm, sizeof a->realm);
     memcpy(a->user, userpass, ul);
     memcpy(a->pass, colon + 1, pl);
-    a->cred = (struct tl_sip_inauth_cred){a->realm, a->user, a->pass, NULL, {algs[0], algs[1], 0}};
+    a->cred =
+        (struct tl_sip_inauth_cred){a->realm, a->user, a->pass, NULL, {algs[0], algs[1], 0}, NULL};
     *ap = a;
     return 0;
 }

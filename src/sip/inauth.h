@@ -36,6 +36,8 @@ struct tl_sip_inauth_cred {
      * MD5. UACs that read only the first challenge and know only MD5 (SIPp 3.6) need MD5
      * first: hence a choice, per trunk later (the sip_digest_algorithms setting today). */
     enum tl_sip_digest_alg algs[3];
+    /* our names for the digest uri check (tl_sip_digest_check.hosts), or NULL */
+    const char *const *hosts;
 };
 
 /* "SHA-256,MD5", "MD5,SHA-256", "MD5" or "SHA-256" (case-insensitive, spaces around names
@@ -57,7 +59,8 @@ struct tl_sip_inauth_decision {
     enum tl_sip_inauth_verdict verdict;
     uint16_t scode;     /* 0 (PASS), 401, 403 or 400 */
     const char *reason; /* for logs, one token: "no_credentials", "unknown_nonce",
-                         * "stale_nonce", "credentials_mismatch", "nonce_reuse", "malformed";
+                         * "stale_nonce", "credentials_mismatch", "nonce_reuse",
+                         * "digest_uri_mismatch", "malformed";
                          * NULL on PASS */
     /* the username the request claimed, for logs: unescaped, bytes outside printable ASCII
      * (and space, '"', '=', '\') as '?', at most TL_SIP_INAUTH_USER_LOG; "-" when none */

@@ -33,6 +33,7 @@ struct tl_sip_sess {
     void *arg;
     enum tl_sip_sess_state st;
     bool uac, in_table, notified;
+    bool conn_ref;    /* counted in dlg.peer's connection (tl_sip_stack_conn_ref) */
     int busy;         /* entry points on the C stack */
     unsigned pending; /* our client transactions still running */
     struct tl_sip_dlg dlg;
@@ -95,6 +96,8 @@ struct tl_sip_sess_layer {
     struct tl_sip_stack *s;
     struct tl_sip_sess_cfg cfg;
     char local[64];
+    char host[256]; /* our TLS name (cfg.host), "" = none */
+    bool wildcard;  /* listening on 0.0.0.0 / :: and no public_ip: Contact from the socket */
     char policy[24];
     unsigned bye_after_s;
     struct tl_sip_inauth *tauth; /* test policy: digest credentials (borrowed), or NULL */
@@ -145,13 +148,30 @@ const char *tl_sip_sess_reason_name(enum tl_sip_sess_reason r)
 }
 
 /* sip: with transport=tls rather than sips: (RFC 5630 §3.1.3: sips: asks for TLS on every
- * hop, more than a TLS trunk promises; a sips Request-URI is rare on trunks) */
-static void our_contact(struct tl_sip_sess_layer *l, enum tl_sip_transport tp, char *buf,
-                        size_t cap)
+ * hop, more than a TLS trunk promises; a sips Request-URI is rare on trunks).
+ * Host: over TLS the name in our certificate (cfg.host), since a carrier that opens a new
+ * TLS connection to our Contact verifies it against that name (RFC 5922 §7.2) and an IP
+ * fails; else the configured address (public_ip), or — listening on a wildcard — the local
+ * address the peer's traffic reaches us on (peer may be NULL: the listen address). */
+static void our_contact(struct tl_sip_sess_layer *l, enum tl_sip_transport tp,
+                        const struct tl_sip_peer *peer, char *buf, size_t cap)
 {
-    bool v6 = strchr(l->local, ':') != NULL;
+    char ip[64];
+    const char *host = l->local;
+    if (tp == TL_SIP_TP_TLS && l->host[0]) {
+        host = l->host;
+    } else if (l->wildcard && peer) {
+        struct sockaddr_storage loc;
+        uint16_t ignored;
+        if (!tl_sip_tport_local(tl__sip_stack_tport(l->s), peer, &loc)) {
+            struct tl_sip_peer p = {.sa = loc};
+            tl_sip_peer_ip(&p, ip, sizeof ip, &ignored);
+            host = ip;
+        }
+    }
+    bool v6 = strchr(host, ':') != NULL;
     int port = tp == TL_SIP_TP_TLS ? l->cfg.tls_port : l->cfg.tcp_port;
-    snprintf(buf, cap, "<sip:%s%s%s:%d%s>", v6 ? "[" : "", l->local, v6 ? "]" : "", port,
+    snprintf(buf, cap, "<sip:%s%s%s:%d%s>", v6 ? "[" : "", host, v6 ? "]" : "", port,
              tp == TL_SIP_TP_TLS   ? ";transport=tls"
              : tp == TL_SIP_TP_TCP ? ";transport=tcp"
                                    : "");
@@ -202,6 +222,8 @@ static void sess_free(struct tl_sip_sess *x)
     stop_timers(x);
     if (x->itx && !l->closing) /* unanswered: the transaction outlives us */
         tl_sip_tsx_set_uarg(x->itx, NULL);
+    if (x->conn_ref && !l->closing)
+        tl_sip_stack_conn_ref(l->s, &x->dlg.peer, -1);
     if (x->in_table)
         tl_sip_dlg_table_del(&l->tbl, &x->dlg);
     *x->pprev = x->next;
@@ -593,8 +615,8 @@ static void peer_caps(struct tl_sip_sess *x, const struct tl_sip_msg *m)
 static void uac_confirmed(struct tl_sip_sess *x, const struct tl_sip_msg *resp,
                           const struct tl_sip_peer *hop)
 {
-    char contact[160];
-    our_contact(x->l, x->rq_tp, contact, sizeof contact);
+    char contact[300];
+    our_contact(x->l, x->rq_tp, hop, contact, sizeof contact);
     char *cid = x->dlg.callid; /* uac_init makes its own copy */
     x->dlg.callid = NULL;
     int err = tl_sip_dlg_uac_init(&x->dlg, resp, x->rq_from, x->icseq, hop, contact);
@@ -607,6 +629,8 @@ static void uac_confirmed(struct tl_sip_sess *x, const struct tl_sip_msg *resp,
     x->has_dlg = true;
     if (!tl_sip_dlg_table_add(&x->l->tbl, &x->dlg))
         x->in_table = true;
+    tl_sip_stack_conn_ref(x->l->s, &x->dlg.peer, +1);
+    x->conn_ref = true;
     x->st = TL_SIP_SESS_CONFIRMED;
     peer_caps(x, resp);
     tl_sip_st_uac(resp, &x->timer);
@@ -635,6 +659,9 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
     if (err == ECANCELED) { /* the stack stops: touch nothing (its heap is gone) */
         x->l->closing = true;
         x->pending--;
+        /* a BYE's owner may wait for its outcome (after on_terminated): tell it */
+        if (r->m == TL_SIP_METHOD_BYE && x->h->on_response)
+            x->h->on_response(x, r->m, r->refresh, NULL, err, x->arg);
         req_free(r);
         return;
     }
@@ -682,8 +709,8 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
                     rq.to = x->rq_to;
                     rq.call_id = x->dlg.callid;
                     rq.cseq = ++x->icseq;
-                    char contact[160];
-                    our_contact(x->l, x->rq_tp, contact, sizeof contact);
+                    char contact[300];
+                    our_contact(x->l, x->rq_tp, tl_sip_ctsx_peer(ct), contact, sizeof contact);
                     rq.contact = contact;
                     rq.hdrs = hdrs;
                     rq.ctype = x->lbody_len ? SDP : NULL;
@@ -1062,9 +1089,9 @@ int tl_sip_sess_alloc_uas(struct tl_sip_sess **sp, struct tl_sip_sess_layer *l,
     struct tl_sip_sess *x = sess_new(l, h, arg);
     if (!x)
         return ENOMEM;
-    char contact[160];
+    char contact[300];
     const struct tl_sip_peer *peer = tl_sip_tsx_peer(tx);
-    our_contact(l, peer->tp, contact, sizeof contact);
+    our_contact(l, peer->tp, peer, contact, sizeof contact);
     int err = keep_inv(x, m, tx);
     if (!err)
         err = tl_sip_dlg_uas_init(&x->dlg, m, peer, x->ltag, contact);
@@ -1080,6 +1107,8 @@ int tl_sip_sess_alloc_uas(struct tl_sip_sess **sp, struct tl_sip_sess_layer *l,
         return err == EBADMSG ? 400 : err;
     }
     x->has_dlg = x->in_table = true;
+    tl_sip_stack_conn_ref(l->s, &x->dlg.peer, +1);
+    x->conn_ref = true;
     x->timer = st;
     x->ireq_timer = req;
     peer_caps(x, m);
@@ -1140,7 +1169,7 @@ int tl_sip_sess_connect(struct tl_sip_sess **sp, struct tl_sip_sess_layer *l,
     struct tl_sip_sess *x = sess_new(l, h, arg);
     if (!x)
         return ENOMEM;
-    char callid[40], contact[160], from[1024], st[300], hdrs[HDRS_MAX];
+    char callid[40], contact[300], from[1024], st[300], hdrs[HDRS_MAX];
     new_tag(callid);
     x->uac = true;
     x->rq_tp = rq0->tp;
@@ -1148,7 +1177,7 @@ int tl_sip_sess_connect(struct tl_sip_sess **sp, struct tl_sip_sess_layer *l,
     x->timer.we_refresh = true;
     x->icseq = rq0->cseq ? rq0->cseq : 1;
     snprintf(from, sizeof from, "%s;tag=%s", rq0->from, x->ltag);
-    our_contact(l, rq0->tp, contact, sizeof contact);
+    our_contact(l, rq0->tp, rq0->dest, contact, sizeof contact);
     /* the session timer we ask for; the UAS picks the refresher (RFC 4028 §7.1) */
     snprintf(st, sizeof st, "Supported: timer\r\nSession-Expires: %u\r\nMin-SE: %u\r\n", l->cfg.se,
              l->cfg.min_se);
@@ -1429,11 +1458,13 @@ int tl_sip_sess_layer_alloc(struct tl_sip_sess_layer **lp, struct tl_sip_stack *
     l->bye_after_s = bye;
     tl_strlcpy(l->policy, pol, sizeof l->policy);
     const char *ls = cfg->listen ? cfg->listen : "";
+    l->wildcard = !ls[0] || !strcmp(ls, "0.0.0.0") || !strcmp(ls, "::");
     if (!ls[0] || !strcmp(ls, "0.0.0.0"))
         ls = "127.0.0.1";
     else if (!strcmp(ls, "::"))
         ls = "::1";
     tl_strlcpy(l->local, ls, sizeof l->local);
+    tl_strlcpy(l->host, cfg->host ? cfg->host : "", sizeof l->host);
     tl_sip_dlg_table_init(&l->tbl);
     tl_sip_stack_set_dialog_h(s, on_dialog_req, l);
     tl_sip_stack_set_stray_h(s, on_stray, l);

@@ -74,8 +74,11 @@ struct tl_sip_tport_cfg {
     tl_sip_recv_h *recv_h;
     tl_sip_conn_err_h *conn_err_h; /* a connection closed or failed (may be NULL) */
     void *arg;
-    const char *ca_file; /* extra trust for outbound TLS (PEM), or NULL */
-    bool ephemeral;      /* UDP on an OS-chosen port, no listeners (a pure client) */
+    const char *ca_file;  /* extra trust for outbound TLS (PEM), or NULL */
+    bool ephemeral;       /* UDP on an OS-chosen port, no listeners (a pure client) */
+    unsigned keepalive_s; /* connections with live dialogs: CRLFCRLF ping after this many
+                           * quiet seconds (RFC 5626 §3.5.1); 0 = no pings (never closed
+                           * for idleness either way) */
 };
 int tl_sip_tport_start(struct tl_sip_tport **tpp, struct uv_loop_s *loop,
                        const struct tl_sip_tport_cfg *cfg);
@@ -87,6 +90,14 @@ int tl_sip_tport_send(struct tl_sip_tport *tp, const struct tl_sip_peer *peer, c
  * 0, EINVAL, EMFILE (max_conns), ENOMEM, a connect errno; later failures: conn_err_h. */
 int tl_sip_tport_connect(struct tl_sip_tport *tp, enum tl_sip_transport kind,
                          const struct sockaddr *sa, const char *tls_name, uint64_t *conn);
+/* Counts the live dialogs that use stream connection `conn` (delta +1 / -1). While the
+ * count is above zero the connection is never closed for idleness; it is kept alive with
+ * RFC 5626 CRLF pings instead (cfg.keepalive_s). 0 or ENOTCONN (gone already: fine). */
+int tl_sip_tport_conn_ref(struct tl_sip_tport *tp, uint64_t conn, int delta);
+/* Where an open stream connection leads (the peer's address) and its transport.
+ * 0 or ENOTCONN. */
+int tl_sip_tport_remote(struct tl_sip_tport *tp, uint64_t conn, enum tl_sip_transport *kind,
+                        struct sockaddr_storage *out);
 /* Our local address for traffic to peer (UDP: the socket; streams: the connection). */
 int tl_sip_tport_local(struct tl_sip_tport *tp, const struct tl_sip_peer *peer,
                        struct sockaddr_storage *out);
@@ -204,6 +215,7 @@ struct tl_sip_stack_cfg {
     const char *dns_servers; /* "ip:port,…" for RFC 3263 lookups; NULL/"": resolv.conf */
     bool ephemeral;          /* no listeners: one UDP socket on a port the OS picks, for a
                               * client that only sends (trunkline probe) */
+    unsigned keepalive_s;    /* see tl_sip_tport_cfg.keepalive_s; 0 = no pings */
 };
 int tl_sip_stack_start(struct tl_sip_stack **sp, struct uv_loop_s *loop,
                        const struct tl_sip_stack_cfg *cfg);
@@ -261,8 +273,19 @@ struct tl_sip_request {
     const char *body;
     size_t body_len;
     enum tl_sip_transport tp;       /* UDP, TCP or TLS: the trunk's transport */
-    const struct tl_sip_peer *dest; /* fixed next hop, or NULL = resolve the ruri host */
-    const char *tls_name;           /* with dest and TLS: the name to verify, SNI */
+    const struct tl_sip_peer *dest; /* fixed next hop, or NULL = resolve (below) */
+    const char *tls_name;           /* TLS: the name to verify and send as SNI; NULL = the
+                                     * host of the URI that was resolved */
+    /* In-dialog requests (RFC 3261 §12.2.1.1, §8.1.2): the URI whose host is resolved
+     * (RFC 3263) for the next hop — the first Route URI, else the remote target. NULL: the
+     * Request-URI. */
+    const char *hop;
+    /* A stream connection the dialog already uses (the one its INVITE came on). It is
+     * reused, instead of a new connection, while it is open, has the hop's transport, and
+     * leads to the resolved hop's IP address (the same host; its port is the peer's
+     * ephemeral one) — or, when the hop is a private address (a NATed peer's Contact),
+     * whatever it leads to (RFC 3581 spirit: answer where the peer really is). NULL: none. */
+    const struct tl_sip_peer *prefer;
     const char *auth_user, *auth_pass, *auth_realm; /* digest credentials, or NULLs */
 };
 int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq, tl_sip_resp_h *h,
@@ -296,6 +319,8 @@ void tl_sip_stack_set_register_h(struct tl_sip_stack *s, tl_sip_register_h *h, v
 typedef void(tl_sip_dlg_req_h)(struct tl_sip_stack *s, struct tl_sip_tsx *tx,
                                const struct tl_sip_msg *msg, void *arg);
 void tl_sip_stack_set_dialog_h(struct tl_sip_stack *s, tl_sip_dlg_req_h *h, void *arg);
+/* tl_sip_tport_conn_ref() for the stream connection of peer (UDP: nothing). */
+void tl_sip_stack_conn_ref(struct tl_sip_stack *s, const struct tl_sip_peer *peer, int delta);
 /* The loop time the stack uses, ms (for timers of the layers above). */
 uint64_t tl_sip_stack_now(const struct tl_sip_stack *s);
 struct tl_sip_theap *tl_sip_stack_timers(struct tl_sip_stack *s);

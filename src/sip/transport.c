@@ -43,6 +43,7 @@ struct conn {
     bool tls, closing, draining;
     bool partial;      /* a message was started and is not complete */
     bool outbound, up; /* we connected (vs accepted); connected and handshaken */
+    unsigned dialogs;  /* live dialogs whose signalling uses this connection */
     char *tls_name;    /* outbound TLS: the name verified (reuse key), else NULL */
     char *pend;        /* outbound: bytes queued until up */
     size_t pend_len;
@@ -312,15 +313,36 @@ static void conn_close_after_writes(struct conn *c, const char *why)
     req->data = c;
 }
 
+static void idle_restart(struct conn *c);
+
+/* A connection that carries live dialogs is never closed for idleness: a call may be
+ * silent in SIP for hours, and its BYE must still find a way back (RFC 3261 §18.2.2; the
+ * carrier's proxy may accept no new connection from us, and TLS to an IP-literal
+ * Record-Route rarely verifies). Instead, once it has been quiet for keepalive_s, we send
+ * the RFC 5626 §3.5.1 double-CRLF ping, which keeps NATs and load balancers on the path
+ * from dropping it (UAs ignore CRLFs between messages, RFC 3261 §7.5; RFC 5626 peers
+ * answer with a single CRLF). A started message that never completes still closes it. */
 static void on_idle(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    if (c->dialogs && !c->len && c->up) {
+        if (c->tp->cfg.keepalive_s) {
+            int r = conn_write(c, "\r\n\r\n", 4);
+            if (r) {
+                conn_close(c, "keep-alive write failed");
+                return;
+            }
+        }
+        idle_restart(c);
+        return;
+    }
     conn_close(c, c->len ? "message not completed in time" : "idle");
 }
 
 static void idle_restart(struct conn *c)
 {
-    uv_timer_start(&c->idle, on_idle, (uint64_t)c->tp->cfg.idle_s * 1000, 0);
+    unsigned s = c->dialogs && c->tp->cfg.keepalive_s ? c->tp->cfg.keepalive_s : c->tp->cfg.idle_s;
+    uv_timer_start(&c->idle, on_idle, (uint64_t)s * 1000, 0);
 }
 
 /* Frames and delivers what the buffer holds. Returns false when the connection closed. */
@@ -438,6 +460,36 @@ static bool conn_up(struct conn *c)
     return true;
 }
 
+/* Why a handshake failed, in OpenSSL's words ("no shared cipher", "wrong version number",
+ * "tlsv1 alert unknown ca" when the peer refused our certificate), so that an operator can
+ * tell a carrier that does not trust our certificate from a port scanner. Outbound, the
+ * certificate verification result comes first: that is the usual cause. Inbound failures
+ * are the server's business, logged here, never reported as a client (uac) error. */
+static void tls_handshake_failed(struct conn *c)
+{
+    char why[256];
+    unsigned long e = ERR_peek_last_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    long v = c->outbound ? SSL_get_verify_result(c->ssl) : X509_V_OK;
+    if (v != X509_V_OK)
+        snprintf(why, sizeof why, "tls certificate verification failed: %s",
+                 X509_verify_cert_error_string(v));
+    else
+        snprintf(why, sizeof why, "tls handshake failed: %s", reason ? reason : "unknown");
+    ERR_clear_error();
+    if (c->outbound) {
+        conn_fail(c, EPROTO, why);
+        return;
+    }
+    char ip[64];
+    uint16_t port;
+    struct tl_sip_peer p = {.sa = c->sa};
+    tl_sip_peer_ip(&p, ip, sizeof ip, &port);
+    tl_warnl("sip", "tls.handshake_failed", "side=server src=%s:%u reason=\"%s\"", ip, port,
+             reason ? reason : "unknown");
+    conn_close(c, NULL);
+}
+
 static void tls_input(struct conn *c, const char *p, size_t n)
 {
     if (BIO_write(c->rb, p, (int)n) != (int)n) {
@@ -449,21 +501,11 @@ static void tls_input(struct conn *c, const char *p, size_t n)
         tls_flush(c);
         if (r <= 0) {
             int e = SSL_get_error(c->ssl, r);
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-                ERR_clear_error();
-                long v = c->outbound ? SSL_get_verify_result(c->ssl) : X509_V_OK;
-                if (v != X509_V_OK) {
-                    char why[200];
-                    snprintf(why, sizeof why, "tls certificate verification failed: %s",
-                             X509_verify_cert_error_string(v));
-                    conn_fail(c, EPROTO, why);
-                } else {
-                    conn_fail(c, EPROTO, "tls handshake failed");
-                }
-            }
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                tls_handshake_failed(c);
             return;
         }
-        if (c->outbound && !conn_up(c))
+        if (c->outbound ? !conn_up(c) : !(c->up = true))
             return;
     }
     for (;;) {
@@ -489,7 +531,9 @@ static void stream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
-        conn_close(c, nread == UV_EOF ? NULL : uv_strerror((int)nread));
+        /* logged: a carrier's connection going away mid-call is what later decides where
+         * our BYE goes (a new connection toward the route set) */
+        conn_close(c, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
         return;
     }
     if (c->closing || c->draining)
@@ -555,6 +599,7 @@ static void on_accept(uv_stream_t *srv, int status, bool tls)
         SSL_set_bio(c->ssl, c->rb, c->wb);
         SSL_set_accept_state(c->ssl);
     }
+    c->up = !tls; /* TLS: once the handshake is done */
     uv_tcp_nodelay(&c->h, 1);
     idle_restart(c);
     uv_read_start((uv_stream_t *)&c->h, stream_alloc, stream_read);
@@ -740,6 +785,31 @@ int tl_sip_tport_connect(struct tl_sip_tport *tp, enum tl_sip_transport kind,
     }
     idle_restart(c); /* also bounds the connect and the handshake */
     *conn = c->id;
+    return 0;
+}
+
+int tl_sip_tport_conn_ref(struct tl_sip_tport *tp, uint64_t conn, int delta)
+{
+    struct conn *c = tp && !tp->stopping ? conn_find(tp, conn) : NULL;
+    if (!c)
+        return ENOTCONN;
+    if (delta < 0 && c->dialogs < (unsigned)-delta)
+        c->dialogs = 0;
+    else
+        c->dialogs += (unsigned)delta;
+    if (!c->partial)
+        idle_restart(c); /* the clock that applies changes with the dialog count */
+    return 0;
+}
+
+int tl_sip_tport_remote(struct tl_sip_tport *tp, uint64_t conn, enum tl_sip_transport *kind,
+                        struct sockaddr_storage *out)
+{
+    struct conn *c = tp && !tp->stopping ? conn_find(tp, conn) : NULL;
+    if (!c)
+        return ENOTCONN;
+    *kind = c->tls ? TL_SIP_TP_TLS : TL_SIP_TP_TCP;
+    memcpy(out, &c->sa, sizeof c->sa);
     return 0;
 }
 

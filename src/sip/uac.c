@@ -42,12 +42,14 @@ struct tl_sip_ctsx {
     struct tl_sip_ctsx *next, **pprev;
     enum tl_sip_method mid;
     char *met, *ruri, *from, *to, *call_id, *contact, *route, *hdrs, *ctype, *body, *tls_name;
+    char *hop; /* the URI resolved for the next hop (in-dialog), or NULL: ruri */
     char *auth_user, *auth_pass, *auth_realm;
     size_t body_len;
     uint32_t cseq;
     enum tl_sip_transport tp;
-    bool have_dest;
+    bool have_dest, have_prefer;
     struct tl_sip_peer dest;
+    struct tl_sip_peer prefer; /* a connection the dialog already uses (tl_sip_request) */
     struct tl_sip_targets *tg; /* resolved next hops, or NULL */
     struct tl_sip_resolve_query *q;
     struct tl_sip_ctr *ctr;  /* the transaction in flight */
@@ -107,9 +109,9 @@ int tl__sip_uac_alloc(struct tl_sip_uac **up, struct tl_sip_stack *s, uv_loop_t 
 
 static void ct_free(struct tl_sip_ctsx *ct)
 {
-    char **v[] = {&ct->met,      &ct->ruri,      &ct->from,      &ct->to,    &ct->call_id,
-                  &ct->contact,  &ct->route,     &ct->hdrs,      &ct->ctype, &ct->body,
-                  &ct->tls_name, &ct->auth_user, &ct->auth_realm};
+    char **v[] = {&ct->met,      &ct->ruri,      &ct->from,       &ct->to,    &ct->call_id,
+                  &ct->contact,  &ct->route,     &ct->hdrs,       &ct->ctype, &ct->body,
+                  &ct->tls_name, &ct->auth_user, &ct->auth_realm, &ct->hop};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         free(*v[i]);
     if (ct->auth_pass) {
@@ -254,6 +256,54 @@ static int print_request(struct tl_sip_ctsx *ct, struct tl_sip_wbuf *wb, const c
 
 /* ---- sending ---- */
 
+/* RFC 1918, RFC 6598 (carrier-grade NAT), link-local, RFC 4193 unique-local: an address
+ * that names a host only inside somebody's network — a NATed peer's Contact. */
+static bool private_addr(const struct sockaddr_storage *sa)
+{
+    if (sa->ss_family == AF_INET) {
+        uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+        return (a >> 24) == 10 || (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||
+               (a >> 22) == (100u << 2 | 1) || (a >> 16) == (169u << 8 | 254);
+    }
+    const uint8_t *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+    return (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+}
+
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+    return !memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+                   &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr, 16);
+}
+
+/* The dialog's own connection (or, for UDP, its source address) stands in for a resolved
+ * hop when it leads to the same host, or when the hop is a private address the peer
+ * cannot be reached at (tl_sip_request.prefer). true: peer filled in. */
+static bool use_prefer(struct tl_sip_ctsx *ct, struct tl_sip_peer *peer)
+{
+    if (!ct->have_prefer || ct->prefer.tp != peer->tp)
+        return false;
+    if (peer->tp == TL_SIP_TP_UDP) {
+        if (!private_addr(&peer->sa) || private_addr(&ct->prefer.sa))
+            return false;
+        memcpy(&peer->sa, &ct->prefer.sa, sizeof peer->sa);
+        return true;
+    }
+    struct sockaddr_storage remote;
+    enum tl_sip_transport kind;
+    if (!ct->prefer.conn ||
+        tl_sip_tport_remote(tl__sip_stack_tport(ct->u->s), ct->prefer.conn, &kind, &remote) ||
+        kind != peer->tp || (!same_ip(&remote, &peer->sa) && !private_addr(&peer->sa)))
+        return false;
+    memcpy(&peer->sa, &remote, sizeof peer->sa);
+    peer->conn = ct->prefer.conn;
+    return true;
+}
+
 /* The hop for this attempt: the fixed dest or the current resolved target; streams get a
  * connection (reused or opened, §18.1.1). */
 static int pick_peer(struct tl_sip_ctsx *ct, struct tl_sip_peer *peer)
@@ -275,6 +325,10 @@ static int pick_peer(struct tl_sip_ctsx *ct, struct tl_sip_peer *peer)
         memcpy(&peer->sa, &t->sa, sizeof t->sa);
         if (!tls_name)
             tls_name = ct->tg->tls_name;
+        if (use_prefer(ct, peer)) {
+            peer->tpo = tp;
+            return 0;
+        }
     }
     peer->tpo = tp;
     if (peer->tp == TL_SIP_TP_UDP)
@@ -387,10 +441,12 @@ static void on_ctr(struct tl_sip_ctr *t, const struct tl_sip_msg *resp, int err,
     struct tl_sip_ctsx *ct = arg;
     if (!resp) {
         ct->ctr = NULL;
-        char where[80] = "";
-        if (ct->tg && tl_sip_targets_cur(ct->tg))
-            tl_sip_target_str(tl_sip_targets_cur(ct->tg), where, sizeof where);
-        tl_info("sip", "uac.hop_failed", "hop=%s err=%s", where, strerror(err));
+        char ip[64];
+        uint16_t port;
+        tl_sip_peer_ip(&ct->peer, ip, sizeof ip, &port);
+        tl_info("sip", "uac.hop_failed", "method=%s hop=%s%s%s:%u tp=%s err=%s", ct->met,
+                strchr(ip, ':') ? "[" : "", ip, strchr(ip, ':') ? "]" : "", port,
+                tl_sip_transport_name(ct->peer.tp), strerror(err));
         if (!ct->att_1xx && !ct->cancel_wanted && attempt_failover(ct, true) == 0)
             return;
         finish(ct, NULL, err);
@@ -487,13 +543,19 @@ int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq
     ct->auth_user = dup_or_null(rq->auth_user);
     ct->auth_pass = dup_or_null(rq->auth_pass);
     ct->auth_realm = dup_or_null(rq->auth_realm);
+    ct->hop = dup_or_null(rq->hop);
+    if (rq->prefer) {
+        ct->have_prefer = true;
+        ct->prefer = *rq->prefer;
+    }
     if (rq->body_len && (ct->body = malloc(rq->body_len)))
         memcpy(ct->body, rq->body, rq->body_len);
     if (!met || !ct->ruri || !ct->from || !ct->to || !ct->call_id ||
         (rq->contact && !ct->contact) || (rq->route && !ct->route) || (rq->hdrs && !ct->hdrs) ||
         (rq->ctype && !ct->ctype) || (rq->tls_name && !ct->tls_name) ||
         (rq->auth_user && !ct->auth_user) || (rq->auth_pass && !ct->auth_pass) ||
-        (rq->auth_realm && !ct->auth_realm) || (rq->body_len && !ct->body)) {
+        (rq->auth_realm && !ct->auth_realm) || (rq->hop && !ct->hop) ||
+        (rq->body_len && !ct->body)) {
         ct_free(ct);
         return met ? ENOMEM : EINVAL;
     }
@@ -507,9 +569,10 @@ int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq
         ct->dest = *rq->dest;
         err = attempt(ct);
     } else {
-        /* RFC 3263 from the Request-URI host (a Route set is the caller's dest) */
+        /* RFC 3263 from the hop's host: the first Route URI or the remote target for
+         * in-dialog requests (§12.2.1.1), else the Request-URI (§8.1.2) */
         struct tl_sip_uri uri;
-        struct tl_pl pl = tl_pl_str(ct->ruri);
+        struct tl_pl pl = tl_pl_str(ct->hop ? ct->hop : ct->ruri);
         char host[TL_SIP_NAME_MAX + 3];
         err = tl_sip_uri_decode(&uri, &pl) ? EINVAL : 0;
         if (!err && (uri.scheme != TL_SIP_SCHEME_SIP && uri.scheme != TL_SIP_SCHEME_SIPS))

@@ -76,6 +76,18 @@
     "SRTP keys crossed the network in clear signalling: the call used SRTP (SDES) but its SIP "    \
     "came over TCP, so anyone on the path can read the keys. Switch the inbound trunk and the "    \
     "provider's origination URI to TLS to protect them."
+#define TL_EV_BYE_FAILED "bye_failed"
+#define TL_EV_HINT_BYE_FAILED                                                                      \
+    "The carrier never confirmed the hang-up, so its side of the call may still be up (and "       \
+    "billed) until its own timers end it. Check that the carrier's proxy accepts connections "     \
+    "from this gateway on the address in its Record-Route (or Contact), and that nothing "         \
+    "between them drops idle connections."
+#define TL_EV_DIGEST_URI_MISMATCH "digest_uri_mismatch"
+#define TL_EV_HINT_DIGEST_URI_MISMATCH                                                             \
+    "The credentials were computed for another address (the digest uri names neither this "        \
+    "gateway nor the number). A proxy in front of the carrier's equipment may rewrite the "        \
+    "request: make it keep the number, or set the carrier to send calls to this gateway's SIP "    \
+    "URI directly."
 
 /* The rate limits above, per minute; and the queue and batching defaults. */
 #define TL_REC_QUEUE_DEFAULT      8192

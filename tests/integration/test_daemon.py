@@ -6,6 +6,8 @@ import signal
 import stat
 import subprocess
 
+import pytest
+
 from conftest import BIN, ROOT
 
 IMPORT = {
@@ -40,6 +42,24 @@ def test_first_start_creates_workspace_tokens_and_echo(daemon):
                           os.path.join(daemon.data_dir, "tls", "cert.pem")],
                          capture_output=True, text=True, check=True).stdout
     assert "DNS:gw.test" in out and "IP Address:127.0.0.1" in out
+    names = [n.strip() for n in out.splitlines()[-1].split(",")]
+    assert len(names) == len(set(names)), names  # each name once
+
+
+@pytest.mark.parametrize("host,first", [("localhost", "DNS:localhost"),
+                                        ("203.0.113.7", "IP Address:203.0.113.7"),
+                                        ("2001:db8::7", "IP Address:2001:DB8:0:0:0:0:0:7")])
+def test_self_made_certificate_names(make_daemon, host, first):
+    """The public host is the first subjectAltName, an IP literal as an IP address (a
+    dNSName never matches an IP, RFC 6125 §6.2.1), and no name is listed twice."""
+    d = make_daemon(env={"TRUNKLINE_PUBLIC_HOST": host})
+    out = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                          os.path.join(d.data_dir, "tls", "cert.pem")],
+                         capture_output=True, text=True, check=True).stdout
+    names = [n.strip() for n in out.splitlines()[-1].split(",")]
+    assert names[0] == first, names
+    assert len(names) == len(set(names)), names
+    assert "DNS:localhost" in names and "IP Address:127.0.0.1" in names
 
 
 def test_restart_keeps_everything_and_prints_no_new_tokens(daemon):

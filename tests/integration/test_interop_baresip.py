@@ -34,6 +34,7 @@ import uuid
 
 import pytest
 
+import dnsserver
 from conftest import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -103,9 +104,15 @@ class Baresip:
         self.tls_port = self.sip_port + 1
         ctrl_port = free_port()
         rtp = free_port(socket.SOCK_DGRAM) & ~1
+        # libre resolves names with its own DNS client, not /etc/hosts: our Contact over TLS
+        # names the gateway's public host (gw.test in the tests, the name in its
+        # certificate, RFC 5922), which a real deployment publishes in DNS. So does this one.
+        self.dns = dnsserver.start({"gw.test": {"A": ["127.0.0.1"]},
+                                    "localhost": {"A": ["127.0.0.1"]}})
         with open(config_in) as f:
             cfg = f.read().format(sip_port=self.sip_port, ctrl_port=ctrl_port, cafile=cafile,
                                   certificate=certificate, rtp_lo=rtp, rtp_hi=rtp + 10, **fmt)
+        cfg += "dns_server\t\t127.0.0.1:%d\n" % self.dns.port
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write(cfg)
         tpp = "" if transport == "udp" else ";transport=" + transport
@@ -237,6 +244,7 @@ class Baresip:
                 continue
         if self.ctrl:
             self.ctrl.close()
+        self.dns.stop()
         return self.proc.returncode
 
 

@@ -187,7 +187,10 @@ class PyUas:
         start, hdrs, _ = parse(data)
         self.seen.append((start, hdrs))
         for out in self.handler(start, hdrs):
-            send(out)
+            # our Contact names where we listen: the probe sends its in-dialog requests
+            # there (RFC 3261 §12.2.1.1), not to the address the 200 came from
+            send(out.replace(b"<sip:uas@127.0.0.1>", b"<sip:uas@127.0.0.1:%d%s>" % (
+                self.port, b";transport=tls" if self.tls else b"")))
 
     def run(self):
         while not self.stopping:

@@ -1,5 +1,6 @@
 /* sip/dialog: dialog state and the arithmetic of glare and session timers, on decoded
  * messages, without sockets. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +59,74 @@ static void uas_dialog_route_set_in_order(void **st)
     assert_int_equal(rq.cseq, 1);
     assert_string_equal(rq.ruri, "sip:c@192.0.2.9:5070");
     assert_string_equal(rq.to, d.remote);
+    /* §12.2.1.1 loose routing: toward the first Route URI, not to where the INVITE came
+     * from; the dialog's connection is only offered for reuse; no Contact on a BYE */
+    assert_string_equal(rq.hop, "sip:p1.example;lr");
+    assert_null(rq.dest);
+    assert_ptr_equal(rq.prefer, &d.peer);
+    assert_null(rq.contact);
+    assert_int_equal(rq.tp, TL_SIP_TP_UDP); /* no transport= on the route: the dialog's */
+    tl_sip_dlg_request(&d, &rq, TL_SIP_METHOD_INVITE);
+    assert_string_equal(rq.contact, "<sip:gw@127.0.0.1>");
+    tl_sip_dlg_reset(&d);
+}
+
+/* The next hop's URI and transport (§12.2.1.1, §8.1.2, RFC 3263 §4.1): the first Route, else
+ * the remote target; ;transport= and sips: decide, else the dialog's transport. The ACK for
+ * a 2xx goes to the INVITE's hop. A target refresh moves the hop only without a route set. */
+static void in_dialog_next_hop(void **st)
+{
+    (void)st;
+    struct tl_sip_dlg d;
+    struct tl_sip_request rq;
+    const struct tl_sip_peer tcp = {.tp = TL_SIP_TP_TCP, .conn = 42};
+    const char *rr = "INVITE sip:+49301@gw.test SIP/2.0\r\n"
+                     "Via: SIP/2.0/TCP 192.0.2.9;branch=z9hG4bKa\r\n"
+                     "Record-Route: <sip:192.0.2.1:5070;transport=tcp;r2=on;lr>, "
+                     "<sip:192.0.2.1;r2=on;lr>\r\n"
+                     "From: <sip:c@carrier.example>;tag=rt1\r\nTo: <sip:+49301@gw.test>\r\n"
+                     "Call-ID: h1\r\nCSeq: 1 INVITE\r\nContact: <sip:c@192.0.2.9:5080>\r\n"
+                     "Content-Length: 0\r\n\r\n";
+    assert_int_equal(tl_sip_dlg_uas_init(&d, dec(rr), &tcp, "lt", "<sip:gw@127.0.0.1>"), 0);
+    tl_sip_dlg_request(&d, &rq, TL_SIP_METHOD_BYE);
+    assert_string_equal(rq.hop, "sip:192.0.2.1:5070;transport=tcp;r2=on;lr");
+    assert_int_equal(rq.tp, TL_SIP_TP_TCP);
+    assert_ptr_equal(rq.prefer, &d.peer);
+    assert_int_equal(rq.prefer->conn, 42);
+    tl_sip_dlg_request(&d, &rq, TL_SIP_METHOD_ACK);
+    assert_ptr_equal(rq.dest, &d.peer);
+    assert_null(rq.hop);
+    tl_sip_dlg_reset(&d);
+
+    /* no route set: the remote target, its transport parameter, then target refreshes */
+    const char *plain = "INVITE sip:+49301@gw.test SIP/2.0\r\n"
+                        "Via: SIP/2.0/TCP 192.0.2.9;branch=z9hG4bKa\r\n"
+                        "From: <sip:c@carrier.example>;tag=rt1\r\nTo: <sip:+49301@gw.test>\r\n"
+                        "Call-ID: h2\r\nCSeq: 1 INVITE\r\n"
+                        "Contact: <sip:c@sbc.carrier.example;transport=TLS>\r\n"
+                        "Content-Length: 0\r\n\r\n";
+    assert_int_equal(tl_sip_dlg_uas_init(&d, dec(plain), &tcp, "lt", "<sip:gw@127.0.0.1>"), 0);
+    tl_sip_dlg_request(&d, &rq, TL_SIP_METHOD_INFO);
+    assert_string_equal(rq.hop, "sip:c@sbc.carrier.example;transport=TLS");
+    assert_int_equal(rq.tp, TL_SIP_TP_TLS);
+    const char *upd = "UPDATE sip:gw@127.0.0.1 SIP/2.0\r\n"
+                      "Via: SIP/2.0/TCP 192.0.2.9;branch=z9hG4bKu\r\n"
+                      "From: <sip:c@carrier.example>;tag=rt1\r\nTo: <sip:+49301@gw.test>;tag=lt\r\n"
+                      "Call-ID: h2\r\nCSeq: 2 UPDATE\r\nContact: <sips:c@[2001:db8::5]:5071>\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    assert_int_equal(tl_sip_dlg_target_refresh(&d, dec(upd)), 0);
+    tl_sip_dlg_request(&d, &rq, TL_SIP_METHOD_BYE);
+    assert_string_equal(rq.hop, "sips:c@[2001:db8::5]:5071");
+    assert_int_equal(rq.tp, TL_SIP_TP_TLS);
+    /* a target that cannot be routed to (not sip/sips) is refused; the old one stays */
+    const char *bad = "UPDATE sip:gw@127.0.0.1 SIP/2.0\r\n"
+                      "Via: SIP/2.0/TCP 192.0.2.9;branch=z9hG4bKv\r\n"
+                      "From: <sip:c@carrier.example>;tag=rt1\r\nTo: <sip:+49301@gw.test>;tag=lt\r\n"
+                      "Call-ID: h2\r\nCSeq: 3 UPDATE\r\nContact: <tel:+4930123>\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    assert_int_equal(tl_sip_dlg_target_refresh(&d, dec(bad)), EBADMSG);
+    tl_sip_dlg_request(&d, &rq, TL_SIP_METHOD_BYE);
+    assert_string_equal(rq.hop, "sips:c@[2001:db8::5]:5071");
     tl_sip_dlg_reset(&d);
 }
 
@@ -215,6 +284,7 @@ static void answer_direction(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(in_dialog_next_hop),
         cmocka_unit_test(uas_dialog_route_set_in_order),
         cmocka_unit_test(uac_dialog_route_set_reversed),
         cmocka_unit_test(cseq_rules_and_target_refresh),

@@ -19,7 +19,7 @@
 
 static const uint8_t key[32] = {7};
 static struct tl_sip_digest_server srv; /* ~80 KiB: not on the stack */
-static const struct tl_sip_inauth_cred cred = {"gw.test", "alice", "s3cret", NULL, {0}};
+static const struct tl_sip_inauth_cred cred = {"gw.test", "alice", "s3cret", NULL, {0}, NULL};
 
 /* the request buffer outlives the decoded message: one static buffer per slot */
 static char reqbuf[4][4096];
@@ -77,13 +77,13 @@ static size_t challenges(struct tl_sip_auth *chv, size_t max)
 }
 
 /* "Authorization: …\r\n" answering challenge i of the last decision (our own client). */
-static const char *authorization(char *out, size_t cap, size_t i, const char *user,
-                                 const char *password, uint32_t nc)
+static const char *authorization_for(char *out, size_t cap, size_t i, const char *uri,
+                                     const char *user, const char *password, uint32_t nc)
 {
     struct tl_sip_auth chv[4];
     size_t n = challenges(chv, 4);
     assert_true(i < n);
-    const struct tl_sip_digest_client cl = {"INVITE", RURI, user, password, "gw.test", NULL, nc};
+    const struct tl_sip_digest_client cl = {"INVITE", uri, user, password, "gw.test", NULL, nc};
     struct tl_sip_wbuf wb;
     tl_sip_wbuf_init(&wb, out, cap - 1);
     assert_int_equal(tl_sip_wbuf_printf(&wb, "Authorization: "), 0);
@@ -91,6 +91,12 @@ static const char *authorization(char *out, size_t cap, size_t i, const char *us
     assert_int_equal(tl_sip_wbuf_printf(&wb, "\r\n"), 0);
     out[wb.len] = '\0';
     return out;
+}
+
+static const char *authorization(char *out, size_t cap, size_t i, const char *user,
+                                 const char *password, uint32_t nc)
+{
+    return authorization_for(out, cap, i, RURI, user, password, nc);
 }
 
 static void test_challenge_order(void **state)
@@ -262,15 +268,55 @@ static void test_malformed_400(void **state)
         assert_string_equal(d.reason, "malformed");
         assert_string_equal(d.hdrs, "Warning: 399 gw.test \"malformed credentials\"\r\n");
     }
-    /* the digest uri must name the Request-URI (SIPp's default remote_ip:port does not) */
+}
+
+/* The digest uri names the Request-URI's resource, or — behind a proxy that rewrote the
+ * Request-URI after the carrier's UA answered for the proxy's address — the same number
+ * at another host, or another user at one of our names. Anything else is its own 403. */
+static void test_digest_uri_behind_proxy(void **state)
+{
+    (void)state;
+    static const char *const ours[] = {"gw.test", "192.0.2.10", NULL};
+    struct tl_sip_inauth_cred c = cred;
+    c.hosts = ours;
     char a[1024];
+    static const char *const pass[] = {
+        "sip:+4930123456@edge.carrier.example", /* the number at the carrier's edge */
+        "sip:+4930123456@edge.carrier.example;user=phone",
+        "sip:trunk@192.0.2.10:5061;transport=tls", /* our address, another user */
+        "sips:gw.test",                            /* our name */
+    };
+    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
+        decide(invite(0, NULL), &c, SRC, NOW);
+        authorization_for(a, sizeof a, 0, pass[i], "alice", "s3cret", 1);
+        decide(invite(1, a), &c, SRC, NOW);
+        if (d.verdict != TL_SIP_INAUTH_PASS)
+            fail_msg("digest uri %s: verdict %d (%s)", pass[i], d.verdict, d.reason);
+    }
+    static const char *const refused[] = {
+        "sip:+4930999999@edge.carrier.example", /* another number elsewhere */
+        "sip:trunk@gw.tesx",                    /* not our name */
+        "tel:+4930123456",                      /* not a SIP URI */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        decide(invite(0, NULL), &c, SRC, NOW);
+        authorization_for(a, sizeof a, 0, refused[i], "alice", "s3cret", 1);
+        decide(invite(1, a), &c, SRC, NOW);
+        assert_int_equal(d.verdict, TL_SIP_INAUTH_FORBIDDEN);
+        assert_int_equal(d.scode, 403);
+        assert_string_equal(d.reason, "digest_uri_mismatch");
+        assert_non_null(strstr(d.hdrs, "digest uri names neither this gateway nor the called"));
+    }
+    /* without our names, only the number rule applies */
     decide(invite(0, NULL), &cred, SRC, NOW);
-    authorization(a, sizeof a, 0, "alice", "s3cret", 1);
-    char *u = strstr(a, "uri=\"" RURI "\"");
-    assert_non_null(u);
-    memcpy(u + 5, "sip:+4930123456@gw.tesx", strlen(RURI));
+    authorization_for(a, sizeof a, 0, "sips:gw.test", "alice", "s3cret", 1);
     decide(invite(1, a), &cred, SRC, NOW);
-    assert_int_equal(d.verdict, TL_SIP_INAUTH_MALFORMED);
+    assert_string_equal(d.reason, "digest_uri_mismatch");
+    /* the answer is checked over the uri as sent: right uri rule, wrong hash → mismatch */
+    decide(invite(0, NULL), &c, SRC, NOW);
+    authorization_for(a, sizeof a, 0, "sip:+4930123456@edge.carrier.example", "alice", "wrong", 1);
+    decide(invite(1, a), &c, SRC, NOW);
+    assert_string_equal(d.reason, "credentials_mismatch");
 }
 
 static void test_other_realms_and_schemes(void **state)
@@ -375,6 +421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_after_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce_from_elsewhere_rechallenged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_uri_behind_proxy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_realms_and_schemes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logged_user_sanitised, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
