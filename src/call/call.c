@@ -171,8 +171,7 @@ void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, 
             c->rec.final_status = st;
             tl_sip_sess_reject(c->sess, st, hdrs); /* on_terminated clears c->sess */
         } else {
-            c->bye_wait = tl_sip_sess_state(c->sess) == TL_SIP_SESS_CONFIRMED;
-            tl_sip_sess_bye(c->sess);
+            tl_sip_sess_bye(c->sess); /* on_terminated notes whether a BYE is out */
         }
     }
     c->rec.ended_at = tl_now_ms();
@@ -350,10 +349,12 @@ static void s_established(struct tl_sip_sess *sess, void *arg)
 static void s_terminated(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16_t scode,
                          void *arg)
 {
-    (void)sess;
     struct tl_call *c = arg;
     tl__call_hold(c);
     c->sess = NULL;
+    /* our BYE (agent hang-up, session timer, missing ACK…): keep the call until its
+     * outcome is known, so an undelivered one is recorded as such (s_response) */
+    c->bye_wait = tl_sip_sess_bye_pending(sess);
     if (!c->ended) {
         if (why == TL_SIP_SESS_CANCELED)
             c->rec.final_status = 487;

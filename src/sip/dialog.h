@@ -251,6 +251,10 @@ int tl_sip_sess_notify(struct tl_sip_sess *sess, uint16_t scode, bool terminated
 int tl_sip_sess_bye(struct tl_sip_sess *sess);
 
 enum tl_sip_sess_state tl_sip_sess_state(const struct tl_sip_sess *sess);
+/* A BYE of ours is in flight: whoever ended the session (the user, a session timer, a
+ * missing ACK) may wait for its outcome, which on_response gets after on_terminated —
+ * also with err ECANCELED when the stack stops. Ask inside on_terminated. */
+bool tl_sip_sess_bye_pending(const struct tl_sip_sess *sess);
 const struct tl_sip_dlg *tl_sip_sess_dialog(const struct tl_sip_sess *sess); /* NULL early UAC */
 const struct tl_sip_st *tl_sip_sess_timer(const struct tl_sip_sess *sess);
 /* the offer of the INVITE that made a UAS session (valid until tl_sip_sess_accept) */

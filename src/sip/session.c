@@ -34,6 +34,7 @@ struct tl_sip_sess {
     enum tl_sip_sess_state st;
     bool uac, in_table, notified;
     bool conn_ref;    /* counted in dlg.peer's connection (tl_sip_stack_conn_ref) */
+    bool bye_out;     /* our BYE is in flight (its outcome still reaches on_response) */
     int busy;         /* entry points on the C stack */
     unsigned pending; /* our client transactions still running */
     struct tl_sip_dlg dlg;
@@ -492,6 +493,7 @@ static int send_bye(struct tl_sip_sess *x, const char *reason)
     snprintf(hdrs, sizeof hdrs, "%s%s%s", reason ? "Reason: " : "", reason ? reason : "",
              reason ? "\r\n" : "");
     int err = send_req(x, TL_SIP_METHOD_BYE, hdrs, NULL, NULL, 0, NULL);
+    x->bye_out = !err;
     if (err)
         tl_warnl("sip", "session.bye_failed", "callid=%s err=%s", x->dlg.callid, strerror(err));
     return err;
@@ -659,6 +661,8 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
     if (err == ECANCELED) { /* the stack stops: touch nothing (its heap is gone) */
         x->l->closing = true;
         x->pending--;
+        if (r->m == TL_SIP_METHOD_BYE)
+            x->bye_out = false;
         /* a BYE's owner may wait for its outcome (after on_terminated): tell it */
         if (r->m == TL_SIP_METHOD_BYE && x->h->on_response)
             x->h->on_response(x, r->m, r->refresh, NULL, err, x->arg);
@@ -667,6 +671,8 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
     }
     sess_hold(x);
     x->pending--;
+    if (r->m == TL_SIP_METHOD_BYE)
+        x->bye_out = false;
     if (x->inv_req == r)
         x->inv_req = NULL;
     if (x->upd_req == r)
@@ -1291,6 +1297,11 @@ int tl_sip_sess_bye(struct tl_sip_sess *x)
     terminate(x, TL_SIP_SESS_BYE_SENT, 0);
     sess_release(x);
     return 0;
+}
+
+bool tl_sip_sess_bye_pending(const struct tl_sip_sess *x)
+{
+    return x->bye_out;
 }
 
 enum tl_sip_sess_state tl_sip_sess_state(const struct tl_sip_sess *x)
