@@ -4,8 +4,8 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
-#include "core/config.h"
-#include "core/serve.h"
+#include "daemon/config.h"
+#include "daemon/serve.h"
 
 #define TL_VERSION "0.1.0"
 

@@ -131,13 +131,13 @@ void tl__call_sdes_check(struct tl_call *c)
 
 static void stop_timers(struct tl_call *c)
 {
-    struct tl_sip_theap *hp = tl_sip_stack_timers(c->l->cfg.stack);
+    struct tl_theap *hp = tl_sip_stack_timers(c->l->cfg.stack);
     if (c->dur_armed)
-        tl_sip_timer_stop(hp, &c->dur_tm);
+        tl_timer_stop(hp, &c->dur_tm);
     if (c->defer_armed)
-        tl_sip_timer_stop(hp, &c->defer_tm);
+        tl_timer_stop(hp, &c->defer_tm);
     if (c->ans_armed)
-        tl_sip_timer_stop(hp, &c->ans_tm);
+        tl_timer_stop(hp, &c->ans_tm);
     c->dur_armed = c->defer_armed = c->ans_armed = false;
 }
 
@@ -538,7 +538,7 @@ static int a_dtmf(struct tl_agent_call *ac, const char *digits)
     return tl_media_stream_send_dtmf(c->ms, digits, 0);
 }
 
-static void on_defer(struct tl_sip_timer *t, uint64_t now)
+static void on_defer(struct tl_timer *t, uint64_t now)
 {
     (void)now;
     struct tl_call *c = (struct tl_call *)(void *)((char *)t - offsetof(struct tl_call, defer_tm));
@@ -560,7 +560,7 @@ static int a_hangup(struct tl_agent_call *ac, const char *reason)
     (void)reason; /* the agent's words go to the log, the record says who ended it */
     tl_strlcpy(c->defer_reason, "agent_hangup", sizeof c->defer_reason);
     struct tl_sip_stack *s = c->l->cfg.stack;
-    int r = tl_sip_timer_start(tl_sip_stack_timers(s), &c->defer_tm, tl_sip_stack_now(s), on_defer);
+    int r = tl_timer_start(tl_sip_stack_timers(s), &c->defer_tm, tl_sip_stack_now(s), on_defer);
     if (!r)
         c->defer_armed = true;
     return r;

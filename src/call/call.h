@@ -68,14 +68,15 @@ int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
 void tl_call_layer_close(struct tl_call_layer *l);
 size_t tl_call_count(const struct tl_call_layer *l); /* calls not yet ended */
 
-/* ---- G.711 (g711.c): the agent interface speaks μ-law; A-law legs are converted ----
- * ITU-T G.711 conversion tables (A-law ↔ μ-law via the 13/14-bit linear values). */
-void tl_g711_alaw_to_ulaw(uint8_t *dst, const uint8_t *src, size_t n);
-void tl_g711_ulaw_to_alaw(uint8_t *dst, const uint8_t *src, size_t n);
-int16_t tl_g711_ulaw_decode(uint8_t u);
-int16_t tl_g711_alaw_decode(uint8_t a);
-uint8_t tl_g711_ulaw_encode(int16_t pcm);
-uint8_t tl_g711_alaw_encode(int16_t pcm);
+/* ---- REGISTER diagnostics (register.c) ----
+ * Every REGISTER the endpoint refused becomes a registration_attempt event of the number
+ * its To user (else From user) names, or an operator-level one. Loop thread; d is
+ * borrowed and must outlive the stack. */
+struct tl_call_regdiag {
+    struct tl_routing *routing;
+    struct tl_recorder *rec;
+};
+void tl_call_register_events(struct tl_sip_stack *s, struct tl_call_regdiag *d);
 
 /* ---- admission (admit.c): per-source INVITE token bucket, fixed memory ---- */
 #define TL_CALL_RATE_SLOTS 4096 /* source addresses tracked; spoofed floods only evict */

@@ -5,12 +5,13 @@
 
 #include "agent/agent.h"
 #include "call/call.h"
+#include "media/g711.h"
 #include "media/media.h"
 #include "sdp/sdp.h"
 #include "sip/dialog.h"
 #include "sip/inauth.h"
 #include "store/records.h"
-#include "store/routing.h"
+#include "call/routing.h"
 
 #define CALL_HOST_MAX 256
 #define CALL_MARK_MAX 128 /* bytes of one mark name kept (Twilio marks are short labels) */
@@ -37,7 +38,7 @@ struct tl_call {
     char maddr[TL_SDP_ADDR_MAX];
     char *answer; /* our 200's body until it is sent — holds our key: wiped */
     size_t answer_len;
-    struct tl_sip_timer dur_tm, defer_tm, ans_tm;
+    struct tl_timer dur_tm, defer_tm, ans_tm;
     bool dur_armed, defer_armed, ans_armed;
     bool over_tcp;    /* signalling arrived over plain TCP (SDES keys readable on the path) */
     bool sdes_warned; /* the "SRTP keys in clear signalling" event went out for this call */

@@ -182,7 +182,7 @@ static void answer_now(struct tl_call *c)
             c->rec.codec[0] ? c->rec.codec : "-", c->rec.srtp ? "yes" : "no");
 }
 
-static void on_answer_delay(struct tl_sip_timer *t, uint64_t now)
+static void on_answer_delay(struct tl_timer *t, uint64_t now)
 {
     (void)now;
     struct tl_call *c = (struct tl_call *)(void *)((char *)t - offsetof(struct tl_call, ans_tm));
@@ -208,8 +208,8 @@ static void agent_ready(struct tl_agent_call *ac, int err)
         tl__call_end(c, "agent_unavailable", 480, w);
     } else if (c->l->cfg.answer_delay_ms && !c->ans_armed) {
         /* call_answer_delay_ms: ring a while before answering (demos; CANCEL tests) */
-        if (!tl_sip_timer_start(tl_sip_stack_timers(s), &c->ans_tm,
-                                tl_sip_stack_now(s) + c->l->cfg.answer_delay_ms, on_answer_delay))
+        if (!tl_timer_start(tl_sip_stack_timers(s), &c->ans_tm,
+                            tl_sip_stack_now(s) + c->l->cfg.answer_delay_ms, on_answer_delay))
             c->ans_armed = true;
         else
             answer_now(c);
@@ -219,7 +219,7 @@ static void agent_ready(struct tl_agent_call *ac, int err)
     tl__call_release(c);
 }
 
-static void on_max_duration(struct tl_sip_timer *t, uint64_t now)
+static void on_max_duration(struct tl_timer *t, uint64_t now)
 {
     (void)now;
     struct tl_call *c = (struct tl_call *)(void *)((char *)t - offsetof(struct tl_call, dur_tm));
@@ -303,8 +303,8 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
     tl_sip_sess_accept(c->sess, 180, NULL, NULL, 0);
     struct tl_sip_stack *s = l->cfg.stack;
     if (l->cfg.max_duration_s &&
-        !tl_sip_timer_start(tl_sip_stack_timers(s), &c->dur_tm,
-                            tl_sip_stack_now(s) + l->cfg.max_duration_s * 1000ull, on_max_duration))
+        !tl_timer_start(tl_sip_stack_timers(s), &c->dur_tm,
+                        tl_sip_stack_now(s) + l->cfg.max_duration_s * 1000ull, on_max_duration))
         c->dur_armed = true;
 
     struct tl_agent_param params[TL_PARAMS_MAX];

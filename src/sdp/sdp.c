@@ -61,28 +61,15 @@ const char *tl_sdp_crypto_err_str(enum tl_sdp_crypto_err e)
     return "?";
 }
 
-/* ---- small slice helpers (local: no link dependency on src/sip) ---- */
+/* ---- slice helpers (core/pl.h), by value as the SDP code passes slices ---- */
 static bool pl_eq(struct tl_pl a, const char *s)
 {
-    size_t n = strlen(s);
-    return a.l == n && (n == 0 || memcmp(a.p, s, n) == 0);
+    return tl_pl_eq_str(&a, s);
 }
 
 bool tl_sdp_pl_caseeq(struct tl_pl a, const char *s)
 {
-    size_t n = strlen(s);
-    if (a.l != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char x = a.p[i], y = s[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x + 32);
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y + 32);
-        if (x != y)
-            return false;
-    }
-    return true;
+    return tl_pl_caseeq_str(&a, s);
 }
 
 /* Splits *rest at the first SP: *tok gets what precedes it (runs of SP are skipped, a

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sip/sip.h" /* struct tl_pl */
+#include "core/pl.h"
 
 /* ---- caps (ours; RFC 8866 sets none) ---- */
 #define TL_SDP_BODY_MAX   16384 /* bytes */

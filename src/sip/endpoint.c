@@ -29,7 +29,7 @@
 struct tl_sip_stack {
     uv_loop_t *loop;
     uv_timer_t timer;
-    struct tl_sip_theap heap;
+    struct tl_theap heap;
     struct tl_sip_tsx_layer *tsx;
     struct tl_sip_tport *tp;
     struct tl_sip_stack_cfg cfg;
@@ -366,13 +366,13 @@ static void on_uv_timer(uv_timer_t *t)
 {
     struct tl_sip_stack *s = t->data;
     s->armed = UINT64_MAX; /* one-shot: it fired */
-    tl_sip_theap_run(&s->heap, now_ms(s));
+    tl_theap_run(&s->heap, now_ms(s));
     rearm(s);
 }
 
 static void rearm(struct tl_sip_stack *s)
 {
-    uint64_t next = tl_sip_theap_next(&s->heap);
+    uint64_t next = tl_theap_next(&s->heap);
     if (next == s->armed)
         return;
     s->armed = next;
@@ -417,7 +417,7 @@ uint64_t tl_sip_stack_now(const struct tl_sip_stack *s)
     return uv_now(s->loop);
 }
 
-struct tl_sip_theap *tl_sip_stack_timers(struct tl_sip_stack *s)
+struct tl_theap *tl_sip_stack_timers(struct tl_sip_stack *s)
 {
     return &s->heap;
 }
@@ -466,7 +466,7 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '.' || *p == '-' || *p == ':' || *p == '[' || *p == ']'))
             *p = '-';
-    tl_sip_theap_init(&s->heap);
+    tl_theap_init(&s->heap);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     s->armed = UINT64_MAX;
@@ -521,7 +521,7 @@ void tl_sip_stack_stop(struct tl_sip_stack *s)
         return;
     tl__sip_uac_free(s->uac);
     tl_sip_tsx_layer_free(s->tsx);
-    tl_sip_theap_free(&s->heap);
+    tl_theap_free(&s->heap);
     tl_sip_tport_stop(s->tp);
     uv_close((uv_handle_t *)&s->timer, stack_closed);
     uv_close((uv_handle_t *)&s->prep, stack_closed);

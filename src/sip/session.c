@@ -42,7 +42,7 @@ struct tl_sip_sess {
     char ltag[20];
     struct tl_sip_st timer;
     bool peer_timer, peer_update; /* the peer supports timer / allows UPDATE */
-    struct tl_sip_timer st_tm;    /* RFC 4028 refresh (refresher) or expiry (other side) */
+    struct tl_timer st_tm;        /* RFC 4028 refresh (refresher) or expiry (other side) */
     /* UAS: the INVITE being answered (initial or re-INVITE), kept to print replies */
     struct tl_sip_tsx *itx; /* until our final response */
     char *inv;
@@ -56,7 +56,7 @@ struct tl_sip_sess {
     uint64_t rt_end;
     char *ok_hdrs, *ok_body;
     size_t ok_len;
-    struct tl_sip_timer rt_tm;
+    struct tl_timer rt_tm;
     /* our last body (re-sent in session refresh re-INVITEs: same version, RFC 3264 §8) */
     char *lbody;
     size_t lbody_len;
@@ -73,7 +73,7 @@ struct tl_sip_sess {
     char *ack_body;
     size_t ack_body_len;
     /* §14.1 glare: the offer to send again after the random delay */
-    struct tl_sip_timer glare_tm;
+    struct tl_timer glare_tm;
     bool glare_update;
     char *glare_body;
     size_t glare_len;
@@ -201,10 +201,10 @@ static void stop_timers(struct tl_sip_sess *x)
 {
     if (x->l->closing)
         return;
-    struct tl_sip_theap *hp = tl_sip_stack_timers(x->l->s);
-    tl_sip_timer_stop(hp, &x->st_tm);
-    tl_sip_timer_stop(hp, &x->rt_tm);
-    tl_sip_timer_stop(hp, &x->glare_tm);
+    struct tl_theap *hp = tl_sip_stack_timers(x->l->s);
+    tl_timer_stop(hp, &x->st_tm);
+    tl_timer_stop(hp, &x->rt_tm);
+    tl_timer_stop(hp, &x->glare_tm);
 }
 
 /* The INVITE server transaction outlives our interest in it (it absorbs retransmissions
@@ -372,25 +372,25 @@ static void uas_hdrs(struct tl_sip_sess *x, const struct tl_sip_msg *m, uint16_t
     }
 }
 
-static void on_st(struct tl_sip_timer *tm, uint64_t now);
+static void on_st(struct tl_timer *tm, uint64_t now);
 
 /* (re)starts the RFC 4028 clock after a successful refresh (§10) */
 static void st_restart(struct tl_sip_sess *x)
 {
-    struct tl_sip_theap *hp = tl_sip_stack_timers(x->l->s);
-    tl_sip_timer_stop(hp, &x->st_tm);
+    struct tl_theap *hp = tl_sip_stack_timers(x->l->s);
+    tl_timer_stop(hp, &x->st_tm);
     if (!x->timer.se || x->st != TL_SIP_SESS_CONFIRMED)
         return;
     uint64_t d =
         x->timer.we_refresh ? tl_sip_st_refresh_ms(x->timer.se) : tl_sip_st_expire_ms(x->timer.se);
-    tl_sip_timer_start(hp, &x->st_tm, now_ms(x->l) + d, on_st);
+    tl_timer_start(hp, &x->st_tm, now_ms(x->l) + d, on_st);
 }
 
 #define OF(tm, member)                                                                             \
     ((struct tl_sip_sess *)(void *)((char *)(tm)-offsetof(struct tl_sip_sess, member)))
 
 /* §13.3.1.4: the 2xx again, T1 doubling to T2, until the ACK; none in 64*T1 → BYE */
-static void on_rt(struct tl_sip_timer *tm, uint64_t now)
+static void on_rt(struct tl_timer *tm, uint64_t now)
 {
     struct tl_sip_sess *x = OF(tm, rt_tm);
     struct tl_sip_sess_layer *l = x->l;
@@ -407,10 +407,10 @@ static void on_rt(struct tl_sip_timer *tm, uint64_t now)
                                x->ok_len ? SDP : NULL, x->ok_body, x->ok_len);
         x->rt_int = x->rt_int * 2 < l->cfg.t2 ? x->rt_int * 2 : l->cfg.t2;
         uint64_t next = now + x->rt_int;
-        tl_sip_timer_start(tl_sip_stack_timers(l->s), &x->rt_tm,
-                           next < x->rt_end ? next : x->rt_end, on_rt);
+        tl_timer_start(tl_sip_stack_timers(l->s), &x->rt_tm, next < x->rt_end ? next : x->rt_end,
+                       on_rt);
     } else { /* reliable transport: no retransmissions, only the wait (§13.3.1.4) */
-        tl_sip_timer_start(tl_sip_stack_timers(l->s), &x->rt_tm, x->rt_end, on_rt);
+        tl_timer_start(tl_sip_stack_timers(l->s), &x->rt_tm, x->rt_end, on_rt);
     }
     sess_release(x);
 }
@@ -446,8 +446,8 @@ static int send_2xx(struct tl_sip_sess *x, const struct tl_sip_msg *m, uint16_t 
     x->ack_cseq = m->cseq.num;
     x->rt_int = l->cfg.t1;
     x->rt_end = now_ms(l) + 64u * (uint64_t)l->cfg.t1;
-    tl_sip_timer_start(tl_sip_stack_timers(l->s), &x->rt_tm,
-                       x->ipeer.tp == TL_SIP_TP_UDP ? now_ms(l) + x->rt_int : x->rt_end, on_rt);
+    tl_timer_start(tl_sip_stack_timers(l->s), &x->rt_tm,
+                   x->ipeer.tp == TL_SIP_TP_UDP ? now_ms(l) + x->rt_int : x->rt_end, on_rt);
     return 0;
 }
 
@@ -560,7 +560,7 @@ static int offer_out(struct tl_sip_sess *x, bool update, const char *ctype, cons
 }
 
 /* RFC 4028 §10: refresh at half time (refresher), or BYE before expiry (the other) */
-static void on_st(struct tl_sip_timer *tm, uint64_t now)
+static void on_st(struct tl_timer *tm, uint64_t now)
 {
     (void)now;
     struct tl_sip_sess *x = OF(tm, st_tm);
@@ -571,7 +571,7 @@ static void on_st(struct tl_sip_timer *tm, uint64_t now)
         terminate(x, TL_SIP_SESS_EXPIRED, 0);
     } else if (x->inv_req || x->upd_req) {
         /* an offer of ours is under way; its answer restarts the clock. Look again soon */
-        tl_sip_timer_start(tl_sip_stack_timers(x->l->s), &x->st_tm, now_ms(x->l) + 1000, on_st);
+        tl_timer_start(tl_sip_stack_timers(x->l->s), &x->st_tm, now_ms(x->l) + 1000, on_st);
     } else {
         /* UPDATE without a body when the peer allows it (RFC 4028 §9: preferred, no SDP
          * churn), else a re-INVITE with our last body unchanged */
@@ -586,7 +586,7 @@ static void on_st(struct tl_sip_timer *tm, uint64_t now)
     sess_release(x);
 }
 
-static void on_glare(struct tl_sip_timer *tm, uint64_t now)
+static void on_glare(struct tl_timer *tm, uint64_t now)
 {
     (void)now;
     struct tl_sip_sess *x = OF(tm, glare_tm);
@@ -779,8 +779,8 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
             x->glare_update = r->m == TL_SIP_METHOD_UPDATE;
             tl_info("sip", "session.glare", "callid=%s retry_ms=%u", x->dlg.callid, d);
             /* a refresh of ours is simply due again then; a user's offer is re-sent */
-            tl_sip_timer_start(tl_sip_stack_timers(x->l->s), r->refresh ? &x->st_tm : &x->glare_tm,
-                               now_ms(x->l) + d, r->refresh ? on_st : on_glare);
+            tl_timer_start(tl_sip_stack_timers(x->l->s), r->refresh ? &x->st_tm : &x->glare_tm,
+                           now_ms(x->l) + d, r->refresh ? on_st : on_glare);
         } else if (sc == 481 || sc == 408) {
             send_bye(x, NULL); /* §14.1: the dialog is gone */
             terminate(x, TL_SIP_SESS_ERROR, sc);
@@ -1066,7 +1066,7 @@ static void on_stray(struct tl_sip_stack *s, const struct tl_sip_msg *m,
             send_ack(x, x->ack_sent_cseq, x->ack_body_len ? x->ack_body : NULL, x->ack_body_len);
     } else if (m->mid == TL_SIP_METHOD_ACK && x->await_ack && m->cseq.num == x->ack_cseq) {
         x->await_ack = false;
-        tl_sip_timer_stop(tl_sip_stack_timers(l->s), &x->rt_tm);
+        tl_timer_stop(tl_sip_stack_timers(l->s), &x->rt_tm);
         if (x->ack_answer && m->body.l && x->h->on_answer)
             x->h->on_answer(x, &m->body, x->arg);
         if (x->initial_ack && !x->notified) {
@@ -1329,8 +1329,8 @@ size_t tl_sip_sess_count(const struct tl_sip_sess_layer *l)
 struct tcall {
     struct tl_sip_sess_layer *l;
     struct tl_sip_sess *sess;
-    struct tl_sip_timer tm; /* ring timeout / BYE after N s */
-    unsigned ver;           /* o= version of our SDP: +1 when the answer changes (§8) */
+    struct tl_timer tm; /* ring timeout / BYE after N s */
+    unsigned ver;       /* o= version of our SDP: +1 when the answer changes (§8) */
     const char *dir;
 };
 
@@ -1374,11 +1374,11 @@ static void t_term(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16
     (void)scode;
     struct tcall *c = arg;
     if (!c->l->closing)
-        tl_sip_timer_stop(tl_sip_stack_timers(c->l->s), &c->tm);
+        tl_timer_stop(tl_sip_stack_timers(c->l->s), &c->tm);
     free(c);
 }
 
-static void t_timer(struct tl_sip_timer *tm, uint64_t now)
+static void t_timer(struct tl_timer *tm, uint64_t now)
 {
     (void)now;
     struct tcall *c = (struct tcall *)(void *)((char *)tm - offsetof(struct tcall, tm));
@@ -1412,10 +1412,10 @@ static void test_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const str
         free(c);
         return;
     }
-    struct tl_sip_theap *hp = tl_sip_stack_timers(s);
+    struct tl_theap *hp = tl_sip_stack_timers(s);
     tl_sip_sess_accept(c->sess, 180, NULL, NULL, 0);
     if (!strcmp(l->policy, "ring")) {
-        tl_sip_timer_start(hp, &c->tm, now_ms(l) + RING_MAX_MS, t_timer);
+        tl_timer_start(hp, &c->tm, now_ms(l) + RING_MAX_MS, t_timer);
         return;
     }
     char buf[1024];
@@ -1426,7 +1426,7 @@ static void test_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const str
         return;
     }
     if (l->bye_after_s)
-        tl_sip_timer_start(hp, &c->tm, now_ms(l) + l->bye_after_s * 1000ull, t_timer);
+        tl_timer_start(hp, &c->tm, now_ms(l) + l->bye_after_s * 1000ull, t_timer);
 }
 
 void tl_sip_sess_test_auth(struct tl_sip_sess_layer *l, struct tl_sip_inauth *a)

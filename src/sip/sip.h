@@ -26,26 +26,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* ---- slices ----
- * A pointer + length into someone else's buffer; never NUL-terminated. Lives here until a
- * second module needs it, then moves to core (keep the guard so both can coexist). */
-#ifndef TL_PL_DEFINED
-#define TL_PL_DEFINED
-struct tl_pl {
-    const char *p;
-    size_t l;
-};
-#define TL_PL(lit) ((struct tl_pl){(lit), sizeof(lit) - 1})
-static inline struct tl_pl tl_pl_str(const char *s)
-{
-    return (struct tl_pl){s, s ? strlen(s) : 0};
-}
-#endif
-
-bool tl_pl_eq(const struct tl_pl *a, const struct tl_pl *b);     /* byte-exact */
-bool tl_pl_eq_str(const struct tl_pl *pl, const char *s);        /* byte-exact */
-bool tl_pl_caseeq(const struct tl_pl *a, const struct tl_pl *b); /* ASCII case-insensitive */
-bool tl_pl_caseeq_str(const struct tl_pl *pl, const char *s);    /* ASCII case-insensitive */
+#include "core/pl.h"
 
 /* ---- caps ----
  * RFC 3261 sets no limits; each of these is ours and guards an overflow or a flood. */

@@ -3,7 +3,7 @@
  * loop. No threads: everything here runs on the loop thread that called
  * tl_sip_stack_start().
  *
- * Timers: one binary min-heap (struct tl_sip_theap, O(log n) insert/cancel) driven by ONE
+ * Timers: one binary min-heap (struct tl_theap, O(log n) insert/cancel) driven by ONE
  * uv_timer armed at the earliest deadline. The heap takes "now" from its caller, so the
  * transaction state machines run in unit tests on a fake clock, without sockets or a loop.
  *
@@ -18,30 +18,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/timer.h"
 #include "sip/sip.h"
-
-/* ---- timer heap ---- */
-struct tl_sip_timer;
-typedef void(tl_sip_timer_h)(struct tl_sip_timer *t, uint64_t now);
-struct tl_sip_timer {
-    uint64_t due; /* ms, caller's clock */
-    size_t idx;   /* position in the heap + 1; 0 = not armed */
-    tl_sip_timer_h *fn;
-};
-struct tl_sip_theap {
-    struct tl_sip_timer **v;
-    size_t n, cap;
-};
-void tl_sip_theap_init(struct tl_sip_theap *h);
-void tl_sip_theap_free(struct tl_sip_theap *h); /* the timers themselves are not owned */
-/* Arms (or re-arms) t at `due`. 0 or ENOMEM. */
-int tl_sip_timer_start(struct tl_sip_theap *h, struct tl_sip_timer *t, uint64_t due,
-                       tl_sip_timer_h *fn);
-void tl_sip_timer_stop(struct tl_sip_theap *h, struct tl_sip_timer *t);
-/* Fires every timer due at or before now (a handler may arm or stop others). */
-void tl_sip_theap_run(struct tl_sip_theap *h, uint64_t now);
-/* Earliest deadline, or UINT64_MAX when nothing is armed. */
-uint64_t tl_sip_theap_next(const struct tl_sip_theap *h);
 
 /* ---- where a message came from / goes to ---- */
 struct tl_sip_peer {
@@ -130,7 +108,7 @@ struct tl_sip_tsx_cfg {
     void *arg;
 };
 int tl_sip_tsx_layer_alloc(struct tl_sip_tsx_layer **lp, const struct tl_sip_tsx_cfg *cfg,
-                           struct tl_sip_theap *heap);
+                           struct tl_theap *heap);
 /* Frees every transaction without calling term_h (shutdown). */
 void tl_sip_tsx_layer_free(struct tl_sip_tsx_layer *l);
 size_t tl_sip_tsx_count(const struct tl_sip_tsx_layer *l);
@@ -173,7 +151,7 @@ struct tl_sip_ctr_cfg {
     void *arg;
 };
 int tl_sip_ctr_layer_alloc(struct tl_sip_ctr_layer **lp, const struct tl_sip_ctr_cfg *cfg,
-                           struct tl_sip_theap *heap);
+                           struct tl_theap *heap);
 /* Frees every transaction; h is not called (the stack fails its requests first). */
 void tl_sip_ctr_layer_free(struct tl_sip_ctr_layer *l);
 size_t tl_sip_ctr_count(const struct tl_sip_ctr_layer *l);
@@ -323,7 +301,7 @@ void tl_sip_stack_set_dialog_h(struct tl_sip_stack *s, tl_sip_dlg_req_h *h, void
 void tl_sip_stack_conn_ref(struct tl_sip_stack *s, const struct tl_sip_peer *peer, int delta);
 /* The loop time the stack uses, ms (for timers of the layers above). */
 uint64_t tl_sip_stack_now(const struct tl_sip_stack *s);
-struct tl_sip_theap *tl_sip_stack_timers(struct tl_sip_stack *s);
+struct tl_theap *tl_sip_stack_timers(struct tl_sip_stack *s);
 
 /* ---- internal: between endpoint.c (the stack) and uac.c (its client side) ---- */
 struct tl_sip_uac;

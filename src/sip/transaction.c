@@ -13,102 +13,6 @@
 
 /* ---- timer heap: binary min-heap on due time; t->idx is its slot + 1 ---- */
 
-void tl_sip_theap_init(struct tl_sip_theap *h)
-{
-    memset(h, 0, sizeof *h);
-}
-
-void tl_sip_theap_free(struct tl_sip_theap *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        h->v[i]->idx = 0;
-    free(h->v);
-    memset(h, 0, sizeof *h);
-}
-
-static void heap_set(struct tl_sip_theap *h, size_t i, struct tl_sip_timer *t)
-{
-    h->v[i] = t;
-    t->idx = i + 1;
-}
-
-static void heap_up(struct tl_sip_theap *h, size_t i)
-{
-    struct tl_sip_timer *t = h->v[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (h->v[p]->due <= t->due)
-            break;
-        heap_set(h, i, h->v[p]);
-        i = p;
-    }
-    heap_set(h, i, t);
-}
-
-static void heap_down(struct tl_sip_theap *h, size_t i)
-{
-    struct tl_sip_timer *t = h->v[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && h->v[c + 1]->due < h->v[c]->due)
-            c++;
-        if (t->due <= h->v[c]->due)
-            break;
-        heap_set(h, i, h->v[c]);
-        i = c;
-    }
-    heap_set(h, i, t);
-}
-
-void tl_sip_timer_stop(struct tl_sip_theap *h, struct tl_sip_timer *t)
-{
-    if (!t->idx)
-        return;
-    size_t i = t->idx - 1;
-    t->idx = 0;
-    struct tl_sip_timer *last = h->v[--h->n];
-    if (i == h->n)
-        return;
-    heap_set(h, i, last);
-    heap_up(h, i);
-    heap_down(h, last->idx - 1);
-}
-
-int tl_sip_timer_start(struct tl_sip_theap *h, struct tl_sip_timer *t, uint64_t due,
-                       tl_sip_timer_h *fn)
-{
-    tl_sip_timer_stop(h, t);
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        struct tl_sip_timer **v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return ENOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
-    t->due = due;
-    t->fn = fn;
-    heap_set(h, h->n++, t);
-    heap_up(h, h->n - 1);
-    return 0;
-}
-
-void tl_sip_theap_run(struct tl_sip_theap *h, uint64_t now)
-{
-    while (h->n && h->v[0]->due <= now) {
-        struct tl_sip_timer *t = h->v[0];
-        tl_sip_timer_stop(h, t);
-        t->fn(t, now); /* may free the object holding t: touch nothing after */
-    }
-}
-
-uint64_t tl_sip_theap_next(const struct tl_sip_theap *h)
-{
-    return h->n ? h->v[0]->due : UINT64_MAX;
-}
-
 /* ---- transactions ---- */
 
 struct tl_sip_tsx {
@@ -125,14 +29,14 @@ struct tl_sip_tsx {
     size_t resp_len;
     uint16_t scode;
     uint32_t g_int;
-    struct tl_sip_timer tg; /* G: non-2xx final retransmission (INVITE, UDP) */
-    struct tl_sip_timer te; /* H, I, J or L: the end of the transaction */
+    struct tl_timer tg; /* G: non-2xx final retransmission (INVITE, UDP) */
+    struct tl_timer te; /* H, I, J or L: the end of the transaction */
     void *uarg;
 };
 
 struct tl_sip_tsx_layer {
     struct tl_sip_tsx_cfg cfg;
-    struct tl_sip_theap *heap;
+    struct tl_theap *heap;
     struct tl_sip_tsx **bkt;
     size_t nbkt, n;
 };
@@ -234,7 +138,7 @@ static int grow(struct tl_sip_tsx_layer *l)
 }
 
 int tl_sip_tsx_layer_alloc(struct tl_sip_tsx_layer **lp, const struct tl_sip_tsx_cfg *cfg,
-                           struct tl_sip_theap *heap)
+                           struct tl_theap *heap)
 {
     struct tl_sip_tsx_layer *l = calloc(1, sizeof *l);
     if (!l)
@@ -253,8 +157,8 @@ int tl_sip_tsx_layer_alloc(struct tl_sip_tsx_layer **lp, const struct tl_sip_tsx
 
 static void tsx_free(struct tl_sip_tsx *t)
 {
-    tl_sip_timer_stop(t->l->heap, &t->tg);
-    tl_sip_timer_stop(t->l->heap, &t->te);
+    tl_timer_stop(t->l->heap, &t->tg);
+    tl_timer_stop(t->l->heap, &t->te);
     free(t->resp);
     free(t->key);
     free(t);
@@ -305,16 +209,16 @@ static void resend(struct tl_sip_tsx *t)
 }
 
 /* Timer G (§17.2.1): retransmit the non-2xx final, T1 doubling up to T2. */
-static void on_g(struct tl_sip_timer *tm, uint64_t now)
+static void on_g(struct tl_timer *tm, uint64_t now)
 {
     struct tl_sip_tsx *t = TSX_OF(tm, tg);
     resend(t);
     t->g_int = t->g_int * 2 < t->l->cfg.t2 ? t->g_int * 2 : t->l->cfg.t2;
-    tl_sip_timer_start(t->l->heap, &t->tg, now + t->g_int, on_g);
+    tl_timer_start(t->l->heap, &t->tg, now + t->g_int, on_g);
 }
 
 /* H (no ACK came: timeout), I, J, L: the end */
-static void on_end(struct tl_sip_timer *tm, uint64_t now)
+static void on_end(struct tl_timer *tm, uint64_t now)
 {
     (void)now;
     struct tl_sip_tsx *t = TSX_OF(tm, te);
@@ -333,8 +237,8 @@ int tl_sip_tsx_recv(struct tl_sip_tsx_layer *l, const struct tl_sip_msg *msg,
             if (t->st == TL_SIP_TSX_COMPLETED) {
                 /* §17.2.1: the ACK for our non-2xx final; timer I absorbs its repeats */
                 t->st = TL_SIP_TSX_CONFIRMED;
-                tl_sip_timer_stop(l->heap, &t->tg);
-                tl_sip_timer_start(l->heap, &t->te, now + (t->reliable ? 0 : l->cfg.t4), on_end);
+                tl_timer_stop(l->heap, &t->tg);
+                tl_timer_start(l->heap, &t->te, now + (t->reliable ? 0 : l->cfg.t4), on_end);
             } else if (t->st == TL_SIP_TSX_ACCEPTED) {
                 l->cfg.req_h(NULL, msg, peer, l->cfg.arg); /* RFC 6026 §8.7: to the TU */
             }
@@ -397,19 +301,19 @@ int tl_sip_tsx_respond(struct tl_sip_tsx *t, uint16_t scode, const char *buf, si
     } else if (t->mid == TL_SIP_METHOD_INVITE && scode < 300) {
         /* RFC 6026 §7.1: Accepted until timer L, absorbing INVITE retransmissions */
         t->st = TL_SIP_TSX_ACCEPTED;
-        tl_sip_timer_start(l->heap, &t->te, now + t64, on_end);
+        tl_timer_start(l->heap, &t->te, now + t64, on_end);
     } else if (t->mid == TL_SIP_METHOD_INVITE) {
         t->st = TL_SIP_TSX_COMPLETED;
         if (!t->reliable) {
             t->g_int = l->cfg.t1;
-            tl_sip_timer_start(l->heap, &t->tg, now + t->g_int, on_g);
+            tl_timer_start(l->heap, &t->tg, now + t->g_int, on_g);
         }
-        tl_sip_timer_start(l->heap, &t->te, now + t64, on_end); /* H */
+        tl_timer_start(l->heap, &t->te, now + t64, on_end); /* H */
     } else {
         /* §17.2.2 timer J: 64*T1 on UDP, zero on a reliable transport (deferred to the
          * next timer run so the caller's pointer stays valid until it returns) */
         t->st = TL_SIP_TSX_COMPLETED;
-        tl_sip_timer_start(l->heap, &t->te, now + (t->reliable ? 0 : t64), on_end);
+        tl_timer_start(l->heap, &t->te, now + (t->reliable ? 0 : t64), on_end);
     }
     return 0;
 }
@@ -473,15 +377,15 @@ struct tl_sip_ctr {
     char *ack; /* §17.1.1.3 ACK, re-sent for each retransmitted final */
     size_t ack_len;
     uint32_t a_int;
-    struct tl_sip_timer ta; /* A or E */
-    struct tl_sip_timer tb; /* B or F; then D or K */
+    struct tl_timer ta; /* A or E */
+    struct tl_timer tb; /* B or F; then D or K */
     tl_sip_ctr_h *h;
     void *arg;
 };
 
 struct tl_sip_ctr_layer {
     struct tl_sip_ctr_cfg cfg;
-    struct tl_sip_theap *heap;
+    struct tl_theap *heap;
     struct tl_sip_ctr **bkt;
     size_t nbkt, n;
 };
@@ -499,7 +403,7 @@ static size_t ctr_key(char *out, const struct tl_pl *branch, const struct tl_pl 
 }
 
 int tl_sip_ctr_layer_alloc(struct tl_sip_ctr_layer **lp, const struct tl_sip_ctr_cfg *cfg,
-                           struct tl_sip_theap *heap)
+                           struct tl_theap *heap)
 {
     struct tl_sip_ctr_layer *l = calloc(1, sizeof *l);
     if (!l)
@@ -517,8 +421,8 @@ int tl_sip_ctr_layer_alloc(struct tl_sip_ctr_layer **lp, const struct tl_sip_ctr
 
 static void ctr_free(struct tl_sip_ctr *t)
 {
-    tl_sip_timer_stop(t->l->heap, &t->ta);
-    tl_sip_timer_stop(t->l->heap, &t->tb);
+    tl_timer_stop(t->l->heap, &t->ta);
+    tl_timer_stop(t->l->heap, &t->tb);
     free(t->req);
     free(t->ack);
     free(t);
@@ -576,14 +480,14 @@ static void ctr_report(struct tl_sip_ctr *t, const struct tl_sip_msg *resp, int 
 #define CTR_OF(tm, member)                                                                         \
     ((struct tl_sip_ctr *)(void *)((char *)(tm)-offsetof(struct tl_sip_ctr, member)))
 
-static void ctr_end_timer(struct tl_sip_timer *tm, uint64_t now)
+static void ctr_end_timer(struct tl_timer *tm, uint64_t now)
 {
     (void)now;
     ctr_end(CTR_OF(tm, tb));
 }
 
 /* B / F: no final response in 64*T1 (§17.1.1.2, §17.1.2.2): the request timed out */
-static void ctr_timeout(struct tl_sip_timer *tm, uint64_t now)
+static void ctr_timeout(struct tl_timer *tm, uint64_t now)
 {
     (void)now;
     struct tl_sip_ctr *t = CTR_OF(tm, tb);
@@ -601,7 +505,7 @@ static void ctr_fail(struct tl_sip_ctr *t, int err)
 
 /* A (INVITE: T1 doubling, no cap, Calling only) and E (non-INVITE: T1 doubling up to T2;
  * T2 in Proceeding), UDP only */
-static void ctr_retransmit(struct tl_sip_timer *tm, uint64_t now)
+static void ctr_retransmit(struct tl_timer *tm, uint64_t now)
 {
     struct tl_sip_ctr *t = CTR_OF(tm, ta);
     struct tl_sip_ctr_layer *l = t->l;
@@ -616,7 +520,7 @@ static void ctr_retransmit(struct tl_sip_timer *tm, uint64_t now)
         t->a_int = l->cfg.t2;
     else
         t->a_int = t->a_int * 2 < l->cfg.t2 ? t->a_int * 2 : l->cfg.t2;
-    tl_sip_timer_start(l->heap, &t->ta, now + t->a_int, ctr_retransmit);
+    tl_timer_start(l->heap, &t->ta, now + t->a_int, ctr_retransmit);
 }
 
 int tl_sip_ctr_start(struct tl_sip_ctr_layer *l, struct tl_sip_ctr **tp, enum tl_sip_method mid,
@@ -680,9 +584,9 @@ int tl_sip_ctr_start(struct tl_sip_ctr_layer *l, struct tl_sip_ctr **tp, enum tl
     l->n++;
     if (!t->reliable) {
         t->a_int = l->cfg.t1;
-        tl_sip_timer_start(l->heap, &t->ta, now + t->a_int, ctr_retransmit);
+        tl_timer_start(l->heap, &t->ta, now + t->a_int, ctr_retransmit);
     }
-    tl_sip_timer_start(l->heap, &t->tb, now + 64u * (uint64_t)l->cfg.t1, ctr_timeout);
+    tl_timer_start(l->heap, &t->tb, now + 64u * (uint64_t)l->cfg.t1, ctr_timeout);
     *tp = t;
     return 0;
 }
@@ -751,18 +655,18 @@ int tl_sip_ctr_recv(struct tl_sip_ctr_layer *l, const struct tl_sip_msg *msg,
             t->st = CTR_PROCEEDING;
             if (t->mid == TL_SIP_METHOD_INVITE) {
                 /* §17.1.1.2: Proceeding stops A and B; the TU decides how long to ring */
-                tl_sip_timer_stop(l->heap, &t->ta);
-                tl_sip_timer_stop(l->heap, &t->tb);
+                tl_timer_stop(l->heap, &t->ta);
+                tl_timer_stop(l->heap, &t->tb);
             } else if (t->ta.idx) {
                 t->a_int = l->cfg.t2;
-                tl_sip_timer_start(l->heap, &t->ta, now + t->a_int, ctr_retransmit);
+                tl_timer_start(l->heap, &t->ta, now + t->a_int, ctr_retransmit);
             }
         }
         ctr_report(t, msg, 0, false);
         return 0;
     }
-    tl_sip_timer_stop(l->heap, &t->ta);
-    tl_sip_timer_stop(l->heap, &t->tb);
+    tl_timer_stop(l->heap, &t->ta);
+    tl_timer_stop(l->heap, &t->tb);
     if (t->mid == TL_SIP_METHOD_INVITE && sc < 300) {
         /* §17.1.1.2: a 2xx ends the transaction; the TU (dialog) sends the ACK */
         ctr_unlink(t);
@@ -780,7 +684,7 @@ int tl_sip_ctr_recv(struct tl_sip_ctr_layer *l, const struct tl_sip_msg *msg,
         wait = t->reliable ? 0 : l->cfg.t4; /* K */
     }
     /* even a zero wait goes through the heap: the caller may still hold t */
-    tl_sip_timer_start(l->heap, &t->tb, now + wait, ctr_end_timer);
+    tl_timer_start(l->heap, &t->tb, now + wait, ctr_end_timer);
     ctr_report(t, msg, 0, true);
     return 0;
 }

@@ -7,7 +7,7 @@
  * and an idle connection closes after idle_s. Connections are capped (a flood of accepts
  * must not exhaust fds or memory, CVE-2021-41145 class).
  *
- * TLS: OpenSSL over memory BIOs, driven by uv_tcp reads and writes, TLS >= 1.2.
+ * TLS: the net/tls engine (OpenSSL over memory BIOs), driven by uv_tcp reads and writes.
  *
  * Outbound (RFC 3261 §18.1.1): tl_sip_tport_connect() opens a TCP/TLS connection on
  * demand, or reuses an open one to the same (transport, address, TLS name); messages sent
@@ -26,11 +26,10 @@
 #include <string.h>
 
 #include <arpa/inet.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "core/core.h"
+#include "net/tls.h"
 #include "sip/stack.h"
 
 struct conn {
@@ -48,9 +47,8 @@ struct conn {
     char *pend;        /* outbound: bytes queued until up */
     size_t pend_len;
     uv_connect_t creq;
-    SSL *ssl;
-    BIO *rb, *wb; /* network side: rb gets socket bytes, wb holds bytes to send */
-    char *buf;    /* stream plaintext, at most TL_SIP_MSG_MAX */
+    struct tl_tls *eng; /* TLS connections: the engine */
+    char *buf;          /* stream plaintext, at most TL_SIP_MSG_MAX */
     size_t len, cap;
     struct tl_sip_frame fr;
     struct sockaddr_storage sa;
@@ -63,8 +61,8 @@ struct tl_sip_tport {
     uv_tcp_t tcp, tls;
     bool udp_on, tcp_on, tls_on, stopping;
     int open_handles;
-    SSL_CTX *ctx;
-    SSL_CTX *cctx; /* TLS client, made on the first outbound TLS connection */
+    struct tl_tls_ctx *ctx;
+    struct tl_tls_ctx *cctx; /* TLS client, made on the first outbound TLS connection */
     struct conn **slots;
     uint32_t nconns, gen;
 };
@@ -76,8 +74,8 @@ static void tport_maybe_free(struct tl_sip_tport *tp)
 {
     if (tp->stopping && tp->open_handles == 0) {
         free(tp->slots);
-        SSL_CTX_free(tp->ctx);
-        SSL_CTX_free(tp->cctx);
+        tl_tls_ctx_free(tp->ctx);
+        tl_tls_ctx_free(tp->cctx);
         free(tp);
     }
 }
@@ -159,7 +157,7 @@ static void conn_closed(uv_handle_t *h)
     if (--c->open_handles)
         return;
     struct tl_sip_tport *tp = c->tp;
-    SSL_free(c->ssl); /* frees both BIOs */
+    tl_tls_free(c->eng);
     free(c->buf);
     free(c->pend);
     free(c->tls_name);
@@ -247,9 +245,10 @@ static int raw_write(struct conn *c, const char *p, size_t n)
 static int tls_flush(struct conn *c)
 {
     char out[16384];
-    int n, err = 0;
-    while (!err && (n = BIO_read(c->wb, out, sizeof out)) > 0)
-        err = raw_write(c, out, (size_t)n);
+    size_t n;
+    int err = 0;
+    while (!err && (n = tl_tls_pending(c->eng, out, sizeof out)) > 0)
+        err = raw_write(c, out, n);
     return err;
 }
 
@@ -272,16 +271,9 @@ static int conn_write(struct conn *c, const char *p, size_t n)
     }
     if (!c->tls)
         return raw_write(c, p, n);
-    if (!SSL_is_init_finished(c->ssl))
-        return EAGAIN; /* a server only answers requests, which follow the handshake */
-    while (n) {
-        size_t w = 0;
-        if (SSL_write_ex(c->ssl, p, n, &w) <= 0)
-            return EIO;
-        p += w;
-        n -= w;
-    }
-    return tls_flush(c);
+    /* EAGAIN before the handshake: a server only answers requests, which follow it */
+    int err = tl_tls_write(c->eng, p, n);
+    return err ? err : tls_flush(c);
 }
 
 static void shutdown_done(uv_shutdown_t *req, int status)
@@ -460,25 +452,15 @@ static bool conn_up(struct conn *c)
     return true;
 }
 
-/* Why a handshake failed, in OpenSSL's words ("no shared cipher", "wrong version number",
+/* A failed handshake, with the engine's reason ("no shared cipher", "wrong version number",
  * "tlsv1 alert unknown ca" when the peer refused our certificate), so that an operator can
  * tell a carrier that does not trust our certificate from a port scanner. Outbound, the
  * certificate verification result comes first: that is the usual cause. Inbound failures
  * are the server's business, logged here, never reported as a client (uac) error. */
 static void tls_handshake_failed(struct conn *c)
 {
-    char why[256];
-    unsigned long e = ERR_peek_last_error();
-    const char *reason = e ? ERR_reason_error_string(e) : NULL;
-    long v = c->outbound ? SSL_get_verify_result(c->ssl) : X509_V_OK;
-    if (v != X509_V_OK)
-        snprintf(why, sizeof why, "tls certificate verification failed: %s",
-                 X509_verify_cert_error_string(v));
-    else
-        snprintf(why, sizeof why, "tls handshake failed: %s", reason ? reason : "unknown");
-    ERR_clear_error();
     if (c->outbound) {
-        conn_fail(c, EPROTO, why);
+        conn_fail(c, EPROTO, tl_tls_why(c->eng));
         return;
     }
     char ip[64];
@@ -486,23 +468,23 @@ static void tls_handshake_failed(struct conn *c)
     struct tl_sip_peer p = {.sa = c->sa};
     tl_sip_peer_ip(&p, ip, sizeof ip, &port);
     tl_warnl("sip", "tls.handshake_failed", "side=server src=%s:%u reason=\"%s\"", ip, port,
-             reason ? reason : "unknown");
+             tl_tls_reason(c->eng));
     conn_close(c, NULL);
 }
 
 static void tls_input(struct conn *c, const char *p, size_t n)
 {
-    if (BIO_write(c->rb, p, (int)n) != (int)n) {
+    if (tl_tls_feed(c->eng, p, n)) {
         conn_close(c, "tls bio");
         return;
     }
-    if (!SSL_is_init_finished(c->ssl)) {
-        int r = SSL_do_handshake(c->ssl);
+    if (!tl_tls_done(c->eng)) {
+        int r = tl_tls_handshake(c->eng);
         tls_flush(c);
-        if (r <= 0) {
-            int e = SSL_get_error(c->ssl, r);
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-                tls_handshake_failed(c);
+        if (r == EAGAIN)
+            return;
+        if (r) {
+            tls_handshake_failed(c);
             return;
         }
         if (c->outbound ? !conn_up(c) : !(c->up = true))
@@ -510,14 +492,11 @@ static void tls_input(struct conn *c, const char *p, size_t n)
     }
     for (;;) {
         size_t got = 0;
-        int r = SSL_read_ex(c->ssl, tls_plain, sizeof tls_plain, &got);
-        if (r <= 0) {
-            int e = SSL_get_error(c->ssl, r);
+        int r = tl_tls_read(c->eng, tls_plain, sizeof tls_plain, &got);
+        if (r || !got) {
             tls_flush(c);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                break;
-            ERR_clear_error();
-            conn_close(c, e == SSL_ERROR_ZERO_RETURN ? NULL : "tls error");
+            if (r)
+                conn_close(c, r == ECONNRESET ? NULL : "tls error");
             return;
         }
         if (!stream_feed(c, tls_plain, got))
@@ -583,21 +562,9 @@ static void on_accept(uv_stream_t *srv, int status, bool tls)
     c->id = ((uint64_t)++tp->gen << 32) | slot;
     tp->slots[slot] = c;
     tp->nconns++;
-    if (tls) {
-        c->ssl = SSL_new(tp->ctx);
-        c->rb = BIO_new(BIO_s_mem());
-        c->wb = BIO_new(BIO_s_mem());
-        if (!c->ssl || !c->rb || !c->wb) {
-            if (c->ssl)
-                SSL_free(c->ssl);
-            BIO_free(c->rb);
-            BIO_free(c->wb);
-            c->ssl = NULL;
-            conn_close(c, "out of memory");
-            return;
-        }
-        SSL_set_bio(c->ssl, c->rb, c->wb);
-        SSL_set_accept_state(c->ssl);
+    if (tls && tl_tls_server(&c->eng, tp->ctx)) {
+        conn_close(c, "out of memory");
+        return;
     }
     c->up = !tls; /* TLS: once the handshake is done */
     uv_tcp_nodelay(&c->h, 1);
@@ -646,24 +613,10 @@ static int client_ctx(struct tl_sip_tport *tp)
 {
     if (tp->cctx)
         return 0;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return ENOMEM;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (SSL_CTX_set_default_verify_paths(ctx) != 1)
-        tl_warnl("sip", "tls.ca", "reason=\"no system trust store\"");
-    if (tp->cfg.ca_file && tp->cfg.ca_file[0] &&
-        SSL_CTX_load_verify_locations(ctx, tp->cfg.ca_file, NULL) != 1) {
-        ERR_clear_error();
+    int r = tl_tls_ctx_client(&tp->cctx, tp->cfg.ca_file);
+    if (r == EINVAL)
         tl_warnl("sip", "tls.ca", "reason=\"cannot load sip_tls_ca_file\"");
-        SSL_CTX_free(ctx);
-        return EINVAL;
-    }
-    ERR_clear_error();
-    tp->cctx = ctx;
-    return 0;
+    return r;
 }
 
 static bool sa_eq(const struct sockaddr_storage *a, const struct sockaddr *b)
@@ -695,7 +648,7 @@ static void on_connected(uv_connect_t *req, int status)
         conn_up(c);
         return;
     }
-    SSL_do_handshake(c->ssl); /* ClientHello */
+    tl_tls_handshake(c->eng); /* ClientHello */
     if (tls_flush(c))
         conn_fail(c, EIO, "write failed");
 }
@@ -736,34 +689,15 @@ int tl_sip_tport_connect(struct tl_sip_tport *tp, enum tl_sip_transport kind,
     memcpy(&c->sa, sa,
            sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     if (tls) {
-        c->tls_name = strdup(tls_name);
-        c->ssl = SSL_new(tp->cctx);
-        c->rb = BIO_new(BIO_s_mem());
-        c->wb = BIO_new(BIO_s_mem());
-        if (!c->tls_name || !c->ssl || !c->rb || !c->wb) {
-            SSL_free(c->ssl);
-            BIO_free(c->rb);
-            BIO_free(c->wb);
-            free(c->tls_name);
+        /* RFC 5922 §7.2: the name the operator configured, never the SRV target (tls.h) */
+        if (!(c->tls_name = strdup(tls_name))) {
             free(c);
             return ENOMEM;
         }
-        SSL_set_bio(c->ssl, c->rb, c->wb);
-        SSL_set_connect_state(c->ssl);
-        /* RFC 5922 §7.2: the name the operator configured, never the SRV target; an IP
-         * literal is matched against iPAddress SANs and sent as no SNI (RFC 6066 §3) */
-        struct in6_addr tmp;
-        bool ip =
-            inet_pton(AF_INET, tls_name, &tmp) == 1 || inet_pton(AF_INET6, tls_name, &tmp) == 1;
-        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), tls_name)
-                    : SSL_set1_host(c->ssl, tls_name) &&
-                          SSL_set_tlsext_host_name(c->ssl, (char *)tls_name);
-        if (ok != 1) {
-            ERR_clear_error();
-            SSL_free(c->ssl);
+        if ((r = tl_tls_client(&c->eng, tp->cctx, tls_name))) {
             free(c->tls_name);
             free(c);
-            return EINVAL;
+            return r;
         }
     }
     uv_tcp_init(tp->loop, &c->h);
@@ -836,20 +770,7 @@ static int make_addr(const char *host, int port, struct sockaddr_storage *sa)
 
 static int tls_ctx(struct tl_sip_tport *tp)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx)
-        return ENOMEM;
-    tp->ctx = ctx;
-    /* RFC 5630 / our policy: TLS 1.2 minimum, no renegotiation (a CPU-exhaustion lever) */
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(ctx, tp->cfg.cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, tp->cfg.ckey, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
-        ERR_clear_error();
-        return EINVAL;
-    }
-    return 0;
+    return tl_tls_ctx_server(&tp->ctx, tp->cfg.cert, tp->cfg.ckey);
 }
 
 /* A carrier's bursts (a PSTN outage ending, a campaign starting) arrive faster than one

@@ -21,8 +21,8 @@
 #include <uv.h>
 
 #include "core/core.h"
+#include "net/resolve.h"
 #include "sip/digest.h"
-#include "sip/resolve.h"
 #include "sip/stack.h"
 
 #define CHALLENGES_MAX 8 /* challenge fields of one 401/407 we look at */
@@ -30,9 +30,9 @@
 struct tl_sip_uac {
     struct tl_sip_stack *s;
     uv_loop_t *loop;
-    struct tl_sip_theap *heap;
+    struct tl_theap *heap;
     struct tl_sip_ctr_layer *ctr;
-    struct tl_sip_resolver *res; /* made on the first request that needs DNS */
+    struct tl_net_resolver *res; /* made on the first request that needs DNS */
     struct tl_sip_ctsx *reqs;    /* pending requests */
     char *user_agent, *dns_servers;
 };
@@ -50,8 +50,8 @@ struct tl_sip_ctsx {
     bool have_dest, have_prefer;
     struct tl_sip_peer dest;
     struct tl_sip_peer prefer; /* a connection the dialog already uses (tl_sip_request) */
-    struct tl_sip_targets *tg; /* resolved next hops, or NULL */
-    struct tl_sip_resolve_query *q;
+    struct tl_net_targets *tg; /* resolved next hops, or NULL */
+    struct tl_net_resolve_query *q;
     struct tl_sip_ctr *ctr;  /* the transaction in flight */
     struct tl_sip_peer peer; /* the hop it uses */
     char branch[48];
@@ -127,7 +127,7 @@ static void ct_free(struct tl_sip_ctsx *ct)
 static void finish(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int err)
 {
     if (ct->q)
-        tl_sip_resolve_cancel(ct->q);
+        tl_net_resolve_cancel(ct->q);
     if (ct->ctr)
         tl_sip_ctr_detach(ct->ctr);
     *ct->pprev = ct->next;
@@ -144,7 +144,7 @@ void tl__sip_uac_free(struct tl_sip_uac *u)
     while (u->reqs)
         finish(u->reqs, NULL, ECANCELED);
     tl_sip_ctr_layer_free(u->ctr);
-    tl_sip_resolver_free(u->res);
+    tl_net_resolver_free(u->res);
     free(u->user_agent);
     free(u->dns_servers);
     free(u);
@@ -318,7 +318,7 @@ static int pick_peer(struct tl_sip_ctsx *ct, struct tl_sip_peer *peer)
         if (peer->tp != TL_SIP_TP_UDP && peer->conn && !tl_sip_tport_local(tp, peer, &ignored))
             return 0;
     } else {
-        const struct tl_sip_target *t = tl_sip_targets_cur(ct->tg);
+        const struct tl_net_target *t = tl_net_targets_cur(ct->tg);
         if (!t)
             return ENOENT;
         peer->tp = ct->tp;
@@ -366,9 +366,9 @@ static int attempt_failover(struct tl_sip_ctsx *ct, bool advance)
     char where[80] = "";
     for (;;) {
         if (advance) {
-            if (!ct->tg || !tl_sip_targets_next(ct->tg))
+            if (!ct->tg || !tl_net_targets_next(ct->tg))
                 return ENOENT;
-            tl_sip_target_str(tl_sip_targets_cur(ct->tg), where, sizeof where);
+            tl_net_target_str(tl_net_targets_cur(ct->tg), where, sizeof where);
             tl_info("sip", "uac.failover", "next=%s", where);
         }
         int err = attempt(ct);
@@ -400,7 +400,7 @@ static int answer_challenge(struct tl_sip_ctsx *ct, const struct tl_sip_msg *res
     for (size_t i = 0; i < resp->hdrc && chc < CHALLENGES_MAX; i++)
         if (resp->hdrv[i].id == id && !tl_sip_auth_decode(&chv[chc], &resp->hdrv[i].val))
             chc++;
-    char host[TL_SIP_NAME_MAX + 3] = "";
+    char host[TL_NET_NAME_MAX + 3] = "";
     const char *realm = ct->auth_realm;
     if (!realm) {
         struct tl_sip_uri uri;
@@ -469,7 +469,7 @@ static void on_ctr(struct tl_sip_ctr *t, const struct tl_sip_msg *resp, int err,
     finish(ct, resp, 0);
 }
 
-static void on_resolved(int err, const struct tl_sip_targets *tg, void *arg)
+static void on_resolved(int err, const struct tl_net_targets *tg, void *arg)
 {
     struct tl_sip_ctsx *ct = arg;
     ct->q = NULL;
@@ -573,7 +573,7 @@ int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq
          * in-dialog requests (§12.2.1.1), else the Request-URI (§8.1.2) */
         struct tl_sip_uri uri;
         struct tl_pl pl = tl_pl_str(ct->hop ? ct->hop : ct->ruri);
-        char host[TL_SIP_NAME_MAX + 3];
+        char host[TL_NET_NAME_MAX + 3];
         err = tl_sip_uri_decode(&uri, &pl) ? EINVAL : 0;
         if (!err && (uri.scheme != TL_SIP_SCHEME_SIP && uri.scheme != TL_SIP_SCHEME_SIPS))
             err = EINVAL;
@@ -583,13 +583,13 @@ int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq
             memcpy(host, uri.host.p, uri.host.l);
             host[uri.host.l] = '\0';
             if (!u->res) {
-                struct tl_sip_resolver_opts o = {.servers = u->dns_servers};
-                err = tl_sip_resolver_alloc(&u->res, u->loop, &o);
+                struct tl_net_resolver_opts o = {.servers = u->dns_servers};
+                err = tl_net_resolver_alloc(&u->res, u->loop, &o);
             }
         }
         if (!err)
-            err = tl_sip_resolve(u->res, host, uri.has_port ? uri.port : 0, ct->tp, on_resolved, ct,
-                                 &ct->q);
+            err = tl_net_resolve(u->res, host, uri.has_port ? uri.port : 0,
+                                 (enum tl_net_proto)ct->tp, on_resolved, ct, &ct->q);
     }
     if (err) {
         if (ct->ctr)

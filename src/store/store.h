@@ -399,4 +399,12 @@ int tl_unseal(const uint8_t key[32], const char *ad, const uint8_t *sealed, size
 void tl_token_new(char secret[TL_TOKEN_MAX + 1]);
 void tl_token_hash(const uint8_t key[32], const char *secret, uint8_t hash[32]);
 
+/* First start (bootstrap.c): when no token exists at all, creates the workspace "default"
+ * (plan professional) with the builtin echo agent (when no workspace exists either), an
+ * operator token and a workspace admin token, and prints them ONCE on stdout — never
+ * through the logger: log files are shipped and kept, a terminal is not. Keyed on "no
+ * token" rather than "no workspace", so a crash between the steps cannot lock the operator
+ * out. api_url goes into the printed hints. 0 or an errno (logged). */
+int tl_store_bootstrap(struct tl_store *st, const char *api_url);
+
 #endif

@@ -25,11 +25,11 @@ static int fake_send(const struct tl_sip_peer *p, const char *buf, size_t len, v
 }
 
 /* step 10 ms at a time so that every timer fires at its own instant */
-static void heap_advance(struct tl_sip_theap *heap, uint64_t *now, uint64_t ms)
+static void heap_advance(struct tl_theap *heap, uint64_t *now, uint64_t ms)
 {
     for (uint64_t end = *now + ms; *now < end;) {
         *now += 10;
-        tl_sip_theap_run(heap, *now);
+        tl_theap_run(heap, *now);
     }
 }
 

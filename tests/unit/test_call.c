@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "call/call.h"
+#include "media/g711.h"
 
 static void test_g711_known_values(void **st)
 {

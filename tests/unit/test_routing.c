@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "store/routing.h"
+#include "call/routing.h"
 #include "store_test_util.h"
 
 struct fx {

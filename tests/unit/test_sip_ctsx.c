@@ -35,7 +35,7 @@ static void on_ev(struct tl_sip_ctr *t, const struct tl_sip_msg *resp, int err, 
 }
 
 struct fx {
-    struct tl_sip_theap heap;
+    struct tl_theap heap;
     struct tl_sip_ctr_layer *l;
     struct tl_sip_peer udp, tcp;
     uint64_t now;
@@ -47,7 +47,7 @@ static int setup(void **state)
     memset(&f, 0, sizeof f);
     memset(&R, 0, sizeof R);
     memset(&W, 0, sizeof W);
-    tl_sip_theap_init(&f.heap);
+    tl_theap_init(&f.heap);
     struct tl_sip_ctr_cfg cfg = {.t1 = 500, .t2 = 4000, .t4 = 5000, .send = fake_send};
     assert_int_equal(tl_sip_ctr_layer_alloc(&f.l, &cfg, &f.heap), 0);
     f.udp.tp = TL_SIP_TP_UDP;
@@ -62,7 +62,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     tl_sip_ctr_layer_free(f->l);
-    tl_sip_theap_free(&f->heap);
+    tl_theap_free(&f->heap);
     return 0;
 }
 

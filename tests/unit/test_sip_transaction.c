@@ -42,7 +42,7 @@ static void on_term(struct tl_sip_tsx *tx, bool timeout, void *arg)
 }
 
 struct fx {
-    struct tl_sip_theap heap;
+    struct tl_theap heap;
     struct tl_sip_tsx_layer *l;
     struct tl_sip_peer udp, tcp;
     uint64_t now;
@@ -54,7 +54,7 @@ static int setup(void **state)
     memset(&f, 0, sizeof f);
     memset(&R, 0, sizeof R);
     memset(&W, 0, sizeof W);
-    tl_sip_theap_init(&f.heap);
+    tl_theap_init(&f.heap);
     struct tl_sip_tsx_cfg cfg = {
         .t1 = 500, .t2 = 4000, .t4 = 5000, .send = fake_send, .req_h = on_req, .term_h = on_term};
     assert_int_equal(tl_sip_tsx_layer_alloc(&f.l, &cfg, &f.heap), 0);
@@ -70,7 +70,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     tl_sip_tsx_layer_free(f->l);
-    tl_sip_theap_free(&f->heap);
+    tl_theap_free(&f->heap);
     return 0;
 }
 
@@ -98,26 +98,26 @@ static void advance(struct fx *f, uint64_t ms)
 static void heap_order(void **state)
 {
     (void)state;
-    struct tl_sip_theap h;
-    struct tl_sip_timer t[50];
+    struct tl_theap h;
+    struct tl_timer t[50];
     int n = 0;
 
-    tl_sip_theap_init(&h);
+    tl_theap_init(&h);
     memset(t, 0, sizeof t);
     for (int i = 0; i < 50; i++)
-        assert_int_equal(tl_sip_timer_start(&h, &t[i], (uint64_t)((i * 37) % 50), NULL), 0);
-    tl_sip_timer_stop(&h, &t[10]);
+        assert_int_equal(tl_timer_start(&h, &t[i], (uint64_t)((i * 37) % 50), NULL), 0);
+    tl_timer_stop(&h, &t[10]);
     uint64_t last = 0;
-    while (tl_sip_theap_next(&h) != UINT64_MAX) {
-        uint64_t d = tl_sip_theap_next(&h);
+    while (tl_theap_next(&h) != UINT64_MAX) {
+        uint64_t d = tl_theap_next(&h);
         assert_true(d >= last);
         last = d;
-        struct tl_sip_timer *top = h.v[0];
-        tl_sip_timer_stop(&h, top);
+        struct tl_timer *top = h.v[0];
+        tl_timer_stop(&h, top);
         n++;
     }
     assert_int_equal(n, 49);
-    tl_sip_theap_free(&h);
+    tl_theap_free(&h);
 }
 
 /* non-INVITE over UDP: retransmission gets the final again; timer J ends it at 64*T1 */
@@ -154,7 +154,7 @@ static void non_invite_tcp(void **state)
     tl_sip_tsx_recv(f->l, m, &f->tcp, f->now);
     tl_sip_tsx_respond(R.tx, 200, "A", 1, f->now);
     assert_int_equal(R.terms, 0); /* deferred: the caller's pointer stays valid */
-    tl_sip_theap_run(&f->heap, f->now);
+    tl_theap_run(&f->heap, f->now);
     assert_int_equal(R.terms, 1);
 }
 

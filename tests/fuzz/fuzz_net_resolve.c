@@ -24,14 +24,14 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "sip/resolve.h"
+#include "net/resolve.h"
 
 #define HOST "fuzz.example.test"
 
 static uv_loop_t loop;
 static uv_poll_t srv_poll;
 static int srv_fd = -1;
-static struct tl_sip_resolver *res;
+static struct tl_net_resolver *res;
 static const uint8_t *feed;
 static size_t feed_n;
 
@@ -193,15 +193,15 @@ static void setup(void)
     uv_unref((uv_handle_t *)&srv_poll);
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sin.sin_port));
     /* a dropped (unparseable) answer costs one short timeout */
-    struct tl_sip_resolver_opts o = {.servers = servers, .timeout_ms = 100, .tries = 1, .seed = 1};
-    must(tl_sip_resolver_alloc(&res, &loop, &o) == 0);
+    struct tl_net_resolver_opts o = {.servers = servers, .timeout_ms = 100, .tries = 1, .seed = 1};
+    must(tl_net_resolver_alloc(&res, &loop, &o) == 0);
 }
 
 struct out {
     int calls, err;
 };
 
-static void on_res(int err, const struct tl_sip_targets *tg, void *arg)
+static void on_res(int err, const struct tl_net_targets *tg, void *arg)
 {
     struct out *o = arg;
     o->calls++;
@@ -209,13 +209,13 @@ static void on_res(int err, const struct tl_sip_targets *tg, void *arg)
     must((err == 0) == (tg != NULL));
     if (!tg)
         return;
-    must(tg->n >= 1 && tg->n <= TL_SIP_TARGETS_MAX && tg->cur == 0);
+    must(tg->n >= 1 && tg->n <= TL_NET_TARGETS_MAX && tg->cur == 0);
     must(!strcmp(tg->tls_name, HOST));
     for (size_t i = 0; i < tg->n; i++) {
-        const struct tl_sip_target *t = &tg->v[i];
+        const struct tl_net_target *t = &tg->v[i];
         char buf[64];
         must(t->sa.ss_family == AF_INET || t->sa.ss_family == AF_INET6);
-        must(tl_sip_target_str(t, buf, sizeof(buf)) == 0);
+        must(tl_net_target_str(t, buf, sizeof(buf)) == 0);
         must(memchr(t->host, '\0', sizeof(t->host)) && t->host[0]);
         uint16_t port = t->sa.ss_family == AF_INET
                             ? ((const struct sockaddr_in *)&t->sa)->sin_port
@@ -226,17 +226,17 @@ static void on_res(int err, const struct tl_sip_targets *tg, void *arg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const enum tl_sip_transport tps[3] = {TL_SIP_TP_UDP, TL_SIP_TP_TCP, TL_SIP_TP_TLS};
+    static const enum tl_net_proto tps[3] = {TL_NET_UDP, TL_NET_TCP, TL_NET_TLS};
     if (!res)
         setup();
     if (size < 1)
         return 0;
-    enum tl_sip_transport tp = tps[data[0] % 3];
+    enum tl_net_proto tp = tps[data[0] % 3];
     uint16_t port = data[0] & 0x80 ? 5080 : 0;
     feed = data + 1;
     feed_n = size - 1;
     struct out o = {0};
-    must(tl_sip_resolve(res, HOST, port, tp, on_res, &o, NULL) == 0);
+    must(tl_net_resolve(res, HOST, port, tp, on_res, &o, NULL) == 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     must(o.calls == 1);
     must(o.err == 0 || o.err == ENOENT || o.err == ETIMEDOUT || o.err == EIO || o.err == ENOMEM);

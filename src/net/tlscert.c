@@ -1,4 +1,4 @@
-#include "core/tlscert.h"
+#include "net/tlscert.h"
 
 #include <errno.h>
 #include <fcntl.h>

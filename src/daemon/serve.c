@@ -1,6 +1,6 @@
 /* The daemon: settings → logging → data directory → master key → store (migrated) →
  * first-start bootstrap → TLS certificate → API → event loop until SIGTERM/SIGINT. */
-#include "core/serve.h"
+#include "daemon/serve.h"
 
 #include <errno.h>
 #include <string.h>
@@ -13,14 +13,14 @@
 
 #include "api/api.h"
 #include "call/call.h"
-#include "core/config.h"
-#include "core/tlscert.h"
+#include "daemon/config.h"
+#include "net/tlscert.h"
 #include "media/media.h"
 #include "sip/dialog.h"
 #include "sip/inauth.h"
 #include "sip/stack.h"
 #include "store/records.h"
-#include "store/routing.h"
+#include "call/routing.h"
 #include "store/store.h"
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -32,142 +32,6 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     tl_info("core", "shutdown", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     uv_stop(h->loop);
-}
-
-/* ---- REGISTER refusals become diagnostic events ---- */
-struct reg_diag {
-    struct tl_routing *routing;
-    struct tl_recorder *rec;
-};
-
-/* a bounded copy of wire text for a record: printable ASCII only, the rest '?' */
-static void wire_copy(char *dst, size_t cap, const char *p, size_t len)
-{
-    size_t n = len < cap - 1 ? len : cap - 1;
-    for (size_t i = 0; i < n; i++)
-        dst[i] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
-    dst[n] = '\0';
-}
-
-/* Loop thread (tl_sip_register_h): a routing lookup in memory and a queued event, nothing
- * else. The event goes to the number the To user (else the From user) names, so its
- * owner sees it; otherwise it is operator-level. The recorder's per-number and
- * per-source limits keep a REGISTER flood from reaching the disk. */
-static void on_register(const struct tl_sip_msg *m, const struct tl_sip_peer *peer, void *arg)
-{
-    struct reg_diag *d = arg;
-    struct tl_event ev = {0};
-    char to[TL_USER_MAX + 1], from[TL_USER_MAX + 1], ua[129] = "", ip[64], src[80], e164[17];
-    uint16_t port;
-
-    wire_copy(to, sizeof to, m->to.uri.user.p, m->to.uri.user.l);
-    wire_copy(from, sizeof from, m->from.uri.user.p, m->from.uri.user.l);
-    const struct tl_sip_hdr *h = tl_sip_msg_hdr(m, TL_SIP_HDR_USER_AGENT);
-    if (h)
-        wire_copy(ua, sizeof ua, h->val.p, h->val.l);
-    tl_sip_peer_ip(peer, ip, sizeof ip, &port);
-    snprintf(src, sizeof src, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
-    const char *tp = tl_sip_transport_name(peer->tp);
-    /* the To user names the number first; the From user when To names none */
-    if (tl_routing_normalise(to, e164) != 0 ||
-        tl_routing_owner(d->routing, e164, ev.number_id, ev.workspace_id) != 0)
-        if (tl_routing_normalise(from, e164) == 0)
-            tl_routing_owner(d->routing, e164, ev.number_id, ev.workspace_id);
-    tl_strlcpy(ev.code, TL_EV_REGISTRATION_ATTEMPT, sizeof ev.code);
-    tl_strlcpy(ev.hint, TL_EV_HINT_REGISTRATION_ATTEMPT, sizeof ev.hint);
-    snprintf(ev.message, sizeof ev.message, "REGISTER from %s over %s for \"%.64s\" refused (403)",
-             src, tp ? tp : "?", to);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "source", src, "transport",
-                          tp ? tp : "", "method", "REGISTER", "status", 403, "to_user", to,
-                          "from_user", from, "user_agent", ua);
-    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    if (txt && strlen(txt) < sizeof ev.details)
-        memcpy(ev.details, txt, strlen(txt) + 1);
-    free(txt);
-    json_decref(j);
-    tl_recorder_event(d->rec, &ev, ip);
-}
-
-static int has_any_token(const struct tl_token *t, void *arg)
-{
-    (void)t;
-    *(bool *)arg = true;
-    return 1; /* one is enough */
-}
-
-/* First start: no token exists, so nobody could ever log in. Create what a new user
- * needs and print the secrets once. Keyed on "no token" rather than "no workspace" so a
- * crash between the two steps does not lock the operator out for good. */
-static int bootstrap(struct tl_store *st, const char *api_url)
-{
-    bool any = false;
-    char next[TL_CURSOR_MAX];
-    struct tl_page pg = {NULL, 1};
-    struct tl_err err = {0};
-    int ret = tl_store_token_list(st, NULL, &pg, has_any_token, &any, next, &err);
-    if (ret && ret != 1) {
-        tl_error("core", "bootstrap.failed", "reason=\"%s\"", err.message);
-        return ret;
-    }
-    if (any)
-        return 0;
-
-    struct tl_workspace ws = {0};
-    bool have_ws = false;
-    int64_t nws = 0;
-    if ((ret = tl_store_workspace_count(st, &nws)))
-        return ret;
-    if (nws == 0) {
-        tl_strlcpy(ws.name, "default", sizeof ws.name);
-        ws.plan = TL_PLAN_PROFESSIONAL;
-        tl_strlcpy(ws.region, "eu", sizeof ws.region);
-        if ((ret = tl_store_workspace_create(st, &ws, &err))) {
-            tl_error("core", "bootstrap.failed", "reason=\"%s\"", err.message);
-            return ret;
-        }
-        have_ws = true;
-    }
-    struct tl_token op = {0}, adm = {0};
-    char op_secret[TL_TOKEN_MAX + 1], adm_secret[TL_TOKEN_MAX + 1] = "";
-    op.role = TL_ROLE_OPERATOR;
-    tl_strlcpy(op.name, "bootstrap operator", sizeof op.name);
-    if ((ret = tl_store_token_create(st, &op, op_secret, &err))) {
-        tl_error("core", "bootstrap.failed", "reason=\"%s\"", err.message);
-        return ret;
-    }
-    if (have_ws) {
-        adm.role = TL_ROLE_ADMIN;
-        tl_strlcpy(adm.workspace_id, ws.id, sizeof adm.workspace_id);
-        tl_strlcpy(adm.name, "bootstrap admin", sizeof adm.name);
-        if ((ret = tl_store_token_create(st, &adm, adm_secret, &err))) {
-            tl_error("core", "bootstrap.failed", "reason=\"%s\"", err.message);
-            return ret;
-        }
-    }
-    /* Straight to stdout, never through the logger: log files are shipped and kept,
-     * a terminal is not. */
-    printf("\nFirst start: ");
-    if (have_ws)
-        printf("created workspace \"default\" (%s, plan professional, region eu)\n"
-               "with the builtin agent \"echo\".\n",
-               ws.id);
-    else
-        printf("no API token existed; created a new operator token.\n");
-    printf("These tokens are shown ONCE and stored only as hashes; keep them now:\n\n");
-    printf("  operator token:          %s\n", op_secret);
-    if (have_ws)
-        printf("  workspace admin token:   %s\n", adm_secret);
-    /* the binary is usually not on PATH yet (make, not make install): show its real path */
-    char self[512];
-    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[sl > 0 ? sl : 0] = '\0';
-    printf("\nTry:\n  export TRUNKLINE_URL=%s TRUNKLINE_TOKEN=%s\n"
-           "  %s numbers list\n\n",
-           api_url, have_ws ? adm_secret : op_secret, sl > 0 ? self : "trunkline");
-    fflush(stdout);
-    sodium_memzero(op_secret, sizeof op_secret);
-    sodium_memzero(adm_secret, sizeof adm_secret);
-    return 0;
 }
 
 int tl_serve_main(int argc, char **argv)
@@ -207,7 +71,7 @@ int tl_serve_main(int argc, char **argv)
     struct tl_sip_inauth *tauth = NULL;
     struct tl_routing *routing = NULL;
     struct tl_recorder *rec = NULL;
-    struct reg_diag regd = {0};
+    struct tl_call_regdiag regd = {0};
     struct tl_media_engine *media = NULL;
     struct tl_call_layer *calls = NULL;
 
@@ -235,7 +99,7 @@ int tl_serve_main(int argc, char **argv)
         tl_error("core", "start.failed", "reason=\"routing cache / recorder: %s\"", strerror(r));
         goto out;
     }
-    regd = (struct reg_diag){routing, rec};
+    regd = (struct tl_call_regdiag){routing, rec};
 
     char cert[512], ckey[512], fp[100];
     bool made = false;
@@ -271,7 +135,7 @@ int tl_serve_main(int argc, char **argv)
     else if (!strcmp(host, "[::]"))
         tl_strlcpy(host, "[::1]", sizeof host);
     snprintf(api_url, sizeof api_url, "http://%s:%d", host, port);
-    if (bootstrap(st, api_url))
+    if (tl_store_bootstrap(st, api_url))
         goto out;
 
     uv_loop_init(&loop);
@@ -313,7 +177,7 @@ int tl_serve_main(int argc, char **argv)
                      cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));
             goto out;
         }
-        tl_sip_stack_set_register_h(sip, on_register, &regd);
+        tl_call_register_events(sip, &regd);
         /* dialogs and INVITE sessions (and the test policy's calls) on the stack */
         struct tl_sip_sess_cfg dcfg = {.listen = cfg.public_ip[0] ? cfg.public_ip : cfg.sip_listen,
                                        .host = cfg.public_host,

@@ -23,7 +23,7 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "sip/resolve.h"
+#include "net/resolve.h"
 
 extern char **environ;
 
@@ -219,10 +219,10 @@ static bool asked(const char *log, const char *type, const char *name)
 struct res {
     int calls;
     int err;
-    struct tl_sip_targets tg;
+    struct tl_net_targets tg;
 };
 
-static void on_res(int err, const struct tl_sip_targets *tg, void *arg)
+static void on_res(int err, const struct tl_net_targets *tg, void *arg)
 {
     struct res *r = arg;
     r->calls++;
@@ -233,9 +233,9 @@ static void on_res(int err, const struct tl_sip_targets *tg, void *arg)
         memset(&r->tg, 0, sizeof(r->tg));
 }
 
-static struct tl_sip_resolver_opts opts_for(const char *servers)
+static struct tl_net_resolver_opts opts_for(const char *servers)
 {
-    struct tl_sip_resolver_opts o = {
+    struct tl_net_resolver_opts o = {
         .servers = servers, .timeout_ms = 3000, .tries = 2, .seed = 42, .env_hosts = true};
     return o;
 }
@@ -243,40 +243,40 @@ static struct tl_sip_resolver_opts opts_for(const char *servers)
 static char servers[32];
 
 /* Resolves host on its own loop and resolver and checks the loop closes clean. */
-static void resolve_with(const struct tl_sip_resolver_opts *o, const char *host, uint16_t port,
-                         enum tl_sip_transport tp, struct res *res, uint64_t *ms)
+static void resolve_with(const struct tl_net_resolver_opts *o, const char *host, uint16_t port,
+                         enum tl_net_proto tp, struct res *res, uint64_t *ms)
 {
     uv_loop_t loop;
-    struct tl_sip_resolver *r = NULL;
+    struct tl_net_resolver *r = NULL;
     memset(res, 0, sizeof(*res));
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(tl_sip_resolver_alloc(&r, &loop, o), 0);
+    assert_int_equal(tl_net_resolver_alloc(&r, &loop, o), 0);
     uint64_t t0 = uv_hrtime();
-    assert_int_equal(tl_sip_resolve(r, host, port, tp, on_res, res, NULL), 0);
-    assert_int_equal(res->calls, 0); /* never from inside tl_sip_resolve() */
+    assert_int_equal(tl_net_resolve(r, host, port, tp, on_res, res, NULL), 0);
+    assert_int_equal(res->calls, 0); /* never from inside tl_net_resolve() */
     uv_run(&loop, UV_RUN_DEFAULT);
     if (ms)
         *ms = (uv_hrtime() - t0) / 1000000;
     assert_int_equal(res->calls, 1);
-    tl_sip_resolver_free(r);
+    tl_net_resolver_free(r);
     assert_int_equal(res->calls, 1);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-static void resolve(const char *host, uint16_t port, enum tl_sip_transport tp, struct res *res)
+static void resolve(const char *host, uint16_t port, enum tl_net_proto tp, struct res *res)
 {
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", S.port);
-    struct tl_sip_resolver_opts o = opts_for(servers);
+    struct tl_net_resolver_opts o = opts_for(servers);
     resolve_with(&o, host, port, tp, res, NULL);
 }
 
-static void assert_target(const struct tl_sip_targets *tg, size_t i, const char *addr,
+static void assert_target(const struct tl_net_targets *tg, size_t i, const char *addr,
                           const char *host)
 {
     char buf[64];
     assert_true(i < tg->n);
-    assert_int_equal(tl_sip_target_str(&tg->v[i], buf, sizeof(buf)), 0);
+    assert_int_equal(tl_net_target_str(&tg->v[i], buf, sizeof(buf)), 0);
     assert_string_equal(buf, addr);
     if (host)
         assert_string_equal(tg->v[i].host, host);
@@ -288,14 +288,14 @@ static void test_naptr_srv_a_tls(void **state)
 {
     struct res res;
     long m = log_mark();
-    resolve("tls.example.test", 0, TL_SIP_TP_TLS, &res);
+    resolve("tls.example.test", 0, TL_NET_TLS, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 2);
     assert_int_equal(res.tg.cur, 0);
     assert_string_equal(res.tg.tls_name, "tls.example.test"); /* RFC 5922 §4, not the SRV */
     assert_target(&res.tg, 0, "192.0.2.10:5061", "sbc1.tls.example.test");
     assert_target(&res.tg, 1, "[2001:db8::10]:5061", "sbc1.tls.example.test");
-    assert_int_equal(res.tg.v[0].tp, TL_SIP_TP_TLS);
+    assert_int_equal(res.tg.v[0].tp, TL_NET_TLS);
     const char *log = log_since(m);
     assert_true(asked(log, "NAPTR", "tls.example.test"));
     assert_true(asked(log, "SRV", "_sips._tcp.tls.example.test"));
@@ -312,7 +312,7 @@ static void test_naptr_next_record(void **state)
 {
     struct res res;
     long m = log_mark();
-    resolve("naptr2.example.test", 0, TL_SIP_TP_TLS, &res);
+    resolve("naptr2.example.test", 0, TL_NET_TLS, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 1);
     assert_target(&res.tg, 0, "192.0.2.15:5063", "alt-sbc.example.test");
@@ -327,11 +327,11 @@ static void test_srv_only_tcp(void **state)
 {
     struct res res;
     long m = log_mark();
-    resolve("tcp.example.test", 0, TL_SIP_TP_TCP, &res);
+    resolve("tcp.example.test", 0, TL_NET_TCP, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 1);
     assert_target(&res.tg, 0, "192.0.2.20:5070", "sbc.tcp.example.test");
-    assert_int_equal(res.tg.v[0].tp, TL_SIP_TP_TCP);
+    assert_int_equal(res.tg.v[0].tp, TL_NET_TCP);
     const char *log = log_since(m);
     assert_true(asked(log, "NAPTR", "tcp.example.test"));
     assert_true(asked(log, "SRV", "_sip._tcp.tcp.example.test"));
@@ -341,7 +341,7 @@ static void test_srv_only_tcp(void **state)
 static void test_srv_priorities_failover(void **state)
 {
     struct res res;
-    resolve("prio.example.test", 0, TL_SIP_TP_UDP, &res);
+    resolve("prio.example.test", 0, TL_NET_UDP, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 4);
     assert_target(&res.tg, 0, "192.0.2.31:5062", "primary.prio.example.test");
@@ -351,21 +351,21 @@ static void test_srv_priorities_failover(void **state)
     assert_int_equal(res.tg.v[0].priority, 10);
     assert_int_equal(res.tg.v[2].priority, 20);
     /* RFC 3263 §4.3: the transaction layer walks the list on failure */
-    struct tl_sip_targets tg = res.tg;
-    assert_ptr_equal(tl_sip_targets_cur(&tg), &tg.v[0]);
-    assert_ptr_equal(tl_sip_targets_next(&tg), &tg.v[1]);
-    assert_ptr_equal(tl_sip_targets_next(&tg), &tg.v[2]);
-    assert_ptr_equal(tl_sip_targets_next(&tg), &tg.v[3]);
-    assert_null(tl_sip_targets_next(&tg));
-    assert_null(tl_sip_targets_cur(&tg));
-    assert_null(tl_sip_targets_next(&tg)); /* stays exhausted */
+    struct tl_net_targets tg = res.tg;
+    assert_ptr_equal(tl_net_targets_cur(&tg), &tg.v[0]);
+    assert_ptr_equal(tl_net_targets_next(&tg), &tg.v[1]);
+    assert_ptr_equal(tl_net_targets_next(&tg), &tg.v[2]);
+    assert_ptr_equal(tl_net_targets_next(&tg), &tg.v[3]);
+    assert_null(tl_net_targets_next(&tg));
+    assert_null(tl_net_targets_cur(&tg));
+    assert_null(tl_net_targets_next(&tg)); /* stays exhausted */
 }
 
 static void test_srv_dot_target(void **state)
 {
     struct res res;
     long m = log_mark();
-    resolve("dot.example.test", 0, TL_SIP_TP_UDP, &res);
+    resolve("dot.example.test", 0, TL_NET_UDP, &res);
     assert_int_equal(res.err, ENOENT);
     assert_int_equal(res.tg.n, 0);
     assert_false(asked(log_since(m), "A", "dot.example.test")); /* no fallback past "." */
@@ -375,7 +375,7 @@ static void test_a_only_fallback(void **state)
 {
     struct res res;
     long m = log_mark();
-    resolve("aonly.example.test", 0, TL_SIP_TP_UDP, &res);
+    resolve("aonly.example.test", 0, TL_NET_UDP, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 1);
     assert_target(&res.tg, 0, "192.0.2.60:5060", "aonly.example.test");
@@ -385,7 +385,7 @@ static void test_a_only_fallback(void **state)
     assert_true(asked(log, "SRV", "_sip._udp.aonly.example.test"));
     assert_true(asked(log, "A", "aonly.example.test"));
 
-    resolve("aonly.example.test", 0, TL_SIP_TP_TLS, &res); /* default TLS port */
+    resolve("aonly.example.test", 0, TL_NET_TLS, &res); /* default TLS port */
     assert_int_equal(res.err, 0);
     assert_target(&res.tg, 0, "192.0.2.60:5061", NULL);
 }
@@ -395,7 +395,7 @@ static void test_port_given_no_naptr_srv(void **state)
     struct res res;
     long m = log_mark();
     /* tcp.example.test has SRV records; an explicit port bypasses them (§4.2) */
-    resolve("tcp.example.test", 5090, TL_SIP_TP_TCP, &res);
+    resolve("tcp.example.test", 5090, TL_NET_TCP, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 1);
     assert_target(&res.tg, 0, "192.0.2.99:5090", "tcp.example.test");
@@ -409,14 +409,14 @@ static void test_port_given_no_naptr_srv(void **state)
 static void test_aaaa(void **state)
 {
     struct res res;
-    resolve("v6.example.test", 0, TL_SIP_TP_UDP, &res);
+    resolve("v6.example.test", 0, TL_NET_UDP, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 1);
     assert_target(&res.tg, 0, "[2001:db8::60]:5060", "v6.example.test");
     assert_int_equal(res.tg.v[0].salen, sizeof(struct sockaddr_in6));
 
     /* IPv4 first, whatever order DNS gave */
-    resolve("dual.example.test", 5080, TL_SIP_TP_UDP, &res);
+    resolve("dual.example.test", 5080, TL_NET_UDP, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 2);
     assert_target(&res.tg, 0, "192.0.2.70:5080", NULL);
@@ -424,13 +424,13 @@ static void test_aaaa(void **state)
 
     /* opts.family narrows it */
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", S.port);
-    struct tl_sip_resolver_opts o = opts_for(servers);
+    struct tl_net_resolver_opts o = opts_for(servers);
     o.family = AF_INET;
-    resolve_with(&o, "dual.example.test", 5080, TL_SIP_TP_UDP, &res, NULL);
+    resolve_with(&o, "dual.example.test", 5080, TL_NET_UDP, &res, NULL);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 1);
     assert_target(&res.tg, 0, "192.0.2.70:5080", NULL);
-    resolve_with(&o, "v6.example.test", 5080, TL_SIP_TP_UDP, &res, NULL);
+    resolve_with(&o, "v6.example.test", 5080, TL_NET_UDP, &res, NULL);
     assert_int_equal(res.err, ENOENT);
 }
 
@@ -438,7 +438,7 @@ static void test_nxdomain(void **state)
 {
     struct res res;
     long m = log_mark();
-    resolve("nx.example.test", 0, TL_SIP_TP_UDP, &res);
+    resolve("nx.example.test", 0, TL_NET_UDP, &res);
     assert_int_equal(res.err, ENOENT);
     assert_int_equal(res.tg.n, 0);
     const char *log = log_since(m);
@@ -452,7 +452,7 @@ static void test_servfail(void **state)
 {
     struct res res;
     long m = log_mark();
-    resolve("servfail.example.test", 0, TL_SIP_TP_UDP, &res);
+    resolve("servfail.example.test", 0, TL_NET_UDP, &res);
     assert_int_equal(res.err, EIO);
     /* a broken DNS stops the chain instead of guessing on */
     assert_false(asked(log_since(m), "SRV", "_sip._udp.servfail.example.test"));
@@ -463,10 +463,10 @@ static void test_partial_answer(void **state)
     struct res res;
     uint64_t ms;
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", S.port);
-    struct tl_sip_resolver_opts o = opts_for(servers);
+    struct tl_net_resolver_opts o = opts_for(servers);
     o.timeout_ms = 1500;
     o.tries = 1; /* one attempt of 750 ms for the silent target */
-    resolve_with(&o, "partial.example.test", 0, TL_SIP_TP_UDP, &res, &ms);
+    resolve_with(&o, "partial.example.test", 0, TL_NET_UDP, &res, &ms);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 1); /* the answering target; the silent one is dropped */
     assert_target(&res.tg, 0, "192.0.2.80:5064", "ok.partial.example.test");
@@ -476,7 +476,7 @@ static void test_partial_answer(void **state)
 static void test_duplicate_address_once(void **state)
 {
     struct res res;
-    resolve("dup.example.test", 0, TL_SIP_TP_UDP, &res);
+    resolve("dup.example.test", 0, TL_NET_UDP, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 2);
     assert_target(&res.tg, 0, "192.0.2.90:5060", "d1.dup.example.test");
@@ -487,9 +487,9 @@ static void test_truncated_tcp_and_caps(void **state)
 {
     struct res res;
     long m = log_mark();
-    resolve("many.example.test", 0, TL_SIP_TP_UDP, &res);
+    resolve("many.example.test", 0, TL_NET_UDP, &res);
     assert_int_equal(res.err, 0);
-    assert_int_equal(res.tg.n, TL_SIP_TARGETS_MAX);
+    assert_int_equal(res.tg.n, TL_NET_TARGETS_MAX);
     for (size_t i = 0; i < res.tg.n; i++) { /* the 16 lowest priorities, in order */
         char addr[48], host[64];
         snprintf(addr, sizeof(addr), "198.51.100.%zu:5060", i + 1);
@@ -520,21 +520,21 @@ static void test_timeout(void **state)
 {
     char srv[32];
     int fd = silent_server(srv, sizeof(srv));
-    struct tl_sip_resolver_opts o = opts_for(srv);
+    struct tl_net_resolver_opts o = opts_for(srv);
     struct res res;
     uint64_t ms;
 
     /* c-ares gives up first: 1 try of 300 ms */
     o.timeout_ms = 600;
     o.tries = 1;
-    resolve_with(&o, "silent.example.test", 0, TL_SIP_TP_UDP, &res, &ms);
+    resolve_with(&o, "silent.example.test", 0, TL_NET_UDP, &res, &ms);
     assert_int_equal(res.err, ETIMEDOUT);
     assert_int_equal(res.tg.n, 0);
     assert_true(ms >= 250 && ms <= 600 + 200);
 
     /* the overall deadline comes first: 3 tries of 100, 200, 400 ms exceed 600 */
     o.tries = 3;
-    resolve_with(&o, "silent.example.test", 0, TL_SIP_TP_UDP, &res, &ms);
+    resolve_with(&o, "silent.example.test", 0, TL_NET_UDP, &res, &ms);
     assert_int_equal(res.err, ETIMEDOUT);
     assert_true(ms >= 550 && ms <= 600 + 200);
     close(fd);
@@ -551,10 +551,10 @@ static void test_refused(void **state)
     close(fd);
     char srv[32];
     snprintf(srv, sizeof(srv), "127.0.0.1:%u", ntohs(sin.sin_port));
-    struct tl_sip_resolver_opts o = opts_for(srv);
+    struct tl_net_resolver_opts o = opts_for(srv);
     struct res res;
     uint64_t ms;
-    resolve_with(&o, "refused.example.test", 0, TL_SIP_TP_UDP, &res, &ms);
+    resolve_with(&o, "refused.example.test", 0, TL_NET_UDP, &res, &ms);
     assert_int_equal(res.err, EIO);
     assert_true(ms < 1000);
 }
@@ -563,15 +563,15 @@ static void test_ip_literal_no_dns(void **state)
 {
     struct res res;
     long m = log_mark();
-    resolve("192.0.2.1", 0, TL_SIP_TP_TLS, &res);
+    resolve("192.0.2.1", 0, TL_NET_TLS, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 1);
     assert_target(&res.tg, 0, "192.0.2.1:5061", "");
     assert_string_equal(res.tg.tls_name, "192.0.2.1");
-    resolve("[2001:db8::1]", 5070, TL_SIP_TP_TCP, &res);
+    resolve("[2001:db8::1]", 5070, TL_NET_TCP, &res);
     assert_int_equal(res.err, 0);
     assert_target(&res.tg, 0, "[2001:db8::1]:5070", "");
-    resolve("2001:db8::2", 0, TL_SIP_TP_UDP, &res);
+    resolve("2001:db8::2", 0, TL_NET_UDP, &res);
     assert_int_equal(res.err, 0);
     assert_target(&res.tg, 0, "[2001:db8::2]:5060", "");
     assert_string_equal(log_since(m), "");
@@ -580,14 +580,14 @@ static void test_ip_literal_no_dns(void **state)
 static void test_localhost_hosts_file(void **state)
 {
     struct res res;
-    struct tl_sip_resolver_opts o;
+    struct tl_net_resolver_opts o;
     long m = log_mark();
     /* "localhost" is a name, not a literal: NAPTR/SRV go to DNS (and fail), the address
      * comes from /etc/hosts (or c-ares's RFC 6761 loopback), never from DNS */
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", S.port);
     o = opts_for(servers);
     o.env_hosts = false; /* the real /etc/hosts */
-    resolve_with(&o, "localhost", 0, TL_SIP_TP_UDP, &res, NULL);
+    resolve_with(&o, "localhost", 0, TL_NET_UDP, &res, NULL);
     assert_int_equal(res.err, 0);
     assert_true(res.tg.n >= 1);
     assert_target(&res.tg, 0, "127.0.0.1:5060", "localhost");
@@ -600,7 +600,7 @@ static void test_localhost_hosts_file(void **state)
 
     /* a name that only a hosts file knows ($CARES_HOSTS, set in group_setup) */
     m = log_mark();
-    resolve("hostsonly.example.test", 5060, TL_SIP_TP_UDP, &res);
+    resolve("hostsonly.example.test", 5060, TL_NET_UDP, &res);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.tg.n, 1);
     assert_target(&res.tg, 0, "192.0.2.77:5060", "hostsonly.example.test");
@@ -612,23 +612,22 @@ static void test_localhost_hosts_file(void **state)
 static void test_cancel(void **state)
 {
     uv_loop_t loop;
-    struct tl_sip_resolver *r;
-    struct tl_sip_resolve_query *q1, *q2, *q3;
+    struct tl_net_resolver *r;
+    struct tl_net_resolve_query *q1, *q2, *q3;
     struct res r1 = {0}, r2 = {0}, r3 = {0};
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", S.port);
-    struct tl_sip_resolver_opts o = opts_for(servers);
+    struct tl_net_resolver_opts o = opts_for(servers);
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(tl_sip_resolver_alloc(&r, &loop, &o), 0);
+    assert_int_equal(tl_net_resolver_alloc(&r, &loop, &o), 0);
 
     /* cancelled with questions in flight: never called back; its answers still arrive
      * (q2 keeps the loop running) and free it */
-    assert_int_equal(tl_sip_resolve(r, "tls.example.test", 0, TL_SIP_TP_TLS, on_res, &r1, &q1), 0);
-    assert_int_equal(tl_sip_resolve(r, "aonly.example.test", 0, TL_SIP_TP_UDP, on_res, &r2, &q2),
-                     0);
+    assert_int_equal(tl_net_resolve(r, "tls.example.test", 0, TL_NET_TLS, on_res, &r1, &q1), 0);
+    assert_int_equal(tl_net_resolve(r, "aonly.example.test", 0, TL_NET_UDP, on_res, &r2, &q2), 0);
     /* cancelled with its result ready but not delivered */
-    assert_int_equal(tl_sip_resolve(r, "192.0.2.1", 0, TL_SIP_TP_UDP, on_res, &r3, &q3), 0);
-    tl_sip_resolve_cancel(q1);
-    tl_sip_resolve_cancel(q3);
+    assert_int_equal(tl_net_resolve(r, "192.0.2.1", 0, TL_NET_UDP, on_res, &r3, &q3), 0);
+    tl_net_resolve_cancel(q1);
+    tl_net_resolve_cancel(q3);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(r1.calls, 0);
     assert_int_equal(r3.calls, 0);
@@ -636,63 +635,61 @@ static void test_cancel(void **state)
     assert_int_equal(r2.err, 0);
 
     /* cancelled and the loop stops at once: the orphan is reclaimed by the free */
-    assert_int_equal(tl_sip_resolve(r, "prio.example.test", 0, TL_SIP_TP_UDP, on_res, &r1, &q1), 0);
-    tl_sip_resolve_cancel(q1);
+    assert_int_equal(tl_net_resolve(r, "prio.example.test", 0, TL_NET_UDP, on_res, &r1, &q1), 0);
+    tl_net_resolve_cancel(q1);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(r1.calls, 0);
-    tl_sip_resolver_free(r);
+    tl_net_resolver_free(r);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 struct reent {
-    struct tl_sip_resolver *r;
+    struct tl_net_resolver *r;
     int calls, err, resolve_err;
     bool free_it;
 };
 
-static void on_reent(int err, const struct tl_sip_targets *tg, void *arg)
+static void on_reent(int err, const struct tl_net_targets *tg, void *arg)
 {
     struct reent *x = arg;
     x->calls++;
     x->err = err;
     if (x->free_it)
-        tl_sip_resolver_free(x->r); /* from inside a callback */
+        tl_net_resolver_free(x->r); /* from inside a callback */
     /* a new query during the teardown is refused */
     struct res dummy;
-    x->resolve_err = tl_sip_resolve(x->r, "192.0.2.9", 0, TL_SIP_TP_UDP, on_res, &dummy, NULL);
+    x->resolve_err = tl_net_resolve(x->r, "192.0.2.9", 0, TL_NET_UDP, on_res, &dummy, NULL);
 }
 
 static void test_free_cancels_pending(void **state)
 {
     uv_loop_t loop;
-    struct tl_sip_resolver *r;
+    struct tl_net_resolver *r;
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", S.port);
-    struct tl_sip_resolver_opts o = opts_for(servers);
+    struct tl_net_resolver_opts o = opts_for(servers);
     assert_int_equal(uv_loop_init(&loop), 0);
 
     /* free with queries pending: each callback gets ECANCELED before free returns */
-    assert_int_equal(tl_sip_resolver_alloc(&r, &loop, &o), 0);
+    assert_int_equal(tl_net_resolver_alloc(&r, &loop, &o), 0);
     struct reent a = {.r = r}, b = {.r = r};
-    assert_int_equal(tl_sip_resolve(r, "tls.example.test", 0, TL_SIP_TP_TLS, on_reent, &a, NULL),
-                     0);
-    assert_int_equal(tl_sip_resolve(r, "192.0.2.1", 0, TL_SIP_TP_TLS, on_reent, &b, NULL), 0);
-    tl_sip_resolver_free(r);
+    assert_int_equal(tl_net_resolve(r, "tls.example.test", 0, TL_NET_TLS, on_reent, &a, NULL), 0);
+    assert_int_equal(tl_net_resolve(r, "192.0.2.1", 0, TL_NET_TLS, on_reent, &b, NULL), 0);
+    tl_net_resolver_free(r);
     assert_int_equal(a.calls, 1);
     assert_int_equal(a.err, ECANCELED);
     assert_int_equal(a.resolve_err, ESHUTDOWN);
     assert_int_equal(b.calls, 1);
     assert_int_equal(b.err, ECANCELED);
     assert_int_equal(b.resolve_err, ESHUTDOWN);
-    tl_sip_resolver_free(r); /* closing already (memory lives until the loop runs): no-op */
+    tl_net_resolver_free(r); /* closing already (memory lives until the loop runs): no-op */
     uv_run(&loop, UV_RUN_DEFAULT);
 
     /* free from inside the first of two callbacks: the second gets ECANCELED */
-    assert_int_equal(tl_sip_resolver_alloc(&r, &loop, &o), 0);
+    assert_int_equal(tl_net_resolver_alloc(&r, &loop, &o), 0);
     struct reent c = {.r = r, .free_it = true}, d = {.r = r};
-    assert_int_equal(tl_sip_resolve(r, "192.0.2.1", 0, TL_SIP_TP_UDP, on_reent, &c, NULL), 0);
-    assert_int_equal(tl_sip_resolve(r, "aonly.example.test", 0, TL_SIP_TP_UDP, on_reent, &d, NULL),
-                     0);
+    assert_int_equal(tl_net_resolve(r, "192.0.2.1", 0, TL_NET_UDP, on_reent, &c, NULL), 0);
+    assert_int_equal(tl_net_resolve(r, "aonly.example.test", 0, TL_NET_UDP, on_reent, &d, NULL), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(c.calls, 1);
     assert_int_equal(c.err, 0);
@@ -702,61 +699,61 @@ static void test_free_cancels_pending(void **state)
     assert_int_equal(d.resolve_err, ESHUTDOWN);
     assert_int_equal(uv_loop_close(&loop), 0);
 
-    tl_sip_resolver_free(NULL);
+    tl_net_resolver_free(NULL);
 }
 
 static void test_bad_arguments(void **state)
 {
     uv_loop_t loop;
-    struct tl_sip_resolver *r;
+    struct tl_net_resolver *r;
     struct res res = {0};
     char name[300];
     assert_int_equal(uv_loop_init(&loop), 0);
-    struct tl_sip_resolver_opts o = opts_for("not a server list");
-    assert_int_equal(tl_sip_resolver_alloc(&r, &loop, &o), EINVAL);
+    struct tl_net_resolver_opts o = opts_for("not a server list");
+    assert_int_equal(tl_net_resolver_alloc(&r, &loop, &o), EINVAL);
     o = opts_for(NULL);
     o.family = 12345;
-    assert_int_equal(tl_sip_resolver_alloc(&r, &loop, &o), EINVAL);
-    assert_int_equal(tl_sip_resolver_alloc(&r, &loop, NULL), 0); /* system configuration */
-    tl_sip_resolver_free(r);
+    assert_int_equal(tl_net_resolver_alloc(&r, &loop, &o), EINVAL);
+    assert_int_equal(tl_net_resolver_alloc(&r, &loop, NULL), 0); /* system configuration */
+    tl_net_resolver_free(r);
     /* the valid names below are cancelled at once; their questions go to a server that
      * never answers (not the logging one: a late line would confuse the next test) */
     char srv[32];
     int fd = silent_server(srv, sizeof(srv));
     o = opts_for(srv);
-    assert_int_equal(tl_sip_resolver_alloc(&r, &loop, &o), 0);
+    assert_int_equal(tl_net_resolver_alloc(&r, &loop, &o), 0);
 
     /* 253 octets are fine, 254 are not (the trailing dot does not count) */
     memset(name, 'a', sizeof(name));
     for (size_t i = 63; i < 253; i += 64)
         name[i] = '.';
     name[253] = '\0';
-    struct tl_sip_resolve_query *q;
-    assert_int_equal(tl_sip_resolve(r, name, 0, TL_SIP_TP_UDP, on_res, &res, &q), 0);
-    tl_sip_resolve_cancel(q);
+    struct tl_net_resolve_query *q;
+    assert_int_equal(tl_net_resolve(r, name, 0, TL_NET_UDP, on_res, &res, &q), 0);
+    tl_net_resolve_cancel(q);
     name[253] = '.';
     name[254] = '\0';
-    assert_int_equal(tl_sip_resolve(r, name, 0, TL_SIP_TP_UDP, on_res, &res, &q), 0);
-    tl_sip_resolve_cancel(q);
+    assert_int_equal(tl_net_resolve(r, name, 0, TL_NET_UDP, on_res, &res, &q), 0);
+    tl_net_resolve_cancel(q);
     name[253] = 'a';
-    assert_int_equal(tl_sip_resolve(r, name, 0, TL_SIP_TP_UDP, on_res, &res, NULL), E2BIG);
+    assert_int_equal(tl_net_resolve(r, name, 0, TL_NET_UDP, on_res, &res, NULL), E2BIG);
 
     memset(name, 'a', 64);
     strcpy(name + 64, ".example.test");
-    assert_int_equal(tl_sip_resolve(r, name, 0, TL_SIP_TP_UDP, on_res, &res, NULL), EINVAL);
+    assert_int_equal(tl_net_resolve(r, name, 0, TL_NET_UDP, on_res, &res, NULL), EINVAL);
     const char *bad[] = {"",      ".",   "a..b",        ".a",   "a b",
                          "sip:a", "a@b", "[192.0.2.1]", "[::1", "exa\\046mple.test"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(tl_sip_resolve(r, bad[i], 0, TL_SIP_TP_UDP, on_res, &res, NULL), EINVAL);
-    assert_int_equal(tl_sip_resolve(r, NULL, 0, TL_SIP_TP_UDP, on_res, &res, NULL), EINVAL);
-    assert_int_equal(tl_sip_resolve(r, "a.test", 0, TL_SIP_TP_UDP, NULL, &res, NULL), EINVAL);
-    assert_int_equal(tl_sip_resolve(r, "a.test", 0, TL_SIP_TP_SCTP, on_res, &res, NULL),
+        assert_int_equal(tl_net_resolve(r, bad[i], 0, TL_NET_UDP, on_res, &res, NULL), EINVAL);
+    assert_int_equal(tl_net_resolve(r, NULL, 0, TL_NET_UDP, on_res, &res, NULL), EINVAL);
+    assert_int_equal(tl_net_resolve(r, "a.test", 0, TL_NET_UDP, NULL, &res, NULL), EINVAL);
+    assert_int_equal(tl_net_resolve(r, "a.test", 0, (enum tl_net_proto)4, on_res, &res, NULL),
                      EPROTONOSUPPORT);
-    assert_int_equal(tl_sip_resolve(r, "a.test", 0, TL_SIP_TP_WSS, on_res, &res, NULL),
+    assert_int_equal(tl_net_resolve(r, "a.test", 0, (enum tl_net_proto)0, on_res, &res, NULL),
                      EPROTONOSUPPORT);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(res.calls, 0); /* an error return means no callback */
-    tl_sip_resolver_free(r);
+    tl_net_resolver_free(r);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     close(fd);
@@ -764,7 +761,7 @@ static void test_bad_arguments(void **state)
 
 /* ---- SRV ordering and target helpers, no DNS ---- */
 
-static void srv_set(struct tl_sip_srv *s, uint16_t prio, uint16_t weight, const char *target)
+static void srv_set(struct tl_net_srv *s, uint16_t prio, uint16_t weight, const char *target)
 {
     memset(s, 0, sizeof(*s));
     s->priority = prio;
@@ -775,7 +772,7 @@ static void srv_set(struct tl_sip_srv *s, uint16_t prio, uint16_t weight, const 
 
 static void test_srv_order_priority(void **state)
 {
-    struct tl_sip_srv v[5];
+    struct tl_net_srv v[5];
     uint64_t rng = 1;
     for (int run = 0; run < 200; run++) {
         srv_set(&v[0], 30, 5, "c");
@@ -783,7 +780,7 @@ static void test_srv_order_priority(void **state)
         srv_set(&v[2], 20, 0, "b");
         srv_set(&v[3], 10, 9, "a2");
         srv_set(&v[4], 65535, 0, "z");
-        tl_sip_srv_order(v, 5, &rng);
+        tl_net_srv_order(v, 5, &rng);
         assert_int_equal(v[0].priority, 10);
         assert_int_equal(v[1].priority, 10);
         assert_string_equal(v[2].target, "b");
@@ -794,18 +791,18 @@ static void test_srv_order_priority(void **state)
     srv_set(&v[0], 1, 0, "x");
     srv_set(&v[1], 1, 0, "y");
     srv_set(&v[2], 1, 0, "z");
-    tl_sip_srv_order(v, 3, &rng);
+    tl_net_srv_order(v, 3, &rng);
     assert_string_equal(v[0].target, "x");
     assert_string_equal(v[1].target, "y");
     assert_string_equal(v[2].target, "z");
-    tl_sip_srv_order(v, 0, &rng); /* nothing to do */
-    tl_sip_srv_order(v, 1, &rng);
+    tl_net_srv_order(v, 0, &rng); /* nothing to do */
+    tl_net_srv_order(v, 1, &rng);
     assert_string_equal(v[0].target, "x");
 }
 
 static void test_srv_order_weights(void **state)
 {
-    struct tl_sip_srv v[3], w[3];
+    struct tl_net_srv v[3], w[3];
     int first[3] = {0}, zero_first = 0;
     const int runs = 20000;
     uint64_t rng = 42;
@@ -813,7 +810,7 @@ static void test_srv_order_weights(void **state)
         srv_set(&v[0], 1, 60, "a");
         srv_set(&v[1], 1, 30, "b");
         srv_set(&v[2], 1, 10, "c");
-        tl_sip_srv_order(v, 3, &rng);
+        tl_net_srv_order(v, 3, &rng);
         first[v[0].target[0] - 'a']++;
         /* every record appears once */
         assert_int_equal(v[0].target[0] + v[1].target[0] + v[2].target[0], 'a' + 'b' + 'c');
@@ -827,7 +824,7 @@ static void test_srv_order_weights(void **state)
     for (int run = 0; run < runs; run++) {
         srv_set(&v[0], 1, 100, "heavy");
         srv_set(&v[1], 1, 0, "zero");
-        tl_sip_srv_order(v, 2, &rng);
+        tl_net_srv_order(v, 2, &rng);
         zero_first += !strcmp(v[0].target, "zero");
     }
     assert_in_range(zero_first, runs / 200, runs * 3 / 100);
@@ -839,8 +836,8 @@ static void test_srv_order_weights(void **state)
         srv_set(&v[1], 1, 1, "b");
         srv_set(&v[2], 1, 1, "c");
         memcpy(w, v, sizeof(v));
-        tl_sip_srv_order(v, 3, &s1);
-        tl_sip_srv_order(w, 3, &s2);
+        tl_net_srv_order(v, 3, &s1);
+        tl_net_srv_order(w, 3, &s2);
         for (int i = 0; i < 3; i++)
             assert_string_equal(v[i].target, w[i].target);
     }
@@ -848,24 +845,24 @@ static void test_srv_order_weights(void **state)
 
 static void test_target_str(void **state)
 {
-    struct tl_sip_target t;
+    struct tl_net_target t;
     char buf[64];
     memset(&t, 0, sizeof(t));
     struct sockaddr_in *s4 = (struct sockaddr_in *)&t.sa;
     s4->sin_family = AF_INET;
     s4->sin_port = htons(5061);
     inet_pton(AF_INET, "203.0.113.5", &s4->sin_addr);
-    assert_int_equal(tl_sip_target_str(&t, buf, sizeof(buf)), 0);
+    assert_int_equal(tl_net_target_str(&t, buf, sizeof(buf)), 0);
     assert_string_equal(buf, "203.0.113.5:5061");
-    assert_int_equal(tl_sip_target_str(&t, buf, 10), ENOSPC);
+    assert_int_equal(tl_net_target_str(&t, buf, 10), ENOSPC);
     assert_string_equal(buf, "");
     t.sa.ss_family = AF_UNIX;
-    assert_int_equal(tl_sip_target_str(&t, buf, sizeof(buf)), EINVAL);
+    assert_int_equal(tl_net_target_str(&t, buf, sizeof(buf)), EINVAL);
 
-    struct tl_sip_targets tg = {.n = 0};
-    assert_null(tl_sip_targets_cur(&tg));
-    assert_null(tl_sip_targets_next(&tg));
-    assert_null(tl_sip_targets_next(NULL));
+    struct tl_net_targets tg = {.n = 0};
+    assert_null(tl_net_targets_cur(&tg));
+    assert_null(tl_net_targets_next(&tg));
+    assert_null(tl_net_targets_next(NULL));
 }
 
 int main(void)

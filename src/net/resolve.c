@@ -3,7 +3,7 @@
  * Plumbing. c-ares names the sockets it wants watched (ARES_OPT_SOCK_STATE_CB); each gets a
  * uv_poll, and one uv_timer is armed at ares_timeout() after every call into c-ares. Both
  * are unref'd. A second timer, "wake", delivers finished queries — so no callback ever
- * runs inside tl_sip_resolve() or inside c-ares, whose callbacks can fire synchronously
+ * runs inside tl_net_resolve() or inside c-ares, whose callbacks can fire synchronously
  * (a hosts-file hit, a failed send) — and enforces each query's deadline; it is armed only
  * while a query is open, so the resolver keeps the loop alive exactly that long. All
  * queries share one timeout, so the running list in creation order is also deadline
@@ -12,7 +12,7 @@
  * A query lives until its callback ran (or it was cancelled) AND c-ares returned every
  * question it asked, counted in `pending`: c-ares 1.18 cannot cancel one question.
  */
-#include "sip/resolve.h"
+#include "net/resolve.h"
 
 #include <arpa/inet.h>
 #include <ares.h>
@@ -43,17 +43,17 @@ enum qstate {
 };
 
 struct qlist {
-    struct tl_sip_resolve_query *head, *tail;
+    struct tl_net_resolve_query *head, *tail;
 };
 
 struct poll_ent {
     uv_poll_t h;
     ares_socket_t fd;
-    struct tl_sip_resolver *r;
+    struct tl_net_resolver *r;
     struct poll_ent *next;
 };
 
-struct tl_sip_resolver {
+struct tl_net_resolver {
     uv_loop_t *loop;
     ares_channel ch;
     uv_timer_t ares_tmr; /* ares_timeout(): retransmits, c-ares's own timeouts */
@@ -69,45 +69,45 @@ struct tl_sip_resolver {
 };
 
 struct addr_slot {
-    struct tl_sip_resolve_query *q;
+    struct tl_net_resolve_query *q;
     struct ares_addrinfo *ai;
     int status;
 };
 
 struct naptr {
     uint16_t order, pref;
-    char repl[TL_SIP_NAME_MAX + 1];
+    char repl[TL_NET_NAME_MAX + 1];
 };
 
-struct tl_sip_resolve_query {
-    struct tl_sip_resolver *r;
-    struct tl_sip_resolve_query *prev, *next;
+struct tl_net_resolve_query {
+    struct tl_net_resolver *r;
+    struct tl_net_resolve_query *prev, *next;
     enum qstate state;
     unsigned pending; /* c-ares questions not yet returned */
-    tl_sip_resolve_h *cb;
+    tl_net_resolve_h *cb;
     void *arg;
     uint64_t deadline; /* uv_now() ms */
     int err;
-    enum tl_sip_transport want;
+    enum tl_net_proto want;
     uint16_t port; /* given by the caller, or 0 */
-    char host[TL_SIP_NAME_MAX + 1];
+    char host[TL_NET_NAME_MAX + 1];
     /* NAPTR step */
-    struct naptr naptr[TL_SIP_NAPTR_MAX];
+    struct naptr naptr[TL_NET_NAPTR_MAX];
     size_t nnaptr, naptr_i;
     bool srv_direct_done;
     /* SRV step; without SRV records srv[0] is the host itself with the default port */
     bool has_srv;
-    struct tl_sip_srv srv[TL_SIP_SRV_MAX];
+    struct tl_net_srv srv[TL_NET_SRV_MAX];
     size_t nsrv;
     /* address step: slot[i] resolves srv[i].target */
-    struct addr_slot slot[TL_SIP_SRV_MAX];
+    struct addr_slot slot[TL_NET_SRV_MAX];
     size_t slots_left;
-    struct tl_sip_targets out;
+    struct tl_net_targets out;
 };
 
 /* ---- small helpers ---- */
 
-static void list_add(struct qlist *l, struct tl_sip_resolve_query *q)
+static void list_add(struct qlist *l, struct tl_net_resolve_query *q)
 {
     q->next = NULL;
     q->prev = l->tail;
@@ -118,7 +118,7 @@ static void list_add(struct qlist *l, struct tl_sip_resolve_query *q)
     l->tail = q;
 }
 
-static void list_del(struct qlist *l, struct tl_sip_resolve_query *q)
+static void list_del(struct qlist *l, struct tl_net_resolve_query *q)
 {
     if (q->prev)
         q->prev->next = q->next;
@@ -140,20 +140,20 @@ static uint64_t rng_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static uint16_t default_port(enum tl_sip_transport tp)
+static uint16_t default_port(enum tl_net_proto tp)
 {
-    return tp == TL_SIP_TP_TLS ? TL_SIP_PORT_TLS : TL_SIP_PORT_DEFAULT; /* RFC 3261 §19.1.2 */
+    return tp == TL_NET_TLS ? TL_NET_PORT_TLS : TL_NET_PORT_DEFAULT; /* RFC 3261 §19.1.2 */
 }
 
 /* A host name as DNS allows it in text: labels of 1-63 letters, digits, '-' or '_' (SRV
- * owner names, and hosts that carry one), at most TL_SIP_NAME_MAX octets. len excludes
+ * owner names, and hosts that carry one), at most TL_NET_NAME_MAX octets. len excludes
  * any trailing dot. Names from DNS answers go through this too: c-ares writes odd octets
  * as \DDD escapes, which we refuse rather than send anywhere. */
 static int name_check(const char *s, size_t len)
 {
     if (len == 0)
         return EINVAL;
-    if (len > TL_SIP_NAME_MAX)
+    if (len > TL_NET_NAME_MAX)
         return E2BIG;
     size_t lab = 0;
     for (size_t i = 0; i < len; i++) {
@@ -229,21 +229,21 @@ static int ares_to_errno(int st)
 
 /* ---- targets ---- */
 
-const struct tl_sip_target *tl_sip_targets_cur(const struct tl_sip_targets *tg)
+const struct tl_net_target *tl_net_targets_cur(const struct tl_net_targets *tg)
 {
     return tg && tg->cur < tg->n ? &tg->v[tg->cur] : NULL;
 }
 
-const struct tl_sip_target *tl_sip_targets_next(struct tl_sip_targets *tg)
+const struct tl_net_target *tl_net_targets_next(struct tl_net_targets *tg)
 {
     if (!tg)
         return NULL;
     if (tg->cur < tg->n)
         tg->cur++;
-    return tl_sip_targets_cur(tg);
+    return tl_net_targets_cur(tg);
 }
 
-int tl_sip_target_str(const struct tl_sip_target *t, char *buf, size_t cap)
+int tl_net_target_str(const struct tl_net_target *t, char *buf, size_t cap)
 {
     char ip[INET6_ADDRSTRLEN];
     const void *a;
@@ -275,9 +275,9 @@ int tl_sip_target_str(const struct tl_sip_target *t, char *buf, size_t cap)
 
 /* ---- SRV ordering (RFC 2782 "Usage rules") ---- */
 
-void tl_sip_srv_order(struct tl_sip_srv *v, size_t n, uint64_t *rng)
+void tl_net_srv_order(struct tl_net_srv *v, size_t n, uint64_t *rng)
 {
-    struct tl_sip_srv tmp;
+    struct tl_net_srv tmp;
     /* stable insertion sort by priority (n is small) */
     for (size_t i = 1; i < n; i++) {
         tmp = v[i];
@@ -326,7 +326,7 @@ void tl_sip_srv_order(struct tl_sip_srv *v, size_t n, uint64_t *rng)
 
 static void wake_cb(uv_timer_t *t);
 
-static void wake_arm(struct tl_sip_resolver *r)
+static void wake_arm(struct tl_net_resolver *r)
 {
     if (r->closing)
         return;
@@ -342,13 +342,13 @@ static void wake_arm(struct tl_sip_resolver *r)
     uv_timer_stop(&r->wake);
 }
 
-static void ares_arm(struct tl_sip_resolver *r);
+static void ares_arm(struct tl_net_resolver *r);
 
-static void q_maybe_free(struct tl_sip_resolve_query *q)
+static void q_maybe_free(struct tl_net_resolve_query *q)
 {
     if (q->state != Q_DEAD || q->pending)
         return;
-    for (size_t i = 0; i < TL_SIP_SRV_MAX; i++)
+    for (size_t i = 0; i < TL_NET_SRV_MAX; i++)
         if (q->slot[i].ai)
             ares_freeaddrinfo(q->slot[i].ai);
     free(q);
@@ -356,9 +356,9 @@ static void q_maybe_free(struct tl_sip_resolve_query *q)
 
 /* The result is decided: queue it for delivery (a second decision, e.g. a late answer
  * after the deadline, is ignored). */
-static void finish(struct tl_sip_resolve_query *q, int err)
+static void finish(struct tl_net_resolve_query *q, int err)
 {
-    struct tl_sip_resolver *r = q->r;
+    struct tl_net_resolver *r = q->r;
     if (q->state != Q_RUNNING)
         return;
     list_del(&r->running, q);
@@ -372,8 +372,8 @@ static void finish(struct tl_sip_resolve_query *q, int err)
 
 static void wake_cb(uv_timer_t *t)
 {
-    struct tl_sip_resolver *r = t->data;
-    struct tl_sip_resolve_query *q;
+    struct tl_net_resolver *r = t->data;
+    struct tl_net_resolve_query *q;
     uint64_t now = uv_now(r->loop);
 
     while ((q = r->running.head) && q->deadline <= now)
@@ -398,12 +398,12 @@ static void wake_cb(uv_timer_t *t)
 
 static void ares_tmr_cb(uv_timer_t *t)
 {
-    struct tl_sip_resolver *r = t->data;
+    struct tl_net_resolver *r = t->data;
     ares_process_fd(r->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
     ares_arm(r);
 }
 
-static void ares_arm(struct tl_sip_resolver *r)
+static void ares_arm(struct tl_net_resolver *r)
 {
     struct timeval tv;
     if (r->closing)
@@ -416,7 +416,7 @@ static void ares_arm(struct tl_sip_resolver *r)
     }
 }
 
-static void release(struct tl_sip_resolver *r)
+static void release(struct tl_net_resolver *r)
 {
     if (r->closing && r->handles == 0)
         free(r);
@@ -424,7 +424,7 @@ static void release(struct tl_sip_resolver *r)
 
 static void handle_closed(uv_handle_t *h)
 {
-    struct tl_sip_resolver *r = h->data;
+    struct tl_net_resolver *r = h->data;
     r->handles--;
     release(r);
 }
@@ -432,7 +432,7 @@ static void handle_closed(uv_handle_t *h)
 static void poll_closed(uv_handle_t *h)
 {
     struct poll_ent *p = h->data;
-    struct tl_sip_resolver *r = p->r;
+    struct tl_net_resolver *r = p->r;
     free(p);
     r->handles--;
     release(r);
@@ -441,7 +441,7 @@ static void poll_closed(uv_handle_t *h)
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
     struct poll_ent *p = h->data;
-    struct tl_sip_resolver *r = p->r;
+    struct tl_net_resolver *r = p->r;
     ares_socket_t rfd = ARES_SOCKET_BAD, wfd = ARES_SOCKET_BAD;
     if (status < 0) { /* let c-ares read the error off the socket and close it */
         rfd = wfd = p->fd;
@@ -457,7 +457,7 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 
 static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
 {
-    struct tl_sip_resolver *r = data;
+    struct tl_net_resolver *r = data;
     struct poll_ent **pp = &r->polls, *p;
     while (*pp && (*pp)->fd != fd)
         pp = &(*pp)->next;
@@ -491,12 +491,12 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writab
 
 /* ---- steps ---- */
 
-static void srv_next(struct tl_sip_resolve_query *q);
+static void srv_next(struct tl_net_resolve_query *q);
 
-static void assemble(struct tl_sip_resolve_query *q)
+static void assemble(struct tl_net_resolve_query *q)
 {
     static const int fams[2] = {AF_INET, AF_INET6};
-    struct tl_sip_targets *o = &q->out;
+    struct tl_net_targets *o = &q->out;
     int err = ENOENT;
     o->n = 0;
     for (size_t i = 0; i < q->nsrv; i++) {
@@ -514,10 +514,10 @@ static void assemble(struct tl_sip_resolve_query *q)
         size_t per_name = 0;
         for (int f = 0; f < 2; f++) {
             for (struct ares_addrinfo_node *nd = s->ai->nodes; nd; nd = nd->ai_next) {
-                if (nd->ai_family != fams[f] || o->n == TL_SIP_TARGETS_MAX ||
-                    per_name == TL_SIP_ADDR_MAX)
+                if (nd->ai_family != fams[f] || o->n == TL_NET_TARGETS_MAX ||
+                    per_name == TL_NET_ADDR_MAX)
                     continue;
-                struct tl_sip_target *t = &o->v[o->n];
+                struct tl_net_target *t = &o->v[o->n];
                 memset(t, 0, sizeof(*t));
                 if (fams[f] == AF_INET) {
                     if (nd->ai_addrlen < sizeof(struct sockaddr_in))
@@ -560,7 +560,7 @@ static void assemble(struct tl_sip_resolve_query *q)
 static void addr_cb(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
     struct addr_slot *s = arg;
-    struct tl_sip_resolve_query *q = s->q;
+    struct tl_net_resolve_query *q = s->q;
     q->pending--;
     if (q->state != Q_RUNNING || status != ARES_SUCCESS) {
         if (ai)
@@ -578,9 +578,9 @@ static void addr_cb(void *arg, int status, int timeouts, struct ares_addrinfo *a
 }
 
 /* A and AAAA of every srv[i].target, in parallel: files first, then DNS ("fb"). */
-static void addr_start(struct tl_sip_resolve_query *q)
+static void addr_start(struct tl_net_resolve_query *q)
 {
-    struct tl_sip_resolver *r = q->r;
+    struct tl_net_resolver *r = q->r;
     struct ares_addrinfo_hints hints = {
         /* NOSORT: we order ourselves; c-ares's RFC 6724 sort would connect() probes */
         .ai_flags = ARES_AI_NOSORT | (r->env_hosts ? ARES_AI_ENVHOSTS : 0),
@@ -600,7 +600,7 @@ static void addr_start(struct tl_sip_resolve_query *q)
     }
 }
 
-static void addr_start_host(struct tl_sip_resolve_query *q)
+static void addr_start_host(struct tl_net_resolve_query *q)
 {
     q->has_srv = false;
     q->nsrv = 1;
@@ -611,27 +611,27 @@ static void addr_start_host(struct tl_sip_resolve_query *q)
 }
 
 /* Keeps rec if there is room or it beats the worst kept one (smallest keys kept). */
-static void srv_keep(struct tl_sip_resolve_query *q, const struct ares_srv_reply *rec)
+static void srv_keep(struct tl_net_resolve_query *q, const struct ares_srv_reply *rec)
 {
     size_t pos = q->nsrv;
     while (pos > 0 && q->srv[pos - 1].priority > rec->priority)
         pos--;
-    if (pos == TL_SIP_SRV_MAX)
+    if (pos == TL_NET_SRV_MAX)
         return;
-    size_t last = q->nsrv < TL_SIP_SRV_MAX ? q->nsrv : TL_SIP_SRV_MAX - 1;
+    size_t last = q->nsrv < TL_NET_SRV_MAX ? q->nsrv : TL_NET_SRV_MAX - 1;
     memmove(&q->srv[pos + 1], &q->srv[pos], (last - pos) * sizeof(q->srv[0]));
-    struct tl_sip_srv *s = &q->srv[pos];
+    struct tl_net_srv *s = &q->srv[pos];
     s->priority = rec->priority;
     s->weight = rec->weight;
     s->port = rec->port;
     memcpy(s->target, rec->host, strlen(rec->host) + 1); /* length checked by the caller */
-    if (q->nsrv < TL_SIP_SRV_MAX)
+    if (q->nsrv < TL_NET_SRV_MAX)
         q->nsrv++;
 }
 
 static void srv_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
-    struct tl_sip_resolve_query *q = arg;
+    struct tl_net_resolve_query *q = arg;
     q->pending--;
     if (q->state != Q_RUNNING) {
         q_maybe_free(q);
@@ -677,11 +677,11 @@ static void srv_cb(void *arg, int status, int timeouts, unsigned char *abuf, int
         return;
     }
     q->has_srv = true;
-    tl_sip_srv_order(q->srv, q->nsrv, &q->r->rng);
+    tl_net_srv_order(q->srv, q->nsrv, &q->r->rng);
     addr_start(q);
 }
 
-static bool naptr_queried(const struct tl_sip_resolve_query *q, const char *name)
+static bool naptr_queried(const struct tl_net_resolve_query *q, const char *name)
 {
     for (size_t i = 0; i < q->naptr_i; i++)
         if (!strcasecmp(q->naptr[i].repl, name))
@@ -691,20 +691,20 @@ static bool naptr_queried(const struct tl_sip_resolve_query *q, const char *name
 
 /* The next SRV name to ask: the NAPTR replacements in order, then the §4.2 name for the
  * transport; when none is left, A/AAAA of the host itself. */
-static void srv_next(struct tl_sip_resolve_query *q)
+static void srv_next(struct tl_net_resolve_query *q)
 {
-    char direct[TL_SIP_NAME_MAX + 16];
+    char direct[TL_NET_NAME_MAX + 16];
     const char *name = NULL;
     if (q->naptr_i < q->nnaptr) {
         name = q->naptr[q->naptr_i++].repl;
     } else if (!q->srv_direct_done) {
         q->srv_direct_done = true;
-        const char *pfx = q->want == TL_SIP_TP_TLS   ? "_sips._tcp."
-                          : q->want == TL_SIP_TP_TCP ? "_sip._tcp."
-                                                     : "_sip._udp.";
+        const char *pfx = q->want == TL_NET_TLS   ? "_sips._tcp."
+                          : q->want == TL_NET_TCP ? "_sip._tcp."
+                                                  : "_sip._udp.";
         int n = snprintf(direct, sizeof(direct), "%s%s", pfx, q->host);
         /* a host near 253 octets has no room for the prefix: no SRV for it */
-        if (n > 0 && (size_t)n <= TL_SIP_NAME_MAX && !naptr_queried(q, direct))
+        if (n > 0 && (size_t)n <= TL_NET_NAME_MAX && !naptr_queried(q, direct))
             name = direct;
     }
     if (!name) {
@@ -715,38 +715,38 @@ static void srv_next(struct tl_sip_resolve_query *q)
     ares_query(q->r->ch, name, DNS_CLASS_IN, DNS_TYPE_SRV, srv_cb, q);
 }
 
-static const char *naptr_service(enum tl_sip_transport tp)
+static const char *naptr_service(enum tl_net_proto tp)
 {
     switch (tp) { /* RFC 3263 §4.1 */
-    case TL_SIP_TP_TLS:
+    case TL_NET_TLS:
         return "SIPS+D2T";
-    case TL_SIP_TP_TCP:
+    case TL_NET_TCP:
         return "SIP+D2T";
     default:
         return "SIP+D2U";
     }
 }
 
-static void naptr_keep(struct tl_sip_resolve_query *q, const struct ares_naptr_reply *rec)
+static void naptr_keep(struct tl_net_resolve_query *q, const struct ares_naptr_reply *rec)
 {
     uint32_t key = (uint32_t)rec->order << 16 | rec->preference;
     size_t pos = q->nnaptr;
     while (pos > 0 && ((uint32_t)q->naptr[pos - 1].order << 16 | q->naptr[pos - 1].pref) > key)
         pos--;
-    if (pos == TL_SIP_NAPTR_MAX)
+    if (pos == TL_NET_NAPTR_MAX)
         return;
-    size_t last = q->nnaptr < TL_SIP_NAPTR_MAX ? q->nnaptr : TL_SIP_NAPTR_MAX - 1;
+    size_t last = q->nnaptr < TL_NET_NAPTR_MAX ? q->nnaptr : TL_NET_NAPTR_MAX - 1;
     memmove(&q->naptr[pos + 1], &q->naptr[pos], (last - pos) * sizeof(q->naptr[0]));
     q->naptr[pos].order = rec->order;
     q->naptr[pos].pref = rec->preference;
     memcpy(q->naptr[pos].repl, rec->replacement, strlen(rec->replacement) + 1);
-    if (q->nnaptr < TL_SIP_NAPTR_MAX)
+    if (q->nnaptr < TL_NET_NAPTR_MAX)
         q->nnaptr++;
 }
 
 static void naptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
-    struct tl_sip_resolve_query *q = arg;
+    struct tl_net_resolve_query *q = arg;
     q->pending--;
     if (q->state != Q_RUNNING) {
         q_maybe_free(q);
@@ -782,11 +782,11 @@ static void naptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, i
 
 /* ---- public ---- */
 
-int tl_sip_resolver_alloc(struct tl_sip_resolver **rp, uv_loop_t *loop,
-                          const struct tl_sip_resolver_opts *o)
+int tl_net_resolver_alloc(struct tl_net_resolver **rp, uv_loop_t *loop,
+                          const struct tl_net_resolver_opts *o)
 {
-    static const struct tl_sip_resolver_opts defaults;
-    struct tl_sip_resolver *r;
+    static const struct tl_net_resolver_opts defaults;
+    struct tl_net_resolver *r;
     int err = 0, st;
 
     if (!rp || !loop)
@@ -850,12 +850,12 @@ int tl_sip_resolver_alloc(struct tl_sip_resolver **rp, uv_loop_t *loop,
     return 0;
 }
 
-void tl_sip_resolver_free(struct tl_sip_resolver *r)
+void tl_net_resolver_free(struct tl_net_resolver *r)
 {
-    struct tl_sip_resolve_query *q;
+    struct tl_net_resolve_query *q;
     if (!r || r->closing)
         return;
-    r->closing = true; /* tl_sip_resolve() refuses from here on, also from callbacks below */
+    r->closing = true; /* tl_net_resolve() refuses from here on, also from callbacks below */
     for (;;) {
         if ((q = r->running.head))
             list_del(&r->running, q);
@@ -881,11 +881,11 @@ void tl_sip_resolver_free(struct tl_sip_resolver *r)
     uv_close((uv_handle_t *)&r->wake, handle_closed);
 }
 
-int tl_sip_resolve(struct tl_sip_resolver *r, const char *host, uint16_t port,
-                   enum tl_sip_transport want, tl_sip_resolve_h *cb, void *arg,
-                   struct tl_sip_resolve_query **qp)
+int tl_net_resolve(struct tl_net_resolver *r, const char *host, uint16_t port,
+                   enum tl_net_proto want, tl_net_resolve_h *cb, void *arg,
+                   struct tl_net_resolve_query **qp)
 {
-    struct tl_sip_resolve_query *q;
+    struct tl_net_resolve_query *q;
     struct sockaddr_storage ss;
     socklen_t sl = 0;
 
@@ -893,7 +893,7 @@ int tl_sip_resolve(struct tl_sip_resolver *r, const char *host, uint16_t port,
         return EINVAL;
     if (r->closing)
         return ESHUTDOWN;
-    if (want != TL_SIP_TP_UDP && want != TL_SIP_TP_TCP && want != TL_SIP_TP_TLS)
+    if (want != TL_NET_UDP && want != TL_NET_TCP && want != TL_NET_TLS)
         return EPROTONOSUPPORT;
     size_t len = strlen(host);
     uint16_t dport = port ? port : default_port(want);
@@ -924,7 +924,7 @@ int tl_sip_resolve(struct tl_sip_resolver *r, const char *host, uint16_t port,
         *qp = q;
 
     if (lit) { /* RFC 3263 §4.1/§4.2: a numeric host needs no DNS */
-        struct tl_sip_target *t = &q->out.v[0];
+        struct tl_net_target *t = &q->out.v[0];
         t->tp = want;
         t->sa = ss;
         t->salen = sl;
@@ -943,11 +943,11 @@ int tl_sip_resolve(struct tl_sip_resolver *r, const char *host, uint16_t port,
     return 0;
 }
 
-void tl_sip_resolve_cancel(struct tl_sip_resolve_query *q)
+void tl_net_resolve_cancel(struct tl_net_resolve_query *q)
 {
     if (!q)
         return;
-    struct tl_sip_resolver *r = q->r;
+    struct tl_net_resolver *r = q->r;
     switch (q->state) {
     case Q_RUNNING:
         list_del(&r->running, q);

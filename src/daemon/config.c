@@ -1,6 +1,6 @@
 /* Settings: one table, three sources. The table is the documentation too:
  * `trunkline config` prints it, and a test checks docs/configuration.md against it. */
-#include "core/config.h"
+#include "daemon/config.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -4,7 +4,7 @@
  * after the first call (the loop thread builds them in tl_call_layer_open). */
 #include <stdbool.h>
 
-#include "call/call.h"
+#include "media/g711.h"
 
 int16_t tl_g711_ulaw_decode(uint8_t u)
 {

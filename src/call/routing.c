@@ -11,7 +11,7 @@
  * r->refresh_mu serialises refreshes (store read + swap), so that of two writers the
  * later one always reads the later committed state and a stale read can never win.
  * Entries removed from the map are wiped and freed outside r->mu. */
-#include "store/routing.h"
+#include "call/routing.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
