@@ -432,7 +432,8 @@ static void m_close(struct tl_media_stream *s, void *arg)
     tl__call_release(c);
 }
 
-const struct tl_media_stream_cb tl__call_media_cb = {m_audio, m_dtmf, m_mark, m_timeout, m_close};
+const struct tl_media_stream_cb tl__call_media_cb = {m_audio,   m_dtmf,  m_mark,
+                                                     m_timeout, m_close, NULL};
 
 /* ---- what the agent may ask (agent.h) ---- */
 

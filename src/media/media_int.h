@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "media/media.h"
+
 /* ---- RTP (RFC 3550 §5.1) ---- */
 #define TL_RTP_HDR_MIN 12
 
@@ -103,6 +105,30 @@ int tl_dtmf_rx_feed(struct tl_dtmf_rx *rx, const struct tl_dtmf_ev *ev, uint32_t
 /* An event still open after idle_ms without packets is delivered (1 or 0). */
 int tl_dtmf_rx_flush(struct tl_dtmf_rx *rx, uint64_t now_ms, uint64_t idle_ms,
                      struct tl_dtmf_out *out);
+
+/* ---- latching (README.md "Latching policy"; RTP Bleed, CVE-2017-14099) ----
+ * One decision per received packet, the same for IPv4 and IPv6. */
+enum tl_latch_verdict {
+    TL_LATCH_DROP,   /* refused: counted as drop_source */
+    TL_LATCH_ACCEPT, /* taken; the send address stays */
+    TL_LATCH_MOVE,   /* taken, and from now on we send to its source */
+};
+struct tl_latch_in {
+    enum tl_media_latch policy; /* SDP_IP, ANY or OFF (not DEFAULT) */
+    bool have_remote;           /* a send address exists (SDP, or an earlier latch) */
+    bool from_current;          /* source == where this socket's packets go now */
+    bool from_sdp_ip;           /* source IP == the SDP address's IP */
+    bool from_rtp_ip;           /* RTCP: source IP == where RTP goes now */
+    bool authenticated;         /* SRTP/SRTCP that passed libsrtp */
+    bool is_rtp;                /* else RTCP */
+    bool any_latched;           /* ANY: RTP already took its one source */
+};
+enum tl_latch_verdict tl_latch_decide(const struct tl_latch_in *in);
+
+/* Address comparisons for latching: family and IP (and port), IPv4 or IPv6. Other families
+ * never compare equal. */
+bool tl_sa_same_ip(const struct sockaddr *a, const struct sockaddr *b);
+bool tl_sa_same(const struct sockaddr *a, const struct sockaddr *b);
 
 /* ---- port pool: even RTP ports in [min, max], FIFO of free pairs ----
  * FIFO rather than LIFO so a freed pair is reused last: late packets of an ended call then
