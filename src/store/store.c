@@ -580,7 +580,10 @@ static int inbound_to_json(const struct tl_inbound_trunk *t, char **out)
         trunk_common_to_json(o, t->username, t->transport, t->media_encryption, t->headers,
                              t->n_headers) ||
         json_put(o, "allowed_addresses", json_incref(allowed)) ||
-        json_put(o, "origination_url", json_string(t->origination_url))) {
+        json_put(o, "origination_url", json_string(t->origination_url)) ||
+        (t->rtp_latching &&
+         json_put(o, "rtp_latching",
+                  json_string(opt_name(tl_rtp_latching_name(t->rtp_latching)))))) {
         json_decref(o);
         o = NULL;
     }
@@ -631,6 +634,16 @@ static int inbound_from_json(const char *text, struct tl_inbound_trunk *t)
     if (!o)
         return EIO;
     jstr(o, "origination_url", t->origination_url, sizeof t->origination_url);
+    /* absent (rows written before the member existed) = the gateway's setting */
+    t->rtp_latching = TL_LATCHING_DEFAULT;
+    if (json_object_get(o, "rtp_latching")) {
+        int l = tl_rtp_latching_parse(jname(o, "rtp_latching"));
+        if (l < 0) {
+            json_decref(o);
+            return EIO;
+        }
+        t->rtp_latching = (enum tl_rtp_latching)l;
+    }
     t->n_allowed = 0;
     json_array_foreach(json_object_get(o, "allowed_addresses"), i, v)
     {
