@@ -1030,6 +1030,15 @@ json_t *tl_codec_call_encode(const struct tl_call_record *c)
     set(rtp, "packets_received", json_integer((json_int_t)c->packets_received), &bad);
     set(rtp, "packets_lost", json_integer((json_int_t)c->packets_lost), &bad);
     set(rtp, "jitter_ms", json_real(c->jitter_ms), &bad);
+    json_t *dr = json_object();
+    if (dr) {
+        set(dr, "source", json_integer((json_int_t)c->dropped_source), &bad);
+        set(dr, "srtp_auth", json_integer((json_int_t)c->dropped_auth), &bad);
+        set(dr, "malformed", json_integer((json_int_t)c->dropped_malformed), &bad);
+        set(dr, "payload_type", json_integer((json_int_t)c->dropped_pt), &bad);
+        set(dr, "before_answer", json_integer((json_int_t)c->dropped_early), &bad);
+    }
+    set(rtp, "dropped", dr, &bad);
     set(o, "rtp", rtp, &bad);
     return finish(o, bad);
 }

@@ -315,7 +315,7 @@ struct tl_store_change {
 typedef void (*tl_store_change_fn)(const struct tl_store_change *c, void *arg);
 void tl_store_set_change_hook(struct tl_store *s, tl_store_change_fn fn, void *arg);
 
-/* ---- call records and diagnostic events (schema v3) ----
+/* ---- call records and diagnostic events (schema v3; drop counters v4) ----
  * Written in batches by the recorder thread (store/records.h), never by the call path
  * itself. Records never hold secrets: no passwords, no SDP keys, no Authorization values.
  * Ids: "ca_…" calls, "ev_…" events. */
@@ -350,6 +350,10 @@ struct tl_call_record {
     bool srtp; /* media_encryption "srtp" or "rtp" */
     uint64_t packets_sent, packets_received, packets_lost;
     double jitter_ms;
+    /* RTP/RTCP packets dropped, by reason (schema v4; src/media/media.h): from a source the
+     * latching policy refused, SRTP/SRTCP authentication or replay, malformed or too big,
+     * unknown payload type, before a late offer's answer */
+    uint64_t dropped_source, dropped_auth, dropped_malformed, dropped_pt, dropped_early;
 };
 
 struct tl_event {
