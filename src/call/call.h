@@ -77,6 +77,18 @@ int16_t tl_g711_alaw_decode(uint8_t a);
 uint8_t tl_g711_ulaw_encode(int16_t pcm);
 uint8_t tl_g711_alaw_encode(int16_t pcm);
 
+/* ---- our media address (inbound.c; docs/calls.md "Media", IPv6) ----
+ * The family of our media is the remote SDP address's (offer_af, an offer), else — our own
+ * offer, a late offer — IPv6 only when the INVITE came over IPv6 (sip_af). */
+int tl_call_media_af(int offer_af, int sip_af);
+/* Where the address of family af comes from: public_ip (1:1 NAT) when it is of that family
+ * (public_af: its family, 0 when unset); the local address the INVITE arrived on when it is
+ * of that family and not unspecified; else the local address the kernel would send from
+ * towards the remote SDP address (a dual-stack carrier signalling over IPv4 with IPv6
+ * media, or the other way round). */
+enum tl_call_maddr { TL_CALL_MADDR_PUBLIC_IP, TL_CALL_MADDR_SIP_LOCAL, TL_CALL_MADDR_ROUTE };
+enum tl_call_maddr tl_call_maddr_source(int af, int public_af, int sip_af, bool sip_unspecified);
+
 /* ---- admission (admit.c): per-source INVITE token bucket, fixed memory ---- */
 #define TL_CALL_RATE_SLOTS 4096 /* source addresses tracked; spoofed floods only evict */
 struct tl_call_rate;

@@ -785,6 +785,11 @@ const char *tl_media_engine_public_ip(const struct tl_media_engine *e)
     return e->public_ip;
 }
 
+enum tl_media_latch tl_media_engine_latch(const struct tl_media_engine *e)
+{
+    return e->latch;
+}
+
 uint32_t tl_media_engine_streams(const struct tl_media_engine *e)
 {
     return e->nstreams;

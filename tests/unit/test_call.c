@@ -1,6 +1,8 @@
 /* src/call pieces that run without a loop: the G.711 tables (the agent interface is μ-law;
  * A-law legs are converted both ways) and the per-source INVITE token bucket. */
+#include <netinet/in.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +49,35 @@ static void test_g711_round_trips(void **st)
     }
 }
 
+/* IPv6 media (issue 8 §4): which family, and where our address comes from */
+static void test_media_family(void **st)
+{
+    (void)st;
+    /* an offer's c= decides, whatever the signalling came over */
+    assert_int_equal(tl_call_media_af(AF_INET6, AF_INET), AF_INET6);
+    assert_int_equal(tl_call_media_af(AF_INET, AF_INET6), AF_INET);
+    /* our own offer (late offer): IPv4 unless the INVITE came over IPv6 */
+    assert_int_equal(tl_call_media_af(0, AF_INET), AF_INET);
+    assert_int_equal(tl_call_media_af(0, AF_INET6), AF_INET6);
+    assert_int_equal(tl_call_media_af(0, 0), AF_INET);
+
+    /* public_ip serves its own family only */
+    assert_int_equal(tl_call_maddr_source(AF_INET, AF_INET, AF_INET, false),
+                     TL_CALL_MADDR_PUBLIC_IP);
+    assert_int_equal(tl_call_maddr_source(AF_INET6, AF_INET, AF_INET6, false),
+                     TL_CALL_MADDR_SIP_LOCAL);
+    assert_int_equal(tl_call_maddr_source(AF_INET6, AF_INET, AF_INET, false), TL_CALL_MADDR_ROUTE);
+    /* the SIP connection's local address when it is of the family */
+    assert_int_equal(tl_call_maddr_source(AF_INET, 0, AF_INET, false), TL_CALL_MADDR_SIP_LOCAL);
+    assert_int_equal(tl_call_maddr_source(AF_INET6, 0, AF_INET6, false), TL_CALL_MADDR_SIP_LOCAL);
+    /* IPv6 media over IPv4 signalling (a dual-stack softphone's default), and the reverse:
+     * the kernel's source address towards the offer's c= */
+    assert_int_equal(tl_call_maddr_source(AF_INET6, 0, AF_INET, false), TL_CALL_MADDR_ROUTE);
+    assert_int_equal(tl_call_maddr_source(AF_INET, 0, AF_INET6, false), TL_CALL_MADDR_ROUTE);
+    /* a wildcard local address names nothing a carrier can reach */
+    assert_int_equal(tl_call_maddr_source(AF_INET, 0, AF_INET, true), TL_CALL_MADDR_ROUTE);
+}
+
 static void test_rate_bucket(void **st)
 {
     (void)st;
@@ -70,6 +101,7 @@ int main(void)
         cmocka_unit_test(test_g711_known_values),
         cmocka_unit_test(test_g711_round_trips),
         cmocka_unit_test(test_rate_bucket),
+        cmocka_unit_test(test_media_family),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
