@@ -442,11 +442,49 @@ static void s_terminated(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, 
     tl__call_release(c);
 }
 
+/* INFO (RFC 6086): DTMF relay becomes the same digit the agent gets from RFC 4733; what we
+ * do not take is refused so the sender knows, rather than answered 200 and lost. */
+static uint16_t s_info(struct tl_sip_sess *sess, const struct tl_sip_msg *m, char *hdrs, size_t cap,
+                       void *arg)
+{
+    (void)sess;
+    struct tl_call *c = arg;
+    /* §4.2.2: an Info Package we never announced (we take legacy INFO only): 469 with a
+     * Recv-Info listing ours, i.e. none (§5.2.3, the header may be empty) */
+    if (tl_sip_msg_hdr_find(m, "Info-Package")) {
+        snprintf(hdrs, cap, "Recv-Info:\r\n");
+        return 469;
+    }
+    if (!m->body.l)
+        return 200; /* an empty INFO: some PBXs' keep-alive */
+    const struct tl_sip_hdr *ct = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTENT_TYPE);
+    int type = ct ? tl_call_info_type(ct->val.p, ct->val.l) : 0;
+    if (!type) { /* RFC 3261 §21.4.13: 415 says what we do take */
+        snprintf(hdrs, cap, "Accept: application/dtmf-relay, application/dtmf\r\n");
+        return 415;
+    }
+    char digit;
+    uint16_t ms;
+    int r = tl_call_info_dtmf(type, m->body.p, m->body.l, &digit, &ms);
+    if (r)
+        return r == E2BIG ? 413 : 400;
+    tl__call_hold(c);
+    if (!c->ended && c->agent) {
+        if (!ms)
+            ms = 100; /* no Duration: what our own RFC 4733 digits last */
+        tl_info("call", "dtmf.in", "call=%s digit=%c ms=%u via=info", c->rec.id, digit, ms);
+        c->aops->dtmf(c->agent, digit, ms);
+    }
+    tl__call_release(c);
+    return 200;
+}
+
 const struct tl_sip_sess_h tl__call_sess_h = {
     .on_offer = s_offer,
     .on_answer = s_answer,
     .on_established = s_established,
     .on_terminated = s_terminated,
+    .on_info = s_info,
 };
 
 /* ---- media callbacks ---- */

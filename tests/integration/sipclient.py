@@ -125,14 +125,15 @@ class SipClient:
         return "SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (
             self.tp.upper(), self.lhost, self.local[1], branch)
 
-    def request(self, method, ruri, body=b"", extra="", to=None, cseq=None, branch=None):
+    def request(self, method, ruri, body=b"", extra="", to=None, cseq=None, branch=None,
+                ctype="application/sdp"):
         if cseq is None:
             self.cseq += 1
             cseq = self.cseq
         branch = branch or os.urandom(6).hex()
         if method == "INVITE":
             self.invite_branch = branch
-        ct = "Content-Type: application/sdp\r\n" if body else ""
+        ct = "Content-Type: %s\r\n" % ctype if body and ctype else ""
         msg = ("%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\n"
                "From: <sip:carrier@%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"
                "Contact: <sip:carrier@%s:%d;transport=%s>\r\n%s%sContent-Length: %d\r\n\r\n" % (
@@ -196,6 +197,11 @@ class SipClient:
         if r.code < 300:
             self.ack()
         return r
+
+    def info(self, ctype, body, extra=""):
+        """An in-dialog INFO (RFC 6086); returns its final response."""
+        self.request("INFO", self.ruri, body.encode(), extra, ctype=ctype)
+        return self.response("INFO")
 
     def bye(self):
         self.request("BYE", self.ruri)

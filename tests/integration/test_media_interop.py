@@ -5,6 +5,7 @@
 Same peers and rules as test_inbound_calls.py: the Python UAC and RTP client, byte-for-byte
 echo checks, every wait on a message or an API condition with a deadline."""
 import os
+import re
 import socket
 
 import pytest
@@ -227,3 +228,46 @@ def test_avpf_offer_is_a_profile_refusal(gw, proto):
     assert events(d, pid, "media_encryption_mismatch") == []
     rec = call_record(d, sc.call_id)
     assert rec["final_status"] == 488 and rec["end_reason"] == "sdp_refused", rec
+
+
+# ---- §5: SIP INFO DTMF ----------------------------------------------------------------
+
+def test_info_dtmf_reaches_the_agent_and_comes_back_as_rfc4733(gw):
+    """application/dtmf-relay and application/dtmf INFO bodies become the agent's DTMF; the
+    echo agent sends them back as RFC 4733 events on the RTP stream. Other bodies get 415
+    with Accept, an Info Package we never announced 469 with Recv-Info (RFC 6086)."""
+    d = gw(TRUNKLINE_MEDIA_TIMEOUT_S="60")
+    import_number(d)
+    rtp = RtpClient()
+    sc = SipClient(d.sip_port, "tcp")
+    try:
+        r = sc.invite(NUMBER, sdp_offer(rtp.port))
+        assert r.code == 200, r.raw
+        sc.ack()
+        ip, rport, _, _, _, _ = parse_answer(r.body)
+        rtp.set_remote(ip, rport)
+        a = sc.info("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n")
+        assert a.code == 200, a.raw
+        a = sc.info("application/dtmf", "9")
+        assert a.code == 200, a.raw
+        wait_for(lambda: rtp._drain(0.05) or rtp.dtmf_digits() == "59",
+                 "the digits back as RFC 4733 (got %r)" % rtp.dtmf_digits())
+        a = sc.info("application/vnd.example-keys", "x=1")
+        assert a.code == 415, a.raw
+        assert "application/dtmf-relay" in (a.get("accept") or ""), a.raw
+        a = sc.info("application/dtmf-relay", "Signal=1\r\n", extra="Info-Package: foo\r\n")
+        assert a.code == 469, a.raw
+        assert a.get("recv-info") is not None, a.raw
+        a = sc.info("application/dtmf-relay", "Signal=X\r\n")
+        assert a.code == 400, a.raw
+        a = sc.info("application/dtmf-relay", "Signal=1\r\n" + "x" * 300)
+        assert a.code == 413, a.raw
+        assert sc.bye().code == 200
+    finally:
+        sc.close()
+        rtp.close()
+    # exactly the two accepted digits reached the agent (each is logged before its 200)
+    lines = [ln for ln in d.log_text().splitlines() if "dtmf.in" in ln and "via=info" in ln]
+    assert [re.search(r"digit=(\S)", ln).group(1) for ln in lines] == ["5", "9"], lines
+    assert "ms=160" in lines[0] and "ms=100" in lines[1], lines  # Duration, else the default
+    assert call_record(d, sc.call_id)["end_reason"] == "bye_received"
