@@ -165,9 +165,9 @@ int tl_media_engine_new(uv_loop_t *loop, const struct tl_media_config *cfg,
 /* EBUSY while streams are open or closing. Otherwise stops the clock; the memory is
  * released once the loop runs the timer's close callback. */
 int tl_media_engine_close(struct tl_media_engine *e);
-const char *tl_media_engine_public_ip(const struct tl_media_engine *e); /* "" when unset */
+const char *tl_media_engine_public_ip(const struct tl_media_engine *e);     /* "" when unset */
 enum tl_media_latch tl_media_engine_latch(const struct tl_media_engine *e); /* never DEFAULT */
-uint32_t tl_media_engine_streams(const struct tl_media_engine *e);      /* incl. closing */
+uint32_t tl_media_engine_streams(const struct tl_media_engine *e);          /* incl. closing */
 
 /* ---- stream ---- */
 /* Allocates a port pair (skipping pairs in use by other processes; bounded attempts), binds

@@ -3,9 +3,12 @@
 #ifndef TL_MEDIA_INT_H
 #define TL_MEDIA_INT_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "media/media.h"
 
@@ -126,9 +129,31 @@ struct tl_latch_in {
 enum tl_latch_verdict tl_latch_decide(const struct tl_latch_in *in);
 
 /* Address comparisons for latching: family and IP (and port), IPv4 or IPv6. Other families
- * never compare equal. */
-bool tl_sa_same_ip(const struct sockaddr *a, const struct sockaddr *b);
-bool tl_sa_same(const struct sockaddr *a, const struct sockaddr *b);
+ * never compare equal. Inline: tl_sa_same runs on every packet received. */
+static inline bool tl_sa_same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family != b->sa_family)
+        return false;
+    if (a->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+    if (a->sa_family == AF_INET6)
+        return !memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+                       &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
+                       sizeof(struct in6_addr));
+    return false;
+}
+
+static inline in_port_t tl_sa_port(const struct sockaddr *a)
+{
+    return a->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)(const void *)a)->sin6_port
+                                    : ((const struct sockaddr_in *)(const void *)a)->sin_port;
+}
+
+static inline bool tl_sa_same(const struct sockaddr *a, const struct sockaddr *b)
+{
+    return tl_sa_same_ip(a, b) && tl_sa_port(a) == tl_sa_port(b);
+}
 
 /* ---- port pool: even RTP ports in [min, max], FIFO of free pairs ----
  * FIFO rather than LIFO so a freed pair is reused last: late packets of an ended call then

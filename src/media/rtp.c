@@ -397,28 +397,3 @@ enum tl_latch_verdict tl_latch_decide(const struct tl_latch_in *in)
         return in->authenticated || in->from_sdp_ip ? TL_LATCH_MOVE : TL_LATCH_DROP;
     }
 }
-
-bool tl_sa_same_ip(const struct sockaddr *a, const struct sockaddr *b)
-{
-    if (a->sa_family != b->sa_family)
-        return false;
-    if (a->sa_family == AF_INET)
-        return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
-    if (a->sa_family == AF_INET6)
-        return !memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
-                       &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
-                       sizeof(struct in6_addr));
-    return false;
-}
-
-static in_port_t sa_port(const struct sockaddr *a)
-{
-    return a->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)(const void *)a)->sin6_port
-                                    : ((const struct sockaddr_in *)(const void *)a)->sin_port;
-}
-
-bool tl_sa_same(const struct sockaddr *a, const struct sockaddr *b)
-{
-    return tl_sa_same_ip(a, b) && sa_port(a) == sa_port(b);
-}
