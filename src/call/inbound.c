@@ -375,9 +375,9 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
         }
         r = tl_sdp_answer(&l->sdp_b, &c->neg, &why, &l->sdp_a, &loc, &c->sdp);
         if (!r && c->neg.af != c->maf) {
-            /* a dual-stack carrier's IPv6 media over IPv4 signalling (or the reverse):
-             * our c= must be of the offer's family (RFC 3264 §6 answers on the same network
-             * type; a socket of the other family cannot reach it) */
+            /* a dual-stack carrier's IPv6 media over IPv4 signalling (or the reverse): our
+             * c= must be of the offer's family, since our socket of the other family could
+             * not reach its address, and the offerer may have no other */
             int af = c->neg.af;
             if (af == AF_INET6 && v4mapped(c->neg.raddr)) {
                 char problem[160];
