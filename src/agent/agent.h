@@ -76,6 +76,7 @@ struct tl_agent_ops {
                  void (*ready)(struct tl_agent_call *call, int err));
     /* one 20 ms frame of μ-law from the caller; ts in 8 kHz units */
     void (*audio)(struct tl_agent_conn *c, const uint8_t *ulaw, size_t len, uint32_t ts);
+    /* one digit from the caller, whether it came as RFC 4733 or in a SIP INFO */
     void (*dtmf)(struct tl_agent_conn *c, char digit, unsigned duration_ms);
     void (*mark_done)(struct tl_agent_conn *c, const char *name);
     void (*event)(struct tl_agent_conn *c, enum tl_agent_event ev);

@@ -399,11 +399,12 @@ static const char *const outbound_members[] = {"address",   "username",         
                                                "transport", "media_encryption", "headers"};
 static const char *const inbound_members[] = {"transport", "media_encryption",  "username",
                                               "password",  "allowed_addresses", "origination_url",
-                                              "headers"};
+                                              "headers",   "rtp_latching"};
 
 static const char transports_out[] = "tls, tcp, udp";
 static const char transports_in[] = "tls, tcp";
 static const char media_choices[] = "required, allowed, disabled";
+static const char latching_choices[] = "sdp-ip, any, off (or null: the gateway's rtp_latching)";
 
 /* the members both directions share */
 static int get_trunk_common(const json_t *o, const char *path, const char *transports,
@@ -509,6 +510,15 @@ static int decode_inbound(const json_t *o, struct tl_inbound_trunk *t, struct tl
     }
     if ((rc = get_str(o, P, "origination_url", TL_URI_MAX, t->origination_url, true, &found, err)))
         return rc;
+    /* null like absence: the gateway's rtp_latching setting (docs/configuration.md) */
+    if (!json_is_null(json_object_get(o, "rtp_latching"))) {
+        int v;
+        if ((rc = get_enum(o, P, "rtp_latching", tl_rtp_latching_parse, latching_choices, &v,
+                           &found, err)))
+            return rc;
+        if (found)
+            t->rtp_latching = (enum tl_rtp_latching)v;
+    }
     return get_headers(o, P, t->headers, &t->n_headers, false, err);
 }
 
@@ -896,6 +906,8 @@ json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_
             al = NULL;
             set(ib, "origination_url", str_or_null(it->origination_url), &bad);
             set(ib, "headers", kv_array(it->headers, it->n_headers), &bad);
+            const char *latch = tl_rtp_latching_name(it->rtp_latching);
+            set(ib, "rtp_latching", latch ? json_string(latch) : json_null(), &bad);
         }
         json_decref(al);
         set(o, "inbound_trunk", ib, &bad);
@@ -1018,6 +1030,15 @@ json_t *tl_codec_call_encode(const struct tl_call_record *c)
     set(rtp, "packets_received", json_integer((json_int_t)c->packets_received), &bad);
     set(rtp, "packets_lost", json_integer((json_int_t)c->packets_lost), &bad);
     set(rtp, "jitter_ms", json_real(c->jitter_ms), &bad);
+    json_t *dr = json_object();
+    if (dr) {
+        set(dr, "source", json_integer((json_int_t)c->dropped_source), &bad);
+        set(dr, "srtp_auth", json_integer((json_int_t)c->dropped_auth), &bad);
+        set(dr, "malformed", json_integer((json_int_t)c->dropped_malformed), &bad);
+        set(dr, "payload_type", json_integer((json_int_t)c->dropped_pt), &bad);
+        set(dr, "before_answer", json_integer((json_int_t)c->dropped_early), &bad);
+    }
+    set(rtp, "dropped", dr, &bad);
     set(o, "rtp", rtp, &bad);
     return finish(o, bad);
 }

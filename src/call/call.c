@@ -1,6 +1,7 @@
 /* call: the life of a call once inbound.c has let it in — the bridge between the media
  * stream and the agent (μ-law at the agent, A-law legs converted), re-INVITE hold/resume,
  * teardown for every reason, the call record — and the layer's open/close. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -73,7 +74,7 @@ static void safe_copy(char *dst, size_t cap, const char *src)
 
 static void event_v(struct tl_call_layer *l, const char *ws, const char *number_id,
                     const char *what, const char *code, const char *hint, const char *source,
-                    int status, const char *fmt, va_list ap)
+                    int status, const char *extra, const char *fmt, va_list ap)
 {
     struct tl_event *e = calloc(1, sizeof *e);
     if (!e)
@@ -87,7 +88,8 @@ static void event_v(struct tl_call_layer *l, const char *ws, const char *number_
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     char src[64];
     safe_copy(src, sizeof src, source);
-    snprintf(e->details, sizeof e->details, "{\"status\":%d,\"source\":\"%s\"}", status, src);
+    snprintf(e->details, sizeof e->details, "{\"status\":%d,\"source\":\"%s\"%s}", status, src,
+             extra ? extra : "");
     tl_info("call", what, "code=%s status=%d src=%s number_id=%s", code, status, src,
             number_id ? number_id : "-");
     if (l->cfg.rec)
@@ -101,7 +103,7 @@ void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const ch
     va_list ap;
     va_start(ap, fmt);
     event_v(l, rt ? rt->workspace_id : NULL, rt ? rt->number_id : NULL, "refused", code, hint,
-            source, status, fmt, ap);
+            source, status, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -110,9 +112,84 @@ void tl__call_event_c(struct tl_call *c, const char *code, const char *hint, int
 {
     va_list ap;
     va_start(ap, fmt);
-    event_v(c->l, c->rec.workspace_id, c->rec.number_id, "event", code, hint, c->src, status, fmt,
-            ap);
+    event_v(c->l, c->rec.workspace_id, c->rec.number_id, "event", code, hint, c->src, status, NULL,
+            fmt, ap);
     va_end(ap);
+}
+
+void tl__call_event_cx(struct tl_call *c, const char *code, const char *hint, int status,
+                       const char *extra, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    event_v(c->l, c->rec.workspace_id, c->rec.number_id, "event", code, hint, c->src, status, extra,
+            fmt, ap);
+    va_end(ap);
+}
+
+void tl__call_media_stats(struct tl_call *c)
+{
+    if (!c->ms || c->ms_closing)
+        return;
+    struct tl_media_stats st;
+    tl_media_stream_stats(c->ms, &st);
+    c->rec.packets_sent = st.tx_packets;
+    c->rec.packets_received = st.rx_packets;
+    c->rec.packets_lost = st.lost > 0 ? (uint64_t)st.lost : 0;
+    c->rec.jitter_ms = st.jitter_ms;
+    c->rec.dropped_source = st.drop_source;
+    c->rec.dropped_auth = st.drop_auth;
+    c->rec.dropped_malformed = (uint64_t)st.drop_malformed + st.drop_too_big + st.drop_rtcp;
+    c->rec.dropped_pt = st.drop_pt;
+    c->rec.dropped_early = st.drop_pending;
+}
+
+_Static_assert(sizeof TL_EV_HINT_RTP_SOURCE_MISMATCH <= TL_EVENT_HINT_MAX + 1, "hint too long");
+_Static_assert(sizeof TL_EV_HINT_RTP_SOURCE_MISMATCH_ANY <= TL_EVENT_HINT_MAX + 1, "hint too long");
+
+/* "ip:port", "[v6]:port" */
+static void addr_text(const struct sockaddr_storage *a, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (a->ss_family != AF_INET && a->ss_family != AF_INET6) {
+        tl_strlcpy(out, "(none)", cap);
+        return;
+    }
+    bool v6 = a->ss_family == AF_INET6;
+    const void *p = v6 ? (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr
+                       : (const void *)&((const struct sockaddr_in *)a)->sin_addr;
+    unsigned port = v6 ? ntohs(((const struct sockaddr_in6 *)a)->sin6_port)
+                       : ntohs(((const struct sockaddr_in *)a)->sin_port);
+    inet_ntop(a->ss_family, p, ip, sizeof ip);
+    snprintf(out, cap, v6 ? "[%s]:%u" : "%s:%u", ip, port);
+}
+
+/* The one-way-audio diagnosis (issue 8 §3; src/media/README.md): RTP arrives, but from
+ * another address than the SDP named, and latching refuses it. One event per call. */
+static void unlatched_event(struct tl_call *c, const struct tl_media_unlatched *u)
+{
+    if (c->unl_warned)
+        return;
+    c->unl_warned = true;
+    enum tl_media_latch pol = c->latch ? c->latch : tl_media_engine_latch(c->l->cfg.media);
+    const char *pname = tl_media_latch_name(pol);
+    char sdp[64], from[64], extra[256];
+    addr_text(&u->sdp, sdp, sizeof sdp);
+    addr_text(&u->from, from, sizeof from);
+    snprintf(extra, sizeof extra,
+             ",\"sdp_address\":\"%s\",\"rtp_source\":\"%s\",\"dropped\":%u,"
+             "\"accepted\":%llu,\"rtp_latching\":\"%s\"",
+             sdp, from, u->dropped, (unsigned long long)u->accepted, pname ? pname : "");
+    tl_warnl("call", "rtp.source_mismatch", "call=%s sdp=%s from=%s dropped=%u accepted=%llu",
+             c->rec.id, sdp, from, u->dropped, (unsigned long long)u->accepted);
+    tl__call_event_cx(c, TL_EV_RTP_SOURCE_MISMATCH,
+                      pol == TL_MEDIA_LATCH_ANY ? TL_EV_HINT_RTP_SOURCE_MISMATCH_ANY
+                                                : TL_EV_HINT_RTP_SOURCE_MISMATCH,
+                      0, extra,
+                      "call %s: RTP came from %s but the SDP named %s; %u packets dropped "
+                      "(rtp_latching %s), %llu accepted",
+                      c->rec.id, from, sdp, u->dropped, pname ? pname : "?",
+                      (unsigned long long)u->accepted);
 }
 
 /* RFC 4568 §8.3: SDES keys are only as safe as the signalling. A trunk set to TCP with
@@ -156,12 +233,11 @@ void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, 
         c->aops->stop(a, reason);
     }
     if (c->ms && !c->ms_closing) {
-        struct tl_media_stats st;
-        tl_media_stream_stats(c->ms, &st);
-        c->rec.packets_sent = st.tx_packets;
-        c->rec.packets_received = st.rx_packets;
-        c->rec.packets_lost = st.lost > 0 ? (uint64_t)st.lost : 0;
-        c->rec.jitter_ms = st.jitter_ms;
+        tl__call_media_stats(c);
+        /* ended before the report was due (a media timeout, a short call): still say it */
+        struct tl_media_unlatched u;
+        if (!tl_media_stream_unlatched(c->ms, &u))
+            unlatched_event(c, &u);
         c->ms_closing = true;
         tl_media_stream_close(c->ms); /* on_close clears c->ms */
     }
@@ -235,8 +311,10 @@ static int s_offer(struct tl_sip_sess *sess, const struct tl_pl *offer, struct t
     } else if (!tl_sdp_decode(&l->sdp_a, offer)) {
         struct tl_sdp_nego n;
         struct tl_sdp_refusal why;
+        /* the stream's sockets have one family (src/media/README.md): a re-offer that moves
+         * the media to the other family is refused and the call goes on as it was */
         if (!tl_sdp_answer(&l->sdp_b, &n, &why, &l->sdp_a, &loc, &c->sdp) &&
-            n.codec == c->neg.codec && n.srtp == c->neg.srtp &&
+            n.af == tl_media_stream_af(c->ms) && n.codec == c->neg.codec && n.srtp == c->neg.srtp &&
             (!n.srtp ||
              (n.suite == c->neg.suite && !sodium_memcmp(n.rkey, c->neg.rkey, sizeof n.rkey))) &&
             !tl_sdp_print(out->buf, out->cap, &len, &l->sdp_b, &c->sdp)) {
@@ -399,12 +477,50 @@ static void s_response(struct tl_sip_sess *sess, enum tl_sip_method m, bool refr
     tl__call_release(c);
 }
 
+/* INFO (RFC 6086): DTMF relay becomes the same digit the agent gets from RFC 4733; what we
+ * do not take is refused so the sender knows, rather than answered 200 and lost. */
+static uint16_t s_info(struct tl_sip_sess *sess, const struct tl_sip_msg *m, char *hdrs, size_t cap,
+                       void *arg)
+{
+    (void)sess;
+    struct tl_call *c = arg;
+    /* §4.2.2: an Info Package we never announced (we take legacy INFO only): 469 with a
+     * Recv-Info listing ours, i.e. none (§5.2.3, the header may be empty) */
+    if (tl_sip_msg_hdr_find(m, "Info-Package")) {
+        snprintf(hdrs, cap, "Recv-Info:\r\n");
+        return 469;
+    }
+    if (!m->body.l)
+        return 200; /* an empty INFO: some PBXs' keep-alive */
+    const struct tl_sip_hdr *ct = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTENT_TYPE);
+    int type = ct ? tl_call_info_type(ct->val.p, ct->val.l) : 0;
+    if (!type) { /* RFC 3261 §21.4.13: 415 says what we do take */
+        snprintf(hdrs, cap, "Accept: application/dtmf-relay, application/dtmf\r\n");
+        return 415;
+    }
+    char digit;
+    uint16_t ms;
+    int r = tl_call_info_dtmf(type, m->body.p, m->body.l, &digit, &ms);
+    if (r)
+        return r == E2BIG ? 413 : 400;
+    tl__call_hold(c);
+    if (!c->ended && c->agent) {
+        if (!ms)
+            ms = 100; /* no Duration: what our own RFC 4733 digits last */
+        tl_info("call", "dtmf.in", "call=%s digit=%c ms=%u via=info", c->rec.id, digit, ms);
+        c->aops->dtmf(c->agent, digit, ms);
+    }
+    tl__call_release(c);
+    return 200;
+}
+
 const struct tl_sip_sess_h tl__call_sess_h = {
     .on_offer = s_offer,
     .on_answer = s_answer,
     .on_established = s_established,
     .on_terminated = s_terminated,
     .on_response = s_response,
+    .on_info = s_info,
 };
 
 /* ---- media callbacks ---- */
@@ -459,6 +575,17 @@ static void m_timeout(struct tl_media_stream *s, void *arg)
     tl__call_release(c);
 }
 
+static void m_unlatched(struct tl_media_stream *s, void *arg, const struct tl_media_unlatched *u)
+{
+    (void)s;
+    struct tl_call *c = arg;
+    if (c->ended)
+        return;
+    unlatched_event(c, u);
+    tl__call_media_stats(c);
+    tl__call_record(c); /* GET /v1/calls/{id} shows the drops while the call is up */
+}
+
 static void m_close(struct tl_media_stream *s, void *arg)
 {
     (void)s;
@@ -468,7 +595,8 @@ static void m_close(struct tl_media_stream *s, void *arg)
     tl__call_release(c);
 }
 
-const struct tl_media_stream_cb tl__call_media_cb = {m_audio, m_dtmf, m_mark, m_timeout, m_close};
+const struct tl_media_stream_cb tl__call_media_cb = {m_audio,   m_dtmf,  m_mark,
+                                                     m_timeout, m_close, m_unlatched};
 
 /* ---- what the agent may ask (agent.h) ---- */
 
@@ -586,6 +714,10 @@ int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
     l->cfg = *cfg;
     tl_strlcpy(l->host, cfg->host && cfg->host[0] ? cfg->host : "localhost", sizeof l->host);
     tl_strlcpy(l->public_ip, cfg->public_ip ? cfg->public_ip : "", sizeof l->public_ip);
+    unsigned char bin[16];
+    l->public_af = inet_pton(AF_INET, l->public_ip, bin) == 1    ? AF_INET
+                   : inet_pton(AF_INET6, l->public_ip, bin) == 1 ? AF_INET6
+                                                                 : 0;
     l->cfg.host = l->host;
     l->cfg.public_ip = l->public_ip;
     int r = tl_sip_inauth_algs(l->algs, cfg->digest_algorithms && cfg->digest_algorithms[0]

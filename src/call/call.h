@@ -78,6 +78,33 @@ struct tl_call_regdiag {
 };
 void tl_call_register_events(struct tl_sip_stack *s, struct tl_call_regdiag *d);
 
+/* ---- our media address (inbound.c; docs/calls.md "Media", IPv6) ----
+ * The family of our media is the remote SDP address's (offer_af, an offer), else — our own
+ * offer, a late offer — IPv6 only when the INVITE came over IPv6 (sip_af). */
+int tl_call_media_af(int offer_af, int sip_af);
+/* Where the address of family af comes from: public_ip (1:1 NAT) when it is of that family
+ * (public_af: its family, 0 when unset); the local address the INVITE arrived on when it is
+ * of that family and not unspecified; else the local address the kernel would send from
+ * towards the remote SDP address (a dual-stack carrier signalling over IPv4 with IPv6
+ * media, or the other way round). */
+enum tl_call_maddr { TL_CALL_MADDR_PUBLIC_IP, TL_CALL_MADDR_SIP_LOCAL, TL_CALL_MADDR_ROUTE };
+enum tl_call_maddr tl_call_maddr_source(int af, int public_af, int sip_af, bool sip_unspecified);
+
+/* ---- DTMF in SIP INFO (info.c; RFC 6086 legacy INFO usage) ----
+ * The digits reach the agent as RFC 4733 digits do (agent.h dtmf). */
+#define TL_CALL_INFO_BODY_MAX 256 /* a DTMF body is ~30 bytes; longer is refused unread */
+enum { TL_CALL_INFO_DTMF_RELAY = 1, TL_CALL_INFO_DTMF = 2 };
+/* The Content-Type value (parameters ignored, case-insensitive): TL_CALL_INFO_DTMF_RELAY for
+ * application/dtmf-relay, TL_CALL_INFO_DTMF for application/dtmf, 0 for anything else. */
+int tl_call_info_type(const char *ctype, size_t len);
+/* The digit of an INFO body of that type: "Signal=<s>" (first one; CRLF or LF lines, blanks
+ * and key case ignored) with an optional "Duration=<ms>", or <s> alone for
+ * application/dtmf. <s> is 0-9 * # A-D (any case) or the RFC 4733 event number 0-16 (10 *,
+ * 11 #, 12-15 A-D, 16 flash '!'). *digit: 0-9 * # A-D !; *duration_ms: 0 when absent or
+ * unreadable, capped at 65535. 0, EBADMSG (no usable signal, NUL), E2BIG (longer than
+ * TL_CALL_INFO_BODY_MAX), EINVAL (another type). */
+int tl_call_info_dtmf(int type, const char *body, size_t len, char *digit, uint16_t *duration_ms);
+
 /* ---- admission (admit.c): per-source INVITE token bucket, fixed memory ---- */
 #define TL_CALL_RATE_SLOTS 4096 /* source addresses tracked; spoofed floods only evict */
 struct tl_call_rate;

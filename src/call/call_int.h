@@ -33,16 +33,22 @@ struct tl_call {
     const struct tl_agent_ops *aops;
     struct tl_agent_conn *agent; /* NULL once stopped */
     enum tl_sdp_policy policy;
-    struct tl_sdp_sess sdp; /* o= and our SRTP keys for the dialog — SECRET */
-    struct tl_sdp_nego neg; /* what is in force — SECRET (keys) */
-    char maddr[TL_SDP_ADDR_MAX];
-    char *answer; /* our 200's body until it is sent — holds our key: wiped */
+    struct tl_sdp_sess sdp;      /* o= and our SRTP keys for the dialog — SECRET */
+    struct tl_sdp_nego neg;      /* what is in force — SECRET (keys) */
+    char maddr[TL_SDP_ADDR_MAX]; /* our media address (SDP c=), of family maf */
+    int maf;
+    char sip_local[TL_SDP_ADDR_MAX]; /* the local address the INVITE arrived on, of sip_af */
+    int sip_af;
+    bool sip_unspec; /* that address is 0.0.0.0 / :: (a wildcard listener's UDP) */
+    char *answer;    /* our 200's body until it is sent — holds our key: wiped */
     size_t answer_len;
     struct tl_timer dur_tm, defer_tm, ans_tm;
     bool dur_armed, defer_armed, ans_armed;
     bool over_tcp;    /* signalling arrived over plain TCP (SDES keys readable on the path) */
     bool sdes_warned; /* the "SRTP keys in clear signalling" event went out for this call */
-    char src[64];     /* the INVITE's source address, for events */
+    bool unl_warned;  /* the rtp_source_mismatch event went out for this call */
+    enum tl_media_latch latch; /* the trunk's rtp_latching; DEFAULT = the engine's */
+    char src[64];              /* the INVITE's source address, for events */
     char defer_reason[TL_END_REASON_MAX + 1];
     char *marks[TL_MEDIA_MARKS_MAX]; /* names by id % MARKS_MAX */
     uint32_t mark_seq;
@@ -53,6 +59,7 @@ struct tl_call_layer {
     struct tl_call_cfg cfg;
     char host[CALL_HOST_MAX];
     char public_ip[TL_SDP_ADDR_MAX];
+    int public_af; /* public_ip's family: it is our media address for that family only */
     struct tl_call *calls;
     size_t n; /* not ended */
     bool closing;
@@ -77,9 +84,16 @@ void tl__call_record(struct tl_call *c);
 void tl__call_direction(struct tl_call *c, enum tl_sdp_dir ours);
 /* SRTP negotiated over TCP signalling: one warning event per call (docs/calls.md). */
 void tl__call_sdes_check(struct tl_call *c);
+/* The media stream's counters into the call record (packets, loss, jitter, drops). */
+void tl__call_media_stats(struct tl_call *c);
 /* Queues a diagnostic event about a call (its workspace and number). */
 void tl__call_event_c(struct tl_call *c, const char *code, const char *hint, int status,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same with more members for the event's details: `extra` is ",\"k\":v…" JSON text that
+ * the caller built from values it controls (numbers, formatted addresses), or NULL. */
+void tl__call_event_cx(struct tl_call *c, const char *code, const char *hint, int status,
+                       const char *extra, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* Queues a diagnostic event; rt NULL = operator level. fmt: the message. */
 void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const char *code,
                     const char *hint, const char *source, int status, const char *fmt, ...)

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -112,26 +114,140 @@ static size_t ws_calls(struct tl_call_layer *l, const char *ws)
     return n;
 }
 
-/* our media address: public_ip (1:1 NAT), else where the carrier reached our SIP */
-static int media_addr(struct tl_call_layer *l, const struct tl_sip_peer *peer, char *out,
-                      size_t cap)
+int tl_call_media_af(int offer_af, int sip_af)
 {
-    if (l->public_ip[0]) {
-        tl_strlcpy(out, l->public_ip, cap);
-        return 0;
-    }
+    if (offer_af == AF_INET || offer_af == AF_INET6)
+        return offer_af;
+    return sip_af == AF_INET6 ? AF_INET6 : AF_INET;
+}
+
+enum tl_call_maddr tl_call_maddr_source(int af, int public_af, int sip_af, bool sip_unspecified)
+{
+    if (public_af == af)
+        return TL_CALL_MADDR_PUBLIC_IP;
+    if (sip_af == af && !sip_unspecified)
+        return TL_CALL_MADDR_SIP_LOCAL;
+    return TL_CALL_MADDR_ROUTE;
+}
+
+/* The local address the INVITE arrived on; a v4-mapped IPv6 address (a dual-stack
+ * listener) reads as the IPv4 address it is, which is what an IPv4 carrier can reach. */
+static int sip_local(struct tl_call_layer *l, const struct tl_sip_peer *peer, struct tl_call *c)
+{
     struct sockaddr_storage ss;
     int r = tl_sip_tport_local(tl__sip_stack_tport(l->cfg.stack), peer, &ss);
     if (r)
         return r;
-    const void *a = ss.ss_family == AF_INET6
-                        ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-                        : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-    if (!inet_ntop(ss.ss_family, a, out, (socklen_t)cap))
+    int af = ss.ss_family;
+    const void *a;
+    if (af == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+        c->sip_unspec = IN6_IS_ADDR_UNSPECIFIED(a6);
+        a = a6;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            af = AF_INET;
+            a = a6->s6_addr + 12;
+        }
+    } else {
+        const struct in_addr *a4 = &((const struct sockaddr_in *)&ss)->sin_addr;
+        c->sip_unspec = a4->s_addr == htonl(INADDR_ANY);
+        a = a4;
+    }
+    c->sip_af = af;
+    return inet_ntop(af, a, c->sip_local, sizeof c->sip_local) ? 0 : EINVAL;
+}
+
+/* connect(2) on a UDP socket sends nothing: the kernel picks the source address it would
+ * use towards `remote` (RFC 6724 source selection), the address the carrier can send media
+ * to. A few syscalls at call set-up, only when the media family differs from the SIP's. */
+static int route_local(int af, const char *remote, char *out, size_t cap)
+{
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } a;
+    memset(&a, 0, sizeof a);
+    socklen_t len = af == AF_INET6 ? sizeof a.v6 : sizeof a.v4;
+    void *ip = af == AF_INET6 ? (void *)&a.v6.sin6_addr : (void *)&a.v4.sin_addr;
+    a.sa.sa_family = (sa_family_t)af;
+    if (af == AF_INET6)
+        a.v6.sin6_port = htons(9);
+    else
+        a.v4.sin_port = htons(9);
+    if (inet_pton(af, remote, ip) != 1)
         return EINVAL;
-    if (!strcmp(out, "0.0.0.0"))
-        tl_strlcpy(out, "127.0.0.1", cap);
-    return 0;
+    int fd = socket(af, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    int r = connect(fd, &a.sa, len) ? errno : 0;
+    if (!r && getsockname(fd, &a.sa, &len))
+        r = errno;
+    close(fd);
+    if (r)
+        return r;
+    return inet_ntop(af, ip, out, (socklen_t)cap) ? 0 : EINVAL;
+}
+
+/* Our media address of family af into c->maddr (tl_call_maddr_source says from where).
+ * remote: the offer's c= address; NULL for our own offer. */
+static int media_addr(struct tl_call *c, int af, const char *remote)
+{
+    struct tl_call_layer *l = c->l;
+    int r = 0;
+    switch (tl_call_maddr_source(af, l->public_af, c->sip_af, c->sip_unspec)) {
+    case TL_CALL_MADDR_PUBLIC_IP:
+        tl_strlcpy(c->maddr, l->public_ip, sizeof c->maddr);
+        break;
+    case TL_CALL_MADDR_SIP_LOCAL:
+        tl_strlcpy(c->maddr, c->sip_local, sizeof c->maddr);
+        break;
+    default:
+        if (remote)
+            r = route_local(af, remote, c->maddr, sizeof c->maddr);
+        else /* a wildcard listener's own offer (UDP, never a call): loopback, as before */
+            tl_strlcpy(c->maddr, af == AF_INET6 ? "::1" : "127.0.0.1", sizeof c->maddr);
+    }
+    if (!r)
+        c->maf = af;
+    return r;
+}
+
+/* 488 + Warning 301 (RFC 3261 §20.43 "Incompatible network address formats") when the
+ * offer's media address cannot be served here: the carrier can fix it, so no Retry-After
+ * and no capacity hint (a 503 would make it retry the same offer). */
+static void refuse_address(struct tl_call *c, const struct tl_route *rt, const char *src,
+                           const char *problem, int err)
+{
+    struct tl_call_layer *l = c->l;
+    char w[WARN_MAX], text[256], hint[TL_EVENT_HINT_MAX + 1];
+    snprintf(text, sizeof text, "Incompatible network address formats: %s", problem);
+    warning(w, sizeof w, l->host, 301, text);
+    snprintf(hint, sizeof hint, TL_EV_HINT_MEDIA_ADDRESS_UNAVAILABLE_FMT, problem);
+    tl_warnl("call", "media.address_unavailable", "call=%s err=%s problem=\"%s\"", c->rec.id,
+             strerror(err), problem);
+    tl__call_event(l, rt, TL_EV_MEDIA_ADDRESS_UNAVAILABLE, hint, src, 488,
+                   "INVITE for %s refused (488): %s (%s)", rt->number, problem, strerror(err));
+    tl__call_end(c, "sdp_refused", 488, w);
+}
+
+static void refuse_family(struct tl_call *c, const struct tl_route *rt, const char *src, int af,
+                          int err)
+{
+    const char *fam = af == AF_INET6 ? "IPv6" : "IPv4";
+    char problem[128];
+    snprintf(problem, sizeof problem,
+             "the offer's media is %s and this gateway has no usable %s address for media", fam,
+             fam);
+    refuse_address(c, rt, src, problem, err);
+}
+
+/* c=IN IP6 ::ffff:a.b.c.d: our IPv6 media sockets are v6-only (src/media/README.md), so
+ * they cannot send to an IPv4-mapped address; the offerer meant IPv4 */
+static bool v4mapped(const char *ip)
+{
+    struct in6_addr a;
+    return inet_pton(AF_INET6, ip, &a) == 1 && IN6_IS_ADDR_V4MAPPED(&a);
 }
 
 static enum tl_media_srtp_suite media_suite(const struct tl_sdp_nego *n)
@@ -146,6 +262,8 @@ static int open_media(struct tl_call *c, bool have_remote)
 {
     struct tl_media_stream_params p;
     memset(&p, 0, sizeof p);
+    p.af = c->maf; /* the family of our c=: the answer's, or our late offer's */
+    p.latch = c->latch;
     if (have_remote) {
         p.remote_ip = c->neg.raddr;
         p.remote_rtp_port = c->neg.rport;
@@ -243,6 +361,12 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
         tl__call_end(c, "error", 500, "Retry-After: 5\r\n");
         return;
     }
+    /* our address in the family the INVITE came in (no lookup); an offer of the other
+     * family changes it below */
+    if (media_addr(c, tl_call_media_af(0, c->sip_af), NULL)) {
+        tl__call_end(c, "error", 500, NULL);
+        goto out;
+    }
     if (m->body.l) {
         if ((r = tl_sdp_decode(&l->sdp_a, &m->body))) {
             warning(w, sizeof w, l->host, 399, "the SDP offer could not be read");
@@ -250,18 +374,42 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
             goto out;
         }
         r = tl_sdp_answer(&l->sdp_b, &c->neg, &why, &l->sdp_a, &loc, &c->sdp);
+        if (!r && c->neg.af != c->maf) {
+            /* a dual-stack carrier's IPv6 media over IPv4 signalling (or the reverse): our
+             * c= must be of the offer's family, since our socket of the other family could
+             * not reach its address, and the offerer may have no other */
+            int af = c->neg.af;
+            if (af == AF_INET6 && v4mapped(c->neg.raddr)) {
+                char problem[160];
+                snprintf(problem, sizeof problem,
+                         "c=IN IP6 %s is an IPv4-mapped address, which IPv6 media cannot reach "
+                         "(offer c=IN IP4)",
+                         c->neg.raddr);
+                refuse_address(c, rt, src, problem, EAFNOSUPPORT);
+                goto out;
+            }
+            if ((r = media_addr(c, af, c->neg.raddr))) {
+                refuse_family(c, rt, src, af, r);
+                goto out;
+            }
+            tl_sdp_nego_wipe(&c->neg);
+            tl_sdp_wipe(&l->sdp_b);
+            r = tl_sdp_answer(&l->sdp_b, &c->neg, &why, &l->sdp_a, &loc, &c->sdp);
+        }
         if (r) {
-            bool enc = why.warn_code == 305 || why.warn_code == 300 || why.warn_code == 302;
             if (r == EPROTO) {
                 snprintf(w, sizeof w, "Warning: %d %s \"%s\"\r\n", why.warn_code, l->host,
                          why.text);
-                if (enc)
-                    tl__call_event(l, rt, TL_EV_MEDIA_ENCRYPTION_MISMATCH,
-                                   TL_EV_HINT_MEDIA_ENCRYPTION_MISMATCH, src, 488,
-                                   "INVITE for %s refused (488): %s", rt->number, why.text);
-                else
-                    tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 488,
-                                   "INVITE for %s refused (488): %s", rt->number, why.text);
+                const char *code = TL_EV_CALL_FAILED, *hint = TL_EV_HINT_CALL_FAILED;
+                if (why.kind == TL_SDP_MISMATCH_ENCRYPTION) {
+                    code = TL_EV_MEDIA_ENCRYPTION_MISMATCH;
+                    hint = TL_EV_HINT_MEDIA_ENCRYPTION_MISMATCH;
+                } else if (why.kind == TL_SDP_MISMATCH_PROFILE) {
+                    code = TL_EV_MEDIA_PROFILE_UNSUPPORTED;
+                    hint = TL_EV_HINT_MEDIA_PROFILE_UNSUPPORTED;
+                }
+                tl__call_event(l, rt, code, hint, src, 488, "INVITE for %s refused (488): %s",
+                               rt->number, why.text);
                 tl__call_end(c, "sdp_refused", 488, w);
             } else {
                 tl__call_end(c, "error", 500, NULL);
@@ -332,8 +480,12 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
     goto out;
 
 media_failed:
+    if (r == EAFNOSUPPORT) { /* no socket of that family here: not a shortage of ports */
+        refuse_family(c, rt, src, c->maf, r);
+        goto out;
+    }
     tl_warnl("call", "media.open_failed", "call=%s err=%s", c->rec.id, strerror(r));
-    tl__call_event(l, rt, TL_EV_ADMISSION_REFUSED, TL_EV_HINT_ADMISSION_REFUSED, src, 503,
+    tl__call_event(l, rt, TL_EV_ADMISSION_REFUSED, TL_EV_HINT_MEDIA_PORTS, src, 503,
                    "INVITE for %s refused (503): no media port available (%s)", rt->number,
                    strerror(r));
     tl__call_end(c, "media_unavailable", 503, "Retry-After: 5\r\n");
@@ -512,8 +664,12 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
                                                    : TL_SDP_SRTP_DISABLED;
     record_init(&c->rec, rt, m, raw);
     c->over_tcp = peer->tp == TL_SIP_TP_TCP;
+    c->latch = rt->in_latching == TL_LATCHING_SDP_IP ? TL_MEDIA_LATCH_SDP_IP
+               : rt->in_latching == TL_LATCHING_ANY  ? TL_MEDIA_LATCH_ANY
+               : rt->in_latching == TL_LATCHING_OFF  ? TL_MEDIA_LATCH_OFF
+                                                     : TL_MEDIA_LATCH_DEFAULT;
     tl_strlcpy(c->src, src, sizeof c->src);
-    if (media_addr(l, peer, c->maddr, sizeof c->maddr) || tl_sdp_sess_init(&c->sdp, NULL, NULL)) {
+    if (sip_local(l, peer, c) || tl_sdp_sess_init(&c->sdp, NULL, NULL)) {
         reply(l, tx, m, 500, NULL);
         free(c);
         goto done;

@@ -30,7 +30,8 @@ struct entry {
     uint32_t bytes; /* the whole allocation */
     char number[TL_E164_MAX + 1];
     char number_id[ID_LEN], workspace_id[ID_LEN], agent_id[ID_LEN];
-    uint8_t plan, agent_kind, has_inbound, in_transport, in_media, out_transport, out_media;
+    uint8_t plan, agent_kind, has_inbound, in_transport, in_media, in_latching, out_transport,
+        out_media;
     uint8_t out_has_auth, n_allowed, n_in_headers, n_params;
     /* pool offsets; the prefixes start the pool */
     uint16_t off_agent, off_user, off_pass, off_out_addr, off_headers, off_params;
@@ -247,6 +248,7 @@ static struct entry *entry_build(const struct tl_phone_number *n, const struct t
     e->has_inbound = n->has_inbound;
     e->in_transport = (uint8_t)n->inbound.transport;
     e->in_media = (uint8_t)n->inbound.media_encryption;
+    e->in_latching = (uint8_t)n->inbound.rtp_latching;
     e->out_transport = (uint8_t)n->outbound.transport;
     e->out_media = (uint8_t)n->outbound.media_encryption;
     e->out_has_auth = n->outbound.username[0] != '\0';
@@ -305,6 +307,7 @@ static void entry_copy_out(const struct entry *e, struct tl_route *o)
     o->has_inbound = e->has_inbound;
     o->in_transport = (enum tl_transport)e->in_transport;
     o->in_media = (enum tl_media_enc)e->in_media;
+    o->in_latching = (enum tl_rtp_latching)e->in_latching;
     tl_strlcpy(o->in_username, e->pool + e->off_user, sizeof o->in_username);
     tl_strlcpy(o->in_password, e->pool + e->off_pass, sizeof o->in_password);
     o->n_allowed = e->n_allowed;

@@ -58,6 +58,7 @@ struct tl_route {
     struct tl_route_prefix allowed[TL_ALLOWED_MAX];
     size_t n_in_headers;
     struct tl_kv in_headers[TL_HEADERS_MAX];
+    enum tl_rtp_latching in_latching; /* DEFAULT: the gateway's rtp_latching setting */
     /* outbound trunk summary (outbound calls read the store's full record) */
     char out_address[TL_HOST_MAX + 1];
     enum tl_transport out_transport;

@@ -86,6 +86,9 @@ static const struct flag_def flag_defs[F__COUNT] = {
                             "remove this inbound header"},
     [F_IN_CLEAR_HEADERS] = {"--clear-inbound-headers", NULL, 0,
                             "remove every inbound header (before --inbound-header applies)"},
+    [F_IN_LATCHING] = {"--inbound-rtp-latching", "sdp-ip|any|off", 0,
+                       "where plain RTP is taken from: any for a carrier behind NAT ('' = the "
+                       "gateway's rtp_latching setting)"},
 
     [F_NAME] = {"--name", "NAME", 0, "name"},
     [F_BUILTIN] = {"--builtin", "NAME", 0, "a builtin agent (echo)"},

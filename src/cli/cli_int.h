@@ -65,6 +65,7 @@ enum cli_flag_id {
     F_IN_HEADER,
     F_IN_REMOVE_HEADER,
     F_IN_CLEAR_HEADERS,
+    F_IN_LATCHING,
     /* agents */
     F_NAME,
     F_BUILTIN,

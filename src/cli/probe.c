@@ -342,14 +342,18 @@ static int s_offer(struct tl_sip_sess *sess, const struct tl_pl *offer, struct t
     return 0;
 }
 
-static void s_info(struct tl_sip_sess *sess, const struct tl_pl *ctype, const struct tl_pl *body,
-                   void *arg)
+static uint16_t s_info(struct tl_sip_sess *sess, const struct tl_sip_msg *m, char *hdrs, size_t cap,
+                       void *arg)
 {
     (void)sess;
     (void)arg;
-    (void)body;
-    printf("INFO received: %.*s\n", (int)(ctype->l > 100 ? 100 : ctype->l), ctype->p);
+    (void)hdrs;
+    (void)cap;
+    const struct tl_sip_hdr *ct = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTENT_TYPE);
+    struct tl_pl ctype = ct ? ct->val : (struct tl_pl){0};
+    printf("INFO received: %.*s\n", (int)(ctype.l > 100 ? 100 : ctype.l), ctype.p);
     fflush(stdout);
+    return 200;
 }
 
 static void s_terminated(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16_t scode,

@@ -8,7 +8,17 @@
 #include <string.h>
 #include <strings.h>
 
-enum kind { K_STR, K_PORT, K_SIZE, K_LOGFMT, K_LOGLVL, K_BOOL, K_UINT, K_UINT0 /* 0 allowed */ };
+enum kind {
+    K_STR,
+    K_PORT,
+    K_SIZE,
+    K_LOGFMT,
+    K_LOGLVL,
+    K_BOOL,
+    K_UINT,
+    K_UINT0, /* 0 allowed */
+    K_LATCH, /* the media layer's latching names (src/media/README.md) */
+};
 
 struct setting {
     const char *name; /* config-file key; flag is --name with '_' as '-' */
@@ -81,6 +91,11 @@ static const struct setting settings[] = {
       "Lowest UDP port for RTP (even; RTCP uses the next one)."),
     S(rtp_port_max, "TRUNKLINE_RTP_PORT_MAX", K_PORT, "20000",
       "Highest UDP port for RTP/RTCP; size the range at two ports per concurrent call."),
+    S(rtp_latching, "TRUNKLINE_RTP_LATCHING", K_LATCH, "sdp-ip",
+      "Which source plain RTP is taken from and answered to (RTP Bleed protection): sdp-ip "
+      "(the SDP address's IP, any port), any (the first source: carriers behind NAT; use with "
+      "SRTP or a trusted network) or off (the SDP address, never moved). An inbound trunk's "
+      "rtp_latching overrides it; SRTP follows authenticated packets in every mode but off."),
     S(media_timeout_s, "TRUNKLINE_MEDIA_TIMEOUT_S", K_UINT, "30",
       "Seconds without RTP from the carrier (while not on hold) before a call is ended with BYE."),
     S(max_call_duration_s, "TRUNKLINE_MAX_CALL_DURATION_S", K_UINT, "14400",
@@ -153,6 +168,12 @@ static int set_value(struct tl_config *c, const struct setting *s, const char *v
                               "%s: %s must be a whole number from %d to 10000000, not \"%s\"",
                               origin, s->name, s->kind == K_UINT0 ? 0 : 1, v);
         *(unsigned *)(void *)dst = (unsigned)u;
+        return 0;
+    case K_LATCH:
+        if (strcmp(v, "sdp-ip") && strcmp(v, "any") && strcmp(v, "off"))
+            return tl_err_set(err, EINVAL, 400, "invalid_setting", s->name,
+                              "%s: %s must be sdp-ip, any or off, not \"%s\"", origin, s->name, v);
+        tl_strlcpy(dst, v, s->cap);
         return 0;
     case K_LOGFMT:
         if (!strcasecmp(v, "text"))

@@ -28,6 +28,7 @@ struct tl_config {
     char sip_dns_servers[256];      /* "ip:port,…" for RFC 3263 lookups; empty = resolv.conf */
     char public_ip[64];             /* SDP c= and Contact behind 1:1 NAT; "" = local */
     int rtp_port_min, rtp_port_max; /* RTP/RTCP port range */
+    char rtp_latching[8];           /* "sdp-ip", "any", "off" (src/media/README.md) */
     unsigned media_timeout_s;       /* no RTP this long → BYE */
     unsigned max_call_duration_s;   /* → BYE */
     unsigned call_answer_delay_ms;  /* ring this long before the 200 (demos, tests) */

@@ -209,9 +209,11 @@ int tl_serve_main(int argc, char **argv)
     /* ---- calls: media engine + the call layer on the INVITE hook (not with a test policy,
      * which answers INVITEs itself for the SIP tests) ---- */
     if (!cfg.sip_test_policy[0]) {
-        struct tl_media_config mcfg = {.port_min = (uint16_t)cfg.rtp_port_min,
-                                       .port_max = (uint16_t)cfg.rtp_port_max,
-                                       .public_ip = cfg.public_ip};
+        struct tl_media_config mcfg = {
+            .port_min = (uint16_t)cfg.rtp_port_min,
+            .port_max = (uint16_t)cfg.rtp_port_max,
+            .public_ip = cfg.public_ip,
+            .latch = (enum tl_media_latch)tl_media_latch_parse(cfg.rtp_latching)}; /* checked */
         struct tl_call_cfg ccfg = {.stack = sip,
                                    .sess = sess,
                                    .routing = routing,

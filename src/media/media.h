@@ -8,6 +8,8 @@
  *                           libsrtp initialisation.
  *   struct tl_media_stream  one per call leg: an RTP and an RTCP socket (RTCP = RTP + 1),
  *                           the remote address from SDP, SRTP contexts, queues, statistics.
+ *                           IPv4 or IPv6: the sockets are of the family of the remote SDP
+ *                           address (params.af without one), fixed for the stream's life.
  *
  * Errors follow core.h: 0 or a positive errno value.
  *
@@ -53,6 +55,14 @@ enum tl_media_latch {
     TL_MEDIA_LATCH_ANY,         /* plain RTP: latch once to the first valid packet's source */
     TL_MEDIA_LATCH_OFF,         /* never move; accept only the SDP address's IP */
 };
+/* "sdp-ip", "any", "off" (the names settings and the API use); NULL for DEFAULT */
+const char *tl_media_latch_name(enum tl_media_latch l);
+int tl_media_latch_parse(const char *s); /* the enum value, -1 for anything else */
+
+/* A plain-RTP packet from a source the latching policy refuses is reported once per stream,
+ * this long after the first one (the "one-way audio" diagnosis: a carrier behind NAT or
+ * sending media from another server than its SDP names). */
+#define TL_MEDIA_UNLATCHED_REPORT_MS 2000
 
 enum tl_media_srtp_suite {
     TL_MEDIA_SRTP_NONE = 0,
@@ -62,7 +72,8 @@ enum tl_media_srtp_suite {
 
 struct tl_media_config {
     uint16_t port_min, port_max; /* inclusive; 0/0 = 10000..20000. Even RTP ports only */
-    const char *bind_ip;         /* NULL = "0.0.0.0" (IPv4 only for now) */
+    const char *bind_ip;         /* IPv4 streams; NULL = "0.0.0.0" */
+    const char *bind_ip6;        /* IPv6 streams; NULL = "::" (IPV6_V6ONLY sockets) */
     const char *public_ip;       /* copied; passthrough for the SDP layer (NULL = none) */
     uint32_t max_streams;        /* 0 = 4096 */
     enum tl_media_latch latch;   /* DEFAULT = SDP_IP */
@@ -79,7 +90,9 @@ struct tl_media_stats {
     uint8_t fraction_lost; /* last RTCP interval, /256 */
     uint32_t jitter_ts;    /* interarrival jitter in timestamp units (8 kHz) */
     double jitter_ms;
-    /* drops, by reason */
+    /* drops, by reason: malformed RTP, SRTP/SRTCP authentication or replay, a source the
+     * latching policy refuses (RTP and RTCP), unknown payload type, over TL_MEDIA_PKT_MAX,
+     * malformed RTCP */
     uint32_t drop_malformed, drop_auth, drop_source, drop_pt, drop_too_big, drop_rtcp;
     uint32_t drop_pending; /* RTP/RTCP before tl_media_stream_set_params (params.pending) */
     /* sent */
@@ -97,6 +110,15 @@ struct tl_media_stats {
     uint32_t dtmf_rx, dtmf_tx, latches;
 };
 
+/* RTP that the latching policy dropped (plain RTP from a source other than the SDP's, or
+ * after an `any` stream latched elsewhere). */
+struct tl_media_unlatched {
+    struct sockaddr_storage sdp;  /* the remote address the SDP named (IP and RTP port) */
+    struct sockaddr_storage from; /* the first refused source */
+    uint32_t dropped;             /* RTP packets refused for their source so far */
+    uint64_t accepted;            /* RTP packets accepted so far (rx_packets) */
+};
+
 /* Callbacks; any may be NULL. `arg` is the pointer given to tl_media_stream_open. */
 struct tl_media_stream_cb {
     void (*on_audio)(struct tl_media_stream *s, void *arg, const uint8_t *payload, size_t len,
@@ -111,10 +133,16 @@ struct tl_media_stream_cb {
     void (*on_timeout)(struct tl_media_stream *s, void *arg);
     /* Last callback; the stream's memory is released right after it returns. */
     void (*on_close)(struct tl_media_stream *s, void *arg);
+    /* Once per stream, TL_MEDIA_UNLATCHED_REPORT_MS after the first RTP packet the latching
+     * policy refused (the clock's tick: no timer of its own). */
+    void (*on_unlatched)(struct tl_media_stream *s, void *arg, const struct tl_media_unlatched *u);
 };
 
 struct tl_media_stream_params {
-    const char *remote_ip;     /* from SDP c=; NULL = send nothing until set_remote */
+    const char *remote_ip;     /* from SDP c= (IPv4 or IPv6 literal); NULL = send nothing until
+                                * set_remote */
+    int af;                    /* without remote_ip: AF_INET6 for an IPv6 stream, else IPv4;
+                                * with remote_ip: 0 or its family */
     uint16_t remote_rtp_port;  /* from SDP m= */
     uint16_t remote_rtcp_port; /* a=rtcp (RFC 3605), 0 = remote_rtp_port + 1 */
     uint8_t pt;                /* 0 PCMU or 8 PCMA */
@@ -137,14 +165,17 @@ int tl_media_engine_new(uv_loop_t *loop, const struct tl_media_config *cfg,
 /* EBUSY while streams are open or closing. Otherwise stops the clock; the memory is
  * released once the loop runs the timer's close callback. */
 int tl_media_engine_close(struct tl_media_engine *e);
-const char *tl_media_engine_public_ip(const struct tl_media_engine *e); /* "" when unset */
-uint32_t tl_media_engine_streams(const struct tl_media_engine *e);      /* incl. closing */
+const char *tl_media_engine_public_ip(const struct tl_media_engine *e);     /* "" when unset */
+enum tl_media_latch tl_media_engine_latch(const struct tl_media_engine *e); /* never DEFAULT */
+uint32_t tl_media_engine_streams(const struct tl_media_engine *e);          /* incl. closing */
 
 /* ---- stream ---- */
 /* Allocates a port pair (skipping pairs in use by other processes; bounded attempts), binds
- * both sockets and starts receiving. Errors: EINVAL (params), EMFILE (max_streams),
- * EADDRNOTAVAIL (pool empty), EADDRINUSE (every attempt found the pair busy), ENOMEM, EIO
- * (SRTP setup). On error no callback ever fires and nothing needs closing. */
+ * both sockets in the stream's family and starts receiving. Errors: EINVAL (params),
+ * EMFILE (max_streams), EADDRNOTAVAIL (pool empty), EADDRINUSE (every attempt found the pair
+ * busy), EAFNOSUPPORT (no socket of that family can be bound here: no IPv6 on the host, or
+ * the bind address is not local), ENOMEM, EIO (SRTP setup). On error no callback ever fires
+ * and nothing needs closing. */
 int tl_media_stream_open(struct tl_media_engine *e, const struct tl_media_stream_params *p,
                          const struct tl_media_stream_cb *cb, void *arg,
                          struct tl_media_stream **sp);
@@ -154,19 +185,25 @@ int tl_media_stream_open(struct tl_media_engine *e, const struct tl_media_stream
 void tl_media_stream_close(struct tl_media_stream *s);
 
 uint16_t tl_media_stream_local_port(const struct tl_media_stream *s); /* RTP; RTCP is +1 */
-/* New SDP address (re-INVITE): resets the latch to it. rtcp_port 0 = rtp_port + 1. */
+/* New SDP address (re-INVITE): resets the latch to it. rtcp_port 0 = rtp_port + 1.
+ * EINVAL (not an IP literal, port 0), EAFNOSUPPORT (the other family than the stream's). */
 int tl_media_stream_set_remote(struct tl_media_stream *s, const char *ip, uint16_t rtp_port,
                                uint16_t rtcp_port);
 /* The outcome of an offer/answer made after open (late offer: our offer in the 200, the
  * answer in the ACK): pt, dtmf_pt, srtp and its keys replace the stream's, and remote_ip
  * (when not NULL), remote_rtp_port, remote_rtcp_port are set as by set_remote; timeout_ms,
  * latch and pending are ignored. New SRTP sessions are created before the old ones go, so
- * on error (EINVAL params, EIO SRTP setup) the stream is unchanged. Clears `pending`: from
- * here on packets are taken and the media timeout counts from now. The caller wipes the keys
- * in p. Audio already queued is sent as it is (write it in the new codec from here on). */
+ * on error (EINVAL params, EAFNOSUPPORT remote_ip of the other family, EIO SRTP setup) the
+ * stream is unchanged. Clears `pending`: from here on packets are taken and the media
+ * timeout counts from now. The caller wipes the keys in p. Audio already queued is sent as
+ * it is (write it in the new codec from here on). */
 int tl_media_stream_set_params(struct tl_media_stream *s, const struct tl_media_stream_params *p);
 /* Where RTP currently goes (the latched address); ENOENT when there is none. */
-int tl_media_stream_remote(const struct tl_media_stream *s, struct sockaddr_in *out);
+int tl_media_stream_remote(const struct tl_media_stream *s, struct sockaddr_storage *out);
+int tl_media_stream_af(const struct tl_media_stream *s); /* AF_INET or AF_INET6 */
+/* What the latching policy refused so far (as on_unlatched gets it); ENOENT when nothing.
+ * For a caller that ends the call before the report is due. */
+int tl_media_stream_unlatched(const struct tl_media_stream *s, struct tl_media_unlatched *out);
 /* From SDP direction attributes (hold): send_ok = false keeps draining the queue at the
  * real-time pace without sending (marks still fire, so an agent's timing holds);
  * recv_expected = false suspends the media timeout. */

@@ -3,9 +3,14 @@
 #ifndef TL_MEDIA_INT_H
 #define TL_MEDIA_INT_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "media/media.h"
 
 /* ---- RTP (RFC 3550 §5.1) ---- */
 #define TL_RTP_HDR_MIN 12
@@ -103,6 +108,52 @@ int tl_dtmf_rx_feed(struct tl_dtmf_rx *rx, const struct tl_dtmf_ev *ev, uint32_t
 /* An event still open after idle_ms without packets is delivered (1 or 0). */
 int tl_dtmf_rx_flush(struct tl_dtmf_rx *rx, uint64_t now_ms, uint64_t idle_ms,
                      struct tl_dtmf_out *out);
+
+/* ---- latching (README.md "Latching policy"; RTP Bleed, CVE-2017-14099) ----
+ * One decision per received packet, the same for IPv4 and IPv6. */
+enum tl_latch_verdict {
+    TL_LATCH_DROP,   /* refused: counted as drop_source */
+    TL_LATCH_ACCEPT, /* taken; the send address stays */
+    TL_LATCH_MOVE,   /* taken, and from now on we send to its source */
+};
+struct tl_latch_in {
+    enum tl_media_latch policy; /* SDP_IP, ANY or OFF (not DEFAULT) */
+    bool have_remote;           /* a send address exists (SDP, or an earlier latch) */
+    bool from_current;          /* source == where this socket's packets go now */
+    bool from_sdp_ip;           /* source IP == the SDP address's IP */
+    bool from_rtp_ip;           /* RTCP: source IP == where RTP goes now */
+    bool authenticated;         /* SRTP/SRTCP that passed libsrtp */
+    bool is_rtp;                /* else RTCP */
+    bool any_latched;           /* ANY: RTP already took its one source */
+};
+enum tl_latch_verdict tl_latch_decide(const struct tl_latch_in *in);
+
+/* Address comparisons for latching: family and IP (and port), IPv4 or IPv6. Other families
+ * never compare equal. Inline: tl_sa_same runs on every packet received. */
+static inline bool tl_sa_same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family != b->sa_family)
+        return false;
+    if (a->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+    if (a->sa_family == AF_INET6)
+        return !memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+                       &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
+                       sizeof(struct in6_addr));
+    return false;
+}
+
+static inline in_port_t tl_sa_port(const struct sockaddr *a)
+{
+    return a->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)(const void *)a)->sin6_port
+                                    : ((const struct sockaddr_in *)(const void *)a)->sin_port;
+}
+
+static inline bool tl_sa_same(const struct sockaddr *a, const struct sockaddr *b)
+{
+    return tl_sa_same_ip(a, b) && tl_sa_port(a) == tl_sa_port(b);
+}
 
 /* ---- port pool: even RTP ports in [min, max], FIFO of free pairs ----
  * FIFO rather than LIFO so a freed pair is reused last: late packets of an ended call then

@@ -1,10 +1,13 @@
-/* Pure wire functions for RTP, RTCP and RFC 4733, receiver statistics, the port pool. Nothing
+/* Pure wire functions for RTP, RTCP and RFC 4733, receiver statistics, latching decisions,
+ * the port pool. Nothing
  * here touches sockets or allocates per packet, so the fuzzer calls it directly. */
 #include "media/media_int.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static uint16_t be16(const uint8_t *p)
 {
@@ -355,4 +358,42 @@ void tl_port_pool_put(struct tl_port_pool *p, uint16_t rtp_port)
 {
     p->ring[(p->head + p->count) % p->n] = (uint16_t)((rtp_port - p->base) / 2);
     p->count++;
+}
+
+/* ---- latching ---- */
+
+static const char *const latch_names[] = {NULL, "sdp-ip", "any", "off"};
+
+const char *tl_media_latch_name(enum tl_media_latch l)
+{
+    return (unsigned)l < sizeof latch_names / sizeof latch_names[0] ? latch_names[l] : NULL;
+}
+
+int tl_media_latch_parse(const char *s)
+{
+    for (int i = 1; s && i < (int)(sizeof latch_names / sizeof latch_names[0]); i++)
+        if (!strcmp(s, latch_names[i]))
+            return i;
+    return -1;
+}
+
+enum tl_latch_verdict tl_latch_decide(const struct tl_latch_in *in)
+{
+    if (in->have_remote && in->from_current)
+        return TL_LATCH_ACCEPT;
+    switch (in->policy) {
+    case TL_MEDIA_LATCH_OFF:
+        /* accepted, but we keep sending to the SDP address */
+        return in->from_sdp_ip || in->authenticated ? TL_LATCH_ACCEPT : TL_LATCH_DROP;
+    case TL_MEDIA_LATCH_ANY:
+        if (in->authenticated || (in->is_rtp && !in->any_latched))
+            return TL_LATCH_MOVE;
+        /* RTCP follows the SDP IP, or the host RTP latched to: behind NAT the carrier's
+         * RTCP comes from the same public IP as its RTP, rarely from its SDP address */
+        if (!in->is_rtp && (in->from_sdp_ip || in->from_rtp_ip))
+            return TL_LATCH_MOVE;
+        return TL_LATCH_DROP;
+    default: /* SDP_IP: NAT may change the port, rarely the IP */
+        return in->authenticated || in->from_sdp_ip ? TL_LATCH_MOVE : TL_LATCH_DROP;
+    }
 }

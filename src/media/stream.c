@@ -36,6 +36,13 @@
 #define NTP_UNIX_OFFSET 2208988800u
 #define DSCP_EF         0xb8
 
+/* a socket address of either family; the stream's family fixes which member is in use */
+union sa {
+    struct sockaddr sa;
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+};
+
 struct chunk {
     struct chunk *next;
     uint16_t start, end;
@@ -56,7 +63,8 @@ struct tl_media_engine {
     struct tl_media_stream *head; /* active streams */
     uint32_t nstreams, max_streams, rtcp_interval_ms;
     enum tl_media_latch latch;
-    struct sockaddr_in bind_addr;
+    struct sockaddr_in bind4;
+    struct sockaddr_in6 bind6;
     char public_ip[64];
     struct chunk *free_chunks;
     uint32_t free_count;
@@ -87,7 +95,9 @@ struct tl_media_stream {
     int16_t dtmf_pt;
     uint16_t port;
     enum tl_media_latch latch;
-    struct sockaddr_in sdp_rtp, sdp_rtcp, tx_rtp, tx_rtcp;
+    int af;          /* AF_INET or AF_INET6: the sockets' family, fixed at open */
+    socklen_t salen; /* sizeof the family's sockaddr */
+    union sa sdp_rtp, sdp_rtcp, tx_rtp, tx_rtcp;
     srtp_t srtp_tx, srtp_rx;
     /* sending */
     uint32_t ssrc, ts;
@@ -115,6 +125,11 @@ struct tl_media_stream {
     uint64_t lsr_at_ms; /* when it arrived */
     uint64_t next_rtcp_ms;
     uint64_t tx_packets_at_rtcp;
+    /* RTP refused by the latching policy: the first source, when, reported yet */
+    bool unl_seen, unl_reported;
+    uint64_t unl_first_ms;
+    union sa unl_from;
+    uint32_t unl_dropped;
     struct tl_media_stats st;
 };
 
@@ -214,11 +229,11 @@ static size_t queue_pop(struct tl_media_stream *s, uint8_t *out, size_t n)
 
 /* One sendto per packet, never queued (what uv_udp_try_send did, minus its bookkeeping). A
  * full socket buffer (EAGAIN) drops the packet; the caller counts it. */
-static ssize_t send_to(int fd, const uint8_t *b, size_t len, const struct sockaddr_in *to)
+static ssize_t send_to(int fd, const uint8_t *b, size_t len, const union sa *to, socklen_t salen)
 {
     ssize_t r;
     do
-        r = sendto(fd, b, len, 0, (const struct sockaddr *)to, sizeof *to);
+        r = sendto(fd, b, len, 0, &to->sa, salen);
     while (r < 0 && errno == EINTR);
     return r;
 }
@@ -235,7 +250,7 @@ static void send_rtp(struct tl_media_stream *s, bool marker, uint8_t pt, uint32_
         s->st.tx_errors++;
         return;
     }
-    if (send_to(s->fd_rtp, b, (size_t)len, &s->tx_rtp) < 0) {
+    if (send_to(s->fd_rtp, b, (size_t)len, &s->tx_rtp, s->salen) < 0) {
         s->st.tx_errors++; /* a full socket buffer drops this frame, never queues it */
         return;
     }
@@ -388,7 +403,7 @@ static void send_rtcp(struct tl_media_stream *s, uint64_t now)
         s->st.tx_errors++;
         return;
     }
-    if (send_to(s->fd_rtcp, b, (size_t)len, &s->tx_rtcp) < 0)
+    if (send_to(s->fd_rtcp, b, (size_t)len, &s->tx_rtcp, s->salen) < 0)
         s->st.tx_errors++;
     else
         s->st.rtcp_tx++;
@@ -422,6 +437,15 @@ static void stream_tick(struct tl_media_stream *s, uint64_t now)
         s->st.dtmf_rx++;
         if (s->cb.on_dtmf)
             s->cb.on_dtmf(s, s->arg, o.digit, o.duration_ms);
+        if (s->closing)
+            return;
+    }
+    if (s->unl_seen && !s->unl_reported && now - s->unl_first_ms >= TL_MEDIA_UNLATCHED_REPORT_MS) {
+        s->unl_reported = true;
+        struct tl_media_unlatched u;
+        tl_media_stream_unlatched(s, &u);
+        if (s->cb.on_unlatched)
+            s->cb.on_unlatched(s, s->arg, &u);
         if (s->closing)
             return;
     }
@@ -471,43 +495,49 @@ static void clock_start(struct tl_media_engine *e)
 
 /* ---- receiving ---- */
 
-static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+/* The latching policy (README.md, tl_latch_decide): may a packet from `src` (of the
+ * stream's family: the socket's) be accepted, and does it move the send address `cur`?
+ * `authenticated` is true only for SRTP/SRTCP that passed. */
+static bool accept_source(struct tl_media_stream *s, const struct sockaddr *src, union sa *cur,
+                          const union sa *sdp, bool authenticated, bool is_rtp)
 {
-    return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
-}
-
-/* The latching policy (README.md): may a packet from `src` be accepted, and does it move
- * the send address `cur`? `authenticated` is true only for SRTP/SRTCP that passed. */
-static bool accept_source(struct tl_media_stream *s, const struct sockaddr_in *src,
-                          struct sockaddr_in *cur, const struct sockaddr_in *sdp,
-                          bool authenticated, bool is_rtp)
-{
-    if (s->have_remote && same_addr(src, cur))
-        goto accepted;
-    bool sdp_ip = s->have_remote && src->sin_addr.s_addr == sdp->sin_addr.s_addr;
-    switch (s->latch) {
-    case TL_MEDIA_LATCH_OFF:
-        if (sdp_ip || authenticated)
-            goto accepted; /* accepted, but we keep sending to the SDP address */
-        return false;
-    case TL_MEDIA_LATCH_ANY:
-        if (authenticated || (is_rtp && !s->any_latched))
-            break;
-        if (!is_rtp && sdp_ip)
-            break;
-        return false;
-    default: /* SDP_IP */
-        if (authenticated || sdp_ip)
-            break;
-        return false;
+    bool current = s->have_remote && tl_sa_same(src, &cur->sa);
+    if (current) { /* the hot path: every packet of a settled call */
+        if (is_rtp)
+            s->any_latched = true;
+        return true;
     }
-    *cur = *src;
-    s->have_remote = true;
-    s->st.latches++;
-accepted:
+    struct tl_latch_in in = {s->latch,
+                             s->have_remote,
+                             false,
+                             s->have_remote && tl_sa_same_ip(src, &sdp->sa),
+                             !is_rtp && s->have_remote && tl_sa_same_ip(src, &s->tx_rtp.sa),
+                             authenticated,
+                             is_rtp,
+                             s->any_latched};
+    enum tl_latch_verdict v = tl_latch_decide(&in);
+    if (v == TL_LATCH_DROP)
+        return false;
+    if (v == TL_LATCH_MOVE) {
+        memcpy(cur, src, s->salen);
+        s->have_remote = true;
+        s->st.latches++;
+    }
     if (is_rtp)
         s->any_latched = true; /* ANY latches once: to the first accepted source */
     return true;
+}
+
+/* The one-way-audio diagnosis: remember the first refused RTP source; the clock reports it
+ * TL_MEDIA_UNLATCHED_REPORT_MS later (on the drop path only: nothing on accepted packets). */
+static void unlatched(struct tl_media_stream *s, const struct sockaddr *src)
+{
+    s->unl_dropped++;
+    if (s->unl_seen)
+        return;
+    s->unl_seen = true;
+    s->unl_first_ms = uv_now(s->e->loop);
+    memcpy(&s->unl_from, src, s->salen);
 }
 
 static void deliver_dtmf(struct tl_media_stream *s, const struct tl_rtp_hdr *h)
@@ -533,7 +563,7 @@ static void on_rtp(struct tl_media_stream *s, ssize_t nread, uint8_t *buf,
         s->st.drop_too_big++;
         return;
     }
-    if (addr->sa_family != AF_INET) {
+    if (addr->sa_family != s->af) {
         s->st.drop_source++;
         return;
     }
@@ -541,7 +571,6 @@ static void on_rtp(struct tl_media_stream *s, ssize_t nread, uint8_t *buf,
         s->st.drop_pending++; /* keys and codec come with the answer */
         return;
     }
-    const struct sockaddr_in *src = (const struct sockaddr_in *)addr;
     uint8_t *p = buf;
     int len = (int)nread;
     struct tl_rtp_hdr h;
@@ -565,8 +594,9 @@ static void on_rtp(struct tl_media_stream *s, ssize_t nread, uint8_t *buf,
         s->st.drop_pt++;
         return;
     }
-    if (!accept_source(s, src, &s->tx_rtp, &s->sdp_rtp, s->srtp_rx != NULL, true)) {
+    if (!accept_source(s, addr, &s->tx_rtp, &s->sdp_rtp, s->srtp_rx != NULL, true)) {
         s->st.drop_source++;
+        unlatched(s, addr);
         return;
     }
     uint64_t arrival_ts = uv_hrtime() / 125000; /* ns → 8 kHz units */
@@ -592,7 +622,7 @@ static void on_rtcp(struct tl_media_stream *s, ssize_t nread, uint8_t *buf,
         s->st.drop_too_big++;
         return;
     }
-    if (addr->sa_family != AF_INET) {
+    if (addr->sa_family != s->af) {
         s->st.drop_source++;
         return;
     }
@@ -612,8 +642,7 @@ static void on_rtcp(struct tl_media_stream *s, ssize_t nread, uint8_t *buf,
         s->st.drop_rtcp++;
         return;
     }
-    if (!accept_source(s, (const struct sockaddr_in *)addr, &s->tx_rtcp, &s->sdp_rtcp,
-                       s->srtp_rx != NULL, false)) {
+    if (!accept_source(s, addr, &s->tx_rtcp, &s->sdp_rtcp, s->srtp_rx != NULL, false)) {
         s->st.drop_source++;
         return;
     }
@@ -699,7 +728,8 @@ int tl_media_engine_new(uv_loop_t *loop, const struct tl_media_config *cfg,
     e->max_streams = cfg->max_streams ? cfg->max_streams : 4096;
     e->latch = cfg->latch ? cfg->latch : TL_MEDIA_LATCH_SDP_IP;
     e->rtcp_interval_ms = cfg->rtcp_interval_ms ? cfg->rtcp_interval_ms : 5000;
-    if (uv_ip4_addr(cfg->bind_ip ? cfg->bind_ip : "0.0.0.0", 0, &e->bind_addr)) {
+    if (uv_ip4_addr(cfg->bind_ip ? cfg->bind_ip : "0.0.0.0", 0, &e->bind4) ||
+        uv_ip6_addr(cfg->bind_ip6 ? cfg->bind_ip6 : "::", 0, &e->bind6)) {
         err = EINVAL;
         goto out;
     }
@@ -755,6 +785,11 @@ const char *tl_media_engine_public_ip(const struct tl_media_engine *e)
     return e->public_ip;
 }
 
+enum tl_media_latch tl_media_engine_latch(const struct tl_media_engine *e)
+{
+    return e->latch;
+}
+
 uint32_t tl_media_engine_streams(const struct tl_media_engine *e)
 {
     return e->nstreams;
@@ -762,19 +797,34 @@ uint32_t tl_media_engine_streams(const struct tl_media_engine *e)
 
 /* ---- stream ---- */
 
-static int bind_one(const struct sockaddr_in *ba, uint16_t port, int *fdp)
+/* EAFNOSUPPORT when the family cannot be used here at all (a kernel without IPv6, or a bind
+ * address that is not local): no other port would do better, and the caller answers the
+ * offer accordingly rather than as a shortage of ports. */
+static int bind_one(const struct tl_media_engine *e, int af, uint16_t port, int *fdp)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = socket(af, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return errno;
-    int tos = DSCP_EF; /* voice: best effort when the network ignores it */
-    setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
-    struct sockaddr_in a = *ba;
-    a.sin_port = htons(port);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        return errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT ? EAFNOSUPPORT : errno;
+    int tos = DSCP_EF, on = 1; /* voice: best effort when the network ignores it */
+    union sa a;
+    socklen_t alen;
+    if (af == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof tos);
+        /* v6-only: an IPv4 stream may hold the same port number in its own family */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+        a.v6 = e->bind6;
+        a.v6.sin6_port = htons(port);
+        alen = sizeof a.v6;
+    } else {
+        setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+        a.v4 = e->bind4;
+        a.v4.sin_port = htons(port);
+        alen = sizeof a.v4;
+    }
+    if (bind(fd, &a.sa, alen) < 0) {
         int err = errno;
         close(fd);
-        return err;
+        return err == EADDRNOTAVAIL ? EAFNOSUPPORT : err;
     }
     *fdp = fd;
     return 0;
@@ -782,7 +832,7 @@ static int bind_one(const struct sockaddr_in *ba, uint16_t port, int *fdp)
 
 /* Plain sockets first, libuv handles only once both are bound: a failed bind then needs a
  * close(2), not an asynchronous uv_close. */
-static int bind_pair(struct tl_media_engine *e, uint16_t *portp, int fds[2])
+static int bind_pair(struct tl_media_engine *e, int af, uint16_t *portp, int fds[2])
 {
     int err = EADDRNOTAVAIL;
     uint32_t tries = e->ports.count < BIND_ATTEMPTS ? e->ports.count : BIND_ATTEMPTS;
@@ -790,9 +840,9 @@ static int bind_pair(struct tl_media_engine *e, uint16_t *portp, int fds[2])
         uint16_t port;
         if (tl_port_pool_get(&e->ports, &port))
             return EADDRNOTAVAIL;
-        err = bind_one(&e->bind_addr, port, &fds[0]);
+        err = bind_one(e, af, port, &fds[0]);
         if (!err) {
-            err = bind_one(&e->bind_addr, (uint16_t)(port + 1), &fds[1]);
+            err = bind_one(e, af, (uint16_t)(port + 1), &fds[1]);
             if (err)
                 close(fds[0]);
         }
@@ -834,11 +884,41 @@ static int srtp_session(srtp_t *out, enum tl_media_srtp_suite suite, const uint8
     return err;
 }
 
+/* An IPv4 or IPv6 literal (SDP c=; never a name) with a port. 0 or EINVAL. */
+static int sa_parse(const char *ip, uint16_t port, union sa *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ip || !port)
+        return EINVAL;
+    if (inet_pton(AF_INET, ip, &out->v4.sin_addr) == 1) {
+        out->v4.sin_family = AF_INET;
+        out->v4.sin_port = htons(port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, ip, &out->v6.sin6_addr) == 1) {
+        out->v6.sin6_family = AF_INET6;
+        out->v6.sin6_port = htons(port);
+        return 0;
+    }
+    return EINVAL;
+}
+
+/* The SDP's RTP and RTCP addresses, checked against the stream's family (a socket cannot
+ * change family; the caller refuses such a re-offer). 0, EINVAL, EAFNOSUPPORT. */
+static int addrs_parse(const struct tl_media_stream *s, const char *ip, uint16_t rtp, uint16_t rtcp,
+                       union sa *a, union sa *b)
+{
+    if (sa_parse(ip, rtp, a) || sa_parse(ip, rtcp ? rtcp : (uint16_t)(rtp + 1), b))
+        return EINVAL;
+    return a->sa.sa_family == s->af ? 0 : EAFNOSUPPORT;
+}
+
 static int set_addrs(struct tl_media_stream *s, const char *ip, uint16_t rtp, uint16_t rtcp)
 {
-    struct sockaddr_in a, b;
-    if (!rtp || uv_ip4_addr(ip, rtp, &a) || uv_ip4_addr(ip, rtcp ? rtcp : rtp + 1, &b))
-        return EINVAL;
+    union sa a, b;
+    int err = addrs_parse(s, ip, rtp, rtcp, &a, &b);
+    if (err)
+        return err;
     s->sdp_rtp = s->tx_rtp = a;
     s->sdp_rtcp = s->tx_rtcp = b;
     s->have_remote = true;
@@ -887,8 +967,17 @@ int tl_media_stream_open(struct tl_media_engine *e, const struct tl_media_stream
                          const struct tl_media_stream_cb *cb, void *arg,
                          struct tl_media_stream **sp)
 {
-    if (!p || (!p->pending && !codec_ok(p)) || p->latch > TL_MEDIA_LATCH_OFF || e->closing)
+    if (!p || (!p->pending && !codec_ok(p)) || p->latch > TL_MEDIA_LATCH_OFF || e->closing ||
+        (p->af && p->af != AF_INET && p->af != AF_INET6))
         return EINVAL;
+    int af = p->af ? p->af : AF_INET;
+    if (p->remote_ip) {
+        union sa ra;
+        if (sa_parse(p->remote_ip, p->remote_rtp_port ? p->remote_rtp_port : 9, &ra) ||
+            (p->af && p->af != ra.sa.sa_family))
+            return EINVAL;
+        af = ra.sa.sa_family;
+    }
     if (e->nstreams >= e->max_streams)
         return EMFILE;
     struct tl_media_stream *s = calloc(1, sizeof *s);
@@ -903,6 +992,8 @@ int tl_media_stream_open(struct tl_media_engine *e, const struct tl_media_stream
     s->pt = p->pending ? 0 : p->pt;
     s->dtmf_pt = p->pending ? -1 : (int16_t)p->dtmf_pt;
     s->latch = p->latch ? p->latch : e->latch;
+    s->af = af;
+    s->salen = af == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     s->timeout_ms = p->timeout_ms;
     s->send_ok = s->recv_expected = true;
     struct {
@@ -922,7 +1013,7 @@ int tl_media_stream_open(struct tl_media_engine *e, const struct tl_media_stream
             goto out;
         }
     }
-    if ((err = bind_pair(e, &s->port, fds)))
+    if ((err = bind_pair(e, af, &s->port, fds)))
         goto out;
     s->fd_rtp = fds[0];
     s->fd_rtcp = fds[1];
@@ -1004,12 +1095,11 @@ int tl_media_stream_set_params(struct tl_media_stream *s, const struct tl_media_
 {
     if (s->closing || !p || !codec_ok(p))
         return EINVAL;
-    struct sockaddr_in a, b;
+    union sa a, b;
+    int err;
     if (p->remote_ip &&
-        (!p->remote_rtp_port || uv_ip4_addr(p->remote_ip, p->remote_rtp_port, &a) ||
-         uv_ip4_addr(p->remote_ip,
-                     p->remote_rtcp_port ? p->remote_rtcp_port : p->remote_rtp_port + 1, &b)))
-        return EINVAL;
+        (err = addrs_parse(s, p->remote_ip, p->remote_rtp_port, p->remote_rtcp_port, &a, &b)))
+        return err;
     srtp_t tx = NULL, rx = NULL;
     if (p->srtp && (srtp_session(&tx, p->srtp, p->srtp_tx_key, false, s->ssrc) ||
                     srtp_session(&rx, p->srtp, p->srtp_rx_key, true, 0))) {
@@ -1036,11 +1126,30 @@ int tl_media_stream_set_params(struct tl_media_stream *s, const struct tl_media_
     return 0;
 }
 
-int tl_media_stream_remote(const struct tl_media_stream *s, struct sockaddr_in *out)
+int tl_media_stream_remote(const struct tl_media_stream *s, struct sockaddr_storage *out)
 {
     if (!s->have_remote)
         return ENOENT;
-    *out = s->tx_rtp;
+    memset(out, 0, sizeof *out);
+    memcpy(out, &s->tx_rtp, s->salen);
+    return 0;
+}
+
+int tl_media_stream_af(const struct tl_media_stream *s)
+{
+    return s->af;
+}
+
+int tl_media_stream_unlatched(const struct tl_media_stream *s, struct tl_media_unlatched *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s->unl_seen)
+        return ENOENT;
+    if (s->have_remote)
+        memcpy(&out->sdp, &s->sdp_rtp, s->salen);
+    memcpy(&out->from, &s->unl_from, s->salen);
+    out->dropped = s->unl_dropped;
+    out->accepted = s->st.rx_packets;
     return 0;
 }
 

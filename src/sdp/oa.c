@@ -16,14 +16,16 @@
 #define TE_DEFAULT 0xFFFF  /* RFC 4733 §7.1.1: no fmtp means 0-15 */
 #define PTIME      20
 
-static int refuse(struct tl_sdp_refusal *why, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int refuse(struct tl_sdp_refusal *why, int code, const char *fmt, ...)
+static int refuse(struct tl_sdp_refusal *why, int code, enum tl_sdp_mismatch kind, const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
+static int refuse(struct tl_sdp_refusal *why, int code, enum tl_sdp_mismatch kind, const char *fmt,
+                  ...)
 {
     if (why) {
         va_list ap;
         why->status = 488;
         why->warn_code = code;
+        why->kind = kind;
         va_start(ap, fmt);
         vsnprintf(why->text, sizeof why->text, fmt, ap);
         va_end(ap);
@@ -214,16 +216,16 @@ static int take_media(struct tl_sdp_nego *neg, struct tl_sdp_refusal *why, const
         if (fmt_codec(&m->fmt[i]))
             fi = i;
     if (fi == m->nfmt)
-        return refuse(why, 305,
+        return refuse(why, 305, TL_SDP_MISMATCH_CODEC,
                       "Incompatible media format: no supported codec in the audio stream "
                       "(this trunk speaks PCMU and PCMA at 8000 Hz)");
     const struct tl_sdp_conn *c = m->conn.has ? &m->conn : &sdp->conn;
     if (!c->has)
-        return refuse(why, 301,
+        return refuse(why, 301, TL_SDP_MISMATCH_ADDRESS,
                       "Incompatible network address formats: no c= line for the "
                       "audio stream");
     if (!c->is_ip)
-        return refuse(why, 301,
+        return refuse(why, 301, TL_SDP_MISMATCH_ADDRESS,
                       "Incompatible network address formats: c= must be an IPv4 or IPv6 "
                       "address, not a host name");
     int te = -1;
@@ -255,24 +257,44 @@ static bool is_audio(const struct tl_sdp_media *m)
     return tl_sdp_pl_caseeq(m->type, "audio");
 }
 
+/* RFC 4585 AVPF and RFC 5124 SAVPF (RTP/AVPF, RTP/SAVPF, UDP/TLS/RTP/SAVPF: what WebRTC
+ * offers); §5.14: protocol names are case-sensitive */
+static bool is_avpf(struct tl_pl proto)
+{
+    return proto.l >= 4 && memcmp(proto.p + proto.l - 4, "AVPF", 4) == 0;
+}
+
+static bool is_dtls(struct tl_pl proto) /* RFC 5764 */
+{
+    return proto.l >= 8 && memcmp(proto.p, "UDP/TLS/", 8) == 0;
+}
+
 /* Can stream idx of the offer be answered under the policy? Fills why when not. */
 static int acceptable(const struct tl_sdp *offer, size_t idx, enum tl_sdp_policy pol,
                       struct tl_sdp_refusal *why, int *crypto_i)
 {
     const struct tl_sdp_media *m = &offer->media[idx];
     *crypto_i = -1;
+    int pn = (int)(m->proto_pl.l > 40 ? 40 : m->proto_pl.l);
+    if (m->proto == TL_SDP_PROTO_OTHER && is_avpf(m->proto_pl))
+        return refuse(why, 302, TL_SDP_MISMATCH_PROFILE,
+                      "Incompatible transport protocol: %.*s is a WebRTC-style AVPF profile "
+                      "(RTCP feedback%s), not supported — configure the carrier or PBX to offer "
+                      "RTP/AVP, or RTP/SAVP with SDES a=crypto",
+                      pn, m->proto_pl.p, is_dtls(m->proto_pl) ? ", DTLS-SRTP" : "");
     if (m->proto == TL_SDP_PROTO_OTHER)
         return refuse(why, 302,
+                      is_dtls(m->proto_pl) ? TL_SDP_MISMATCH_ENCRYPTION : TL_SDP_MISMATCH_OTHER,
                       "Incompatible transport protocol: %.*s is not supported — offer RTP/AVP, "
                       "or RTP/SAVP with SDES a=crypto (DTLS-SRTP and AVPF are not supported)",
-                      (int)(m->proto_pl.l > 40 ? 40 : m->proto_pl.l), m->proto_pl.p);
+                      pn, m->proto_pl.p);
     if (m->proto == TL_SDP_PROTO_RTP_AVP && pol == TL_SDP_SRTP_REQUIRED)
-        return refuse(why, 305,
+        return refuse(why, 305, TL_SDP_MISMATCH_ENCRYPTION,
                       "Incompatible media format: SRTP is required on this trunk but the "
                       "offer is plain RTP/AVP — set Media encryption to Allowed on both sides "
                       "to test, then back to Required");
     if (m->proto == TL_SDP_PROTO_RTP_SAVP && pol == TL_SDP_SRTP_DISABLED)
-        return refuse(why, 305,
+        return refuse(why, 305, TL_SDP_MISMATCH_ENCRYPTION,
                       "Incompatible media format: the offer is SRTP (RTP/SAVP) but Media "
                       "encryption is Disabled on this trunk — set it to Allowed or Required");
     struct tl_sdp_nego tmp;
@@ -292,10 +314,10 @@ static int acceptable(const struct tl_sdp *offer, size_t idx, enum tl_sdp_policy
         }
     }
     if (!m->ncrypto)
-        return refuse(why, 305,
+        return refuse(why, 305, TL_SDP_MISMATCH_ENCRYPTION,
                       "Incompatible media format: RTP/SAVP offered without a=crypto (SDES); "
                       "DTLS-SRTP is not supported");
-    return refuse(why, 305,
+    return refuse(why, 305, TL_SDP_MISMATCH_ENCRYPTION,
                   "Incompatible media format: no usable a=crypto line (needs "
                   "AES_CM_128_HMAC_SHA1_80 or _32, a 30-byte inline key, no MKI): %s",
                   tl_sdp_crypto_err_str(m->crypto[0].err));
@@ -336,7 +358,7 @@ int tl_sdp_answer(struct tl_sdp *ans, struct tl_sdp_nego *neg, struct tl_sdp_ref
     if (pick < 0) {
         memset(ans, 0, sizeof *ans);
         if (!naudio)
-            return refuse(why, 304,
+            return refuse(why, 304, TL_SDP_MISMATCH_OTHER,
                           "Media type not available: the offer has no active audio "
                           "stream");
         if (why)
@@ -466,17 +488,18 @@ int tl_sdp_answer_take(struct tl_sdp_nego *neg, struct tl_sdp_refusal *why,
 
     /* §6: as many m= lines as offered (one), in order */
     if (answer->nmedia != 1)
-        return refuse(why, 300,
+        return refuse(why, 300, TL_SDP_MISMATCH_OTHER,
                       "Incompatible network protocol: the answer has %zu m= lines, our offer "
                       "had 1",
                       answer->nmedia);
     const struct tl_sdp_media *m = &answer->media[0];
     if (!is_audio(m) || !m->port)
-        return refuse(why, 304,
+        return refuse(why, 304, TL_SDP_MISMATCH_OTHER,
                       "Media type not available: the answer rejected our audio "
                       "stream");
     if (m->proto != sess->offer_proto)
         return refuse(why, 302,
+                      is_avpf(m->proto_pl) ? TL_SDP_MISMATCH_PROFILE : TL_SDP_MISMATCH_ENCRYPTION,
                       "Incompatible transport protocol: we offered %s, the answer has %.*s",
                       sess->offer_proto == TL_SDP_PROTO_RTP_SAVP ? "RTP/SAVP" : "RTP/AVP",
                       (int)(m->proto_pl.l > 40 ? 40 : m->proto_pl.l), m->proto_pl.p);
@@ -507,7 +530,7 @@ int tl_sdp_answer_take(struct tl_sdp_nego *neg, struct tl_sdp_refusal *why,
             continue;
         if (sodium_memcmp(sess->key[si], k->key, TL_SDP_KEY_LEN) == 0) {
             tl_sdp_nego_wipe(neg);
-            return refuse(why, 305,
+            return refuse(why, 305, TL_SDP_MISMATCH_ENCRYPTION,
                           "Incompatible media format: the answer's SRTP key is our "
                           "own (a reflected key)");
         }
@@ -519,7 +542,7 @@ int tl_sdp_answer_take(struct tl_sdp_nego *neg, struct tl_sdp_refusal *why,
         return 0;
     }
     tl_sdp_nego_wipe(neg);
-    return refuse(why, 305,
+    return refuse(why, 305, TL_SDP_MISMATCH_ENCRYPTION,
                   "Incompatible media format: the answer has no usable a=crypto line for our "
                   "tags (1 AES_CM_128_HMAC_SHA1_80, 2 AES_CM_128_HMAC_SHA1_32)%s%s",
                   m->ncrypto ? ": " : "",

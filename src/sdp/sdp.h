@@ -202,11 +202,23 @@ struct tl_sdp_nego {
 };
 void tl_sdp_nego_wipe(struct tl_sdp_nego *n);
 
+/* What kind of mismatch a refusal is, for the caller's diagnostics (event codes and
+ * hints: docs/calls.md). The Warning code alone does not say: 305 covers codecs and SRTP,
+ * 302 both AVPF and DTLS. */
+enum tl_sdp_mismatch {
+    TL_SDP_MISMATCH_OTHER = 0,  /* no audio stream, the answer's shape */
+    TL_SDP_MISMATCH_ENCRYPTION, /* SRTP policy vs RTP/AVP or RTP/SAVP, a=crypto, DTLS-SRTP */
+    TL_SDP_MISMATCH_PROFILE,    /* AVPF (RTP/AVPF, RTP/SAVPF, UDP/TLS/RTP/SAVPF: WebRTC) */
+    TL_SDP_MISMATCH_CODEC,      /* no PCMU/PCMA at 8000 Hz */
+    TL_SDP_MISMATCH_ADDRESS,    /* c= missing or not an IP literal */
+};
+
 /* Why an offer (or an answer to our offer) is unusable. The caller answers `status` with
  * a Warning header: `Warning: <warn_code> <our host> "<text>"` (RFC 3261 §20.43). */
 struct tl_sdp_refusal {
     int status;    /* 488 */
     int warn_code; /* 300, 301, 302, 304, 305 (RFC 3261 §20.43) */
+    enum tl_sdp_mismatch kind;
     char text[256];
 };
 

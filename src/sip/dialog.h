@@ -165,9 +165,13 @@ struct tl_sip_sess_h {
      * status when there is one (REJECTED, ERROR), else 0. Drop sess here. */
     void (*on_terminated)(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16_t scode,
                           void *arg);
-    /* INFO (RFC 6086; DTMF relay): answered 200 before this is called */
-    void (*on_info)(struct tl_sip_sess *sess, const struct tl_pl *ctype, const struct tl_pl *body,
-                    void *arg);
+    /* INFO (RFC 6086): m is the request. Returns the final status to answer it with (200; a
+     * 415 for a Content-Type it does not take, 469 for an Info Package it does not take) and
+     * may write the header lines that answer needs into hdrs (cap bytes, each line ending
+     * in CRLF; "" = none): Accept with 415 (RFC 3261 §21.4.13), Recv-Info with 469 (RFC 6086
+     * §5.2.3). It may end the session: the answer uses none of its state. NULL: 200. */
+    uint16_t (*on_info)(struct tl_sip_sess *sess, const struct tl_sip_msg *m, char *hdrs,
+                        size_t cap, void *arg);
     /* An incoming REFER (RFC 3515): return 202 to accept (we answer 202 and send the
      * first NOTIFY "100 Trying"; report progress with tl_sip_sess_notify), or a status
      * (403, 603) to refuse. NULL: 603. */

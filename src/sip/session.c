@@ -955,11 +955,10 @@ static void in_dialog(struct tl_sip_sess *x, struct tl_sip_tsx *tx, const struct
         in_update(x, tx, m);
         return;
     case TL_SIP_METHOD_INFO: {
-        const struct tl_sip_hdr *ct = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTENT_TYPE);
-        struct tl_pl ctype = ct ? ct->val : (struct tl_pl){0};
-        reply(l, tx, m, 200, NULL);
-        if (x->h->on_info)
-            x->h->on_info(x, &ctype, &m->body, x->arg);
+        char hdrs[256] = "";
+        uint16_t code = x->h->on_info ? x->h->on_info(x, m, hdrs, sizeof hdrs, x->arg) : 200;
+        hdrs[sizeof hdrs - 1] = '\0';
+        reply(l, tx, m, code >= 200 && code <= 699 ? code : 500, hdrs[0] ? hdrs : NULL);
         return;
     }
     case TL_SIP_METHOD_OPTIONS:
@@ -1358,13 +1357,18 @@ static int t_offer(struct tl_sip_sess *sess, const struct tl_pl *offer, struct t
     return ans->len ? 0 : 500;
 }
 
-static void t_info(struct tl_sip_sess *sess, const struct tl_pl *ctype, const struct tl_pl *body,
-                   void *arg)
+static uint16_t t_info(struct tl_sip_sess *sess, const struct tl_sip_msg *m, char *hdrs, size_t cap,
+                       void *arg)
 {
     (void)sess;
     (void)arg;
-    tl_info("sip", "test.info", "ctype=%.*s len=%zu", (int)(ctype->l > 64 ? 64 : ctype->l),
-            ctype->p, body->l);
+    (void)hdrs;
+    (void)cap;
+    const struct tl_sip_hdr *ct = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTENT_TYPE);
+    struct tl_pl ctype = ct ? ct->val : (struct tl_pl){0};
+    tl_info("sip", "test.info", "ctype=%.*s len=%zu", (int)(ctype.l > 64 ? 64 : ctype.l), ctype.p,
+            m->body.l);
+    return 200;
 }
 
 static void t_term(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16_t scode, void *arg)

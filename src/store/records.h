@@ -66,10 +66,39 @@
 #define TL_EV_HINT_ADMISSION_REFUSED                                                               \
     "trunkline refused the call because a limit was reached (concurrent calls of the "             \
     "workspace's plan, or the gateway's capacity): try again later or raise the plan."
+#define TL_EV_MEDIA_PROFILE_UNSUPPORTED "media_profile_unsupported"
+#define TL_EV_HINT_MEDIA_PROFILE_UNSUPPORTED                                                       \
+    "The offer uses a WebRTC-style AVPF profile (RTP/SAVPF, RTP/AVPF, UDP/TLS/RTP/SAVPF), which "  \
+    "trunkline does not support: configure the carrier or PBX to offer RTP/AVP, or RTP/SAVP with " \
+    "SDES keys (a=crypto)."
+#define TL_EV_MEDIA_ADDRESS_UNAVAILABLE "media_address_unavailable"
+/* %s: what is wrong with the offer's c= ("the offer's media is IPv6 and this gateway has no
+ * usable IPv6 address for media") */
+#define TL_EV_HINT_MEDIA_ADDRESS_UNAVAILABLE_FMT                                                   \
+    "The offer's media address cannot be used: %s. Configure the carrier or PBX to offer media "   \
+    "this gateway can reach (IPv4: c=IN IP4 a.b.c.d), or give the host an address of the "         \
+    "offer's family with a route to the carrier."
+/* no RTP port pair or stream left: the gateway's capacity, not the plan's */
+#define TL_EV_HINT_MEDIA_PORTS                                                                     \
+    "trunkline has no free RTP port pair (rtp_port_min to rtp_port_max, two ports a call): try "   \
+    "again later; the operator widens the port range or lowers max_calls to match it."
 #define TL_EV_CALL_FAILED "call_failed"
 #define TL_EV_HINT_CALL_FAILED                                                                     \
     "The call failed after it was accepted; details name the SIP status and reason. If it "        \
     "repeats, check that the agent is reachable and the media settings match on both sides."
+
+#define TL_EV_RTP_SOURCE_MISMATCH "rtp_source_mismatch"
+#define TL_EV_HINT_RTP_SOURCE_MISMATCH                                                             \
+    "The carrier's RTP comes from another address than its SDP names: it is behind NAT or "        \
+    "sends media from another media server, so its audio is dropped (one-way audio). Set "         \
+    "rtp_latching to any for this trunk "                                                          \
+    "(inbound_trunk.rtp_latching, or trunkline numbers edit --inbound-rtp-latching any); with "    \
+    "media_encryption required, SRTP follows authenticated packets by itself."
+/* the same drop under rtp_latching any: the stream took its one source already */
+#define TL_EV_HINT_RTP_SOURCE_MISMATCH_ANY                                                         \
+    "RTP arrived from a second address after the call latched to the first one: the carrier "      \
+    "moved its media mid-call, or someone else sends to this port. If the carrier moves media, "   \
+    "use media_encryption required: SRTP follows authenticated packets wherever they come from."
 
 #define TL_EV_SRTP_KEYS_IN_CLEAR "srtp_keys_in_clear"
 #define TL_EV_HINT_SRTP_KEYS_IN_CLEAR                                                              \

@@ -153,6 +153,14 @@ static const char *const migrations[] = {
     " created_at INTEGER NOT NULL);"
     "CREATE INDEX events_number ON events(number_id, seq);"
     "CREATE INDEX events_operator ON events(seq) WHERE workspace_id IS NULL;",
+
+    /* v4: what each call's media dropped, by reason: a carrier whose RTP comes from another
+     * address than its SDP (one-way audio) shows as rtp_dropped_source, not as silence */
+    "ALTER TABLE calls ADD COLUMN rtp_dropped_source INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN rtp_dropped_auth INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN rtp_dropped_malformed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN rtp_dropped_pt INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN rtp_dropped_early INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -580,7 +588,10 @@ static int inbound_to_json(const struct tl_inbound_trunk *t, char **out)
         trunk_common_to_json(o, t->username, t->transport, t->media_encryption, t->headers,
                              t->n_headers) ||
         json_put(o, "allowed_addresses", json_incref(allowed)) ||
-        json_put(o, "origination_url", json_string(t->origination_url))) {
+        json_put(o, "origination_url", json_string(t->origination_url)) ||
+        (t->rtp_latching &&
+         json_put(o, "rtp_latching",
+                  json_string(opt_name(tl_rtp_latching_name(t->rtp_latching)))))) {
         json_decref(o);
         o = NULL;
     }
@@ -631,6 +642,16 @@ static int inbound_from_json(const char *text, struct tl_inbound_trunk *t)
     if (!o)
         return EIO;
     jstr(o, "origination_url", t->origination_url, sizeof t->origination_url);
+    /* absent (rows written before the member existed) = the gateway's setting */
+    t->rtp_latching = TL_LATCHING_DEFAULT;
+    if (json_object_get(o, "rtp_latching")) {
+        int l = tl_rtp_latching_parse(jname(o, "rtp_latching"));
+        if (l < 0) {
+            json_decref(o);
+            return EIO;
+        }
+        t->rtp_latching = (enum tl_rtp_latching)l;
+    }
     t->n_allowed = 0;
     json_array_foreach(json_object_get(o, "allowed_addresses"), i, v)
     {
@@ -2290,7 +2311,12 @@ static int call_bind(sqlite3_stmt *st, const struct tl_call_record *c)
            sqlite3_bind_int64(st, 18, clamp_u64(c->packets_sent)) ||
            sqlite3_bind_int64(st, 19, clamp_u64(c->packets_received)) ||
            sqlite3_bind_int64(st, 20, clamp_u64(c->packets_lost)) ||
-           sqlite3_bind_double(st, 21, c->jitter_ms);
+           sqlite3_bind_double(st, 21, c->jitter_ms) ||
+           sqlite3_bind_int64(st, 22, clamp_u64(c->dropped_source)) ||
+           sqlite3_bind_int64(st, 23, clamp_u64(c->dropped_auth)) ||
+           sqlite3_bind_int64(st, 24, clamp_u64(c->dropped_malformed)) ||
+           sqlite3_bind_int64(st, 25, clamp_u64(c->dropped_pt)) ||
+           sqlite3_bind_int64(st, 26, clamp_u64(c->dropped_early));
 }
 
 static int event_bind(sqlite3_stmt *st, const struct tl_event *e)
@@ -2318,15 +2344,22 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
                    "INSERT INTO calls (id, workspace_id, number_id, number, agent_id, direction, "
                    "from_uri, from_user, to_user, sip_call_id, created_at, answered_at, ended_at, "
                    "end_reason, final_status, codec, media_encryption, packets_sent, "
-                   "packets_received, packets_lost, jitter_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                   "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) "
+                   "packets_received, packets_lost, jitter_ms, rtp_dropped_source, "
+                   "rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, rtp_dropped_early) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+                   "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26) "
                    "ON CONFLICT(id) DO UPDATE SET agent_id = excluded.agent_id, "
                    "answered_at = excluded.answered_at, ended_at = excluded.ended_at, "
                    "end_reason = excluded.end_reason, final_status = excluded.final_status, "
                    "codec = excluded.codec, media_encryption = excluded.media_encryption, "
                    "packets_sent = excluded.packets_sent, "
                    "packets_received = excluded.packets_received, "
-                   "packets_lost = excluded.packets_lost, jitter_ms = excluded.jitter_ms",
+                   "packets_lost = excluded.packets_lost, jitter_ms = excluded.jitter_ms, "
+                   "rtp_dropped_source = excluded.rtp_dropped_source, "
+                   "rtp_dropped_auth = excluded.rtp_dropped_auth, "
+                   "rtp_dropped_malformed = excluded.rtp_dropped_malformed, "
+                   "rtp_dropped_pt = excluded.rtp_dropped_pt, "
+                   "rtp_dropped_early = excluded.rtp_dropped_early",
                    &cst, err);
     if (ret == 0)
         ret = prep(s, op,
@@ -2354,7 +2387,9 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
 #define CA_COLS                                                                                    \
     "seq, id, workspace_id, number_id, number, agent_id, direction, from_uri, from_user, "         \
     "to_user, sip_call_id, created_at, answered_at, ended_at, end_reason, final_status, codec, "   \
-    "media_encryption, packets_sent, packets_received, packets_lost, jitter_ms"
+    "media_encryption, packets_sent, packets_received, packets_lost, jitter_ms, "                  \
+    "rtp_dropped_source, rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, "                \
+    "rtp_dropped_early"
 
 static uint64_t col_u64(sqlite3_stmt *st, int i)
 {
@@ -2389,6 +2424,11 @@ static int ca_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     c->packets_received = col_u64(st, 19);
     c->packets_lost = col_u64(st, 20);
     c->jitter_ms = sqlite3_column_double(st, 21);
+    c->dropped_source = col_u64(st, 22);
+    c->dropped_auth = col_u64(st, 23);
+    c->dropped_malformed = col_u64(st, 24);
+    c->dropped_pt = col_u64(st, 25);
+    c->dropped_early = col_u64(st, 26);
     return 0;
 }
 

@@ -49,6 +49,14 @@ enum tl_media_enc { TL_MEDIA_REQUIRED, TL_MEDIA_ALLOWED, TL_MEDIA_DISABLED };
 enum tl_number_source { TL_SOURCE_SIP_TRUNK, TL_SOURCE_PLATFORM };
 enum tl_agent_kind { TL_AGENT_BUILTIN, TL_AGENT_WEBSOCKET };
 enum tl_role { TL_ROLE_OPERATOR, TL_ROLE_ADMIN, TL_ROLE_MEMBER };
+/* inbound_trunk.rtp_latching (src/media/README.md "Latching policy"): DEFAULT = absent, the
+ * gateway's rtp_latching setting applies */
+enum tl_rtp_latching {
+    TL_LATCHING_DEFAULT,
+    TL_LATCHING_SDP_IP,
+    TL_LATCHING_ANY,
+    TL_LATCHING_OFF,
+};
 
 /* enum <-> wire name; *_parse return -1 for an unknown name */
 const char *tl_plan_name(enum tl_plan p);
@@ -63,6 +71,8 @@ const char *tl_agent_kind_name(enum tl_agent_kind k);
 int tl_agent_kind_parse(const char *s);
 const char *tl_role_name(enum tl_role r);
 int tl_role_parse(const char *s);
+const char *tl_rtp_latching_name(enum tl_rtp_latching l); /* "sdp-ip"…; NULL for DEFAULT */
+int tl_rtp_latching_parse(const char *s);                 /* SDP_IP, ANY, OFF or -1 */
 
 struct tl_kv {
     char name[TL_HEADER_NAME_MAX + 1];
@@ -131,6 +141,7 @@ struct tl_inbound_trunk {
     char origination_url[TL_URI_MAX + 1];                    /* "" = none */
     size_t n_headers;
     struct tl_kv headers[TL_HEADERS_MAX];
+    enum tl_rtp_latching rtp_latching; /* DEFAULT: the gateway's setting */
 };
 
 struct tl_phone_number {
@@ -304,7 +315,7 @@ struct tl_store_change {
 typedef void (*tl_store_change_fn)(const struct tl_store_change *c, void *arg);
 void tl_store_set_change_hook(struct tl_store *s, tl_store_change_fn fn, void *arg);
 
-/* ---- call records and diagnostic events (schema v3) ----
+/* ---- call records and diagnostic events (schema v3; drop counters v4) ----
  * Written in batches by the recorder thread (store/records.h), never by the call path
  * itself. Records never hold secrets: no passwords, no SDP keys, no Authorization values.
  * Ids: "ca_…" calls, "ev_…" events. */
@@ -339,6 +350,10 @@ struct tl_call_record {
     bool srtp; /* media_encryption "srtp" or "rtp" */
     uint64_t packets_sent, packets_received, packets_lost;
     double jitter_ms;
+    /* RTP/RTCP packets dropped, by reason (schema v4; src/media/media.h): from a source the
+     * latching policy refused, SRTP/SRTCP authentication or replay, malformed or too big,
+     * unknown payload type, before a late offer's answer */
+    uint64_t dropped_source, dropped_auth, dropped_malformed, dropped_pt, dropped_early;
 };
 
 struct tl_event {

@@ -63,6 +63,23 @@ WIRE_NAMES(enum tl_number_source, tl_source_name, tl_source_parse, source_names)
 WIRE_NAMES(enum tl_agent_kind, tl_agent_kind_name, tl_agent_kind_parse, kind_names)
 WIRE_NAMES(enum tl_role, tl_role_name, tl_role_parse, role_names)
 
+/* Not WIRE_NAMES: DEFAULT has no wire name (the member is absent or null). The names are
+ * the media layer's (tl_media_latch_name). */
+static const char *const latching_names[] = {NULL, "sdp-ip", "any", "off"};
+
+const char *tl_rtp_latching_name(enum tl_rtp_latching l)
+{
+    return (unsigned)l < N_OF(latching_names) ? latching_names[l] : NULL;
+}
+
+int tl_rtp_latching_parse(const char *s)
+{
+    for (size_t i = 1; s && i < N_OF(latching_names); i++)
+        if (strcmp(s, latching_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 bool tl_plan_allows_sip_import(enum tl_plan p)
 {
     /* product rule: "SIP trunk import is available from the Professional plan onwards" */
@@ -988,7 +1005,19 @@ int tl_valid_inbound(const struct tl_inbound_trunk *t, const char *field_prefix,
                        "headers", tl_valid_sip_header, err);
     if (rc)
         return rc;
+    if ((unsigned)t->rtp_latching > TL_LATCHING_OFF)
+        return bad(err, pathf(f, sizeof f, "%s.rtp_latching", field_prefix),
+                   "%s must be sdp-ip, any or off, or null for the gateway's rtp_latching "
+                   "setting",
+                   f);
     warn_media(t->transport, t->media_encryption, field_prefix, w);
+    /* README "Latching policy": under any, whoever sends plain RTP first gets the audio;
+     * SRTP moves only to authenticated packets, so required closes that race */
+    if (t->rtp_latching == TL_LATCHING_ANY && t->media_encryption != TL_MEDIA_REQUIRED)
+        tl_warn(w, "rtp_latching_any", pathf(f, sizeof f, "%s.rtp_latching", field_prefix),
+                "with any, plain RTP goes back to whoever sends first, which an attacker who "
+                "guesses the port can race; prefer media_encryption required, under which only "
+                "authenticated SRTP moves the audio");
     if (t->n_allowed == 0 && !t->username[0] && !(t->password_given || t->has_password))
         tl_warn(w, "inbound_unauthenticated", field_prefix,
                 "anyone who sends SIP to the gateway can reach this number's agent; set "

@@ -25,7 +25,8 @@ FRAME = 160
 
 class RtpClient:
     def __init__(self, ip="127.0.0.1"):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.bind((ip, 0))
         self.port = self.sock.getsockname()[1]
         self.remote = None

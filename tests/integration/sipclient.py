@@ -56,6 +56,8 @@ class SipClient:
             self.sock = raw
         self.sock.settimeout(DEADLINE)
         self.local = self.sock.getsockname()
+        self.lhost = bracket(self.local[0])
+        self.dhost = bracket(host)
         self.buf = b""
         self.cseq = 0
         self.call_id = None
@@ -121,21 +123,22 @@ class SipClient:
     # -- requests ------------------------------------------------------------------
     def via(self, branch):
         return "SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (
-            self.tp.upper(), self.local[0], self.local[1], branch)
+            self.tp.upper(), self.lhost, self.local[1], branch)
 
-    def request(self, method, ruri, body=b"", extra="", to=None, cseq=None, branch=None):
+    def request(self, method, ruri, body=b"", extra="", to=None, cseq=None, branch=None,
+                ctype="application/sdp"):
         if cseq is None:
             self.cseq += 1
             cseq = self.cseq
         branch = branch or os.urandom(6).hex()
         if method == "INVITE":
             self.invite_branch = branch
-        ct = "Content-Type: application/sdp\r\n" if body else ""
+        ct = "Content-Type: %s\r\n" % ctype if body and ctype else ""
         msg = ("%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\n"
                "From: <sip:carrier@%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"
                "Contact: <sip:carrier@%s:%d;transport=%s>\r\n%s%sContent-Length: %d\r\n\r\n" % (
-                   method, ruri, self.via(branch), self.local[0], self.ftag,
-                   to or self.to_hdr, self.call_id, cseq, method, self.local[0], self.local[1],
+                   method, ruri, self.via(branch), self.lhost, self.ftag,
+                   to or self.to_hdr, self.call_id, cseq, method, self.lhost, self.local[1],
                    self.tp, extra, ct, len(body))).encode() + body
         self.send(msg)
         return cseq
@@ -149,8 +152,8 @@ class SipClient:
         self.user = user
         self.call_id = os.urandom(8).hex() + "@carrier"
         self.ftag = os.urandom(4).hex()
-        self.ruri = "sip:%s@%s:%d;transport=%s" % (user, self.dest[0], self.dest[1], self.tp)
-        self.to_hdr = "<sip:%s@%s>" % (user, self.dest[0])
+        self.ruri = "sip:%s@%s:%d;transport=%s" % (user, self.dhost, self.dest[1], self.tp)
+        self.to_hdr = "<sip:%s@%s>" % (user, self.dhost)
         self.invite_to = self.to_hdr
         self.invite_cseq = self.request("INVITE", self.ruri, sdp.encode() if sdp else b"",
                                         extra)
@@ -159,7 +162,7 @@ class SipClient:
         r = self.response("INVITE")
         if r.code < 300:
             tag = re.search(r";tag=([^;>\s]+)", r.get("to")).group(1)
-            self.to_hdr = "<sip:%s@%s>;tag=%s" % (self.user, self.dest[0], tag)
+            self.to_hdr = "<sip:%s@%s>;tag=%s" % (self.user, self.dhost, tag)
         return r
 
     def cancel(self):
@@ -185,7 +188,7 @@ class SipClient:
         self.send(("ACK %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\n"
                    "From: <sip:carrier@%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d ACK\r\n"
                    "%sContent-Length: %d\r\n\r\n" % (
-                       self.ruri, self.via(branch), self.local[0], self.ftag, self.to_hdr,
+                       self.ruri, self.via(branch), self.lhost, self.ftag, self.to_hdr,
                        self.call_id, self.cseq, ct, len(body))).encode() + body)
 
     def reinvite(self, sdp):
@@ -194,6 +197,11 @@ class SipClient:
         if r.code < 300:
             self.ack()
         return r
+
+    def info(self, ctype, body, extra=""):
+        """An in-dialog INFO (RFC 6086); returns its final response."""
+        self.request("INFO", self.ruri, body.encode(), extra, ctype=ctype)
+        return self.response("INFO")
 
     def bye(self):
         self.request("BYE", self.ruri)
@@ -210,14 +218,20 @@ class SipClient:
         return m
 
 
+def bracket(host):
+    """An IPv6 literal as a SIP URI host (RFC 3261 §25.1 IPv6reference)."""
+    return "[%s]" % host if ":" in host else host
+
+
 def sdp_offer(port, srtp_key=None, direction="sendrecv", codecs=(0,), ip="127.0.0.1",
               proto=None, suite="AES_CM_128_HMAC_SHA1_80", tag=1):
-    """An audio offer (or answer) at ip:port; srtp_key (30 bytes) makes it RTP/SAVP with one
-    a=crypto line (tag, suite)."""
+    """An audio offer (or answer) at ip:port (IPv4 or IPv6: c=IN IP4/IP6); srtp_key (30 bytes)
+    makes it RTP/SAVP with one a=crypto line (tag, suite)."""
     names = {0: "PCMU/8000", 8: "PCMA/8000"}
     proto = proto or ("RTP/SAVP" if srtp_key else "RTP/AVP")
     fmts = " ".join(str(c) for c in codecs) + " 101"
-    lines = ["v=0", "o=- 1 1 IN IP4 %s" % ip, "s=-", "c=IN IP4 %s" % ip, "t=0 0",
+    at = "IP6" if ":" in ip else "IP4"
+    lines = ["v=0", "o=- 1 1 IN %s %s" % (at, ip), "s=-", "c=IN %s %s" % (at, ip), "t=0 0",
              "m=audio %d %s %s" % (port, proto, fmts)]
     lines += ["a=rtpmap:%d %s" % (c, names[c]) for c in codecs]
     lines += ["a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20"]
@@ -231,7 +245,7 @@ def sdp_offer(port, srtp_key=None, direction="sendrecv", codecs=(0,), ip="127.0.
 def parse_answer(body):
     """(ip, port, direction, codec pt, srtp key or None) from an SDP answer."""
     text = body.decode() if isinstance(body, bytes) else body
-    ip = re.search(r"c=IN IP4 (\S+)", text).group(1)
+    ip = re.search(r"c=IN IP[46] (\S+)", text).group(1)
     m = re.search(r"m=audio (\d+) (\S+) (\d+)", text)
     d = re.search(r"a=(sendrecv|sendonly|recvonly|inactive)", text)
     k = re.search(r"a=crypto:\d+ (\S+) inline:([A-Za-z0-9+/=]+)", text)

@@ -118,6 +118,23 @@ def test_number_life_cycle(daemon):
     assert p.returncode == 1 and NUMBER in p.stderr
 
 
+def test_inbound_rtp_latching_flag(daemon):
+    """--inbound-rtp-latching sets inbound_trunk.rtp_latching; an edit without it keeps it;
+    '' goes back to the gateway's setting (null); a bad value gets the server's message."""
+    p = ok(cli(daemon, "numbers", "import", NUMBER, "--address", "sip.telnyx.com",
+               "--inbound-transport", "tcp", "--inbound-media-encryption", "required",
+               "--inbound-rtp-latching", "any", "--allow", "203.0.113.0/24", "--json"))
+    n = json.loads(p.stdout)
+    assert n["inbound_trunk"]["rtp_latching"] == "any", n
+    p = ok(cli(daemon, "numbers", "edit", NUMBER, "--label", "nat", "--json"))
+    assert json.loads(p.stdout)["inbound_trunk"]["rtp_latching"] == "any"
+    p = ok(cli(daemon, "numbers", "edit", NUMBER, "--inbound-rtp-latching", "", "--json"))
+    assert json.loads(p.stdout)["inbound_trunk"]["rtp_latching"] is None
+    p = cli(daemon, "numbers", "edit", NUMBER, "--inbound-rtp-latching", "nat")
+    assert p.returncode == 1 and "inbound_trunk.rtp_latching" in p.stderr, p.stderr
+    assert "sdp-ip, any, off" in p.stderr, p.stderr
+
+
 def test_password_flag_is_accepted_but_never_printed(daemon):
     p = ok(cli(daemon, "numbers", "import", NUMBER, "--address", "sip.telnyx.com",
                "--username", "u", "--password", PASSWORD))

@@ -118,6 +118,9 @@ def test_bad_setting_is_refused_with_a_message(tmp_path):
     r = subprocess.run([BIN, "serve", "--no-such-thing", "1"], capture_output=True, text=True,
                        timeout=20)
     assert r.returncode == 2 and "--no-such-thing" in r.stderr
+    r = subprocess.run([BIN, "serve", "--rtp-latching", "first", "--data-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "rtp_latching must be sdp-ip, any or off" in r.stderr, r.stderr
 
 
 def test_config_file_and_precedence(make_daemon, tmp_path):

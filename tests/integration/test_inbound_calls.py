@@ -62,7 +62,7 @@ def echo_id(d, token=None):
 
 
 def import_number(d, number=NUMBER, transport="tcp", media="disabled", agent=True,
-                  inbound=True, username=None, allowed=None, token=None):
+                  inbound=True, username=None, allowed=None, token=None, latching=None):
     body = {"number": number, "label": "test"}
     if agent:
         body["agent_id"] = echo_id(d, token)
@@ -72,6 +72,8 @@ def import_number(d, number=NUMBER, transport="tcp", media="disabled", agent=Tru
             it["username"], it["password"] = username, PASSWORD
         if allowed:
             it["allowed_addresses"] = allowed
+        if latching:
+            it["rtp_latching"] = latching
         body["inbound_trunk"] = it
     body["outbound_trunk"] = {"address": "sip.example.com", "transport": "tls",
                               "media_encryption": "required"}

@@ -1,6 +1,9 @@
 /* src/call pieces that run without a loop: the G.711 tables (the agent interface is μ-law;
  * A-law legs are converted both ways) and the per-source INVITE token bucket. */
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +51,112 @@ static void test_g711_round_trips(void **st)
     }
 }
 
+/* IPv6 media (issue 8 §4): which family, and where our address comes from */
+static void test_media_family(void **st)
+{
+    (void)st;
+    /* an offer's c= decides, whatever the signalling came over */
+    assert_int_equal(tl_call_media_af(AF_INET6, AF_INET), AF_INET6);
+    assert_int_equal(tl_call_media_af(AF_INET, AF_INET6), AF_INET);
+    /* our own offer (late offer): IPv4 unless the INVITE came over IPv6 */
+    assert_int_equal(tl_call_media_af(0, AF_INET), AF_INET);
+    assert_int_equal(tl_call_media_af(0, AF_INET6), AF_INET6);
+    assert_int_equal(tl_call_media_af(0, 0), AF_INET);
+
+    /* public_ip serves its own family only */
+    assert_int_equal(tl_call_maddr_source(AF_INET, AF_INET, AF_INET, false),
+                     TL_CALL_MADDR_PUBLIC_IP);
+    assert_int_equal(tl_call_maddr_source(AF_INET6, AF_INET, AF_INET6, false),
+                     TL_CALL_MADDR_SIP_LOCAL);
+    assert_int_equal(tl_call_maddr_source(AF_INET6, AF_INET, AF_INET, false), TL_CALL_MADDR_ROUTE);
+    /* the SIP connection's local address when it is of the family */
+    assert_int_equal(tl_call_maddr_source(AF_INET, 0, AF_INET, false), TL_CALL_MADDR_SIP_LOCAL);
+    assert_int_equal(tl_call_maddr_source(AF_INET6, 0, AF_INET6, false), TL_CALL_MADDR_SIP_LOCAL);
+    /* IPv6 media over IPv4 signalling (a dual-stack softphone's default), and the reverse:
+     * the kernel's source address towards the offer's c= */
+    assert_int_equal(tl_call_maddr_source(AF_INET6, 0, AF_INET, false), TL_CALL_MADDR_ROUTE);
+    assert_int_equal(tl_call_maddr_source(AF_INET, 0, AF_INET6, false), TL_CALL_MADDR_ROUTE);
+    /* a wildcard local address names nothing a carrier can reach */
+    assert_int_equal(tl_call_maddr_source(AF_INET, 0, AF_INET, true), TL_CALL_MADDR_ROUTE);
+}
+
+/* SIP INFO DTMF bodies (RFC 6086 legacy usage) */
+static int info(int type, const char *body, char *d, uint16_t *ms)
+{
+    return tl_call_info_dtmf(type, body, strlen(body), d, ms);
+}
+
+static void test_info_dtmf(void **st)
+{
+    (void)st;
+    char d;
+    uint16_t ms;
+    /* content types: parameters and case do not matter, other types are not ours */
+    assert_int_equal(tl_call_info_type("application/dtmf-relay", 22), TL_CALL_INFO_DTMF_RELAY);
+    const char *ct = " Application/DTMF-Relay ; charset=utf-8";
+    assert_int_equal(tl_call_info_type(ct, strlen(ct)), TL_CALL_INFO_DTMF_RELAY);
+    assert_int_equal(tl_call_info_type("application/dtmf", 16), TL_CALL_INFO_DTMF);
+    ct = "application/dtmf-relayx";
+    assert_int_equal(tl_call_info_type(ct, strlen(ct)), 0);
+    ct = "application/media_control+xml";
+    assert_int_equal(tl_call_info_type(ct, strlen(ct)), 0);
+    assert_int_equal(tl_call_info_type("", 0), 0);
+    assert_int_equal(tl_call_info_type(NULL, 0), 0);
+
+    /* dtmf-relay: Cisco's form, LF-only, blanks, key case, numeric events */
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=5\r\nDuration=160\r\n", &d, &ms), 0);
+    assert_int_equal(d, '5');
+    assert_int_equal(ms, 160);
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "duration = 250\nsignal = #\n", &d, &ms), 0);
+    assert_int_equal(d, '#');
+    assert_int_equal(ms, 250);
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=*", &d, &ms), 0);
+    assert_int_equal(d, '*');
+    assert_int_equal(ms, 0); /* absent */
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=10\r\n", &d, &ms), 0);
+    assert_int_equal(d, '*');
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=11\r\n", &d, &ms), 0);
+    assert_int_equal(d, '#');
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=d\r\n", &d, &ms), 0);
+    assert_int_equal(d, 'D');
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=16\r\n", &d, &ms), 0);
+    assert_int_equal(d, '!');
+    /* the first Signal counts; a broken Duration does not lose the digit; capped */
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=1\nSignal=2\nDuration=x", &d, &ms), 0);
+    assert_int_equal(d, '1');
+    assert_int_equal(ms, 0);
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=3\nDuration=99999999", &d, &ms), 0);
+    assert_int_equal(ms, 65535);
+    /* refused */
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Duration=160\r\n", &d, &ms), EBADMSG);
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=\r\n", &d, &ms), EBADMSG);
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=17\r\n", &d, &ms), EBADMSG);
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=E\r\n", &d, &ms), EBADMSG);
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "Signal=55\r\n", &d, &ms), EBADMSG);
+    assert_int_equal(info(TL_CALL_INFO_DTMF_RELAY, "", &d, &ms), EBADMSG);
+    assert_int_equal(tl_call_info_dtmf(TL_CALL_INFO_DTMF_RELAY, "Signal=5\0", 9, &d, &ms), EBADMSG);
+    assert_int_equal(info(0, "Signal=5", &d, &ms), EINVAL);
+
+    /* application/dtmf: the digit alone */
+    assert_int_equal(info(TL_CALL_INFO_DTMF, "7", &d, &ms), 0);
+    assert_int_equal(d, '7');
+    assert_int_equal(info(TL_CALL_INFO_DTMF, " a\r\n", &d, &ms), 0);
+    assert_int_equal(d, 'A');
+    assert_int_equal(info(TL_CALL_INFO_DTMF, "11", &d, &ms), 0);
+    assert_int_equal(d, '#');
+    assert_int_equal(info(TL_CALL_INFO_DTMF, "Signal=5", &d, &ms), EBADMSG);
+    assert_int_equal(info(TL_CALL_INFO_DTMF, "\r\n", &d, &ms), EBADMSG);
+
+    /* the cap comes before any reading: a long body is refused whatever it holds */
+    char big[TL_CALL_INFO_BODY_MAX + 2];
+    memset(big, ' ', sizeof big);
+    memcpy(big, "Signal=5\n", 9);
+    assert_int_equal(
+        tl_call_info_dtmf(TL_CALL_INFO_DTMF_RELAY, big, TL_CALL_INFO_BODY_MAX, &d, &ms), 0);
+    assert_int_equal(
+        tl_call_info_dtmf(TL_CALL_INFO_DTMF_RELAY, big, TL_CALL_INFO_BODY_MAX + 1, &d, &ms), E2BIG);
+}
+
 static void test_rate_bucket(void **st)
 {
     (void)st;
@@ -68,9 +177,9 @@ static void test_rate_bucket(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_g711_known_values),
-        cmocka_unit_test(test_g711_round_trips),
-        cmocka_unit_test(test_rate_bucket),
+        cmocka_unit_test(test_g711_known_values), cmocka_unit_test(test_g711_round_trips),
+        cmocka_unit_test(test_rate_bucket),       cmocka_unit_test(test_media_family),
+        cmocka_unit_test(test_info_dtmf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,6 +167,39 @@ static void minimal_import_defaults(void **state)
                      0);
     assert_string_equal(n.inbound.allowed_addresses[0], "2001:db8::/32");
     assert_string_equal(n.inbound.allowed_addresses[1], "203.0.113.7");
+    assert_int_equal(n.inbound.rtp_latching, TL_LATCHING_DEFAULT); /* absent */
+
+    /* rtp_latching: a media-layer name, or null for the gateway's setting */
+    static const struct {
+        const char *v;
+        enum tl_rtp_latching want;
+    } lt[] = {{"\"any\"", TL_LATCHING_ANY},
+              {"\"sdp-ip\"", TL_LATCHING_SDP_IP},
+              {"\"off\"", TL_LATCHING_OFF},
+              {"null", TL_LATCHING_DEFAULT}};
+    for (size_t i = 0; i < sizeof lt / sizeof lt[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"number\":\"+1\",\"outbound_trunk\":{\"address\":\"a.example\"},"
+                 "\"inbound_trunk\":{\"allowed_addresses\":[\"10.0.0.0/8\"],\"rtp_latching\":%s}}",
+                 lt[i].v);
+        memset(&w, 0, sizeof w);
+        assert_int_equal(number(body, true, false, &n, &ag, &w), 0);
+        assert_int_equal(n.inbound.rtp_latching, lt[i].want);
+        assert_int_equal(w.n, 0);
+    }
+    /* any without SRTP: saved, with a warning naming the field */
+    memset(&w, 0, sizeof w);
+    assert_int_equal(number("{\"number\":\"+1\",\"outbound_trunk\":{\"address\":\"a.example\"},"
+                            "\"inbound_trunk\":{\"media_encryption\":\"disabled\",\"transport\":"
+                            "\"tcp\",\"rtp_latching\":\"any\"}}",
+                            true, false, &n, &ag, &w),
+                     0);
+    bool warned = false;
+    for (size_t i = 0; i < w.n; i++)
+        warned |= !strcmp(w.w[i].code, "rtp_latching_any") &&
+                  !strcmp(w.w[i].field, "inbound_trunk.rtp_latching");
+    assert_true(warned);
 }
 
 /* ---- refusals: code and field path ---- */
@@ -331,6 +364,12 @@ static void missing_and_rules(void **state)
                    "invalid_field", "inbound_trunk.allowed_addresses[1]", "already given");
     number_refused(IB("\"origination_url\":\"pbx.example.com\""), true, "invalid_field",
                    "inbound_trunk.origination_url", "sip: or sips:");
+    number_refused(IB("\"rtp_latching\":\"first\""), true, "invalid_field",
+                   "inbound_trunk.rtp_latching", "sdp-ip, any, off");
+    number_refused(IB("\"rtp_latching\":\"ANY\""), true, "invalid_field",
+                   "inbound_trunk.rtp_latching", "use \"any\"");
+    number_refused(IB("\"rtp_latching\":true"), true, "invalid_type", "inbound_trunk.rtp_latching",
+                   "must be a string");
     number_refused("{\"number\":\"+1\",\"agent_id\":\"agent-1\",\"outbound_trunk\":"
                    "{\"address\":\"a.b\"}}",
                    true, "invalid_field", "agent_id", "ag_");
@@ -544,8 +583,15 @@ static void number_encode(void **state)
         "203.0.113.0/24");
     assert_true(json_is_null(json_object_get(ib, "origination_url")));
     assert_int_equal(json_array_size(json_object_get(ib, "headers")), 0);
+    assert_true(json_is_null(json_object_get(ib, "rtp_latching"))); /* the gateway's setting */
     assert_string_equal(json_string_value(json_object_get(o, "created_at")),
                         "2026-11-26T08:25:24.123Z");
+    json_decref(o);
+    n.inbound.rtp_latching = TL_LATCHING_ANY;
+    o = tl_codec_number_encode(&n, NULL);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "inbound_trunk"), "rtp_latching")),
+        "any");
     json_decref(o);
 
     /* inbound disabled, no username */

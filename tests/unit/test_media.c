@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -84,6 +85,8 @@ struct peer {
     size_t mark_queued[64];
     int nmarks;
     int timeouts;
+    int unlatched;
+    struct tl_media_unlatched unl;
     bool closed;
 };
 
@@ -128,7 +131,15 @@ static void on_close(struct tl_media_stream *s, void *arg)
     ((struct peer *)arg)->closed = true;
 }
 
-static const struct tl_media_stream_cb CB = {on_audio, on_dtmf, on_mark, on_timeout, on_close};
+static void on_unlatched(struct tl_media_stream *s, void *arg, const struct tl_media_unlatched *u)
+{
+    struct peer *pe = arg;
+    pe->unlatched++;
+    pe->unl = *u;
+}
+
+static const struct tl_media_stream_cb CB = {on_audio,   on_dtmf,  on_mark,
+                                             on_timeout, on_close, on_unlatched};
 
 static struct peer *peer_new(void)
 {
@@ -705,9 +716,122 @@ static void test_srtp_tamper_and_wrong_key(void **st)
 
 static uint16_t remote_port(struct peer *p)
 {
-    struct sockaddr_in a;
+    struct sockaddr_storage a;
     assert_int_equal(0, tl_media_stream_remote(p->s, &a));
-    return ntohs(a.sin_port);
+    return a.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&a)->sin6_port)
+                                   : ntohs(((struct sockaddr_in *)&a)->sin_port);
+}
+
+static uint16_t sa_port_of(const struct sockaddr_storage *a)
+{
+    return a->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)a)->sin6_port)
+                                    : ntohs(((const struct sockaddr_in *)a)->sin_port);
+}
+
+static const char *sa_ip_of(const struct sockaddr_storage *a, char *buf, size_t cap)
+{
+    const void *ip = a->ss_family == AF_INET6
+                         ? (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr
+                         : (const void *)&((const struct sockaddr_in *)a)->sin_addr;
+    return inet_ntop(a->ss_family, ip, buf, (socklen_t)cap) ? buf : "?";
+}
+
+/* every verdict of the policy table (README.md), for RTP and RTCP */
+static void test_latch_decide(void **st)
+{
+    struct tl_latch_in in;
+#define DECIDE(pol, cur, sdpip, rtpip, auth, rtp, latched)                                         \
+    (in = (struct tl_latch_in){pol, true, cur, sdpip, rtpip, auth, rtp, latched},                  \
+     tl_latch_decide(&in))
+    for (int p = TL_MEDIA_LATCH_SDP_IP; p <= TL_MEDIA_LATCH_OFF; p++) {
+        /* the current send address is always taken, never moves anything */
+        assert_int_equal(TL_LATCH_ACCEPT, DECIDE(p, true, false, false, false, true, true));
+        assert_int_equal(TL_LATCH_ACCEPT, DECIDE(p, true, true, false, false, false, true));
+    }
+    /* sdp-ip: another port of the SDP IP moves (NAT rebinding), another IP never */
+    assert_int_equal(TL_LATCH_MOVE,
+                     DECIDE(TL_MEDIA_LATCH_SDP_IP, false, true, false, false, true, false));
+    assert_int_equal(TL_LATCH_DROP,
+                     DECIDE(TL_MEDIA_LATCH_SDP_IP, false, false, false, false, true, false));
+    assert_int_equal(TL_LATCH_DROP,
+                     DECIDE(TL_MEDIA_LATCH_SDP_IP, false, false, true, false, false, true));
+    assert_int_equal(TL_LATCH_MOVE,
+                     DECIDE(TL_MEDIA_LATCH_SDP_IP, false, false, false, true, true, false));
+    /* any: RTP takes the first source once; then only authenticated SRTP moves it */
+    assert_int_equal(TL_LATCH_MOVE,
+                     DECIDE(TL_MEDIA_LATCH_ANY, false, false, false, false, true, false));
+    assert_int_equal(TL_LATCH_DROP,
+                     DECIDE(TL_MEDIA_LATCH_ANY, false, true, false, false, true, true));
+    assert_int_equal(TL_LATCH_MOVE,
+                     DECIDE(TL_MEDIA_LATCH_ANY, false, false, false, true, true, true));
+    /* any, RTCP: from the SDP IP or the IP RTP latched to, not from a stranger */
+    assert_int_equal(TL_LATCH_MOVE,
+                     DECIDE(TL_MEDIA_LATCH_ANY, false, false, true, false, false, true));
+    assert_int_equal(TL_LATCH_MOVE,
+                     DECIDE(TL_MEDIA_LATCH_ANY, false, true, false, false, false, true));
+    assert_int_equal(TL_LATCH_DROP,
+                     DECIDE(TL_MEDIA_LATCH_ANY, false, false, false, false, false, false));
+    /* off: the SDP IP (any port) and authenticated SRTP are taken, nothing ever moves */
+    assert_int_equal(TL_LATCH_ACCEPT,
+                     DECIDE(TL_MEDIA_LATCH_OFF, false, true, false, false, true, false));
+    assert_int_equal(TL_LATCH_ACCEPT,
+                     DECIDE(TL_MEDIA_LATCH_OFF, false, false, false, true, true, false));
+    assert_int_equal(TL_LATCH_DROP,
+                     DECIDE(TL_MEDIA_LATCH_OFF, false, false, true, false, true, true));
+    /* without any send address, "from the current one" means nothing */
+    in = (struct tl_latch_in){TL_MEDIA_LATCH_SDP_IP, false, true, false, false, false, true, false};
+    assert_int_equal(TL_LATCH_DROP, tl_latch_decide(&in));
+#undef DECIDE
+    /* the names settings and the API use */
+    assert_string_equal("sdp-ip", tl_media_latch_name(TL_MEDIA_LATCH_SDP_IP));
+    assert_string_equal("any", tl_media_latch_name(TL_MEDIA_LATCH_ANY));
+    assert_string_equal("off", tl_media_latch_name(TL_MEDIA_LATCH_OFF));
+    assert_null(tl_media_latch_name(TL_MEDIA_LATCH_DEFAULT));
+    assert_int_equal(TL_MEDIA_LATCH_ANY, tl_media_latch_parse("any"));
+    assert_int_equal(TL_MEDIA_LATCH_SDP_IP, tl_media_latch_parse("sdp-ip"));
+    assert_int_equal(-1, tl_media_latch_parse("ANY"));
+    assert_int_equal(-1, tl_media_latch_parse(""));
+    assert_int_equal(-1, tl_media_latch_parse(NULL));
+}
+
+static struct sockaddr_storage sa_of(const char *ip, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *b = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ip, &a->sin_addr) == 1) {
+        a->sin_family = AF_INET;
+        a->sin_port = htons(port);
+    } else {
+        assert_int_equal(1, inet_pton(AF_INET6, ip, &b->sin6_addr));
+        b->sin6_family = AF_INET6;
+        b->sin6_port = htons(port);
+    }
+    return ss;
+}
+
+static void test_sa_compare(void **st)
+{
+#define SAME_IP(x, y) tl_sa_same_ip((struct sockaddr *)&x, (struct sockaddr *)&y)
+#define SAME(x, y)    tl_sa_same((struct sockaddr *)&x, (struct sockaddr *)&y)
+    struct sockaddr_storage a = sa_of("192.0.2.1", 4000), b = sa_of("192.0.2.1", 4002),
+                            c = sa_of("192.0.2.2", 4000), d = sa_of("2001:db8::1", 4000),
+                            e = sa_of("2001:db8::1", 4002), f = sa_of("2001:db8::2", 4000),
+                            g = sa_of("::ffff:192.0.2.1", 4000);
+    assert_true(SAME_IP(a, b));
+    assert_false(SAME(a, b));
+    assert_true(SAME(a, a));
+    assert_false(SAME_IP(a, c));
+    assert_true(SAME_IP(d, e));
+    assert_false(SAME(d, e));
+    assert_true(SAME(d, d));
+    assert_false(SAME_IP(d, f));
+    /* an IPv4-mapped IPv6 source is not the IPv4 address: the families never mix */
+    assert_false(SAME_IP(a, g));
+    assert_false(SAME_IP(a, d));
+#undef SAME_IP
+#undef SAME
 }
 
 static void test_rtp_bleed_plain(void **st)
@@ -795,6 +919,211 @@ static void test_rtp_bleed_srtp(void **st)
     assert_int_equal(1, b->npk);
     close(evil);
     close_peers(a, b);
+    engine_down();
+}
+
+/* Plain RTP from an address other than the SDP's (a carrier behind NAT): dropped, counted,
+ * and reported once with both addresses, TL_MEDIA_UNLATCHED_REPORT_MS after the first. */
+static void test_unlatched_report(void **st)
+{
+    engine_up(NULL); /* sdp-ip */
+    struct peer *a = peer_new(), *b = peer_new();
+    connect_pair(a, b, plain(), plain());
+    uint16_t aport = tl_media_stream_local_port(a->s), bport = tl_media_stream_local_port(b->s);
+    struct tl_media_unlatched u;
+    assert_int_equal(ENOENT, tl_media_stream_unlatched(b->s, &u));
+    uint16_t nport;
+    int nat = raw_sock("127.0.0.2", &nport);
+    uint8_t pk[200], f[160];
+    memset(f, 0x55, sizeof f);
+    for (int i = 0; i < 5; i++)
+        raw_send(nat, bport, pk, rtp_pkt(pk, i == 0, 0, (uint16_t)i, 160u * i, 0x4a7, f, 160));
+    RUN_UNTIL(b->unlatched == 1, 3 * TL_MEDIA_UNLATCHED_REPORT_MS);
+    assert_int_equal(1, b->unlatched);
+    char ip[64];
+    assert_string_equal("127.0.0.2", sa_ip_of(&b->unl.from, ip, sizeof ip));
+    assert_int_equal(nport, sa_port_of(&b->unl.from));
+    assert_string_equal("127.0.0.1", sa_ip_of(&b->unl.sdp, ip, sizeof ip));
+    assert_int_equal(aport, sa_port_of(&b->unl.sdp));
+    assert_int_equal(5, b->unl.dropped);
+    assert_int_equal(0, b->unl.accepted);
+    assert_int_equal(5, stats(b).drop_source);
+    assert_int_equal(0, b->npk);
+    /* the query sees later drops too (a call ending before the report asks this way) */
+    raw_send(nat, bport, pk, rtp_pkt(pk, false, 0, 5, 800, 0x4a7, f, 160));
+    RUN_UNTIL(stats(b).drop_source == 6, 2000);
+    assert_int_equal(0, tl_media_stream_unlatched(b->s, &u));
+    assert_int_equal(6, u.dropped);
+    assert_int_equal(ENOENT, tl_media_stream_unlatched(a->s, &u)); /* a dropped nothing */
+    close(nat);
+    close_peers(a, b);
+
+    /* `any`: the same source is the one the stream latches to, and its audio is taken */
+    a = peer_new(), b = peer_new();
+    struct tl_media_stream_params pb = plain();
+    pb.latch = TL_MEDIA_LATCH_ANY;
+    connect_pair(a, b, plain(), pb);
+    bport = tl_media_stream_local_port(b->s);
+    nat = raw_sock("127.0.0.2", &nport);
+    for (int i = 0; i < 5; i++)
+        raw_send(nat, bport, pk, rtp_pkt(pk, i == 0, 0, (uint16_t)i, 160u * i, 0x4a7, f, 160));
+    RUN_UNTIL(b->npk == 5, 2000);
+    assert_int_equal(5, b->npk);
+    assert_int_equal(nport, remote_port(b));
+    assert_int_equal(0, stats(b).drop_source);
+    assert_int_equal(ENOENT, tl_media_stream_unlatched(b->s, &u));
+    close(nat);
+    close_peers(a, b);
+    engine_down();
+}
+
+/* ---- IPv6 ---- */
+
+static bool v6_loopback(void)
+{
+    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static int raw_sock6(const char *ip, uint16_t *port)
+{
+    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+    assert_int_equal(1, inet_pton(AF_INET6, ip, &a.sin6_addr));
+    if (bind(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return -1;
+    }
+    socklen_t l = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    if (port)
+        *port = ntohs(a.sin6_port);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+static void raw_send6(int fd, uint16_t port, const void *b, size_t n)
+{
+    struct sockaddr_in6 a = {
+        .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    assert_int_equal((ssize_t)n, sendto(fd, b, n, 0, (struct sockaddr *)&a, sizeof a));
+}
+
+/* a global (not loopback, not link-local) IPv6 address of this host, if it has one */
+static bool other_v6(char *out, size_t cap)
+{
+    struct ifaddrs *ifs, *i;
+    bool found = false;
+    if (getifaddrs(&ifs))
+        return false;
+    for (i = ifs; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET6)
+            continue;
+        const struct in6_addr *a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_LINKLOCAL(a))
+            continue;
+        found = inet_ntop(AF_INET6, a, out, (socklen_t)cap) != NULL;
+    }
+    freeifaddrs(ifs);
+    return found;
+}
+
+static void test_ipv6_streams(void **st)
+{
+    if (!v6_loopback()) {
+        printf("skipped: ::1 cannot be bound (no IPv6 on this host)\n");
+        skip();
+    }
+    struct tl_media_config cfg = {.bind_ip6 = "::1"};
+    engine_up(&cfg);
+    struct peer *a = peer_new(), *b = peer_new();
+    struct tl_media_stream_params pa = plain(), pb = plain();
+    pa.af = AF_INET6; /* no remote yet: the family says which sockets */
+    open_stream(a, &pa);
+    pb.remote_ip = "::1";
+    pb.remote_rtp_port = tl_media_stream_local_port(a->s);
+    open_stream(b, &pb);
+    uint16_t bport = tl_media_stream_local_port(b->s);
+    assert_int_equal(0, tl_media_stream_set_remote(a->s, "::1", bport, 0));
+    assert_int_equal(AF_INET6, tl_media_stream_af(a->s));
+    assert_int_equal(AF_INET6, tl_media_stream_af(b->s));
+    uint8_t f[160];
+    for (int i = 0; i < 10; i++) {
+        frame(f, i);
+        assert_int_equal(0, tl_media_stream_write(a->s, f, 160));
+        frame(f, 100 + i);
+        assert_int_equal(0, tl_media_stream_write(b->s, f, 160));
+    }
+    assert_int_equal(0, tl_media_stream_send_dtmf(a->s, "4", 0));
+    RUN_UNTIL(b->npk == 10 && a->npk == 10 && b->ndig == 1, 3000);
+    for (int i = 0; i < 10; i++) {
+        frame(f, i);
+        assert_memory_equal(f, b->audio + 160 * i, 160);
+        frame(f, 100 + i);
+        assert_memory_equal(f, a->audio + 160 * i, 160);
+    }
+    assert_int_equal('4', b->digits[0]);
+    /* the family is the sockets': an IPv4 address for an IPv6 stream is refused */
+    assert_int_equal(EAFNOSUPPORT, tl_media_stream_set_remote(a->s, "127.0.0.1", 4000, 0));
+    struct tl_media_stream_params bad = plain();
+    bad.remote_ip = "127.0.0.1";
+    bad.remote_rtp_port = 4000;
+    assert_int_equal(EAFNOSUPPORT, tl_media_stream_set_params(a->s, &bad));
+    bad.af = AF_INET6;
+    struct peer *c = peer_new();
+    assert_int_equal(EINVAL, tl_media_stream_open(E, &bad, &CB, c, &c->s));
+    free(c);
+
+    /* sdp-ip over IPv6: the SDP IP from another port moves the send address */
+    uint16_t nport;
+    int nat = raw_sock6("::1", &nport);
+    assert_true(nat >= 0);
+    uint8_t pk[200];
+    int npk = b->npk;
+    raw_send6(nat, bport, pk, rtp_pkt(pk, true, 0, 7, 0, 0x600d, f, 160));
+    RUN_UNTIL(b->npk == npk + 1, 2000);
+    assert_int_equal(npk + 1, b->npk);
+    assert_int_equal(nport, remote_port(b));
+    assert_int_equal(1, stats(b).latches);
+    close(nat);
+    /* another IPv6 address is dropped and reported, as for IPv4 (RTP Bleed) */
+    char other[INET6_ADDRSTRLEN];
+    int evil = other_v6(other, sizeof other) ? raw_sock6(other, NULL) : -1;
+    if (evil >= 0) {
+        for (int i = 0; i < 3; i++)
+            raw_send6(evil, bport, pk, rtp_pkt(pk, false, 0, (uint16_t)(20 + i), 0, 0xbad, f, 160));
+        RUN_UNTIL(stats(b).drop_source == 3, 2000);
+        assert_int_equal(3, stats(b).drop_source);
+        assert_int_equal(nport, remote_port(b));
+        struct tl_media_unlatched u;
+        char ip[64];
+        assert_int_equal(0, tl_media_stream_unlatched(b->s, &u));
+        assert_string_equal(other, sa_ip_of(&u.from, ip, sizeof ip));
+        close(evil);
+    } else {
+        printf("note: no second local IPv6 address; the other-IP case is covered by "
+               "test_sa_compare and test_latch_decide\n");
+    }
+    close_peers(a, b);
+    engine_down();
+
+    /* an IPv6 bind address that is not local: EAFNOSUPPORT, not the pool's EADDRNOTAVAIL,
+     * and IPv4 streams of the same engine still open */
+    cfg.bind_ip6 = "2001:db8::7";
+    engine_up(&cfg);
+    a = peer_new();
+    pa = plain();
+    pa.af = AF_INET6;
+    assert_int_equal(EAFNOSUPPORT, tl_media_stream_open(E, &pa, &CB, a, &a->s));
+    pa.af = AF_INET;
+    open_stream(a, &pa);
+    assert_int_equal(AF_INET, tl_media_stream_af(a->s));
+    close_peers(a, NULL);
     engine_down();
 }
 
@@ -1097,7 +1426,11 @@ int main(void)
         cmocka_unit_test(test_srtp_80),
         cmocka_unit_test(test_srtp_32),
         cmocka_unit_test(test_srtp_tamper_and_wrong_key),
+        cmocka_unit_test(test_latch_decide),
+        cmocka_unit_test(test_sa_compare),
         cmocka_unit_test(test_rtp_bleed_plain),
+        cmocka_unit_test(test_unlatched_report),
+        cmocka_unit_test(test_ipv6_streams),
         cmocka_unit_test(test_rtp_bleed_srtp),
         cmocka_unit_test(test_rtcp_loss),
         cmocka_unit_test(test_rtcp_exchange),

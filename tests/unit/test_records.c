@@ -156,6 +156,11 @@ static void test_call_upsert(void **state)
     c.packets_received = 2990;
     c.packets_lost = 10;
     c.jitter_ms = 4.5;
+    c.dropped_source = 250;
+    c.dropped_auth = 3;
+    c.dropped_malformed = 2;
+    c.dropped_pt = 1;
+    c.dropped_early = 7;
     strcpy(c.from_user, "bad\xff\xfe utf8"); /* repaired, not refused */
     assert_int_equal(tl_recorder_call(r, &c), 0);
     tl_recorder_close(r);
@@ -170,6 +175,11 @@ static void test_call_upsert(void **state)
     assert_string_equal(got.from_user, "+491700000001");
     assert_int_equal(got.answered_at, c.answered_at);
     assert_true(got.jitter_ms > 4.4 && got.jitter_ms < 4.6);
+    assert_int_equal(got.dropped_source, 250);
+    assert_int_equal(got.dropped_auth, 3);
+    assert_int_equal(got.dropped_malformed, 2);
+    assert_int_equal(got.dropped_pt, 1);
+    assert_int_equal(got.dropped_early, 7);
     assert_int_equal(tl_store_call_get(f->s, "ws_bbbbbbbbbbbbbbbbbbbbbbbbbb", c.id, &got), ENOENT);
 }
 

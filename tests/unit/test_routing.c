@@ -241,6 +241,7 @@ static void test_cache_refresh(void **state)
     assert_string_equal(rt->in_headers[0].value, "4711");
     assert_string_equal(rt->out_address, "sip.telnyx.com");
     assert_true(rt->out_has_auth);
+    assert_int_equal(rt->in_latching, TL_LATCHING_DEFAULT); /* the gateway's setting */
     /* the owner alone, for REGISTER diagnostics: ids only, nothing else copied */
     char nid[TL_ID_MAX] = "", wid[TL_ID_MAX] = "";
     assert_int_equal(tl_routing_owner(f->r, "+493012345678", nid, wid), 0);
@@ -263,6 +264,21 @@ static void test_cache_refresh(void **state)
     assert_int_equal(tl_store_number_replace(f->s, n, &err), 0);
     assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
     assert_string_equal(rt->in_password, "in-secret-2");
+
+    /* the trunk's rtp_latching: stored (the inbound JSON column), read back, cached */
+    n->inbound.rtp_latching = TL_LATCHING_ANY;
+    n->inbound.password_given = false;
+    assert_int_equal(tl_store_number_replace(f->s, n, &err), 0);
+    assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
+    assert_int_equal(rt->in_latching, TL_LATCHING_ANY);
+    struct tl_phone_number *back = calloc(1, sizeof *back);
+    assert_int_equal(tl_store_number_get(f->s, f->ws, n->id, back), 0);
+    assert_int_equal(back->inbound.rtp_latching, TL_LATCHING_ANY);
+    free(back);
+    n->inbound.rtp_latching = TL_LATCHING_DEFAULT;
+    assert_int_equal(tl_store_number_replace(f->s, n, &err), 0);
+    assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
+    assert_int_equal(rt->in_latching, TL_LATCHING_DEFAULT);
 
     /* agent URL change -> every number of the agent follows */
     struct tl_agent *a = calloc(1, sizeof *a);

@@ -287,6 +287,7 @@ static void test_refusals(void **state)
                                "t=0 0\r\nm=audio 5000 RTP/AVP 9 96\r\na=rtpmap:96 PCMU/16000\r\n";
     assert_int_equal(answer(G722, TL_SDP_SRTP_ALLOWED, 0, &s, &n, &why), EPROTO);
     assert_int_equal(why.warn_code, 305);
+    assert_int_equal(why.kind, TL_SDP_MISMATCH_CODEC); /* not an encryption mismatch */
     assert_string_equal(why.text, "Incompatible media format: no supported codec in the audio "
                                   "stream (this trunk speaks PCMU and PCMA at 8000 Hz)");
 
@@ -300,13 +301,44 @@ static void test_refusals(void **state)
                                "a=fingerprint:sha-256 AB:CD\r\n";
     assert_int_equal(answer(DTLS, TL_SDP_SRTP_REQUIRED, 0, &s, &n, &why), EPROTO);
     assert_int_equal(why.warn_code, 302);
-    assert_non_null(strstr(why.text, "UDP/TLS/RTP/SAVPF is not supported"));
+    assert_int_equal(why.kind, TL_SDP_MISMATCH_PROFILE);
+    assert_non_null(strstr(why.text, "UDP/TLS/RTP/SAVPF is a WebRTC-style AVPF profile"));
+    assert_non_null(strstr(why.text, "DTLS-SRTP"));
+
+    /* AVPF (RFC 4585/5124) gets its own kind and text, whatever the policy */
+    static const char *const avpf[] = {"RTP/SAVPF", "RTP/AVPF"};
+    for (size_t i = 0; i < 2; i++) {
+        for (int pol = TL_SDP_SRTP_DISABLED; pol <= TL_SDP_SRTP_REQUIRED; pol++) {
+            char body[256];
+            snprintf(body, sizeof body,
+                     "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+                     "t=0 0\r\nm=audio 5000 %s 0\r\n",
+                     avpf[i]);
+            assert_int_equal(answer(body, (enum tl_sdp_policy)pol, 0, &s, &n, &why), EPROTO);
+            assert_int_equal(why.warn_code, 302);
+            assert_int_equal(why.kind, TL_SDP_MISMATCH_PROFILE);
+            assert_non_null(strstr(why.text, "AVPF profile"));
+            assert_non_null(strstr(why.text, "RTP/AVP, or RTP/SAVP"));
+            assert_null(strstr(why.text, "DTLS"));
+        }
+    }
+    /* DTLS-SRTP without feedback is an encryption mismatch; an unknown transport neither */
+    static const char DTLS_SAVP[] = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
+                                    "c=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 5000 "
+                                    "UDP/TLS/RTP/SAVP 0\r\n";
+    assert_int_equal(answer(DTLS_SAVP, TL_SDP_SRTP_REQUIRED, 0, &s, &n, &why), EPROTO);
+    assert_int_equal(why.kind, TL_SDP_MISMATCH_ENCRYPTION);
+    static const char UDP[] = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+                              "t=0 0\r\nm=audio 5000 udp 0\r\n";
+    assert_int_equal(answer(UDP, TL_SDP_SRTP_ALLOWED, 0, &s, &n, &why), EPROTO);
+    assert_int_equal(why.kind, TL_SDP_MISMATCH_OTHER);
 
     static const char FQDN[] =
         "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 media.example\r\n"
         "t=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
     assert_int_equal(answer(FQDN, TL_SDP_SRTP_ALLOWED, 0, &s, &n, &why), EPROTO);
     assert_int_equal(why.warn_code, 301);
+    assert_int_equal(why.kind, TL_SDP_MISMATCH_ADDRESS);
 
     static const char NOC[] = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
                               "t=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
@@ -316,6 +348,7 @@ static void test_refusals(void **state)
     static const char SAVP0[] = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
                                 "t=0 0\r\nm=audio 5000 RTP/SAVP 0\r\n";
     assert_int_equal(answer(SAVP0, TL_SDP_SRTP_REQUIRED, 0, &s, &n, &why), EPROTO);
+    assert_int_equal(why.kind, TL_SDP_MISMATCH_ENCRYPTION);
     assert_string_equal(why.text, "Incompatible media format: RTP/SAVP offered without a=crypto "
                                   "(SDES); DTLS-SRTP is not supported");
 

@@ -998,6 +998,34 @@ static void test_migration_keeps_data(void **state)
     assert_int_equal(tl_store_open_at(&s, db, f->key, 0, &err), EINVAL);
     assert_null(s);
 
+    /* v3 → v4: a call record written before the drop counters keeps its figures and reads
+     * 0 drops */
+    char db3[160];
+    snprintf(db3, sizeof db3, "%s/v3.db", f->dir);
+    assert_int_equal(tl_store_open_at(&s, db3, f->key, 3, &err), 0);
+    tl_store_close(s);
+    sql_int(db3, "INSERT INTO calls (id, workspace_id, direction, created_at, packets_received) "
+                 "VALUES ('ca_00000000000000000000000003', 'ws_00000000000000000000000003', "
+                 "'inbound', 1, 42)");
+    assert_int_equal(tl_store_open(&s, db3, f->key, &err), 0);
+    struct tl_call_record *cr = calloc(1, sizeof *cr);
+    assert_int_equal(
+        tl_store_call_get(s, "ws_00000000000000000000000003", "ca_00000000000000000000000003", cr),
+        0);
+    assert_int_equal(cr->packets_received, 42);
+    assert_int_equal(cr->dropped_source + cr->dropped_auth + cr->dropped_malformed +
+                         cr->dropped_pt + cr->dropped_early,
+                     0);
+    free(cr);
+    tl_store_close(s);
+    s = NULL;
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char q[200];
+        snprintf(q, sizeof q, "%s%s", db3, suffixes[i]);
+        unlink(q);
+    }
+
     char p[200];
     unlink(db);
     snprintf(p, sizeof p, "%s-wal", db);

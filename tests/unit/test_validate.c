@@ -670,6 +670,17 @@ static void inbound_rules(void **state)
     add_hdr(t.headers, &t.n_headers, "X-B", "b\r\nVia: evil");
     REFUSE(tl_valid_inbound(&t, P, &w, &E), "inbound_trunk.headers[1].value", "line breaks");
     assert_int_equal(w.n, 0);
+
+    inbound_init(&t);
+    t.rtp_latching = TL_LATCHING_OFF;
+    ACCEPT(tl_valid_inbound(&t, P, &w, &E));
+    t.rtp_latching = (enum tl_rtp_latching)(TL_LATCHING_OFF + 1);
+    REFUSE(tl_valid_inbound(&t, P, &w, &E), "inbound_trunk.rtp_latching", "sdp-ip, any or off");
+    /* the wire names are the media layer's, DEFAULT has none */
+    assert_string_equal(tl_rtp_latching_name(TL_LATCHING_SDP_IP), "sdp-ip");
+    assert_null(tl_rtp_latching_name(TL_LATCHING_DEFAULT));
+    assert_int_equal(tl_rtp_latching_parse("off"), TL_LATCHING_OFF);
+    assert_int_equal(tl_rtp_latching_parse(""), -1);
 }
 
 static void inbound_warnings(void **state)
@@ -701,6 +712,20 @@ static void inbound_warnings(void **state)
     strcpy(t.username, "zeeg");
     strcpy(t.password, "pw");
     t.password_given = true;
+    ACCEPT(tl_valid_inbound(&t, "inbound_trunk", &w, &E));
+    assert_int_equal(w.n, 0);
+
+    /* latching any without required SRTP: whoever sends first gets the audio */
+    memset(&w, 0, sizeof w);
+    inbound_init(&t);
+    t.rtp_latching = TL_LATCHING_ANY;
+    t.media_encryption = TL_MEDIA_ALLOWED;
+    ACCEPT(tl_valid_inbound(&t, "inbound_trunk", &w, &E));
+    assert_int_equal(w.n, 1);
+    assert_string_equal(w.w[0].code, "rtp_latching_any");
+    assert_string_equal(w.w[0].field, "inbound_trunk.rtp_latching");
+    memset(&w, 0, sizeof w);
+    t.media_encryption = TL_MEDIA_REQUIRED;
     ACCEPT(tl_valid_inbound(&t, "inbound_trunk", &w, &E));
     assert_int_equal(w.n, 0);
 }
