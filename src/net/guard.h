@@ -1,0 +1,52 @@
+/* net/guard: which addresses the daemon may connect to on a user's behalf (agent
+ * WebSocket URLs, webhooks, TwiML voice URLs): a guard against server-side request
+ * forgery. A workspace admin types a URL; without this check a URL naming
+ * 169.254.169.254 (cloud metadata), 127.0.0.1:8080 (our own API) or a host on the
+ * operator's private network would turn the gateway into a proxy into places the user
+ * must not reach.
+ *
+ * Refused unless inside an operator-allowed network (the setting agent_allow_networks,
+ * e.g. "127.0.0.1/32" in tests or a private network where the bots run):
+ *   loopback (127/8, ::1), unspecified (0/8, ::), RFC 1918 private (10/8, 172.16/12,
+ *   192.168/16), carrier-grade NAT (100.64/10), link-local (169.254/16, fe80::/10) — the
+ *   cloud metadata address 169.254.169.254 and fd00:ec2::254 among them —, unique-local
+ *   (fc00::/7), multicast (224/4, ff00::/8), broadcast and reserved (240/4), the
+ *   IETF protocol assignments (192.0.0/24), benchmarking (198.18/15), documentation
+ *   ranges, NAT64 (64:ff9b::/96 and 64:ff9b:1::/48, which reach IPv4 space), 6to4
+ *   (2002::/16) and Teredo (2001::/32), and IPv4-mapped or -compatible IPv6 addresses
+ *   whose IPv4 part is refused.
+ *
+ * The check runs on every address a name resolves to, when a URL is saved (the API) and
+ * again right before each connection (DNS can change between the two: rebinding). */
+#ifndef TL_NET_GUARD_H
+#define TL_NET_GUARD_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "core/core.h"
+
+#define TL_NET_GUARD_NETS_MAX 64
+
+struct tl_net_guard {
+    size_t n;
+    struct {
+        uint8_t family; /* 4 or 6 */
+        uint8_t bits;
+        uint8_t addr[16];
+    } allow[TL_NET_GUARD_NETS_MAX];
+};
+
+/* Parses "net,net,…" (CIDR or plain address, IPv4 or IPv6; spaces around commas allowed;
+ * "" = none) into g. 0, or EINVAL with err naming `field` and the bad item. */
+int tl_net_guard_parse(struct tl_net_guard *g, const char *list, const char *field,
+                       struct tl_err *err);
+/* true when the daemon may connect to sa. Otherwise false, and *why (when why is not
+ * NULL) names the kind of address in plain words: "a loopback address", "a private
+ * address", "the cloud metadata address", "a link-local address", … */
+bool tl_net_guard_ok(const struct tl_net_guard *g, const struct sockaddr *sa, const char **why);
+/* The same for an address in text (an IP literal). false with why "not an IP address"
+ * when it does not parse. */
+bool tl_net_guard_ok_str(const struct tl_net_guard *g, const char *ip, const char **why);
+
+#endif
