@@ -32,6 +32,14 @@ endif
 
 LIB_SRC  := $(sort $(shell find src -name '*.c' ! -name main.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The web UI (web/) is compiled into the binary: scripts/webembed.c, built and run first,
+# turns the files into one C file of byte arrays. The file list is kept in a stamp that
+# changes only when a file is added or removed, so that either regenerates the C file.
+WEB_FILES := $(sort $(shell find web -type f ! -name '.*' 2>/dev/null))
+WEB_GEN   := $(BUILD)/gen/web_assets.c
+WEB_LIST  := $(BUILD)/gen/web_files.list
+$(shell mkdir -p $(BUILD)/gen && (echo '$(WEB_FILES)' | cmp -s - $(WEB_LIST) || echo '$(WEB_FILES)' > $(WEB_LIST)))
+LIB_OBJ  += $(BUILD)/gen/web_assets.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -41,6 +49,17 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/webembed: scripts/webembed.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
+
+$(WEB_GEN): $(BUILD)/webembed $(WEB_FILES) $(WEB_LIST)
+	@$(if $(Q),echo "  WEB $@")
+	$(Q)$(BUILD)/webembed $@ web $(patsubst web/%,%,$(WEB_FILES))
+
+$(BUILD)/gen/web_assets.o: $(WEB_GEN)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libtrunkline.a: $(LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
