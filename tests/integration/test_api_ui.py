@@ -158,6 +158,50 @@ def test_endpoints_tell_egress_and_dns_records(make_daemon):
     assert e["egress_addresses"] == [] and e["dns_records"][0]["value"] is None
 
 
+# ---------------------------------------------------------------- the UI's files ----
+
+def test_ui_is_served_with_strict_headers(daemon):
+    d = daemon
+    r = requests.get(d.url + "/", timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    csp = r.headers["Content-Security-Policy"]
+    for part in ("default-src 'self'", "script-src 'self'", "frame-ancestors 'none'",
+                 "base-uri 'none'", "form-action 'self'", "object-src 'none'"):
+        assert part in csp, csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert r.headers["Cache-Control"] == "no-cache"
+    etag = r.headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    assert "<script" in r.text and 'type="module"' in r.text
+    assert "style=" not in r.text and "onclick" not in r.text.lower()
+    # revalidation
+    r2 = requests.get(d.url + "/", headers={"If-None-Match": etag}, timeout=10)
+    assert r2.status_code == 304 and r2.content == b"" and r2.headers["ETag"] == etag
+    r2 = requests.get(d.url + "/index.html", headers={"If-None-Match": 'W/"x", ' + etag})
+    assert r2.status_code == 304
+    # every file the page loads is there, with its type
+    for path, ctype in (("/app.js", "text/javascript; charset=utf-8"),
+                        ("/app.css", "text/css; charset=utf-8")):
+        r = requests.get(d.url + path, timeout=10)
+        assert r.status_code == 200 and r.headers["Content-Type"] == ctype, path
+        assert "Content-Security-Policy" in r.headers
+    # HEAD, and writes refused
+    assert requests.head(d.url + "/", timeout=10).status_code == 200
+    r = requests.post(d.url + "/", data="x", timeout=10)
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
+    # nothing else is a file: no directory is read
+    for path in ("/../etc/passwd", "/web/index.html", "/index.htm", "/.git/config"):
+        assert requests.get(d.url + path, timeout=10).status_code == 404, path
+    # API answers keep no-store and get a CSP that allows nothing
+    r = d.api("GET", "/v1/me")
+    assert r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
 # ---------------------------------------------------------------- the trunk check ----
 
 @pytest.fixture
