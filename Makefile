@@ -1,7 +1,8 @@
 # trunkline — one binary, one Makefile.
 #   make               build build/trunkline with -Wall -Wextra -Werror
 #   make SANITIZE=1    the same under ASan+UBSan, in build-asan/
-#   make test          unit tests (cmocka) then integration tests (pytest, real daemon)
+#   make test          unit tests (cmocka), then integration and browser tests (pytest, real daemon)
+#   make browser       the web UI's tests in headless Chromium only
 #   make unit          unit tests only
 #   make run           start the daemon with embedded defaults (data in ./var)
 #   make fuzz          libFuzzer targets (clang-14) in build-fuzz/
@@ -82,6 +83,11 @@ unit: $(UNIT_BIN)
 
 integration: $(BUILD)/trunkline
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration
+	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/browser
+
+# the web UI in headless Chromium only (screenshots in build/screenshots/)
+browser: $(BUILD)/trunkline
+	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/browser
 
 test: unit integration
 
@@ -121,6 +127,6 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: loadgen install all unit integration test run fuzz fuzz-smoke format clean
+.PHONY: loadgen install all unit integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)
