@@ -46,7 +46,12 @@ export function importMenu(onPick) {
   });
   // focus back on the button first: the dialog returns focus to what opened it
   item.addEventListener('click', () => { close(); btn.focus(); onPick(); });
-  document.addEventListener('click', (ev) => { if (!btn.contains(ev.target) && !menu.contains(ev.target)) close(); });
+  // a click elsewhere closes the menu; the listener goes with the page that made it
+  const outside = (ev) => {
+    if (!btn.isConnected) { document.removeEventListener('click', outside); return; }
+    if (!btn.contains(ev.target) && !menu.contains(ev.target)) close();
+  };
+  document.addEventListener('click', outside);
   return h('div', { class: 'menu-wrap' }, btn, menu);
 }
 
