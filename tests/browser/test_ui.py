@@ -299,6 +299,8 @@ def test_reassign_unassign_delete(gw, browser, shot):
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#assign-results button"))[0].click()
     wait_text(browser, "#agent-numbers", number)
     assert api(gw, "GET", "/v1/phone-numbers/" + pid).json()["agent_id"] == sales
+    panel = text_of(browser, "#panel-numbers")
+    assert "null" not in panel and "undefined" not in panel
     shot("07-agent-numbers-tab")
 
     # delete, confirmed by a dialog that names the number

@@ -126,8 +126,8 @@ async function numbersTab(panel, agent, ctx) {
       ? h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
         h('thead', null, h('tr', null, ['Number', 'Label', 'Trunk', 'Latest event'].concat(admin ? [h('span', { class: 'offscreen' }, 'Actions')] : []).map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', null, rows)))
-      : h('p', { class: 'muted' }, 'No numbers go to this agent yet.'),
-    page.next_cursor ? h('p', { class: 'muted' }, 'Showing the first 100; search the phone numbers list for more.') : null);
+      : h('p', { class: 'muted' }, 'No numbers go to this agent yet.'));
+    if (page.next_cursor) listBox.append(h('p', { class: 'muted' }, 'Showing the first 100; search the phone numbers list for more.'));
   }
   panel.append(h('h2', null, 'Phone numbers of this agent'), listBox);
   await refresh();
