@@ -1,7 +1,8 @@
 # trunkline — one binary, one Makefile.
 #   make               build build/trunkline with -Wall -Wextra -Werror
 #   make SANITIZE=1    the same under ASan+UBSan, in build-asan/
-#   make test          unit tests (cmocka) then integration tests (pytest, real daemon)
+#   make test          unit tests (cmocka), then integration and browser tests (pytest, real daemon)
+#   make browser       the web UI's tests in headless Chromium only
 #   make unit          unit tests only
 #   make run           start the daemon with embedded defaults (data in ./var)
 #   make fuzz          libFuzzer targets (clang-14) in build-fuzz/
@@ -32,6 +33,14 @@ endif
 
 LIB_SRC  := $(sort $(shell find src -name '*.c' ! -name main.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The web UI (web/) is compiled into the binary: scripts/webembed.c, built and run first,
+# turns the files into one C file of byte arrays. The file list is kept in a stamp that
+# changes only when a file is added or removed, so that either regenerates the C file.
+WEB_FILES := $(sort $(shell find web -type f ! -name '.*' 2>/dev/null))
+WEB_GEN   := $(BUILD)/gen/web_assets.c
+WEB_LIST  := $(BUILD)/gen/web_files.list
+$(shell mkdir -p $(BUILD)/gen && (echo '$(WEB_FILES)' | cmp -s - $(WEB_LIST) || echo '$(WEB_FILES)' > $(WEB_LIST)))
+LIB_OBJ  += $(BUILD)/gen/web_assets.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -41,6 +50,17 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/webembed: scripts/webembed.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -O1 -Wall -Wextra -Werror -o $@ $<
+
+$(WEB_GEN): $(BUILD)/webembed $(WEB_FILES) $(WEB_LIST)
+	@$(if $(Q),echo "  WEB $@")
+	$(Q)$(BUILD)/webembed $@ web $(patsubst web/%,%,$(WEB_FILES))
+
+$(BUILD)/gen/web_assets.o: $(WEB_GEN)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libtrunkline.a: $(LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -63,6 +83,11 @@ unit: $(UNIT_BIN)
 
 integration: $(BUILD)/trunkline
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration
+	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/browser
+
+# the web UI in headless Chromium only (screenshots in build/screenshots/)
+browser: $(BUILD)/trunkline
+	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/browser
 
 test: unit integration
 
@@ -102,6 +127,6 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: loadgen install all unit integration test run fuzz fuzz-smoke format clean
+.PHONY: loadgen install all unit integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)

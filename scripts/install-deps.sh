@@ -12,6 +12,7 @@ PACKAGES="
   sip-tester sqlite3 curl openssl iproute2 procps util-linux
   kamailio baresip-core gdb
   clang-14 libclang-rt-14-dev clang-format
+  chromium chromium-driver python3-selenium
 "
 
 SUDO=""

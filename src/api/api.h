@@ -15,6 +15,13 @@ struct tl_api_config {
     const char *public_host; /* for /v1/sip/endpoints */
     int sip_tcp_port, sip_tls_port;
     size_t max_body; /* bytes; larger bodies get 413 */
+    /* appended (positional initialisers above stay valid); NULL/0 = not set */
+    const char *public_ip;  /* egress address and DNS records in /v1/sip/endpoints */
+    const char *sip_listen; /* likewise, when it names one address */
+    /* the trunk check's probe: the daemon's own SIP client settings */
+    const char *sip_tls_ca_file;
+    const char *sip_dns_servers;
+    unsigned sip_t1_ms;
 };
 
 struct tl_api;

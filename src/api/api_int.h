@@ -9,16 +9,31 @@
 #define TL_API_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 
 #include "api/api.h"
+
+struct tl_api_job;
 
 struct tl_api {
     struct MHD_Daemon *mhd;
     struct tl_store *store;
     size_t max_body;
     char public_host[TL_HOST_MAX + 1];
+    char public_ip[64];
+    char sip_listen[64];
+    char tls_ca_file[512];
+    char dns_servers[256];
+    unsigned sip_t1_ms;
     int sip_tcp_port, sip_tls_port;
     int port;
+    /* jobs (requests answered later) and trunk checks; mu guards everything below */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct tl_api_job *jobs; /* running on their threads */
+    unsigned n_jobs;
+    unsigned n_checks; /* trunk checks admitted and not yet answered */
+    bool stopping;
 };
 
 /* Who may reach a route at all; handlers refine (own workspace, token roles). */
@@ -43,8 +58,29 @@ struct tl_api_req {
 
 struct tl_api_resp {
     int status;
-    json_t *json;      /* NULL only with 204 */
-    char location[96]; /* "" = no Location header */
+    json_t *json;            /* NULL only with 204 */
+    char location[96];       /* "" = no Location header */
+    const char *retry_after; /* a static string of seconds, or NULL */
+    struct tl_api_job *job;  /* instead of json: the answer comes later (below) */
+};
+
+/* A request answered later. A handler whose work takes seconds (the trunk check waits
+ * for a SIP peer) sets out->job instead of a response and returns at once. The server
+ * suspends the connection, runs job->run on a thread of its own (MHD's single thread goes
+ * on serving other requests), resumes the connection when run returns, and then calls
+ * job->finish on MHD's thread, which fills the response and frees the job. finish is
+ * called exactly once, also when the request ends unanswered (then out is thrown away).
+ * cancel (may be NULL) is called under the server's lock at stop and must only make run
+ * return soon: the server waits for every job before it stops. */
+struct tl_api_job {
+    void (*run)(struct tl_api_job *j);
+    void (*finish)(struct tl_api_job *j, struct tl_api_resp *out);
+    void (*cancel)(struct tl_api_job *j);
+    /* the server's */
+    struct tl_api *api;
+    struct MHD_Connection *conn;
+    struct tl_api_job *next;
+    bool done;
 };
 
 typedef void (*tl_api_handler)(struct tl_api_req *r, struct tl_api_resp *out);
@@ -72,6 +108,8 @@ json_t *tl_api_list(json_t *data, const char *next_cursor);
 int tl_api_scope(const struct tl_api_req *r, char ws[TL_ID_MAX], struct tl_api_resp *out);
 /* parses the body with tl_json_parse_body; NULL with out filled */
 json_t *tl_api_body(const struct tl_api_req *r, struct tl_api_resp *out);
+/* ["GET /v1/me", …]: the routes a token of this role may call (what the UI offers) */
+json_t *tl_api_routes_json(enum tl_role role);
 
 /* ---- helpers (handlers.c) shared by the handler files ---- */
 /* Answers a list route after the store's walk into data: the page, or the error of rc
@@ -87,6 +125,7 @@ void tl_api_remove(struct tl_api_req *r, struct tl_api_resp *out, tl_api_remove_
 /* ---- handlers (handlers.c, handlers_numbers.c, handlers_calls.c): one per route ---- */
 void tl_h_healthz(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_readyz(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_me(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_sip_endpoints(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_workspace_list(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_workspace_create(struct tl_api_req *r, struct tl_api_resp *out);
@@ -108,6 +147,8 @@ void tl_h_number_put(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_patch(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_delete(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_release(struct tl_api_req *r, struct tl_api_resp *out);
+/* check.c: OPTIONS to the number's outbound trunk, answered by a job */
+void tl_h_number_check(struct tl_api_req *r, struct tl_api_resp *out);
 /* handlers_calls.c: call records, a number's and the operator-level diagnostic events
  * (read only) */
 void tl_h_call_list(struct tl_api_req *r, struct tl_api_resp *out);

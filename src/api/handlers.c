@@ -64,6 +64,21 @@ void tl_h_readyz(struct tl_api_req *r, struct tl_api_resp *out)
 
 /* ---------------------------------------------------------------- sip ---- */
 
+/* an address a carrier can be given as it is (not a wildcard or unset) */
+static bool concrete_ip(const char *ip)
+{
+    return ip[0] && strcmp(ip, "0.0.0.0") != 0 && strcmp(ip, "::") != 0 && strcmp(ip, "*") != 0;
+}
+
+static json_t *dns_record(const char *type, const char *name, const char *value)
+{
+    return json_pack("{s:s, s:s, s:s?}", "type", type, "name", name, "value", value);
+}
+
+/* What a carrier needs from us: the URIs to paste, the addresses our SIP comes from (for
+ * providers that authenticate by IP), and the DNS records that make public_host reach us
+ * (SRV for providers, such as Telnyx, whose FQDN entry type is SRV). A value we cannot know
+ * (the public address when none is configured) is null: the reader fills it in. */
 void tl_h_sip_endpoints(struct tl_api_req *r, struct tl_api_resp *out)
 {
     const struct tl_api *a = r->api;
@@ -74,9 +89,66 @@ void tl_h_sip_endpoints(struct tl_api_req *r, struct tl_api_resp *out)
              v6 ? "]" : "", a->sip_tls_port);
     snprintf(tcp, sizeof tcp, "sip:%s%s%s:%d;transport=tcp", v6 ? "[" : "", a->public_host,
              v6 ? "]" : "", a->sip_tcp_port);
-    tl_api_reply(
-        out, 200,
-        json_pack("{s:s, s:s, s:s}", "tls", tls, "tcp", tcp, "public_host", a->public_host));
+
+    const char *egress = concrete_ip(a->public_ip)    ? a->public_ip
+                         : concrete_ip(a->sip_listen) ? a->sip_listen
+                                                      : NULL;
+    json_t *eg = json_array(), *dns = json_array();
+    bool bad = !eg || !dns || (egress && json_array_append_new(eg, json_string(egress)));
+    /* a host name needs records; an address literal is reached as it is */
+    bool is_name =
+        a->public_host[0] && !v6 && strspn(a->public_host, "0123456789.") != strlen(a->public_host);
+    if (!bad && is_name) {
+        char srv_tls[TL_HOST_MAX + 32], srv_tcp[TL_HOST_MAX + 32], n_tls[TL_HOST_MAX + 16],
+            n_tcp[TL_HOST_MAX + 16];
+        bool ip6 = egress && strchr(egress, ':');
+        snprintf(n_tls, sizeof n_tls, "_sips._tcp.%s", a->public_host);
+        snprintf(n_tcp, sizeof n_tcp, "_sip._tcp.%s", a->public_host);
+        snprintf(srv_tls, sizeof srv_tls, "10 10 %d %s", a->sip_tls_port, a->public_host);
+        snprintf(srv_tcp, sizeof srv_tcp, "10 10 %d %s", a->sip_tcp_port, a->public_host);
+        bad = json_array_append_new(dns, dns_record(ip6 ? "AAAA" : "A", a->public_host, egress)) ||
+              json_array_append_new(dns, dns_record("SRV", n_tls, srv_tls)) ||
+              json_array_append_new(dns, dns_record("SRV", n_tcp, srv_tcp));
+    }
+    if (bad) {
+        json_decref(eg);
+        json_decref(dns);
+        tl_api_reply(out, 500, NULL);
+        return;
+    }
+    tl_api_reply(out, 200,
+                 json_pack("{s:s, s:s, s:s, s:o, s:o}", "tls", tls, "tcp", tcp, "public_host",
+                           a->public_host, "egress_addresses", eg, "dns_records", dns));
+}
+
+/* ---------------------------------------------------------------- me ---- */
+
+/* Who the caller is: what the UI needs to decide what to show (the role, the workspace,
+ * the routes this token may call) without trying requests and reading 403s. */
+void tl_h_me(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    json_t *ws = json_null();
+    if (r->tok.role != TL_ROLE_OPERATOR) {
+        struct tl_workspace w;
+        if (tl_store_workspace_get(r->store, r->tok.workspace_id, &w) != 0) {
+            tl_api_not_found(out);
+            return;
+        }
+        ws = tl_codec_workspace_encode(&w);
+    }
+    json_t *tok = tl_codec_token_encode(&r->tok, NULL);
+    json_t *routes = tl_api_routes_json(r->tok.role);
+    if (!ws || !tok || !routes) {
+        json_decref(ws);
+        json_decref(tok);
+        json_decref(routes);
+        tl_api_reply(out, 500, NULL);
+        return;
+    }
+    tl_api_reply(out, 200,
+                 json_pack("{s:s, s:s, s:o, s:o, s:o}", "object", "me", "role",
+                           tl_role_name(r->tok.role), "token", tok, "workspace", ws, "routes",
+                           routes));
 }
 
 /* ---------------------------------------------------------------- workspaces ---- */

@@ -44,10 +44,25 @@ static void reply_number(struct tl_api_req *r, struct tl_api_resp *out, int stat
     number_free(n);
 }
 
-static int add_number(const struct tl_phone_number *n, void *arg)
+/* A list item: the number, and its newest diagnostic event in brief (null when it has
+ * none), so that a list shows which numbers have trouble without a request per number. */
+static int add_number(const struct tl_phone_number *n, const struct tl_event_brief *ev, void *arg)
 {
     json_t *j = tl_codec_number_encode(n, NULL);
-    return j && json_array_append_new(arg, j) == 0 ? 0 : ENOMEM;
+    if (!j)
+        return ENOMEM;
+    json_t *e = json_null();
+    if (ev) {
+        char at[32];
+        tl_time_iso(ev->created_at, at);
+        e = json_pack("{s:s, s:s, s:s%, s:s}", "id", ev->id, "code", ev->code, "message",
+                      ev->message, strlen(ev->message), "created_at", at);
+    }
+    if (!e || json_object_set_new(j, "latest_event", e) || json_array_append_new(arg, j)) {
+        json_decref(j);
+        return ENOMEM;
+    }
+    return 0;
 }
 
 void tl_h_number_list(struct tl_api_req *r, struct tl_api_resp *out)
@@ -61,6 +76,7 @@ void tl_h_number_list(struct tl_api_req *r, struct tl_api_resp *out)
         return;
     f.agent_id = tl_api_query(r, "agent_id");
     f.number = tl_api_query(r, "number");
+    f.q = tl_api_query(r, "q");
     if (f.agent_id && !tl_id_valid(f.agent_id, "ag")) {
         tl_api_error(out, 400, "invalid_field", "agent_id", "agent_id is not an agent id (ag_…)");
         return;
@@ -69,8 +85,13 @@ void tl_h_number_list(struct tl_api_req *r, struct tl_api_resp *out)
         tl_api_fail(out, &err);
         return;
     }
+    if (f.q && strnlen(f.q, TL_NAME_MAX + 1) > TL_NAME_MAX) {
+        tl_api_error(out, 400, "invalid_field", "q", "q is longer than %d bytes", TL_NAME_MAX);
+        return;
+    }
     json_t *data = json_array();
-    int rc = data ? tl_store_number_list(r->store, ws, &f, &pg, add_number, data, next, &err) : 0;
+    int rc =
+        data ? tl_store_number_list_latest(r->store, ws, &f, &pg, add_number, data, next, &err) : 0;
     tl_api_reply_page(out, rc, &err, data, next);
 }
 

@@ -7,11 +7,20 @@
  * an unauthenticated client cannot make us buffer anything. The body then arrives in
  * pieces, is copied into a buffer that never grows past cfg->max_body, and the handler
  * runs on the last callback. MHD's single internal polling thread runs all of this: the
- * store's fsync'ed writes block that thread, never the SIP/media loop. */
+ * store's fsync'ed writes block that thread, never the SIP/media loop.
+ *
+ * A handler that must wait for seconds (the trunk check) hands back a job instead of a
+ * response (api_int.h): the connection is suspended, the job runs on a thread of its own,
+ * and the connection resumes when it is done, so that one slow request never holds up the
+ * others on the single MHD thread.
+ *
+ * Paths outside the API ("/", "/app.js", …) are the web UI's files, embedded at build time
+ * (api/web.h); they are not routes of the table. */
 #include "api/api_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +31,7 @@
 #include <microhttpd.h>
 
 #include "api/codec.h"
+#include "api/web.h"
 
 #define CONN_LIMIT   512u
 #define CONN_TIMEOUT 30u /* seconds of inactivity before MHD drops a connection */
@@ -43,6 +53,7 @@ struct route {
 static const struct route routes[] = {
     {"GET", "/healthz", NULL, TL_ACCESS_PUBLIC, tl_h_healthz},
     {"GET", "/readyz", NULL, TL_ACCESS_PUBLIC, tl_h_readyz},
+    {"GET", "/v1/me", NULL, TL_ACCESS_MEMBER, tl_h_me},
     {"GET", "/v1/sip/endpoints", NULL, TL_ACCESS_MEMBER, tl_h_sip_endpoints},
     {"GET", "/v1/workspaces", NULL, TL_ACCESS_MEMBER, tl_h_workspace_list},
     {"POST", "/v1/workspaces", NULL, TL_ACCESS_OPERATOR, tl_h_workspace_create},
@@ -65,6 +76,7 @@ static const struct route routes[] = {
     {"DELETE", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_delete},
     {"POST", "/v1/phone-numbers/{id}/release", "pn", TL_ACCESS_ADMIN, tl_h_number_release},
     {"GET", "/v1/phone-numbers/{id}/events", "pn", TL_ACCESS_MEMBER, tl_h_number_events},
+    {"POST", "/v1/phone-numbers/{id}/check", "pn", TL_ACCESS_ADMIN, tl_h_number_check},
     {"GET", "/v1/calls", NULL, TL_ACCESS_MEMBER, tl_h_call_list},
     {"GET", "/v1/calls/{id}", "ca", TL_ACCESS_MEMBER, tl_h_call_get},
     {"GET", "/v1/events", NULL, TL_ACCESS_OPERATOR, tl_h_operator_events},
@@ -83,12 +95,30 @@ struct req_ctx {
     size_t len, cap;
     size_t discarded;
     bool too_large;
+    struct tl_api_job *job;        /* set while the request waits for its job */
+    const struct tl_web_file *web; /* a UI file, sent on the last callback */
 };
 
 void tl_api_routes_print(FILE *f)
 {
     for (size_t i = 0; i < N_ROUTES; i++)
         fprintf(f, "%s %s\n", routes[i].method, routes[i].pattern);
+}
+
+static int access_rank(enum tl_role r);
+
+json_t *tl_api_routes_json(enum tl_role role)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < N_ROUTES; i++) {
+        if (routes[i].access == TL_ACCESS_PUBLIC || access_rank(role) < (int)routes[i].access)
+            continue;
+        if (json_array_append_new(a, json_sprintf("%s %s", routes[i].method, routes[i].pattern))) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
 }
 
 /* ---------------------------------------------------------------- responses ---- */
@@ -168,6 +198,24 @@ void tl_api_fail_rc(struct tl_api_resp *out, int rc, const struct tl_err *err)
     }
 }
 
+/* The headers every answer carries. The UI's pages get a Content-Security-Policy that lets
+ * them load only our own files (no inline script or style, nothing from elsewhere, never in
+ * a frame); JSON answers get one that allows nothing, should a browser ever render one. */
+#define CSP_UI                                                                                     \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "                    \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                 \
+    "frame-ancestors 'none'"
+#define CSP_API "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+static void safety_headers(struct MHD_Response *resp, bool ui)
+{
+    MHD_add_response_header(resp, "Content-Security-Policy", ui ? CSP_UI : CSP_API);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+}
+
 /* Queues out on conn. Every response carries the same safety headers; bodies are JSON
  * except 204. Status and timing go to the log line written when the request completes. */
 static enum MHD_Result send_resp(struct MHD_Connection *conn, struct req_ctx *c,
@@ -199,7 +247,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct req_ctx *c,
     if (status != 204)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    safety_headers(resp, false);
+    if (out->retry_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, out->retry_after);
     if (status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"trunkline\"");
@@ -209,6 +259,31 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct req_ctx *c,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, out->location);
     c->status = status;
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned int)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* One of the UI's embedded files: 304 when the browser's copy is current (ETag), else the
+ * bytes. no-cache makes the browser ask each time, so a new build shows at the next load
+ * without versioned file names. */
+static enum MHD_Result send_web(struct MHD_Connection *conn, struct req_ctx *c,
+                                const struct tl_web_file *f)
+{
+    const char *inm =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool fresh = tl_web_etag_matches(inm, f->etag);
+    struct MHD_Response *resp =
+        fresh ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
+              : MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    if (!fresh)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, f->type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, f->etag);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    safety_headers(resp, true);
+    c->status = fresh ? 304 : 200;
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned int)c->status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
@@ -422,6 +497,18 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
     size_t seg_len = 0;
     bool path_known = false;
 
+    const struct tl_web_file *wf = tl_web_find(url);
+    if (wf) {
+        /* answered on the last callback: an answer queued before the request is read
+         * makes MHD close the connection, and a page loads several files */
+        if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
+            c->web = wf;
+            return MHD_YES;
+        }
+        tl_api_error(&out, 405, "method_not_allowed", "", "%s is not allowed here; use GET",
+                     c->method);
+        return send_resp(conn, c, &out, "GET, HEAD");
+    }
     if (strlen(url) <= TL_API_PATH_MAX) {
         for (size_t i = 0; i < N_ROUTES && !c->route; i++) {
             if (!path_match(routes[i].pattern, url, &seg, &seg_len))
@@ -530,6 +617,74 @@ static enum MHD_Result take_body(struct tl_api *a, struct req_ctx *c, const char
     return MHD_YES;
 }
 
+/* ---------------------------------------------------------------- jobs ---- */
+
+static void *job_thread(void *arg)
+{
+    struct tl_api_job *j = arg;
+    struct tl_api *a = j->api;
+    j->run(j);
+    pthread_mutex_lock(&a->mu);
+    j->done = true;
+    for (struct tl_api_job **p = &a->jobs; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    a->n_jobs--;
+    /* under a->mu: tl_api_stop cannot stop MHD between this and the resume */
+    MHD_resume_connection(j->conn);
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* Starts j for the request on conn and suspends the connection; MHD calls on_request again
+ * once the job thread resumes it. Where no thread can be had, the job runs here, on MHD's
+ * thread (bounded by its own deadline): slower for everybody, never wrong. false when the
+ * answer is already in out. */
+static bool job_start(struct tl_api *a, struct req_ctx *c, struct MHD_Connection *conn,
+                      struct tl_api_job *j, struct tl_api_resp *out)
+{
+    pthread_attr_t at;
+    pthread_t th;
+    bool started = false;
+
+    j->api = a;
+    j->conn = conn;
+    c->job = j;
+    pthread_mutex_lock(&a->mu);
+    if (a->stopping) {
+        pthread_mutex_unlock(&a->mu);
+        c->job = NULL;
+        j->finish(j, out);
+        tl_api_error(out, 503, "shutting_down", "", "the server is stopping; try again");
+        return false;
+    }
+    /* suspend before the thread exists, under a->mu, so that its resume (which takes
+     * a->mu first) always comes after the suspend */
+    MHD_suspend_connection(conn);
+    if (pthread_attr_init(&at) == 0) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&at, 256 * 1024);
+        started = pthread_create(&th, &at, job_thread, j) == 0;
+        pthread_attr_destroy(&at);
+    }
+    if (started) {
+        j->next = a->jobs;
+        a->jobs = j;
+        a->n_jobs++;
+        pthread_mutex_unlock(&a->mu);
+        return true;
+    }
+    MHD_resume_connection(conn);
+    pthread_mutex_unlock(&a->mu);
+    tl_warnl("api", "job.inline", "reason=\"no thread for the job: it runs on the HTTP thread\"");
+    j->run(j);
+    j->done = true;
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -550,6 +705,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (c->status) {
         *upload_data_size = 0; /* answered already: MHD discards the rest */
         return MHD_YES;
+    }
+    if (c->job) {
+        struct tl_api_resp out = {0};
+        if (!c->job->done)
+            return MHD_YES; /* not ours to answer yet (a call before the suspend took hold) */
+        struct tl_api_job *j = c->job;
+        c->job = NULL;
+        j->finish(j, &out);
+        return send_resp(conn, c, &out, NULL);
+    }
+    if (c->web) {
+        if (*upload_data_size) {
+            *upload_data_size = 0; /* a GET has no use for a body */
+            return MHD_YES;
+        }
+        return send_web(conn, c, c->web);
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
@@ -574,6 +745,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     };
     c->route->fn(&r, &out);
     explicit_bzero(&r.tok, sizeof r.tok);
+    if (out.job) {
+        struct tl_api_job *j = out.job;
+        out.job = NULL;
+        if (job_start(a, c, conn, j, &out))
+            return MHD_YES;
+    }
     return send_resp(conn, c, &out, NULL);
 }
 
@@ -583,6 +760,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req_ctx *c = *con_cls;
     if (!c)
         return;
+    if (c->job) { /* ended before it could be answered (shutdown): the job still frees */
+        struct tl_api_resp out = {0};
+        c->job->finish(c->job, &out);
+        json_decref(out.json);
+    }
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms =
@@ -676,7 +858,8 @@ bad:
 static struct MHD_Daemon *start_mhd(struct tl_api *a, unsigned int poll_flag, bool v6,
                                     const struct sockaddr_storage *ss)
 {
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | poll_flag | MHD_USE_ERROR_LOG;
+    unsigned int flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | poll_flag | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
@@ -708,8 +891,17 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
         rc = tl_err_set(err, ENOMEM, 500, "internal_error", "", "api: out of memory");
         goto out;
     }
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
     a->store = store;
     a->max_body = cfg->max_body;
+    tl_strlcpy(a->public_ip, cfg->public_ip ? cfg->public_ip : "", sizeof a->public_ip);
+    tl_strlcpy(a->sip_listen, cfg->sip_listen ? cfg->sip_listen : "", sizeof a->sip_listen);
+    tl_strlcpy(a->tls_ca_file, cfg->sip_tls_ca_file ? cfg->sip_tls_ca_file : "",
+               sizeof a->tls_ca_file);
+    tl_strlcpy(a->dns_servers, cfg->sip_dns_servers ? cfg->sip_dns_servers : "",
+               sizeof a->dns_servers);
+    a->sip_t1_ms = cfg->sip_t1_ms;
     a->sip_tcp_port = cfg->sip_tcp_port;
     a->sip_tls_port = cfg->sip_tls_port;
     tl_strlcpy(a->public_host, cfg->public_host ? cfg->public_host : "", sizeof a->public_host);
@@ -735,6 +927,8 @@ out:
     if (a) {
         if (a->mhd)
             MHD_stop_daemon(a->mhd);
+        pthread_mutex_destroy(&a->mu);
+        pthread_cond_destroy(&a->cv);
         free(a);
     }
     return rc;
@@ -744,8 +938,20 @@ void tl_api_stop(struct tl_api *a)
 {
     if (!a)
         return;
+    /* MHD must not stop with a connection suspended: ask running jobs to end early and
+     * wait until each has resumed its connection */
+    pthread_mutex_lock(&a->mu);
+    a->stopping = true;
+    for (struct tl_api_job *j = a->jobs; j; j = j->next)
+        if (j->cancel)
+            j->cancel(j);
+    while (a->n_jobs > 0)
+        pthread_cond_wait(&a->cv, &a->mu);
+    pthread_mutex_unlock(&a->mu);
     /* joins the polling thread: a handler in the middle of a store write finishes first */
     MHD_stop_daemon(a->mhd);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
     free(a);
 }
 

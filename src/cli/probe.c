@@ -18,13 +18,20 @@
  * response prints one greppable line ("INVITE: SIP/2.0 200 OK (12 ms)", "reinvite 200
  * answer-direction=recvonly", "notify sipfrag=200 subscription=terminated", …).
  * Exit: 0 on 2xx (and every mid-call action answered 2xx), 1 on a final error response
- * or "cancelled", 2 usage, 3 timeout / transport / TLS / DNS failure. */
+ * or "cancelled", 2 usage, 3 timeout / transport / TLS / DNS failure.
+ *
+ * `probe options --json` prints one JSON object instead (the daemon's trunk check runs it
+ * and reads it): {"object":"probe_result","step":…,"status":…,"reason":…,"address":…,
+ * "error":…,"rtt_ms":…}; step is null on a 2xx, else "dns", "connect", "tls", "timeout",
+ * "sip" (a final non-2xx) or "internal". Log lines go to standard error as JSON, so a TLS
+ * verification failure's reason can be read there (sip uac.conn_failed). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <unistd.h>
 #include <uv.h>
@@ -64,6 +71,13 @@ struct probe {
     char sdp[512];
     char tls_name[260]; /* the Request-URI host (RFC 5922 §4) */
     int rtp_fd;
+    /* --json: the outcome of the OPTIONS, printed at the end */
+    bool json;
+    int res_err; /* 0: res_status holds the final status */
+    unsigned res_status;
+    char res_reason[128];
+    char res_addr[80]; /* "ip:port" of the hop tried last, "" when none was */
+    unsigned long res_ms;
 };
 
 static struct probe P;
@@ -89,6 +103,8 @@ static void done(int rc)
 
 static int fail_rc(int err)
 {
+    if (P.json)
+        return 3;
     const char *what = err == ETIMEDOUT ? "no response (timeout)"
                        : err == EPROTO  ? "TLS failure (see the reason logged above)"
                        : err == ENOENT  ? "the host did not resolve to any target"
@@ -99,6 +115,8 @@ static int fail_rc(int err)
 
 static void print_resp(const char *what, const struct tl_sip_msg *m)
 {
+    if (P.json)
+        return;
     printf("%s: SIP/2.0 %u %.*s (%lu ms)\n", what, m->scode, (int)m->reason.l, m->reason.p,
            elapsed());
     fflush(stdout);
@@ -402,12 +420,35 @@ static const struct tl_sip_sess_h probe_h = {.on_offer = s_offer,
                                              .on_notify = s_notify,
                                              .on_response = s_response};
 
+/* the hop a request went to, "ip:port" ("[v6]:port"), or "" before one was chosen */
+static void peer_text(const struct tl_sip_peer *p, char *out, size_t cap)
+{
+    char ip[64];
+    uint16_t port = 0;
+    out[0] = '\0';
+    if (!p || (p->sa.ss_family != AF_INET && p->sa.ss_family != AF_INET6))
+        return;
+    tl_sip_peer_ip(p, ip, sizeof ip, &port);
+    snprintf(out, cap, p->sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
+}
+
 static void on_options(struct tl_sip_ctsx *ct, const struct tl_sip_msg *m, int err, void *arg)
 {
-    (void)ct;
     (void)arg;
     if (P.stopping)
         return;
+    if (P.json && (!m || m->scode >= 200)) {
+        P.res_err = m ? 0 : err;
+        P.res_status = m ? m->scode : 0;
+        if (m)
+            snprintf(P.res_reason, sizeof P.res_reason, "%.*s",
+                     (int)(m->reason.l < 120 ? m->reason.l : 120), m->reason.p);
+        for (char *c = P.res_reason; *c; c++) /* the far end's bytes: JSON wants UTF-8 */
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+                *c = '?';
+        peer_text(ct ? tl_sip_ctsx_peer(ct) : NULL, P.res_addr, sizeof P.res_addr);
+        P.res_ms = elapsed();
+    }
     if (!m) {
         done(fail_rc(err));
         return;
@@ -417,6 +458,52 @@ static void on_options(struct tl_sip_ctsx *ct, const struct tl_sip_msg *m, int e
         done(m->scode < 300 ? 0 : 1);
 }
 
+/* What failed, from the errno of a request that got no final response. A timeout before
+ * any hop was chosen is the DNS server's: the lookup itself did not answer. */
+static const char *failed_step(int err, bool have_addr)
+{
+    switch (err) {
+    case 0:
+        return NULL;
+    case ENOENT:
+        return "dns";
+    case ETIMEDOUT:
+        return have_addr ? "timeout" : "dns";
+    case EPROTO:
+        return "tls";
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EPIPE:
+    case EADDRNOTAVAIL:
+    case EMFILE:
+        return "connect";
+    default:
+        return "internal";
+    }
+}
+
+static void print_json(void)
+{
+    bool have_addr = P.res_addr[0] != '\0';
+    const char *step = P.res_err            ? failed_step(P.res_err, have_addr)
+                       : P.res_status < 300 ? NULL
+                                            : "sip";
+    json_t *j =
+        json_pack("{s:s, s:s?, s:o, s:s?, s:s?, s:s?, s:o}", "object", "probe_result", "step", step,
+                  "status", P.res_err ? json_null() : json_integer(P.res_status), "reason",
+                  P.res_err ? NULL : P.res_reason, "address", have_addr ? P.res_addr : NULL,
+                  "error", P.res_err ? strerror(P.res_err) : NULL, "rtt_ms",
+                  P.res_err ? json_null() : json_integer((json_int_t)P.res_ms));
+    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (txt)
+        printf("%s\n", txt);
+    free(txt);
+    json_decref(j);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: trunkline probe [options|invite] sip:NUMBER@HOST[:PORT]\n"
@@ -424,6 +511,7 @@ static void usage(FILE *f)
                "--password-stdin)]\n"
                "         [--realm R] [--from +E164] [--header 'Name: value']... [--ca-file PEM]\n"
                "         [--hold SECONDS] [--dns-server IP:PORT] [--t1-ms MS] [--verbose]\n"
+               "  options: [--json]  (one JSON object: step, status, reason, address, rtt_ms)\n"
                "  invite: [--session-expires S] [--min-se S] [--hold-after S] [--update-after S]\n"
                "          [--info-after S] [--refer URI] [--cancel-after-ring]\n"
                "exit: 0 2xx, 1 error response, 2 usage, 3 timeout/transport/TLS/DNS failure\n");
@@ -563,6 +651,8 @@ int tl_probe_main(int argc, char **argv)
                 return 2;
             }
             hn += (size_t)n;
+        } else if (!strcmp(a, "--json")) {
+            P.json = true;
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             verbose = true;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -583,6 +673,10 @@ int tl_probe_main(int argc, char **argv)
                                                      : TL_SIP_TP_OTHER;
     if (!ruri || tp == TL_SIP_TP_OTHER || (user && !have_pass) || strpbrk(from, "<>\r\n\"@;")) {
         usage(stderr);
+        return 2;
+    }
+    if (P.json && P.invite) {
+        fprintf(stderr, "probe: --json is for `probe options`\n");
         return 2;
     }
     if (!P.invite && (P.nacts || P.cancel_after_ring || se || min_se)) {
@@ -608,7 +702,8 @@ int tl_probe_main(int argc, char **argv)
     }
     if (sodium_init() < 0)
         return 1;
-    tl_log_open(NULL, TL_LOG_TEXT, verbose ? TL_LOG_DEBUG : TL_LOG_WARN);
+    tl_log_open(NULL, P.json ? TL_LOG_JSON : TL_LOG_TEXT, verbose ? TL_LOG_DEBUG : TL_LOG_WARN);
+    P.res_err = EIO; /* until the OPTIONS has an outcome */
 
     uv_loop_init(&P.loop);
     uv_timer_init(&P.loop, &P.tm);
@@ -720,6 +815,8 @@ out:
     uv_loop_close(&P.loop);
     if (P.rtp_fd >= 0)
         close(P.rtp_fd);
+    if (P.json)
+        print_json();
     fflush(stdout);
     return P.rc;
 }

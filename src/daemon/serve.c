@@ -117,8 +117,17 @@ int tl_serve_main(int argc, char **argv)
     tl_info("tls", made ? "certificate.created" : "certificate.loaded",
             "cert=%s sha256=%s self_made=%s", cert, fp, cfg.tls_cert[0] ? "no" : "yes");
 
-    struct tl_api_config acfg = {cfg.api_listen, cfg.public_host, cfg.sip_tcp_port,
-                                 cfg.sip_tls_port, cfg.api_max_body};
+    struct tl_api_config acfg = {.listen = cfg.api_listen,
+                                 .public_host = cfg.public_host,
+                                 .sip_tcp_port = cfg.sip_tcp_port,
+                                 .sip_tls_port = cfg.sip_tls_port,
+                                 .max_body = cfg.api_max_body,
+                                 /* the UI's set-up guidance and trunk check */
+                                 .public_ip = cfg.public_ip,
+                                 .sip_listen = cfg.sip_listen,
+                                 .sip_tls_ca_file = cfg.sip_tls_ca_file,
+                                 .sip_dns_servers = cfg.sip_dns_servers,
+                                 .sip_t1_ms = cfg.sip_t1_ms};
     if (tl_api_start(&api, &acfg, st, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;

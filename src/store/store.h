@@ -281,12 +281,24 @@ int tl_store_number_secrets(struct tl_store *s, const char *number_e164,
 struct tl_number_filter {
     const char *agent_id; /* NULL = any */
     const char *number;   /* NULL = any; exact E.164 */
+    const char *q;        /* NULL or "" = any; a substring of the number or of the label
+                           * (ASCII letters compared case-insensitively) */
 };
 typedef int (*tl_number_cb)(const struct tl_phone_number *n, void *arg);
 int tl_store_number_list(struct tl_store *s, const char *workspace_id,
                          const struct tl_number_filter *f, const struct tl_page *pg,
                          tl_number_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
                          struct tl_err *err);
+/* The newest diagnostic event of a number, as lists show it (the badge of the UI). */
+struct tl_event_brief;
+/* As tl_store_number_list, with each number's newest event (latest NULL: none), found in
+ * the same query through the events' (number_id, seq) index. */
+typedef int (*tl_number_latest_cb)(const struct tl_phone_number *n,
+                                   const struct tl_event_brief *latest, void *arg);
+int tl_store_number_list_latest(struct tl_store *s, const char *workspace_id,
+                                const struct tl_number_filter *f, const struct tl_page *pg,
+                                tl_number_latest_cb cb, void *arg, char next_cursor[TL_CURSOR_MAX],
+                                struct tl_err *err);
 
 /* ---- change hook ----
  * Who keeps derived state (the in-memory routing cache) learns of every committed change
@@ -365,6 +377,13 @@ struct tl_event {
     char hint[TL_EVENT_HINT_MAX + 1];
     char details[TL_EVENT_DETAILS_MAX + 1]; /* JSON object text; "" = {} */
     int64_t created_at;                     /* the recorder fills it when 0 */
+};
+
+struct tl_event_brief {
+    char id[TL_ID_MAX];
+    char code[TL_EVENT_CODE_MAX + 1];
+    char message[TL_EVENT_MESSAGE_MAX + 1];
+    int64_t created_at;
 };
 
 /* One write of the recorder: calls are upserted by id (a call is written when it starts

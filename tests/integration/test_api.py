@@ -522,7 +522,7 @@ def test_sip_endpoints(daemon):
     r = daemon.api("GET", "/v1/sip/endpoints")
     assert r.status_code == 200, r.text
     e = r.json()
-    assert set(e) == {"tls", "tcp", "public_host"}
+    assert set(e) == {"tls", "tcp", "public_host", "egress_addresses", "dns_records"}
     assert e["public_host"] == "gw.test"
     assert re.fullmatch(r"sip:gw\.test:\d+;transport=tls", e["tls"]), e
     assert re.fullmatch(r"sip:gw\.test:\d+;transport=tcp", e["tcp"]), e

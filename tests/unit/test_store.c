@@ -529,6 +529,83 @@ static void test_number_pagination_and_filters(void **state)
     assert_int_equal(count_numbers(f->s, other, NULL, NULL), 1);
 }
 
+struct seen_latest {
+    size_t n;
+    char ids[8][TL_ID_MAX];
+    char event[8][TL_ID_MAX]; /* "" = no event */
+};
+
+static int seen_latest(const struct tl_phone_number *n, const struct tl_event_brief *ev, void *arg)
+{
+    struct seen_latest *sl = arg;
+    strcpy(sl->ids[sl->n], n->id);
+    strcpy(sl->event[sl->n++], ev ? ev->id : "");
+    return 0;
+}
+
+static size_t search(struct tl_store *s, const char *ws, const char *q, struct seen_latest *sl)
+{
+    struct tl_number_filter flt = {.q = q};
+    struct tl_page pg = {.limit = TL_PAGE_MAX};
+    char next[TL_CURSOR_MAX];
+    memset(sl, 0, sizeof *sl);
+    assert_int_equal(tl_store_number_list_latest(s, ws, &flt, &pg, seen_latest, sl, next, NULL), 0);
+    return sl->n;
+}
+
+/* ?q= of the number list, and the newest event that comes with each item */
+static void test_number_search_and_latest_event(void **state)
+{
+    struct fx *f = *state;
+    char ws[TL_ID_MAX], other[TL_ID_MAX], ids[3][TL_ID_MAX];
+    const char *labels[] = {"Berlin Office", "Hamburg", "berlin night"};
+    struct seen_latest sl;
+    struct tl_err err = {0};
+
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, other);
+    for (int i = 0; i < 3; i++) {
+        char e164[32];
+        snprintf(e164, sizeof e164, "+4940555000%d", i);
+        struct tl_phone_number *n = new_number(ws, e164);
+        strcpy(n->label, labels[i]);
+        assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
+        strcpy(ids[i], n->id);
+        free(n);
+    }
+    add_number(f->s, other, "+4940555009", NULL, NULL); /* matches, but not ours */
+
+    assert_int_equal(search(f->s, ws, NULL, &sl), 3);
+    assert_int_equal(search(f->s, ws, "", &sl), 3);
+    assert_int_equal(search(f->s, ws, "BERLIN", &sl), 2);
+    assert_string_equal(sl.ids[0], ids[0]);
+    assert_string_equal(sl.ids[1], ids[2]);
+    assert_int_equal(search(f->s, ws, "5550001", &sl), 1);
+    assert_string_equal(sl.ids[0], ids[1]);
+    assert_int_equal(search(f->s, ws, "+49405550", &sl), 3);
+    assert_int_equal(search(f->s, ws, "%", &sl), 0); /* text, not a LIKE pattern */
+    assert_int_equal(search(f->s, ws, "x'; --", &sl), 0);
+
+    /* events: two for the first number, one for the third; the newest is listed */
+    struct tl_event ev[3] = {0};
+    const int of[3] = {0, 2, 0};
+    struct tl_record_ref refs[3];
+    for (int i = 0; i < 3; i++) {
+        tl_id_new(ev[i].id, "ev");
+        strcpy(ev[i].workspace_id, ws);
+        strcpy(ev[i].number_id, ids[of[i]]);
+        strcpy(ev[i].code, "registration_attempt");
+        strcpy(ev[i].message, "REGISTER refused");
+        ev[i].created_at = 1000 + i;
+        refs[i] = (struct tl_record_ref){.event = &ev[i]};
+    }
+    assert_int_equal(tl_store_records_write(f->s, refs, 3, &err), 0);
+    assert_int_equal(search(f->s, ws, NULL, &sl), 3);
+    assert_string_equal(sl.event[0], ev[2].id);
+    assert_string_equal(sl.event[1], "");
+    assert_string_equal(sl.event[2], ev[1].id);
+}
+
 static int stop_after_two(const struct tl_phone_number *n, void *arg)
 {
     int *calls = arg;
@@ -1117,6 +1194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_pagination_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_list_callback_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_search_and_latest_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_create_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_get_and_tenancy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_replace_password_rules, setup, teardown),
