@@ -17,7 +17,7 @@ PYTHON   ?= /usr/bin/python3
 CFLAGS_W := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(CFLAGS_W) -Isrc $(shell pkg-config --cflags $(PKGS))
-LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lanl -lpthread -lm
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-asan

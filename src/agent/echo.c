@@ -48,7 +48,7 @@ static void on_hangup_timer(uv_timer_t *t)
 
 static int echo_start(struct tl_agent_conn **cp, const struct tl_agent_call_info *info,
                       struct tl_agent_call *call, const struct tl_agent_call_ops *call_ops,
-                      void (*ready)(struct tl_agent_call *call, int err))
+                      void (*ready)(struct tl_agent_call *call, int err, const char *why))
 {
     struct tl_agent_conn *c = calloc(1, sizeof *c);
     if (!c)
@@ -63,7 +63,7 @@ static int echo_start(struct tl_agent_conn **cp, const struct tl_agent_call_info
         c->timer_on = true;
     }
     *cp = c;
-    ready(call, 0);
+    ready(call, 0, NULL);
     return 0;
 }
 
@@ -108,7 +108,13 @@ static void echo_stop(struct tl_agent_conn *c, const char *reason)
 }
 
 static const struct tl_agent_ops echo_ops = {
-    "builtin:echo", echo_start, echo_audio, echo_dtmf, echo_mark_done, echo_event, echo_stop,
+    .kind = "builtin:echo",
+    .start = echo_start,
+    .audio = echo_audio,
+    .dtmf = echo_dtmf,
+    .mark_done = echo_mark_done,
+    .event = echo_event,
+    .stop = echo_stop,
 };
 
 const struct tl_agent_ops *tl_agent_builtin(const char *name)

@@ -22,6 +22,8 @@ struct tl_api_config {
     const char *sip_tls_ca_file;
     const char *sip_dns_servers;
     unsigned sip_t1_ms;
+    const char *agent_allow_networks; /* net/guard.h allow-list ("" = none) */
+    const char *agent_insecure_hosts; /* ws:// accepted for these hosts ("" = none) */
 };
 
 struct tl_api;

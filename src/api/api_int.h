@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "api/api.h"
+#include "net/guard.h"
 
 struct tl_api_job;
 
@@ -19,6 +20,8 @@ struct tl_api {
     struct MHD_Daemon *mhd;
     struct tl_store *store;
     size_t max_body;
+    struct tl_net_guard guard; /* where agent URLs may lead (net/guard.h) */
+    char insecure_hosts[1024]; /* ws:// accepted for these hosts */
     char public_host[TL_HOST_MAX + 1];
     char public_ip[64];
     char sip_listen[64];
@@ -35,6 +38,13 @@ struct tl_api {
     unsigned n_checks; /* trunk checks admitted and not yet answered */
     bool stopping;
 };
+
+/* Resolves host (getaddrinfo, at most ~2 s) and checks every address with the guard.
+ * 0: all allowed; EPERM: one is refused, why says which and what it is ("bot.example.com
+ * resolves to 10.0.0.5, a private address"); ENOENT / ETIMEDOUT / EIO: it did not resolve
+ * (why says why). (dest.c) */
+int tl_api_resolve_check(const struct tl_net_guard *g, const char *host, uint16_t port, char *why,
+                         size_t cap);
 
 /* Who may reach a route at all; handlers refine (own workspace, token roles). */
 enum tl_api_access {

@@ -615,8 +615,8 @@ int tl_codec_number_decode(const json_t *j, bool is_import, bool allow_platform,
 
 /* ---- agents ---- */
 
-static const char *const agent_members[] = {"name", "kind",       "builtin",
-                                            "url",  "parameters", "headers"};
+static const char *const agent_members[] = {"name",       "kind",    "builtin",           "url",
+                                            "parameters", "headers", "connect_timeout_ms"};
 
 static int get_params(const json_t *o, struct tl_agent *a, struct tl_err *err)
 {
@@ -703,6 +703,22 @@ int tl_codec_agent_decode(const json_t *j, bool is_create, struct tl_agent *out,
 
     if ((rc = get_params(j, out, err)))
         return rc;
+
+    if (is_create)
+        out->connect_timeout_ms = 5000;
+    json_t *tv = json_object_get(j, "connect_timeout_ms");
+    if (tv && !json_is_null(tv)) {
+        if (!json_is_integer(tv))
+            return type_err(err, "connect_timeout_ms", "a whole number of milliseconds", tv);
+        json_int_t t = json_integer_value(tv);
+        if (t < 100 || t > TL_AGENT_TIMEOUT_MAX_MS)
+            return fail(err, "invalid_field", "connect_timeout_ms",
+                        "connect_timeout_ms must be between 100 and %d (ms)",
+                        TL_AGENT_TIMEOUT_MAX_MS);
+        out->connect_timeout_ms = (uint32_t)t;
+    } else if (tv) {
+        out->connect_timeout_ms = 5000; /* null: back to the default */
+    }
 
     json_t *hv = json_object_get(j, "headers");
     if (hv) {
@@ -867,6 +883,24 @@ static json_t *kv_array(const struct tl_kv *hs, size_t n)
     return finish(a, bad);
 }
 
+/* "warnings": [{code, field, message}] of an accepted write, when there are any */
+static void set_warnings(json_t *o, const struct tl_warnings *w, bool *bad)
+{
+    if (!w || w->n == 0)
+        return;
+    json_t *wa = json_array();
+    for (size_t i = 0; wa && i < w->n && i < TL_WARNINGS_MAX; i++) {
+        json_t *e = json_object();
+        if (e) {
+            set(e, "code", json_string(w->w[i].code), bad);
+            set(e, "field", json_string(w->w[i].field), bad);
+            set(e, "message", json_string(w->w[i].message), bad);
+        }
+        push(wa, e, bad);
+    }
+    set(o, "warnings", wa, bad);
+}
+
 json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_warnings *w)
 {
     json_t *o = json_object(), *ob = json_object(), *ib = NULL;
@@ -917,23 +951,11 @@ json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_
     set(o, "created_at", iso_time(n->created_at), &bad);
     set(o, "updated_at", iso_time(n->updated_at), &bad);
 
-    if (w && w->n > 0) {
-        json_t *wa = json_array();
-        for (size_t i = 0; wa && i < w->n && i < TL_WARNINGS_MAX; i++) {
-            json_t *e = json_object();
-            if (e) {
-                set(e, "code", json_string(w->w[i].code), &bad);
-                set(e, "field", json_string(w->w[i].field), &bad);
-                set(e, "message", json_string(w->w[i].message), &bad);
-            }
-            push(wa, e, &bad);
-        }
-        set(o, "warnings", wa, &bad);
-    }
+    set_warnings(o, w, &bad);
     return finish(o, bad);
 }
 
-json_t *tl_codec_agent_encode(const struct tl_agent *a)
+json_t *tl_codec_agent_encode(const struct tl_agent *a, const struct tl_warnings *w)
 {
     json_t *o = json_object(), *params = json_object(), *hs = json_array();
     if (!alloc_all((json_t *[]){o, params, hs}, 3))
@@ -947,6 +969,8 @@ json_t *tl_codec_agent_encode(const struct tl_agent *a)
         set(o, "builtin", json_string(a->builtin), &bad);
     else
         set(o, "url", json_string(a->url), &bad);
+    if (a->kind == TL_AGENT_WEBSOCKET)
+        set(o, "connect_timeout_ms", json_integer(a->connect_timeout_ms), &bad);
     for (size_t i = 0; i < a->n_params && i < TL_PARAMS_MAX; i++)
         set(params, a->params[i].key, json_string(a->params[i].value), &bad);
     set(o, "parameters", params, &bad);
@@ -962,6 +986,7 @@ json_t *tl_codec_agent_encode(const struct tl_agent *a)
     set(o, "headers", hs, &bad);
     set(o, "created_at", iso_time(a->created_at), &bad);
     set(o, "updated_at", iso_time(a->updated_at), &bad);
+    set_warnings(o, w, &bad);
     return finish(o, bad);
 }
 
@@ -1037,6 +1062,7 @@ json_t *tl_codec_call_encode(const struct tl_call_record *c)
         set(dr, "malformed", json_integer((json_int_t)c->dropped_malformed), &bad);
         set(dr, "payload_type", json_integer((json_int_t)c->dropped_pt), &bad);
         set(dr, "before_answer", json_integer((json_int_t)c->dropped_early), &bad);
+        set(dr, "agent_audio_bytes", json_integer((json_int_t)c->audio_dropped_bytes), &bad);
     }
     set(rtp, "dropped", dr, &bad);
     set(o, "rtp", rtp, &bad);

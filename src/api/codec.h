@@ -27,7 +27,7 @@ json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_
 /* POST /v1/agents (is_create) and PATCH /v1/agents/{id} (merges into *out as read) */
 int tl_codec_agent_decode(const json_t *j, bool is_create, struct tl_agent *out,
                           struct tl_err *err);
-json_t *tl_codec_agent_encode(const struct tl_agent *a);
+json_t *tl_codec_agent_encode(const struct tl_agent *a, const struct tl_warnings *w);
 
 /* POST /v1/workspaces and PATCH /v1/workspaces/{id} (merge) */
 int tl_codec_workspace_decode(const json_t *j, bool is_create, struct tl_workspace *out,

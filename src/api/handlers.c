@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/codec.h"
+#include "net/url.h"
 
 static bool is_operator(const struct tl_api_req *r)
 {
@@ -369,7 +370,7 @@ void tl_h_token_delete(struct tl_api_req *r, struct tl_api_resp *out)
 
 static int add_agent(const struct tl_agent *a, void *arg)
 {
-    json_t *j = tl_codec_agent_encode(a);
+    json_t *j = tl_codec_agent_encode(a, NULL);
     return j && json_array_append_new(arg, j) == 0 ? 0 : ENOMEM;
 }
 
@@ -386,16 +387,51 @@ void tl_h_agent_list(struct tl_api_req *r, struct tl_api_resp *out)
     tl_api_reply_page(out, rc, &err, data, next);
 }
 
+/* Where a websocket agent's URL leads, checked when it is saved (again before every
+ * connection: DNS can change, net/guard.h). ws:// only for hosts the operator lists:
+ * audio, parameters and header values would cross the network in clear. A name that does
+ * not resolve now is accepted with a warning (the bot's DNS may not exist yet, and every
+ * call checks again); one that resolves to an address the guard refuses is not. */
+static int agent_dest_check(struct tl_api *api, const struct tl_agent *a, struct tl_warnings *w,
+                            struct tl_err *err)
+{
+    if (a->kind != TL_AGENT_WEBSOCKET)
+        return 0;
+    struct tl_url u;
+    if (tl_url_parse(a->url, &u) || (strcmp(u.scheme, "ws") && strcmp(u.scheme, "wss")))
+        return tl_err_set(err, EINVAL, 400, "invalid_field", "url",
+                          "url must be a ws:// or wss:// URL with a host, e.g. "
+                          "wss://agent.example.com/media");
+    if (!u.tls && !tl_host_in_list(api->insecure_hosts, u.host))
+        return tl_err_set(err, EINVAL, 400, "invalid_field", "url",
+                          "url: ws:// sends the call's audio and your header values in clear; use "
+                          "wss://%s… (ws:// is accepted only for the hosts the operator lists in "
+                          "agent_insecure_hosts)",
+                          u.host);
+    char why[300];
+    int rc = tl_api_resolve_check(&api->guard, u.host, u.port, why, sizeof why);
+    if (rc == EPERM)
+        return tl_err_set(err, EINVAL, 400, "invalid_field", "url",
+                          "url: %s; agents must be reachable on the public internet (the operator "
+                          "can allow a network with agent_allow_networks)",
+                          why);
+    if (rc)
+        tl_warn(w, "url_unresolved", "url",
+                "%s could not be resolved now (%s); it is checked again when a call connects",
+                u.host, why);
+    return 0;
+}
+
 /* The agent as stored, for the response: header values come back hidden. */
 static void reply_agent(struct tl_api_req *r, struct tl_api_resp *out, int status, const char *ws,
-                        const char *id)
+                        const char *id, const struct tl_warnings *w)
 {
     struct tl_agent *a = calloc(1, sizeof *a);
     int rc = a ? tl_store_agent_get(r->store, ws, id, a) : ENOMEM;
     if (rc)
         tl_api_fail_rc(out, rc, NULL);
     else
-        tl_api_reply(out, status, tl_codec_agent_encode(a));
+        tl_api_reply(out, status, tl_codec_agent_encode(a, w));
     free(a);
 }
 
@@ -417,7 +453,10 @@ void tl_h_agent_create(struct tl_api_req *r, struct tl_api_resp *out)
         tl_api_reply(out, 500, NULL);
         goto out;
     }
+    struct tl_warnings w = {0};
     rc = tl_codec_agent_decode(j, true, a, &err);
+    if (!rc)
+        rc = agent_dest_check(r->api, a, &w, &err);
     if (!rc) {
         tl_strlcpy(a->workspace_id, ws, sizeof a->workspace_id);
         rc = tl_store_agent_create(r->store, a, &err);
@@ -427,7 +466,7 @@ void tl_h_agent_create(struct tl_api_req *r, struct tl_api_resp *out)
         goto out;
     }
     snprintf(out->location, sizeof out->location, "/v1/agents/%s", a->id);
-    reply_agent(r, out, 201, ws, a->id);
+    reply_agent(r, out, 201, ws, a->id, &w);
 out:
     json_decref(j);
     if (a)
@@ -440,7 +479,7 @@ void tl_h_agent_get(struct tl_api_req *r, struct tl_api_resp *out)
     char ws[TL_ID_MAX];
     if (tl_api_scope(r, ws, out))
         return;
-    reply_agent(r, out, 200, ws, r->id);
+    reply_agent(r, out, 200, ws, r->id, NULL);
 }
 
 void tl_h_agent_patch(struct tl_api_req *r, struct tl_api_resp *out)
@@ -469,16 +508,19 @@ void tl_h_agent_patch(struct tl_api_req *r, struct tl_api_resp *out)
         goto out;
     /* merge: the codec overwrites what the body names; header entries without a value
      * stay empty with values_hidden set, which the store reads as "keep the stored one" */
+    struct tl_warnings w = {0};
     rc = tl_codec_agent_decode(j, false, a, &err);
     tl_strlcpy(a->id, r->id, sizeof a->id);
     tl_strlcpy(a->workspace_id, ws, sizeof a->workspace_id);
     if (!rc)
-        rc = tl_store_agent_update(r->store, a, &err);
+        rc = agent_dest_check(r->api, a, &w, &err);
+    if (!rc)
+        rc = tl_store_agent_update(r->store, a, &w, &err);
     if (rc) {
         tl_api_fail_rc(out, rc, &err);
         goto out;
     }
-    reply_agent(r, out, 200, ws, r->id);
+    reply_agent(r, out, 200, ws, r->id, &w);
 out:
     json_decref(j);
     if (a)

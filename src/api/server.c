@@ -905,6 +905,12 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
     a->sip_tcp_port = cfg->sip_tcp_port;
     a->sip_tls_port = cfg->sip_tls_port;
     tl_strlcpy(a->public_host, cfg->public_host ? cfg->public_host : "", sizeof a->public_host);
+    tl_strlcpy(a->insecure_hosts, cfg->agent_insecure_hosts ? cfg->agent_insecure_hosts : "",
+               sizeof a->insecure_hosts);
+    rc = tl_net_guard_parse(&a->guard, cfg->agent_allow_networks ? cfg->agent_allow_networks : "",
+                            "agent_allow_networks", err);
+    if (rc)
+        goto out;
 
     /* epoll scales to the connection limit in one thread; the generic fallback is for
      * builds of libmicrohttpd without it */

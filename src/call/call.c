@@ -31,8 +31,9 @@ static void call_free(struct tl_call *c)
     if (c->next)
         c->next->pprev = c->pprev;
     *c->pprev = c->next;
-    for (size_t i = 0; i < TL_MEDIA_MARKS_MAX; i++)
-        free(c->marks[i]);
+    for (uint32_t i = 0; i < c->mcount; i++)
+        free(c->marks[(c->mhead + i) % c->mcap]);
+    free(c->marks);
     if (c->answer) {
         sodium_memzero(c->answer, c->answer_len);
         free(c->answer);
@@ -438,7 +439,10 @@ static void s_terminated(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, 
             c->rec.final_status = 487;
         else if (why == TL_SIP_SESS_REJECTED && scode)
             c->rec.final_status = scode;
-        const char *r = why == TL_SIP_SESS_CANCELED ? "canceled" : tl_sip_sess_reason_name(why);
+        const char *r = why == TL_SIP_SESS_CANCELED ? "canceled"
+                        : why == TL_SIP_SESS_BYE_RECEIVED && c->transferred
+                            ? "transferred"
+                            : tl_sip_sess_reason_name(why);
         tl__call_end(c, r, 0, NULL);
     }
     tl__call_release(c);
@@ -514,6 +518,27 @@ static uint16_t s_info(struct tl_sip_sess *sess, const struct tl_sip_msg *m, cha
     return 200;
 }
 
+/* NOTIFYs (and a refused REFER) of our transfer: 1xx trying/ringing, 2xx completed (the
+ * carrier then hangs up on us: the record says transferred), else failed. */
+static void s_notify(struct tl_sip_sess *sess, uint16_t sipfrag, bool terminated, void *arg)
+{
+    (void)sess;
+    struct tl_call *c = arg;
+    if (!c->transferring)
+        return;
+    const char *st = sipfrag >= 200 && sipfrag < 300                   ? "completed"
+                     : sipfrag >= 300 || (terminated && sipfrag < 200) ? "failed"
+                     : sipfrag >= 180                                  ? "ringing"
+                                                                       : "trying";
+    if (terminated || sipfrag >= 200)
+        c->transferring = false;
+    if (sipfrag >= 200 && sipfrag < 300)
+        c->transferred = true;
+    tl_info("call", "transfer.progress", "call=%s status=%s sip=%u", c->rec.id, st, sipfrag);
+    if (c->agent && !c->ended && c->aops->transfer_status)
+        c->aops->transfer_status(c->agent, st, sipfrag);
+}
+
 const struct tl_sip_sess_h tl__call_sess_h = {
     .on_offer = s_offer,
     .on_answer = s_answer,
@@ -521,6 +546,7 @@ const struct tl_sip_sess_h tl__call_sess_h = {
     .on_terminated = s_terminated,
     .on_response = s_response,
     .on_info = s_info,
+    .on_notify = s_notify,
 };
 
 /* ---- media callbacks ---- */
@@ -554,13 +580,18 @@ static void m_dtmf(struct tl_media_stream *s, void *arg, char digit, uint16_t du
     c->aops->dtmf(c->agent, digit, duration_ms);
 }
 
+/* The media stream fires marks in the order they were set: the head of our ring is the
+ * one that fired. */
 static void m_mark(struct tl_media_stream *s, void *arg, uint32_t id)
 {
     (void)s;
+    (void)id;
     struct tl_call *c = arg;
-    char **slot = &c->marks[id % TL_MEDIA_MARKS_MAX];
-    char *name = *slot;
-    *slot = NULL;
+    if (!c->mcount)
+        return;
+    char *name = c->marks[c->mhead];
+    c->mhead = (c->mhead + 1) % c->mcap;
+    c->mcount--;
     if (name && c->agent && !c->ended)
         c->aops->mark_done(c->agent, name);
     free(name);
@@ -610,11 +641,22 @@ static int a_play(struct tl_agent_call *ac, const uint8_t *ulaw, size_t len)
     struct tl_call *c = of_acall(ac);
     if (!live(c))
         return ENOTCONN;
+    /* all or nothing, as tl_media_stream_write: check the cap before converting in pieces.
+     * Audio over the cap (60 s queued) is dropped and counted; the agent is told once. */
+    if (tl_media_stream_queued(c->ms) + len > TL_MEDIA_QUEUE_CAP) {
+        c->audio_dropped += len;
+        c->rec.audio_dropped_bytes = c->audio_dropped;
+        if (!c->drop_warned) {
+            c->drop_warned = true;
+            tl__call_event_c(c, TL_EV_AGENT_AUDIO_DROPPED, TL_EV_HINT_AGENT_AUDIO_DROPPED, 0,
+                             "call %s: the agent sent audio faster than it plays; more than 60 s "
+                             "were queued and the rest was dropped",
+                             c->rec.id);
+        }
+        return ENOBUFS;
+    }
     if (c->neg.codec != TL_SDP_CODEC_PCMA)
         return tl_media_stream_write(c->ms, ulaw, len);
-    /* all or nothing, as tl_media_stream_write: check the cap before converting in pieces */
-    if (tl_media_stream_queued(c->ms) + len > TL_MEDIA_QUEUE_CAP)
-        return ENOBUFS;
     uint8_t buf[1024];
     for (size_t off = 0; off < len;) {
         size_t n = len - off < sizeof buf ? len - off : sizeof buf;
@@ -632,19 +674,34 @@ static int a_mark(struct tl_agent_call *ac, const char *name)
     struct tl_call *c = of_acall(ac);
     if (!live(c))
         return ENOTCONN;
-    uint32_t id = c->mark_seq++;
-    char **slot = &c->marks[id % TL_MEDIA_MARKS_MAX];
-    if (*slot)
-        return ENOBUFS; /* TL_MEDIA_MARKS_MAX pending */
+    if (c->mcount == c->mcap) {
+        if (c->mcap >= TL_MEDIA_MARKS_MAX)
+            return ENOBUFS;
+        uint32_t cap = c->mcap ? c->mcap * 2 : 8;
+        char **nm = malloc(cap * sizeof *nm);
+        if (!nm)
+            return ENOMEM;
+        for (uint32_t i = 0; i < c->mcount; i++)
+            nm[i] = c->marks[(c->mhead + i) % c->mcap];
+        free(c->marks);
+        c->marks = nm;
+        c->mcap = cap;
+        c->mhead = 0;
+    }
     size_t n = strnlen(name, CALL_MARK_MAX);
-    if (!(*slot = malloc(n + 1)))
+    char *copy = malloc(n + 1);
+    if (!copy)
         return ENOMEM;
-    memcpy(*slot, name, n);
-    (*slot)[n] = '\0';
-    int r = tl_media_stream_mark(c->ms, id);
-    if (r) {
-        free(*slot);
-        *slot = NULL;
+    memcpy(copy, name, n);
+    copy[n] = '\0';
+    /* in the ring first: with nothing queued the stream fires it before returning */
+    uint32_t tail = (c->mhead + c->mcount) % c->mcap;
+    c->marks[tail] = copy;
+    c->mcount++;
+    int r = tl_media_stream_mark(c->ms, c->mark_seq++);
+    if (r) { /* not taken: it is still our tail */
+        c->mcount--;
+        free(copy);
     }
     return r;
 }
@@ -685,8 +742,14 @@ static int a_hangup(struct tl_agent_call *ac, const char *reason)
         return ENOTCONN;
     if (c->defer_armed)
         return 0;
-    (void)reason; /* the agent's words go to the log, the record says who ended it */
-    tl_strlcpy(c->defer_reason, "agent_hangup", sizeof c->defer_reason);
+    /* the record says who ended it, from the agent layer's set of reasons (agent.h) */
+    static const char *const ok[] = {"agent_hangup", "agent_closed", "agent_error", "agent_lost",
+                                     "agent_not_reading"};
+    const char *why = "agent_hangup";
+    for (size_t i = 0; reason && i < sizeof ok / sizeof ok[0]; i++)
+        if (!strcmp(reason, ok[i]))
+            why = ok[i];
+    tl_strlcpy(c->defer_reason, why, sizeof c->defer_reason);
     struct tl_sip_stack *s = c->l->cfg.stack;
     int r = tl_timer_start(tl_sip_stack_timers(s), &c->defer_tm, tl_sip_stack_now(s), on_defer);
     if (!r)
@@ -694,15 +757,52 @@ static int a_hangup(struct tl_agent_call *ac, const char *reason)
     return r;
 }
 
+/* Blind transfer (RFC 3515 REFER) to the carrier: it calls the target and, when that
+ * answers, hangs up on us. An E.164 target is sent as sip:+E164@<the number's outbound
+ * trunk address> — the carrier's own domain, the form Twilio, Telnyx and most SBCs take
+ * for a transfer to the PSTN; a sip:/sips: URI is sent as given. Progress (the NOTIFYs'
+ * sipfrag) goes back to the agent (s_notify). */
 static int a_transfer(struct tl_agent_call *ac, const char *target)
 {
-    (void)ac;
-    (void)target;
-    return ENOTSUP; /* REFER: a later issue */
+    struct tl_call *c = of_acall(ac);
+    if (c->ended || !c->sess || !c->answered)
+        return ENOTCONN;
+    if (c->transferring)
+        return EBUSY;
+    char uri[TL_HOST_MAX + 80];
+    if (target[0] == '+') {
+        if (!c->out_address[0])
+            return EINVAL;
+        snprintf(uri, sizeof uri, "sip:%s@%s", target, c->out_address);
+    } else if (tl_strlcpy(uri, target, sizeof uri) == false) {
+        return EINVAL;
+    }
+    int r = tl_sip_sess_refer(c->sess, uri);
+    if (r)
+        return r;
+    c->transferring = true;
+    tl_info("call", "transfer", "call=%s", c->rec.id);
+    if (c->agent && c->aops->transfer_status)
+        c->aops->transfer_status(c->agent, "trying", 0);
+    return 0;
 }
 
-const struct tl_agent_call_ops tl__call_agent_ops = {a_play, a_mark,   a_clear,
-                                                     a_dtmf, a_hangup, a_transfer};
+static void a_event(struct tl_agent_call *ac, const char *code, const char *hint,
+                    const char *message)
+{
+    struct tl_call *c = of_acall(ac);
+    tl__call_event_c(c, code, hint, 0, "call %s: %s", c->rec.id, message);
+}
+
+const struct tl_agent_call_ops tl__call_agent_ops = {
+    .play = a_play,
+    .mark = a_mark,
+    .clear = a_clear,
+    .send_dtmf = a_dtmf,
+    .hangup = a_hangup,
+    .transfer = a_transfer,
+    .event = a_event,
+};
 
 /* ---- layer ---- */
 

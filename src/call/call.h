@@ -27,31 +27,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/core.h"
+
 struct tl_sip_stack;
 struct tl_sip_sess_layer;
 struct tl_media_engine;
 struct tl_routing;
 struct tl_recorder;
 struct uv_loop_s;
+struct tl_agent_env;
 
 struct tl_call_cfg {
-    struct tl_sip_stack *stack;       /* borrowed; outlives the layer */
-    struct tl_sip_sess_layer *sess;   /* borrowed */
-    struct tl_media_engine *media;    /* borrowed */
-    struct tl_routing *routing;       /* borrowed */
-    struct tl_recorder *rec;          /* borrowed; NULL = nothing recorded (unit tests) */
-    const char *host;                 /* our host for Warning (RFC 3261 §20.43) and realm */
-    const char *public_ip;            /* SDP c= behind 1:1 NAT; NULL/"" = the local address
-                                       * the INVITE arrived on */
-    const char *digest_algorithms;    /* "SHA-256,MD5" (inauth.h) */
-    uint32_t nonce_ttl_s;             /* digest nonce freshness */
-    uint32_t media_timeout_s;         /* no RTP for this long → BYE */
-    uint32_t max_duration_s;          /* a call is ended (BYE) after this long */
-    uint32_t max_calls;               /* concurrent calls, all workspaces */
-    uint32_t max_calls_per_workspace; /* concurrent calls of one workspace */
-    uint32_t invite_rate;             /* INVITEs per second from one source IP (burst 2×) */
-    uint32_t answer_delay_ms;         /* ring this long after the agent is ready (0 = none) */
-    struct uv_loop_s *loop;           /* handed to agents (timers, sockets); NULL in tests */
+    struct tl_sip_stack *stack;           /* borrowed; outlives the layer */
+    struct tl_sip_sess_layer *sess;       /* borrowed */
+    struct tl_media_engine *media;        /* borrowed */
+    struct tl_routing *routing;           /* borrowed */
+    struct tl_recorder *rec;              /* borrowed; NULL = nothing recorded (unit tests) */
+    const char *host;                     /* our host for Warning (RFC 3261 §20.43) and realm */
+    const char *public_ip;                /* SDP c= behind 1:1 NAT; NULL/"" = the local address
+                                           * the INVITE arrived on */
+    const char *digest_algorithms;        /* "SHA-256,MD5" (inauth.h) */
+    uint32_t nonce_ttl_s;                 /* digest nonce freshness */
+    uint32_t media_timeout_s;             /* no RTP for this long → BYE */
+    uint32_t max_duration_s;              /* a call is ended (BYE) after this long */
+    uint32_t max_calls;                   /* concurrent calls, all workspaces */
+    uint32_t max_calls_per_workspace;     /* concurrent calls of one workspace */
+    uint32_t invite_rate;                 /* INVITEs per second from one source IP (burst 2×) */
+    uint32_t answer_delay_ms;             /* ring this long after the agent is ready (0 = none) */
+    struct uv_loop_s *loop;               /* handed to agents (timers, sockets); NULL in tests */
+    struct tl_agent_env *agent_env; /* WebSocket agents' DNS, TLS, guard; NULL: none */
 };
 
 struct tl_call_layer;
@@ -67,6 +71,33 @@ int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
  * says they have). NULL is a no-op. */
 void tl_call_layer_close(struct tl_call_layer *l);
 size_t tl_call_count(const struct tl_call_layer *l); /* calls not yet ended */
+
+/* ---- control from another thread (control.c): the REST API asks, the loop acts ----
+ * Posts op for the live call call_id of workspace_id through the mailbox m and waits up
+ * to timeout_ms: 0 (done; status gets "ringing", "in-progress" or "completed"), ENOENT
+ * (no live call with that id in that workspace), ETIMEDOUT, ESHUTDOWN (the daemon is
+ * stopping), or the operation's own errno (a transfer while one is under way: EBUSY).
+ * Any thread but the loop's. */
+enum tl_call_ctl_op {
+    TL_CALL_CTL_STATUS,   /* nothing: the live status */
+    TL_CALL_CTL_HANGUP,   /* BYE; a ringing call is refused */
+    TL_CALL_CTL_TRANSFER, /* param: +E.164 or a sip:/sips: URI */
+    TL_CALL_CTL_DIGITS,   /* param: DTMF digits, RFC 4733 */
+};
+#define TL_CALL_CTL_PARAM_MAX 512
+#define TL_CALL_STATUS_MAX    15
+struct tl_mailbox;
+int tl_call_control(struct tl_call_layer *l, struct tl_mailbox *m, const char *workspace_id,
+                    const char *call_id, enum tl_call_ctl_op op, const char *param,
+                    char status[TL_CALL_STATUS_MAX + 1], unsigned timeout_ms);
+
+/* ---- Twilio-shaped call names (sid.c) ----
+ * Call ids are made from 128 random bits so that the CallSid ("CA" + those bits in
+ * lowercase hex) and the id convert into each other: 0 or EINVAL. */
+#define TL_CALL_SID_LEN 34
+void tl_call_id_new(char id[TL_ID_MAX]);
+int tl_call_sid_of(const char *call_id, char sid[TL_CALL_SID_LEN + 1]);
+int tl_call_id_of_sid(const char *sid, char id[TL_ID_MAX]);
 
 /* ---- REGISTER diagnostics (register.c) ----
  * Every REGISTER the endpoint refused becomes a registration_attempt event of the number

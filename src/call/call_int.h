@@ -15,6 +15,10 @@
 
 #define CALL_HOST_MAX 256
 #define CALL_MARK_MAX 128 /* bytes of one mark name kept (Twilio marks are short labels) */
+/* a carrier INVITE's X- headers handed to the agent (customParameters): caps on wire data */
+#define CALL_XHEADERS_MAX 16
+#define CALL_XNAME_MAX    64
+#define CALL_XVALUE_MAX   256
 
 struct tl_agent_call {
     struct tl_call *c;
@@ -50,8 +54,16 @@ struct tl_call {
     enum tl_media_latch latch; /* the trunk's rtp_latching; DEFAULT = the engine's */
     char src[64];              /* the INVITE's source address, for events */
     char defer_reason[TL_END_REASON_MAX + 1];
-    char *marks[TL_MEDIA_MARKS_MAX]; /* names by id % MARKS_MAX */
+    /* names of the marks the agent set, in the order they fire (the media stream fires
+     * marks in the order they were set): a ring grown on demand */
+    char **marks;
+    uint32_t mcap, mhead, mcount;
     uint32_t mark_seq;
+    uint64_t audio_dropped; /* agent audio refused: the 60 s queue was full */
+    bool drop_warned;
+    bool transferring;                 /* a REFER of ours is under way (one at a time) */
+    bool transferred;                  /* the carrier reported the transfer target answered */
+    char out_address[TL_HOST_MAX + 1]; /* the number's outbound trunk: transfer targets */
     struct tl_call_record rec;
 };
 
@@ -98,6 +110,9 @@ void tl__call_event_cx(struct tl_call *c, const char *code, const char *hint, in
 void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const char *code,
                     const char *hint, const char *source, int status, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
+
+/* "ringing", "in-progress", "completed" (control.c) */
+const char *tl__call_status(const struct tl_call *c);
 
 void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
                      void *arg);

@@ -67,7 +67,7 @@ static void record_init(struct tl_call_record *r, const struct tl_route *rt,
                         const struct tl_sip_msg *m, const char *raw_to)
 {
     memset(r, 0, sizeof *r);
-    tl_id_new(r->id, "ca");
+    tl_call_id_new(r->id);
     tl_strlcpy(r->workspace_id, rt->workspace_id, sizeof r->workspace_id);
     tl_strlcpy(r->number_id, rt->number_id, sizeof r->number_id);
     tl_strlcpy(r->number, rt->number, sizeof r->number);
@@ -311,7 +311,17 @@ static void on_answer_delay(struct tl_timer *t, uint64_t now)
     tl__call_release(c);
 }
 
-static void agent_ready(struct tl_agent_call *ac, int err)
+/* A Reason header value's text: printable ASCII, no quote or backslash (RFC 3326 quoted
+ * string), capped. */
+static void reason_text(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; src && *src && n + 1 < cap; src++)
+        dst[n++] = *src >= 0x20 && *src < 0x7f && *src != '"' && *src != '\\' ? *src : '?';
+    dst[n] = '\0';
+}
+
+static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
 {
     struct tl_call *c = ac->c;
     struct tl_sip_stack *s = c->l->cfg.stack;
@@ -319,11 +329,23 @@ static void agent_ready(struct tl_agent_call *ac, int err)
     if (c->ended || !c->sess) {
         /* ended while the agent was connecting */
     } else if (err) {
-        tl__call_event(c->l, NULL, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, "", 480,
-                       "call %s: the agent could not take the call (%s)", c->rec.id, strerror(err));
-        char w[WARN_MAX];
-        warning(w, sizeof w, c->l->host, 399, "the agent is not available");
-        tl__call_end(c, "agent_unavailable", 480, w);
+        /* the carrier gets 480 with the cause in a Reason header (RFC 3326), and the owner
+         * an event whose hint says in plain words what failed: DNS, refused, TLS (and
+         * which certificate problem), the upgrade's status, the timeout */
+        char text[200], hdrs[WARN_MAX + 300], hint[TL_EVENT_HINT_MAX + 1];
+        reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
+        warning(hdrs, sizeof hdrs, c->l->host, 399, "the agent is not reachable");
+        size_t n = strlen(hdrs);
+        snprintf(hdrs + n, sizeof hdrs - n,
+                 "Reason: SIP;cause=480;text=\"agent unreachable: %s\"\r\n", text);
+        snprintf(hint, sizeof hint,
+                 "The agent could not be reached: %s. Check the agent's URL and that its "
+                 "server is up and reachable from this gateway (DNS, firewall, a certificate "
+                 "from a public CA that names the host).",
+                 text);
+        tl__call_event_c(c, TL_EV_AGENT_UNREACHABLE, hint, 480,
+                         "call %s: the agent could not take the call: %s", c->rec.id, text);
+        tl__call_end(c, "agent_unreachable", 480, hdrs);
     } else if (c->l->cfg.answer_delay_ms && !c->ans_armed) {
         /* call_answer_delay_ms: ring a while before answering (demos; CANCEL tests) */
         if (!tl_timer_start(tl_sip_stack_timers(s), &c->ans_tm,
@@ -345,6 +367,38 @@ static void on_max_duration(struct tl_timer *t, uint64_t now)
     tl__call_hold(c);
     tl__call_end(c, "max_duration", 0, NULL);
     tl__call_release(c);
+}
+
+/* The INVITE's X- headers (a carrier's or a PBX's own data: customer ids, campaign tags)
+ * for the agent's customParameters: printable values, capped in number and length, since
+ * they come from the wire. Returns how many; the strings live in buf. */
+static size_t x_headers(const struct tl_sip_msg *m, struct tl_agent_param *out, char *buf,
+                        size_t cap)
+{
+    size_t n = 0, used = 0;
+    for (size_t i = 0; i < m->hdrc && n < CALL_XHEADERS_MAX; i++) {
+        const struct tl_sip_hdr *h = &m->hdrv[i];
+        if (h->name.l < 3 || h->name.l > CALL_XNAME_MAX ||
+            (h->name.p[0] != 'X' && h->name.p[0] != 'x') || h->name.p[1] != '-' ||
+            h->val.l > CALL_XVALUE_MAX)
+            continue;
+        if (used + h->name.l + h->val.l + 2 > cap)
+            break;
+        char *name = buf + used;
+        memcpy(name, h->name.p, h->name.l);
+        name[h->name.l] = '\0';
+        used += h->name.l + 1;
+        char *val = buf + used;
+        size_t vl = 0;
+        for (size_t k = 0; k < h->val.l; k++) { /* folds and controls become spaces */
+            char ch = h->val.p[k];
+            val[vl++] = (unsigned char)ch < 0x20 || ch == 0x7f ? ' ' : ch;
+        }
+        val[vl] = '\0';
+        used += vl + 1;
+        out[n++] = (struct tl_agent_param){name, val};
+    }
+    return n;
 }
 
 /* From the session onwards: SDP, media, 180, agent, (200 in agent_ready). */
@@ -455,14 +509,39 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
                         tl_sip_stack_now(s) + l->cfg.max_duration_s * 1000ull, on_max_duration))
         c->dur_armed = true;
 
-    struct tl_agent_param params[TL_PARAMS_MAX];
+    struct tl_agent_param params[TL_PARAMS_MAX], hdrs[TL_HEADERS_MAX], xh[CALL_XHEADERS_MAX];
     size_t np = rt->n_agent_params < TL_PARAMS_MAX ? rt->n_agent_params : TL_PARAMS_MAX;
     for (size_t i = 0; i < np; i++)
         params[i] = (struct tl_agent_param){rt->agent_params[i].key, rt->agent_params[i].value};
-    struct tl_agent_call_info info = {
-        c->rec.id,     c->rec.workspace_id, c->rec.agent_id,    c->rec.number, c->rec.from_user,
-        c->rec.number, "inbound",           c->rec.sip_call_id, params,        np,
-        l->cfg.loop};
+    size_t nh = rt->n_agent_headers < TL_HEADERS_MAX ? rt->n_agent_headers : TL_HEADERS_MAX;
+    for (size_t i = 0; i < nh; i++)
+        hdrs[i] = (struct tl_agent_param){rt->agent_headers[i].name, rt->agent_headers[i].value};
+    char xbuf[CALL_XHEADERS_MAX * (CALL_XNAME_MAX + CALL_XVALUE_MAX + 2)];
+    size_t nx = x_headers(m, xh, xbuf, sizeof xbuf);
+    char call_sid[TL_CALL_SID_LEN + 1] = "";
+    tl_call_sid_of(c->rec.id, call_sid);
+    tl_strlcpy(c->out_address, rt->out_address, sizeof c->out_address);
+    struct tl_agent_call_info info = {.call_id = c->rec.id,
+                                      .workspace_id = c->rec.workspace_id,
+                                      .agent_id = c->rec.agent_id,
+                                      .number = c->rec.number,
+                                      .from = c->rec.from_user,
+                                      .to = c->rec.number,
+                                      .direction = "inbound",
+                                      .sip_call_id = c->rec.sip_call_id,
+                                      .params = params,
+                                      .n_params = np,
+                                      .loop = l->cfg.loop,
+                                      .number_id = c->rec.number_id,
+                                      .account_sid = rt->account_sid,
+                                      .call_sid = call_sid,
+                                      .url = rt->agent_url,
+                                      .headers = hdrs,
+                                      .n_headers = nh,
+                                      .connect_timeout_ms = rt->agent_timeout_ms,
+                                      .sip_headers = xh,
+                                      .n_sip_headers = nx,
+                                      .env = l->cfg.agent_env};
     struct tl_agent_conn *conn = NULL;
     c->agent_starting = true;
     r = c->aops->start(&conn, &info, &c->acall, &tl__call_agent_ops, agent_ready);
@@ -631,7 +710,11 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         record_refused(l, rt, m, raw, 480, "no_agent");
         goto done;
     }
-    if (rt->agent_kind != TL_AGENT_BUILTIN || !(aops = tl_agent_builtin(rt->agent_builtin))) {
+    if (rt->agent_kind == TL_AGENT_WEBSOCKET && l->cfg.agent_env)
+        aops = &tl_agent_websocket;
+    else if (rt->agent_kind == TL_AGENT_BUILTIN)
+        aops = tl_agent_builtin(rt->agent_builtin);
+    if (!aops) {
         warning(w, sizeof w, l->host, 399, "agent kind not available yet");
         reply(l, tx, m, 480, w);
         tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 480,

@@ -30,11 +30,13 @@ struct entry {
     uint32_t bytes; /* the whole allocation */
     char number[TL_E164_MAX + 1];
     char number_id[ID_LEN], workspace_id[ID_LEN], agent_id[ID_LEN];
+    char account_sid[TL_TWILIO_SID_LEN + 1];
     uint8_t plan, agent_kind, has_inbound, in_transport, in_media, in_latching, out_transport,
         out_media;
-    uint8_t out_has_auth, n_allowed, n_in_headers, n_params;
+    uint8_t out_has_auth, n_allowed, n_in_headers, n_params, n_agent_headers;
+    uint32_t agent_timeout_ms;
     /* pool offsets; the prefixes start the pool */
-    uint16_t off_agent, off_user, off_pass, off_out_addr, off_headers, off_params;
+    uint16_t off_agent, off_user, off_pass, off_out_addr, off_headers, off_params, off_ahdrs;
     char pool[];
 };
 
@@ -227,7 +229,12 @@ static struct entry *entry_build(const struct tl_phone_number *n, const struct t
         n_par = TL_PARAMS_MAX;
     for (size_t i = 0; i < n_par; i++)
         need += strlen(a->params[i].key) + 1 + strlen(a->params[i].value) + 1;
-    if (need > UINT16_MAX) /* the caps bound it near 27 KiB */
+    size_t n_ah = a && a->kind == TL_AGENT_WEBSOCKET ? a->n_headers : 0;
+    if (n_ah > TL_HEADERS_MAX)
+        n_ah = TL_HEADERS_MAX;
+    for (size_t i = 0; i < n_ah; i++)
+        need += strlen(a->headers[i].name) + 1 + strlen(a->headers[i].value) + 1;
+    if (need > UINT16_MAX) /* the caps bound it near 40 KiB */
         return NULL;
     if (strlen(n->id) >= ID_LEN || strlen(n->workspace_id) >= ID_LEN ||
         strlen(n->agent_id) >= ID_LEN)
@@ -280,6 +287,13 @@ static struct entry *entry_build(const struct tl_phone_number *n, const struct t
         pool_str(&p, a->params[i].value);
     }
     e->n_params = (uint8_t)n_par;
+    e->off_ahdrs = (uint16_t)p.len;
+    for (size_t i = 0; i < n_ah; i++) {
+        pool_str(&p, a->headers[i].name);
+        pool_str(&p, a->headers[i].value);
+    }
+    e->n_agent_headers = (uint8_t)n_ah;
+    e->agent_timeout_ms = a ? a->connect_timeout_ms : 0;
     if (e->n_allowed == 0 && n_allowed > 0) {
         /* every block failed to parse: refuse all sources instead of allowing all */
         e->n_allowed = 1;
@@ -295,6 +309,7 @@ static void entry_copy_out(const struct entry *e, struct tl_route *o)
     tl_strlcpy(o->number, e->number, sizeof o->number);
     tl_strlcpy(o->number_id, e->number_id, sizeof o->number_id);
     tl_strlcpy(o->workspace_id, e->workspace_id, sizeof o->workspace_id);
+    memcpy(o->account_sid, e->account_sid, sizeof o->account_sid);
     o->plan = (enum tl_plan)e->plan;
     tl_strlcpy(o->agent_id, e->agent_id, sizeof o->agent_id);
     o->agent_kind = (enum tl_agent_kind)e->agent_kind;
@@ -328,6 +343,15 @@ static void entry_copy_out(const struct entry *e, struct tl_route *o)
         pa += strlen(pa) + 1;
     }
     o->n_agent_params = e->n_params;
+    const char *ah = e->pool + e->off_ahdrs;
+    for (size_t i = 0; i < e->n_agent_headers; i++) {
+        tl_strlcpy(o->agent_headers[i].name, ah, sizeof o->agent_headers[i].name);
+        ah += strlen(ah) + 1;
+        tl_strlcpy(o->agent_headers[i].value, ah, sizeof o->agent_headers[i].value);
+        ah += strlen(ah) + 1;
+    }
+    o->n_agent_headers = e->n_agent_headers;
+    o->agent_timeout_ms = e->agent_timeout_ms;
     tl_strlcpy(o->out_address, e->pool + e->off_out_addr, sizeof o->out_address);
     o->out_transport = (enum tl_transport)e->out_transport;
     o->out_media = (enum tl_media_enc)e->out_media;
@@ -408,7 +432,9 @@ static int build_from_store(struct tl_routing *r, const struct tl_phone_number *
         a = malloc(sizeof *a);
         if (!a)
             return ENOMEM;
-        ret = tl_store_agent_get(r->store, n->workspace_id, n->agent_id, a);
+        /* values opened: a websocket agent's upgrade headers are needed on the call path,
+         * which never reads the store */
+        ret = tl_store_agent_secrets(r->store, n->workspace_id, n->agent_id, a);
         if (ret == ENOENT) { /* deleted between the two reads: its own hook follows */
             free(a);
             a = NULL;
@@ -419,7 +445,11 @@ static int build_from_store(struct tl_routing *r, const struct tl_phone_number *
         *out = entry_build(n, a, ws.plan);
         if (!*out)
             ret = ENOMEM;
+        else
+            tl_store_account_sid(r->store, n->workspace_id, (*out)->account_sid);
     }
+    if (a)
+        sodium_memzero(a, sizeof *a);
     free(a);
     return ret;
 }

@@ -37,6 +37,7 @@ struct tl_route {
     char number[TL_E164_MAX + 1];
     char number_id[TL_ID_MAX];
     char workspace_id[TL_ID_MAX];
+    char account_sid[TL_TWILIO_SID_LEN + 1]; /* the workspace's, for agents (store.h) */
     enum tl_plan plan;
     /* agent: agent_id "" = unassigned */
     char agent_id[TL_ID_MAX];
@@ -48,6 +49,11 @@ struct tl_route {
         char key[TL_PARAM_KEY_MAX + 1];
         char value[TL_PARAM_VALUE_MAX + 1];
     } agent_params[TL_PARAMS_MAX];
+    /* websocket agents: the upgrade headers with their values opened (API keys: wiped
+     * with the route), and the connect deadline */
+    size_t n_agent_headers;
+    struct tl_kv agent_headers[TL_HEADERS_MAX];
+    uint32_t agent_timeout_ms;
     /* inbound trunk */
     bool has_inbound;
     enum tl_transport in_transport;

@@ -68,6 +68,41 @@ void tl_id_new(char out[TL_ID_MAX], const char *prefix)
     out[p] = '\0';
 }
 
+/* 128 bits as 26 base32 characters: the first carries the top 3 bits (so it is one of
+ * 0-7), the other 25 five bits each. */
+void tl_id_from128(char out[TL_ID_MAX], const char *prefix, const uint8_t b[16])
+{
+    size_t p = strnlen(prefix, 8);
+    memcpy(out, prefix, p);
+    out[p++] = '_';
+    for (int i = 0; i < TL_ID_RANDOM; i++) {
+        int bit = i == 0 ? 0 : 3 + (i - 1) * 5, len = i == 0 ? 3 : 5;
+        unsigned v = 0;
+        for (int k = 0; k < len; k++, bit++)
+            v = v << 1 | ((b[bit / 8] >> (7 - bit % 8)) & 1u);
+        out[p++] = b32[v];
+    }
+    out[p] = '\0';
+}
+
+int tl_id_to128(const char *id, const char *prefix, uint8_t b[16])
+{
+    if (!tl_id_valid(id, prefix))
+        return EINVAL;
+    const char *s = id + strlen(prefix) + 1;
+    memset(b, 0, 16);
+    int bit = 0;
+    for (int i = 0; i < TL_ID_RANDOM; i++) {
+        unsigned v = (unsigned)(strchr(b32, s[i]) - b32), len = i == 0 ? 3 : 5;
+        if (i == 0 && v > 7)
+            return EINVAL; /* a random 130-bit id, not one made from 128 bits */
+        for (int k = (int)len - 1; k >= 0; k--, bit++)
+            if ((v >> k) & 1u)
+                b[bit / 8] |= (uint8_t)(1u << (7 - bit % 8));
+    }
+    return 0;
+}
+
 bool tl_id_valid(const char *s, const char *prefix)
 {
     if (!s)

@@ -65,6 +65,12 @@ void tl_log(enum tl_log_level lvl, const char *component, const char *msg, const
 #define TL_ID_MAX 40
 void tl_id_new(char out[TL_ID_MAX], const char *prefix);
 bool tl_id_valid(const char *s, const char *prefix);
+/* An id made from exactly 128 bits (valid for tl_id_valid, its first character 0-7), and
+ * back: calls get such ids so that the Twilio-shaped CallSid ("CA" + the 128 bits in hex)
+ * and our id name each other without a table. tl_id_to128: 0, or EINVAL for an id that
+ * is not of this form. */
+void tl_id_from128(char out[TL_ID_MAX], const char *prefix, const uint8_t b[16]);
+int tl_id_to128(const char *id, const char *prefix, uint8_t b[16]);
 
 int64_t tl_now_ms(void);                    /* wall clock, ms since the epoch */
 void tl_time_iso(int64_t ms, char out[32]); /* 2026-11-26T08:15:24.123Z */

@@ -96,6 +96,17 @@ static const struct setting settings[] = {
       "(the SDP address's IP, any port), any (the first source: carriers behind NAT; use with "
       "SRTP or a trusted network) or off (the SDP address, never moved). An inbound trunk's "
       "rtp_latching overrides it; SRTP follows authenticated packets in every mode but off."),
+    S(agent_allow_networks, "TRUNKLINE_AGENT_ALLOW_NETWORKS", K_STR, "",
+      "Networks (CIDR, comma-separated) that agent WebSocket URLs may reach although they are "
+      "loopback, private or link-local, e.g. where your own bots run. Everything else outside "
+      "the public internet is refused (a guard against server-side request forgery); empty: "
+      "public addresses only."),
+    S(agent_insecure_hosts, "TRUNKLINE_AGENT_INSECURE_HOSTS", K_STR, "",
+      "Hosts (names or IP addresses, comma-separated) for which agent URLs may use ws:// "
+      "instead of wss:// (bots on the same machine or network); empty: wss:// only."),
+    S(agent_tls_ca_file, "TRUNKLINE_AGENT_TLS_CA_FILE", K_STR, "",
+      "Extra CA certificates (PEM) trusted for agent wss:// connections, on top of the system "
+      "store (a private CA for your own bots); empty: the system store only."),
     S(media_timeout_s, "TRUNKLINE_MEDIA_TIMEOUT_S", K_UINT, "30",
       "Seconds without RTP from the carrier (while not on hold) before a call is ended with BYE."),
     S(max_call_duration_s, "TRUNKLINE_MAX_CALL_DURATION_S", K_UINT, "14400",

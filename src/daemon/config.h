@@ -39,7 +39,10 @@ struct tl_config {
     char log_file[512]; /* empty = stderr */
     enum tl_log_format log_format;
     enum tl_log_level log_level;
-    size_t api_max_body; /* bytes */
+    size_t api_max_body;             /* bytes */
+    char agent_allow_networks[1024]; /* CIDRs the address guard lets agents/webhooks reach */
+    char agent_insecure_hosts[1024]; /* hosts for which ws:// (and http://) is accepted */
+    char agent_tls_ca_file[512];     /* extra CA (PEM) trusted for agent wss:// */
 };
 
 /* Fills *c from defaults, file, environment and argv (argv[0..argc) are the flags after

@@ -11,9 +11,13 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "agent/agent.h"
 #include "api/api.h"
 #include "call/call.h"
 #include "daemon/config.h"
+#include "net/guard.h"
+#include "net/resolve.h"
+#include "net/tls.h"
 #include "net/tlscert.h"
 #include "media/media.h"
 #include "sip/dialog.h"
@@ -74,6 +78,11 @@ int tl_serve_main(int argc, char **argv)
     struct tl_call_regdiag regd = {0};
     struct tl_media_engine *media = NULL;
     struct tl_call_layer *calls = NULL;
+    /* what WebSocket agents share: DNS, TLS client context, the address guard */
+    struct tl_agent_env aenv = {0};
+    struct tl_net_guard aguard;
+    struct tl_net_resolver *ares = NULL;
+    struct tl_tls_ctx *atls = NULL;
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
@@ -127,7 +136,9 @@ int tl_serve_main(int argc, char **argv)
                                  .sip_listen = cfg.sip_listen,
                                  .sip_tls_ca_file = cfg.sip_tls_ca_file,
                                  .sip_dns_servers = cfg.sip_dns_servers,
-                                 .sip_t1_ms = cfg.sip_t1_ms};
+                                 .sip_t1_ms = cfg.sip_t1_ms,
+                                 .agent_allow_networks = cfg.agent_allow_networks,
+                                 .agent_insecure_hosts = cfg.agent_insecure_hosts};
     if (tl_api_start(&api, &acfg, st, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
@@ -223,6 +234,23 @@ int tl_serve_main(int argc, char **argv)
             .port_max = (uint16_t)cfg.rtp_port_max,
             .public_ip = cfg.public_ip,
             .latch = (enum tl_media_latch)tl_media_latch_parse(cfg.rtp_latching)}; /* checked */
+        if ((r = tl_net_guard_parse(&aguard, cfg.agent_allow_networks, "agent_allow_networks",
+                                    &err))) {
+            tl_error("core", "start.failed", "reason=\"%s\"", err.message);
+            goto out;
+        }
+        struct tl_net_resolver_opts ro = {.servers = cfg.sip_dns_servers};
+        if ((r = tl_net_resolver_alloc(&ares, &loop, &ro)) ||
+            (r = tl_tls_ctx_client(&atls, cfg.agent_tls_ca_file))) {
+            tl_error("core", "start.failed",
+                     "reason=\"agent DNS / TLS (sip_dns_servers, agent_tls_ca_file): %s\"",
+                     strerror(r));
+            goto out;
+        }
+        aenv = (struct tl_agent_env){.resolver = ares,
+                                     .tls = atls,
+                                     .guard = &aguard,
+                                     .insecure_hosts = cfg.agent_insecure_hosts};
         struct tl_call_cfg ccfg = {.stack = sip,
                                    .sess = sess,
                                    .routing = routing,
@@ -237,7 +265,8 @@ int tl_serve_main(int argc, char **argv)
                                    .max_calls_per_workspace = cfg.max_calls_per_workspace,
                                    .invite_rate = cfg.sip_invite_rate,
                                    .answer_delay_ms = cfg.call_answer_delay_ms,
-                                   .loop = &loop};
+                                   .loop = &loop,
+                                   .agent_env = &aenv};
         if (cfg.rtp_port_min > cfg.rtp_port_max || cfg.rtp_port_max - cfg.rtp_port_min < 3) {
             tl_error("core", "start.failed", "reason=\"rtp_port_min must be below rtp_port_max\"");
             goto out;
@@ -259,7 +288,12 @@ int tl_serve_main(int argc, char **argv)
 
 out:
     if (loop_ok) {
-        tl_call_layer_close(calls);   /* BYE/503 to every call, records queued */
+        tl_call_layer_close(calls); /* BYE/503 to every call, records queued */
+        /* agents got `stop` and a close frame: let them go, briefly, then drop the rest */
+        for (int i = 0; aenv.live && i < 200; i++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+        tl_agent_ws_shutdown(&aenv);
+        tl_net_resolver_free(ares); /* after the agents that borrow it */
         tl_sip_stack_stop(sip);       /* ---- SIP stack: stop (before the API) ---- */
         tl_sip_sess_layer_free(sess); /* after the stack: its ECANCELED answers come first */
         tl_sip_inauth_free(tauth);    /* borrowed by the session layer */
@@ -271,8 +305,10 @@ out:
             uv_run(&loop, UV_RUN_NOWAIT);
         if (media && !tl_media_engine_close(media))
             uv_run(&loop, UV_RUN_NOWAIT);
+        uv_run(&loop, UV_RUN_NOWAIT); /* the resolver's and agents' close callbacks */
         uv_loop_close(&loop);
     }
+    tl_tls_ctx_free(atls);
     if (api)
         tl_api_stop(api);
     tl_recorder_close(rec); /* after every producer (SIP, API), before the store */

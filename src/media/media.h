@@ -38,12 +38,12 @@
 #include <uv.h>
 
 #define TL_MEDIA_TICK_MS        20
-#define TL_MEDIA_FRAME          160   /* G.711 bytes (= timestamp units) per 20 ms */
-#define TL_MEDIA_PKT_MAX        1500  /* larger datagrams are dropped, never truncated */
-#define TL_MEDIA_QUEUE_CAP      80000 /* outgoing audio cap per stream: 10 s of G.711 */
-#define TL_MEDIA_MARKS_MAX      32    /* pending marks per stream */
-#define TL_MEDIA_DTMF_QUEUE_MAX 32    /* pending outgoing digits per stream */
-#define TL_MEDIA_SRTP_KEY_LEN   30    /* AES_CM_128 master key (16) || master salt (14) */
+#define TL_MEDIA_FRAME          160    /* G.711 bytes (= timestamp units) per 20 ms */
+#define TL_MEDIA_PKT_MAX        1500   /* larger datagrams are dropped, never truncated */
+#define TL_MEDIA_QUEUE_CAP      480000 /* outgoing audio cap per stream: 60 s of G.711 */
+#define TL_MEDIA_MARKS_MAX      4096   /* pending marks per stream (memory grows on use) */
+#define TL_MEDIA_DTMF_QUEUE_MAX 32     /* pending outgoing digits per stream */
+#define TL_MEDIA_SRTP_KEY_LEN   30     /* AES_CM_128 master key (16) || master salt (14) */
 
 struct tl_media_engine;
 struct tl_media_stream;

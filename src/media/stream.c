@@ -105,8 +105,10 @@ struct tl_media_stream {
     struct chunk *qh, *qt;
     uint32_t qbytes;
     uint64_t written, sent; /* byte positions, for marks */
-    struct mark marks[TL_MEDIA_MARKS_MAX];
-    uint8_t mhead, mcount;
+    /* pending marks, a ring grown on demand: most streams never have one, a bot that marks
+     * every chunk (the OpenAI realtime demo) has hundreds while seconds of audio queue */
+    struct mark *marks;
+    uint32_t mcap, mhead, mcount;
     struct {
         uint8_t event, ticks;
     } dq[TL_MEDIA_DTMF_QUEUE_MAX];
@@ -262,7 +264,7 @@ static void fire_marks(struct tl_media_stream *s)
 {
     while (s->mcount && !s->closing && s->marks[s->mhead].pos <= s->sent) {
         uint32_t id = s->marks[s->mhead].id;
-        s->mhead = (uint8_t)((s->mhead + 1) % TL_MEDIA_MARKS_MAX);
+        s->mhead = (s->mhead + 1) % s->mcap;
         s->mcount--;
         if (s->cb.on_mark)
             s->cb.on_mark(s, s->arg, id);
@@ -939,6 +941,7 @@ static void stream_closed(uv_handle_t *h)
     e->nstreams--;
     if (!s->open_failed && s->cb.on_close)
         s->cb.on_close(s, s->arg);
+    free(s->marks);
     free(s);
 }
 
@@ -1213,9 +1216,21 @@ int tl_media_stream_mark(struct tl_media_stream *s, uint32_t id)
             s->cb.on_mark(s, s->arg, id);
         return 0;
     }
-    if (s->mcount == TL_MEDIA_MARKS_MAX)
-        return ENOBUFS;
-    struct mark *m = &s->marks[(s->mhead + s->mcount) % TL_MEDIA_MARKS_MAX];
+    if (s->mcount == s->mcap) {
+        if (s->mcap >= TL_MEDIA_MARKS_MAX)
+            return ENOBUFS;
+        uint32_t cap = s->mcap ? s->mcap * 2 : 8;
+        struct mark *nm = malloc(cap * sizeof *nm);
+        if (!nm)
+            return ENOMEM;
+        for (uint32_t i = 0; i < s->mcount; i++) /* unwrap the ring into the new array */
+            nm[i] = s->marks[(s->mhead + i) % s->mcap];
+        free(s->marks);
+        s->marks = nm;
+        s->mcap = cap;
+        s->mhead = 0;
+    }
+    struct mark *m = &s->marks[(s->mhead + s->mcount) % s->mcap];
     m->pos = s->written;
     m->id = id;
     s->mcount++;

@@ -161,6 +161,18 @@ static const char *const migrations[] = {
     "ALTER TABLE calls ADD COLUMN rtp_dropped_malformed INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE calls ADD COLUMN rtp_dropped_pt INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE calls ADD COLUMN rtp_dropped_early INTEGER NOT NULL DEFAULT 0;",
+
+    /* v5: WebSocket agents get a connect timeout; a workspace may get Twilio-style
+     * credentials (AccountSid + auth token) for the REST call-update emulation that bots
+     * built for Twilio use to hang up. The token is sealed, not hashed: it also keys the
+     * X-Twilio-Signature HMAC of requests we send to bots. */
+    "ALTER TABLE agents ADD COLUMN connect_timeout_ms INTEGER NOT NULL DEFAULT 5000;"
+    "ALTER TABLE calls ADD COLUMN audio_dropped_bytes INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE twilio_accounts ("
+    " workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,"
+    " account_sid TEXT NOT NULL UNIQUE,"
+    " token_sealed BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -861,8 +873,8 @@ static int tk_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 
 #define AG_COLS                                                                                    \
     "seq, id, workspace_id, name, kind, builtin, url, params_json, header_names_json, "            \
-    "created_at, updated_at"
-#define AG_COL_SEALED 11 /* headers_sealed, when a query appends it */
+    "created_at, updated_at, connect_timeout_ms"
+#define AG_COL_SEALED 12 /* headers_sealed, when a query appends it */
 
 static int ag_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
@@ -915,6 +927,8 @@ static int ag_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     a->values_hidden = true;
     a->created_at = sqlite3_column_int64(st, 9);
     a->updated_at = sqlite3_column_int64(st, 10);
+    int64_t t = sqlite3_column_int64(st, 11);
+    a->connect_timeout_ms = t > 0 && t <= TL_AGENT_TIMEOUT_MAX_MS ? (uint32_t)t : 5000;
     return 0;
 }
 
@@ -1496,6 +1510,157 @@ int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const ch
     return ret;
 }
 
+/* ---- Twilio-shaped credentials (REST call-update emulation) ---- */
+
+void tl_store_account_sid(struct tl_store *s, const char *workspace_id,
+                          char out[TL_TWILIO_SID_LEN + 1])
+{
+    /* keyed: who knows a workspace id cannot compute its AccountSid, and the same
+     * workspace always has the same one (start frames, credentials, signatures) */
+    uint8_t h[16];
+    char in[TL_ID_MAX + 16];
+    int n = snprintf(in, sizeof in, "twilio-account:%s", workspace_id);
+    crypto_generichash(h, sizeof h, (const uint8_t *)in, (size_t)n, s->key, 32);
+    out[0] = 'A';
+    out[1] = 'C';
+    sodium_bin2hex(out + 2, 33, h, sizeof h);
+}
+
+int tl_store_twilio_issue(struct tl_store *s, const char *workspace_id,
+                          struct tl_twilio_account *out, char token[TL_TWILIO_TOKEN_LEN + 1],
+                          struct tl_err *err)
+{
+    static const char op[] = "twilio_issue";
+    sqlite3_stmt *st = NULL;
+    struct sealed sl;
+    uint8_t rnd[16];
+    enum tl_plan plan;
+    int ret;
+
+    memset(out, 0, sizeof *out);
+    tl_strlcpy(out->workspace_id, workspace_id, sizeof out->workspace_id);
+    tl_store_account_sid(s, workspace_id, out->account_sid);
+    randombytes_buf(rnd, sizeof rnd); /* Twilio's auth tokens are 32 hex digits, too */
+    sodium_bin2hex(token, TL_TWILIO_TOKEN_LEN + 1, rnd, sizeof rnd);
+    sodium_memzero(rnd, sizeof rnd);
+    out->created_at = tl_now_ms();
+    if (seal_password(s, workspace_id, "twilio_token", token, &sl)) {
+        sodium_memzero(token, TL_TWILIO_TOKEN_LEN + 1);
+        return tl_err_set(err, EIO, 500, "internal", "", "cannot seal the token");
+    }
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret == 0)
+        ret = ws_plan(s, op, workspace_id, &plan, err);
+    if (ret == ENOENT)
+        ret = not_found(err, "workspace");
+    if (ret == 0)
+        ret = prep(s, op,
+                   "INSERT INTO twilio_accounts (workspace_id, account_sid, token_sealed, "
+                   "created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(workspace_id) DO UPDATE SET "
+                   "token_sealed = excluded.token_sealed, created_at = excluded.created_at",
+                   &st, err);
+    if (ret == 0)
+        ret = step_fin(s, op, &st,
+                       bind_str(st, 1, workspace_id) || bind_str(st, 2, out->account_sid) ||
+                           bind_blob(st, 3, sl.buf, sl.len, true) ||
+                           sqlite3_bind_int64(st, 4, out->created_at),
+                       err);
+    if (ret == 0)
+        ret = tx_commit(s, op, err);
+    tx_end(s, st);
+    sodium_memzero(&sl, sizeof sl);
+    if (ret)
+        sodium_memzero(token, TL_TWILIO_TOKEN_LEN + 1);
+    return ret;
+}
+
+/* the row of a workspace or of an AccountSid, token opened when token != NULL */
+static int twilio_read(struct tl_store *s, const char *op, const char *where, const char *key,
+                       struct tl_twilio_account *out, char *token)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT workspace_id, account_sid, token_sealed, created_at FROM twilio_accounts "
+             "WHERE %s = ?1",
+             where);
+    const char *args[] = {key};
+    struct sealed sl;
+    int ret = row_one(s, op, sql, args, 1, &st, NULL);
+    if (ret == 0) {
+        memset(out, 0, sizeof *out);
+        col_text(st, 0, out->workspace_id, sizeof out->workspace_id);
+        col_text(st, 1, out->account_sid, sizeof out->account_sid);
+        out->created_at = sqlite3_column_int64(st, 3);
+        if (token) {
+            char pw[TL_PASSWORD_MAX + 1];
+            if (col_sealed(st, 2, &sl) ||
+                open_password(s, out->workspace_id, "twilio_token", &sl, pw) ||
+                strlen(pw) != TL_TWILIO_TOKEN_LEN)
+                ret = corrupt(op, out->workspace_id, "token_sealed", NULL);
+            else
+                memcpy(token, pw, TL_TWILIO_TOKEN_LEN + 1);
+            sodium_memzero(pw, sizeof pw);
+            sodium_memzero(&sl, sizeof sl);
+        }
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int tl_store_twilio_get(struct tl_store *s, const char *workspace_id, struct tl_twilio_account *out)
+{
+    lock(s);
+    int ret = twilio_read(s, "twilio_get", "workspace_id", workspace_id, out, NULL);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_twilio_token(struct tl_store *s, const char *workspace_id,
+                          char token[TL_TWILIO_TOKEN_LEN + 1])
+{
+    struct tl_twilio_account a;
+    lock(s);
+    int ret = twilio_read(s, "twilio_token", "workspace_id", workspace_id, &a, token);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_twilio_auth(struct tl_store *s, const char *account_sid, const char *token,
+                         char workspace_id[TL_ID_MAX])
+{
+    struct tl_twilio_account a;
+    char want[TL_TWILIO_TOKEN_LEN + 1];
+    if (!account_sid || !token || strlen(account_sid) != TL_TWILIO_SID_LEN)
+        return EPERM;
+    lock(s);
+    int ret = twilio_read(s, "twilio_auth", "account_sid", account_sid, &a, want);
+    unlock(s);
+    /* constant time over the token; an unknown AccountSid answers like a wrong token */
+    bool ok = ret == 0 && strlen(token) == TL_TWILIO_TOKEN_LEN &&
+              sodium_memcmp(want, token, TL_TWILIO_TOKEN_LEN) == 0;
+    sodium_memzero(want, sizeof want);
+    if (ret && ret != ENOENT)
+        return ret;
+    if (!ok)
+        return EPERM;
+    tl_strlcpy(workspace_id, a.workspace_id, TL_ID_MAX);
+    return 0;
+}
+
+int tl_store_twilio_delete(struct tl_store *s, const char *workspace_id)
+{
+    const char *args[] = {workspace_id};
+    lock(s);
+    int ret = exec_args(s, "twilio_delete", "DELETE FROM twilio_accounts WHERE workspace_id = ?1",
+                        args, 1, NULL);
+    if (ret == 0 && sqlite3_changes(s->db) == 0)
+        ret = ENOENT;
+    unlock(s);
+    return ret;
+}
+
 /* ---- agents ---- */
 
 static int ag_read(struct tl_store *s, const char *op, const char *ws, const char *id,
@@ -1543,7 +1708,7 @@ static int check_agent(struct tl_store *s, const char *op, const char *ws, const
     return ret;
 }
 
-/* binds name..headers_sealed of an agent at parameters first..first+6 */
+/* binds name..headers_sealed, connect_timeout_ms of an agent at parameters first..first+7 */
 static int ag_bind_fields(struct tl_store *s, const char *op, sqlite3_stmt *st, int first,
                           const struct tl_agent *a, struct tl_err *err)
 {
@@ -1574,7 +1739,8 @@ static int ag_bind_fields(struct tl_store *s, const char *op, sqlite3_stmt *st, 
         bind_str(st, first + 1, opt_name(tl_agent_kind_name(a->kind))) ||
         bind_str(st, first + 2, a->builtin) || bind_str(st, first + 3, a->url) ||
         bind_str(st, first + 4, params) || bind_str(st, first + 5, names) ||
-        bind_blob(st, first + 6, sealed, sealed_len, sealed != NULL))
+        bind_blob(st, first + 6, sealed, sealed_len, sealed != NULL) ||
+        sqlite3_bind_int64(st, first + 7, a->connect_timeout_ms))
         ret = db_fail(s, op, err);
 out:
     free(params);
@@ -1616,13 +1782,13 @@ int tl_store_agent_create(struct tl_store *s, struct tl_agent *a, struct tl_err 
     a->created_at = a->updated_at = tl_now_ms();
     ret = prep(s, op,
                "INSERT INTO agents (id, workspace_id, name, kind, builtin, url, params_json, "
-               "header_names_json, headers_sealed, created_at, updated_at) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+               "header_names_json, headers_sealed, connect_timeout_ms, created_at, updated_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
                &st, err);
     if (ret != 0)
         goto out;
     if (bind_str(st, 1, a->id) || bind_str(st, 2, a->workspace_id) ||
-        sqlite3_bind_int64(st, 10, a->created_at)) {
+        sqlite3_bind_int64(st, 11, a->created_at)) {
         ret = db_fail(s, op, err);
         goto out;
     }
@@ -1650,7 +1816,8 @@ int tl_store_agent_secrets(struct tl_store *s, const char *workspace_id, const c
     return ret;
 }
 
-int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_err *err)
+int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_warnings *w,
+                          struct tl_err *err)
 {
     static const char op[] = "agent_update";
     sqlite3_stmt *st = NULL;
@@ -1668,31 +1835,54 @@ int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_err 
     if (ret != 0)
         goto out;
     /* A client that read the agent got names with hidden values; sending them back
-     * unchanged must not wipe the API keys they carry. */
+     * unchanged must not wipe the API keys they carry — unless the URL now leads somewhere
+     * else: a stored secret never follows a change of destination (scheme, host or port),
+     * or whoever may edit the URL could send the workspace's bot credentials to a server
+     * of their own. Headers left without a value are then dropped, and the response says
+     * which (w). */
+    bool same_dest = tl_agent_url_same_dest(stored->url, a->url);
     if (a->values_hidden) {
+        size_t keep = 0;
+        char dropped[320] = "";
         for (size_t i = 0; i < a->n_headers && i < TL_HEADERS_MAX; i++) {
-            if (a->headers[i].value[0])
-                continue;
-            for (size_t j = 0; j < stored->n_headers; j++) {
+            for (size_t j = 0; same_dest && !a->headers[i].value[0] && j < stored->n_headers; j++) {
                 if (strcasecmp(a->headers[i].name, stored->headers[j].name) == 0) {
                     memcpy(a->headers[i].value, stored->headers[j].value,
                            sizeof a->headers[i].value);
                     break;
                 }
             }
+            if (!a->headers[i].value[0]) {
+                size_t dl = strlen(dropped);
+                snprintf(dropped + dl, sizeof dropped - dl, "%s%s", dl ? ", " : "",
+                         a->headers[i].name);
+                continue;
+            }
+            if (keep != i)
+                a->headers[keep] = a->headers[i];
+            keep++;
         }
+        for (size_t i = keep; i < a->n_headers; i++)
+            sodium_memzero(&a->headers[i], sizeof a->headers[i]);
+        if (keep < a->n_headers)
+            tl_warn(w, "header_values_dropped", "headers",
+                    "The agent's URL now leads to another destination, so the stored values of "
+                    "%s were dropped (stored header values never follow a change of host). Send "
+                    "them again in this request to keep them.",
+                    dropped);
+        a->n_headers = keep;
     }
     a->created_at = stored->created_at;
     a->updated_at = tl_now_ms();
     ret = prep(s, op,
                "UPDATE agents SET name = ?1, kind = ?2, builtin = ?3, url = ?4, params_json = ?5, "
-               "header_names_json = ?6, headers_sealed = ?7, updated_at = ?8 "
-               "WHERE workspace_id = ?9 AND id = ?10",
+               "header_names_json = ?6, headers_sealed = ?7, connect_timeout_ms = ?8, "
+               "updated_at = ?9 WHERE workspace_id = ?10 AND id = ?11",
                &st, err);
     if (ret != 0)
         goto out;
-    if (sqlite3_bind_int64(st, 8, a->updated_at) || bind_str(st, 9, a->workspace_id) ||
-        bind_str(st, 10, a->id)) {
+    if (sqlite3_bind_int64(st, 9, a->updated_at) || bind_str(st, 10, a->workspace_id) ||
+        bind_str(st, 11, a->id)) {
         ret = db_fail(s, op, err);
         goto out;
     }
@@ -2368,7 +2558,8 @@ static int call_bind(sqlite3_stmt *st, const struct tl_call_record *c)
            sqlite3_bind_int64(st, 23, clamp_u64(c->dropped_auth)) ||
            sqlite3_bind_int64(st, 24, clamp_u64(c->dropped_malformed)) ||
            sqlite3_bind_int64(st, 25, clamp_u64(c->dropped_pt)) ||
-           sqlite3_bind_int64(st, 26, clamp_u64(c->dropped_early));
+           sqlite3_bind_int64(st, 26, clamp_u64(c->dropped_early)) ||
+           sqlite3_bind_int64(st, 27, clamp_u64(c->audio_dropped_bytes));
 }
 
 static int event_bind(sqlite3_stmt *st, const struct tl_event *e)
@@ -2397,9 +2588,10 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
                    "from_uri, from_user, to_user, sip_call_id, created_at, answered_at, ended_at, "
                    "end_reason, final_status, codec, media_encryption, packets_sent, "
                    "packets_received, packets_lost, jitter_ms, rtp_dropped_source, "
-                   "rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, rtp_dropped_early) "
+                   "rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, rtp_dropped_early, "
+                   "audio_dropped_bytes) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-                   "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26) "
+                   "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) "
                    "ON CONFLICT(id) DO UPDATE SET agent_id = excluded.agent_id, "
                    "answered_at = excluded.answered_at, ended_at = excluded.ended_at, "
                    "end_reason = excluded.end_reason, final_status = excluded.final_status, "
@@ -2411,7 +2603,8 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
                    "rtp_dropped_auth = excluded.rtp_dropped_auth, "
                    "rtp_dropped_malformed = excluded.rtp_dropped_malformed, "
                    "rtp_dropped_pt = excluded.rtp_dropped_pt, "
-                   "rtp_dropped_early = excluded.rtp_dropped_early",
+                   "rtp_dropped_early = excluded.rtp_dropped_early, "
+                   "audio_dropped_bytes = excluded.audio_dropped_bytes",
                    &cst, err);
     if (ret == 0)
         ret = prep(s, op,
@@ -2441,7 +2634,7 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
     "to_user, sip_call_id, created_at, answered_at, ended_at, end_reason, final_status, codec, "   \
     "media_encryption, packets_sent, packets_received, packets_lost, jitter_ms, "                  \
     "rtp_dropped_source, rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, "                \
-    "rtp_dropped_early"
+    "rtp_dropped_early, audio_dropped_bytes"
 
 static uint64_t col_u64(sqlite3_stmt *st, int i)
 {
@@ -2481,6 +2674,7 @@ static int ca_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     c->dropped_malformed = col_u64(st, 24);
     c->dropped_pt = col_u64(st, 25);
     c->dropped_early = col_u64(st, 26);
+    c->audio_dropped_bytes = col_u64(st, 27);
     return 0;
 }
 

@@ -21,27 +21,28 @@
 #include "core/core.h"
 
 /* ---- caps (validation refuses longer input before anything is allocated) ---- */
-#define TL_NAME_MAX         128 /* workspace and agent names, number labels (bytes) */
-#define TL_REGION_MAX       32
-#define TL_E164_MAX         16  /* '+' and at most 15 digits */
-#define TL_HOST_MAX         253 /* DNS name limit */
-#define TL_USER_MAX         128
-#define TL_PASSWORD_MAX     128
-#define TL_HEADERS_MAX      16
-#define TL_HEADER_NAME_MAX  64
-#define TL_HEADER_VALUE_MAX 256
-#define TL_ALLOWED_MAX      32
-#define TL_CIDR_MAX         49 /* "ffff:…:ffff/128" */
-#define TL_URI_MAX          512
-#define TL_AGENT_URL_MAX    2048
-#define TL_PARAMS_MAX       32
-#define TL_PARAM_KEY_MAX    64
-#define TL_PARAM_VALUE_MAX  512
-#define TL_BUILTIN_MAX      32
-#define TL_CURSOR_MAX       64
-#define TL_TOKEN_MAX        64 /* "tlk_" + 43 base64url characters of 32 random bytes */
-#define TL_PAGE_MAX         100
-#define TL_PAGE_DEFAULT     50
+#define TL_NAME_MAX             128 /* workspace and agent names, number labels (bytes) */
+#define TL_REGION_MAX           32
+#define TL_E164_MAX             16  /* '+' and at most 15 digits */
+#define TL_HOST_MAX             253 /* DNS name limit */
+#define TL_USER_MAX             128
+#define TL_PASSWORD_MAX         128
+#define TL_HEADERS_MAX          16
+#define TL_HEADER_NAME_MAX      64
+#define TL_HEADER_VALUE_MAX     256
+#define TL_ALLOWED_MAX          32
+#define TL_CIDR_MAX             49 /* "ffff:…:ffff/128" */
+#define TL_URI_MAX              512
+#define TL_AGENT_URL_MAX        2048
+#define TL_AGENT_TIMEOUT_MAX_MS 30000 /* connect_timeout_ms: carriers give up ringing soon */
+#define TL_PARAMS_MAX           32
+#define TL_PARAM_KEY_MAX        64
+#define TL_PARAM_VALUE_MAX      512
+#define TL_BUILTIN_MAX          32
+#define TL_CURSOR_MAX           64
+#define TL_TOKEN_MAX            64 /* "tlk_" + 43 base64url characters of 32 random bytes */
+#define TL_PAGE_MAX             100
+#define TL_PAGE_DEFAULT         50
 
 enum tl_plan { TL_PLAN_FREE, TL_PLAN_STARTER, TL_PLAN_PROFESSIONAL, TL_PLAN_ENTERPRISE };
 enum tl_transport { TL_TRANSPORT_TLS, TL_TRANSPORT_TCP, TL_TRANSPORT_UDP };
@@ -113,6 +114,7 @@ struct tl_agent {
     size_t n_headers;
     struct tl_kv headers[TL_HEADERS_MAX];
     bool values_hidden;
+    uint32_t connect_timeout_ms; /* kind websocket: DNS + TCP + TLS + upgrade; 1..30000 */
     int64_t created_at, updated_at;
 };
 
@@ -173,6 +175,9 @@ int tl_valid_sip_header(const struct tl_kv *h, const char *field, struct tl_err 
 int tl_valid_cidr(const char *s, char out[TL_CIDR_MAX + 1], const char *field, struct tl_err *err);
 int tl_valid_sip_uri(const char *s, const char *field, struct tl_err *err);   /* sip:/sips: */
 int tl_valid_agent_url(const char *s, const char *field, struct tl_err *err); /* ws/wss */
+/* true when two agent URLs lead to the same place: scheme, host (case-insensitive) and
+ * port (the default one when absent) are equal. */
+bool tl_agent_url_same_dest(const char *a, const char *b);
 int tl_valid_ws_header(const struct tl_kv *h, const char *field, struct tl_err *err);
 int tl_valid_param_key(const char *s, const char *field, struct tl_err *err);
 int tl_valid_builtin(const char *s, const char *field, struct tl_err *err); /* "echo" */
@@ -241,7 +246,11 @@ int tl_store_agent_secrets(struct tl_store *s, const char *workspace_id, const c
                            struct tl_agent *out);
 /* replaces name/kind/builtin/url/params/headers; a header given with an empty value and
  * values_hidden set keeps the stored value of the header of that name */
-int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_err *err);
+/* A header entry without a value keeps the stored value — unless the URL's destination
+ * (scheme, host, port) changed: then such headers are dropped and a warning in w names
+ * them (w may be NULL). */
+int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_warnings *w,
+                          struct tl_err *err);
 int tl_store_agent_delete(struct tl_store *s, const char *workspace_id, const char *id,
                           struct tl_err *err);
 typedef int (*tl_agent_cb)(const struct tl_agent *a, void *arg);
@@ -366,6 +375,8 @@ struct tl_call_record {
      * latching policy refused, SRTP/SRTCP authentication or replay, malformed or too big,
      * unknown payload type, before a late offer's answer */
     uint64_t dropped_source, dropped_auth, dropped_malformed, dropped_pt, dropped_early;
+    /* agent audio dropped because 60 s were already queued (schema v5) */
+    uint64_t audio_dropped_bytes;
 };
 
 struct tl_event {
@@ -432,6 +443,34 @@ int tl_unseal(const uint8_t key[32], const char *ad, const uint8_t *sealed, size
 /* new random API token "tlk_…" and its hash (keyed with the master key) */
 void tl_token_new(char secret[TL_TOKEN_MAX + 1]);
 void tl_token_hash(const uint8_t key[32], const char *secret, uint8_t hash[32]);
+
+/* ---- Twilio-shaped credentials, for bots built for Twilio (docs/agents.md) ----
+ * A workspace's AccountSid is "AC" + 32 hex digits derived from its id with the master
+ * key: the same everywhere (start frames, REST emulation), unguessable from the id. The
+ * auth token (32 hex digits, like Twilio's) is shown once when issued and kept sealed:
+ * it checks HTTP Basic on the REST emulation and keys X-Twilio-Signature. */
+#define TL_TWILIO_SID_LEN   34
+#define TL_TWILIO_TOKEN_LEN 32
+struct tl_twilio_account {
+    char workspace_id[TL_ID_MAX];
+    char account_sid[TL_TWILIO_SID_LEN + 1];
+    int64_t created_at; /* when the current token was issued */
+};
+void tl_store_account_sid(struct tl_store *s, const char *workspace_id,
+                          char out[TL_TWILIO_SID_LEN + 1]);
+/* Issues a token (a second call rotates it: the old one stops working at once). */
+int tl_store_twilio_issue(struct tl_store *s, const char *workspace_id,
+                          struct tl_twilio_account *out, char token[TL_TWILIO_TOKEN_LEN + 1],
+                          struct tl_err *err);
+int tl_store_twilio_get(struct tl_store *s, const char *workspace_id,
+                        struct tl_twilio_account *out); /* 0, ENOENT */
+int tl_store_twilio_token(struct tl_store *s, const char *workspace_id,
+                          char token[TL_TWILIO_TOKEN_LEN + 1]); /* opened; 0, ENOENT */
+/* HTTP Basic of the REST emulation: 0 with the workspace, EPERM for an unknown AccountSid
+ * or a wrong token alike (constant time over the token), or a store error. */
+int tl_store_twilio_auth(struct tl_store *s, const char *account_sid, const char *token,
+                         char workspace_id[TL_ID_MAX]);
+int tl_store_twilio_delete(struct tl_store *s, const char *workspace_id); /* 0, ENOENT */
 
 /* First start (bootstrap.c): when no token exists at all, creates the workspace "default"
  * (plan professional) with the builtin echo agent (when no workspace exists either), an

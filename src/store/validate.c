@@ -773,6 +773,55 @@ int tl_valid_agent_url(const char *s, const char *field, struct tl_err *err)
     return check_hostport(p, al, field, example, err);
 }
 
+/* scheme, host and port of a ws(s):// URL, for comparisons; false when it does not parse */
+static bool url_dest(const char *u, bool *tls, char *host, size_t cap, unsigned *port)
+{
+    const char *p;
+    if (starts_with_ci(u, "wss://"))
+        p = u + 6, *tls = true;
+    else if (starts_with_ci(u, "ws://"))
+        p = u + 5, *tls = false;
+    else
+        return false;
+    size_t al = strcspn(p, "/?#");
+    const char *end = p + al, *colon = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', al);
+        if (!rb)
+            return false;
+        colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+    } else {
+        colon = memchr(p, ':', al);
+    }
+    size_t hl = (size_t)((colon ? colon : end) - p);
+    if (hl == 0 || hl >= cap)
+        return false;
+    for (size_t i = 0; i < hl; i++)
+        host[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+    host[hl] = '\0';
+    *port = *tls ? 443 : 80;
+    if (colon) {
+        unsigned v = 0;
+        for (const char *q = colon + 1; q < end; q++) {
+            if (*q < '0' || *q > '9' || v > 65535)
+                return false;
+            v = v * 10 + (unsigned)(*q - '0');
+        }
+        *port = v;
+    }
+    return true;
+}
+
+bool tl_agent_url_same_dest(const char *a, const char *b)
+{
+    bool ta, tb;
+    char ha[TL_HOST_MAX + 3], hb[TL_HOST_MAX + 3];
+    unsigned pa, pb;
+    if (!a || !b || !url_dest(a, &ta, ha, sizeof ha, &pa) || !url_dest(b, &tb, hb, sizeof hb, &pb))
+        return false;
+    return ta == tb && pa == pb && !strcmp(ha, hb);
+}
+
 /* RFC 6455 §4.1 and RFC 9110 §7.6.1: the upgrade handshake and message framing are ours;
  * overriding them breaks the connection or smuggles a request */
 static bool ws_owned(const char *name)
@@ -1045,6 +1094,12 @@ int tl_valid_agent(const struct tl_agent *a, struct tl_err *err)
                        "a websocket agent has no builtin; remove builtin, or set kind to "
                        "\"builtin\"");
         rc = tl_valid_agent_url(a->url, "url", err);
+        if (!rc && a->connect_timeout_ms && /* 0: the default, 5000 */
+            (a->connect_timeout_ms < 100 || a->connect_timeout_ms > TL_AGENT_TIMEOUT_MAX_MS))
+            return bad(err, "connect_timeout_ms",
+                       "connect_timeout_ms must be between 100 and %d (ms): the carrier hears "
+                       "ringing while the agent connects, and gives up after a while",
+                       TL_AGENT_TIMEOUT_MAX_MS);
         break;
     default:
         return bad(err, "kind", "kind must be builtin or websocket");

@@ -94,7 +94,7 @@ static void agents(const json_t *j)
         refused(rc, &err);
     } else {
         must(tl_valid_agent(&a, &err) == 0);
-        json_t *o = tl_codec_agent_encode(&a);
+        json_t *o = tl_codec_agent_encode(&a, NULL);
         must(o != NULL && lacks_member(o, "value"));
         dump(o);
     }
@@ -117,7 +117,7 @@ static void agents(const json_t *j)
         return;
     }
     must(tl_valid_agent(&a, &err) == 0);
-    dump(tl_codec_agent_encode(&a));
+    dump(tl_codec_agent_encode(&a, NULL));
 }
 
 static void workspaces(const json_t *j)

@@ -56,11 +56,16 @@ static int rec_transfer(struct tl_agent_call *c, const char *t)
     (void)t;
     return 0;
 }
-static const struct tl_agent_call_ops rec_ops = {rec_play, rec_mark,   rec_clear,
-                                                 rec_dtmf, rec_hangup, rec_transfer};
+static const struct tl_agent_call_ops rec_ops = {.play = rec_play,
+                                                 .mark = rec_mark,
+                                                 .clear = rec_clear,
+                                                 .send_dtmf = rec_dtmf,
+                                                 .hangup = rec_hangup,
+                                                 .transfer = rec_transfer};
 
-static void on_ready(struct tl_agent_call *c, int err)
+static void on_ready(struct tl_agent_call *c, int err, const char *why)
 {
+    (void)why;
     c->ready_calls++;
     c->ready_err = err;
 }
@@ -73,12 +78,14 @@ static void test_echo_gives_back_audio_and_dtmf(void **state)
     assert_null(tl_agent_builtin("nope"));
     struct tl_agent_call call = {0};
     struct tl_agent_conn *c = NULL;
-    struct tl_agent_call_info info = {"ca_x",      "ws_x",
-                                      "ag_x",      "+493012345678",
-                                      "+15550001", "+493012345678",
-                                      "inbound",   "abc@host",
-                                      NULL,        0,
-                                      NULL};
+    struct tl_agent_call_info info = {.call_id = "ca_x",
+                                      .workspace_id = "ws_x",
+                                      .agent_id = "ag_x",
+                                      .number = "+493012345678",
+                                      .from = "+15550001",
+                                      .to = "+493012345678",
+                                      .direction = "inbound",
+                                      .sip_call_id = "abc@host"};
     assert_int_equal(ops->start(&c, &info, &call, &rec_ops, on_ready), 0);
     assert_non_null(c);
     assert_int_equal(call.ready_calls, 1);
@@ -113,12 +120,17 @@ static void test_echo_hangup_after_ms(void **state)
     struct tl_agent_param p[2] = {{"greeting", "hi"}, {"hangup_after_ms", "30"}};
     struct tl_agent_call call = {0};
     struct tl_agent_conn *c = NULL;
-    struct tl_agent_call_info info = {"ca_x",      "ws_x",
-                                      "ag_x",      "+493012345678",
-                                      "+15550001", "+493012345678",
-                                      "inbound",   "abc@host",
-                                      p,           2,
-                                      &loop};
+    struct tl_agent_call_info info = {.call_id = "ca_x",
+                                      .workspace_id = "ws_x",
+                                      .agent_id = "ag_x",
+                                      .number = "+493012345678",
+                                      .from = "+15550001",
+                                      .to = "+493012345678",
+                                      .direction = "inbound",
+                                      .sip_call_id = "abc@host",
+                                      .params = p,
+                                      .n_params = 2,
+                                      .loop = &loop};
     assert_int_equal(ops->start(&c, &info, &call, &rec_ops, on_ready), 0);
     assert_int_equal(call.ready_calls, 1);
     assert_int_equal(call.hangups, 0);

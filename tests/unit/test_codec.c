@@ -669,7 +669,7 @@ static void agent_decode(void **state)
 
     /* encode: no header values */
     strcpy(a.id, AGENT_ID);
-    json_t *o = tl_codec_agent_encode(&a);
+    json_t *o = tl_codec_agent_encode(&a, NULL);
     char *s = json_dumps(o, 0);
     assert_null(strstr(s, "SECRET"));
     assert_null(strstr(s, "\"value\""));
@@ -708,7 +708,7 @@ static void agent_decode(void **state)
     assert_int_equal(agent("{\"kind\":\"builtin\",\"builtin\":\"echo\"}", false, &a), 0);
     assert_string_equal(a.url, "");
     assert_string_equal(a.builtin, "echo");
-    o = tl_codec_agent_encode(&a);
+    o = tl_codec_agent_encode(&a, NULL);
     assert_null(json_object_get(o, "url"));
     assert_string_equal(json_string_value(json_object_get(o, "builtin")), "echo");
     json_decref(o);

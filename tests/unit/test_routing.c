@@ -289,7 +289,7 @@ static void test_cache_refresh(void **state)
     strcpy(a->params[0].value, "hello");
     strcpy(a->params[1].key, "hangup_after_ms");
     strcpy(a->params[1].value, "500");
-    assert_int_equal(tl_store_agent_update(f->s, a, &err), 0);
+    assert_int_equal(tl_store_agent_update(f->s, a, NULL, &err), 0);
     assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
     assert_string_equal(rt->agent_url, "wss://agents.example/two");
     assert_int_equal(rt->n_agent_params, 2);

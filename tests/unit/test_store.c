@@ -426,7 +426,7 @@ static void test_agent_crud(void **state)
     /* update: Authorization sent back hidden keeps its value; X-Tenant changes */
     strcpy(got->name, "sales bot 2");
     strcpy(got->headers[1].value, "acme-eu");
-    assert_int_equal(tl_store_agent_update(f->s, got, &err), 0);
+    assert_int_equal(tl_store_agent_update(f->s, got, NULL, &err), 0);
     assert_int_equal(tl_store_agent_secrets(f->s, wa, a->id, got), 0);
     assert_false(got->values_hidden);
     assert_string_equal(got->name, "sales bot 2");
@@ -434,18 +434,47 @@ static void test_agent_crud(void **state)
     assert_string_equal(got->headers[1].value, "acme-eu");
     assert_int_equal(tl_store_agent_secrets(f->s, wb, a->id, got), ENOENT);
 
+    /* a stored secret never follows a change of destination: the URL's host changes and the
+     * request does not repeat the values → they are dropped, and the warning names them;
+     * a value sent again in the same request is kept */
+    assert_int_equal(tl_store_agent_get(f->s, wa, a->id, got), 0);
+    struct tl_warnings w = {0};
+    strcpy(got->url, "wss://AGENTS.example.com:443/other-path"); /* same destination */
+    assert_int_equal(tl_store_agent_update(f->s, got, &w, &err), 0);
+    assert_int_equal(w.n, 0);
+    assert_int_equal(tl_store_agent_secrets(f->s, wa, a->id, got), 0);
+    assert_string_equal(got->headers[0].value, "Bearer sk-agent-SECRET-1");
+    assert_int_equal(tl_store_agent_get(f->s, wa, a->id, got), 0);
+    strcpy(got->url, "wss://evil.example.net/collect");
+    strcpy(got->headers[1].value, "acme-new"); /* given again: kept */
+    assert_int_equal(tl_store_agent_update(f->s, got, &w, &err), 0);
+    assert_int_equal(w.n, 1);
+    assert_string_equal(w.w[0].code, "header_values_dropped");
+    assert_non_null(strstr(w.w[0].message, "Authorization"));
+    assert_null(strstr(w.w[0].message, "X-Tenant"));
+    assert_int_equal(tl_store_agent_secrets(f->s, wa, a->id, got), 0);
+    assert_int_equal(got->n_headers, 1);
+    assert_string_equal(got->headers[0].name, "X-Tenant");
+    assert_string_equal(got->headers[0].value, "acme-new");
+    /* wss → ws on the same host is a change of destination too (clear text) */
+    assert_true(tl_agent_url_same_dest("wss://a.example.com/x", "WSS://a.example.com:443/y"));
+    assert_false(tl_agent_url_same_dest("wss://a.example.com/x", "ws://a.example.com/x"));
+    assert_false(tl_agent_url_same_dest("wss://a.example.com/x", "wss://a.example.com:8443/x"));
+    assert_false(tl_agent_url_same_dest("wss://[::1]/x", "wss://[::2]/x"));
+    assert_true(tl_agent_url_same_dest("ws://[::1]:80/x", "ws://[::1]/y"));
+
     /* without values_hidden an empty value is an empty value */
     assert_int_equal(tl_store_agent_get(f->s, wa, a->id, got), 0);
     got->values_hidden = false;
     got->n_headers = 1;
-    assert_int_equal(tl_store_agent_update(f->s, got, &err), 0);
+    assert_int_equal(tl_store_agent_update(f->s, got, NULL, &err), 0);
     assert_int_equal(tl_store_agent_secrets(f->s, wa, a->id, got), 0);
     assert_int_equal(got->n_headers, 1);
     assert_string_equal(got->headers[0].value, "");
 
     /* update of another workspace's agent */
     strcpy(got->workspace_id, wb);
-    assert_int_equal(tl_store_agent_update(f->s, got, &err), ENOENT);
+    assert_int_equal(tl_store_agent_update(f->s, got, NULL, &err), ENOENT);
 
     /* delete while a number points at it */
     add_number(f->s, wa, "+493012345678", a->id, pn);
