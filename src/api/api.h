@@ -26,10 +26,28 @@ struct tl_api_config {
     const char *agent_insecure_hosts; /* ws:// accepted for these hosts ("" = none) */
 };
 
+/* What the API may ask of live calls, answered by the loop thread (call/control.c);
+ * the daemon sets it once the call layer runs. op: enum tl_call_ctl_op. Returns 0 with
+ * status ("ringing", "in-progress", "completed"), ENOENT (no such live call in that
+ * workspace), or an errno. Called on API threads; may block briefly. */
+enum tl_api_call_op { /* the same numbers as enum tl_call_ctl_op (call.h) */
+                      TL_API_CALL_STATUS = 0,
+                      TL_API_CALL_HANGUP,
+                      TL_API_CALL_TRANSFER,
+                      TL_API_CALL_DIGITS,
+};
+struct tl_api_calls {
+    int (*control)(void *arg, const char *workspace_id, const char *call_id, int op,
+                   const char *param, char status[16]);
+    void *arg;
+};
+
 struct tl_api;
 int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_store *store,
                  struct tl_err *err);
 void tl_api_stop(struct tl_api *a);
+/* Sets (or, with NULL, removes) the live-call control; until then such requests get 503. */
+void tl_api_set_calls(struct tl_api *a, const struct tl_api_calls *c);
 int tl_api_port(const struct tl_api *a); /* the bound port (useful with port 0) */
 
 /* The route table, one "METHOD /path/{param}" a line: what `trunkline routes` prints and

@@ -37,6 +37,7 @@ struct tl_api {
     unsigned n_jobs;
     unsigned n_checks; /* trunk checks admitted and not yet answered */
     bool stopping;
+    struct tl_api_calls calls; /* live-call control (the daemon sets it); fn NULL: none */
 };
 
 /* Resolves host (getaddrinfo, at most ~2 s) and checks every address with the guard.
@@ -64,6 +65,7 @@ struct tl_api_req {
     const char *body; /* NULL when the request had none; at most api->max_body bytes */
     size_t body_len;
     struct tl_token tok; /* the caller (unset on public routes) */
+    const char *path;    /* the request path as it came (no query string) */
 };
 
 struct tl_api_resp {
@@ -72,6 +74,7 @@ struct tl_api_resp {
     char location[96];       /* "" = no Location header */
     const char *retry_after; /* a static string of seconds, or NULL */
     struct tl_api_job *job;  /* instead of json: the answer comes later (below) */
+    const char *www_auth;    /* with 401: the challenge (a static string); NULL: Bearer */
 };
 
 /* A request answered later. A handler whose work takes seconds (the trunk check waits
@@ -165,5 +168,11 @@ void tl_h_call_list(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_call_get(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_events(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_operator_events(struct tl_api_req *r, struct tl_api_resp *out);
+/* twilio.c: the workspace's Twilio-shaped credentials, and Twilio's call resource */
+void tl_h_twilio_account_get(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_twilio_account_issue(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_twilio_account_delete(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_twilio_call_get(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_twilio_call_update(struct tl_api_req *r, struct tl_api_resp *out);
 
 #endif

@@ -43,11 +43,18 @@
 
 struct route {
     const char *method;
-    const char *pattern;   /* "{…}" matches one non-empty path segment */
+    const char *pattern;   /* "{…}" matches one non-empty path segment (or the part of one
+                            * before a literal suffix that ends the path: "{…}.json") */
     const char *id_prefix; /* the id kind of that segment ("pn"), NULL without one */
     enum tl_api_access access;
     tl_api_handler fn;
 };
+
+/* Twilio's REST API takes forms, not JSON: routes under its version prefix */
+static bool form_route(const struct route *rt)
+{
+    return !strncmp(rt->pattern, "/2010-04-01/", 12);
+}
 
 /* The one source of truth for routing, `trunkline routes` and the OpenAPI agreement test. */
 static const struct route routes[] = {
@@ -80,6 +87,14 @@ static const struct route routes[] = {
     {"GET", "/v1/calls", NULL, TL_ACCESS_MEMBER, tl_h_call_list},
     {"GET", "/v1/calls/{id}", "ca", TL_ACCESS_MEMBER, tl_h_call_get},
     {"GET", "/v1/events", NULL, TL_ACCESS_OPERATOR, tl_h_operator_events},
+    {"GET", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_get},
+    {"POST", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_issue},
+    {"DELETE", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_delete},
+    /* Twilio's REST call resource, for bots built for Twilio (HTTP Basic, api/twilio.c) */
+    {"GET", "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json", NULL, TL_ACCESS_PUBLIC,
+     tl_h_twilio_call_get},
+    {"POST", "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json", NULL, TL_ACCESS_PUBLIC,
+     tl_h_twilio_call_update},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -87,6 +102,7 @@ struct req_ctx {
     const struct route *route;
     char method[16];                /* for the log line */
     char path[TL_API_PATH_MAX + 4]; /* for the log line: sanitised, never the query */
+    char url[TL_API_PATH_MAX + 1];  /* the path as it came, for handlers ("" when longer) */
     char id[TL_ID_MAX];
     struct tl_token tok;
     struct timespec t0;
@@ -252,7 +268,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct req_ctx *c,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, out->retry_after);
     if (status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                "Bearer realm=\"trunkline\"");
+                                out->www_auth ? out->www_auth : "Bearer realm=\"trunkline\"");
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (out->location[0])
@@ -379,11 +395,15 @@ static bool path_match(const char *pat, const char *path, const char **seg, size
     while (*pat && *path) {
         if (*pat == '{') {
             size_t n = strcspn(path, "/");
+            pat = strchr(pat, '}') + 1;
+            /* "{…}.json": the literal after the braces ends the segment */
+            size_t lit = strcspn(pat, "/");
+            if (lit && n > lit && !strncmp(path + n - lit, pat, lit))
+                n -= lit;
             if (n == 0)
                 return false;
             *seg = path;
             *seg_len = n;
-            pat = strchr(pat, '}') + 1;
             path += n;
             continue;
         }
@@ -571,11 +591,18 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
         return send_resp(conn, c, &out, NULL);
     }
     bool writes = !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
-    if (writes && has_body &&
-        !is_json_type(
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+    const char *ctype =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (writes && has_body && !form_route(rt) && !is_json_type(ctype)) {
         tl_api_error(&out, 415, "unsupported_media_type", "",
                      "send the body as JSON with \"Content-Type: application/json\"");
+        return send_resp(conn, c, &out, NULL);
+    }
+    if (writes && has_body && form_route(rt) &&
+        (!ctype || strncasecmp(ctype, "application/x-www-form-urlencoded", 33))) {
+        tl_api_error(&out, 415, "unsupported_media_type", "",
+                     "send the body as a form, \"Content-Type: "
+                     "application/x-www-form-urlencoded\", as Twilio's REST API takes it");
         return send_resp(conn, c, &out, NULL);
     }
     /* size the buffer for what was announced (already capped), so that the common case
@@ -700,6 +727,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &c->t0);
         copy_sanitised(c->method, sizeof c->method, method);
         copy_sanitised(c->path, sizeof c->path, url);
+        if (strlen(url) < sizeof c->url)
+            memcpy(c->url, url, strlen(url) + 1);
         return first_call(a, c, conn, url, method);
     }
     if (c->status) {
@@ -742,6 +771,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         .body = c->body,
         .body_len = c->len,
         .tok = c->tok,
+        .path = c->url,
     };
     c->route->fn(&r, &out);
     explicit_bzero(&r.tok, sizeof r.tok);
@@ -959,6 +989,13 @@ void tl_api_stop(struct tl_api *a)
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
     free(a);
+}
+
+void tl_api_set_calls(struct tl_api *a, const struct tl_api_calls *c)
+{
+    pthread_mutex_lock(&a->mu);
+    a->calls = c ? *c : (struct tl_api_calls){0};
+    pthread_mutex_unlock(&a->mu);
 }
 
 int tl_api_port(const struct tl_api *a)

@@ -103,6 +103,39 @@ int tl_id_to128(const char *id, const char *prefix, uint8_t b[16])
     return 0;
 }
 
+int tl_sid_of_id(const char *id, const char *id_prefix, const char *sid_prefix,
+                 char out[TL_SID_LEN + 1])
+{
+    uint8_t b[16];
+    if (strlen(sid_prefix) != 2 || tl_id_to128(id, id_prefix, b))
+        return EINVAL;
+    memcpy(out, sid_prefix, 2);
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
+int tl_id_of_sid(const char *sid, const char *sid_prefix, const char *id_prefix,
+                 char out[TL_ID_MAX])
+{
+    uint8_t b[16];
+    if (!sid || strlen(sid) != TL_SID_LEN || strncmp(sid, sid_prefix, 2))
+        return EINVAL;
+    for (int i = 0; i < 16; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) { /* lowercase only: one spelling per id */
+            char ch = sid[2 + 2 * i + k];
+            int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+            if (d < 0)
+                return EINVAL;
+            v = v * 16 + d;
+        }
+        b[i] = (uint8_t)v;
+    }
+    tl_id_from128(out, id_prefix, b);
+    return 0;
+}
+
 bool tl_id_valid(const char *s, const char *prefix)
 {
     if (!s)

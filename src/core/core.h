@@ -71,6 +71,13 @@ bool tl_id_valid(const char *s, const char *prefix);
  * is not of this form. */
 void tl_id_from128(char out[TL_ID_MAX], const char *prefix, const uint8_t b[16]);
 int tl_id_to128(const char *id, const char *prefix, uint8_t b[16]);
+/* Twilio-shaped SIDs of such ids: sid_prefix ("CA") + the 128 bits in lowercase hex.
+ * 0 or EINVAL (an id not made from 128 bits, a SID not of that shape). */
+#define TL_SID_LEN 34
+int tl_sid_of_id(const char *id, const char *id_prefix, const char *sid_prefix,
+                 char out[TL_SID_LEN + 1]);
+int tl_id_of_sid(const char *sid, const char *sid_prefix, const char *id_prefix,
+                 char out[TL_ID_MAX]);
 
 int64_t tl_now_ms(void);                    /* wall clock, ms since the epoch */
 void tl_time_iso(int64_t ms, char out[32]); /* 2026-11-26T08:15:24.123Z */

@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "api/api.h"
+#include "core/mailbox.h"
 #include "call/call.h"
 #include "daemon/config.h"
 #include "net/guard.h"
@@ -26,6 +27,25 @@
 #include "store/records.h"
 #include "call/routing.h"
 #include "store/store.h"
+
+/* the API's call control, handed to the loop (call/control.c) */
+struct control {
+    struct tl_call_layer *calls;
+    struct tl_mailbox *mb;
+};
+
+static int daemon_control(void *arg, const char *workspace_id, const char *call_id, int op,
+                          const char *param, char status[16])
+{
+    _Static_assert((int)TL_API_CALL_HANGUP == (int)TL_CALL_CTL_HANGUP &&
+                       (int)TL_API_CALL_TRANSFER == (int)TL_CALL_CTL_TRANSFER &&
+                       (int)TL_API_CALL_DIGITS == (int)TL_CALL_CTL_DIGITS &&
+                       (int)TL_API_CALL_STATUS == (int)TL_CALL_CTL_STATUS,
+                   "api.h and call.h number the operations alike");
+    struct control *c = arg;
+    return tl_call_control(c->calls, c->mb, workspace_id, call_id, (enum tl_call_ctl_op)op, param,
+                           status, 2000);
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -83,6 +103,8 @@ int tl_serve_main(int argc, char **argv)
     struct tl_net_guard aguard;
     struct tl_net_resolver *ares = NULL;
     struct tl_tls_ctx *atls = NULL;
+    struct tl_mailbox *mb = NULL; /* the API's requests to the loop (call control) */
+    struct control ctl = {0};
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
@@ -160,6 +182,10 @@ int tl_serve_main(int argc, char **argv)
 
     uv_loop_init(&loop);
     loop_ok = true;
+    if ((r = tl_mailbox_open(&mb, &loop))) {
+        tl_error("core", "start.failed", "reason=\"mailbox: %s\"", strerror(r));
+        goto out;
+    }
     int signums[3] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
         uv_signal_init(&loop, &sig[i]);
@@ -278,6 +304,10 @@ int tl_serve_main(int argc, char **argv)
             goto out;
         }
     }
+    if (calls) { /* the REST API may now hang up, transfer, send digits on live calls */
+        ctl = (struct control){calls, mb};
+        tl_api_set_calls(api, &(struct tl_api_calls){daemon_control, &ctl});
+    }
     /* ---- end SIP stack start ---- */
     tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,
             (int)getpid());
@@ -287,13 +317,21 @@ int tl_serve_main(int argc, char **argv)
     code = 0;
 
 out:
+    /* API intake stops before the loop does: no request is left waiting on call work that
+     * would never run (queued control requests come back ESHUTDOWN) */
+    if (api)
+        tl_api_set_calls(api, NULL);
+    tl_mailbox_close(mb);
+    if (api)
+        tl_api_stop(api);
+    api = NULL;
     if (loop_ok) {
         tl_call_layer_close(calls); /* BYE/503 to every call, records queued */
         /* agents got `stop` and a close frame: let them go, briefly, then drop the rest */
         for (int i = 0; aenv.live && i < 200; i++)
             uv_run(&loop, UV_RUN_NOWAIT);
         tl_agent_ws_shutdown(&aenv);
-        tl_net_resolver_free(ares); /* after the agents that borrow it */
+        tl_net_resolver_free(ares);   /* after the agents that borrow it */
         tl_sip_stack_stop(sip);       /* ---- SIP stack: stop (before the API) ---- */
         tl_sip_sess_layer_free(sess); /* after the stack: its ECANCELED answers come first */
         tl_sip_inauth_free(tauth);    /* borrowed by the session layer */
