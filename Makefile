@@ -12,12 +12,19 @@
 # Quiet unless V=1.
 
 PKGS     := libuv libmicrohttpd jansson sqlite3 libsodium openssl libcurl libcares libsrtp2
+# wslay (WebSocket framing, agent/ws.c): Debian 12's libwslay-dev ships no libwslay.pc, so
+# it is linked by name unless pkg-config knows it
+ifeq ($(shell pkg-config --exists libwslay && echo y),y)
+PKGS     += libwslay
+else
+LIBS_NOPC := -lwslay
+endif
 CC       ?= cc
 PYTHON   ?= /usr/bin/python3
 CFLAGS_W := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(CFLAGS_W) -Isrc $(shell pkg-config --cflags $(PKGS))
-LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lanl -lpthread -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) $(LIBS_NOPC) -lanl -lpthread -lm
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-asan

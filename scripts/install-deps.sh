@@ -6,9 +6,10 @@ set -eu
 PACKAGES="
   build-essential pkg-config
   libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libssl-dev
-  libcurl4-openssl-dev libc-ares-dev libsrtp2-dev
+  libcurl4-openssl-dev libc-ares-dev libsrtp2-dev libwslay-dev
   libcmocka-dev
   python3 python3-pytest python3-requests python3-yaml python3-dnslib python3-pylibsrtp
+  python3-websockets
   sip-tester sqlite3 curl openssl iproute2 procps util-linux
   kamailio baresip-core gdb
   clang-14 libclang-rt-14-dev clang-format

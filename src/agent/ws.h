@@ -16,8 +16,9 @@
  * our memory).
  *
  * Liveness: a ping every cfg.ping_interval_ms while open; no pong (or any frame) within
- * cfg.pong_timeout_ms after it ends the connection (err ETIMEDOUT, "no pong"). Pings from
- * the peer are answered (wslay).
+ * cfg.pong_timeout_ms after it ends the connection (TL_WS_FAIL_PING, "no pong"; or
+ * TL_WS_FAIL_SENDQ when our bytes, the ping among them, are still unsent then: the peer
+ * stopped reading). Pings from the peer are answered (wslay).
  *
  * Contract:
  *  - tl_ws_connect() returns 0 and then on_open or on_close is called later, from the
@@ -25,6 +26,8 @@
  *  - on_close is called exactly once per connection that was started, whatever ends it
  *    (a failure before open, the peer's close, a protocol error, tl_ws_close()), unless
  *    tl_ws_abort() came first. After on_close returns the handle is gone: drop it.
+ *    on_close always comes from the loop, never from inside a tl_ws_* call (a failure
+ *    found inside tl_ws_send() is reported on the next loop iteration).
  *  - Callbacks may call tl_ws_send/close/abort on their own handle.
  *
  * Loop thread only. Errors follow core.h. */
@@ -62,7 +65,21 @@ enum tl_ws_fail {
     TL_WS_FAIL_PROTOCOL,  /* after open: a frame wslay refused, a message over the cap */
     TL_WS_FAIL_PING,      /* after open: no pong in time */
     TL_WS_FAIL_IO,        /* after open: the connection broke */
-    TL_WS_FAIL_SENDQ,     /* after open: the send queue stayed over its cap */
+    TL_WS_FAIL_SENDQ,     /* after open: the peer stopped reading (bytes still unsent when
+                           * a pong or the close was due) */
+};
+
+/* Progress before open, for diagnostic tools (`trunkline probe ws`); detail is a short
+ * text valid during the call (addresses, never header values). */
+enum tl_ws_step {
+    TL_WS_STEP_RESOLVED,       /* detail: the addresses, "192.0.2.7, 2001:db8::7" */
+    TL_WS_STEP_REFUSED,        /* one address refused by the guard: "10.0.0.5 (a private
+                                * address)" */
+    TL_WS_STEP_CONNECTING,     /* detail: "192.0.2.7:443" */
+    TL_WS_STEP_CONNECT_FAILED, /* that address failed, the next is tried: the reason */
+    TL_WS_STEP_CONNECTED,      /* TCP up: "192.0.2.7:443" */
+    TL_WS_STEP_TLS,            /* handshake done, certificate verified for: the host */
+    TL_WS_STEP_UPGRADED,       /* "101 Switching Protocols", Accept checked */
 };
 
 struct tl_ws_cfg {
@@ -89,6 +106,8 @@ struct tl_ws_cb {
      * "bot.example.com resolves to 10.0.0.5, a private address"). */
     void (*on_close)(struct tl_ws *ws, enum tl_ws_fail fail, uint16_t code, const char *why,
                      void *arg);
+    /* optional (NULL: not called) */
+    void (*on_step)(struct tl_ws *ws, enum tl_ws_step step, const char *detail, void *arg);
 };
 
 /* Starts connecting. 0, EINVAL (NULL, bad cfg, a URL that does not parse: nothing is
@@ -101,8 +120,11 @@ int tl_ws_send(struct tl_ws *ws, const char *p, size_t n);
 /* Unsent bytes (frames queued, not yet taken by the kernel). */
 size_t tl_ws_queued(const struct tl_ws *ws);
 /* Closes gracefully: what is queued is sent, then a close frame (code, reason ≤ 123
- * bytes); on_close follows when the peer answers, or after a short grace period (2 s).
- * Before open it cancels the attempt: on_close follows with TL_WS_OK and code 0. */
+ * bytes, cut at a UTF-8 boundary; code 0: a close without status; a code RFC 6455 §7.4
+ * forbids on the wire becomes 1000); on_close follows when the peer answers (TL_WS_OK,
+ * its code), or after a short grace period (2 s): TL_WS_FAIL_SENDQ when bytes are still
+ * unsent then, else TL_WS_OK with code 0. Before open it cancels the attempt: on_close
+ * follows with TL_WS_OK and code 0. A second call is ignored. */
 void tl_ws_close(struct tl_ws *ws, uint16_t code, const char *reason);
 /* Drops the connection now; on_close is NOT called; the handle is gone. */
 void tl_ws_abort(struct tl_ws *ws);
@@ -111,6 +133,13 @@ void tl_ws_abort(struct tl_ws *ws);
 const char *tl_ws_fail_name(enum tl_ws_fail f);
 
 /* ---- pure parts, exposed for unit tests and fuzzing ---- */
+/* One extra upgrade header line: "Name: value" with a token name (RFC 7230 §3.2.6), no
+ * control characters (CR, LF, NUL: header injection), at most 4096 bytes, and not one of
+ * the handshake's own headers (Host, Upgrade, Connection, Sec-WebSocket-Key, -Version,
+ * -Accept, -Extensions) or framing ones (Content-Length, Transfer-Encoding). 0, or EINVAL
+ * with *why (a sentence without the value: values carry API keys). The agent
+ * configuration checks headers with this when they are saved; tl_ws_connect() again. */
+int tl_ws_header_check(const char *line, const char **why);
 struct tl_ws_url {
     bool tls;        /* wss */
     char host[254];  /* name or IP literal, without brackets */
@@ -123,11 +152,12 @@ int tl_ws_url_parse(const char *url, struct tl_ws_url *u);
  * SHA-1(key + GUID). out must hold 29 bytes. */
 void tl_ws_accept_for(const char *key, char out[29]);
 /* Reads a complete upgrade response (headers up to the blank line): the status code and,
- * for 101, whether Upgrade/Connection/Sec-WebSocket-Accept are right for key. 0 with
- * *status; EAGAIN when the blank line has not arrived yet; EBADMSG (not HTTP/1.1, over
- * TL_WS_HANDSHAKE_MAX, a header line without ':'); *hdr_len gets the header bytes (frames
- * may follow in the same read). reason (cap bytes) gets the status line's reason phrase,
- * printable ASCII only. */
+ * for 101, whether Upgrade/Connection/Sec-WebSocket-Accept are right for key (and no
+ * Sec-WebSocket-Extensions, since we offer none: RFC 6455 §4.1); a 101 must be HTTP/1.1.
+ * 0 with *status; EAGAIN when the blank line has not arrived yet; EBADMSG (not HTTP/1.x,
+ * over TL_WS_HANDSHAKE_MAX, a header line without ':', control characters, obs-fold);
+ * *hdr_len gets the header bytes (frames may follow in the same read). reason (cap bytes)
+ * gets the status line's reason phrase, printable ASCII only (others become '?'). */
 int tl_ws_response_parse(const char *p, size_t n, const char *key, int *status, bool *accept_ok,
                          char *reason, size_t cap, size_t *hdr_len);
 

@@ -216,7 +216,7 @@ static void on_close(struct tl_ws *ws, enum tl_ws_fail fail, uint16_t code, cons
     }
 }
 
-static const struct tl_ws_cb ws_cb = {on_open, on_message, on_close};
+static const struct tl_ws_cb ws_cb = {.on_open = on_open, .on_message = on_message, .on_close = on_close};
 
 /* customParameters: who called whom, the ids a bot needs to look things up, the agent's
  * own parameters, then the carrier INVITE's X- headers (names as sent) */

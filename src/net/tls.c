@@ -230,3 +230,8 @@ const char *tl_tls_reason(const struct tl_tls *t)
 {
     return t->failed ? t->reason : "unknown";
 }
+
+long tl_tls_verify_result(const struct tl_tls *t)
+{
+    return t->client ? SSL_get_verify_result(t->ssl) : X509_V_OK;
+}

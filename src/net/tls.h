@@ -59,5 +59,9 @@ size_t tl_tls_pending(struct tl_tls *t, char *buf, size_t cap);
 const char *tl_tls_why(const struct tl_tls *t);
 /* The short OpenSSL reason alone ("http request", "wrong version number"), or "unknown". */
 const char *tl_tls_reason(const struct tl_tls *t);
+/* A client's certificate verification result (X509_V_OK, X509_V_ERR_HOSTNAME_MISMATCH,
+ * X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, …), for callers that word the failure for a
+ * person themselves (agent/ws.c); X509_V_OK for a server or when nothing failed. */
+long tl_tls_verify_result(const struct tl_tls *t);
 
 #endif
