@@ -36,6 +36,7 @@ struct tl_agent_env {
     struct tl_tls_ctx *tls;           /* client context: system trust store (+ CA file) */
     const struct tl_net_guard *guard; /* where agents may be reached (net/guard.h) */
     const char *insecure_hosts;       /* ws:// accepted for these (agent_insecure_hosts) */
+    size_t send_queue_max;            /* bytes unsent before the call ends; 0: default */
     /* the WebSocket agents' connections still open, also those closing after their call
      * ended (wsagent.c keeps the list) */
     struct tl_agent_conn *conns;

@@ -30,9 +30,9 @@
 #include "agent/ws.h"
 #include "net/url.h"
 
-#define FRAME_MAX    4096 /* one encoded frame of ours (media: ~300 bytes) */
-#define START_MAX    (64 * 1024)
-#define AUDIO_MAX    ((TL_WS_MESSAGE_MAX / 4) * 3 + 4) /* a 1 MiB message's base64 decoded */
+#define FRAME_MAX 4096 /* one encoded frame of ours (media: ~300 bytes) */
+#define START_MAX (64 * 1024)
+#define AUDIO_MAX ((TL_WS_MESSAGE_MAX / 4) * 3 + 4) /* a 1 MiB message's base64 decoded */
 
 /* scratch shared by every call on the loop thread: no allocation per frame */
 static char g_frame[FRAME_MAX];
@@ -216,7 +216,8 @@ static void on_close(struct tl_ws *ws, enum tl_ws_fail fail, uint16_t code, cons
     }
 }
 
-static const struct tl_ws_cb ws_cb = {.on_open = on_open, .on_message = on_message, .on_close = on_close};
+static const struct tl_ws_cb ws_cb = {
+    .on_open = on_open, .on_message = on_message, .on_close = on_close};
 
 /* customParameters: who called whom, the ids a bot needs to look things up, the agent's
  * own parameters, then the carrier INVITE's X- headers (names as sent) */
@@ -229,12 +230,18 @@ static int build_start(struct tl_agent_conn *c, const struct tl_agent_call_info 
     kv[n++] = (struct tl_tw_kv){"direction", info->direction ? info->direction : ""};
     kv[n++] = (struct tl_tw_kv){"phone_number_id", info->number_id ? info->number_id : ""};
     kv[n++] = (struct tl_tw_kv){"agent_id", info->agent_id ? info->agent_id : ""};
-    for (size_t i = 0; i < info->n_params && n < sizeof kv / sizeof kv[0]; i++)
-        kv[n++] = (struct tl_tw_kv){info->params[i].key, info->params[i].value};
-    for (size_t i = 0; i < info->n_sip_headers && n < sizeof kv / sizeof kv[0]; i++)
-        kv[n++] = (struct tl_tw_kv){info->sip_headers[i].key, info->sip_headers[i].value};
-    if (n > TL_TW_PARAMS_MAX)
-        n = TL_TW_PARAMS_MAX;
+    /* the agent's parameters, then the X- headers; a key already given is skipped (ours
+     * first), and so is a carrier's value that is not UTF-8 (JSON must be) */
+    const struct tl_agent_param *src[2] = {info->params, info->sip_headers};
+    size_t cnt[2] = {info->n_params, info->n_sip_headers};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < cnt[k] && n < sizeof kv / sizeof kv[0]; i++) {
+            bool dup = false;
+            for (size_t j = 0; j < n && !dup; j++)
+                dup = !strcmp(kv[j].key, src[k][i].key);
+            if (!dup && tl_tw_utf8_valid(src[k][i].key) && tl_tw_utf8_valid(src[k][i].value))
+                kv[n++] = (struct tl_tw_kv){src[k][i].key, src[k][i].value};
+        }
     struct tl_tw_start st = {c->stream_sid, c->account_sid, c->call_sid, kv, n, extensions};
     c->start = malloc(START_MAX);
     if (!c->start)
@@ -286,6 +293,7 @@ static int ws_start(struct tl_agent_conn **cp, const struct tl_agent_call_info *
         struct tl_ws_cfg cfg = {.url = c->url,
                                 .headers = nh ? lines : NULL,
                                 .connect_timeout_ms = info->connect_timeout_ms,
+                                .max_send_queue = info->env->send_queue_max,
                                 .guard = info->env->guard,
                                 .resolver = info->env->resolver,
                                 .tls = info->env->tls};

@@ -38,24 +38,24 @@ struct uv_loop_s;
 struct tl_agent_env;
 
 struct tl_call_cfg {
-    struct tl_sip_stack *stack;           /* borrowed; outlives the layer */
-    struct tl_sip_sess_layer *sess;       /* borrowed */
-    struct tl_media_engine *media;        /* borrowed */
-    struct tl_routing *routing;           /* borrowed */
-    struct tl_recorder *rec;              /* borrowed; NULL = nothing recorded (unit tests) */
-    const char *host;                     /* our host for Warning (RFC 3261 §20.43) and realm */
-    const char *public_ip;                /* SDP c= behind 1:1 NAT; NULL/"" = the local address
-                                           * the INVITE arrived on */
-    const char *digest_algorithms;        /* "SHA-256,MD5" (inauth.h) */
-    uint32_t nonce_ttl_s;                 /* digest nonce freshness */
-    uint32_t media_timeout_s;             /* no RTP for this long → BYE */
-    uint32_t max_duration_s;              /* a call is ended (BYE) after this long */
-    uint32_t max_calls;                   /* concurrent calls, all workspaces */
-    uint32_t max_calls_per_workspace;     /* concurrent calls of one workspace */
-    uint32_t invite_rate;                 /* INVITEs per second from one source IP (burst 2×) */
-    uint32_t answer_delay_ms;             /* ring this long after the agent is ready (0 = none) */
-    struct uv_loop_s *loop;               /* handed to agents (timers, sockets); NULL in tests */
-    struct tl_agent_env *agent_env; /* WebSocket agents' DNS, TLS, guard; NULL: none */
+    struct tl_sip_stack *stack;       /* borrowed; outlives the layer */
+    struct tl_sip_sess_layer *sess;   /* borrowed */
+    struct tl_media_engine *media;    /* borrowed */
+    struct tl_routing *routing;       /* borrowed */
+    struct tl_recorder *rec;          /* borrowed; NULL = nothing recorded (unit tests) */
+    const char *host;                 /* our host for Warning (RFC 3261 §20.43) and realm */
+    const char *public_ip;            /* SDP c= behind 1:1 NAT; NULL/"" = the local address
+                                       * the INVITE arrived on */
+    const char *digest_algorithms;    /* "SHA-256,MD5" (inauth.h) */
+    uint32_t nonce_ttl_s;             /* digest nonce freshness */
+    uint32_t media_timeout_s;         /* no RTP for this long → BYE */
+    uint32_t max_duration_s;          /* a call is ended (BYE) after this long */
+    uint32_t max_calls;               /* concurrent calls, all workspaces */
+    uint32_t max_calls_per_workspace; /* concurrent calls of one workspace */
+    uint32_t invite_rate;             /* INVITEs per second from one source IP (burst 2×) */
+    uint32_t answer_delay_ms;         /* ring this long after the agent is ready (0 = none) */
+    struct uv_loop_s *loop;           /* handed to agents (timers, sockets); NULL in tests */
+    struct tl_agent_env *agent_env;   /* WebSocket agents' DNS, TLS, guard; NULL: none */
 };
 
 struct tl_call_layer;

@@ -101,6 +101,9 @@ static const struct flag_def flag_defs[F__COUNT] = {
     [F_AGENT_HEADER] = {"--header", "'NAME: VALUE'", REPEAT,
                         "websocket upgrade header; on edit the given headers replace all"},
     [F_AGENT_CLEAR_HEADERS] = {"--clear-headers", NULL, 0, "remove every header"},
+    [F_AGENT_TIMEOUT] = {"--connect-timeout-ms", "MS", 0,
+                         "how long a call rings while the websocket agent connects (100-30000, "
+                         "default 5000)"},
 
     [F_PLAN] = {"--plan", "free|starter|professional|enterprise", 0, "plan"},
     [F_REGION] = {"--region", "REGION", 0, "data-residency region (default eu)"},

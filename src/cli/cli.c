@@ -168,6 +168,20 @@ static int agent_headers(struct cli *c, const struct cli_args *a, json_t **out)
     return TL_CLI_OK;
 }
 
+/* --connect-timeout-ms: a whole number; the API checks the range and names the field */
+static int agent_timeout(struct cli *c, const struct cli_args *a, json_t *body)
+{
+    const char *v = cli_get(a, F_AGENT_TIMEOUT);
+    if (!v)
+        return TL_CLI_OK;
+    char *end;
+    long ms = strtol(v, &end, 10);
+    if (!*v || *end || ms < 0 || ms > 1000000)
+        return tl_cli_usage(c->res, c->verb, "--connect-timeout-ms needs a number of milliseconds");
+    return json_object_set_new(body, "connect_timeout_ms", json_integer(ms)) ? tl_cli_oom()
+                                                                             : TL_CLI_OK;
+}
+
 /* --builtin and --url choose the kind; one of them, not both */
 static int agent_kind(struct cli *c, const struct cli_args *a, json_t *body)
 {
@@ -198,6 +212,8 @@ static int agents_create(struct cli *c, struct cli_args *a)
     if (rc == TL_CLI_OK)
         rc = agent_kind(c, a, body);
     if (rc == TL_CLI_OK)
+        rc = agent_timeout(c, a, body);
+    if (rc == TL_CLI_OK)
         rc = apply_params(c, a, params);
     if (rc == TL_CLI_OK && json_object_size(params))
         rc = json_object_set(body, "parameters", params) ? tl_cli_oom() : TL_CLI_OK;
@@ -217,7 +233,7 @@ static int agents_edit(struct cli *c, struct cli_args *a)
     bool params = cli_has(a, F_PARAM) || cli_has(a, F_REMOVE_PARAM) || cli_has(a, F_CLEAR_PARAMS);
     bool headers = cli_has(a, F_AGENT_HEADER) || cli_has(a, F_AGENT_CLEAR_HEADERS);
     if (!params && !headers && !cli_has(a, F_NAME) && !cli_has(a, F_BUILTIN) &&
-        !cli_has(a, F_AGENT_URL))
+        !cli_has(a, F_AGENT_URL) && !cli_has(a, F_AGENT_TIMEOUT))
         return tl_cli_usage(c->res, c->verb, "nothing to change: give at least one flag");
     json_t *body = json_object(), *cur = NULL, *hdrs = NULL;
     int rc = body ? TL_CLI_OK : tl_cli_oom();
@@ -225,6 +241,8 @@ static int agents_edit(struct cli *c, struct cli_args *a)
         rc = set_str(body, "name", cli_get(a, F_NAME));
     if (rc == TL_CLI_OK)
         rc = agent_kind(c, a, body);
+    if (rc == TL_CLI_OK)
+        rc = agent_timeout(c, a, body);
     if (rc == TL_CLI_OK && params) {
         /* PATCH replaces the whole map: merge the flags into what is stored */
         struct cli_buf p = {0};
@@ -256,11 +274,11 @@ static int agents_edit(struct cli *c, struct cli_args *a)
 }
 
 static const int page_flags[] = {F_LIMIT, F_CURSOR, F_ALL, CLI_FLAG_END};
-static const int agents_create_flags[] = {F_NAME,  F_BUILTIN,      F_AGENT_URL,
-                                          F_PARAM, F_AGENT_HEADER, CLI_FLAG_END};
+static const int agents_create_flags[] = {F_NAME,         F_BUILTIN,       F_AGENT_URL, F_PARAM,
+                                          F_AGENT_HEADER, F_AGENT_TIMEOUT, CLI_FLAG_END};
 static const int agents_edit_flags[] = {
-    F_NAME,         F_BUILTIN,      F_AGENT_URL,           F_PARAM,     F_REMOVE_PARAM,
-    F_CLEAR_PARAMS, F_AGENT_HEADER, F_AGENT_CLEAR_HEADERS, CLI_FLAG_END};
+    F_NAME,         F_BUILTIN,      F_AGENT_URL,           F_PARAM,         F_REMOVE_PARAM,
+    F_CLEAR_PARAMS, F_AGENT_HEADER, F_AGENT_CLEAR_HEADERS, F_AGENT_TIMEOUT, CLI_FLAG_END};
 static const int no_flags[] = {CLI_FLAG_END};
 
 static const struct cli_verb agents_verbs[] = {

@@ -75,6 +75,7 @@ enum cli_flag_id {
     F_CLEAR_PARAMS,
     F_AGENT_HEADER,
     F_AGENT_CLEAR_HEADERS,
+    F_AGENT_TIMEOUT,
     /* workspaces, tokens */
     F_PLAN,
     F_REGION,

@@ -107,6 +107,9 @@ static const struct setting settings[] = {
     S(agent_tls_ca_file, "TRUNKLINE_AGENT_TLS_CA_FILE", K_STR, "",
       "Extra CA certificates (PEM) trusted for agent wss:// connections, on top of the system "
       "store (a private CA for your own bots); empty: the system store only."),
+    S(agent_send_queue_kib, "TRUNKLINE_AGENT_SEND_QUEUE_KIB", K_UINT, "512",
+      "KiB of audio and events waiting for an agent that does not read its WebSocket before "
+      "its call is ended (about 30 s of a call's frames at the default)."),
     S(media_timeout_s, "TRUNKLINE_MEDIA_TIMEOUT_S", K_UINT, "30",
       "Seconds without RTP from the carrier (while not on hold) before a call is ended with BYE."),
     S(max_call_duration_s, "TRUNKLINE_MAX_CALL_DURATION_S", K_UINT, "14400",

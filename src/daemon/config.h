@@ -43,6 +43,7 @@ struct tl_config {
     char agent_allow_networks[1024]; /* CIDRs the address guard lets agents/webhooks reach */
     char agent_insecure_hosts[1024]; /* hosts for which ws:// (and http://) is accepted */
     char agent_tls_ca_file[512];     /* extra CA (PEM) trusted for agent wss:// */
+    unsigned agent_send_queue_kib;   /* unsent bytes to one agent before its call ends */
 };
 
 /* Fills *c from defaults, file, environment and argv (argv[0..argc) are the flags after

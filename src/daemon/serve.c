@@ -276,7 +276,8 @@ int tl_serve_main(int argc, char **argv)
         aenv = (struct tl_agent_env){.resolver = ares,
                                      .tls = atls,
                                      .guard = &aguard,
-                                     .insecure_hosts = cfg.agent_insecure_hosts};
+                                     .insecure_hosts = cfg.agent_insecure_hosts,
+                                     .send_queue_max = (size_t)cfg.agent_send_queue_kib * 1024};
         struct tl_call_cfg ccfg = {.stack = sip,
                                    .sess = sess,
                                    .routing = routing,

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include <uv.h>
 
 #include "net/tls.h"
@@ -252,6 +254,14 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay(&s->h, 1);
+    /* A fixed kernel send buffer (autotuning off): a peer that stops reading then shows
+     * up as unsent bytes in our own, capped queue within seconds, instead of the kernel
+     * quietly holding megabytes per connection (tcp_wmem's maximum) for a dead reader.
+     * 64 KiB is seconds of an agent's frames. */
+    uv_os_fd_t fd;
+    int sndbuf = 64 * 1024;
+    if (uv_fileno((uv_handle_t *)&s->h, &fd) == 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     if (uv_read_start((uv_stream_t *)&s->h, on_alloc, on_read)) {
         fail_connect(s, EIO, "cannot read from the socket");
         return;

@@ -13,6 +13,7 @@ and `start` (bot.start holds the start frame); the default one echoes the caller
 back as Pipecat does: payload-only media messages."""
 import asyncio
 import base64
+import http
 import json
 import socket
 import ssl
@@ -26,7 +27,7 @@ DEADLINE = 20.0
 
 class Bot:
     def __init__(self, behave=None, ssl_ctx=None, reject_status=None, never_answer=False,
-                 host="127.0.0.1", rcvbuf=None, raw_handshake=None):
+                 host="127.0.0.1", rcvbuf=None, raw_handshake=None, deaf=False):
         """reject_status: answer the upgrade with this HTTP status (401, 404) instead of
         101; never_answer: accept TCP and say nothing (a timeout); rcvbuf: a small receive
         buffer on the accepted sockets (a bot that stops reading fills it soon);
@@ -37,6 +38,7 @@ class Bot:
         self.never_answer = never_answer
         self.raw_handshake = raw_handshake
         self.rcvbuf = rcvbuf
+        self.deaf = deaf  # after start, reads nothing more (a bot that stopped reading)
         self.frames = []
         self.start = None
         self.connections = 0
@@ -99,7 +101,8 @@ class Bot:
             self.paths.append(path)
             self.cond.notify_all()
         if self.reject_status:
-            return (self.reject_status, [("Content-Type", "text/plain")], b"go away\n")
+            return (http.HTTPStatus(self.reject_status), [("Content-Type", "text/plain")],
+                    b"go away\n")
         return None
 
     async def _handler(self, ws, path=None):
@@ -111,9 +114,18 @@ class Bot:
             with self.cond:
                 self.start = start
                 self.cond.notify_all()
+            if self.deaf:
+                await self.behave(self, ws)
+                return
             reader = asyncio.ensure_future(self._reader(ws))
-            await self.behave(self, ws)
-            await reader
+            behaviour = asyncio.ensure_future(self.behave(self, ws))
+            # the connection's end (the reader sees the close) ends the behaviour too
+            await asyncio.wait([reader, behaviour], return_when=asyncio.FIRST_COMPLETED)
+            if not behaviour.done():
+                await reader
+                behaviour.cancel()
+            else:
+                await reader
         except websockets.ConnectionClosed:
             pass
         finally:

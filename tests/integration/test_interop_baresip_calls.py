@@ -37,6 +37,7 @@ import wave
 import pytest
 
 from conftest import free_port
+from bots import Bot
 from test_interop_baresip import DEADLINE, MODULES, Baresip, make_cert
 from test_interop_baresip import pytestmark as _baresip_mark
 
@@ -138,7 +139,10 @@ def gw(make_daemon):
     """The daemon with its real call layer: SIP on free ports, no test policy."""
     port, tls = free_port(), free_port()
     d = make_daemon(env={"TRUNKLINE_SIP_TCP_PORT": str(port), "TRUNKLINE_SIP_TLS_PORT": str(tls),
-                         "TRUNKLINE_SIP_LISTEN": "127.0.0.1"})
+                         "TRUNKLINE_SIP_LISTEN": "127.0.0.1",
+                         # the WebSocket echo bot runs on this machine
+                         "TRUNKLINE_AGENT_ALLOW_NETWORKS": "127.0.0.0/8",
+                         "TRUNKLINE_AGENT_INSECURE_HOSTS": "127.0.0.1"})
     d.sip_port, d.tls_port = port, tls
     yield d
     assert d.stop() == 0, d.log_text()[-3000:]  # clean exit (also under ASan/LSan)
@@ -146,10 +150,10 @@ def gw(make_daemon):
     assert "a=crypto" not in log and "inline:" not in log  # keys never logged
 
 
-def import_echo_number(d, transport, media):
+def import_echo_number(d, transport, media, agent_id=None):
     agents = d.api("GET", "/v1/agents")
     assert agents.status_code == 200, agents.text
-    echo = [a for a in agents.json()["data"] if a["name"] == "echo"][0]["id"]
+    echo = agent_id or [a for a in agents.json()["data"] if a["name"] == "echo"][0]["id"]
     r = d.api("POST", "/v1/phone-numbers", json={
         "number": NUMBER, "label": "baresip", "agent_id": echo,
         "inbound_trunk": {"transport": transport, "media_encryption": media},
@@ -187,14 +191,24 @@ def wait_file(b, pattern, size, deadline):
         time.sleep(0.05)  # file size poll, bounded by the deadline
 
 
-@pytest.mark.parametrize("transport,media,mediaenc", [
-    ("tls", "required", "srtp-mand"),
-    ("tcp", "disabled", None),
-    ("tcp", "allowed", None),
+@pytest.mark.parametrize("transport,media,mediaenc,agent", [
+    ("tls", "required", "srtp-mand", "echo"),
+    ("tcp", "disabled", None, "echo"),
+    ("tcp", "allowed", None, "echo"),
+    # issue 9's end to end: the agent is a Python WebSocket bot (Twilio Media Streams)
+    ("tls", "required", "srtp-mand", "websocket"),
 ])
-def test_baresip_calls_echo(gw, tmp_path, transport, media, mediaenc):
+def test_baresip_calls_echo(gw, tmp_path, transport, media, mediaenc, agent):
     d = gw
-    import_echo_number(d, transport, media)
+    bot = None
+    if agent == "websocket":
+        bot = Bot()  # echoes the caller's audio as payload-only media, as Pipecat does
+        r = d.api("POST", "/v1/agents", json={"name": "py-echo-bot", "kind": "websocket",
+                                              "url": bot.url})
+        assert r.status_code == 201, r.text
+        import_echo_number(d, transport, media, r.json()["id"])
+    else:
+        import_echo_number(d, transport, media)
     src = str(tmp_path / "source.wav")
     write_source(src)
     snd = tmp_path / "snd"
@@ -249,6 +263,9 @@ def test_baresip_calls_echo(gw, tmp_path, transport, media, mediaenc):
     assert_pattern(encoded, "sent (baresip -enc.wav)")
     assert_pattern(decoded, "echoed (baresip -dec.wav)")
 
+    if bot:
+        assert bot.events("stop"), "the bot was not told the call ended"
+        bot.stop()
     rec = call_record(d, callid)
     assert rec["answered_at"] and rec["ended_at"], rec
     assert rec["final_status"] == 200 and rec["end_reason"] == "bye_received", rec
