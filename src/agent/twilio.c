@@ -693,7 +693,7 @@ static int scan_payload(struct rd *r, struct dec *d)
             break;
         p += l;
     }
-    if (!st && *p == '"') {
+    if (!st) { /* at the closing quote: the last group */
         if (npad && ndata + npad != 4) {
             st = EBADMSG; /* "QQ=" */
         } else if (ndata == 2 && npad) {
