@@ -255,7 +255,7 @@ static void test_start_escapes_nasty_values(void **state)
     dup[1].value = NULL;
     assert_int_equal(tl_tw_start(buf, sizeof buf, &len, 1, &sd), EINVAL);
     struct tl_tw_kv many[TL_TW_PARAMS_MAX + 1];
-    char keys[TL_TW_PARAMS_MAX + 1][8];
+    char keys[TL_TW_PARAMS_MAX + 1][16];
     for (int i = 0; i <= TL_TW_PARAMS_MAX; i++) {
         snprintf(keys[i], sizeof keys[i], "k%d", i);
         many[i] = (struct tl_tw_kv){keys[i], "v"};
