@@ -112,7 +112,9 @@ struct tl_tw_msg {
  * Strings we copy out must not contain U+0000. Returns 0 with *m filled, or:
  *   EBADMSG  not one JSON object, bad JSON, depth over TL_TW_DEPTH_MAX, no "event" string,
  *            a known event missing what it needs (media without payload, transfer without
- *            target), invalid base64, a field of the wrong type, duplicate members;
+ *            target), invalid base64, a transfer target that tl_tw_target_valid refuses,
+ *            digits outside the set, a field of the wrong type, duplicate members (reported
+ *            only when the whole text is JSON, so a broken text is always "not JSON");
  *   E2BIG    a decoded payload over audio_cap, a name/target/digits/reason over its cap.
  * why (cap bytes, may be NULL) gets a short reason in words for the event we record. */
 int tl_tw_decode(const char *p, size_t n, const char *stream_sid, struct tl_tw_msg *m,
