@@ -85,6 +85,10 @@ LOADGEN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard bench/loadgen/*.c))
 loadgen: $(LOADGEN_OBJ) $(BUILD)/libtrunkline.a
 	$(Q)$(CC) $(LDFLAGS) -o $(BUILD)/loadgen $^ $(LDLIBS)
 
+# bench/agents codec micro-benchmark (not part of `all`): make bench-twilio
+bench-twilio: $(BUILD)/bench/agents/twilio_codec.o $(BUILD)/libtrunkline.a
+	$(Q)$(CC) $(LDFLAGS) -o $(BUILD)/bench-twilio $^ $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
@@ -134,6 +138,6 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: loadgen install all unit integration browser test run fuzz fuzz-smoke format clean
+.PHONY: loadgen bench-twilio install all unit integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)
