@@ -506,7 +506,8 @@ static void print_json(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: trunkline probe [options|invite] sip:NUMBER@HOST[:PORT]\n"
+    fprintf(f, "usage: trunkline probe ws ws[s]://HOST[:PORT]/PATH ... (probe ws --help)\n"
+               "       trunkline probe [options|invite] sip:NUMBER@HOST[:PORT]\n"
                "         [--transport udp|tcp|tls] [--username U (--password P | "
                "--password-stdin)]\n"
                "         [--realm R] [--from +E164] [--header 'Name: value']... [--ca-file PEM]\n"
@@ -552,9 +553,12 @@ static void add_act(enum act_kind k, unsigned long at_s)
     P.acts[P.nacts++] = (struct act){k, at_s * 1000};
 }
 
+int tl_probe_ws_main(int argc, char **argv); /* cli/probe_ws.c */
 int tl_probe_main(int argc, char **argv);
 int tl_probe_main(int argc, char **argv)
 {
+    if (argc > 0 && !strcmp(argv[0], "ws"))
+        return tl_probe_ws_main(argc - 1, argv + 1);
     const char *ruri = NULL, *tpn = "udp", *user = NULL, *realm = NULL, *from = "probe";
     const char *ca = NULL, *dns = NULL;
     char pass[256] = "";
