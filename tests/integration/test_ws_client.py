@@ -429,7 +429,12 @@ def test_guard_allows_a_name_in_an_allowed_network(dns):
 
 def test_message_over_the_cap():
     async def handler(ws, seen):
-        await ws.send("x" * ((1 << 20) + 1))
+        try:
+            await ws.send("x" * ((1 << 20) + 1))
+        except websockets.exceptions.ConnectionClosed:
+            # The client may judge the frame by its header and close with 1009 before
+            # the whole megabyte has been written.
+            pass
         await ws.wait_closed()
         seen["close_code"] = ws.close_code
     srv = WsServer(handler)
