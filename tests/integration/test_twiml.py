@@ -116,6 +116,18 @@ def test_voice_url_then_stream_echo_signed(gw, web, ws):
     assert record(d, c.sc.call_id)["end_reason"] == "bye_received"
 
 
+def test_a_bot_checking_signatures_refuses_a_wrong_token(gw, web):
+    """The bot's validator can fail: with another auth token than the workspace's, its 403
+    makes the call fail (480), and the event says what the voice URL answered."""
+    d = gw()
+    issue_twilio_token(d)
+    vb = web({"/voice": "<Response><Hangup/></Response>"}, token="f" * 32)
+    pid = number_with(d, twiml_agent(d, vb.url())["id"])
+    refused(d, 480)
+    assert not vb.requests[0]["sig_ok"]
+    assert "HTTP 403" in event(d, pid, "voice_url_failed")["message"]
+
+
 def test_get_method_signs_the_url(gw, web, ws):
     d = gw()
     issue_twilio_token(d)

@@ -7,7 +7,8 @@ taking the request record and returning one of those. Every request is recorded 
 path, query, form, headers) and its X-Twilio-Signature checked with validate() below:
 our own code, written from Twilio's published algorithm (the full URL; for a POST, each
 parameter's name and value appended in name order; HMAC-SHA1 keyed with the auth token;
-base64), not from trunkline's."""
+base64), not from trunkline's. A bot given the auth token refuses (403) any request
+whose signature does not validate, as one using Twilio's RequestValidator does."""
 import base64
 import hashlib
 import hmac
@@ -65,6 +66,9 @@ class VoiceBot:
                     bot.requests.append(rec)
                     bot.cond.notify_all()
                 route = bot.routes.get(u.path)
+                if bot.token is not None and not rec["sig_ok"]:
+                    # what a bot using Twilio's RequestValidator answers a forged request
+                    route = (403, "invalid X-Twilio-Signature", "text/plain")
                 out = route(rec) if callable(route) else route
                 if out is None:
                     out = (404, "not found", "text/plain")
