@@ -1516,8 +1516,6 @@ int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const ch
     if (ret == 0 && sqlite3_changes(s->db) == 0)
         ret = ENOENT;
     unlock(s);
-    if (ret == 0)
-        notify(s, TL_CHANGE_WORKSPACE_UPDATED, workspace_id, workspace_id, NULL);
     return ret;
 }
 
@@ -1671,6 +1669,8 @@ int tl_store_twilio_delete(struct tl_store *s, const char *workspace_id)
     if (ret == 0 && sqlite3_changes(s->db) == 0)
         ret = ENOENT;
     unlock(s);
+    if (ret == 0) /* the routing cache drops the token that signed TwiML requests */
+        notify(s, TL_CHANGE_WORKSPACE_UPDATED, workspace_id, workspace_id, NULL);
     return ret;
 }
 

@@ -398,3 +398,30 @@ def test_voice_url_rules(gw):
                                           "voice_url": "https://bot.example.com/voice",
                                           "status_callback": "https://10.0.0.5/status"})
     assert r.status_code == 400 and r.json()["error"]["field"] == "status_callback", r.text
+
+
+def test_rotated_token_signs_the_next_call_and_revoked_means_unsigned(gw, web):
+    """The routing cache follows the workspace's Twilio credentials: after a rotation the
+    next call is signed with the new token; after DELETE requests go unsigned."""
+    d = gw()
+    issue_twilio_token(d)
+    first = d.twilio_token
+    vb = web({"/voice": "<Response><Reject/></Response>"})
+    number_with(d, twiml_agent(d, vb.url())["id"])
+
+    def sig_of_next_call():
+        n = len(vb.requests)
+        refused(d, 603)
+        req = vb.requests[n]
+        return req, req["headers"].get("X-Twilio-Signature")
+
+    req, sig = sig_of_next_call()
+    assert validate(first, req["url"], req["form"], sig)
+    issue_twilio_token(d)
+    assert d.twilio_token != first
+    req, sig = sig_of_next_call()
+    assert validate(d.twilio_token, req["url"], req["form"], sig)
+    assert not validate(first, req["url"], req["form"], sig)
+    assert d.api("DELETE", "/v1/twilio-account").status_code in (200, 204)
+    req, sig = sig_of_next_call()
+    assert sig is None
