@@ -699,19 +699,42 @@ static int check_hostport(const char *h, size_t n, const char *field, const char
     return 0;
 }
 
+/* what every URI typed into a form must be: within max, no spaces or control characters
+ * (a line break would split a header or a log line) */
+static int uri_text(const char *s, size_t n, size_t max, const char *field, struct tl_err *err)
+{
+    if (n > max)
+        return bad(err, field, "%s is %zu characters long; at most %zu are allowed", field, n, max);
+    for (size_t i = 0; i < n; i++)
+        if (is_space((unsigned char)s[i]) || is_ctl((unsigned char)s[i]))
+            return bad(err, field, "%s must not contain spaces, line breaks or control characters",
+                       field);
+    return 0;
+}
+
+/* the authority of an http(s)/ws(s) URL at p: no user:password@ (the URL is returned by
+ * every read of the agent, so credentials there would be readable by every member of the
+ * workspace; how to send them instead is creds), a host, a valid port */
+static int url_authority(const char *p, const char *field, const char *example, const char *creds,
+                         struct tl_err *err)
+{
+    size_t al = strcspn(p, "/?#");
+    if (memchr(p, '@', al))
+        return bad(err, field, "%s must not contain user:password@; %s", field, creds);
+    if (al == 0)
+        return bad(err, field, "%s has no host, %s", field, example);
+    return check_hostport(p, al, field, example, err);
+}
+
 int tl_valid_sip_uri(const char *s, const char *field, struct tl_err *err)
 {
     static const char example[] = "e.g. sips:pbx.example.com or sip:agent@203.0.113.7:5060";
     if (!s || !*s)
         return 0;
     size_t n = strlen(s);
-    if (n > TL_URI_MAX)
-        return bad(err, field, "%s is %zu characters long; at most %d are allowed", field, n,
-                   TL_URI_MAX);
-    for (size_t i = 0; i < n; i++)
-        if (is_space((unsigned char)s[i]) || is_ctl((unsigned char)s[i]))
-            return bad(err, field, "%s must not contain spaces, line breaks or control characters",
-                       field);
+    int rc = uri_text(s, n, TL_URI_MAX, field, err);
+    if (rc)
+        return rc;
     const char *p;
     if (starts_with_ci(s, "sips:"))
         p = s + 5;
@@ -740,13 +763,9 @@ int tl_valid_agent_url(const char *s, const char *field, struct tl_err *err)
         return bad(err, field, "%s is required for a websocket agent: a ws:// or wss:// URL, %s",
                    field, example);
     size_t n = strlen(s);
-    if (n > TL_AGENT_URL_MAX)
-        return bad(err, field, "%s is %zu characters long; at most %d are allowed", field, n,
-                   TL_AGENT_URL_MAX);
-    for (size_t i = 0; i < n; i++)
-        if (is_space((unsigned char)s[i]) || is_ctl((unsigned char)s[i]))
-            return bad(err, field, "%s must not contain spaces, line breaks or control characters",
-                       field);
+    int rc = uri_text(s, n, TL_AGENT_URL_MAX, field, err);
+    if (rc)
+        return rc;
     const char *p;
     if (starts_with_ci(s, "wss://"))
         p = s + 6;
@@ -760,17 +779,10 @@ int tl_valid_agent_url(const char *s, const char *field, struct tl_err *err)
                    (int)(n - 7 > 300 ? 300 : n - 7), s + 7);
     else
         return bad(err, field, "%s must start with ws:// or wss://, %s", field, example);
-    size_t al = strcspn(p, "/?#");
-    /* the URL is returned by every GET of the agent, header values are not: credentials
-     * in user:pass@ would be readable by every member of the workspace */
-    if (memchr(p, '@', al))
-        return bad(err, field,
-                   "%s must not contain user:password@; send credentials in a header instead "
-                   "(header values are never shown again)",
-                   field);
-    if (al == 0)
-        return bad(err, field, "%s has no host, %s", field, example);
-    return check_hostport(p, al, field, example, err);
+    return url_authority(p, field, example,
+                         "send credentials in a header instead (header values are never shown "
+                         "again)",
+                         err);
 }
 
 int tl_valid_http_url(const char *s, const char *field, bool required, struct tl_err *err)
@@ -780,13 +792,9 @@ int tl_valid_http_url(const char *s, const char *field, bool required, struct tl
         return required ? bad(err, field, "%s is required: an https:// URL, %s", field, example)
                         : 0;
     size_t n = strlen(s);
-    if (n > TL_AGENT_URL_MAX)
-        return bad(err, field, "%s is %zu characters long; at most %d are allowed", field, n,
-                   TL_AGENT_URL_MAX);
-    for (size_t i = 0; i < n; i++)
-        if (is_space((unsigned char)s[i]) || is_ctl((unsigned char)s[i]))
-            return bad(err, field, "%s must not contain spaces, line breaks or control characters",
-                       field);
+    int rc = uri_text(s, n, TL_AGENT_URL_MAX, field, err);
+    if (rc)
+        return rc;
     const char *p;
     if (starts_with_ci(s, "https://"))
         p = s + 8;
@@ -799,17 +807,8 @@ int tl_valid_http_url(const char *s, const char *field, bool required, struct tl
                    field);
     else
         return bad(err, field, "%s must start with https://, %s", field, example);
-    size_t al = strcspn(p, "/?#");
-    /* returned by every read of the agent: credentials in user:pass@ would be readable by
-     * every member of the workspace (bots check X-Twilio-Signature instead) */
-    if (memchr(p, '@', al))
-        return bad(err, field,
-                   "%s must not contain user:password@; the bot can check the "
-                   "X-Twilio-Signature of our requests instead",
-                   field);
-    if (al == 0)
-        return bad(err, field, "%s has no host, %s", field, example);
-    return check_hostport(p, al, field, example, err);
+    return url_authority(p, field, example,
+                         "the bot can check the X-Twilio-Signature of our requests instead", err);
 }
 
 /* scheme, host and port of a ws(s):// URL, for comparisons; false when it does not parse */
