@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
   build-essential pkg-config
   libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev libssl-dev
-  libcurl4-openssl-dev libc-ares-dev libsrtp2-dev libwslay-dev
+  libcurl4-openssl-dev libc-ares-dev libsrtp2-dev libwslay-dev libespeak-ng-dev espeak-ng-data
   libcmocka-dev
   python3 python3-pytest python3-requests python3-yaml python3-dnslib python3-pylibsrtp
   python3-websockets

@@ -37,6 +37,7 @@ struct tl_agent_env {
     const struct tl_net_guard *guard; /* where agents may be reached (net/guard.h) */
     const char *insecure_hosts;       /* ws:// accepted for these (agent_insecure_hosts) */
     size_t send_queue_max;            /* bytes unsent before the call ends; 0: default */
+    const char *ca_file;              /* agent_tls_ca_file: extra trust anchors (or "") */
     /* the WebSocket agents' connections still open, also those closing after their call
      * ended (wsagent.c keeps the list) */
     struct tl_agent_conn *conns;
@@ -68,6 +69,12 @@ struct tl_agent_call_info {
     const struct tl_agent_param *sip_headers; /* the carrier INVITE's X- headers */
     size_t n_sip_headers;
     struct tl_agent_env *env;
+    /* twiml agents (url is the voice URL, connect_timeout_ms each request's deadline) */
+    bool method_get;
+    const char *fallback_url, *status_callback; /* "" or NULL: none */
+    const char *auth_token; /* the workspace's Twilio auth token: keys X-Twilio-Signature */
+    const char *from_uri;   /* the caller as the INVITE's From URI (SipHeader-less Twilio
+                             * fields such as Caller need only the user part: from) */
 };
 
 /* What an agent may ask of its call. Every function returns 0 or an errno (ENOTCONN once
@@ -92,11 +99,19 @@ struct tl_agent_call_ops {
     /* a diagnostic event on the call's number (code from store/records.h) */
     void (*event)(struct tl_agent_call *call, const char *code, const char *hint,
                   const char *message);
+    /* Instead of ready(): the call is not answered but refused with sip_code (400–699) and
+     * a Reason header carrying why; the record says end_reason (one of "rejected",
+     * "twiml_error", "twiml_hangup", "agent_unreachable"). The agent has said what it
+     * wanted in an event of its own; stop() follows. EALREADY once ready() was called. */
+    int (*refuse)(struct tl_agent_call *call, int sip_code, const char *end_reason,
+                  const char *why);
 };
 
 enum tl_agent_event {
-    TL_AGENT_EV_HOLD,   /* the far end put the call on hold: no audio expected */
-    TL_AGENT_EV_RESUME, /* and took it off */
+    TL_AGENT_EV_HOLD,        /* the far end put the call on hold: no audio expected */
+    TL_AGENT_EV_RESUME,      /* and took it off */
+    TL_AGENT_EV_ESTABLISHED, /* the carrier acknowledged our 200 (ACK): in-dialog requests
+                              * such as a transfer may go out from now on */
 };
 
 struct tl_agent_conn; /* one agent's state for one call */
@@ -151,6 +166,25 @@ struct tl_agent_ops {
 const struct tl_agent_ops *tl_agent_builtin(const char *name);
 /* The WebSocket agent (Twilio Media Streams; wsagent.c). */
 extern const struct tl_agent_ops tl_agent_websocket;
+/* The TwiML agent (Twilio voice webhooks; twimlagent.c): fetches the voice URL's TwiML
+ * and carries it out, with the WebSocket agent for <Connect><Stream>. */
+extern const struct tl_agent_ops tl_agent_twiml;
+
+/* ---- diagnostic events of TwiML agents ---- */
+#define TL_EV_VOICE_URL_FAILED "voice_url_failed"
+#define TL_EV_HINT_VOICE_URL_FAILED                                                                \
+    "The bot's voice URL (and its fallback URL, when set) did not answer with TwiML (see the "     \
+    "message for what failed). Check that the URL is right, that the bot's HTTP server is up and " \
+    "reachable from this gateway, and that it answers within the agent's timeout_ms."
+#define TL_EV_TWIML_INVALID "twiml_invalid"
+#define TL_EV_HINT_TWIML_INVALID                                                                   \
+    "The bot answered with something that is not TwiML trunkline can read (see the message). "     \
+    "Answer with an XML document whose root is <Response>, as for Twilio."
+#define TL_EV_TWIML_UNSUPPORTED "twiml_unsupported"
+#define TL_EV_HINT_TWIML_UNSUPPORTED                                                               \
+    "The bot's TwiML uses a verb or a form trunkline does not carry out (see the message); the "   \
+    "call was ended rather than skipping it. docs/agents.md lists the TwiML supported: "           \
+    "<Connect><Stream>, <Pause>, <Hangup>, <Reject>, <Redirect>, <Dial>, <Play digits>, <Say>."
 /* Shutdown, after every call has ended: drops the connections still closing (a bot that
  * never answers our close frame must not hold the daemon). */
 void tl_agent_ws_shutdown(struct tl_agent_env *env);

@@ -615,8 +615,49 @@ int tl_codec_number_decode(const json_t *j, bool is_import, bool allow_platform,
 
 /* ---- agents ---- */
 
-static const char *const agent_members[] = {"name",       "kind",    "builtin",           "url",
-                                            "parameters", "headers", "connect_timeout_ms"};
+static const char *const agent_members[] = {"name",
+                                            "kind",
+                                            "builtin",
+                                            "url",
+                                            "parameters",
+                                            "headers",
+                                            "connect_timeout_ms",
+                                            "voice_url",
+                                            "method",
+                                            "fallback_url",
+                                            "status_callback",
+                                            "timeout_ms"};
+
+/* The members each kind takes besides name, kind and parameters; one given to another
+ * kind is refused with what to do instead. */
+struct kind_member {
+    const char *member;
+    enum tl_agent_kind kind;
+};
+static const struct kind_member kind_members[] = {
+    {"builtin", TL_AGENT_BUILTIN},    {"url", TL_AGENT_WEBSOCKET},
+    {"headers", TL_AGENT_WEBSOCKET},  {"connect_timeout_ms", TL_AGENT_WEBSOCKET},
+    {"voice_url", TL_AGENT_TWIML},    {"method", TL_AGENT_TWIML},
+    {"fallback_url", TL_AGENT_TWIML}, {"status_callback", TL_AGENT_TWIML},
+    {"timeout_ms", TL_AGENT_TWIML},
+};
+
+static int get_timeout(const json_t *j, const char *key, uint32_t *out, struct tl_err *err)
+{
+    json_t *tv = json_object_get(j, key);
+    if (tv && !json_is_null(tv)) {
+        if (!json_is_integer(tv))
+            return type_err(err, key, "a whole number of milliseconds", tv);
+        json_int_t t = json_integer_value(tv);
+        if (t < 100 || t > TL_AGENT_TIMEOUT_MAX_MS)
+            return fail(err, "invalid_field", key, "%s must be between 100 and %d (ms)", key,
+                        TL_AGENT_TIMEOUT_MAX_MS);
+        *out = (uint32_t)t;
+    } else if (tv) {
+        *out = 5000; /* null: back to the default */
+    }
+    return 0;
+}
 
 static int get_params(const json_t *o, struct tl_agent *a, struct tl_err *err)
 {
@@ -669,30 +710,38 @@ int tl_codec_agent_decode(const json_t *j, bool is_create, struct tl_agent *out,
     if ((found || is_create) && (rc = tl_valid_name(out->name, true, "name", err)))
         return rc;
 
-    if ((rc = get_enum(j, "", "kind", tl_agent_kind_parse, "builtin, websocket", &v, &found, err)))
+    if ((rc = get_enum(j, "", "kind", tl_agent_kind_parse, "builtin, websocket, twiml", &v, &found,
+                       err)))
         return rc;
     if (!found && is_create)
         return fail(err, "invalid_field", "kind",
-                    "kind is required: \"builtin\" (with builtin: \"echo\") or \"websocket\" "
-                    "(with url: \"wss://…\")");
-    json_t *bv = json_object_get(j, "builtin"), *uv = json_object_get(j, "url");
-    bool has_builtin = bv && !json_is_null(bv), has_url = uv && !json_is_null(uv);
-    if (found) {
-        out->kind = (enum tl_agent_kind)v;
-        /* switching kind drops the member of the other kind unless the request sets it
-         * (which is then refused just below) */
-        if (out->kind == TL_AGENT_WEBSOCKET && !has_builtin)
-            out->builtin[0] = '\0';
-        if (out->kind == TL_AGENT_BUILTIN && !has_url)
-            out->url[0] = '\0';
+                    "kind is required: \"builtin\" (with builtin: \"echo\"), \"websocket\" "
+                    "(with url: \"wss://…\") or \"twiml\" (with voice_url: \"https://…\")");
+    if (found && (enum tl_agent_kind)v != out->kind) {
+        /* switching kind drops the members of the old kind */
+        out->builtin[0] = out->url[0] = out->fallback_url[0] = out->status_callback[0] = '\0';
+        out->method_get = false;
+        out->n_headers = 0;
+        out->connect_timeout_ms = 5000;
     }
-    if (out->kind == TL_AGENT_BUILTIN && has_url)
-        return fail(err, "invalid_field", "url",
-                    "a builtin agent has no url; remove url, or set kind to \"websocket\"");
-    if (out->kind == TL_AGENT_WEBSOCKET && has_builtin)
-        return fail(err, "invalid_field", "builtin",
-                    "a websocket agent has no builtin; remove builtin, or set kind to "
-                    "\"builtin\"");
+    if (found)
+        out->kind = (enum tl_agent_kind)v;
+    static const char *const kind_hint[] = {
+        [TL_AGENT_BUILTIN] = "builtin: \"echo\"",
+        [TL_AGENT_WEBSOCKET] = "url: \"wss://…\"",
+        [TL_AGENT_TWIML] = "voice_url: \"https://…\"",
+    };
+    for (size_t i = 0; i < sizeof kind_members / sizeof kind_members[0]; i++) {
+        json_t *mv = json_object_get(j, kind_members[i].member);
+        if (!mv || json_is_null(mv) || kind_members[i].kind == out->kind)
+            continue;
+        return fail(err, "invalid_field", kind_members[i].member,
+                    "a %s agent has no %s (that belongs to %s agents); a %s agent takes %s",
+                    tl_agent_kind_name(out->kind), kind_members[i].member,
+                    tl_agent_kind_name(kind_members[i].kind), tl_agent_kind_name(out->kind),
+                    kind_hint[out->kind]);
+    }
+    json_t *bv = json_object_get(j, "builtin"), *uv = json_object_get(j, "url");
     if (bv && json_is_null(bv))
         out->builtin[0] = '\0';
     if (uv && json_is_null(uv))
@@ -700,25 +749,43 @@ int tl_codec_agent_decode(const json_t *j, bool is_create, struct tl_agent *out,
     if ((rc = get_str(j, "", "builtin", TL_BUILTIN_MAX, out->builtin, true, &found, err)) ||
         (rc = get_str(j, "", "url", TL_AGENT_URL_MAX, out->url, true, &found, err)))
         return rc;
+    if (out->kind == TL_AGENT_TWIML) {
+        json_t *vv = json_object_get(j, "voice_url");
+        if (vv && json_is_null(vv))
+            out->url[0] = '\0';
+        if ((rc = get_str(j, "", "voice_url", TL_AGENT_URL_MAX, out->url, true, &found, err)))
+            return rc;
+        static const char *const nullable[] = {"fallback_url", "status_callback"};
+        char *dst[] = {out->fallback_url, out->status_callback};
+        for (size_t i = 0; i < 2; i++) {
+            json_t *nv = json_object_get(j, nullable[i]);
+            if (nv && json_is_null(nv))
+                dst[i][0] = '\0';
+            if ((rc = get_str(j, "", nullable[i], TL_AGENT_URL_MAX, dst[i], true, &found, err)))
+                return rc;
+        }
+        json_t *mv = json_object_get(j, "method");
+        if (mv && json_is_null(mv)) {
+            out->method_get = false;
+        } else if (mv) {
+            const char *m = json_string_value(mv);
+            if (!m)
+                return type_err(err, "method", "\"POST\" or \"GET\"", mv);
+            if (strcmp(m, "POST") && strcmp(m, "GET"))
+                return fail(err, "invalid_field", "method",
+                            "method must be \"POST\" (the default, as at Twilio) or \"GET\"");
+            out->method_get = !strcmp(m, "GET");
+        }
+    }
 
     if ((rc = get_params(j, out, err)))
         return rc;
 
     if (is_create)
         out->connect_timeout_ms = 5000;
-    json_t *tv = json_object_get(j, "connect_timeout_ms");
-    if (tv && !json_is_null(tv)) {
-        if (!json_is_integer(tv))
-            return type_err(err, "connect_timeout_ms", "a whole number of milliseconds", tv);
-        json_int_t t = json_integer_value(tv);
-        if (t < 100 || t > TL_AGENT_TIMEOUT_MAX_MS)
-            return fail(err, "invalid_field", "connect_timeout_ms",
-                        "connect_timeout_ms must be between 100 and %d (ms)",
-                        TL_AGENT_TIMEOUT_MAX_MS);
-        out->connect_timeout_ms = (uint32_t)t;
-    } else if (tv) {
-        out->connect_timeout_ms = 5000; /* null: back to the default */
-    }
+    if ((rc = get_timeout(j, "connect_timeout_ms", &out->connect_timeout_ms, err)) ||
+        (rc = get_timeout(j, "timeout_ms", &out->connect_timeout_ms, err)))
+        return rc;
 
     json_t *hv = json_object_get(j, "headers");
     if (hv) {
@@ -965,12 +1032,18 @@ json_t *tl_codec_agent_encode(const struct tl_agent *a, const struct tl_warnings
     set(o, "workspace_id", json_string(a->workspace_id), &bad);
     set(o, "name", json_string(a->name), &bad);
     set(o, "kind", json_string(tl_agent_kind_name(a->kind)), &bad);
-    if (a->kind == TL_AGENT_BUILTIN)
+    if (a->kind == TL_AGENT_BUILTIN) {
         set(o, "builtin", json_string(a->builtin), &bad);
-    else
+    } else if (a->kind == TL_AGENT_WEBSOCKET) {
         set(o, "url", json_string(a->url), &bad);
-    if (a->kind == TL_AGENT_WEBSOCKET)
         set(o, "connect_timeout_ms", json_integer(a->connect_timeout_ms), &bad);
+    } else {
+        set(o, "voice_url", json_string(a->url), &bad);
+        set(o, "method", json_string(a->method_get ? "GET" : "POST"), &bad);
+        set(o, "fallback_url", str_or_null(a->fallback_url), &bad);
+        set(o, "status_callback", str_or_null(a->status_callback), &bad);
+        set(o, "timeout_ms", json_integer(a->connect_timeout_ms), &bad);
+    }
     for (size_t i = 0; i < a->n_params && i < TL_PARAMS_MAX; i++)
         set(params, a->params[i].key, json_string(a->params[i].value), &bad);
     set(o, "parameters", params, &bad);

@@ -392,9 +392,50 @@ void tl_h_agent_list(struct tl_api_req *r, struct tl_api_resp *out)
  * audio, parameters and header values would cross the network in clear. A name that does
  * not resolve now is accepted with a warning (the bot's DNS may not exist yet, and every
  * call checks again); one that resolves to an address the guard refuses is not. */
+/* The same for a twiml agent's voice, fallback and status-callback URLs (https://; http://
+ * only for the operator's insecure hosts: the requests carry the caller's number). */
+static int http_dest_check(struct tl_api *api, const char *url, const char *field,
+                           struct tl_warnings *w, struct tl_err *err)
+{
+    if (!url[0])
+        return 0;
+    struct tl_url u;
+    if (tl_url_parse(url, &u) || (strcmp(u.scheme, "http") && strcmp(u.scheme, "https")))
+        return tl_err_set(err, EINVAL, 400, "invalid_field", field,
+                          "%s must be an https:// URL with a host, e.g. "
+                          "https://bot.example.com/voice",
+                          field);
+    if (!u.tls && !tl_host_in_list(api->insecure_hosts, u.host))
+        return tl_err_set(err, EINVAL, 400, "invalid_field", field,
+                          "%s: http:// sends the caller's number and the call's details in clear; "
+                          "use https://%s… (http:// is accepted only for the hosts the operator "
+                          "lists in agent_insecure_hosts)",
+                          field, u.host);
+    char why[300];
+    int rc = tl_api_resolve_check(&api->guard, u.host, u.port, why, sizeof why);
+    if (rc == EPERM)
+        return tl_err_set(err, EINVAL, 400, "invalid_field", field,
+                          "%s: %s; bots must be reachable on the public internet (the operator "
+                          "can allow a network with agent_allow_networks)",
+                          field, why);
+    if (rc)
+        tl_warn(w, "url_unresolved", field,
+                "%s could not be resolved now (%s); it is checked again when a call connects",
+                u.host, why);
+    return 0;
+}
+
 static int agent_dest_check(struct tl_api *api, const struct tl_agent *a, struct tl_warnings *w,
                             struct tl_err *err)
 {
+    if (a->kind == TL_AGENT_TWIML) {
+        int rc = http_dest_check(api, a->url, "voice_url", w, err);
+        if (!rc)
+            rc = http_dest_check(api, a->fallback_url, "fallback_url", w, err);
+        if (!rc)
+            rc = http_dest_check(api, a->status_callback, "status_callback", w, err);
+        return rc;
+    }
     if (a->kind != TL_AGENT_WEBSOCKET)
         return 0;
     struct tl_url u;

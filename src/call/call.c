@@ -423,6 +423,11 @@ static void s_established(struct tl_sip_sess *sess, void *arg)
     (void)sess;
     struct tl_call *c = arg;
     c->established = true;
+    if (c->agent && !c->ended && c->aops->event) {
+        tl__call_hold(c);
+        c->aops->event(c->agent, TL_AGENT_EV_ESTABLISHED);
+        tl__call_release(c);
+    }
 }
 
 static void s_terminated(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, uint16_t scode,
@@ -743,8 +748,9 @@ static int a_hangup(struct tl_agent_call *ac, const char *reason)
     if (c->defer_armed)
         return 0;
     /* the record says who ended it, from the agent layer's set of reasons (agent.h) */
-    static const char *const ok[] = {"agent_hangup", "agent_closed", "agent_error", "agent_lost",
-                                     "agent_not_reading"};
+    static const char *const ok[] = {"agent_hangup", "agent_closed",      "agent_error",
+                                     "agent_lost",   "agent_not_reading", "twiml_hangup",
+                                     "twiml_end",    "twiml_error",       "agent_unreachable"};
     const char *why = "agent_hangup";
     for (size_t i = 0; reason && i < sizeof ok / sizeof ok[0]; i++)
         if (!strcmp(reason, ok[i]))
@@ -794,6 +800,11 @@ static void a_event(struct tl_agent_call *ac, const char *code, const char *hint
     tl__call_event_c(c, code, hint, 0, "call %s: %s", c->rec.id, message);
 }
 
+static int a_refuse(struct tl_agent_call *ac, int sip_code, const char *end_reason, const char *why)
+{
+    return tl__call_refuse(of_acall(ac), sip_code, end_reason, why);
+}
+
 const struct tl_agent_call_ops tl__call_agent_ops = {
     .play = a_play,
     .mark = a_mark,
@@ -802,6 +813,7 @@ const struct tl_agent_call_ops tl__call_agent_ops = {
     .hangup = a_hangup,
     .transfer = a_transfer,
     .event = a_event,
+    .refuse = a_refuse,
 };
 
 /* ---- layer ---- */

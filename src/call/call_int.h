@@ -61,6 +61,7 @@ struct tl_call {
     uint32_t mark_seq;
     uint64_t audio_dropped; /* agent audio refused: the 60 s queue was full */
     bool drop_warned;
+    bool agent_said;                   /* the agent called ready() or refuse() */
     bool transferring;                 /* a REFER of ours is under way (one at a time) */
     bool transferred;                  /* the carrier reported the transfer target answered */
     char out_address[TL_HOST_MAX + 1]; /* the number's outbound trunk: transfer targets */
@@ -90,6 +91,8 @@ void tl__call_release(struct tl_call *c);
 /* Ends the call once: reason for the record; early_status (with hdrs) is the final
  * response when the INVITE is not answered yet (0 = 480). */
 void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, const char *hdrs);
+/* The agent refused the call before answering it (agent.h refuse). */
+int tl__call_refuse(struct tl_call *c, int sip_code, const char *end_reason, const char *why);
 /* Queues the call record as it is now (start, answer, end). */
 void tl__call_record(struct tl_call *c);
 /* Applies our SDP direction to the media stream and tells the agent of hold/resume. */

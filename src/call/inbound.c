@@ -321,10 +321,43 @@ static void reason_text(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+int tl__call_refuse(struct tl_call *c, int sip_code, const char *end_reason, const char *why)
+{
+    static const char *const ok[] = {"rejected", "twiml_error", "twiml_hangup",
+                                     "agent_unreachable"};
+    const char *reason = "agent_unreachable";
+    for (size_t i = 0; end_reason && i < sizeof ok / sizeof ok[0]; i++)
+        if (!strcmp(end_reason, ok[i]))
+            reason = ok[i];
+    if (c->agent_said)
+        return EALREADY;
+    if (sip_code < 400 || sip_code > 699)
+        sip_code = 480;
+    c->agent_said = true;
+    tl__call_hold(c);
+    if (!c->ended && c->sess) {
+        /* the carrier gets the agent's code with its cause in a Reason header (RFC 3326);
+         * the agent wrote the owner's event itself */
+        char text[200], hdrs[WARN_MAX + 300];
+        reason_text(text, sizeof text, why && why[0] ? why : reason);
+        warning(hdrs, sizeof hdrs, c->l->host, 399, text);
+        size_t n = strlen(hdrs);
+        snprintf(hdrs + n, sizeof hdrs - n, "Reason: SIP;cause=%d;text=\"%s\"\r\n", sip_code, text);
+        tl_info("call", "refused_by_agent", "call=%s status=%d reason=%s", c->rec.id, sip_code,
+                reason);
+        tl__call_end(c, reason, (uint16_t)sip_code, hdrs);
+    }
+    tl__call_release(c);
+    return 0;
+}
+
 static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
 {
     struct tl_call *c = ac->c;
     struct tl_sip_stack *s = c->l->cfg.stack;
+    if (c->agent_said)
+        return; /* refused already */
+    c->agent_said = true;
     tl__call_hold(c);
     if (c->ended || !c->sess) {
         /* ended while the agent was connecting */
@@ -541,7 +574,12 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
                                       .connect_timeout_ms = rt->agent_timeout_ms,
                                       .sip_headers = xh,
                                       .n_sip_headers = nx,
-                                      .env = l->cfg.agent_env};
+                                      .env = l->cfg.agent_env,
+                                      .method_get = rt->agent_method_get,
+                                      .fallback_url = rt->agent_fallback_url,
+                                      .status_callback = rt->agent_status_callback,
+                                      .auth_token = rt->twilio_token,
+                                      .from_uri = c->rec.from_uri};
     struct tl_agent_conn *conn = NULL;
     c->agent_starting = true;
     r = c->aops->start(&conn, &info, &c->acall, &tl__call_agent_ops, agent_ready);
@@ -712,6 +750,8 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
     }
     if (rt->agent_kind == TL_AGENT_WEBSOCKET && l->cfg.agent_env)
         aops = &tl_agent_websocket;
+    else if (rt->agent_kind == TL_AGENT_TWIML && l->cfg.agent_env)
+        aops = &tl_agent_twiml;
     else if (rt->agent_kind == TL_AGENT_BUILTIN)
         aops = tl_agent_builtin(rt->agent_builtin);
     if (!aops) {

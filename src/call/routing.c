@@ -33,10 +33,11 @@ struct entry {
     char account_sid[TL_TWILIO_SID_LEN + 1];
     uint8_t plan, agent_kind, has_inbound, in_transport, in_media, in_latching, out_transport,
         out_media;
-    uint8_t out_has_auth, n_allowed, n_in_headers, n_params, n_agent_headers;
+    uint8_t out_has_auth, n_allowed, n_in_headers, n_params, n_agent_headers, agent_method_get;
     uint32_t agent_timeout_ms;
     /* pool offsets; the prefixes start the pool */
-    uint16_t off_agent, off_user, off_pass, off_out_addr, off_headers, off_params, off_ahdrs;
+    uint16_t off_agent, off_user, off_pass, off_out_addr, off_headers, off_params, off_ahdrs,
+        off_fallback, off_status, off_token;
     char pool[];
 };
 
@@ -209,8 +210,12 @@ static uint16_t pool_str(struct pool_b *p, const char *s)
 /* Builds the entry of n (passwords open) with its agent and plan. Every text is within
  * its store cap, so the pool bound below holds. */
 static struct entry *entry_build(const struct tl_phone_number *n, const struct tl_agent *a,
-                                 enum tl_plan plan)
+                                 enum tl_plan plan, const char *token)
 {
+    bool twiml = a && a->kind == TL_AGENT_TWIML;
+    const char *fallback = twiml ? a->fallback_url : "", *status = twiml ? a->status_callback : "";
+    if (!twiml || !token)
+        token = "";
     size_t n_allowed = n->has_inbound ? n->inbound.n_allowed : 0;
     size_t n_hdr = n->has_inbound ? n->inbound.n_headers : 0;
     if (n_allowed > TL_ALLOWED_MAX)
@@ -221,7 +226,8 @@ static struct entry *entry_build(const struct tl_phone_number *n, const struct t
     const char *user = n->has_inbound ? n->inbound.username : "";
     const char *pass = n->has_inbound ? n->inbound.password : "";
     size_t need = n_allowed * sizeof(struct tl_route_prefix) + strlen(agent_txt) + 1 +
-                  strlen(user) + 1 + strlen(pass) + 1 + strlen(n->outbound.address) + 1;
+                  strlen(user) + 1 + strlen(pass) + 1 + strlen(n->outbound.address) + 1 +
+                  strlen(fallback) + 1 + strlen(status) + 1 + strlen(token) + 1;
     for (size_t i = 0; i < n_hdr; i++)
         need += strlen(n->inbound.headers[i].name) + 1 + strlen(n->inbound.headers[i].value) + 1;
     size_t n_par = a ? a->n_params : 0;
@@ -275,6 +281,10 @@ static struct entry *entry_build(const struct tl_phone_number *n, const struct t
     e->off_user = pool_str(&p, user);
     e->off_pass = pool_str(&p, pass);
     e->off_out_addr = pool_str(&p, n->outbound.address);
+    e->off_fallback = pool_str(&p, fallback);
+    e->off_status = pool_str(&p, status);
+    e->off_token = pool_str(&p, token);
+    e->agent_method_get = twiml && a->method_get;
     e->off_headers = (uint16_t)p.len;
     for (size_t i = 0; i < n_hdr; i++) {
         pool_str(&p, n->inbound.headers[i].name);
@@ -352,6 +362,10 @@ static void entry_copy_out(const struct entry *e, struct tl_route *o)
     }
     o->n_agent_headers = e->n_agent_headers;
     o->agent_timeout_ms = e->agent_timeout_ms;
+    o->agent_method_get = e->agent_method_get;
+    tl_strlcpy(o->agent_fallback_url, e->pool + e->off_fallback, sizeof o->agent_fallback_url);
+    tl_strlcpy(o->agent_status_callback, e->pool + e->off_status, sizeof o->agent_status_callback);
+    tl_strlcpy(o->twilio_token, e->pool + e->off_token, sizeof o->twilio_token);
     tl_strlcpy(o->out_address, e->pool + e->off_out_addr, sizeof o->out_address);
     o->out_transport = (enum tl_transport)e->out_transport;
     o->out_media = (enum tl_media_enc)e->out_media;
@@ -441,13 +455,18 @@ static int build_from_store(struct tl_routing *r, const struct tl_phone_number *
             ret = 0;
         }
     }
+    char token[TL_TWILIO_TOKEN_LEN + 1] = "";
+    if (ret == 0 && a && a->kind == TL_AGENT_TWIML &&
+        tl_store_twilio_token(r->store, n->workspace_id, token) != 0)
+        token[0] = '\0'; /* none issued: the voice URL's requests go unsigned */
     if (ret == 0) {
-        *out = entry_build(n, a, ws.plan);
+        *out = entry_build(n, a, ws.plan, token);
         if (!*out)
             ret = ENOMEM;
         else
             tl_store_account_sid(r->store, n->workspace_id, (*out)->account_sid);
     }
+    sodium_memzero(token, sizeof token);
     if (a)
         sodium_memzero(a, sizeof *a);
     free(a);

@@ -54,6 +54,12 @@ struct tl_route {
     size_t n_agent_headers;
     struct tl_kv agent_headers[TL_HEADERS_MAX];
     uint32_t agent_timeout_ms;
+    /* twiml agents: the voice URL is agent_url; the workspace's Twilio auth token, opened
+     * (it keys X-Twilio-Signature; "" when none was issued: requests go unsigned) */
+    bool agent_method_get;
+    char agent_fallback_url[TL_AGENT_URL_MAX + 1];
+    char agent_status_callback[TL_AGENT_URL_MAX + 1];
+    char twilio_token[TL_TWILIO_TOKEN_LEN + 1];
     /* inbound trunk */
     bool has_inbound;
     enum tl_transport in_transport;

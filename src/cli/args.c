@@ -104,6 +104,15 @@ static const struct flag_def flag_defs[F__COUNT] = {
     [F_AGENT_TIMEOUT] = {"--connect-timeout-ms", "MS", 0,
                          "how long a call rings while the websocket agent connects (100-30000, "
                          "default 5000)"},
+    [F_VOICE_URL] = {"--voice-url", "HTTPS_URL", 0,
+                     "a twiml agent: the bot's voice URL (the one it gave Twilio)"},
+    [F_VOICE_METHOD] = {"--method", "POST|GET", 0, "how the voice URL is requested (POST)"},
+    [F_FALLBACK_URL] = {"--fallback-url", "HTTPS_URL", 0,
+                        "twiml: tried when the voice URL fails ('' removes it)"},
+    [F_STATUS_CALLBACK] = {"--status-callback", "HTTPS_URL", 0,
+                           "twiml: told when the call ends ('' removes it)"},
+    [F_TWIML_TIMEOUT] = {"--timeout-ms", "MS", 0,
+                         "twiml: each voice URL request's deadline (100-30000, default 5000)"},
 
     [F_PLAN] = {"--plan", "free|starter|professional|enterprise", 0, "plan"},
     [F_REGION] = {"--region", "REGION", 0, "data-residency region (default eu)"},

@@ -104,7 +104,7 @@ static void agent_row(const json_t *it, const char **cells, char *scratch)
     cells[0] = tl_cli_str(it, "id", NULL);
     cells[1] = tl_cli_str(it, "name", NULL);
     cells[2] = tl_cli_str(it, "kind", NULL);
-    cells[3] = tl_cli_str(it, "builtin", tl_cli_str(it, "url", NULL));
+    cells[3] = tl_cli_str(it, "builtin", tl_cli_str(it, "url", tl_cli_str(it, "voice_url", NULL)));
 }
 
 static int agents_list(struct cli *c, struct cli_args *a)
@@ -168,34 +168,69 @@ static int agent_headers(struct cli *c, const struct cli_args *a, json_t **out)
     return TL_CLI_OK;
 }
 
-/* --connect-timeout-ms: a whole number; the API checks the range and names the field */
+/* --connect-timeout-ms, --timeout-ms: a whole number; the API checks the range and names
+ * the field */
 static int agent_timeout(struct cli *c, const struct cli_args *a, json_t *body)
 {
-    const char *v = cli_get(a, F_AGENT_TIMEOUT);
-    if (!v)
-        return TL_CLI_OK;
-    char *end;
-    long ms = strtol(v, &end, 10);
-    if (!*v || *end || ms < 0 || ms > 1000000)
-        return tl_cli_usage(c->res, c->verb, "--connect-timeout-ms needs a number of milliseconds");
-    return json_object_set_new(body, "connect_timeout_ms", json_integer(ms)) ? tl_cli_oom()
-                                                                             : TL_CLI_OK;
+    static const struct {
+        int flag;
+        const char *name, *member;
+    } t[] = {{F_AGENT_TIMEOUT, "--connect-timeout-ms", "connect_timeout_ms"},
+             {F_TWIML_TIMEOUT, "--timeout-ms", "timeout_ms"}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = cli_get(a, t[i].flag);
+        if (!v)
+            continue;
+        char *end;
+        long ms = strtol(v, &end, 10);
+        if (!*v || *end || ms < 0 || ms > 1000000) {
+            char msg[80];
+            snprintf(msg, sizeof msg, "%s needs a number of milliseconds", t[i].name);
+            return tl_cli_usage(c->res, c->verb, msg);
+        }
+        if (json_object_set_new(body, t[i].member, json_integer(ms)))
+            return tl_cli_oom();
+    }
+    return TL_CLI_OK;
 }
 
-/* --builtin and --url choose the kind; one of them, not both */
+/* a URL flag where '' removes the stored value (null) */
+static int set_url_or_null(json_t *o, const char *key, const char *val)
+{
+    if (!val)
+        return TL_CLI_OK;
+    return json_object_set_new(o, key, val[0] ? json_string(val) : json_null()) ? tl_cli_oom()
+                                                                                : TL_CLI_OK;
+}
+
+/* --builtin, --url and --voice-url choose the kind; one of them */
 static int agent_kind(struct cli *c, const struct cli_args *a, json_t *body)
 {
-    const char *builtin = cli_get(a, F_BUILTIN), *url = cli_get(a, F_AGENT_URL);
-    if (builtin && url)
-        return tl_cli_usage(c->res, c->verb, "give --builtin or --url, not both");
+    const char *builtin = cli_get(a, F_BUILTIN), *url = cli_get(a, F_AGENT_URL),
+               *voice = cli_get(a, F_VOICE_URL);
+    if ((builtin != NULL) + (url != NULL) + (voice != NULL) > 1)
+        return tl_cli_usage(c->res, c->verb, "give one of --builtin, --url or --voice-url");
     if (builtin && (cli_has(a, F_PARAM) || cli_has(a, F_AGENT_HEADER)))
         return tl_cli_usage(c->res, c->verb,
                             "--param and --header are for websocket agents (--url)");
-    int rc = set_str(body, "kind", builtin ? "builtin" : url ? "websocket" : NULL);
+    if (voice && cli_has(a, F_AGENT_HEADER))
+        return tl_cli_usage(c->res, c->verb,
+                            "--header is for websocket agents; twiml bots check "
+                            "X-Twilio-Signature instead");
+    int rc = set_str(body, "kind",
+                     builtin ? "builtin" : url ? "websocket" : voice ? "twiml" : NULL);
     if (rc == TL_CLI_OK)
         rc = set_str(body, "builtin", builtin);
     if (rc == TL_CLI_OK)
         rc = set_str(body, "url", url);
+    if (rc == TL_CLI_OK)
+        rc = set_str(body, "voice_url", voice);
+    if (rc == TL_CLI_OK)
+        rc = set_str(body, "method", cli_get(a, F_VOICE_METHOD));
+    if (rc == TL_CLI_OK)
+        rc = set_url_or_null(body, "fallback_url", cli_get(a, F_FALLBACK_URL));
+    if (rc == TL_CLI_OK)
+        rc = set_url_or_null(body, "status_callback", cli_get(a, F_STATUS_CALLBACK));
     return rc;
 }
 
@@ -203,8 +238,9 @@ static int agents_create(struct cli *c, struct cli_args *a)
 {
     if (!cli_has(a, F_NAME))
         return tl_cli_usage(c->res, c->verb, "missing --name");
-    if (!cli_has(a, F_BUILTIN) && !cli_has(a, F_AGENT_URL))
-        return tl_cli_usage(c->res, c->verb, "missing --builtin echo or --url wss://...");
+    if (!cli_has(a, F_BUILTIN) && !cli_has(a, F_AGENT_URL) && !cli_has(a, F_VOICE_URL))
+        return tl_cli_usage(c->res, c->verb,
+                            "missing --builtin echo, --url wss://... or --voice-url https://...");
     json_t *body = json_object(), *params = json_object(), *hdrs = NULL;
     int rc = body && params ? TL_CLI_OK : tl_cli_oom();
     if (rc == TL_CLI_OK)
@@ -233,7 +269,9 @@ static int agents_edit(struct cli *c, struct cli_args *a)
     bool params = cli_has(a, F_PARAM) || cli_has(a, F_REMOVE_PARAM) || cli_has(a, F_CLEAR_PARAMS);
     bool headers = cli_has(a, F_AGENT_HEADER) || cli_has(a, F_AGENT_CLEAR_HEADERS);
     if (!params && !headers && !cli_has(a, F_NAME) && !cli_has(a, F_BUILTIN) &&
-        !cli_has(a, F_AGENT_URL) && !cli_has(a, F_AGENT_TIMEOUT))
+        !cli_has(a, F_AGENT_URL) && !cli_has(a, F_AGENT_TIMEOUT) && !cli_has(a, F_VOICE_URL) &&
+        !cli_has(a, F_VOICE_METHOD) && !cli_has(a, F_FALLBACK_URL) &&
+        !cli_has(a, F_STATUS_CALLBACK) && !cli_has(a, F_TWIML_TIMEOUT))
         return tl_cli_usage(c->res, c->verb, "nothing to change: give at least one flag");
     json_t *body = json_object(), *cur = NULL, *hdrs = NULL;
     int rc = body ? TL_CLI_OK : tl_cli_oom();
@@ -274,21 +312,25 @@ static int agents_edit(struct cli *c, struct cli_args *a)
 }
 
 static const int page_flags[] = {F_LIMIT, F_CURSOR, F_ALL, CLI_FLAG_END};
-static const int agents_create_flags[] = {F_NAME,         F_BUILTIN,       F_AGENT_URL, F_PARAM,
-                                          F_AGENT_HEADER, F_AGENT_TIMEOUT, CLI_FLAG_END};
+static const int agents_create_flags[] = {
+    F_NAME,      F_BUILTIN,      F_AGENT_URL,    F_PARAM,           F_AGENT_HEADER,  F_AGENT_TIMEOUT,
+    F_VOICE_URL, F_VOICE_METHOD, F_FALLBACK_URL, F_STATUS_CALLBACK, F_TWIML_TIMEOUT, CLI_FLAG_END};
 static const int agents_edit_flags[] = {
-    F_NAME,         F_BUILTIN,      F_AGENT_URL,           F_PARAM,         F_REMOVE_PARAM,
-    F_CLEAR_PARAMS, F_AGENT_HEADER, F_AGENT_CLEAR_HEADERS, F_AGENT_TIMEOUT, CLI_FLAG_END};
+    F_NAME,          F_BUILTIN,      F_AGENT_URL,    F_PARAM,           F_REMOVE_PARAM,
+    F_CLEAR_PARAMS,  F_AGENT_HEADER, F_AGENT_CLEAR_HEADERS, F_AGENT_TIMEOUT, F_VOICE_URL,
+    F_VOICE_METHOD,  F_FALLBACK_URL, F_STATUS_CALLBACK, F_TWIML_TIMEOUT, CLI_FLAG_END};
 static const int no_flags[] = {CLI_FLAG_END};
 
 static const struct cli_verb agents_verbs[] = {
     {"list", "", 0, 0, "List the workspace's agents", page_flags, NULL, agents_list},
     {"show", "ID", 1, 1, "Show one agent", no_flags, NULL, agents_show},
-    {"create", "", 0, 0, "Create an agent: builtin (echo) or a websocket URL", agents_create_flags,
+    {"create", "", 0, 0, "Create an agent: builtin (echo), a websocket URL or a TwiML voice URL",
+     agents_create_flags,
      "examples:\n"
      "  trunkline agents create --name test --builtin echo\n"
      "  trunkline agents create --name sales --url wss://bot.example.com/ws \\\n"
-     "      --param lang=de --header 'Authorization: Bearer ...'\n",
+     "      --param lang=de --header 'Authorization: Bearer ...'\n"
+     "  trunkline agents create --name pipecat --voice-url https://bot.example.com/voice\n",
      agents_create},
     {"edit", "ID", 1, 1, "Change an agent's name, target, parameters or headers", agents_edit_flags,
      "--param merges into the stored parameters; --header replaces every stored header\n"

@@ -76,6 +76,11 @@ enum cli_flag_id {
     F_AGENT_HEADER,
     F_AGENT_CLEAR_HEADERS,
     F_AGENT_TIMEOUT,
+    F_VOICE_URL,
+    F_VOICE_METHOD,
+    F_FALLBACK_URL,
+    F_STATUS_CALLBACK,
+    F_TWIML_TIMEOUT,
     /* workspaces, tokens */
     F_PLAN,
     F_REGION,

@@ -17,6 +17,7 @@
 #include "call/call.h"
 #include "daemon/config.h"
 #include "net/guard.h"
+#include "net/http.h"
 #include "net/resolve.h"
 #include "net/tls.h"
 #include "net/tlscert.h"
@@ -80,6 +81,14 @@ int tl_serve_main(int argc, char **argv)
         tl_error("core", "start.failed", "reason=\"libsodium cannot initialise\"");
         return 1;
     }
+    if (tl_http_global_init()) {
+        tl_error("core", "start.failed", "reason=\"libcurl cannot initialise\"");
+        return 1;
+    }
+    /* libuv's worker pool runs TwiML fetches, status callbacks and speech: each may wait
+     * up to its timeout on a slow bot, so the default four threads would let four slow
+     * bots delay every other call's TwiML. Read by libuv at the pool's first use. */
+    setenv("UV_THREADPOOL_SIZE", "64", 0);
     signal(SIGPIPE, SIG_IGN);
 
     int code = 1;
@@ -277,7 +286,8 @@ int tl_serve_main(int argc, char **argv)
                                      .tls = atls,
                                      .guard = &aguard,
                                      .insecure_hosts = cfg.agent_insecure_hosts,
-                                     .send_queue_max = (size_t)cfg.agent_send_queue_kib * 1024};
+                                     .send_queue_max = (size_t)cfg.agent_send_queue_kib * 1024,
+                                     .ca_file = cfg.agent_tls_ca_file};
         struct tl_call_cfg ccfg = {.stack = sip,
                                    .sess = sess,
                                    .routing = routing,

@@ -42,7 +42,7 @@
 #define TL_MEDIA_PKT_MAX        1500   /* larger datagrams are dropped, never truncated */
 #define TL_MEDIA_QUEUE_CAP      480000 /* outgoing audio cap per stream: 60 s of G.711 */
 #define TL_MEDIA_MARKS_MAX      4096   /* pending marks per stream (memory grows on use) */
-#define TL_MEDIA_DTMF_QUEUE_MAX 32     /* pending outgoing digits per stream */
+#define TL_MEDIA_DTMF_QUEUE_MAX 64     /* pending outgoing digits per stream */
 #define TL_MEDIA_SRTP_KEY_LEN   30     /* AES_CM_128 master key (16) || master salt (14) */
 
 struct tl_media_engine;
@@ -221,9 +221,10 @@ size_t tl_media_stream_queued(const struct tl_media_stream *s);
 int tl_media_stream_mark(struct tl_media_stream *s, uint32_t id);
 /* Drops queued audio (barge-in); fires every pending mark, in order, before returning. */
 void tl_media_stream_clear(struct tl_media_stream *s);
-/* Queues RFC 4733 events for 0-9 * # A-D (case-insensitive). duration_ms 0 = 100 (min 40,
- * max 2000). Audio pauses while digits are sent. EINVAL on any other character or without a
- * telephone-event PT; ENOBUFS beyond TL_MEDIA_DTMF_QUEUE_MAX pending digits. */
+/* Queues RFC 4733 events for 0-9 * # A-D (case-insensitive), and 'w' for a 500 ms pause.
+ * duration_ms 0 = 100 (min 40, max 2000). Audio pauses while digits are sent. EINVAL on any other
+ * character or without a telephone-event PT; ENOBUFS beyond TL_MEDIA_DTMF_QUEUE_MAX pending digits.
+ */
 int tl_media_stream_send_dtmf(struct tl_media_stream *s, const char *digits, uint16_t duration_ms);
 
 void tl_media_stream_stats(const struct tl_media_stream *s, struct tl_media_stats *out);

@@ -25,9 +25,10 @@
 #define CHUNK_DATA      1012 /* makes a chunk exactly 1 KiB */
 #define SLAB_CHUNKS     16
 #define BIND_ATTEMPTS   16
-#define CATCHUP_TICKS   5 /* after a stall longer than this, re-anchor the clock */
-#define DTMF_END_PKTS   3 /* RFC 4733 §2.5.1.4 */
-#define DTMF_GAP_TICKS  3 /* 60 ms silence between digits */
+#define CATCHUP_TICKS   5    /* after a stall longer than this, re-anchor the clock */
+#define DTMF_END_PKTS   3    /* RFC 4733 §2.5.1.4 */
+#define DTMF_GAP_TICKS  3    /* 60 ms silence between digits */
+#define DTMF_WAIT       0xff /* a queued 'w' */
 #define DTMF_VOLUME     10
 #define DTMF_IDLE_MS    1000
 #define PT_CN           13
@@ -306,11 +307,16 @@ static bool dtmf_tick(struct tl_media_stream *s)
         s->dtx.gap = 0;
         if (!s->dqcount)
             return false;
-        s->dtx.active = true;
-        s->dtx.event = s->dq[s->dqhead].event;
-        s->dtx.ticks = s->dq[s->dqhead].ticks;
+        uint8_t ev = s->dq[s->dqhead].event, ticks = s->dq[s->dqhead].ticks;
         s->dqhead = (uint8_t)((s->dqhead + 1) % TL_MEDIA_DTMF_QUEUE_MAX);
         s->dqcount--;
+        if (ev == DTMF_WAIT) { /* a pause before the next digit; nothing after it: none */
+            s->dtx.gap = ticks;
+            return true;
+        }
+        s->dtx.active = true;
+        s->dtx.event = ev;
+        s->dtx.ticks = ticks;
         s->dtx.k = 0;
         s->dtx.ts = s->ts;
         s->talkspurt = false; /* audio after the digits starts a new talkspurt */
@@ -1252,7 +1258,7 @@ int tl_media_stream_send_dtmf(struct tl_media_stream *s, const char *digits, uin
         return EINVAL;
     size_t n = strlen(digits);
     for (size_t i = 0; i < n; i++)
-        if (tl_dtmf_event(digits[i]) < 0)
+        if (tl_dtmf_event(digits[i]) < 0 && digits[i] != 'w' && digits[i] != 'W')
             return EINVAL;
     if (n > (size_t)(TL_MEDIA_DTMF_QUEUE_MAX - s->dqcount))
         return ENOBUFS;
@@ -1261,8 +1267,11 @@ int tl_media_stream_send_dtmf(struct tl_media_stream *s, const char *digits, uin
     duration_ms = duration_ms < 40 ? 40 : duration_ms > 2000 ? 2000 : duration_ms;
     for (size_t i = 0; i < n; i++) {
         int j = (s->dqhead + s->dqcount++) % TL_MEDIA_DTMF_QUEUE_MAX;
-        s->dq[j].event = (uint8_t)tl_dtmf_event(digits[i]);
-        s->dq[j].ticks = (uint8_t)(duration_ms / TL_MEDIA_TICK_MS);
+        bool wait = digits[i] == 'w' || digits[i] == 'W';
+        /* 'w': half a second of nothing, Twilio's sendDigits/Play digits pause (an IVR
+         * needs time to play its next prompt before it listens) */
+        s->dq[j].event = wait ? DTMF_WAIT : (uint8_t)tl_dtmf_event(digits[i]);
+        s->dq[j].ticks = (uint8_t)((wait ? 500 : duration_ms) / TL_MEDIA_TICK_MS);
     }
     return 0;
 }

@@ -173,6 +173,12 @@ static const char *const migrations[] = {
     " account_sid TEXT NOT NULL UNIQUE,"
     " token_sealed BLOB NOT NULL,"
     " created_at INTEGER NOT NULL);",
+
+    /* v6: TwiML agents (Twilio voice webhooks): the voice URL lives in url; the method of
+     * its requests, the fallback URL and the status callback here */
+    "ALTER TABLE agents ADD COLUMN voice_method TEXT NOT NULL DEFAULT 'POST';"
+    "ALTER TABLE agents ADD COLUMN fallback_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN status_callback TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -873,8 +879,8 @@ static int tk_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 
 #define AG_COLS                                                                                    \
     "seq, id, workspace_id, name, kind, builtin, url, params_json, header_names_json, "            \
-    "created_at, updated_at, connect_timeout_ms"
-#define AG_COL_SEALED 12 /* headers_sealed, when a query appends it */
+    "created_at, updated_at, connect_timeout_ms, voice_method, fallback_url, status_callback"
+#define AG_COL_SEALED 15 /* headers_sealed, when a query appends it */
 
 static int ag_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
@@ -929,6 +935,9 @@ static int ag_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     a->updated_at = sqlite3_column_int64(st, 10);
     int64_t t = sqlite3_column_int64(st, 11);
     a->connect_timeout_ms = t > 0 && t <= TL_AGENT_TIMEOUT_MAX_MS ? (uint32_t)t : 5000;
+    a->method_get = !strcmp(col_str(st, 12), "GET");
+    col_text(st, 13, a->fallback_url, sizeof a->fallback_url);
+    col_text(st, 14, a->status_callback, sizeof a->status_callback);
     return 0;
 }
 
@@ -1572,6 +1581,8 @@ int tl_store_twilio_issue(struct tl_store *s, const char *workspace_id,
     sodium_memzero(&sl, sizeof sl);
     if (ret)
         sodium_memzero(token, TL_TWILIO_TOKEN_LEN + 1);
+    else /* the routing cache holds the token of TwiML agents (it keys their signatures) */
+        notify(s, TL_CHANGE_WORKSPACE_UPDATED, workspace_id, workspace_id, NULL);
     return ret;
 }
 
@@ -1658,6 +1669,8 @@ int tl_store_twilio_delete(struct tl_store *s, const char *workspace_id)
     if (ret == 0 && sqlite3_changes(s->db) == 0)
         ret = ENOENT;
     unlock(s);
+    if (ret == 0) /* the routing cache drops the token that signed TwiML requests */
+        notify(s, TL_CHANGE_WORKSPACE_UPDATED, workspace_id, workspace_id, NULL);
     return ret;
 }
 
@@ -1708,7 +1721,8 @@ static int check_agent(struct tl_store *s, const char *op, const char *ws, const
     return ret;
 }
 
-/* binds name..headers_sealed, connect_timeout_ms of an agent at parameters first..first+7 */
+/* binds name..headers_sealed, connect_timeout_ms, voice_method, fallback_url,
+ * status_callback of an agent at parameters first..first+10 */
 static int ag_bind_fields(struct tl_store *s, const char *op, sqlite3_stmt *st, int first,
                           const struct tl_agent *a, struct tl_err *err)
 {
@@ -1740,7 +1754,9 @@ static int ag_bind_fields(struct tl_store *s, const char *op, sqlite3_stmt *st, 
         bind_str(st, first + 2, a->builtin) || bind_str(st, first + 3, a->url) ||
         bind_str(st, first + 4, params) || bind_str(st, first + 5, names) ||
         bind_blob(st, first + 6, sealed, sealed_len, sealed != NULL) ||
-        sqlite3_bind_int64(st, first + 7, a->connect_timeout_ms))
+        sqlite3_bind_int64(st, first + 7, a->connect_timeout_ms) ||
+        bind_str(st, first + 8, a->method_get ? "GET" : "POST") ||
+        bind_str(st, first + 9, a->fallback_url) || bind_str(st, first + 10, a->status_callback))
         ret = db_fail(s, op, err);
 out:
     free(params);
@@ -1782,13 +1798,14 @@ int tl_store_agent_create(struct tl_store *s, struct tl_agent *a, struct tl_err 
     a->created_at = a->updated_at = tl_now_ms();
     ret = prep(s, op,
                "INSERT INTO agents (id, workspace_id, name, kind, builtin, url, params_json, "
-               "header_names_json, headers_sealed, connect_timeout_ms, created_at, updated_at) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+               "header_names_json, headers_sealed, connect_timeout_ms, voice_method, "
+               "fallback_url, status_callback, created_at, updated_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
                &st, err);
     if (ret != 0)
         goto out;
     if (bind_str(st, 1, a->id) || bind_str(st, 2, a->workspace_id) ||
-        sqlite3_bind_int64(st, 11, a->created_at)) {
+        sqlite3_bind_int64(st, 14, a->created_at)) {
         ret = db_fail(s, op, err);
         goto out;
     }
@@ -1877,12 +1894,13 @@ int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_warn
     ret = prep(s, op,
                "UPDATE agents SET name = ?1, kind = ?2, builtin = ?3, url = ?4, params_json = ?5, "
                "header_names_json = ?6, headers_sealed = ?7, connect_timeout_ms = ?8, "
-               "updated_at = ?9 WHERE workspace_id = ?10 AND id = ?11",
+               "voice_method = ?9, fallback_url = ?10, status_callback = ?11, "
+               "updated_at = ?12 WHERE workspace_id = ?13 AND id = ?14",
                &st, err);
     if (ret != 0)
         goto out;
-    if (sqlite3_bind_int64(st, 9, a->updated_at) || bind_str(st, 10, a->workspace_id) ||
-        bind_str(st, 11, a->id)) {
+    if (sqlite3_bind_int64(st, 12, a->updated_at) || bind_str(st, 13, a->workspace_id) ||
+        bind_str(st, 14, a->id)) {
         ret = db_fail(s, op, err);
         goto out;
     }

@@ -48,7 +48,7 @@ enum tl_plan { TL_PLAN_FREE, TL_PLAN_STARTER, TL_PLAN_PROFESSIONAL, TL_PLAN_ENTE
 enum tl_transport { TL_TRANSPORT_TLS, TL_TRANSPORT_TCP, TL_TRANSPORT_UDP };
 enum tl_media_enc { TL_MEDIA_REQUIRED, TL_MEDIA_ALLOWED, TL_MEDIA_DISABLED };
 enum tl_number_source { TL_SOURCE_SIP_TRUNK, TL_SOURCE_PLATFORM };
-enum tl_agent_kind { TL_AGENT_BUILTIN, TL_AGENT_WEBSOCKET };
+enum tl_agent_kind { TL_AGENT_BUILTIN, TL_AGENT_WEBSOCKET, TL_AGENT_TWIML };
 enum tl_role { TL_ROLE_OPERATOR, TL_ROLE_ADMIN, TL_ROLE_MEMBER };
 /* inbound_trunk.rtp_latching (src/media/README.md "Latching policy"): DEFAULT = absent, the
  * gateway's rtp_latching setting applies */
@@ -114,7 +114,13 @@ struct tl_agent {
     size_t n_headers;
     struct tl_kv headers[TL_HEADERS_MAX];
     bool values_hidden;
-    uint32_t connect_timeout_ms; /* kind websocket: DNS + TCP + TLS + upgrade; 1..30000 */
+    uint32_t connect_timeout_ms; /* kind websocket: DNS + TCP + TLS + upgrade; kind twiml:
+                                  * each voice URL request (and the stream's connect);
+                                  * 100..30000 */
+    /* kind twiml (docs/agents.md "Move a Twilio bot"): url is the voice URL, http(s) */
+    bool method_get;                         /* voice and fallback requests as GET */
+    char fallback_url[TL_AGENT_URL_MAX + 1]; /* "" = none */
+    char status_callback[TL_AGENT_URL_MAX + 1];
     int64_t created_at, updated_at;
 };
 
@@ -175,6 +181,9 @@ int tl_valid_sip_header(const struct tl_kv *h, const char *field, struct tl_err 
 int tl_valid_cidr(const char *s, char out[TL_CIDR_MAX + 1], const char *field, struct tl_err *err);
 int tl_valid_sip_uri(const char *s, const char *field, struct tl_err *err);   /* sip:/sips: */
 int tl_valid_agent_url(const char *s, const char *field, struct tl_err *err); /* ws/wss */
+/* an http:// or https:// URL (voice URLs, status callbacks); "" is EINVAL only when
+ * required */
+int tl_valid_http_url(const char *s, const char *field, bool required, struct tl_err *err);
 /* true when two agent URLs lead to the same place: scheme, host (case-insensitive) and
  * port (the default one when absent) are equal. */
 bool tl_agent_url_same_dest(const char *a, const char *b);

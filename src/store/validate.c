@@ -21,7 +21,7 @@ static const char *const plan_names[] = {"free", "starter", "professional", "ent
 static const char *const transport_names[] = {"tls", "tcp", "udp"};
 static const char *const media_names[] = {"required", "allowed", "disabled"};
 static const char *const source_names[] = {"sip_trunk", "platform"};
-static const char *const kind_names[] = {"builtin", "websocket"};
+static const char *const kind_names[] = {"builtin", "websocket", "twiml"};
 static const char *const role_names[] = {"operator", "admin", "member"};
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -699,19 +699,42 @@ static int check_hostport(const char *h, size_t n, const char *field, const char
     return 0;
 }
 
+/* what every URI typed into a form must be: within max, no spaces or control characters
+ * (a line break would split a header or a log line) */
+static int uri_text(const char *s, size_t n, size_t max, const char *field, struct tl_err *err)
+{
+    if (n > max)
+        return bad(err, field, "%s is %zu characters long; at most %zu are allowed", field, n, max);
+    for (size_t i = 0; i < n; i++)
+        if (is_space((unsigned char)s[i]) || is_ctl((unsigned char)s[i]))
+            return bad(err, field, "%s must not contain spaces, line breaks or control characters",
+                       field);
+    return 0;
+}
+
+/* the authority of an http(s)/ws(s) URL at p: no user:password@ (the URL is returned by
+ * every read of the agent, so credentials there would be readable by every member of the
+ * workspace; how to send them instead is creds), a host, a valid port */
+static int url_authority(const char *p, const char *field, const char *example, const char *creds,
+                         struct tl_err *err)
+{
+    size_t al = strcspn(p, "/?#");
+    if (memchr(p, '@', al))
+        return bad(err, field, "%s must not contain user:password@; %s", field, creds);
+    if (al == 0)
+        return bad(err, field, "%s has no host, %s", field, example);
+    return check_hostport(p, al, field, example, err);
+}
+
 int tl_valid_sip_uri(const char *s, const char *field, struct tl_err *err)
 {
     static const char example[] = "e.g. sips:pbx.example.com or sip:agent@203.0.113.7:5060";
     if (!s || !*s)
         return 0;
     size_t n = strlen(s);
-    if (n > TL_URI_MAX)
-        return bad(err, field, "%s is %zu characters long; at most %d are allowed", field, n,
-                   TL_URI_MAX);
-    for (size_t i = 0; i < n; i++)
-        if (is_space((unsigned char)s[i]) || is_ctl((unsigned char)s[i]))
-            return bad(err, field, "%s must not contain spaces, line breaks or control characters",
-                       field);
+    int rc = uri_text(s, n, TL_URI_MAX, field, err);
+    if (rc)
+        return rc;
     const char *p;
     if (starts_with_ci(s, "sips:"))
         p = s + 5;
@@ -740,13 +763,9 @@ int tl_valid_agent_url(const char *s, const char *field, struct tl_err *err)
         return bad(err, field, "%s is required for a websocket agent: a ws:// or wss:// URL, %s",
                    field, example);
     size_t n = strlen(s);
-    if (n > TL_AGENT_URL_MAX)
-        return bad(err, field, "%s is %zu characters long; at most %d are allowed", field, n,
-                   TL_AGENT_URL_MAX);
-    for (size_t i = 0; i < n; i++)
-        if (is_space((unsigned char)s[i]) || is_ctl((unsigned char)s[i]))
-            return bad(err, field, "%s must not contain spaces, line breaks or control characters",
-                       field);
+    int rc = uri_text(s, n, TL_AGENT_URL_MAX, field, err);
+    if (rc)
+        return rc;
     const char *p;
     if (starts_with_ci(s, "wss://"))
         p = s + 6;
@@ -760,17 +779,36 @@ int tl_valid_agent_url(const char *s, const char *field, struct tl_err *err)
                    (int)(n - 7 > 300 ? 300 : n - 7), s + 7);
     else
         return bad(err, field, "%s must start with ws:// or wss://, %s", field, example);
-    size_t al = strcspn(p, "/?#");
-    /* the URL is returned by every GET of the agent, header values are not: credentials
-     * in user:pass@ would be readable by every member of the workspace */
-    if (memchr(p, '@', al))
+    return url_authority(p, field, example,
+                         "send credentials in a header instead (header values are never shown "
+                         "again)",
+                         err);
+}
+
+int tl_valid_http_url(const char *s, const char *field, bool required, struct tl_err *err)
+{
+    static const char example[] = "e.g. https://bot.example.com/voice";
+    if (!s || !*s)
+        return required ? bad(err, field, "%s is required: an https:// URL, %s", field, example)
+                        : 0;
+    size_t n = strlen(s);
+    int rc = uri_text(s, n, TL_AGENT_URL_MAX, field, err);
+    if (rc)
+        return rc;
+    const char *p;
+    if (starts_with_ci(s, "https://"))
+        p = s + 8;
+    else if (starts_with_ci(s, "http://"))
+        p = s + 7;
+    else if (starts_with_ci(s, "wss://") || starts_with_ci(s, "ws://"))
         return bad(err, field,
-                   "%s must not contain user:password@; send credentials in a header instead "
-                   "(header values are never shown again)",
+                   "%s is the bot's HTTP address (Twilio's voice URL), not its WebSocket; the "
+                   "WebSocket comes in the TwiML it answers (<Connect><Stream url=\"wss://…\">)",
                    field);
-    if (al == 0)
-        return bad(err, field, "%s has no host, %s", field, example);
-    return check_hostport(p, al, field, example, err);
+    else
+        return bad(err, field, "%s must start with https://, %s", field, example);
+    return url_authority(p, field, example,
+                         "the bot can check the X-Twilio-Signature of our requests instead", err);
 }
 
 /* scheme, host and port of a ws(s):// URL, for comparisons; false when it does not parse */
@@ -1101,8 +1139,28 @@ int tl_valid_agent(const struct tl_agent *a, struct tl_err *err)
                        "ringing while the agent connects, and gives up after a while",
                        TL_AGENT_TIMEOUT_MAX_MS);
         break;
+    case TL_AGENT_TWIML:
+        if (a->builtin[0])
+            return bad(err, "builtin",
+                       "a twiml agent has no builtin; remove builtin, or set kind to \"builtin\"");
+        if (a->n_headers)
+            return bad(err, "headers",
+                       "a twiml agent sends no headers of yours: bots built for Twilio check "
+                       "the X-Twilio-Signature of our requests instead (docs/agents.md)");
+        rc = tl_valid_http_url(a->url, "voice_url", true, err);
+        if (!rc)
+            rc = tl_valid_http_url(a->fallback_url, "fallback_url", false, err);
+        if (!rc)
+            rc = tl_valid_http_url(a->status_callback, "status_callback", false, err);
+        if (!rc && a->connect_timeout_ms &&
+            (a->connect_timeout_ms < 100 || a->connect_timeout_ms > TL_AGENT_TIMEOUT_MAX_MS))
+            return bad(err, "timeout_ms",
+                       "timeout_ms must be between 100 and %d (ms): the carrier hears ringing "
+                       "while the voice URL answers, and gives up after a while",
+                       TL_AGENT_TIMEOUT_MAX_MS);
+        break;
     default:
-        return bad(err, "kind", "kind must be builtin or websocket");
+        return bad(err, "kind", "kind must be builtin, websocket or twiml");
     }
     if (rc)
         return rc;

@@ -118,6 +118,27 @@ def test_number_life_cycle(daemon):
     assert p.returncode == 1 and NUMBER in p.stderr
 
 
+def test_twiml_agent_flags(daemon):
+    """--voice-url makes a twiml agent; --method, --fallback-url, --status-callback and
+    --timeout-ms set its members; '' removes a URL; the list shows the voice URL."""
+    p = ok(cli(daemon, "agents", "create", "--name", "pipecat", "--voice-url",
+               "https://bot.example.com/voice", "--method", "GET", "--fallback-url",
+               "https://backup.example.com/voice", "--timeout-ms", "8000", "--json"))
+    ag = json.loads(p.stdout)
+    assert ag["kind"] == "twiml" and ag["voice_url"] == "https://bot.example.com/voice", ag
+    assert ag["method"] == "GET" and ag["timeout_ms"] == 8000
+    assert ag["fallback_url"] == "https://backup.example.com/voice"
+    p = ok(cli(daemon, "agents", "edit", ag["id"], "--fallback-url", "", "--status-callback",
+               "https://bot.example.com/status", "--json"))
+    ag = json.loads(p.stdout)
+    assert ag["fallback_url"] is None and ag["status_callback"] == "https://bot.example.com/status"
+    p = ok(cli(daemon, "agents", "list"))
+    assert "https://bot.example.com/voice" in p.stdout and "twiml" in p.stdout
+    p = cli(daemon, "agents", "edit", ag["id"], "--method", "PUT")
+    assert p.returncode == 1 and "method" in p.stderr, p.stderr
+    ok(cli(daemon, "agents", "delete", ag["id"]))
+
+
 def test_inbound_rtp_latching_flag(daemon):
     """--inbound-rtp-latching sets inbound_trunk.rtp_latching; an edit without it keeps it;
     '' goes back to the gateway's setting (null); a bad value gets the server's message."""
@@ -189,7 +210,9 @@ def test_warnings_go_to_stderr(daemon):
     (["numbers", "frob"], "unknown verb 'frob'"),
     (["numbers"], "missing verb"),
     (["agents", "create", "--name", "x"], "--builtin"),
-    (["agents", "create", "--name", "x", "--builtin", "echo", "--url", "wss://a"], "not both"),
+    (["agents", "create", "--name", "x", "--builtin", "echo", "--url", "wss://a"], "give one of"),
+    (["agents", "create", "--name", "x", "--voice-url", "https://a", "--header", "A: b"],
+     "X-Twilio-Signature"),
     (["tokens", "create"], "missing --role"),
 ])
 def test_usage_errors_exit_2_before_any_request(args, says):

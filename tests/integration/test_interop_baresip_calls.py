@@ -38,6 +38,7 @@ import pytest
 
 from conftest import free_port
 from bots import Bot
+from voicebot import VoiceBot
 from test_interop_baresip import DEADLINE, MODULES, Baresip, make_cert
 from test_interop_baresip import pytestmark as _baresip_mark
 
@@ -197,6 +198,8 @@ def wait_file(b, pattern, size, deadline):
     ("tcp", "allowed", None, "echo"),
     # issue 9's end to end: the agent is a Python WebSocket bot (Twilio Media Streams)
     ("tls", "required", "srtp-mand", "websocket"),
+    # issue 14's: the bot's whole Twilio setup, its voice URL answering <Connect><Stream>
+    ("tls", "required", "srtp-mand", "twiml"),
 ])
 def test_baresip_calls_echo(gw, tmp_path, transport, media, mediaenc, agent):
     d = gw
@@ -205,6 +208,14 @@ def test_baresip_calls_echo(gw, tmp_path, transport, media, mediaenc, agent):
         bot = Bot()  # echoes the caller's audio as payload-only media, as Pipecat does
         r = d.api("POST", "/v1/agents", json={"name": "py-echo-bot", "kind": "websocket",
                                               "url": bot.url})
+        assert r.status_code == 201, r.text
+        import_echo_number(d, transport, media, r.json()["id"])
+    elif agent == "twiml":
+        bot = Bot()
+        voice = VoiceBot({"/voice": '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
+                                    '<Stream url="%s"/></Connect></Response>' % bot.url})
+        r = d.api("POST", "/v1/agents", json={"name": "twilio-bot", "kind": "twiml",
+                                              "voice_url": voice.url()})
         assert r.status_code == 201, r.text
         import_echo_number(d, transport, media, r.json()["id"])
     else:
@@ -266,6 +277,9 @@ def test_baresip_calls_echo(gw, tmp_path, transport, media, mediaenc, agent):
     if bot:
         assert bot.events("stop"), "the bot was not told the call ended"
         bot.stop()
+    if agent == "twiml":
+        assert [r["path"] for r in voice.requests] == ["/voice"], voice.requests
+        voice.stop()
     rec = call_record(d, callid)
     assert rec["answered_at"] and rec["ended_at"], rec
     assert rec["final_status"] == 200 and rec["end_reason"] == "bye_received", rec

@@ -714,6 +714,62 @@ static void agent_decode(void **state)
     json_decref(o);
 }
 
+/* kind twiml: voice_url (stored in url), method, fallback_url, status_callback, timeout_ms */
+static void agent_twiml_codec(void **state)
+{
+    struct tl_agent a;
+    assert_int_equal(agent("{\"name\":\"Pipecat\",\"kind\":\"twiml\",\"voice_url\":"
+                           "\"https://bot.example.com/voice\",\"method\":\"GET\","
+                           "\"fallback_url\":\"https://backup.example.com/v\",\"timeout_ms\":8000}",
+                           true, &a),
+                     0);
+    assert_int_equal(a.kind, TL_AGENT_TWIML);
+    assert_string_equal(a.url, "https://bot.example.com/voice");
+    assert_true(a.method_get);
+    assert_string_equal(a.fallback_url, "https://backup.example.com/v");
+    assert_string_equal(a.status_callback, "");
+    assert_int_equal(a.connect_timeout_ms, 8000);
+    json_t *o = tl_codec_agent_encode(&a, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "voice_url")),
+                        "https://bot.example.com/voice");
+    assert_string_equal(json_string_value(json_object_get(o, "method")), "GET");
+    assert_true(json_is_null(json_object_get(o, "status_callback")));
+    assert_int_equal(json_integer_value(json_object_get(o, "timeout_ms")), 8000);
+    assert_null(json_object_get(o, "url"));
+    assert_null(json_object_get(o, "connect_timeout_ms"));
+    json_decref(o);
+    /* PATCH: null clears the fallback, method back to POST, a status callback added */
+    assert_int_equal(agent("{\"fallback_url\":null,\"method\":\"POST\",\"status_callback\":"
+                           "\"https://bot.example.com/status\"}",
+                           false, &a),
+                     0);
+    assert_string_equal(a.fallback_url, "");
+    assert_false(a.method_get);
+    assert_string_equal(a.status_callback, "https://bot.example.com/status");
+    /* to websocket: the twiml members go */
+    assert_int_equal(
+        agent("{\"kind\":\"websocket\",\"url\":\"wss://bot.example.com/ws\"}", false, &a), 0);
+    assert_string_equal(a.status_callback, "");
+    assert_string_equal(a.url, "wss://bot.example.com/ws");
+
+    agent_refused("{\"name\":\"A\",\"kind\":\"twiml\"}", true, NULL, "invalid_field", "voice_url",
+                  "required");
+    agent_refused("{\"name\":\"A\",\"kind\":\"twiml\",\"url\":\"https://x.example/v\"}", true, NULL,
+                  "invalid_field", "url", "a twiml agent takes voice_url");
+    agent_refused("{\"name\":\"A\",\"kind\":\"websocket\",\"url\":\"wss://x.example\","
+                  "\"voice_url\":\"https://x.example/v\"}",
+                  true, NULL, "invalid_field", "voice_url", "that belongs to twiml agents");
+    agent_refused("{\"name\":\"A\",\"kind\":\"twiml\",\"voice_url\":\"https://x.example/v\","
+                  "\"method\":\"PUT\"}",
+                  true, NULL, "invalid_field", "method", "\"POST\"");
+    agent_refused("{\"name\":\"A\",\"kind\":\"twiml\",\"voice_url\":\"https://x.example/v\","
+                  "\"timeout_ms\":99}",
+                  true, NULL, "invalid_field", "timeout_ms", "between 100");
+    agent_refused("{\"name\":\"A\",\"kind\":\"twiml\",\"voice_url\":\"https://x.example/v\","
+                  "\"connect_timeout_ms\":1000}",
+                  true, NULL, "invalid_field", "connect_timeout_ms", "timeout_ms");
+}
+
 static void agent_refusals(void **state)
 {
     agent_refused("{\"kind\":\"builtin\",\"builtin\":\"echo\"}", true, NULL, "invalid_field",
@@ -903,9 +959,9 @@ int main(void)
         cmocka_unit_test(missing_and_rules), cmocka_unit_test(password_on_import_and_put),
         cmocka_unit_test(source_and_agent),  cmocka_unit_test(warnings),
         cmocka_unit_test(body_parsing),      cmocka_unit_test(number_encode),
-        cmocka_unit_test(agent_decode),      cmocka_unit_test(agent_refusals),
-        cmocka_unit_test(workspace_codec),   cmocka_unit_test(token_codec),
-        cmocka_unit_test(error_encode),
+        cmocka_unit_test(agent_decode),      cmocka_unit_test(agent_twiml_codec),
+        cmocka_unit_test(agent_refusals),    cmocka_unit_test(workspace_codec),
+        cmocka_unit_test(token_codec),       cmocka_unit_test(error_encode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -516,6 +516,50 @@ static void test_dtmf_out_in(void **st)
     engine_down();
 }
 
+/* 'w' (Twilio's sendDigits pause) is half a second between two digits on the RTP clock */
+static void test_dtmf_wait(void **st)
+{
+    engine_up(NULL);
+    struct peer *a = peer_new();
+    uint16_t rport;
+    int fd = raw_sock("127.0.0.1", &rport);
+    struct tl_media_stream_params p = plain();
+    p.remote_ip = "127.0.0.1";
+    p.remote_rtp_port = rport;
+    open_stream(a, &p);
+    assert_int_equal(EINVAL, tl_media_stream_send_dtmf(a->s, "1x", 0));
+    assert_int_equal(0, tl_media_stream_send_dtmf(a->s, "1w2", 100));
+    uint32_t ts1 = 0, ts2 = 0;
+    bool got1 = false, got2 = false;
+    uint64_t d = uv_hrtime() + 3000000000u;
+    while (!got2 && uv_hrtime() < d) {
+        uv_run(&loop, UV_RUN_ONCE);
+        uint8_t pk[64];
+        ssize_t len;
+        while ((len = recv(fd, pk, sizeof pk, MSG_DONTWAIT)) > 0) {
+            struct tl_rtp_hdr h;
+            struct tl_dtmf_ev ev;
+            if (tl_rtp_parse(pk, (size_t)len, true, &h) || h.pt != 101 ||
+                tl_dtmf_parse(h.payload, h.payload_len, &ev))
+                continue;
+            if (ev.event == 1 && !got1) {
+                got1 = true;
+                ts1 = h.ts;
+            } else if (ev.event == 2 && !got2) {
+                got2 = true;
+                ts2 = h.ts;
+            }
+        }
+    }
+    assert_true(got1 && got2);
+    /* digit 1: 5 tone + 3 end packets, the 60 ms gap, then 500 ms of nothing */
+    assert_true(ts2 - ts1 >= (8u + 3u + 25u) * 160u);
+    assert_true(ts2 - ts1 <= (8u + 3u + 25u + 2u) * 160u);
+    close(fd);
+    close_peers(a, NULL);
+    engine_down();
+}
+
 static void test_dtmf_wire_format(void **st)
 {
     engine_up(NULL);
@@ -1451,6 +1495,7 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_port_alloc),
+        cmocka_unit_test(test_dtmf_wait),
         cmocka_unit_test(test_close_in_callback),
         cmocka_unit_test(test_set_params_late_offer),
         cmocka_unit_test(test_sizes),

@@ -739,8 +739,10 @@ static void agent_init(struct tl_agent *a, enum tl_agent_kind k)
     a->kind = k;
     if (k == TL_AGENT_BUILTIN)
         strcpy(a->builtin, "echo");
-    else
+    else if (k == TL_AGENT_WEBSOCKET)
         strcpy(a->url, "wss://agent.example.com/media");
+    else
+        strcpy(a->url, "https://bot.example.com/voice");
 }
 
 static void agent_rules(void **state)
@@ -765,7 +767,34 @@ static void agent_rules(void **state)
     REFUSE(tl_valid_agent(&a, &E), "name", "required");
     agent_init(&a, TL_AGENT_WEBSOCKET);
     a.kind = (enum tl_agent_kind)9;
-    REFUSE(tl_valid_agent(&a, &E), "kind", "builtin or websocket");
+    REFUSE(tl_valid_agent(&a, &E), "kind", "builtin, websocket or twiml");
+
+    /* twiml: an http(s) voice URL, optional fallback and status callback, no headers */
+    agent_init(&a, TL_AGENT_TWIML);
+    ACCEPT(tl_valid_agent(&a, &E));
+    strcpy(a.url, "http://127.0.0.1:8000/voice?x=1");
+    ACCEPT(tl_valid_agent(&a, &E)); /* http:// is the API's call (agent_insecure_hosts) */
+    strcpy(a.url, "wss://bot.example.com/ws");
+    REFUSE(tl_valid_agent(&a, &E), "voice_url", "<Connect><Stream");
+    strcpy(a.url, "https://user:pw@bot.example.com/voice");
+    REFUSE(tl_valid_agent(&a, &E), "voice_url", "X-Twilio-Signature");
+    a.url[0] = '\0';
+    REFUSE(tl_valid_agent(&a, &E), "voice_url", "required");
+    agent_init(&a, TL_AGENT_TWIML);
+    strcpy(a.fallback_url, "ftp://bot.example.com/");
+    REFUSE(tl_valid_agent(&a, &E), "fallback_url", "https://");
+    agent_init(&a, TL_AGENT_TWIML);
+    strcpy(a.status_callback, "https://bot.example.com/status");
+    strcpy(a.fallback_url, "https://backup.example.com/voice");
+    ACCEPT(tl_valid_agent(&a, &E));
+    strcpy(a.status_callback, "https:///status");
+    REFUSE(tl_valid_agent(&a, &E), "status_callback", "no host");
+    agent_init(&a, TL_AGENT_TWIML);
+    a.connect_timeout_ms = 50;
+    REFUSE(tl_valid_agent(&a, &E), "timeout_ms", "between 100 and 30000");
+    agent_init(&a, TL_AGENT_TWIML);
+    add_hdr(a.headers, &a.n_headers, "Authorization", "Bearer x");
+    REFUSE(tl_valid_agent(&a, &E), "headers", "X-Twilio-Signature");
 
     agent_init(&a, TL_AGENT_WEBSOCKET);
     strcpy(a.params[0].key, "customer_id");
