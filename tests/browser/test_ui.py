@@ -413,7 +413,7 @@ def test_member_is_read_only(gw, browser, shot):
     shot("12-member-read-only")
     open_page(browser, gw, "#/agents", "#agents")
     assert "echo" in text_of(browser, "#agents")
-    for css in ("#new-websocket-agent", "#new-twiml-agent"):
+    for css in ("#new-websocket-agent", "#new-twiml-agent", "#twilio"):
         assert not present(browser, css), css
     open_page(browser, gw, "#/agents/" + make_agent(gw, "member-sees"), "#agent-settings")
     assert not present(browser, "#agent-edit")
@@ -680,6 +680,58 @@ def test_twiml_agent_create_and_clear_fallback(gw, browser, shot):
     open_page(browser, gw, "#/agents", "#agents")
     row = text_of(browser, "#agents tr[data-id='%s']" % a["id"])
     assert "TwiML" in row and "https://bot.invalid/voice" in row
+
+
+def twilio_rest_status(d, sid, token):
+    """What the Twilio REST emulation answers these credentials: 404 (a call that does
+    not exist) once they authenticate, 401 when they do not."""
+    r = requests.get(d.url + "/2010-04-01/Accounts/%s/Calls/CA%s.json" % (sid, "0" * 32),
+                     auth=(sid, token), timeout=10)
+    return r.status_code
+
+
+def test_twilio_credentials(gw, browser, shot):
+    api(gw, "DELETE", "/v1/twilio-account")  # whatever an earlier run left
+    sign_in(browser, gw)
+    open_page(browser, gw, "#/agents", "#agents")
+    el(browser, "#twilio-none")
+    el(browser, "#twilio-issue").click()
+    box = el(browser, "dialog[open] #twilio-token")
+    sid, token = [c.text for c in box.find_elements(By.CSS_SELECTOR, "code")]
+    assert sid.startswith("AC") and len(sid) == 34
+    assert api(gw, "GET", "/v1/twilio-account").json()["account_sid"] == sid
+    assert twilio_rest_status(gw, sid, token) == 404  # the token shown is the real one
+    shot("27-twilio-credentials-issued")
+    box.find_element(By.CSS_SELECTOR, ".actions .btn-primary").click()
+    wait_text(browser, "#twilio-sid", sid)
+    wait(browser, lambda d: active_id(d) == "twilio-rotate")
+    assert token not in browser.page_source  # shown once
+    shot("28-twilio-credentials")
+
+    browser.find_element(By.ID, "twilio-rotate").click()
+    dialog = el(browser, "dialog[open]")
+    [b for b in dialog.find_elements(By.CSS_SELECTOR, "button") if b.text == "Rotate token"][0].click()
+    box = el(browser, "dialog[open] #twilio-token")
+    sid2, token2 = [c.text for c in box.find_elements(By.CSS_SELECTOR, "code")]
+    assert sid2 == sid and token2 != token
+    assert twilio_rest_status(gw, sid, token) == 401
+    assert twilio_rest_status(gw, sid, token2) == 404
+    box.find_element(By.CSS_SELECTOR, ".actions .btn-primary").click()
+    wait(browser, lambda d: not present(d, "dialog[open]"))
+
+    el(browser, "#twilio-revoke").click()
+    dialog = el(browser, "dialog[open]")
+    [b for b in dialog.find_elements(By.CSS_SELECTOR, "button") if b.text == "Revoke credentials"][0].click()
+    el(browser, "#twilio-none")
+    assert api(gw, "GET", "/v1/twilio-account").status_code == 404
+
+    # the operator sees the credentials of the workspace picked in the header
+    sid3 = api(gw, "POST", "/v1/twilio-account").json()["account_sid"]
+    sign_in(browser, gw, gw.operator_token)
+    Select(el(browser, ".ws-pick select")).select_by_value(gw.workspace_id)
+    open_page(browser, gw, "#/agents", "#agents")
+    wait_text(browser, "#twilio-sid", sid3)
+    assert api(gw, "DELETE", "/v1/twilio-account").status_code == 204
 
 
 def test_screens(gw, browser, shot):

@@ -10,6 +10,7 @@ import { trunkSummary } from './format.js';
 import { eventBadge } from './numbers.js';
 import { openNumberForm } from './number_form.js';
 import { openAgentForm } from './agent_form.js';
+import { twilioSection } from './twilio.js';
 import { savedNotice, setFlash, takeFlash } from './flash.js';
 
 const none = () => h('span', { class: 'muted' }, 'none');
@@ -82,7 +83,8 @@ export async function agentsPage(main, ctx) {
       h('tbody', null, agents.map((a) => h('tr', { 'data-id': a.id },
         h('td', { 'data-label': 'Name' }, h('a', { href: `#/agents/${a.id}` }, userText(a.name))),
         h('td', { 'data-label': 'Kind' }, kindOf(a).name),
-        h('td', { 'data-label': 'Settings', class: 'trunk-cell' }, kindOf(a).summary(a))))))));
+        h('td', { 'data-label': 'Settings', class: 'trunk-cell' }, kindOf(a).summary(a))))))),
+    can('GET /v1/twilio-account') ? twilioSection() : null);
 }
 
 function tabs(defs, initial) {
