@@ -413,6 +413,10 @@ def test_member_is_read_only(gw, browser, shot):
     shot("12-member-read-only")
     open_page(browser, gw, "#/agents", "#agents")
     assert "echo" in text_of(browser, "#agents")
+    for css in ("#new-websocket-agent", "#new-twiml-agent", "#twilio"):
+        assert not present(browser, css), css
+    open_page(browser, gw, "#/agents/" + make_agent(gw, "member-sees"), "#agent-settings")
+    assert not present(browser, "#agent-edit")
 
 
 def test_keyboard_and_dialog_focus(gw, browser):
@@ -465,6 +469,16 @@ def test_narrow_long_and_rtl(gw, browser, shot):
         shot("15-import-360px")
         browser.switch_to.active_element.send_keys(Keys.ESCAPE)
         wait(browser, lambda d: not present(d, "dialog[open]"))
+        open_page(browser, gw, "#/agents", "#agents")
+        assert no_horizontal_scroll(browser)
+        browser.find_element(By.ID, "new-websocket-agent").click()
+        el(browser, "dialog[open] #agent-form")
+        click(browser, browser.find_element(By.CSS_SELECTOR, "[data-path='headers']"))
+        assert no_horizontal_scroll(browser)
+        shot("15b-agent-form-360px")
+        browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+        wait(browser, lambda d: not present(d, "dialog[open]"))
+        assert active_id(browser) == "new-websocket-agent"
     finally:
         browser.set_window_size(1280, 900)
 
@@ -518,6 +532,206 @@ def test_operator_tokens_and_workspaces(gw, browser, shot):
     dialog = el(browser, "dialog[open]")
     [b for b in dialog.find_elements(By.CSS_SELECTOR, "button") if b.text == "Revoke token"][0].click()
     wait(browser, lambda _: api(gw, "GET", "/v1/me", token=secret).status_code == 401)
+
+
+def agent_by_name(d, name):
+    found = [a for a in api(d, "GET", "/v1/agents").json()["data"] if a["name"] == name]
+    return found[0] if found else None
+
+
+def agent_saved(drv, name):
+    """Waits for the agent's page after a save (its title, and the saved notice)."""
+    wait_text(drv, "#agent-title", name)
+    return el(drv, "#saved")
+
+
+def test_websocket_agent_create_and_edit(gw, browser, shot):
+    secret = "Bearer sk-ui-%s" % os.urandom(6).hex()
+    sign_in(browser, gw)
+    open_page(browser, gw, "#/agents", "#agents")
+    browser.find_element(By.ID, "new-websocket-agent").send_keys(Keys.ENTER)  # keyboard
+    dialog = el(browser, "dialog[open] #agent-form")
+    assert active_id(browser) == "agent-name"
+    assert not browser.find_elements(By.ID, "agent-voice-url")  # websocket fields only
+    browser.find_element(By.ID, "agent-name").send_keys("ui-bot")
+    browser.find_element(By.ID, "agent-url").send_keys("https://x")  # not a WebSocket URL
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-path='parameters']"))
+    assert present(browser, "[data-path='parameters.']")  # an empty parameter row
+    browser.switch_to.active_element.send_keys("persona")  # Add focuses the new row
+    row = el(browser, "[data-path='parameters.persona']").find_element(By.XPATH, "ancestor::div[@class='row']")
+    row.find_element(By.CSS_SELECTOR, "[data-part='value']").send_keys("friendly")
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-path='headers']"))
+    el(browser, "[data-path='headers[0].name']").send_keys("Authorization")
+    value = browser.find_element(By.CSS_SELECTOR, "[data-path='headers[0].value']")
+    assert value.get_attribute("type") == "password"  # a secret: not shown while typed
+    value.send_keys(secret)
+    unlabeled = browser.execute_script("""
+        return [...document.querySelectorAll('dialog input, dialog select')]
+          .filter(e => !(e.labels && e.labels.length)).length""")
+    assert unlabeled == 0
+    browser.find_element(By.ID, "agent-save").click()
+
+    # the API's error, at the field it names, with the focus there
+    wait(browser, lambda d: d.find_element(By.ID, "agent-url").get_attribute("aria-invalid") == "true")
+    err = field_error(browser, "agent-url")
+    assert err.is_displayed() and "wss://x" in err.text
+    assert active_id(browser) == "agent-url"
+    assert agent_by_name(gw, "ui-bot") is None
+    shot("22-agent-form-error")
+    url = browser.find_element(By.ID, "agent-url")
+    url.clear()
+    url.send_keys("wss://bot.invalid/media")
+    browser.find_element(By.ID, "agent-save").click()
+    notice = agent_saved(browser, "ui-bot")
+    # a warning of the save, in the saved notice (.invalid never resolves)
+    assert "could not be resolved" in notice.find_element(By.CSS_SELECTOR, "li[data-field='url']").text
+    a = agent_by_name(gw, "ui-bot")
+    assert a["kind"] == "websocket" and a["url"] == "wss://bot.invalid/media"
+    assert a["parameters"] == {"persona": "friendly"}
+    assert a["headers"] == [{"name": "Authorization", "value_set": True}]
+    settings = text_of(browser, "#agent-settings")
+    assert "persona = friendly" in settings and "Authorization (value set, hidden)" in settings
+    assert "5000 ms" in settings  # the connect timeout
+    assert secret not in browser.page_source  # write-only: gone with the dialog
+    shot("23-websocket-agent")
+
+    # rename: the header is sent back without a value and keeps the stored one
+    browser.find_element(By.ID, "agent-edit").click()
+    el(browser, "dialog[open] #agent-form")
+    assert browser.find_element(By.ID, "agent-url").get_attribute("value") == a["url"]
+    assert browser.find_element(By.CSS_SELECTOR, "[data-path='parameters.persona']").get_attribute("value") == "persona"
+    stored = browser.find_element(By.CSS_SELECTOR, "[data-path='headers[0].value']")
+    assert stored.get_attribute("value") == "" and "keep" in stored.get_attribute("placeholder")
+    name = browser.find_element(By.ID, "agent-name")
+    name.clear()
+    name.send_keys("ui-bot-renamed")
+    browser.find_element(By.ID, "agent-save").click()
+    notice = agent_saved(browser, "ui-bot-renamed")
+    assert not notice.find_elements(By.CSS_SELECTOR, "li[data-field='headers']")  # nothing dropped
+    a2 = api(gw, "GET", "/v1/agents/" + a["id"]).json()
+    assert a2["name"] == "ui-bot-renamed"
+    assert a2["headers"] == [{"name": "Authorization", "value_set": True}]
+    assert a2["parameters"] == {"persona": "friendly"}
+    assert "Agent saved" in text_of(browser, "#flash")
+
+    # another host: the stored value does not follow; the notice says so
+    browser.find_element(By.ID, "agent-edit").click()
+    el(browser, "dialog[open] #agent-form")
+    url = browser.find_element(By.ID, "agent-url")
+    url.clear()
+    url.send_keys("wss://other.invalid/media")
+    browser.find_element(By.ID, "agent-save").click()
+    wait_text(browser, "#agent-settings", "other.invalid")
+    warn = el(browser, "#saved #warnings li[data-field='headers']")
+    assert "Authorization" in warn.text
+    assert api(gw, "GET", "/v1/agents/" + a["id"]).json()["headers"] == []
+    shot("24-websocket-agent-edited-warning")
+    open_page(browser, gw, "#/agents", "#agents")
+    assert "wss://other.invalid/media" in text_of(browser, "#agents tr[data-id='%s']" % a["id"])
+
+
+def test_twiml_agent_create_and_clear_fallback(gw, browser, shot):
+    sign_in(browser, gw)
+    open_page(browser, gw, "#/agents", "#agents")
+    browser.find_element(By.ID, "new-twiml-agent").click()
+    el(browser, "dialog[open] #agent-form[data-kind='twiml']")
+    hint = text_of(browser, "#twiml-hint")
+    assert "Twilio" in hint and "X-Twilio-Signature" in hint
+    assert not browser.find_elements(By.ID, "agent-url")
+    browser.find_element(By.ID, "agent-name").send_keys("ui-twiml")
+    browser.find_element(By.ID, "agent-voice-url").send_keys("wss://bot.invalid/ws")  # the stream, not the voice URL
+    Select(browser.find_element(By.ID, "agent-method")).select_by_value("GET")
+    browser.find_element(By.ID, "agent-fallback-url").send_keys("https://backup.invalid/voice")
+    browser.find_element(By.ID, "agent-status-callback").send_keys("https://bot.invalid/status")
+    browser.find_element(By.ID, "agent-timeout").send_keys("4000")
+    shot("25-twiml-agent-form")
+    browser.find_element(By.ID, "agent-save").click()
+    wait(browser, lambda d: d.find_element(By.ID, "agent-voice-url").get_attribute("aria-invalid") == "true")
+    assert "WebSocket" in field_error(browser, "agent-voice-url").text
+    voice = browser.find_element(By.ID, "agent-voice-url")
+    voice.clear()
+    voice.send_keys("https://bot.invalid/voice")
+    browser.find_element(By.ID, "agent-save").click()
+    notice = agent_saved(browser, "ui-twiml")
+    assert notice.find_elements(By.CSS_SELECTOR, "li[data-field='voice_url']")
+    a = agent_by_name(gw, "ui-twiml")
+    assert (a["kind"], a["voice_url"], a["method"], a["timeout_ms"]) == ("twiml", "https://bot.invalid/voice", "GET", 4000)
+    assert a["fallback_url"] == "https://backup.invalid/voice"
+    assert a["status_callback"] == "https://bot.invalid/status"
+    settings = text_of(browser, "#agent-settings")
+    for v in ("TwiML", "https://bot.invalid/voice", "GET", "https://backup.invalid/voice",
+              "https://bot.invalid/status", "4000 ms"):
+        assert v in settings, v
+    shot("26-twiml-agent")
+
+    browser.find_element(By.ID, "agent-edit").click()
+    el(browser, "dialog[open] #agent-form")
+    assert Select(browser.find_element(By.ID, "agent-method")).first_selected_option.get_attribute("value") == "GET"
+    fb = browser.find_element(By.ID, "agent-fallback-url")
+    assert fb.get_attribute("value") == "https://backup.invalid/voice"
+    fb.clear()
+    browser.find_element(By.ID, "agent-save").click()
+    wait(browser, lambda _: api(gw, "GET", "/v1/agents/" + a["id"]).json()["fallback_url"] is None)
+    agent_saved(browser, "ui-twiml")
+    wait(browser, lambda d: "backup.invalid" not in text_of(d, "#agent-settings"))
+    a2 = api(gw, "GET", "/v1/agents/" + a["id"]).json()
+    assert a2["status_callback"] == "https://bot.invalid/status" and a2["timeout_ms"] == 4000
+    # the list's summary is the voice URL
+    open_page(browser, gw, "#/agents", "#agents")
+    row = text_of(browser, "#agents tr[data-id='%s']" % a["id"])
+    assert "TwiML" in row and "https://bot.invalid/voice" in row
+
+
+def twilio_rest_status(d, sid, token):
+    """What the Twilio REST emulation answers these credentials: 404 (a call that does
+    not exist) once they authenticate, 401 when they do not."""
+    r = requests.get(d.url + "/2010-04-01/Accounts/%s/Calls/CA%s.json" % (sid, "0" * 32),
+                     auth=(sid, token), timeout=10)
+    return r.status_code
+
+
+def test_twilio_credentials(gw, browser, shot):
+    api(gw, "DELETE", "/v1/twilio-account")  # whatever an earlier run left
+    sign_in(browser, gw)
+    open_page(browser, gw, "#/agents", "#agents")
+    el(browser, "#twilio-none")
+    el(browser, "#twilio-issue").click()
+    box = el(browser, "dialog[open] #twilio-token")
+    sid, token = [c.text for c in box.find_elements(By.CSS_SELECTOR, "code")]
+    assert sid.startswith("AC") and len(sid) == 34
+    assert api(gw, "GET", "/v1/twilio-account").json()["account_sid"] == sid
+    assert twilio_rest_status(gw, sid, token) == 404  # the token shown is the real one
+    shot("27-twilio-credentials-issued")
+    box.find_element(By.CSS_SELECTOR, ".actions .btn-primary").click()
+    wait_text(browser, "#twilio-sid", sid)
+    wait(browser, lambda d: active_id(d) == "twilio-rotate")
+    assert token not in browser.page_source  # shown once
+    shot("28-twilio-credentials")
+
+    browser.find_element(By.ID, "twilio-rotate").click()
+    dialog = el(browser, "dialog[open]")
+    [b for b in dialog.find_elements(By.CSS_SELECTOR, "button") if b.text == "Rotate token"][0].click()
+    box = el(browser, "dialog[open] #twilio-token")
+    sid2, token2 = [c.text for c in box.find_elements(By.CSS_SELECTOR, "code")]
+    assert sid2 == sid and token2 != token
+    assert twilio_rest_status(gw, sid, token) == 401
+    assert twilio_rest_status(gw, sid, token2) == 404
+    box.find_element(By.CSS_SELECTOR, ".actions .btn-primary").click()
+    wait(browser, lambda d: not present(d, "dialog[open]"))
+
+    el(browser, "#twilio-revoke").click()
+    dialog = el(browser, "dialog[open]")
+    [b for b in dialog.find_elements(By.CSS_SELECTOR, "button") if b.text == "Revoke credentials"][0].click()
+    el(browser, "#twilio-none")
+    assert api(gw, "GET", "/v1/twilio-account").status_code == 404
+
+    # the operator sees the credentials of the workspace picked in the header
+    sid3 = api(gw, "POST", "/v1/twilio-account").json()["account_sid"]
+    sign_in(browser, gw, gw.operator_token)
+    Select(el(browser, ".ws-pick select")).select_by_value(gw.workspace_id)
+    open_page(browser, gw, "#/agents", "#agents")
+    wait_text(browser, "#twilio-sid", sid3)
+    assert api(gw, "DELETE", "/v1/twilio-account").status_code == 204
 
 
 def test_screens(gw, browser, shot):

@@ -2,15 +2,20 @@
 // kind) and its phone numbers, where more numbers are assigned.
 //
 // Kinds are a table (KINDS): each says how its settings read, and may give a form for
-// creating and editing. builtin agents are made by the server; WebSocket agents get their
-// form when WebSocket agents exist (see docs/ui.md, "What is left").
+// creating and editing (js/agent_form.js). builtin agents are made by the server.
 
 import { api, can, listAll, qs } from './api.js';
 import { announce, field, h, userText } from './dom.js';
 import { trunkSummary } from './format.js';
 import { eventBadge } from './numbers.js';
 import { openNumberForm } from './number_form.js';
-import { savedNotice, setFlash } from './flash.js';
+import { openAgentForm } from './agent_form.js';
+import { twilioSection } from './twilio.js';
+import { savedNotice, setFlash, takeFlash } from './flash.js';
+
+const none = () => h('span', { class: 'muted' }, 'none');
+const url = (u) => (u ? h('code', { dir: 'ltr' }, u) : none());
+const ms = (v) => (v ? `${v} ms` : '—');
 
 export const KINDS = {
   builtin: {
@@ -23,16 +28,29 @@ export const KINDS = {
     name: 'WebSocket',
     summary: (a) => a.url || '',
     fields: (a) => [
-      ['URL', h('code', { dir: 'ltr' }, a.url || '')],
+      ['URL', url(a.url)],
+      ['Connect timeout', ms(a.connect_timeout_ms)],
       ['Parameters', Object.keys(a.parameters || {}).length
         ? h('ul', { class: 'plain' }, Object.entries(a.parameters).map(([k, v]) => h('li', null, h('code', { dir: 'ltr' }, `${k} = ${v}`))))
-        : h('span', { class: 'muted' }, 'none')],
+        : none()],
       ['Headers', (a.headers || []).length
         ? h('ul', { class: 'plain' }, a.headers.map((x) => h('li', null, h('code', { dir: 'ltr' }, x.name), x.value_set ? ' (value set, hidden)' : '')))
-        : h('span', { class: 'muted' }, 'none')],
+        : none()],
     ],
-    // form: (agent | null) => Promise<agent | undefined> — to come with WebSocket agents
-    form: null,
+    // (agent | null) => Promise<{ agent, warnings } | undefined>
+    form: (a) => openAgentForm('websocket', a),
+  },
+  twiml: {
+    name: 'TwiML',
+    summary: (a) => a.voice_url || '',
+    fields: (a) => [
+      ['Voice URL', url(a.voice_url)],
+      ['Method', a.method || 'POST'],
+      ['Fallback URL', url(a.fallback_url)],
+      ['Status callback', url(a.status_callback)],
+      ['Timeout', ms(a.timeout_ms)],
+    ],
+    form: (a) => openAgentForm('twiml', a),
   },
 };
 
@@ -45,14 +63,18 @@ export async function agentsPage(main, ctx) {
   const creatable = Object.entries(KINDS).filter(([, k]) => k.form);
   const head = h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, 'Agents'));
   if (can('POST /v1/agents') && creatable.length) {
-    for (const [, k] of creatable) {
-      const b = h('button', { type: 'button', class: 'btn btn-primary' }, `New ${k.name} agent`);
+    const actions = h('div', { class: 'actions' });
+    for (const [id, k] of creatable) {
+      const b = h('button', { type: 'button', class: 'btn btn-primary', id: `new-${id}-agent` }, `New ${k.name} agent`);
       b.addEventListener('click', async () => {
-        const a = await k.form(null);
-        if (a) ctx.go(`/agents/${a.id}`);
+        const res = await k.form(null);
+        if (!res) return;
+        setFlash(savedNotice(`Agent ${res.agent.name} was created.`, res.warnings));
+        ctx.go(`/agents/${res.agent.id}`);
       });
-      head.append(b);
+      actions.append(b);
     }
+    head.append(actions);
   }
   main.append(head,
     h('p', { class: 'hint' }, 'The agent a number is assigned to answers its calls.'),
@@ -61,7 +83,8 @@ export async function agentsPage(main, ctx) {
       h('tbody', null, agents.map((a) => h('tr', { 'data-id': a.id },
         h('td', { 'data-label': 'Name' }, h('a', { href: `#/agents/${a.id}` }, userText(a.name))),
         h('td', { 'data-label': 'Kind' }, kindOf(a).name),
-        h('td', { 'data-label': 'Settings', class: 'trunk-cell' }, kindOf(a).summary(a))))))));
+        h('td', { 'data-label': 'Settings', class: 'trunk-cell' }, kindOf(a).summary(a))))))),
+    can('GET /v1/twilio-account') ? twilioSection() : null);
 }
 
 function tabs(defs, initial) {
@@ -179,15 +202,23 @@ async function numbersTab(panel, agent, ctx) {
 export async function agentPage(main, ctx) {
   const a = await api('GET', `/v1/agents/${ctx.param}`);
   const k = kindOf(a);
-  const head = h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, userText(a.name)));
+  const head = h('div', { class: 'page-head' }, h('h1', { tabindex: '-1', id: 'agent-title' }, userText(a.name)));
   if (k.form && can('PATCH /v1/agents/{id}')) {
-    const b = h('button', { type: 'button', class: 'btn' }, 'Edit');
-    b.addEventListener('click', async () => { if (await k.form(a)) ctx.go(`/agents/${a.id}`); });
+    const b = h('button', { type: 'button', class: 'btn', id: 'agent-edit' }, 'Edit');
+    b.addEventListener('click', async () => {
+      const res = await k.form(a);
+      if (!res) return;
+      setFlash(savedNotice('Agent saved.', res.warnings));
+      ctx.go(`/agents/${a.id}`);
+    });
     head.append(b);
   }
-  main.append(h('p', { class: 'crumbs' }, h('a', { href: '#/agents' }, '← Agents')), head,
+  const flash = h('div', { id: 'flash', 'aria-live': 'polite' });
+  const pending = takeFlash();
+  if (pending) flash.append(pending);
+  main.append(h('p', { class: 'crumbs' }, h('a', { href: '#/agents' }, '← Agents')), head, flash,
     tabs([
-      { id: 'settings', label: 'Settings', render: (p) => p.append(h('dl', { class: 'kv' }, [['Kind', k.name], ...k.fields(a), ['Id', h('code', null, a.id)]].map(([x, v]) => [h('dt', null, x), h('dd', null, v)]))) },
+      { id: 'settings', label: 'Settings', render: (p) => p.append(h('dl', { class: 'kv', id: 'agent-settings' }, [['Kind', k.name], ...k.fields(a), ['Id', h('code', null, a.id)]].map(([x, v]) => [h('dt', null, x), h('dd', null, v)]))) },
       { id: 'numbers', label: 'Phone numbers', render: (p) => numbersTab(p, a, ctx) },
     ], 0));
 }

@@ -62,7 +62,7 @@ export class ApiError extends Error {
 }
 
 // Paths of workspace-owned objects get ?workspace_id= for an operator token.
-const SCOPED = /^\/v1\/(agents|phone-numbers|calls)(\/|$|\?)/;
+const SCOPED = /^\/v1\/(agents|phone-numbers|calls|twilio-account)(\/|$|\?)/;
 
 export async function api(method, path, body, opts = {}) {
   let url = path;

@@ -5,8 +5,9 @@
 // ("outbound_trunk.headers[2].name").
 
 import { api } from './api.js';
-import { append, copyable, field, h, setFieldError, uid } from './dom.js';
+import { append, copyable, field, h } from './dom.js';
 import { openDialog } from './dialog.js';
+import { formErrors, rowList } from './form.js';
 import { fill, PROVIDERS, REGISTRATION_ONLY, REGISTRATION_ONLY_WAYS, REGISTRATION_ONLY_WHY } from './providers.js';
 
 const TRANSPORTS_OUT = [{ value: 'tls', label: 'TLS (recommended)' }, { value: 'tcp', label: 'TCP' }, { value: 'udp', label: 'UDP' }];
@@ -17,77 +18,6 @@ let endpointsCache = null;
 export async function loadEndpoints() {
   if (!endpointsCache) endpointsCache = await api('GET', '/v1/sip/endpoints');
   return endpointsCache;
-}
-
-// Rows of inputs that can be added and removed (custom headers, allowed addresses). Paths
-// are renumbered after a removal so that an error names the row the person sees.
-function rowList({ base, kind, addLabel, legend }) {
-  const list = h('div', { class: 'rows' });
-  const add = h('button', { type: 'button', class: 'btn btn-small', 'data-path': base }, addLabel);
-  const box = h('fieldset', { class: 'rowset' }, h('legend', null, legend), list, add);
-  // the API may name the list itself (too many rows): show it under the list
-  const listErr = h('p', { class: 'field-error', id: uid('err'), hidden: true });
-  box.append(listErr);
-  add.setAttribute('aria-describedby', listErr.id);
-
-  function renumber() {
-    [...list.children].forEach((row, i) => {
-      const n = i + 1;
-      row.querySelectorAll('[data-part]').forEach((el) => {
-        const part = el.dataset.part;
-        el.dataset.path = part === 'self' ? `${base}[${i}]` : `${base}[${i}].${part}`;
-      });
-      row.querySelectorAll('label[data-for-part]').forEach((l) => {
-        const part = l.dataset.forPart;
-        l.textContent = kind === 'header' ? `${part === 'name' ? 'Name' : 'Value'} of header ${n}` : `Address ${n}`;
-      });
-      const rm = row.querySelector('.rm');
-      rm.setAttribute('aria-label', kind === 'header' ? `Remove header ${n}` : `Remove address ${n}`);
-    });
-  }
-
-  function cell(part, value, placeholder) {
-    const id = uid('r');
-    const errId = `${id}-err`;
-    const input = h('input', { id, type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder, dir: 'ltr',
-      'aria-describedby': errId });
-    input.value = value || '';
-    input.dataset.part = part;
-    return h('div', { class: 'field' }, h('label', { for: id, 'data-for-part': part }), input,
-      h('p', { class: 'field-error', id: errId, hidden: true }));
-  }
-
-  function addRow(v) {
-    const rm = h('button', { type: 'button', class: 'btn btn-small rm' }, 'Remove');
-    const row = kind === 'header'
-      ? h('div', { class: 'row' }, cell('name', v && v.name, 'X-Account'), cell('value', v && v.value, '4711'), rm)
-      : h('div', { class: 'row' }, cell('self', v, '203.0.113.0/24'), rm);
-    rm.addEventListener('click', () => {
-      const idx = [...list.children].indexOf(row);
-      row.remove();
-      renumber();
-      const rows = [...list.children];
-      (rows[Math.min(idx, rows.length - 1)]?.querySelector('input') || add).focus();
-    });
-    list.append(row);
-    renumber();
-    return row;
-  }
-  add.addEventListener('click', () => addRow().querySelector('input').focus());
-
-  return {
-    el: box,
-    set(values) { list.replaceChildren(); (values || []).forEach((v) => addRow(v)); },
-    get() {
-      return [...list.children].map((row) => {
-        if (kind === 'header') {
-          return { name: row.querySelector('[data-part="name"]').value.trim(), value: row.querySelector('[data-part="value"]').value };
-        }
-        return row.querySelector('input').value.trim();
-      }); // empty rows go too: the API's error then names the row the person sees
-    },
-    listErr,
-  };
 }
 
 function guidanceList(items, vars) {
@@ -267,45 +197,11 @@ export async function openNumberForm(opts) {
   number.control.addEventListener('change', showGuide);
   showGuide();
 
-  function clearErrors() {
-    form.querySelectorAll('[aria-invalid="true"]').forEach((c) => setFieldError(c, ''));
-    form.querySelectorAll('.field-error').forEach((e) => { e.hidden = true; e.textContent = ''; });
-    formErr.hidden = true;
-    formErr.replaceChildren();
-  }
-
-  // The control an API error names: the exact path, else the closest enclosing one
-  // ("outbound_trunk.headers" for a list that is too long).
-  function controlFor(path) {
-    let p = path;
-    while (p) {
-      const el = form.querySelector(`[data-path="${CSS.escape(p)}"]`);
-      if (el) return el;
-      const cut = Math.max(p.lastIndexOf('.'), p.lastIndexOf('['));
-      p = cut > 0 ? p.slice(0, cut) : '';
-    }
-    return null;
-  }
-
-  function showError(e) {
-    const c = e.field ? controlFor(e.field) : null;
-    if (c && c.tagName !== 'BUTTON') {
-      setFieldError(c, e.message);
-      const fs = c.closest('.inbound-body');
-      if (fs) { fs.hidden = false; inOn.checked = true; }
-      c.focus();
-      return;
-    }
-    if (c) { // a list as a whole: under its Add button
-      const err = c.parentElement.querySelector(':scope > .field-error');
-      if (err) { err.textContent = e.message; err.hidden = false; }
-      c.focus();
-      return;
-    }
-    formErr.replaceChildren(h('p', null, e.message));
-    formErr.hidden = false;
-    formErr.focus?.();
-  }
+  // an error in the inbound trunk opens it first
+  const errors = formErrors(form, formErr, (c) => {
+    const fs = c.closest('.inbound-body');
+    if (fs) { fs.hidden = false; inOn.checked = true; }
+  });
 
   function body() {
     const o = {
@@ -341,7 +237,7 @@ export async function openNumberForm(opts) {
   cancel.addEventListener('click', () => d.close(undefined));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    clearErrors();
+    errors.clear();
     submit.disabled = true;
     submit.textContent = edit ? 'Saving…' : 'Importing…';
     try {
@@ -351,7 +247,7 @@ export async function openNumberForm(opts) {
       d.close({ number: saved, warnings: saved.warnings || [] });
     } catch (e) {
       if (e.status === 401) { d.close(undefined); return; }
-      showError(e);
+      errors.show(e);
     } finally {
       submit.disabled = false;
       submit.textContent = edit ? 'Save changes' : 'Import number';
