@@ -111,7 +111,8 @@ int tl_serve_main(int argc, char **argv)
                  strerror(errno));
         goto out;
     }
-    if (tl_master_key_load(cfg.data_dir, key, &created, &err)) {
+    if (tl_data_dir_check(cfg.data_dir, &err) ||
+        tl_master_key_load(cfg.data_dir, key, &created, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
     }

@@ -430,6 +430,9 @@ int tl_store_event_list_operator(struct tl_store *s, const struct tl_page *pg, t
 int tl_store_number_secrets_each(struct tl_store *s, tl_number_cb cb, void *arg);
 
 /* ---- secrets (secrets.c) ---- */
+/* Refuses (EPERM, with the chmod to run in err) a data directory that its group or others
+ * may write; ENOTDIR or stat's errno otherwise. 0 when it is fit to hold the store. */
+int tl_data_dir_check(const char *data_dir, struct tl_err *err);
 /* Loads data_dir/master.key, creating it (32 random bytes, mode 0600, O_EXCL) when
  * absent. Refuses a key file of the wrong size or readable by group/other. */
 int tl_master_key_load(const char *data_dir, uint8_t key[32], bool *created, struct tl_err *err);
