@@ -126,6 +126,16 @@ int tl_serve_main(int argc, char **argv)
         goto out;
     }
     tl_info("store", "open", "path=%s schema=%d", db, tl_store_schema_version(st));
+    /* calls the last process left up (kill -9, crash, power cut): no BYE of ours will ever
+     * end them, so close them now, before this process takes any call */
+    int64_t reopened = 0;
+    if (tl_store_calls_close_open(st, "gateway_restart", tl_now_ms(), &reopened, &err)) {
+        tl_error("core", "start.failed", "reason=\"%s\"", err.message);
+        goto out;
+    }
+    if (reopened)
+        tl_warnl("store", "calls.closed_at_start", "calls=%lld end_reason=gateway_restart",
+                 (long long)reopened);
     /* before the API: the routing cache hooks every write from its first one */
     if ((r = tl_routing_open(&routing, st)) || (r = tl_recorder_open(&rec, st, NULL))) {
         tl_error("core", "start.failed", "reason=\"routing cache / recorder: %s\"", strerror(r));

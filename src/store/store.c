@@ -2629,6 +2629,29 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
     return ret;
 }
 
+int tl_store_calls_close_open(struct tl_store *s, const char *end_reason, int64_t now_ms,
+                              int64_t *closed, struct tl_err *err)
+{
+    static const char op[] = "calls_close_open";
+    sqlite3_stmt *st = NULL;
+    *closed = 0;
+    lock(s);
+    /* one statement: a full scan of calls once per start, no index to keep for it */
+    int ret = prep(s, op,
+                   "UPDATE calls SET ended_at = max(?1, created_at, coalesce(answered_at, 0)), "
+                   "end_reason = ?2 WHERE ended_at IS NULL",
+                   &st, err);
+    if (ret == 0 && (sqlite3_bind_int64(st, 1, now_ms) || bind_str(st, 2, end_reason)))
+        ret = db_fail(s, op, err);
+    if (ret == 0)
+        ret = step_done(s, op, st, err);
+    if (ret == 0)
+        *closed = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
 #define CA_COLS                                                                                    \
     "seq, id, workspace_id, number_id, number, agent_id, direction, from_uri, from_user, "         \
     "to_user, sip_call_id, created_at, answered_at, ended_at, end_reason, final_status, codec, "   \

@@ -406,6 +406,11 @@ struct tl_record_ref {
 int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
                            struct tl_err *err);
 
+/* Start-up, before any call is taken: every call still without an end (the process
+ * died with it up: kill -9, a crash, power loss) gets ended_at = now_ms and end_reason
+ * (the daemon passes "gateway_restart"); *closed says how many. */
+int tl_store_calls_close_open(struct tl_store *s, const char *end_reason, int64_t now_ms,
+                              int64_t *closed, struct tl_err *err);
 /* Lists are newest first (a call log is read from the top); cursors as for the other
  * lists. number_id NULL = every number of the workspace. */
 typedef int (*tl_call_cb)(const struct tl_call_record *c, void *arg);
