@@ -89,6 +89,10 @@ loadgen: $(LOADGEN_OBJ) $(BUILD)/libtrunkline.a
 bench-twilio: $(BUILD)/bench/agents/twilio_codec.o $(BUILD)/libtrunkline.a
 	$(Q)$(CC) $(LDFLAGS) -o $(BUILD)/bench-twilio $^ $(LDLIBS)
 
+# bench/routing lookup latency under updates (not part of `all`): make bench-routing
+bench-routing: $(BUILD)/bench/routing/routing.o $(BUILD)/libtrunkline.a
+	$(Q)$(CC) $(LDFLAGS) -o $(BUILD)/bench-routing $^ $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
@@ -138,6 +142,6 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: loadgen bench-twilio install all unit integration browser test run fuzz fuzz-smoke format clean
+.PHONY: loadgen bench-twilio bench-routing install all unit integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)
