@@ -48,7 +48,14 @@ struct route {
     const char *id_prefix; /* the id kind of that segment ("pn"), NULL without one */
     enum tl_api_access access;
     tl_api_handler fn;
+    const char *params; /* the query parameters it reads, space-separated; NULL = none.
+                         * Any other is a 400: a typo (?agnet_id=) must not list everything */
 };
+
+/* the parameter sets of the table below */
+#define Q_WS     "workspace_id"
+#define Q_PAGE   "limit cursor"
+#define Q_WSPAGE Q_WS " " Q_PAGE
 
 /* Twilio's REST API takes forms, not JSON: routes under its version prefix */
 static bool form_route(const struct route *rt)
@@ -58,47 +65,55 @@ static bool form_route(const struct route *rt)
 
 /* The one source of truth for routing, `trunkline routes` and the OpenAPI agreement test. */
 static const struct route routes[] = {
-    {"GET", "/healthz", NULL, TL_ACCESS_PUBLIC, tl_h_healthz},
-    {"GET", "/readyz", NULL, TL_ACCESS_PUBLIC, tl_h_readyz},
-    {"GET", "/v1/me", NULL, TL_ACCESS_MEMBER, tl_h_me},
-    {"GET", "/v1/sip/endpoints", NULL, TL_ACCESS_MEMBER, tl_h_sip_endpoints},
-    {"GET", "/v1/workspaces", NULL, TL_ACCESS_MEMBER, tl_h_workspace_list},
-    {"POST", "/v1/workspaces", NULL, TL_ACCESS_OPERATOR, tl_h_workspace_create},
-    {"GET", "/v1/workspaces/{id}", "ws", TL_ACCESS_MEMBER, tl_h_workspace_get},
-    {"PATCH", "/v1/workspaces/{id}", "ws", TL_ACCESS_OPERATOR, tl_h_workspace_patch},
-    {"GET", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_list},
-    {"POST", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_create},
-    {"GET", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_get},
-    {"DELETE", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_delete},
-    {"GET", "/v1/agents", NULL, TL_ACCESS_MEMBER, tl_h_agent_list},
-    {"POST", "/v1/agents", NULL, TL_ACCESS_ADMIN, tl_h_agent_create},
-    {"GET", "/v1/agents/{id}", "ag", TL_ACCESS_MEMBER, tl_h_agent_get},
-    {"PATCH", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_patch},
-    {"DELETE", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_delete},
-    {"GET", "/v1/phone-numbers", NULL, TL_ACCESS_MEMBER, tl_h_number_list},
-    {"POST", "/v1/phone-numbers", NULL, TL_ACCESS_ADMIN, tl_h_number_import},
-    {"GET", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_MEMBER, tl_h_number_get},
-    {"PUT", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_put},
-    {"PATCH", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_patch},
-    {"DELETE", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_delete},
-    {"POST", "/v1/phone-numbers/{id}/release", "pn", TL_ACCESS_ADMIN, tl_h_number_release},
-    {"GET", "/v1/phone-numbers/{id}/events", "pn", TL_ACCESS_MEMBER, tl_h_number_events},
-    {"POST", "/v1/phone-numbers/{id}/check", "pn", TL_ACCESS_ADMIN, tl_h_number_check},
-    {"GET", "/v1/calls", NULL, TL_ACCESS_MEMBER, tl_h_call_list},
-    {"GET", "/v1/calls/{id}", "ca", TL_ACCESS_MEMBER, tl_h_call_get},
-    {"GET", "/v1/events", NULL, TL_ACCESS_OPERATOR, tl_h_operator_events},
-    {"GET", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_get},
-    {"POST", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_issue},
-    {"DELETE", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_delete},
+    {"GET", "/healthz", NULL, TL_ACCESS_PUBLIC, tl_h_healthz, NULL},
+    {"GET", "/readyz", NULL, TL_ACCESS_PUBLIC, tl_h_readyz, NULL},
+    {"GET", "/v1/me", NULL, TL_ACCESS_MEMBER, tl_h_me, NULL},
+    {"GET", "/v1/sip/endpoints", NULL, TL_ACCESS_MEMBER, tl_h_sip_endpoints, NULL},
+    {"GET", "/v1/workspaces", NULL, TL_ACCESS_MEMBER, tl_h_workspace_list, Q_PAGE},
+    {"POST", "/v1/workspaces", NULL, TL_ACCESS_OPERATOR, tl_h_workspace_create, NULL},
+    {"GET", "/v1/workspaces/{id}", "ws", TL_ACCESS_MEMBER, tl_h_workspace_get, NULL},
+    {"PATCH", "/v1/workspaces/{id}", "ws", TL_ACCESS_OPERATOR, tl_h_workspace_patch, NULL},
+    {"GET", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_list, Q_WSPAGE},
+    {"POST", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_create, NULL},
+    {"GET", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_get, NULL},
+    {"DELETE", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_delete, NULL},
+    {"GET", "/v1/agents", NULL, TL_ACCESS_MEMBER, tl_h_agent_list, Q_WSPAGE},
+    {"POST", "/v1/agents", NULL, TL_ACCESS_ADMIN, tl_h_agent_create, Q_WS},
+    {"GET", "/v1/agents/{id}", "ag", TL_ACCESS_MEMBER, tl_h_agent_get, Q_WS},
+    {"PATCH", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_patch, Q_WS},
+    {"DELETE", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_delete, Q_WS},
+    {"GET", "/v1/phone-numbers", NULL, TL_ACCESS_MEMBER, tl_h_number_list,
+     Q_WSPAGE " agent_id number q"},
+    {"POST", "/v1/phone-numbers", NULL, TL_ACCESS_ADMIN, tl_h_number_import, Q_WS},
+    {"GET", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_MEMBER, tl_h_number_get, Q_WS},
+    {"PUT", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_put, Q_WS},
+    {"PATCH", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_patch, Q_WS},
+    {"DELETE", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_delete, Q_WS},
+    {"POST", "/v1/phone-numbers/{id}/release", "pn", TL_ACCESS_ADMIN, tl_h_number_release, Q_WS},
+    {"GET", "/v1/phone-numbers/{id}/events", "pn", TL_ACCESS_MEMBER, tl_h_number_events, Q_WSPAGE},
+    {"POST", "/v1/phone-numbers/{id}/check", "pn", TL_ACCESS_ADMIN, tl_h_number_check, Q_WS},
+    {"GET", "/v1/calls", NULL, TL_ACCESS_MEMBER, tl_h_call_list, Q_WSPAGE " number_id"},
+    {"GET", "/v1/calls/{id}", "ca", TL_ACCESS_MEMBER, tl_h_call_get, Q_WS},
+    {"GET", "/v1/events", NULL, TL_ACCESS_OPERATOR, tl_h_operator_events, Q_PAGE},
+    {"GET", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_get, Q_WS},
+    {"POST", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_issue, Q_WS},
+    {"DELETE", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_delete, Q_WS},
     /* Twilio's REST call resource, for bots built for Twilio (HTTP Basic, api/twilio.c) */
     {"GET", "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json", NULL, TL_ACCESS_PUBLIC,
-     tl_h_twilio_call_get},
+     tl_h_twilio_call_get, NULL},
     {"POST", "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json", NULL, TL_ACCESS_PUBLIC,
-     tl_h_twilio_call_update},
+     tl_h_twilio_call_update, NULL},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
+/* The request target as it came, before MHD decodes it: routing and the query checks read
+ * this (issue 11 item 15: "/v1%2Ftokens" routed as "/v1/tokens"). Longer ones get 414. */
+#define URI_MAX 4096
+
 struct req_ctx {
+    bool started;          /* the first on_request call ran */
+    bool uri_too_long;     /* the raw target exceeded URI_MAX */
+    char raw[URI_MAX + 1]; /* the raw target: path, then "?" and the query */
     const struct route *route;
     char method[16];                /* for the log line */
     char path[TL_API_PATH_MAX + 4]; /* for the log line: sanitised, never the query */
@@ -506,6 +521,106 @@ static bool body_expected(struct MHD_Connection *conn, size_t *clen, bool *clen_
     return (cl && *clen > 0) || te;
 }
 
+/* MHD's URI log callback: the only place the target is seen undecoded. Its return value
+ * becomes the request's context (freed in on_completed, which MHD calls for every
+ * request that reached this point). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    struct req_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    size_t n = strnlen(uri, URI_MAX + 1);
+    if (n > URI_MAX)
+        c->uri_too_long = true;
+    else
+        memcpy(c->raw, uri, n + 1);
+    return c;
+}
+
+/* A path that encodes '/' (%2F) or NUL (%00) means something else to every layer that
+ * decodes it once more (a proxy, a log reader): refused outright. */
+static bool path_smuggles(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++) {
+        if (p[i] != '%')
+            continue;
+        if ((p[i + 1] == '2' && (p[i + 2] == 'f' || p[i + 2] == 'F')) ||
+            (p[i + 1] == '0' && p[i + 2] == '0'))
+            return true;
+    }
+    return false;
+}
+
+/* true when name (n bytes) is one of the space-separated words of list */
+static bool param_known(const char *list, const char *name, size_t n)
+{
+    for (const char *w = list; w && *w;) {
+        size_t l = strcspn(w, " ");
+        if (l == n && !memcmp(w, name, n))
+            return true;
+        w += l;
+        w += strspn(w, " ");
+    }
+    return false;
+}
+
+/* The query's names against the route's: 0, or -1 with a 400 in out naming the first
+ * unknown or repeated parameter. Names are compared raw: every name the API knows is
+ * plain ASCII, so an encoded one is unknown. */
+static int query_check(const struct route *rt, const char *q, struct tl_api_resp *out)
+{
+    const char *seen[16];
+    size_t seen_len[16], n_seen = 0;
+    while (q && *q) {
+        size_t l = strcspn(q, "&");
+        size_t nl = strcspn(q, "=");
+        if (nl > l)
+            nl = l;
+        if (l > 0) { /* "a=1&&b=2": an empty piece is no parameter */
+            char shown[48];
+            size_t sl = nl < sizeof shown - 1 ? nl : sizeof shown - 1;
+            for (size_t i = 0; i < sl; i++)
+                shown[i] = q[i] > 0x20 && q[i] < 0x7f && q[i] != '"' && q[i] != '\\' ? q[i] : '?';
+            shown[sl] = '\0';
+            if (!param_known(rt->params, q, nl)) {
+                tl_api_error(out, 400, "unknown_parameter", shown,
+                             "%s %s takes no query parameter \"%s\"%s%s", rt->method, rt->pattern,
+                             shown, rt->params ? "; it takes: " : "", rt->params ? rt->params : "");
+                return -1;
+            }
+            for (size_t i = 0; i < n_seen; i++)
+                if (seen_len[i] == nl && !memcmp(seen[i], q, nl)) {
+                    tl_api_error(out, 400, "repeated_parameter", shown,
+                                 "the query parameter \"%s\" is given more than once; give it "
+                                 "once",
+                                 shown);
+                    return -1;
+                }
+            if (n_seen < sizeof seen / sizeof seen[0]) {
+                seen[n_seen] = q;
+                seen_len[n_seen++] = nl;
+            }
+        }
+        q += l;
+        if (*q == '&')
+            q++;
+    }
+    return 0;
+}
+
+static enum MHD_Result count_auth(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (key && !strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION))
+        (*(unsigned *)cls)++;
+    return MHD_YES;
+}
+
 /* The first callback: headers only. Returns with a response queued when the request is
  * refused, so that MHD discards the body instead of handing it to us. */
 static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MHD_Connection *conn,
@@ -517,7 +632,30 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
     size_t seg_len = 0;
     bool path_known = false;
 
-    const struct tl_web_file *wf = tl_web_find(url);
+    (void)url; /* MHD's decoded path: routing reads the raw one */
+    if (c->uri_too_long) {
+        tl_api_error(&out, 414, "uri_too_long", "", "the request target exceeds %d bytes", URI_MAX);
+        return send_resp(conn, c, &out, NULL);
+    }
+    char *qmark = strchr(c->raw, '?');
+    const char *query = qmark ? qmark + 1 : NULL;
+    size_t plen = qmark ? (size_t)(qmark - c->raw) : strlen(c->raw);
+    if (plen > TL_API_PATH_MAX) {
+        tl_api_error(&out, 414, "uri_too_long", "", "the request path exceeds %d bytes",
+                     TL_API_PATH_MAX);
+        return send_resp(conn, c, &out, NULL);
+    }
+    if (path_smuggles(c->raw, plen)) {
+        tl_api_error(&out, 400, "invalid_path", "",
+                     "the path encodes \"/\" (%%2F) or NUL (%%00); send the path unencoded");
+        return send_resp(conn, c, &out, NULL);
+    }
+    char path[TL_API_PATH_MAX + 1];
+    memcpy(path, c->raw, plen);
+    path[plen] = '\0';
+    memcpy(c->url, path, plen + 1);
+
+    const struct tl_web_file *wf = tl_web_find(path);
     if (wf) {
         /* answered on the last callback: an answer queued before the request is read
          * makes MHD close the connection, and a page loads several files */
@@ -529,9 +667,9 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
                      c->method);
         return send_resp(conn, c, &out, "GET, HEAD");
     }
-    if (strlen(url) <= TL_API_PATH_MAX) {
+    {
         for (size_t i = 0; i < N_ROUTES && !c->route; i++) {
-            if (!path_match(routes[i].pattern, url, &seg, &seg_len))
+            if (!path_match(routes[i].pattern, path, &seg, &seg_len))
                 continue;
             path_known = true;
             if (strcmp(routes[i].method, method) == 0)
@@ -552,6 +690,14 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
     }
     const struct route *rt = c->route;
 
+    unsigned n_auth = 0;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_auth, &n_auth);
+    if (n_auth > 1) {
+        /* which one would count? a proxy may check the first, we the last: refuse */
+        tl_api_error(&out, 400, "repeated_credentials", "Authorization",
+                     "the request carries %u Authorization headers; send exactly one", n_auth);
+        return send_resp(conn, c, &out, NULL);
+    }
     if (rt->access != TL_ACCESS_PUBLIC) {
         char secret[TL_TOKEN_MAX + 1];
         const char *h =
@@ -569,6 +715,8 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
             return send_resp(conn, c, &out, NULL);
         }
     }
+    if (query_check(rt, query, &out))
+        return send_resp(conn, c, &out, NULL);
     if (rt->id_prefix) {
         if (seg_len >= TL_ID_MAX) {
             tl_api_not_found(&out);
@@ -719,16 +867,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct tl_api *a = cls;
     struct req_ctx *c = *con_cls;
 
-    if (!c) {
-        c = calloc(1, sizeof *c);
-        if (!c)
-            return MHD_NO;
-        *con_cls = c;
-        clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    if (!c)
+        return MHD_NO; /* on_uri ran out of memory */
+    if (!c->started) {
+        c->started = true;
         copy_sanitised(c->method, sizeof c->method, method);
-        copy_sanitised(c->path, sizeof c->path, url);
-        if (strlen(url) < sizeof c->url)
-            memcpy(c->url, url, strlen(url) + 1);
+        /* the raw path for the log line too: what was sent, not what it decodes to */
+        char lp[TL_API_PATH_MAX + 1];
+        size_t pl = strcspn(c->raw, "?");
+        if (pl > TL_API_PATH_MAX)
+            pl = TL_API_PATH_MAX;
+        memcpy(lp, c->raw, pl);
+        lp[pl] = '\0';
+        copy_sanitised(c->path, sizeof c->path, c->uri_too_long ? "(too long)" : lp);
         return first_call(a, c, conn, url, method);
     }
     if (c->status) {
@@ -790,6 +941,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req_ctx *c = *con_cls;
     if (!c)
         return;
+    if (!c->started) { /* the request line came, never the headers (a stalled client) */
+        free(c);
+        *con_cls = NULL;
+        return;
+    }
     if (c->job) { /* ended before it could be answered (shutdown): the job still frees */
         struct tl_api_resp out = {0};
         c->job->finish(c->job, &out);
@@ -896,7 +1052,7 @@ static struct MHD_Daemon *start_mhd(struct tl_api *a, unsigned int poll_flag, bo
                             on_mhd_log, a, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
                             MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
                             CONN_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-                            MHD_OPTION_END);
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, a, MHD_OPTION_END);
 }
 
 int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_store *store,
