@@ -33,8 +33,12 @@
 #include "api/codec.h"
 #include "api/web.h"
 
-#define CONN_LIMIT   512u
-#define CONN_TIMEOUT 30u /* seconds of inactivity before MHD drops a connection */
+#define CONN_LIMIT          512u
+#define CONN_TIMEOUT        30u /* seconds of inactivity once a request's headers are in */
+#define PER_IP_DEFAULT      16u /* connections from one address (a browser opens 6) */
+#define HEADER_TIMEOUT_DFLT 10u /* seconds to the end of the headers (and TLS handshake) */
+/* TLS 1.2 and 1.3 only, GnuTLS's default suites otherwise (what Debian's MHD links) */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
 /* A body over the cap that arrives without Content-Length (chunked) can only be refused
  * once MHD lets us answer, i.e. after it has been read: we drop the bytes, and past this
@@ -871,6 +875,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO; /* on_uri ran out of memory */
     if (!c->started) {
         c->started = true;
+        /* the headers are in: from here the longer idle timeout applies (body, handler,
+         * keep-alive); before, header_timeout_s (issue 11 item 14: slow headers) */
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, a->conn_timeout_s);
         copy_sanitised(c->method, sizeof c->method, method);
         /* the raw path for the log line too: what was sent, not what it decodes to */
         char lp[TL_API_PATH_MAX + 1];
@@ -1042,17 +1049,69 @@ bad:
 }
 
 static struct MHD_Daemon *start_mhd(struct tl_api *a, unsigned int poll_flag, bool v6,
-                                    const struct sockaddr_storage *ss)
+                                    const struct sockaddr_storage *ss, unsigned per_ip,
+                                    unsigned header_timeout)
 {
     unsigned int flags =
         MHD_USE_INTERNAL_POLLING_THREAD | poll_flag | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
-                            on_mhd_log, a, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
-                            MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                            CONN_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, a, MHD_OPTION_END);
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, a->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, a->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (a->tls_cert)
+        flags |= MHD_USE_TLS;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT, header_timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_URI_LOG_CALLBACK, on_uri, a,
+        MHD_OPTION_ARRAY, a->tls_cert ? tls : tls + 3, MHD_OPTION_END);
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a6))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127;
+}
+
+/* a whole PEM file into memory, capped (a certificate chain is a few KiB) */
+static char *read_pem(const char *path, const char *field, struct tl_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        tl_err_set(err, errno, 500, "internal_error", field, "api: cannot read %s: %s", path,
+                   strerror(errno));
+        return NULL;
+    }
+    size_t cap = 256 * 1024;
+    char *buf = malloc(cap + 1);
+    size_t n = buf ? fread(buf, 1, cap + 1, f) : 0;
+    fclose(f);
+    if (!buf || n == 0 || n > cap) {
+        free(buf);
+        tl_err_set(err, EINVAL, 500, "internal_error", field, "api: %s is empty or over 256 KiB",
+                   path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static void free_pems(struct tl_api *a)
+{
+    free(a->tls_cert);
+    if (a->tls_key)
+        explicit_bzero(a->tls_key, strlen(a->tls_key));
+    free(a->tls_key);
+    a->tls_cert = a->tls_key = NULL;
 }
 
 int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_store *store,
@@ -1072,6 +1131,22 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
     rc = parse_listen(cfg->listen, &ss, &v6, err);
     if (rc)
         goto out;
+    if (!cfg->tls && !cfg->allow_plain_http && !is_loopback(&ss)) {
+        rc = tl_err_set(err, EPERM, 500, "invalid_setting", "api_listen",
+                        "api_listen %s is not a loopback address and api_tls is off: API tokens "
+                        "would cross the network in clear. Set api_tls=on (HTTPS with the "
+                        "daemon's certificate), or api_allow_plain_http=on when a TLS proxy in "
+                        "front of the API terminates HTTPS",
+                        cfg->listen);
+        goto out;
+    }
+    if (cfg->tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        rc = tl_err_set(err, ENOTSUP, 500, "invalid_setting", "api_tls",
+                        "api_tls=on, but this libmicrohttpd was built without TLS: install one "
+                        "with GnuTLS (Debian's libmicrohttpd12 has it) or put a TLS proxy in "
+                        "front and set api_allow_plain_http=on");
+        goto out;
+    }
     a = calloc(1, sizeof *a);
     if (!a) {
         rc = tl_err_set(err, ENOMEM, 500, "internal_error", "", "api: out of memory");
@@ -1088,6 +1163,14 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
     tl_strlcpy(a->dns_servers, cfg->sip_dns_servers ? cfg->sip_dns_servers : "",
                sizeof a->dns_servers);
     a->sip_t1_ms = cfg->sip_t1_ms;
+    a->conn_timeout_s = CONN_TIMEOUT;
+    if (cfg->tls) {
+        if (!(a->tls_cert = read_pem(cfg->tls_cert_file, "tls_cert", err)) ||
+            !(a->tls_key = read_pem(cfg->tls_key_file, "tls_key", err))) {
+            rc = EINVAL;
+            goto out;
+        }
+    }
     a->sip_tcp_port = cfg->sip_tcp_port;
     a->sip_tls_port = cfg->sip_tls_port;
     tl_strlcpy(a->public_host, cfg->public_host ? cfg->public_host : "", sizeof a->public_host);
@@ -1100,10 +1183,12 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
 
     /* epoll scales to the connection limit in one thread; the generic fallback is for
      * builds of libmicrohttpd without it */
+    unsigned per_ip = cfg->per_ip_limit ? cfg->per_ip_limit : PER_IP_DEFAULT;
+    unsigned hto = cfg->header_timeout_s ? cfg->header_timeout_s : HEADER_TIMEOUT_DFLT;
     errno = 0;
-    a->mhd = start_mhd(a, MHD_USE_EPOLL, v6, &ss);
+    a->mhd = start_mhd(a, MHD_USE_EPOLL, v6, &ss, per_ip, hto);
     if (!a->mhd)
-        a->mhd = start_mhd(a, MHD_USE_AUTO, v6, &ss);
+        a->mhd = start_mhd(a, MHD_USE_AUTO, v6, &ss, per_ip, hto);
     if (!a->mhd) {
         int e = errno ? errno : EADDRINUSE;
         rc = tl_err_set(err, e, 500, "internal_error", "api_listen", "api: cannot listen on %s: %s",
@@ -1112,13 +1197,15 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
     }
     di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = di ? di->port : 0;
-    tl_info("api", "listening", "listen=%s port=%d", cfg->listen, a->port);
+    tl_info("api", "listening", "listen=%s port=%d tls=%s per_ip=%u header_timeout_s=%u",
+            cfg->listen, a->port, a->tls_cert ? "on" : "off", per_ip, hto);
     *ap = a;
     a = NULL;
 out:
     if (a) {
         if (a->mhd)
             MHD_stop_daemon(a->mhd);
+        free_pems(a);
         pthread_mutex_destroy(&a->mu);
         pthread_cond_destroy(&a->cv);
         free(a);
@@ -1142,6 +1229,7 @@ void tl_api_stop(struct tl_api *a)
     pthread_mutex_unlock(&a->mu);
     /* joins the polling thread: a handler in the middle of a store write finishes first */
     MHD_stop_daemon(a->mhd);
+    free_pems(a);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
     free(a);

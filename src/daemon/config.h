@@ -40,6 +40,10 @@ struct tl_config {
     enum tl_log_format log_format;
     enum tl_log_level log_level;
     size_t api_max_body;             /* bytes */
+    bool api_tls;                    /* HTTPS with the daemon's certificate */
+    bool api_allow_plain_http;       /* plain HTTP on a non-loopback api_listen */
+    unsigned api_max_connections_per_ip;
+    unsigned api_header_timeout_s;
     char agent_allow_networks[1024]; /* CIDRs the address guard lets agents/webhooks reach */
     char agent_insecure_hosts[1024]; /* hosts for which ws:// (and http://) is accepted */
     char agent_tls_ca_file[512];     /* extra CA (PEM) trusted for agent wss:// */

@@ -171,7 +171,13 @@ int tl_serve_main(int argc, char **argv)
                                  .sip_dns_servers = cfg.sip_dns_servers,
                                  .sip_t1_ms = cfg.sip_t1_ms,
                                  .agent_allow_networks = cfg.agent_allow_networks,
-                                 .agent_insecure_hosts = cfg.agent_insecure_hosts};
+                                 .agent_insecure_hosts = cfg.agent_insecure_hosts,
+                                 .per_ip_limit = cfg.api_max_connections_per_ip,
+                                 .header_timeout_s = cfg.api_header_timeout_s,
+                                 .tls = cfg.api_tls,
+                                 .tls_cert_file = cert,
+                                 .tls_key_file = ckey,
+                                 .allow_plain_http = cfg.api_allow_plain_http};
     if (tl_api_start(&api, &acfg, st, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
@@ -187,7 +193,8 @@ int tl_serve_main(int argc, char **argv)
         tl_strlcpy(host, "127.0.0.1", sizeof host);
     else if (!strcmp(host, "[::]"))
         tl_strlcpy(host, "[::1]", sizeof host);
-    snprintf(api_url, sizeof api_url, "http://%s:%d", host, port);
+    const char *scheme = cfg.api_tls ? "https" : "http";
+    snprintf(api_url, sizeof api_url, "%s://%s:%d", scheme, host, port);
     if (tl_store_bootstrap(st, api_url))
         goto out;
 
@@ -321,9 +328,10 @@ int tl_serve_main(int argc, char **argv)
         tl_api_set_calls(api, &(struct tl_api_calls){daemon_control, &ctl});
     }
     /* ---- end SIP stack start ---- */
-    tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,
+    tl_info("core", "ready", "api=%s://%s/v1/ api_port=%d pid=%d", scheme, cfg.api_listen, port,
             (int)getpid());
-    printf("trunkline is running. REST API: http://%s/v1/  (health: /healthz)\n", cfg.api_listen);
+    printf("trunkline is running. REST API: %s://%s/v1/  (health: /healthz)\n", scheme,
+           cfg.api_listen);
     fflush(stdout);
     uv_run(&loop, UV_RUN_DEFAULT);
     code = 0;

@@ -90,3 +90,88 @@ def test_a_long_target_gets_414_as_json(daemon):
     assert status == 414 and "application/json" in head and '"uri_too_long"' in text, text
     status, head, text = raw_request(daemon.port, "/v1/agents?q=" + "a" * 5000, [auth(daemon)])
     assert status == 414 and '"uri_too_long"' in text, text
+
+
+# ---- item 14: connection limits, header timeout, TLS, exposure -----------------------
+
+def half_sent(port, src="127.0.0.2"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.bind((src, 0))
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # never finished
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
+def test_half_sent_requests_from_one_host_do_not_stall_healthz(make_daemon):
+    """1,100 connections with half-sent requests from 127.0.0.2: the per-address limit
+    keeps them from taking every slot, so /healthz (from 127.0.0.1) still answers; and
+    a held connection is closed once the header timeout passes."""
+    d = make_daemon(env={"TRUNKLINE_API_HEADER_TIMEOUT_S": "2"})
+    socks = [s for s in (half_sent(d.port) for _ in range(1100)) if s]
+    try:
+        r = d.api("GET", "/healthz")
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+        r = d.api("GET", "/v1/me")
+        assert r.status_code == 200
+        # the slots the flood holds are closed by the server when the headers never end
+        s = socks[0]
+        s.settimeout(20)
+        try:
+            got = s.recv(1024)
+        except ConnectionResetError:
+            got = b""
+        assert got == b"" or got.startswith(b"HTTP/1.1 4"), got
+    finally:
+        for s in socks:
+            s.close()
+    assert "per_ip=16 header_timeout_s=2" in d.log_text()
+
+
+def _serve(tmp_path, env):
+    import os
+    import subprocess
+    from conftest import BIN
+    e = dict(os.environ)
+    e.update({"TRUNKLINE_DATA_DIR": str(tmp_path / "var"), "TRUNKLINE_SIP_TCP_PORT": "0",
+              "TRUNKLINE_SIP_TLS_PORT": "0", "TRUNKLINE_LOG_FILE": ""})
+    e.update(env)
+    return subprocess.run([BIN, "serve"], env=e, capture_output=True, text=True, timeout=30)
+
+
+def test_plain_http_on_a_public_address_is_refused(tmp_path):
+    r = _serve(tmp_path, {"TRUNKLINE_API_LISTEN": "0.0.0.0:0"})
+    assert r.returncode != 0
+    assert "api_listen 0.0.0.0:0 is not a loopback address" in r.stderr, r.stderr
+    assert "api_tls=on" in r.stderr and "api_allow_plain_http=on" in r.stderr
+
+
+def test_api_over_https_with_the_daemons_certificate(make_daemon):
+    import os
+    import subprocess
+    import requests
+    from conftest import BIN
+    d = make_daemon(env={"TRUNKLINE_API_TLS": "on"})
+    cert = os.path.join(d.data_dir, "tls", "cert.pem")
+    url = "https://127.0.0.1:%d" % d.port
+    r = requests.get(url + "/v1/me", headers={"Authorization": "Bearer " + d.admin_token},
+                     verify=cert, timeout=10)
+    assert r.status_code == 200 and r.json()["role"] == "admin"
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url + "/healthz", timeout=10)  # not in the system store
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get("http://127.0.0.1:%d/healthz" % d.port, timeout=10)
+    # the CLI trusts the daemon's certificate through TRUNKLINE_CA_FILE
+    env = dict(os.environ, TRUNKLINE_URL=url, TRUNKLINE_TOKEN=d.admin_token)
+    r = subprocess.run([BIN, "agents", "list"], env=env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode != 0 and "certificate" in (r.stderr + r.stdout).lower(), r.stderr
+    env["TRUNKLINE_CA_FILE"] = cert
+    r = subprocess.run([BIN, "agents", "list"], env=env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0 and "echo" in r.stdout, r.stderr
+    assert "tls=on" in d.log_text()
