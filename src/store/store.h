@@ -95,6 +95,8 @@ struct tl_token {
     char name[TL_NAME_MAX + 1];
     char prefix[16]; /* first characters of the secret, to tell tokens apart in lists */
     int64_t created_at;
+    int64_t last_used_at; /* reads: the last authentication, to the minute; 0 = never */
+    int64_t expires_at;   /* 0 = never; on create, set by the caller */
 };
 
 struct tl_agent {
@@ -226,6 +228,8 @@ int tl_store_workspace_list(struct tl_store *s, const struct tl_page *pg, tl_wor
 /* tokens: create fills id, prefix, created_at and writes the secret (shown once) */
 int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL_TOKEN_MAX + 1],
                           struct tl_err *err);
+/* 0 with the token, or ENOENT for an unknown or expired one. Records last_used_at at most
+ * once a minute per token, so a request never waits for an fsync of bookkeeping. */
 int tl_store_token_auth(struct tl_store *s, const char *secret, struct tl_token *out);
 typedef int (*tl_token_cb)(const struct tl_token *t, void *arg);
 /* workspace_id NULL: every token (operator); else that workspace's tokens */
@@ -234,6 +238,9 @@ int tl_store_token_list(struct tl_store *s, const char *workspace_id, const stru
                         struct tl_err *err);
 int tl_store_token_get(struct tl_store *s, const char *workspace_id, const char *id,
                        struct tl_token *out);
+/* 0, ENOENT, or EBUSY for the last operator token that has not expired (deleting it would
+ * lock everyone out of the operator routes: recovery is `trunkline token create` on the
+ * host). */
 int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const char *id);
 
 /* agents. delete of an agent that numbers are assigned to: EBUSY, err code

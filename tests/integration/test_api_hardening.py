@@ -175,3 +175,39 @@ def test_api_over_https_with_the_daemons_certificate(make_daemon):
                        timeout=30)
     assert r.returncode == 0 and "echo" in r.stdout, r.stderr
     assert "tls=on" in d.log_text()
+
+
+# ---- item 17: tokens ---------------------------------------------------------------
+
+def test_last_operator_token_cannot_be_revoked_and_offline_recovery(daemon):
+    import subprocess
+    from conftest import BIN
+    op = daemon.operator_token
+    me = daemon.api("GET", "/v1/me", token=op).json()["token"]["id"]
+    r = daemon.api("DELETE", "/v1/tokens/" + me, token=op)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "last_operator_token", r.text
+    assert "trunkline token create --data-dir" in r.json()["error"]["message"]
+    # reads show the last use (the token was just used) and no expiry
+    t = daemon.api("GET", "/v1/tokens/" + me, token=op).json()
+    assert t["last_used_at"] is not None and t["expires_at"] is None
+    # a second operator token: now the first may go, and the second is the last
+    r = daemon.api("POST", "/v1/tokens", token=op, json={"role": "operator", "name": "two",
+                                                         "expires_in_s": 3600})
+    assert r.status_code == 201 and r.json()["expires_at"] is not None, r.text
+    two, two_id = r.json()["token"], r.json()["id"]
+    assert daemon.api("DELETE", "/v1/tokens/" + me, token=two).status_code == 204
+    assert daemon.api("DELETE", "/v1/tokens/" + two_id, token=two).status_code == 409
+    r = daemon.api("POST", "/v1/tokens", token=two, json={"role": "member", "expires_in_s": 5})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "expires_in_s", r.text
+
+    # the operator token lost anyway: made on the host, in the store, while the daemon runs
+    r = subprocess.run([BIN, "token", "create", "--data-dir", daemon.data_dir, "--name", "rescue"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    rescue = [l.split()[1] for l in r.stdout.splitlines() if l.startswith("token: ")][0]
+    r = daemon.api("GET", "/v1/events", token=rescue)
+    assert r.status_code == 200, r.text
+    # a wrong directory creates nothing
+    r = subprocess.run([BIN, "token", "create", "--data-dir", daemon.data_dir + "-typo"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "data_dir" in r.stderr
