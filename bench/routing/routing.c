@@ -213,12 +213,14 @@ int main(int argc, char **argv)
      * number whose row is gone removes it), so that the update phase adds them back */
     if (sqlite3_open(db, &raw) != SQLITE_OK)
         die("sqlite3_open", EIO);
-    snprintf(q, sizeof q, "CREATE TABLE hidden AS SELECT * FROM phone_numbers WHERE number >= "
-                          "printf('+4930%%08d', %ld) AND workspace_id != '%s'",
+    snprintf(q, sizeof q,
+             "CREATE TABLE hidden AS SELECT * FROM phone_numbers WHERE number >= "
+             "printf('+4930%%08d', %ld) AND workspace_id != '%s'",
              N_NUMBERS, w2.id);
     sql(raw, q);
-    snprintf(q, sizeof q, "DELETE FROM phone_numbers WHERE number >= printf('+4930%%08d', %ld) "
-                          "AND workspace_id != '%s'",
+    snprintf(q, sizeof q,
+             "DELETE FROM phone_numbers WHERE number >= printf('+4930%%08d', %ld) "
+             "AND workspace_id != '%s'",
              N_NUMBERS, w2.id);
     sql(raw, q);
     char e164[TL_E164_MAX + 1];

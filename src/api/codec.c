@@ -399,7 +399,7 @@ static const char *const outbound_members[] = {"address",   "username",         
                                                "transport", "media_encryption", "headers"};
 static const char *const inbound_members[] = {"transport", "media_encryption",  "username",
                                               "password",  "allowed_addresses", "origination_url",
-                                              "headers",   "rtp_latching"};
+                                              "headers",   "rtp_latching",      "allow_any_source"};
 
 static const char transports_out[] = "tls, tcp, udp";
 static const char transports_in[] = "tls, tcp";
@@ -510,6 +510,12 @@ static int decode_inbound(const json_t *o, struct tl_inbound_trunk *t, struct tl
     }
     if ((rc = get_str(o, P, "origination_url", TL_URI_MAX, t->origination_url, true, &found, err)))
         return rc;
+    json_t *any = json_object_get(o, "allow_any_source");
+    if (any && !json_is_null(any)) {
+        if (!json_is_boolean(any))
+            return type_err(err, "inbound_trunk.allow_any_source", "true or false", any);
+        t->allow_any_source = json_is_true(any);
+    }
     /* null like absence: the gateway's rtp_latching setting (docs/configuration.md) */
     if (!json_is_null(json_object_get(o, "rtp_latching"))) {
         int v;
@@ -956,6 +962,7 @@ json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_
             set(ib, "headers", kv_array(it->headers, it->n_headers), &bad);
             const char *latch = tl_rtp_latching_name(it->rtp_latching);
             set(ib, "rtp_latching", latch ? json_string(latch) : json_null(), &bad);
+            set(ib, "allow_any_source", json_boolean(it->allow_any_source), &bad);
         }
         json_decref(al);
         set(o, "inbound_trunk", ib, &bad);

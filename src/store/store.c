@@ -607,7 +607,8 @@ static int inbound_to_json(const struct tl_inbound_trunk *t, char **out)
         json_put(o, "origination_url", json_string(t->origination_url)) ||
         (t->rtp_latching &&
          json_put(o, "rtp_latching",
-                  json_string(opt_name(tl_rtp_latching_name(t->rtp_latching)))))) {
+                  json_string(opt_name(tl_rtp_latching_name(t->rtp_latching))))) ||
+        (t->allow_any_source && json_put(o, "allow_any_source", json_true()))) {
         json_decref(o);
         o = NULL;
     }
@@ -658,6 +659,7 @@ static int inbound_from_json(const char *text, struct tl_inbound_trunk *t)
     if (!o)
         return EIO;
     jstr(o, "origination_url", t->origination_url, sizeof t->origination_url);
+    t->allow_any_source = json_is_true(json_object_get(o, "allow_any_source"));
     /* absent (rows written before the member existed) = the gateway's setting */
     t->rtp_latching = TL_LATCHING_DEFAULT;
     if (json_object_get(o, "rtp_latching")) {

@@ -146,6 +146,9 @@ struct tl_inbound_trunk {
     size_t n_headers;
     struct tl_kv headers[TL_HEADERS_MAX];
     enum tl_rtp_latching rtp_latching; /* DEFAULT: the gateway's setting */
+    /* the owner's explicit consent to a trunk with neither allowed_addresses nor digest:
+     * without it such a trunk is refused (anyone's INVITE would reach the paid agent) */
+    bool allow_any_source;
 };
 
 struct tl_phone_number {
@@ -192,6 +195,11 @@ int tl_valid_outbound(const struct tl_outbound_trunk *t, const char *field_prefi
 int tl_valid_inbound(const struct tl_inbound_trunk *t, const char *field_prefix,
                      struct tl_warnings *w, struct tl_err *err);
 int tl_valid_agent(const struct tl_agent *a, struct tl_err *err);
+/* The inbound_unauthenticated warning, when t has neither allowed_addresses nor digest:
+ * tl_valid_inbound refuses such a trunk unless t->allow_any_source, and reads of a stored
+ * one carry the warning (w may be NULL). */
+void tl_inbound_open_warning(const struct tl_inbound_trunk *t, const char *field_prefix,
+                             struct tl_warnings *w);
 bool tl_plan_allows_sip_import(enum tl_plan p); /* professional or higher */
 
 /* ---- the store ---- */

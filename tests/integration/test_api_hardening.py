@@ -211,3 +211,46 @@ def test_last_operator_token_cannot_be_revoked_and_offline_recovery(daemon):
     r = subprocess.run([BIN, "token", "create", "--data-dir", daemon.data_dir + "-typo"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "data_dir" in r.stderr
+
+
+# ---- item 4: an inbound trunk open to everyone is asked for, not just warned about ----
+
+def test_open_inbound_trunk_needs_allow_any_source(daemon):
+    import os
+    import subprocess
+    from conftest import BIN
+    open_trunk = {"transport": "tls", "media_encryption": "required"}
+    r = daemon.api("POST", "/v1/phone-numbers", json=body(inbound_trunk=open_trunk))
+    assert r.status_code == 400, r.text
+    e = r.json()["error"]
+    assert e["code"] == "invalid_field" and e["field"] == "inbound_trunk.allowed_addresses"
+    assert "allow_any_source" in e["message"] and "username and password" in e["message"]
+    r = daemon.api("POST", "/v1/phone-numbers",
+                   json=body(inbound_trunk=dict(open_trunk, allow_any_source=True)))
+    assert r.status_code == 201, r.text
+    assert [w["code"] for w in r.json()["warnings"]] == ["inbound_unauthenticated"]
+    pid = r.json()["id"]
+    # reads keep the warning, the single number and the list alike
+    n = daemon.api("GET", "/v1/phone-numbers/" + pid).json()
+    assert n["inbound_trunk"]["allow_any_source"] is True
+    assert [w["code"] for w in n["warnings"]] == ["inbound_unauthenticated"]
+    item = daemon.api("GET", "/v1/phone-numbers").json()["data"][0]
+    assert [w["code"] for w in item["warnings"]] == ["inbound_unauthenticated"]
+    # an edit that leaves the opt-in out is refused again
+    r = daemon.api("PUT", "/v1/phone-numbers/" + pid, json=body(inbound_trunk=open_trunk))
+    assert r.status_code == 400 and r.json()["error"]["field"] == "inbound_trunk.allowed_addresses"
+    assert daemon.api("DELETE", "/v1/phone-numbers/" + pid).status_code == 204
+    # a trunk with either check needs nothing and warns of nothing
+    r = daemon.api("POST", "/v1/phone-numbers", json=IMPORT)
+    assert r.status_code == 201 and "warnings" not in r.json(), r.text
+
+    # the CLI: refused with the server's words, then asked for
+    env = dict(os.environ, TRUNKLINE_URL=daemon.url, TRUNKLINE_TOKEN=daemon.admin_token)
+    args = [BIN, "numbers", "import", "+493099999999", "--address", "sip.telnyx.com",
+            "--inbound-transport", "tcp"]
+    p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "allow_any_source" in p.stderr, p.stderr
+    p = subprocess.run(args + ["--allow-any-source", "yes", "--json"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "inbound_unauthenticated" in p.stderr or "inbound_unauthenticated" in p.stdout
