@@ -731,8 +731,10 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         /* the disk does not keep up: every call taken now adds an end record that must
          * not be dropped (records.h) */
         reply(l, tx, m, 503, "Retry-After: 30\r\n");
-        tl_warnl("call", "refused", "code=admission_refused status=503 src=%s number_id=%s "
-                 "reason=records_backlog", src, rt->number_id);
+        tl_warnl("call", "refused",
+                 "code=admission_refused status=503 src=%s number_id=%s "
+                 "reason=records_backlog",
+                 src, rt->number_id);
         goto done;
     }
     if ((l->cfg.max_calls && l->n >= l->cfg.max_calls) ||
