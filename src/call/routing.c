@@ -54,7 +54,7 @@ struct slot {
 };
 
 struct table {
-    size_t cap;  /* power of two */
+    size_t cap;    /* power of two */
     unsigned bits; /* log2(cap) */
     struct slot s[];
 };

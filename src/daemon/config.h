@@ -39,9 +39,9 @@ struct tl_config {
     char log_file[512]; /* empty = stderr */
     enum tl_log_format log_format;
     enum tl_log_level log_level;
-    size_t api_max_body;             /* bytes */
-    bool api_tls;                    /* HTTPS with the daemon's certificate */
-    bool api_allow_plain_http;       /* plain HTTP on a non-loopback api_listen */
+    size_t api_max_body;       /* bytes */
+    bool api_tls;              /* HTTPS with the daemon's certificate */
+    bool api_allow_plain_http; /* plain HTTP on a non-loopback api_listen */
     unsigned api_max_connections_per_ip;
     unsigned api_header_timeout_s;
     char agent_allow_networks[1024]; /* CIDRs the address guard lets agents/webhooks reach */

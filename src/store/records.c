@@ -250,9 +250,8 @@ static void write_batch(struct tl_recorder *r)
         if (ret)
             ret = tl_store_records_write(r->store, refs, k, &err);
         if (ret)
-            tl_error("store", "records.write_failed",
-                     "records=%zu error=%d detail=\"%s\" retry=%s", k, ret, err.message,
-                     retry ? "yes" : "no");
+            tl_error("store", "records.write_failed", "records=%zu error=%d detail=\"%s\" retry=%s",
+                     k, ret, err.message, retry ? "yes" : "no");
         pthread_mutex_lock(&r->mu);
         if (!ret || !has_end || r->closing)
             break;

@@ -142,12 +142,12 @@ struct tl_recorder_cfg {
 };
 
 struct tl_recorder_stats {
-    uint64_t queued;       /* accepted into the queue */
-    uint64_t written;      /* committed to the store */
-    uint64_t dropped_full; /* refused: queue full */
-    uint64_t suppressed;   /* events over a rate limit */
-    uint64_t write_failed; /* lost to a store error (logged) */
-    uint64_t spilled;      /* end records queued past queue_cap */
+    uint64_t queued;        /* accepted into the queue */
+    uint64_t written;       /* committed to the store */
+    uint64_t dropped_full;  /* refused: queue full */
+    uint64_t suppressed;    /* events over a rate limit */
+    uint64_t write_failed;  /* lost to a store error (logged) */
+    uint64_t spilled;       /* end records queued past queue_cap */
     uint64_t write_retries; /* batches with an end record written again after a failure */
 };
 

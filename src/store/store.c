@@ -1394,15 +1394,15 @@ int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL
                &st, err);
     if (ret != 0)
         goto out;
-    ret = step_fin(
-        s, op, &st,
-        bind_str(st, 1, t->id) || bind_opt(st, 2, t->workspace_id) ||
-            bind_str(st, 3, opt_name(tl_role_name(t->role))) || bind_str(st, 4, t->name) ||
-            bind_str(st, 5, t->prefix) || bind_blob(st, 6, hash, sizeof hash, true) ||
-            sqlite3_bind_int64(st, 7, t->created_at) ||
-            (s->version >= 6 && (t->expires_at ? sqlite3_bind_int64(st, 8, t->expires_at)
-                                                : sqlite3_bind_null(st, 8))),
-        err);
+    ret =
+        step_fin(s, op, &st,
+                 bind_str(st, 1, t->id) || bind_opt(st, 2, t->workspace_id) ||
+                     bind_str(st, 3, opt_name(tl_role_name(t->role))) || bind_str(st, 4, t->name) ||
+                     bind_str(st, 5, t->prefix) || bind_blob(st, 6, hash, sizeof hash, true) ||
+                     sqlite3_bind_int64(st, 7, t->created_at) ||
+                     (s->version >= 6 && (t->expires_at ? sqlite3_bind_int64(st, 8, t->expires_at)
+                                                        : sqlite3_bind_null(st, 8))),
+                 err);
     if (ret != 0)
         goto out;
     ret = tx_commit(s, op, err);
@@ -1495,9 +1495,8 @@ int tl_store_token_list(struct tl_store *s, const char *workspace_id, const stru
              "SELECT %s FROM tokens WHERE (?1 IS NULL OR workspace_id = ?1) "
              "AND seq > ?2 ORDER BY seq LIMIT ?3",
              TK_COLS_RD(s));
-    int ret = list_page(s, "token_list", q,
-                        &workspace_id, 1, pg, sizeof *items, tk_row, (void **)&items, &n,
-                        next_cursor, err);
+    int ret = list_page(s, "token_list", q, &workspace_id, 1, pg, sizeof *items, tk_row,
+                        (void **)&items, &n, next_cursor, err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(&items[i], arg);
     free(items);
@@ -1545,8 +1544,7 @@ int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const ch
         sqlite3_stmt *st = NULL;
         ret = prep(s, op, q, &st, NULL);
         if (ret == 0 &&
-            (bind_args(st, args, 2) ||
-             (s->version >= 6 && sqlite3_bind_int64(st, 3, tl_now_ms()))))
+            (bind_args(st, args, 2) || (s->version >= 6 && sqlite3_bind_int64(st, 3, tl_now_ms()))))
             ret = db_fail(s, op, NULL);
         if (ret == 0)
             ret = step_done(s, op, st, NULL);
