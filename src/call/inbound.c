@@ -588,6 +588,13 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
     uint16_t sport;
     tl_sip_peer_ip(peer, src, sizeof src, &sport);
 
+    /* draining (SIGTERM): every new call goes elsewhere, the same answer for all */
+    if (l->drain_retry_s) {
+        char ra[40];
+        snprintf(ra, sizeof ra, "Retry-After: %u\r\n", l->drain_retry_s);
+        reply(l, tx, m, 503, ra);
+        return;
+    }
     /* 11 (first: cheapest): INVITEs per source, a token bucket */
     const uint8_t *ab = NULL;
     size_t alen = 0;

@@ -121,6 +121,10 @@ static const struct setting settings[] = {
       "Most concurrent calls on this gateway; more INVITEs get 503 with Retry-After."),
     S(max_calls_per_workspace, "TRUNKLINE_MAX_CALLS_PER_WORKSPACE", K_UINT, "100",
       "Most concurrent calls of one workspace; more get 503 with Retry-After."),
+    S(drain_timeout_s, "TRUNKLINE_DRAIN_TIMEOUT_S", K_UINT0, "300",
+      "On SIGTERM, calls in progress may go on this many seconds while new INVITEs and "
+      "OPTIONS get 503 with Retry-After: 30; then the rest get BYE. A second SIGTERM ends at "
+      "once; 0: BYE to every call at once."),
     S(sip_invite_rate, "TRUNKLINE_SIP_INVITE_RATE", K_UINT, "50",
       "New INVITEs per second accepted from one source IP (token bucket, bursts of twice "
       "that); more get 503."),

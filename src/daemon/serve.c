@@ -47,6 +47,41 @@ static int daemon_control(void *arg, const char *workspace_id, const char *call_
                            status, 2000);
 }
 
+/* Graceful shutdown (issue 11 item 10). The first SIGTERM/SIGINT drains: new INVITEs and
+ * OPTIONS get 503 + Retry-After (a load balancer moves on), calls in progress carry on
+ * until they end or drain_timeout_s passes. Then every call still up gets our BYE, and
+ * the stack stays up until those BYEs are answered or fail (their retransmissions and
+ * timer F, 64*T1), so the record says how each really ended. A second signal ends at
+ * once. */
+#define DRAIN_RETRY_AFTER_S 30
+static struct {
+    unsigned signals;
+    bool draining;
+    uint64_t deadline; /* loop ms: drain, then BYE wait */
+    uv_timer_t tm;
+    bool tm_on;
+    struct tl_call_layer *calls;
+    struct tl_sip_stack *sip;
+    unsigned drain_s;
+} shut;
+
+static void on_shut_tick(uv_timer_t *t)
+{
+    if (shut.signals >= 2 || uv_now(t->loop) >= shut.deadline ||
+        (shut.draining && tl_call_count(shut.calls) == 0))
+        uv_stop(t->loop);
+}
+
+static void shut_timer(uv_loop_t *loop, uint64_t deadline)
+{
+    shut.deadline = deadline;
+    if (!shut.tm_on) {
+        uv_timer_init(loop, &shut.tm);
+        shut.tm_on = true;
+    }
+    uv_timer_start(&shut.tm, on_shut_tick, 100, 100);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     if (signum == SIGHUP) {
@@ -54,7 +89,18 @@ static void on_signal(uv_signal_t *h, int signum)
         tl_info("core", "log.reopen", "result=%s", r ? strerror(r) : "ok");
         return;
     }
-    tl_info("core", "shutdown", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+    shut.signals++;
+    if (shut.signals == 1 && shut.calls && shut.drain_s && tl_call_count(shut.calls) > 0) {
+        tl_info("core", "drain", "signal=%s calls=%zu timeout_s=%u", name,
+                tl_call_count(shut.calls), shut.drain_s);
+        shut.draining = true;
+        tl_call_layer_drain(shut.calls, DRAIN_RETRY_AFTER_S);
+        tl_sip_stack_drain(shut.sip, DRAIN_RETRY_AFTER_S);
+        shut_timer(h->loop, uv_now(h->loop) + (uint64_t)shut.drain_s * 1000);
+        return;
+    }
+    tl_info("core", "shutdown", "signal=%s%s", name, shut.signals > 1 ? " now=yes" : "");
     uv_stop(h->loop);
 }
 
@@ -98,6 +144,7 @@ int tl_serve_main(int argc, char **argv)
     struct tl_call_regdiag regd = {0};
     struct tl_media_engine *media = NULL;
     struct tl_call_layer *calls = NULL;
+    bool calls_freed = false;
     /* what WebSocket agents share: DNS, TLS client context, the address guard */
     struct tl_agent_env aenv = {0};
     struct tl_net_guard aguard;
@@ -311,7 +358,8 @@ int tl_serve_main(int argc, char **argv)
                                    .invite_rate = cfg.sip_invite_rate,
                                    .answer_delay_ms = cfg.call_answer_delay_ms,
                                    .loop = &loop,
-                                   .agent_env = &aenv};
+                                   .agent_env = &aenv,
+                                   .freed = &calls_freed};
         if (cfg.rtp_port_min > cfg.rtp_port_max || cfg.rtp_port_max - cfg.rtp_port_min < 3) {
             tl_error("core", "start.failed", "reason=\"rtp_port_min must be below rtp_port_max\"");
             goto out;
@@ -323,6 +371,9 @@ int tl_serve_main(int argc, char **argv)
             goto out;
         }
     }
+    shut.calls = calls;
+    shut.sip = sip;
+    shut.drain_s = cfg.drain_timeout_s;
     if (calls) { /* the REST API may now hang up, transfer, send digits on live calls */
         ctl = (struct control){calls, mb};
         tl_api_set_calls(api, &(struct tl_api_calls){daemon_control, &ctl});
@@ -347,6 +398,19 @@ out:
     api = NULL;
     if (loop_ok) {
         tl_call_layer_close(calls); /* BYE/503 to every call, records queued */
+        /* the BYEs complete their transactions (answered, or timer F: 64*T1) unless a
+         * second signal came; the layer frees itself when its last call is gone */
+        if (calls && !calls_freed && shut.signals < 2) {
+            shut.draining = false;
+            shut_timer(&loop, uv_now(&loop) + 64ull * cfg.sip_t1_ms + 1000);
+            while (!calls_freed && shut.signals < 2 && uv_now(&loop) < shut.deadline)
+                uv_run(&loop, UV_RUN_ONCE);
+            tl_info("core", "shutdown.byes", "complete=%s", calls_freed ? "yes" : "no");
+        }
+        if (shut.tm_on) {
+            uv_timer_stop(&shut.tm);
+            uv_close((uv_handle_t *)&shut.tm, NULL);
+        }
         /* agents got `stop` and a close frame: let them go, briefly, then drop the rest */
         for (int i = 0; aenv.live && i < 200; i++)
             uv_run(&loop, UV_RUN_NOWAIT);
