@@ -62,6 +62,7 @@ static struct {
     bool tm_on;
     struct tl_call_layer *calls;
     struct tl_sip_stack *sip;
+    struct tl_media_engine *media;
     unsigned drain_s;
 } shut;
 
@@ -87,6 +88,12 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum == SIGHUP) {
         int r = tl_log_reopen();
         tl_info("core", "log.reopen", "result=%s", r ? strerror(r) : "ok");
+        return;
+    }
+    if (signum == SIGUSR1) { /* what is open now: for operators and bench/soak */
+        tl_info("core", "stats", "calls=%zu server_tsx=%zu media_streams=%u",
+                tl_call_count(shut.calls), tl_sip_stack_server_tsx(shut.sip),
+                shut.media ? tl_media_engine_streams(shut.media) : 0);
         return;
     }
     const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
@@ -134,7 +141,7 @@ int tl_serve_main(int argc, char **argv)
     uint8_t key[32];
     bool created = false;
     uv_loop_t loop;
-    uv_signal_t sig[3];
+    uv_signal_t sig[4];
     bool loop_ok = false;
     struct tl_sip_stack *sip = NULL;
     struct tl_sip_sess_layer *sess = NULL;
@@ -251,8 +258,8 @@ int tl_serve_main(int argc, char **argv)
         tl_error("core", "start.failed", "reason=\"mailbox: %s\"", strerror(r));
         goto out;
     }
-    int signums[3] = {SIGTERM, SIGINT, SIGHUP};
-    for (int i = 0; i < 3; i++) {
+    int signums[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    for (int i = 0; i < 4; i++) {
         uv_signal_init(&loop, &sig[i]);
         uv_signal_start(&sig[i], on_signal, signums[i]);
     }
@@ -373,6 +380,7 @@ int tl_serve_main(int argc, char **argv)
     }
     shut.calls = calls;
     shut.sip = sip;
+    shut.media = media;
     shut.drain_s = cfg.drain_timeout_s;
     if (calls) { /* the REST API may now hang up, transfer, send digits on live calls */
         ctl = (struct control){calls, mb};
@@ -419,7 +427,7 @@ out:
         tl_sip_stack_stop(sip);       /* ---- SIP stack: stop (before the API) ---- */
         tl_sip_sess_layer_free(sess); /* after the stack: its ECANCELED answers come first */
         tl_sip_inauth_free(tauth);    /* borrowed by the session layer */
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 4; i++)
             uv_close((uv_handle_t *)&sig[i], NULL);
         uv_run(&loop, UV_RUN_NOWAIT);
         /* media sockets close asynchronously; the engine goes once none is left */

@@ -50,6 +50,11 @@ struct tl_sip_stack {
     struct tl_sip_uac *uac; /* the client side (uac.c) */
 };
 
+size_t tl_sip_stack_server_tsx(const struct tl_sip_stack *s)
+{
+    return s && s->tsx ? tl_sip_tsx_count(s->tsx) : 0;
+}
+
 void tl_sip_stack_drain(struct tl_sip_stack *s, unsigned retry_after_s)
 {
     if (s)
