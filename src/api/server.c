@@ -33,6 +33,12 @@
 #include "api/codec.h"
 #include "api/web.h"
 
+/* a job's thread (trunk check, agent destination check: DNS through glibc) */
+#if defined(__SANITIZE_THREAD__)
+#define JOB_STACK (4u * 1024 * 1024) /* ThreadSanitizer's frames are several times larger */
+#else
+#define JOB_STACK (256u * 1024)
+#endif
 #define CONN_LIMIT          512u
 #define CONN_TIMEOUT        30u /* seconds of inactivity once a request's headers are in */
 #define PER_IP_DEFAULT      16u /* connections from one address (a browser opens 6) */
@@ -845,7 +851,7 @@ static bool job_start(struct tl_api *a, struct req_ctx *c, struct MHD_Connection
     MHD_suspend_connection(conn);
     if (pthread_attr_init(&at) == 0) {
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&at, 256 * 1024);
+        pthread_attr_setstacksize(&at, JOB_STACK);
         started = pthread_create(&th, &at, job_thread, j) == 0;
         pthread_attr_destroy(&at);
     }
