@@ -1,6 +1,8 @@
 # trunkline — one binary, one Makefile.
 #   make               build build/trunkline with -Wall -Wextra -Werror
 #   make SANITIZE=1    the same under ASan+UBSan, in build-asan/
+#   make TSAN=1        the same under ThreadSanitizer, in build-tsan/ (make TSAN=1 tsan-test:
+#                      the tests that exercise the threads)
 #   make test          unit tests (cmocka), then integration and browser tests (pytest, real daemon)
 #   make browser       the web UI's tests in headless Chromium only
 #   make unit          unit tests only
@@ -30,6 +32,12 @@ ifeq ($(SANITIZE),1)
 BUILD    ?= build-asan
 CFLAGS   := $(filter-out -O2,$(CFLAGS)) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
+else ifeq ($(TSAN),1)
+# ThreadSanitizer: the loop, the API's MHD thread and the recorder share the store, the
+# routing cache and the recorder's queue (docs/design.md "Threads")
+BUILD    ?= build-tsan
+CFLAGS   := $(filter-out -O2,$(CFLAGS)) -O1 -fno-omit-frame-pointer -fsanitize=thread
+LDFLAGS  += -fsanitize=thread
 else
 BUILD    ?= build
 endif
@@ -89,6 +97,10 @@ loadgen: $(LOADGEN_OBJ) $(BUILD)/libtrunkline.a
 bench-twilio: $(BUILD)/bench/agents/twilio_codec.o $(BUILD)/libtrunkline.a
 	$(Q)$(CC) $(LDFLAGS) -o $(BUILD)/bench-twilio $^ $(LDLIBS)
 
+# bench/routing lookup latency under updates (not part of `all`): make bench-routing
+bench-routing: $(BUILD)/bench/routing/routing.o $(BUILD)/libtrunkline.a
+	$(Q)$(CC) $(LDFLAGS) -o $(BUILD)/bench-routing $^ $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
@@ -101,6 +113,17 @@ browser: $(BUILD)/trunkline
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/browser
 
 test: unit integration
+
+# Under ThreadSanitizer (make TSAN=1 tsan-test): the unit tests of the parts shared between
+# threads, and the integration tests that drive the loop, the API thread and the recorder
+# together (calls, call records, routing updates, call control through the mailbox). The
+# whole suite under TSan takes too long for CI on two cores.
+TSAN_UNIT := $(addprefix $(BUILD)/tests/,test_routing test_records test_store test_mailbox)
+TSAN_IT   := tests/integration/test_hardening.py tests/integration/test_calls_api.py \
+             tests/integration/test_api.py tests/integration/test_agents_ws.py
+tsan-test: $(TSAN_UNIT) $(BUILD)/trunkline
+	@set -e; for t in $(TSAN_UNIT); do echo "== $$t"; $$t; done
+	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q $(TSAN_IT)
 
 run: $(BUILD)/trunkline
 	./$(BUILD)/trunkline serve
@@ -136,8 +159,8 @@ format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
-.PHONY: loadgen bench-twilio install all unit integration browser test run fuzz fuzz-smoke format clean
+.PHONY: tsan-test loadgen bench-twilio bench-routing install all unit integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)

@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "  trunkline serve [--setting value]...   run the gateway (serve --help)\n"
             "  trunkline numbers|agents|workspaces|tokens|endpoints ...\n"
             "                                         manage it over the REST API\n"
+            "  trunkline token create --data-dir DIR  a token made on the host (recovery)\n"
             "  trunkline config                       the settings table\n"
             "  trunkline routes                       the REST routes served\n"
             "  trunkline version\n",
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
     int tl_probe_main(int argc, char **argv); /* cli/probe.c: SIP trunk test tool */
     if (!strcmp(cmd, "probe"))
         return tl_probe_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "token"))
+        return tl_offline_token_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "routes")) {
         tl_api_routes_print(stdout);
         return 0;

@@ -197,7 +197,8 @@ class Daemon:
         r.raise_for_status()
         echo = [a for a in r.json()["data"] if a["name"] == "echo"][0]["id"]
         body = {"number": NUMBER, "label": "bench/calls", "agent_id": echo,
-                "inbound_trunk": {"transport": "tcp", "media_encryption": "disabled"},
+                "inbound_trunk": {"transport": "tcp", "media_encryption": "disabled",
+                                  "allowed_addresses": ["127.0.0.1"]},
                 "outbound_trunk": {"address": "sip.example.com", "transport": "tls",
                                    "media_encryption": "required"}}
         r = self.api("POST", "/v1/phone-numbers", json=body)

@@ -3,7 +3,12 @@
  * Threading: the HTTP server runs on its own libmicrohttpd thread so that fsync'ed store
  * writes never stall the SIP/media event loop; handlers call the (thread-safe) store.
  * Contract: tl_api_start either returns 0 with the server listening, or an error and
- * nothing running. tl_api_stop waits for in-flight requests. */
+ * nothing running. tl_api_stop waits for in-flight requests.
+ *
+ * Exposure: plain HTTP listens only on loopback unless the configuration allows it (a TLS
+ * proxy in front); tokens must not cross a network in clear. Connections are limited per
+ * source address, and one whose headers do not arrive within header_timeout_s is closed,
+ * so that one host's half-sent requests cannot take every slot (/healthz stays up). */
 #ifndef TL_API_H
 #define TL_API_H
 
@@ -24,6 +29,14 @@ struct tl_api_config {
     unsigned sip_t1_ms;
     const char *agent_allow_networks; /* net/guard.h allow-list ("" = none) */
     const char *agent_insecure_hosts; /* ws:// accepted for these hosts ("" = none) */
+    /* connection hygiene (issue 11 item 14); 0 = the default in server.c */
+    unsigned per_ip_limit;     /* connections at once from one address */
+    unsigned header_timeout_s; /* idle seconds allowed before a request's headers are in */
+    /* HTTPS with the daemon's certificate (PEM files); tls false: plain HTTP, refused on
+     * an address other than loopback unless allow_plain_http */
+    bool tls;
+    const char *tls_cert_file, *tls_key_file;
+    bool allow_plain_http;
 };
 
 /* What the API may ask of live calls, answered by the loop thread (call/control.c);

@@ -30,6 +30,8 @@ struct tl_api {
     unsigned sip_t1_ms;
     int sip_tcp_port, sip_tls_port;
     int port;
+    unsigned conn_timeout_s;  /* once the headers are in */
+    char *tls_cert, *tls_key; /* PEM text MHD reads from (the key wiped at stop) */
     /* jobs (requests answered later) and trunk checks; mu guards everything below */
     pthread_mutex_t mu;
     pthread_cond_t cv;

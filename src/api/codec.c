@@ -399,7 +399,7 @@ static const char *const outbound_members[] = {"address",   "username",         
                                                "transport", "media_encryption", "headers"};
 static const char *const inbound_members[] = {"transport", "media_encryption",  "username",
                                               "password",  "allowed_addresses", "origination_url",
-                                              "headers",   "rtp_latching"};
+                                              "headers",   "rtp_latching",      "allow_any_source"};
 
 static const char transports_out[] = "tls, tcp, udp";
 static const char transports_in[] = "tls, tcp";
@@ -510,6 +510,12 @@ static int decode_inbound(const json_t *o, struct tl_inbound_trunk *t, struct tl
     }
     if ((rc = get_str(o, P, "origination_url", TL_URI_MAX, t->origination_url, true, &found, err)))
         return rc;
+    json_t *any = json_object_get(o, "allow_any_source");
+    if (any && !json_is_null(any)) {
+        if (!json_is_boolean(any))
+            return type_err(err, "inbound_trunk.allow_any_source", "true or false", any);
+        t->allow_any_source = json_is_true(any);
+    }
     /* null like absence: the gateway's rtp_latching setting (docs/configuration.md) */
     if (!json_is_null(json_object_get(o, "rtp_latching"))) {
         int v;
@@ -846,7 +852,9 @@ int tl_codec_workspace_decode(const json_t *j, bool is_create, struct tl_workspa
 
 /* ---- tokens ---- */
 
-static const char *const token_members[] = {"role", "name", "workspace_id"};
+static const char *const token_members[] = {"role", "name", "workspace_id", "expires_in_s"};
+#define TOKEN_TTL_MIN_S 60
+#define TOKEN_TTL_MAX_S (10LL * 366 * 86400)
 
 int tl_codec_token_decode(const json_t *j, struct tl_token *out, struct tl_err *err)
 {
@@ -876,6 +884,18 @@ int tl_codec_token_decode(const json_t *j, struct tl_token *out, struct tl_err *
             return fail(err, "invalid_field", "workspace_id",
                         "workspace_id must be the id of a workspace (ws_…)");
         memcpy(out->workspace_id, s, n + 1);
+    }
+    json_t *ttl = json_object_get(j, "expires_in_s");
+    if (ttl && !json_is_null(ttl)) {
+        if (!json_is_integer(ttl))
+            return type_err(err, "expires_in_s", "a whole number of seconds or null", ttl);
+        json_int_t secs = json_integer_value(ttl);
+        if (secs < TOKEN_TTL_MIN_S || secs > TOKEN_TTL_MAX_S)
+            return fail(err, "invalid_field", "expires_in_s",
+                        "expires_in_s must be from %d (a minute) to %lld (ten years); leave it "
+                        "out for a token that does not expire",
+                        TOKEN_TTL_MIN_S, (long long)TOKEN_TTL_MAX_S);
+        out->expires_at = tl_now_ms() + (int64_t)secs * 1000;
     }
     return 0;
 }
@@ -1009,6 +1029,7 @@ json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_
             set(ib, "headers", kv_array(it->headers, it->n_headers), &bad);
             const char *latch = tl_rtp_latching_name(it->rtp_latching);
             set(ib, "rtp_latching", latch ? json_string(latch) : json_null(), &bad);
+            set(ib, "allow_any_source", json_boolean(it->allow_any_source), &bad);
         }
         json_decref(al);
         set(o, "inbound_trunk", ib, &bad);
@@ -1090,6 +1111,8 @@ json_t *tl_codec_token_encode(const struct tl_token *t, const char *secret)
     set(o, "name", json_string(t->name), &bad);
     set(o, "prefix", json_string(t->prefix), &bad);
     set(o, "created_at", iso_time(t->created_at), &bad);
+    set(o, "expires_at", t->expires_at ? iso_time(t->expires_at) : json_null(), &bad);
+    set(o, "last_used_at", t->last_used_at ? iso_time(t->last_used_at) : json_null(), &bad);
     /* the secret is shown once, in the creation response, and never again */
     if (secret && secret[0])
         set(o, "token", json_string(secret), &bad);

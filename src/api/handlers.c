@@ -359,6 +359,13 @@ void tl_h_token_delete(struct tl_api_req *r, struct tl_api_resp *out)
 {
     const char *ws = is_operator(r) ? NULL : r->tok.workspace_id;
     int rc = tl_store_token_delete(r->store, ws, r->id);
+    if (rc == EBUSY) {
+        tl_api_error(out, 409, "last_operator_token", "",
+                     "this is the last operator token: revoking it would lock every operator "
+                     "out. Create another operator token first (POST /v1/tokens), or, on the "
+                     "host, `trunkline token create --data-dir <dir> --role operator`");
+        return;
+    }
     if (rc) {
         tl_api_fail_rc(out, rc, NULL);
         return;

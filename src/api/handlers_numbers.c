@@ -37,6 +37,11 @@ static void reply_number(struct tl_api_req *r, struct tl_api_resp *out, int stat
     if (!n)
         return;
     int rc = tl_store_number_get(r->store, ws, id, n);
+    struct tl_warnings rw = {0};
+    if (!rc && !w && n->has_inbound) { /* a read: the stored trunk's risk stays visible */
+        tl_inbound_open_warning(&n->inbound, "inbound_trunk", &rw);
+        w = &rw;
+    }
     if (rc)
         tl_api_fail_rc(out, rc, NULL);
     else
@@ -48,7 +53,10 @@ static void reply_number(struct tl_api_req *r, struct tl_api_resp *out, int stat
  * none), so that a list shows which numbers have trouble without a request per number. */
 static int add_number(const struct tl_phone_number *n, const struct tl_event_brief *ev, void *arg)
 {
-    json_t *j = tl_codec_number_encode(n, NULL);
+    struct tl_warnings w = {0};
+    if (n->has_inbound)
+        tl_inbound_open_warning(&n->inbound, "inbound_trunk", &w);
+    json_t *j = tl_codec_number_encode(n, w.n ? &w : NULL);
     if (!j)
         return ENOMEM;
     json_t *e = json_null();

@@ -33,8 +33,18 @@
 #include "api/codec.h"
 #include "api/web.h"
 
-#define CONN_LIMIT   512u
-#define CONN_TIMEOUT 30u /* seconds of inactivity before MHD drops a connection */
+/* a job's thread (trunk check, agent destination check: DNS through glibc) */
+#if defined(__SANITIZE_THREAD__)
+#define JOB_STACK (4u * 1024 * 1024) /* ThreadSanitizer's frames are several times larger */
+#else
+#define JOB_STACK (256u * 1024)
+#endif
+#define CONN_LIMIT          512u
+#define CONN_TIMEOUT        30u /* seconds of inactivity once a request's headers are in */
+#define PER_IP_DEFAULT      16u /* connections from one address (a browser opens 6) */
+#define HEADER_TIMEOUT_DFLT 10u /* seconds to the end of the headers (and TLS handshake) */
+/* TLS 1.2 and 1.3 only, GnuTLS's default suites otherwise (what Debian's MHD links) */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
 /* A body over the cap that arrives without Content-Length (chunked) can only be refused
  * once MHD lets us answer, i.e. after it has been read: we drop the bytes, and past this
@@ -48,7 +58,14 @@ struct route {
     const char *id_prefix; /* the id kind of that segment ("pn"), NULL without one */
     enum tl_api_access access;
     tl_api_handler fn;
+    const char *params; /* the query parameters it reads, space-separated; NULL = none.
+                         * Any other is a 400: a typo (?agnet_id=) must not list everything */
 };
+
+/* the parameter sets of the table below */
+#define Q_WS     "workspace_id"
+#define Q_PAGE   "limit cursor"
+#define Q_WSPAGE Q_WS " " Q_PAGE
 
 /* Twilio's REST API takes forms, not JSON: routes under its version prefix */
 static bool form_route(const struct route *rt)
@@ -58,47 +75,55 @@ static bool form_route(const struct route *rt)
 
 /* The one source of truth for routing, `trunkline routes` and the OpenAPI agreement test. */
 static const struct route routes[] = {
-    {"GET", "/healthz", NULL, TL_ACCESS_PUBLIC, tl_h_healthz},
-    {"GET", "/readyz", NULL, TL_ACCESS_PUBLIC, tl_h_readyz},
-    {"GET", "/v1/me", NULL, TL_ACCESS_MEMBER, tl_h_me},
-    {"GET", "/v1/sip/endpoints", NULL, TL_ACCESS_MEMBER, tl_h_sip_endpoints},
-    {"GET", "/v1/workspaces", NULL, TL_ACCESS_MEMBER, tl_h_workspace_list},
-    {"POST", "/v1/workspaces", NULL, TL_ACCESS_OPERATOR, tl_h_workspace_create},
-    {"GET", "/v1/workspaces/{id}", "ws", TL_ACCESS_MEMBER, tl_h_workspace_get},
-    {"PATCH", "/v1/workspaces/{id}", "ws", TL_ACCESS_OPERATOR, tl_h_workspace_patch},
-    {"GET", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_list},
-    {"POST", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_create},
-    {"GET", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_get},
-    {"DELETE", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_delete},
-    {"GET", "/v1/agents", NULL, TL_ACCESS_MEMBER, tl_h_agent_list},
-    {"POST", "/v1/agents", NULL, TL_ACCESS_ADMIN, tl_h_agent_create},
-    {"GET", "/v1/agents/{id}", "ag", TL_ACCESS_MEMBER, tl_h_agent_get},
-    {"PATCH", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_patch},
-    {"DELETE", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_delete},
-    {"GET", "/v1/phone-numbers", NULL, TL_ACCESS_MEMBER, tl_h_number_list},
-    {"POST", "/v1/phone-numbers", NULL, TL_ACCESS_ADMIN, tl_h_number_import},
-    {"GET", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_MEMBER, tl_h_number_get},
-    {"PUT", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_put},
-    {"PATCH", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_patch},
-    {"DELETE", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_delete},
-    {"POST", "/v1/phone-numbers/{id}/release", "pn", TL_ACCESS_ADMIN, tl_h_number_release},
-    {"GET", "/v1/phone-numbers/{id}/events", "pn", TL_ACCESS_MEMBER, tl_h_number_events},
-    {"POST", "/v1/phone-numbers/{id}/check", "pn", TL_ACCESS_ADMIN, tl_h_number_check},
-    {"GET", "/v1/calls", NULL, TL_ACCESS_MEMBER, tl_h_call_list},
-    {"GET", "/v1/calls/{id}", "ca", TL_ACCESS_MEMBER, tl_h_call_get},
-    {"GET", "/v1/events", NULL, TL_ACCESS_OPERATOR, tl_h_operator_events},
-    {"GET", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_get},
-    {"POST", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_issue},
-    {"DELETE", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_delete},
+    {"GET", "/healthz", NULL, TL_ACCESS_PUBLIC, tl_h_healthz, NULL},
+    {"GET", "/readyz", NULL, TL_ACCESS_PUBLIC, tl_h_readyz, NULL},
+    {"GET", "/v1/me", NULL, TL_ACCESS_MEMBER, tl_h_me, NULL},
+    {"GET", "/v1/sip/endpoints", NULL, TL_ACCESS_MEMBER, tl_h_sip_endpoints, NULL},
+    {"GET", "/v1/workspaces", NULL, TL_ACCESS_MEMBER, tl_h_workspace_list, Q_PAGE},
+    {"POST", "/v1/workspaces", NULL, TL_ACCESS_OPERATOR, tl_h_workspace_create, NULL},
+    {"GET", "/v1/workspaces/{id}", "ws", TL_ACCESS_MEMBER, tl_h_workspace_get, NULL},
+    {"PATCH", "/v1/workspaces/{id}", "ws", TL_ACCESS_OPERATOR, tl_h_workspace_patch, NULL},
+    {"GET", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_list, Q_WSPAGE},
+    {"POST", "/v1/tokens", NULL, TL_ACCESS_ADMIN, tl_h_token_create, NULL},
+    {"GET", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_get, NULL},
+    {"DELETE", "/v1/tokens/{id}", "tk", TL_ACCESS_ADMIN, tl_h_token_delete, NULL},
+    {"GET", "/v1/agents", NULL, TL_ACCESS_MEMBER, tl_h_agent_list, Q_WSPAGE},
+    {"POST", "/v1/agents", NULL, TL_ACCESS_ADMIN, tl_h_agent_create, Q_WS},
+    {"GET", "/v1/agents/{id}", "ag", TL_ACCESS_MEMBER, tl_h_agent_get, Q_WS},
+    {"PATCH", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_patch, Q_WS},
+    {"DELETE", "/v1/agents/{id}", "ag", TL_ACCESS_ADMIN, tl_h_agent_delete, Q_WS},
+    {"GET", "/v1/phone-numbers", NULL, TL_ACCESS_MEMBER, tl_h_number_list,
+     Q_WSPAGE " agent_id number q"},
+    {"POST", "/v1/phone-numbers", NULL, TL_ACCESS_ADMIN, tl_h_number_import, Q_WS},
+    {"GET", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_MEMBER, tl_h_number_get, Q_WS},
+    {"PUT", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_put, Q_WS},
+    {"PATCH", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_patch, Q_WS},
+    {"DELETE", "/v1/phone-numbers/{id}", "pn", TL_ACCESS_ADMIN, tl_h_number_delete, Q_WS},
+    {"POST", "/v1/phone-numbers/{id}/release", "pn", TL_ACCESS_ADMIN, tl_h_number_release, Q_WS},
+    {"GET", "/v1/phone-numbers/{id}/events", "pn", TL_ACCESS_MEMBER, tl_h_number_events, Q_WSPAGE},
+    {"POST", "/v1/phone-numbers/{id}/check", "pn", TL_ACCESS_ADMIN, tl_h_number_check, Q_WS},
+    {"GET", "/v1/calls", NULL, TL_ACCESS_MEMBER, tl_h_call_list, Q_WSPAGE " number_id"},
+    {"GET", "/v1/calls/{id}", "ca", TL_ACCESS_MEMBER, tl_h_call_get, Q_WS},
+    {"GET", "/v1/events", NULL, TL_ACCESS_OPERATOR, tl_h_operator_events, Q_PAGE},
+    {"GET", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_get, Q_WS},
+    {"POST", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_issue, Q_WS},
+    {"DELETE", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_delete, Q_WS},
     /* Twilio's REST call resource, for bots built for Twilio (HTTP Basic, api/twilio.c) */
     {"GET", "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json", NULL, TL_ACCESS_PUBLIC,
-     tl_h_twilio_call_get},
+     tl_h_twilio_call_get, NULL},
     {"POST", "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json", NULL, TL_ACCESS_PUBLIC,
-     tl_h_twilio_call_update},
+     tl_h_twilio_call_update, NULL},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
+/* The request target as it came, before MHD decodes it: routing and the query checks read
+ * this (issue 11 item 15: "/v1%2Ftokens" routed as "/v1/tokens"). Longer ones get 414. */
+#define URI_MAX 4096
+
 struct req_ctx {
+    bool started;          /* the first on_request call ran */
+    bool uri_too_long;     /* the raw target exceeded URI_MAX */
+    char raw[URI_MAX + 1]; /* the raw target: path, then "?" and the query */
     const struct route *route;
     char method[16];                /* for the log line */
     char path[TL_API_PATH_MAX + 4]; /* for the log line: sanitised, never the query */
@@ -506,6 +531,106 @@ static bool body_expected(struct MHD_Connection *conn, size_t *clen, bool *clen_
     return (cl && *clen > 0) || te;
 }
 
+/* MHD's URI log callback: the only place the target is seen undecoded. Its return value
+ * becomes the request's context (freed in on_completed, which MHD calls for every
+ * request that reached this point). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    struct req_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    size_t n = strnlen(uri, URI_MAX + 1);
+    if (n > URI_MAX)
+        c->uri_too_long = true;
+    else
+        memcpy(c->raw, uri, n + 1);
+    return c;
+}
+
+/* A path that encodes '/' (%2F) or NUL (%00) means something else to every layer that
+ * decodes it once more (a proxy, a log reader): refused outright. */
+static bool path_smuggles(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++) {
+        if (p[i] != '%')
+            continue;
+        if ((p[i + 1] == '2' && (p[i + 2] == 'f' || p[i + 2] == 'F')) ||
+            (p[i + 1] == '0' && p[i + 2] == '0'))
+            return true;
+    }
+    return false;
+}
+
+/* true when name (n bytes) is one of the space-separated words of list */
+static bool param_known(const char *list, const char *name, size_t n)
+{
+    for (const char *w = list; w && *w;) {
+        size_t l = strcspn(w, " ");
+        if (l == n && !memcmp(w, name, n))
+            return true;
+        w += l;
+        w += strspn(w, " ");
+    }
+    return false;
+}
+
+/* The query's names against the route's: 0, or -1 with a 400 in out naming the first
+ * unknown or repeated parameter. Names are compared raw: every name the API knows is
+ * plain ASCII, so an encoded one is unknown. */
+static int query_check(const struct route *rt, const char *q, struct tl_api_resp *out)
+{
+    const char *seen[16];
+    size_t seen_len[16], n_seen = 0;
+    while (q && *q) {
+        size_t l = strcspn(q, "&");
+        size_t nl = strcspn(q, "=");
+        if (nl > l)
+            nl = l;
+        if (l > 0) { /* "a=1&&b=2": an empty piece is no parameter */
+            char shown[48];
+            size_t sl = nl < sizeof shown - 1 ? nl : sizeof shown - 1;
+            for (size_t i = 0; i < sl; i++)
+                shown[i] = q[i] > 0x20 && q[i] < 0x7f && q[i] != '"' && q[i] != '\\' ? q[i] : '?';
+            shown[sl] = '\0';
+            if (!param_known(rt->params, q, nl)) {
+                tl_api_error(out, 400, "unknown_parameter", shown,
+                             "%s %s takes no query parameter \"%s\"%s%s", rt->method, rt->pattern,
+                             shown, rt->params ? "; it takes: " : "", rt->params ? rt->params : "");
+                return -1;
+            }
+            for (size_t i = 0; i < n_seen; i++)
+                if (seen_len[i] == nl && !memcmp(seen[i], q, nl)) {
+                    tl_api_error(out, 400, "repeated_parameter", shown,
+                                 "the query parameter \"%s\" is given more than once; give it "
+                                 "once",
+                                 shown);
+                    return -1;
+                }
+            if (n_seen < sizeof seen / sizeof seen[0]) {
+                seen[n_seen] = q;
+                seen_len[n_seen++] = nl;
+            }
+        }
+        q += l;
+        if (*q == '&')
+            q++;
+    }
+    return 0;
+}
+
+static enum MHD_Result count_auth(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (key && !strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION))
+        (*(unsigned *)cls)++;
+    return MHD_YES;
+}
+
 /* The first callback: headers only. Returns with a response queued when the request is
  * refused, so that MHD discards the body instead of handing it to us. */
 static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MHD_Connection *conn,
@@ -517,7 +642,30 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
     size_t seg_len = 0;
     bool path_known = false;
 
-    const struct tl_web_file *wf = tl_web_find(url);
+    (void)url; /* MHD's decoded path: routing reads the raw one */
+    if (c->uri_too_long) {
+        tl_api_error(&out, 414, "uri_too_long", "", "the request target exceeds %d bytes", URI_MAX);
+        return send_resp(conn, c, &out, NULL);
+    }
+    char *qmark = strchr(c->raw, '?');
+    const char *query = qmark ? qmark + 1 : NULL;
+    size_t plen = qmark ? (size_t)(qmark - c->raw) : strlen(c->raw);
+    if (plen > TL_API_PATH_MAX) {
+        tl_api_error(&out, 414, "uri_too_long", "", "the request path exceeds %d bytes",
+                     TL_API_PATH_MAX);
+        return send_resp(conn, c, &out, NULL);
+    }
+    if (path_smuggles(c->raw, plen)) {
+        tl_api_error(&out, 400, "invalid_path", "",
+                     "the path encodes \"/\" (%%2F) or NUL (%%00); send the path unencoded");
+        return send_resp(conn, c, &out, NULL);
+    }
+    char path[TL_API_PATH_MAX + 1];
+    memcpy(path, c->raw, plen);
+    path[plen] = '\0';
+    memcpy(c->url, path, plen + 1);
+
+    const struct tl_web_file *wf = tl_web_find(path);
     if (wf) {
         /* answered on the last callback: an answer queued before the request is read
          * makes MHD close the connection, and a page loads several files */
@@ -529,9 +677,9 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
                      c->method);
         return send_resp(conn, c, &out, "GET, HEAD");
     }
-    if (strlen(url) <= TL_API_PATH_MAX) {
+    {
         for (size_t i = 0; i < N_ROUTES && !c->route; i++) {
-            if (!path_match(routes[i].pattern, url, &seg, &seg_len))
+            if (!path_match(routes[i].pattern, path, &seg, &seg_len))
                 continue;
             path_known = true;
             if (strcmp(routes[i].method, method) == 0)
@@ -552,6 +700,14 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
     }
     const struct route *rt = c->route;
 
+    unsigned n_auth = 0;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_auth, &n_auth);
+    if (n_auth > 1) {
+        /* which one would count? a proxy may check the first, we the last: refuse */
+        tl_api_error(&out, 400, "repeated_credentials", "Authorization",
+                     "the request carries %u Authorization headers; send exactly one", n_auth);
+        return send_resp(conn, c, &out, NULL);
+    }
     if (rt->access != TL_ACCESS_PUBLIC) {
         char secret[TL_TOKEN_MAX + 1];
         const char *h =
@@ -569,6 +725,8 @@ static enum MHD_Result first_call(struct tl_api *a, struct req_ctx *c, struct MH
             return send_resp(conn, c, &out, NULL);
         }
     }
+    if (query_check(rt, query, &out))
+        return send_resp(conn, c, &out, NULL);
     if (rt->id_prefix) {
         if (seg_len >= TL_ID_MAX) {
             tl_api_not_found(&out);
@@ -693,7 +851,7 @@ static bool job_start(struct tl_api *a, struct req_ctx *c, struct MHD_Connection
     MHD_suspend_connection(conn);
     if (pthread_attr_init(&at) == 0) {
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&at, 256 * 1024);
+        pthread_attr_setstacksize(&at, JOB_STACK);
         started = pthread_create(&th, &at, job_thread, j) == 0;
         pthread_attr_destroy(&at);
     }
@@ -719,16 +877,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct tl_api *a = cls;
     struct req_ctx *c = *con_cls;
 
-    if (!c) {
-        c = calloc(1, sizeof *c);
-        if (!c)
-            return MHD_NO;
-        *con_cls = c;
-        clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    if (!c)
+        return MHD_NO; /* on_uri ran out of memory */
+    if (!c->started) {
+        c->started = true;
+        /* the headers are in: from here the longer idle timeout applies (body, handler,
+         * keep-alive); before, header_timeout_s (issue 11 item 14: slow headers) */
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, a->conn_timeout_s);
         copy_sanitised(c->method, sizeof c->method, method);
-        copy_sanitised(c->path, sizeof c->path, url);
-        if (strlen(url) < sizeof c->url)
-            memcpy(c->url, url, strlen(url) + 1);
+        /* the raw path for the log line too: what was sent, not what it decodes to */
+        char lp[TL_API_PATH_MAX + 1];
+        size_t pl = strcspn(c->raw, "?");
+        if (pl > TL_API_PATH_MAX)
+            pl = TL_API_PATH_MAX;
+        memcpy(lp, c->raw, pl);
+        lp[pl] = '\0';
+        copy_sanitised(c->path, sizeof c->path, c->uri_too_long ? "(too long)" : lp);
         return first_call(a, c, conn, url, method);
     }
     if (c->status) {
@@ -790,6 +954,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req_ctx *c = *con_cls;
     if (!c)
         return;
+    if (!c->started) { /* the request line came, never the headers (a stalled client) */
+        free(c);
+        *con_cls = NULL;
+        return;
+    }
     if (c->job) { /* ended before it could be answered (shutdown): the job still frees */
         struct tl_api_resp out = {0};
         c->job->finish(c->job, &out);
@@ -886,17 +1055,69 @@ bad:
 }
 
 static struct MHD_Daemon *start_mhd(struct tl_api *a, unsigned int poll_flag, bool v6,
-                                    const struct sockaddr_storage *ss)
+                                    const struct sockaddr_storage *ss, unsigned per_ip,
+                                    unsigned header_timeout)
 {
     unsigned int flags =
         MHD_USE_INTERNAL_POLLING_THREAD | poll_flag | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
-                            on_mhd_log, a, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
-                            MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                            CONN_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-                            MHD_OPTION_END);
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, a->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, a->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (a->tls_cert)
+        flags |= MHD_USE_TLS;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss, MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT, header_timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_URI_LOG_CALLBACK, on_uri, a,
+        MHD_OPTION_ARRAY, a->tls_cert ? tls : tls + 3, MHD_OPTION_END);
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a6))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127;
+}
+
+/* a whole PEM file into memory, capped (a certificate chain is a few KiB) */
+static char *read_pem(const char *path, const char *field, struct tl_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        tl_err_set(err, errno, 500, "internal_error", field, "api: cannot read %s: %s", path,
+                   strerror(errno));
+        return NULL;
+    }
+    size_t cap = 256 * 1024;
+    char *buf = malloc(cap + 1);
+    size_t n = buf ? fread(buf, 1, cap + 1, f) : 0;
+    fclose(f);
+    if (!buf || n == 0 || n > cap) {
+        free(buf);
+        tl_err_set(err, EINVAL, 500, "internal_error", field, "api: %s is empty or over 256 KiB",
+                   path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static void free_pems(struct tl_api *a)
+{
+    free(a->tls_cert);
+    if (a->tls_key)
+        explicit_bzero(a->tls_key, strlen(a->tls_key));
+    free(a->tls_key);
+    a->tls_cert = a->tls_key = NULL;
 }
 
 int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_store *store,
@@ -916,6 +1137,22 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
     rc = parse_listen(cfg->listen, &ss, &v6, err);
     if (rc)
         goto out;
+    if (!cfg->tls && !cfg->allow_plain_http && !is_loopback(&ss)) {
+        rc = tl_err_set(err, EPERM, 500, "invalid_setting", "api_listen",
+                        "api_listen %s is not a loopback address and api_tls is off: API tokens "
+                        "would cross the network in clear. Set api_tls=on (HTTPS with the "
+                        "daemon's certificate), or api_allow_plain_http=on when a TLS proxy in "
+                        "front of the API terminates HTTPS",
+                        cfg->listen);
+        goto out;
+    }
+    if (cfg->tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        rc = tl_err_set(err, ENOTSUP, 500, "invalid_setting", "api_tls",
+                        "api_tls=on, but this libmicrohttpd was built without TLS: install one "
+                        "with GnuTLS (Debian's libmicrohttpd12 has it) or put a TLS proxy in "
+                        "front and set api_allow_plain_http=on");
+        goto out;
+    }
     a = calloc(1, sizeof *a);
     if (!a) {
         rc = tl_err_set(err, ENOMEM, 500, "internal_error", "", "api: out of memory");
@@ -932,6 +1169,14 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
     tl_strlcpy(a->dns_servers, cfg->sip_dns_servers ? cfg->sip_dns_servers : "",
                sizeof a->dns_servers);
     a->sip_t1_ms = cfg->sip_t1_ms;
+    a->conn_timeout_s = CONN_TIMEOUT;
+    if (cfg->tls) {
+        if (!(a->tls_cert = read_pem(cfg->tls_cert_file, "tls_cert", err)) ||
+            !(a->tls_key = read_pem(cfg->tls_key_file, "tls_key", err))) {
+            rc = EINVAL;
+            goto out;
+        }
+    }
     a->sip_tcp_port = cfg->sip_tcp_port;
     a->sip_tls_port = cfg->sip_tls_port;
     tl_strlcpy(a->public_host, cfg->public_host ? cfg->public_host : "", sizeof a->public_host);
@@ -944,10 +1189,12 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
 
     /* epoll scales to the connection limit in one thread; the generic fallback is for
      * builds of libmicrohttpd without it */
+    unsigned per_ip = cfg->per_ip_limit ? cfg->per_ip_limit : PER_IP_DEFAULT;
+    unsigned hto = cfg->header_timeout_s ? cfg->header_timeout_s : HEADER_TIMEOUT_DFLT;
     errno = 0;
-    a->mhd = start_mhd(a, MHD_USE_EPOLL, v6, &ss);
+    a->mhd = start_mhd(a, MHD_USE_EPOLL, v6, &ss, per_ip, hto);
     if (!a->mhd)
-        a->mhd = start_mhd(a, MHD_USE_AUTO, v6, &ss);
+        a->mhd = start_mhd(a, MHD_USE_AUTO, v6, &ss, per_ip, hto);
     if (!a->mhd) {
         int e = errno ? errno : EADDRINUSE;
         rc = tl_err_set(err, e, 500, "internal_error", "api_listen", "api: cannot listen on %s: %s",
@@ -956,13 +1203,15 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
     }
     di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = di ? di->port : 0;
-    tl_info("api", "listening", "listen=%s port=%d", cfg->listen, a->port);
+    tl_info("api", "listening", "listen=%s port=%d tls=%s per_ip=%u header_timeout_s=%u",
+            cfg->listen, a->port, a->tls_cert ? "on" : "off", per_ip, hto);
     *ap = a;
     a = NULL;
 out:
     if (a) {
         if (a->mhd)
             MHD_stop_daemon(a->mhd);
+        free_pems(a);
         pthread_mutex_destroy(&a->mu);
         pthread_cond_destroy(&a->cv);
         free(a);
@@ -986,6 +1235,7 @@ void tl_api_stop(struct tl_api *a)
     pthread_mutex_unlock(&a->mu);
     /* joins the polling thread: a handler in the middle of a store write finishes first */
     MHD_stop_daemon(a->mhd);
+    free_pems(a);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
     free(a);

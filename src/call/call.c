@@ -42,6 +42,8 @@ static void call_free(struct tl_call *c)
     tl_sdp_nego_wipe(&c->neg);
     free(c);
     if (l->closing && !l->calls) {
+        if (l->cfg.freed)
+            *l->cfg.freed = true;
         tl_sip_digest_server_wipe(l->dsrv);
         free(l->dsrv);
         tl_call_rate_free(l->rate);
@@ -876,11 +878,19 @@ void tl_call_layer_close(struct tl_call_layer *l)
     }
     l->closing = true;
     if (!l->calls) {
+        if (l->cfg.freed)
+            *l->cfg.freed = true;
         tl_sip_digest_server_wipe(l->dsrv);
         free(l->dsrv);
         tl_call_rate_free(l->rate);
         free(l);
     }
+}
+
+void tl_call_layer_drain(struct tl_call_layer *l, unsigned retry_after_s)
+{
+    if (l)
+        l->drain_retry_s = retry_after_s ? retry_after_s : 1;
 }
 
 size_t tl_call_count(const struct tl_call_layer *l)

@@ -56,6 +56,8 @@ struct tl_call_cfg {
     uint32_t answer_delay_ms;         /* ring this long after the agent is ready (0 = none) */
     struct uv_loop_s *loop;           /* handed to agents (timers, sockets); NULL in tests */
     struct tl_agent_env *agent_env;   /* WebSocket agents' DNS, TLS, guard; NULL: none */
+    bool *freed; /* set true when the layer has freed itself after close (all calls gone,
+                  * their BYEs answered or failed); NULL: not told */
 };
 
 struct tl_call_layer;
@@ -71,6 +73,9 @@ int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
  * says they have). NULL is a no-op. */
 void tl_call_layer_close(struct tl_call_layer *l);
 size_t tl_call_count(const struct tl_call_layer *l); /* calls not yet ended */
+/* Graceful shutdown (SIGTERM): from now on every new INVITE is answered 503 with
+ * Retry-After: retry_after_s, before any lookup; calls in progress carry on. */
+void tl_call_layer_drain(struct tl_call_layer *l, unsigned retry_after_s);
 
 /* ---- control from another thread (control.c): the REST API asks, the loop acts ----
  * Posts op for the live call call_id of workspace_id through the mailbox m and waits up

@@ -76,6 +76,7 @@ struct tl_call_layer {
     struct tl_call *calls;
     size_t n; /* not ended */
     bool closing;
+    unsigned drain_retry_s; /* > 0: draining (tl_call_layer_drain) */
     struct tl_sip_digest_server *dsrv;
     enum tl_sip_digest_alg algs[3];
     struct tl_call_rate *rate;

@@ -93,7 +93,9 @@ static void record_refused(struct tl_call_layer *l, const struct tl_route *rt,
                            const struct tl_sip_msg *m, const char *raw_to, int status,
                            const char *reason)
 {
-    if (!l->cfg.rec)
+    /* a refused call is written whole, never "in progress": under a backlog it is shed
+     * like an event, so that end records past the queue's cap stay those of real calls */
+    if (!l->cfg.rec || tl_recorder_backlogged(l->cfg.rec))
         return;
     struct tl_call_record *r = malloc(sizeof *r);
     if (!r)
@@ -624,6 +626,13 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
     uint16_t sport;
     tl_sip_peer_ip(peer, src, sizeof src, &sport);
 
+    /* draining (SIGTERM): every new call goes elsewhere, the same answer for all */
+    if (l->drain_retry_s) {
+        char ra[40];
+        snprintf(ra, sizeof ra, "Retry-After: %u\r\n", l->drain_retry_s);
+        reply(l, tx, m, 503, ra);
+        return;
+    }
     /* 11 (first: cheapest): INVITEs per source, a token bucket */
     const uint8_t *ab = NULL;
     size_t alen = 0;
@@ -763,7 +772,18 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         record_refused(l, rt, m, raw, 480, "agent_unavailable");
         goto done;
     }
-    /* 11: admission — concurrent calls, global and per workspace */
+    /* 11: admission — the gateway's own state, then concurrent calls, global and per
+     * workspace */
+    if (l->cfg.rec && tl_recorder_backlogged(l->cfg.rec)) {
+        /* the disk does not keep up: every call taken now adds an end record that must
+         * not be dropped (records.h) */
+        reply(l, tx, m, 503, "Retry-After: 30\r\n");
+        tl_warnl("call", "refused",
+                 "code=admission_refused status=503 src=%s number_id=%s "
+                 "reason=records_backlog",
+                 src, rt->number_id);
+        goto done;
+    }
     if ((l->cfg.max_calls && l->n >= l->cfg.max_calls) ||
         (l->cfg.max_calls_per_workspace &&
          ws_calls(l, rt->workspace_id) >= l->cfg.max_calls_per_workspace)) {

@@ -1,16 +1,25 @@
-/* routing: the cache of routing.h — a chained hash map from E.164 to compact entries.
+/* routing: the cache of routing.h — an open-addressing hash table (linear probing) from
+ * E.164 to compact entries.
  *
  * An entry is one allocation: the fixed fields, then a pool holding the allowed prefixes
  * and the variable-length texts (agent URL or builtin name, digest username and
  * password, outbound address, inbound headers) at 16-bit offsets. A typical number
  * (one CIDR, digest credentials, no headers, builtin agent) takes ~240 bytes, against
- * ~25 KiB for a struct tl_phone_number.
+ * ~25 KiB for a struct tl_phone_number. Entries never change once built: an update
+ * builds a new one and swaps the pointer.
  *
- * Two locks. r->mu guards the map: lookups hold it to copy one entry out, writers to
- * swap a pointer, grow the bucket array or scan for an agent's or workspace's numbers.
- * r->refresh_mu serialises refreshes (store read + swap), so that of two writers the
- * later one always reads the later committed state and a stale read can never win.
- * Entries removed from the map are wiped and freed outside r->mu. */
+ * Two locks, and the rule that the loop never waits for O(N) work (issue 11 item 9: with
+ * a million numbers, a rehash or a scan under the lookup lock froze every call's media).
+ *   - r->refresh_mu serialises writers (store read + swap; the table growth; the scan for
+ *     an agent's or workspace's numbers), so that of two writers the later one always reads
+ *     the later committed state. Only a writer changes the table, so a writer holding it
+ *     may read the table without r->mu.
+ *   - r->mu guards what lookups read: the table pointer and its slots. Writers hold it for
+ *     O(1) work only: one slot written, a short run of slots shifted on removal, or the
+ *     pointer of a new table swapped in. A growth builds the bigger table off-lock from
+ *     the old one and swaps; the old array is freed after unlocking, when no lookup can be
+ *     in it any more (lookups hold r->mu for their whole probe).
+ * Entries removed from the table are wiped and freed outside r->mu. */
 #include "call/routing.h"
 
 #include <arpa/inet.h>
@@ -25,7 +34,6 @@
 #define ID_LEN 30 /* "pn_" + 26: every id tl_id_new makes */
 
 struct entry {
-    struct entry *next;
     uint32_t hash;
     uint32_t bytes; /* the whole allocation */
     char number[TL_E164_MAX + 1];
@@ -41,14 +49,30 @@ struct entry {
     char pool[];
 };
 
+struct slot {
+    uint32_t hash;
+    struct entry *e; /* NULL = free */
+};
+
+struct table {
+    size_t cap;    /* power of two */
+    unsigned bits; /* log2(cap) */
+    struct slot s[];
+};
+
 struct tl_routing {
     struct tl_store *store;
-    pthread_mutex_t mu;
-    pthread_mutex_t refresh_mu;
-    struct entry **buckets;
-    size_t n_buckets; /* power of two */
+    pthread_mutex_t mu;         /* r->t and its slots, r->count (lookups) */
+    pthread_mutex_t refresh_mu; /* writers */
+    struct table *t;
     size_t count;
+    void (*scan_hook)(void *arg); /* tests: runs amid O(N) work (refresh_mu held) */
+    void *scan_arg;
 };
+
+#define TABLE_MIN_BITS 10
+/* grow past 3/4 full: linear probing stays short (expected probes ~2.5 for a miss) */
+#define TABLE_FULL(count, cap) ((count)*4 > (cap)*3)
 
 static uint32_t hash_of(const char *s)
 {
@@ -377,54 +401,103 @@ void tl_route_wipe(struct tl_route *rt)
     sodium_memzero(rt, sizeof *rt);
 }
 
-/* ---- the map (callers hold r->mu) ---- */
+/* ---- the table ---- */
 
-static struct entry **slot_of(struct tl_routing *r, const char *number, uint32_t h)
+/* the home slot: Fibonacci hashing spreads FNV's low bits over the whole table */
+static size_t home(const struct table *t, uint32_t h)
 {
-    struct entry **pp = &r->buckets[h & (r->n_buckets - 1)];
-    while (*pp && ((*pp)->hash != h || strcmp((*pp)->number, number) != 0))
-        pp = &(*pp)->next;
-    return pp;
+    return (size_t)(((uint64_t)h * 0x9E3779B97F4A7C15ull) >> (64 - t->bits));
 }
 
-/* Doubles the bucket array at load factor 1. Under r->mu: O(n) pointer moves, a few ms
- * per million numbers, once per doubling. A failed allocation keeps the old array
- * (longer chains, still correct). */
+static struct table *table_new(unsigned bits)
+{
+    struct table *t = calloc(1, sizeof *t + ((size_t)1 << bits) * sizeof(struct slot));
+    if (!t)
+        return NULL;
+    t->cap = (size_t)1 << bits;
+    t->bits = bits;
+    return t;
+}
+
+/* the slot of number, or the free slot that ends its probe */
+static size_t probe(const struct table *t, const char *number, uint32_t h)
+{
+    size_t mask = t->cap - 1, i = home(t, h);
+    while (t->s[i].e && (t->s[i].hash != h || strcmp(t->s[i].e->number, number) != 0))
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Removes slot i and shifts the rest of its run back (no tombstones): O(run length). */
+static void slot_remove(struct table *t, size_t i)
+{
+    size_t mask = t->cap - 1, j = i;
+    t->s[i].e = NULL;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!t->s[j].e)
+            return;
+        size_t k = home(t, t->s[j].hash);
+        /* j's entry may fill the hole at i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays)
+            continue;
+        t->s[i] = t->s[j];
+        t->s[j].e = NULL;
+        i = j;
+    }
+}
+
+/* Builds a table twice the size from r->t, off-lock (the caller holds refresh_mu, so
+ * nothing else changes r->t meanwhile), and swaps it in under r->mu. A failed allocation
+ * keeps the old table: fuller, slower, still correct. */
 static void grow(struct tl_routing *r)
 {
-    size_t nb = r->n_buckets * 2;
-    struct entry **b = calloc(nb, sizeof *b);
-    if (!b)
+    struct table *old = r->t, *nt = table_new(old->bits + 1);
+    if (!nt)
         return;
-    for (size_t i = 0; i < r->n_buckets; i++) {
-        struct entry *e = r->buckets[i];
-        while (e) {
-            struct entry *next = e->next;
-            e->next = b[e->hash & (nb - 1)];
-            b[e->hash & (nb - 1)] = e;
-            e = next;
-        }
+    size_t mask = nt->cap - 1;
+    for (size_t i = 0; i < old->cap; i++) {
+        if (!old->s[i].e)
+            continue;
+        size_t j = home(nt, old->s[i].hash);
+        while (nt->s[j].e)
+            j = (j + 1) & mask;
+        nt->s[j] = old->s[i];
     }
-    free(r->buckets);
-    r->buckets = b;
-    r->n_buckets = nb;
+    if (r->scan_hook)
+        r->scan_hook(r->scan_arg);
+    pthread_mutex_lock(&r->mu);
+    r->t = nt;
+    pthread_mutex_unlock(&r->mu);
+    free(old);
 }
 
 /* Puts e in (NULL: removes number); returns the entry it replaced, to be freed by the
- * caller after unlocking. */
+ * caller. Caller holds refresh_mu; takes r->mu for O(1) work only. */
 static struct entry *swap_in(struct tl_routing *r, const char *number, struct entry *e)
 {
     uint32_t h = hash_of(number);
+    if (e && TABLE_FULL(r->count + 1, r->t->cap))
+        grow(r);
     pthread_mutex_lock(&r->mu);
-    struct entry **pp = slot_of(r, number, h);
-    struct entry *old = *pp;
+    struct table *t = r->t;
+    size_t i = probe(t, number, h);
+    struct entry *old = t->s[i].e;
     if (e) {
-        e->next = old ? old->next : NULL;
-        *pp = e;
-        if (!old && ++r->count > r->n_buckets)
-            grow(r);
+        if (!old && r->count + 1 >= t->cap) {
+            /* growth failed and one free slot is left, which ends every probe: refuse the
+             * new number (the caller frees it) rather than fill it */
+            pthread_mutex_unlock(&r->mu);
+            tl_error("routing", "table.full", "number=%s", number);
+            return e;
+        }
+        t->s[i].hash = h;
+        t->s[i].e = e;
+        if (!old)
+            r->count++;
     } else if (old) {
-        *pp = old->next;
+        slot_remove(t, i);
         r->count--;
     }
     pthread_mutex_unlock(&r->mu);
@@ -504,34 +577,38 @@ int tl_routing_refresh_number(struct tl_routing *r, const char *e164)
     return ret;
 }
 
-/* The numbers (E.164) of a workspace, or of one agent of it: a snapshot, so that the
- * store reads run without r->mu. */
+/* The numbers (E.164) of a workspace, or of one agent of it: a snapshot taken under
+ * refresh_mu (a writer's right to read the table without r->mu), so that this O(N) scan
+ * never holds the lock lookups take. */
 static int numbers_of(struct tl_routing *r, const char *ws, const char *agent,
                       char (**out)[TL_E164_MAX + 1], size_t *n)
 {
     size_t cap = 0;
+    int ret = 0;
     *out = NULL;
     *n = 0;
-    pthread_mutex_lock(&r->mu);
-    for (size_t i = 0; i < r->n_buckets; i++) {
-        for (struct entry *e = r->buckets[i]; e; e = e->next) {
-            if (strcmp(e->workspace_id, ws) != 0 || (agent && strcmp(e->agent_id, agent) != 0))
-                continue;
-            if (*n == cap) {
-                size_t nc = cap ? cap * 2 : 16;
-                void *p = realloc(*out, nc * sizeof **out);
-                if (!p) {
-                    pthread_mutex_unlock(&r->mu);
-                    return ENOMEM;
-                }
-                *out = p;
-                cap = nc;
+    pthread_mutex_lock(&r->refresh_mu);
+    const struct table *t = r->t;
+    for (size_t i = 0; i < t->cap && !ret; i++) {
+        const struct entry *e = t->s[i].e;
+        if (!e || strcmp(e->workspace_id, ws) != 0 || (agent && strcmp(e->agent_id, agent) != 0))
+            continue;
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            void *p = realloc(*out, nc * sizeof **out);
+            if (!p) {
+                ret = ENOMEM;
+                break;
             }
-            memcpy((*out)[(*n)++], e->number, sizeof e->number);
+            *out = p;
+            cap = nc;
         }
+        memcpy((*out)[(*n)++], e->number, sizeof e->number);
     }
-    pthread_mutex_unlock(&r->mu);
-    return 0;
+    if (r->scan_hook)
+        r->scan_hook(r->scan_arg);
+    pthread_mutex_unlock(&r->refresh_mu);
+    return ret;
 }
 
 static void on_change(const struct tl_store_change *c, void *arg)
@@ -586,9 +663,8 @@ int tl_routing_open(struct tl_routing **rp, struct tl_store *s)
     if (!r)
         return ENOMEM;
     r->store = s;
-    r->n_buckets = 1024;
-    r->buckets = calloc(r->n_buckets, sizeof *r->buckets);
-    if (!r->buckets) {
+    r->t = table_new(TABLE_MIN_BITS);
+    if (!r->t) {
         free(r);
         return ENOMEM;
     }
@@ -613,15 +689,9 @@ void tl_routing_close(struct tl_routing *r)
     if (!r)
         return;
     tl_store_set_change_hook(r->store, NULL, NULL);
-    for (size_t i = 0; i < r->n_buckets; i++) {
-        struct entry *e = r->buckets[i];
-        while (e) {
-            struct entry *next = e->next;
-            entry_free(e);
-            e = next;
-        }
-    }
-    free(r->buckets);
+    for (size_t i = 0; i < r->t->cap; i++)
+        entry_free(r->t->s[i].e);
+    free(r->t);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->refresh_mu);
     free(r);
@@ -631,7 +701,7 @@ int tl_routing_lookup(struct tl_routing *r, const char *e164, struct tl_route *o
 {
     uint32_t h = hash_of(e164);
     pthread_mutex_lock(&r->mu);
-    struct entry *e = *slot_of(r, e164, h);
+    struct entry *e = r->t->s[probe(r->t, e164, h)].e;
     if (e)
         entry_copy_out(e, out);
     pthread_mutex_unlock(&r->mu);
@@ -643,13 +713,21 @@ int tl_routing_owner(struct tl_routing *r, const char *e164, char number_id[TL_I
 {
     uint32_t h = hash_of(e164);
     pthread_mutex_lock(&r->mu);
-    struct entry *e = *slot_of(r, e164, h);
+    struct entry *e = r->t->s[probe(r->t, e164, h)].e;
     if (e) {
         tl_strlcpy(number_id, e->number_id, TL_ID_MAX);
         tl_strlcpy(workspace_id, e->workspace_id, TL_ID_MAX);
     }
     pthread_mutex_unlock(&r->mu);
     return e ? 0 : ENOENT;
+}
+
+void tl_routing_set_scan_hook(struct tl_routing *r, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&r->refresh_mu);
+    r->scan_hook = fn;
+    r->scan_arg = arg;
+    pthread_mutex_unlock(&r->refresh_mu);
 }
 
 size_t tl_routing_count(struct tl_routing *r)
@@ -664,7 +742,7 @@ size_t tl_routing_entry_bytes(struct tl_routing *r, const char *e164)
 {
     uint32_t h = hash_of(e164);
     pthread_mutex_lock(&r->mu);
-    struct entry *e = *slot_of(r, e164, h);
+    struct entry *e = r->t->s[probe(r->t, e164, h)].e;
     size_t b = e ? e->bytes : 0;
     pthread_mutex_unlock(&r->mu);
     return b;

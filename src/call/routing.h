@@ -15,8 +15,11 @@
  * (the API's; off the call path) and swaps their entries in.
  *
  * Threads: tl_routing_lookup may be called from any thread (the SIP loop); it copies the
- * entry out under a mutex that writers hold only for a pointer swap or a table growth,
- * never for a database read. open/close on the owning thread, with no lookups running. */
+ * entry out under a mutex that writers hold only for O(1) work (a slot written, a pointer
+ * swapped), never for a database read, a table growth or a scan: those run under the
+ * writers' own lock, and a growth builds the new table off-lock and swaps it in. With a
+ * million numbers, no update makes the loop wait for more than one slot write (issue 11,
+ * bench/routing). open/close on the owning thread, with no lookups running. */
 #ifndef TL_ROUTING_H
 #define TL_ROUTING_H
 
@@ -94,6 +97,10 @@ int tl_routing_lookup(struct tl_routing *r, const char *e164, struct tl_route *o
 int tl_routing_owner(struct tl_routing *r, const char *e164, char number_id[TL_ID_MAX],
                      char workspace_id[TL_ID_MAX]);
 size_t tl_routing_count(struct tl_routing *r);
+/* Tests: fn(arg) runs in the middle of the cache's O(N) work (a table growth, the scan
+ * for an agent's or a workspace's numbers), on the writing thread, with the lookups' lock
+ * free: a lookup from fn must succeed. NULL removes it. */
+void tl_routing_set_scan_hook(struct tl_routing *r, void (*fn)(void *arg), void *arg);
 /* Bytes of the entry of e164 (struct and its variable part), 0 when absent: for sizing. */
 size_t tl_routing_entry_bytes(struct tl_routing *r, const char *e164);
 /* Re-reads one number (hook and tests): present in the store -> entry swapped in,

@@ -78,6 +78,9 @@ static const struct flag_def flag_defs[F__COUNT] = {
     [F_DISALLOW] = {"--disallow", "CIDR", REPEAT, "remove an allowed address (as listed)"},
     [F_CLEAR_ALLOW] = {"--clear-allow", NULL, 0,
                        "remove every allowed address (before --allow applies)"},
+    [F_ALLOW_ANY] = {"--allow-any-source", "yes|no", 0,
+                     "yes: accept inbound calls from any address, without --allow or a digest "
+                     "username (refused otherwise: anyone could reach the agent)"},
     [F_ORIG_URL] = {"--origination-url", "SIP_URI", 0,
                     "where to forward inbound calls (sip:/sips:; '' removes it)"},
     [F_IN_HEADER] = {"--inbound-header", "'NAME: VALUE'", REPEAT,

@@ -61,6 +61,7 @@ enum cli_flag_id {
     F_ALLOW,
     F_DISALLOW,
     F_CLEAR_ALLOW,
+    F_ALLOW_ANY,
     F_ORIG_URL,
     F_IN_HEADER,
     F_IN_REMOVE_HEADER,

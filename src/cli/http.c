@@ -140,6 +140,10 @@ int tl_cli_call(struct cli *c, const char *method, const char *path, json_t *bod
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     /* ids are escaped, but keep "." and ".." as the server sent them too */
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    /* an API on HTTPS with the daemon's self-made certificate: trust that file */
+    const char *ca = getenv("TRUNKLINE_CA_FILE");
+    if (ca && ca[0])
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);

@@ -223,7 +223,7 @@ static int outbound_build(struct cli *c, const struct cli_args *a, const json_t 
 /* flags that turn the inbound trunk on (a number without one gets one) */
 static const int inbound_on_flags[] = {
     F_INBOUND, F_IN_TRANSPORT, F_IN_MEDIA_ENC, F_IN_USERNAME, F_IN_PASSWORD, F_IN_PASSWORD_STDIN,
-    F_ALLOW,   F_ORIG_URL,     F_IN_HEADER,    F_IN_LATCHING, CLI_FLAG_END};
+    F_ALLOW,   F_ORIG_URL,     F_IN_HEADER,    F_IN_LATCHING, F_ALLOW_ANY,   CLI_FLAG_END};
 /* flags that only edit an existing inbound trunk */
 static const int inbound_edit_flags[] = {F_DISALLOW, F_CLEAR_ALLOW, F_IN_REMOVE_HEADER,
                                          F_IN_CLEAR_HEADERS, CLI_FLAG_END};
@@ -241,6 +241,7 @@ static const char *first_given(const struct cli_args *a, const int *list)
         [F_ORIG_URL] = "--origination-url",
         [F_IN_HEADER] = "--inbound-header",
         [F_IN_LATCHING] = "--inbound-rtp-latching",
+        [F_ALLOW_ANY] = "--allow-any-source",
         [F_DISALLOW] = "--disallow",
         [F_CLEAR_ALLOW] = "--clear-allow",
         [F_IN_REMOVE_HEADER] = "--remove-inbound-header",
@@ -294,6 +295,13 @@ static int inbound_build(struct cli *c, const struct cli_args *a, const json_t *
         rc = set_str(o, "origination_url", pick(a, F_ORIG_URL, cur, "origination_url"));
     if (rc == TL_CLI_OK)
         rc = set_str(o, "rtp_latching", pick(a, F_IN_LATCHING, cur, "rtp_latching"));
+    const char *any = cli_get(a, F_ALLOW_ANY);
+    if (rc == TL_CLI_OK && any && strcmp(any, "yes") && strcmp(any, "no"))
+        rc = tl_cli_usage(c->res, c->verb, "--allow-any-source takes yes or no");
+    bool any_on =
+        any ? !strcmp(any, "yes") : json_is_true(json_object_get(cur, "allow_any_source"));
+    if (rc == TL_CLI_OK && any_on)
+        rc = json_object_set_new(o, "allow_any_source", json_true()) ? tl_cli_oom() : TL_CLI_OK;
     if (rc == TL_CLI_OK)
         rc = headers_apply(c, a, json_object_get(cur, "headers"), F_IN_HEADER, F_IN_REMOVE_HEADER,
                            F_IN_CLEAR_HEADERS, &hdrs);
@@ -373,7 +381,7 @@ static int passwords(struct cli *c, const struct cli_args *a, struct secrets *s)
 #define TRUNK_FLAGS                                                                                \
     F_ADDRESS, F_USERNAME, F_PASSWORD, F_PASSWORD_STDIN, F_TRANSPORT, F_MEDIA_ENC, F_HEADER,       \
         F_LABEL, F_AGENT, F_INBOUND, F_IN_TRANSPORT, F_IN_MEDIA_ENC, F_IN_USERNAME, F_IN_PASSWORD, \
-        F_IN_PASSWORD_STDIN, F_ALLOW, F_ORIG_URL, F_IN_HEADER, F_IN_LATCHING
+        F_IN_PASSWORD_STDIN, F_ALLOW, F_ORIG_URL, F_IN_HEADER, F_IN_LATCHING, F_ALLOW_ANY
 static const int list_flags[] = {F_FILTER_AGENT, F_FILTER_NUMBER, F_LIMIT,
                                  F_CURSOR,       F_ALL,           CLI_FLAG_END};
 static const int import_flags[] = {TRUNK_FLAGS, CLI_FLAG_END};

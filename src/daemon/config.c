@@ -121,6 +121,10 @@ static const struct setting settings[] = {
       "Most concurrent calls on this gateway; more INVITEs get 503 with Retry-After."),
     S(max_calls_per_workspace, "TRUNKLINE_MAX_CALLS_PER_WORKSPACE", K_UINT, "100",
       "Most concurrent calls of one workspace; more get 503 with Retry-After."),
+    S(drain_timeout_s, "TRUNKLINE_DRAIN_TIMEOUT_S", K_UINT0, "300",
+      "On SIGTERM, calls in progress may go on this many seconds while new INVITEs and "
+      "OPTIONS get 503 with Retry-After: 30; then the rest get BYE. A second SIGTERM ends at "
+      "once; 0: BYE to every call at once."),
     S(sip_invite_rate, "TRUNKLINE_SIP_INVITE_RATE", K_UINT, "50",
       "New INVITEs per second accepted from one source IP (token bucket, bursts of twice "
       "that); more get 503."),
@@ -133,6 +137,18 @@ static const struct setting settings[] = {
     S(log_level, "TRUNKLINE_LOG_LEVEL", K_LOGLVL, "info", "debug, info, warn or error."),
     S(api_max_body, "TRUNKLINE_API_MAX_BODY", K_SIZE, "65536",
       "Largest API request body in bytes; larger ones get 413."),
+    S(api_tls, "TRUNKLINE_API_TLS", K_BOOL, "off",
+      "Serve the REST API and web UI over HTTPS with the daemon's certificate (tls_cert, or "
+      "the self-made one: clients trust <data_dir>/tls/cert.pem). TLS 1.2 and 1.3 only."),
+    S(api_allow_plain_http, "TRUNKLINE_API_ALLOW_PLAIN_HTTP", K_BOOL, "off",
+      "Allow plain HTTP on an api_listen address other than loopback (a TLS proxy in front "
+      "terminates HTTPS); off refuses to start, as tokens would cross the network in clear."),
+    S(api_max_connections_per_ip, "TRUNKLINE_API_MAX_CONNECTIONS_PER_IP", K_UINT, "16",
+      "Most API connections at once from one IP address; more are closed at once."),
+    S(api_header_timeout_s, "TRUNKLINE_API_HEADER_TIMEOUT_S", K_UINT, "10",
+      "Seconds an API connection may stay silent before its request's headers are complete "
+      "(and during the TLS handshake); then it is closed. Afterwards 30 s of silence are "
+      "allowed."),
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

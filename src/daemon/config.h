@@ -33,13 +33,18 @@ struct tl_config {
     unsigned max_call_duration_s;   /* → BYE */
     unsigned call_answer_delay_ms;  /* ring this long before the 200 (demos, tests) */
     unsigned max_calls, max_calls_per_workspace; /* concurrent; more → 503 */
+    unsigned drain_timeout_s;                    /* SIGTERM: calls may go on this long */
     unsigned sip_invite_rate;                    /* INVITEs/s per source IP */
     char tls_cert[512];                          /* PEM; empty = self-made one in data_dir/tls */
     char tls_key[512];
     char log_file[512]; /* empty = stderr */
     enum tl_log_format log_format;
     enum tl_log_level log_level;
-    size_t api_max_body;             /* bytes */
+    size_t api_max_body;       /* bytes */
+    bool api_tls;              /* HTTPS with the daemon's certificate */
+    bool api_allow_plain_http; /* plain HTTP on a non-loopback api_listen */
+    unsigned api_max_connections_per_ip;
+    unsigned api_header_timeout_s;
     char agent_allow_networks[1024]; /* CIDRs the address guard lets agents/webhooks reach */
     char agent_insecure_hosts[1024]; /* hosts for which ws:// (and http://) is accepted */
     char agent_tls_ca_file[512];     /* extra CA (PEM) trusted for agent wss:// */

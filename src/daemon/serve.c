@@ -48,6 +48,42 @@ static int daemon_control(void *arg, const char *workspace_id, const char *call_
                            status, 2000);
 }
 
+/* Graceful shutdown (issue 11 item 10). The first SIGTERM/SIGINT drains: new INVITEs and
+ * OPTIONS get 503 + Retry-After (a load balancer moves on), calls in progress carry on
+ * until they end or drain_timeout_s passes. Then every call still up gets our BYE, and
+ * the stack stays up until those BYEs are answered or fail (their retransmissions and
+ * timer F, 64*T1), so the record says how each really ended. A second signal ends at
+ * once. */
+#define DRAIN_RETRY_AFTER_S 30
+static struct {
+    unsigned signals;
+    bool draining;
+    uint64_t deadline; /* loop ms: drain, then BYE wait */
+    uv_timer_t tm;
+    bool tm_on;
+    struct tl_call_layer *calls;
+    struct tl_sip_stack *sip;
+    struct tl_media_engine *media;
+    unsigned drain_s;
+} shut;
+
+static void on_shut_tick(uv_timer_t *t)
+{
+    if (shut.signals >= 2 || uv_now(t->loop) >= shut.deadline ||
+        (shut.draining && tl_call_count(shut.calls) == 0))
+        uv_stop(t->loop);
+}
+
+static void shut_timer(uv_loop_t *loop, uint64_t deadline)
+{
+    shut.deadline = deadline;
+    if (!shut.tm_on) {
+        uv_timer_init(loop, &shut.tm);
+        shut.tm_on = true;
+    }
+    uv_timer_start(&shut.tm, on_shut_tick, 100, 100);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     if (signum == SIGHUP) {
@@ -55,7 +91,24 @@ static void on_signal(uv_signal_t *h, int signum)
         tl_info("core", "log.reopen", "result=%s", r ? strerror(r) : "ok");
         return;
     }
-    tl_info("core", "shutdown", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (signum == SIGUSR1) { /* what is open now: for operators and bench/soak */
+        tl_info("core", "stats", "calls=%zu server_tsx=%zu media_streams=%u",
+                tl_call_count(shut.calls), tl_sip_stack_server_tsx(shut.sip),
+                shut.media ? tl_media_engine_streams(shut.media) : 0);
+        return;
+    }
+    const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+    shut.signals++;
+    if (shut.signals == 1 && shut.calls && shut.drain_s && tl_call_count(shut.calls) > 0) {
+        tl_info("core", "drain", "signal=%s calls=%zu timeout_s=%u", name,
+                tl_call_count(shut.calls), shut.drain_s);
+        shut.draining = true;
+        tl_call_layer_drain(shut.calls, DRAIN_RETRY_AFTER_S);
+        tl_sip_stack_drain(shut.sip, DRAIN_RETRY_AFTER_S);
+        shut_timer(h->loop, uv_now(h->loop) + (uint64_t)shut.drain_s * 1000);
+        return;
+    }
+    tl_info("core", "shutdown", "signal=%s%s", name, shut.signals > 1 ? " now=yes" : "");
     uv_stop(h->loop);
 }
 
@@ -97,7 +150,7 @@ int tl_serve_main(int argc, char **argv)
     uint8_t key[32];
     bool created = false;
     uv_loop_t loop;
-    uv_signal_t sig[3];
+    uv_signal_t sig[4];
     bool loop_ok = false;
     struct tl_sip_stack *sip = NULL;
     struct tl_sip_sess_layer *sess = NULL;
@@ -107,6 +160,7 @@ int tl_serve_main(int argc, char **argv)
     struct tl_call_regdiag regd = {0};
     struct tl_media_engine *media = NULL;
     struct tl_call_layer *calls = NULL;
+    bool calls_freed = false;
     /* what WebSocket agents share: DNS, TLS client context, the address guard */
     struct tl_agent_env aenv = {0};
     struct tl_net_guard aguard;
@@ -120,7 +174,8 @@ int tl_serve_main(int argc, char **argv)
                  strerror(errno));
         goto out;
     }
-    if (tl_master_key_load(cfg.data_dir, key, &created, &err)) {
+    if (tl_data_dir_check(cfg.data_dir, &err) ||
+        tl_master_key_load(cfg.data_dir, key, &created, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
     }
@@ -134,6 +189,16 @@ int tl_serve_main(int argc, char **argv)
         goto out;
     }
     tl_info("store", "open", "path=%s schema=%d", db, tl_store_schema_version(st));
+    /* calls the last process left up (kill -9, crash, power cut): no BYE of ours will ever
+     * end them, so close them now, before this process takes any call */
+    int64_t reopened = 0;
+    if (tl_store_calls_close_open(st, "gateway_restart", tl_now_ms(), &reopened, &err)) {
+        tl_error("core", "start.failed", "reason=\"%s\"", err.message);
+        goto out;
+    }
+    if (reopened)
+        tl_warnl("store", "calls.closed_at_start", "calls=%lld end_reason=gateway_restart",
+                 (long long)reopened);
     /* before the API: the routing cache hooks every write from its first one */
     if ((r = tl_routing_open(&routing, st)) || (r = tl_recorder_open(&rec, st, NULL))) {
         tl_error("core", "start.failed", "reason=\"routing cache / recorder: %s\"", strerror(r));
@@ -169,7 +234,13 @@ int tl_serve_main(int argc, char **argv)
                                  .sip_dns_servers = cfg.sip_dns_servers,
                                  .sip_t1_ms = cfg.sip_t1_ms,
                                  .agent_allow_networks = cfg.agent_allow_networks,
-                                 .agent_insecure_hosts = cfg.agent_insecure_hosts};
+                                 .agent_insecure_hosts = cfg.agent_insecure_hosts,
+                                 .per_ip_limit = cfg.api_max_connections_per_ip,
+                                 .header_timeout_s = cfg.api_header_timeout_s,
+                                 .tls = cfg.api_tls,
+                                 .tls_cert_file = cert,
+                                 .tls_key_file = ckey,
+                                 .allow_plain_http = cfg.api_allow_plain_http};
     if (tl_api_start(&api, &acfg, st, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
@@ -185,7 +256,8 @@ int tl_serve_main(int argc, char **argv)
         tl_strlcpy(host, "127.0.0.1", sizeof host);
     else if (!strcmp(host, "[::]"))
         tl_strlcpy(host, "[::1]", sizeof host);
-    snprintf(api_url, sizeof api_url, "http://%s:%d", host, port);
+    const char *scheme = cfg.api_tls ? "https" : "http";
+    snprintf(api_url, sizeof api_url, "%s://%s:%d", scheme, host, port);
     if (tl_store_bootstrap(st, api_url))
         goto out;
 
@@ -195,8 +267,8 @@ int tl_serve_main(int argc, char **argv)
         tl_error("core", "start.failed", "reason=\"mailbox: %s\"", strerror(r));
         goto out;
     }
-    int signums[3] = {SIGTERM, SIGINT, SIGHUP};
-    for (int i = 0; i < 3; i++) {
+    int signums[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    for (int i = 0; i < 4; i++) {
         uv_signal_init(&loop, &sig[i]);
         uv_signal_start(&sig[i], on_signal, signums[i]);
     }
@@ -303,7 +375,8 @@ int tl_serve_main(int argc, char **argv)
                                    .invite_rate = cfg.sip_invite_rate,
                                    .answer_delay_ms = cfg.call_answer_delay_ms,
                                    .loop = &loop,
-                                   .agent_env = &aenv};
+                                   .agent_env = &aenv,
+                                   .freed = &calls_freed};
         if (cfg.rtp_port_min > cfg.rtp_port_max || cfg.rtp_port_max - cfg.rtp_port_min < 3) {
             tl_error("core", "start.failed", "reason=\"rtp_port_min must be below rtp_port_max\"");
             goto out;
@@ -315,14 +388,19 @@ int tl_serve_main(int argc, char **argv)
             goto out;
         }
     }
+    shut.calls = calls;
+    shut.sip = sip;
+    shut.media = media;
+    shut.drain_s = cfg.drain_timeout_s;
     if (calls) { /* the REST API may now hang up, transfer, send digits on live calls */
         ctl = (struct control){calls, mb};
         tl_api_set_calls(api, &(struct tl_api_calls){daemon_control, &ctl});
     }
     /* ---- end SIP stack start ---- */
-    tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,
+    tl_info("core", "ready", "api=%s://%s/v1/ api_port=%d pid=%d", scheme, cfg.api_listen, port,
             (int)getpid());
-    printf("trunkline is running. REST API: http://%s/v1/  (health: /healthz)\n", cfg.api_listen);
+    printf("trunkline is running. REST API: %s://%s/v1/  (health: /healthz)\n", scheme,
+           cfg.api_listen);
     fflush(stdout);
     uv_run(&loop, UV_RUN_DEFAULT);
     code = 0;
@@ -338,6 +416,19 @@ out:
     api = NULL;
     if (loop_ok) {
         tl_call_layer_close(calls); /* BYE/503 to every call, records queued */
+        /* the BYEs complete their transactions (answered, or timer F: 64*T1) unless a
+         * second signal came; the layer frees itself when its last call is gone */
+        if (calls && !calls_freed && shut.signals < 2) {
+            shut.draining = false;
+            shut_timer(&loop, uv_now(&loop) + 64ull * cfg.sip_t1_ms + 1000);
+            while (!calls_freed && shut.signals < 2 && uv_now(&loop) < shut.deadline)
+                uv_run(&loop, UV_RUN_ONCE);
+            tl_info("core", "shutdown.byes", "complete=%s", calls_freed ? "yes" : "no");
+        }
+        if (shut.tm_on) {
+            uv_timer_stop(&shut.tm);
+            uv_close((uv_handle_t *)&shut.tm, NULL);
+        }
         /* agents got `stop` and a close frame: let them go, briefly, then drop the rest */
         for (int i = 0; aenv.live && i < 200; i++)
             uv_run(&loop, UV_RUN_NOWAIT);
@@ -346,7 +437,7 @@ out:
         tl_sip_stack_stop(sip);       /* ---- SIP stack: stop (before the API) ---- */
         tl_sip_sess_layer_free(sess); /* after the stack: its ECANCELED answers come first */
         tl_sip_inauth_free(tauth);    /* borrowed by the session layer */
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 4; i++)
             uv_close((uv_handle_t *)&sig[i], NULL);
         uv_run(&loop, UV_RUN_NOWAIT);
         /* media sockets close asynchronously; the engine goes once none is left */

@@ -49,9 +49,30 @@ static EVP_PKEY *load_key(const char *path)
     return k;
 }
 
+int tl_tlscert_key_mode(const char *key_path, struct tl_err *err)
+{
+    struct stat st;
+    if (stat(key_path, &st) != 0)
+        return tl_err_set(err, errno, 500, "tls", "tls_key", "cannot stat TLS private key %s: %s",
+                          key_path, strerror(errno));
+    /* Anyone who reads the key can impersonate this gateway to carriers and decrypt
+     * recorded TLS (no forward secrecy with RSA key exchange on old peers). Group access
+     * stays allowed: Debian's ssl-cert group (0640 keys) is the common way to share a
+     * CA-signed key with a service user. */
+    if (st.st_mode & S_IRWXO)
+        return tl_err_set(err, EPERM, 500, "tls", "tls_key",
+                          "TLS private key %s has mode %03o, readable by others: run chmod o-rwx "
+                          "%s (or chmod 600)",
+                          key_path, (unsigned)(st.st_mode & 0777), key_path);
+    return 0;
+}
+
 int tl_tlscert_check(const char *cert_path, const char *key_path, char fingerprint[100],
                      struct tl_err *err)
 {
+    int mr = tl_tlscert_key_mode(key_path, err);
+    if (mr && mr != ENOENT)
+        return mr;
     X509 *x = load_cert(cert_path);
     EVP_PKEY *k = x ? load_key(key_path) : NULL;
     int ret = 0;
@@ -134,6 +155,12 @@ int tl_tlscert_ensure(const char *data_dir, const char *host, char cert_path[512
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return tl_err_set(err, errno, 500, "tls", "data_dir", "cannot create %s: %s", dir,
                           strerror(errno));
+    struct stat kst;
+    if (stat(key_path, &kst) == 0) {
+        int mr = tl_tlscert_key_mode(key_path, err);
+        if (mr)
+            return mr;
+    }
     if (still_good(cert_path, key_path, fingerprint))
         return 0;
 

@@ -10,7 +10,11 @@
  * not. Writes the chosen paths and the SHA-256 fingerprint ("AB:CD:…"). */
 int tl_tlscert_ensure(const char *data_dir, const char *host, char cert_path[512],
                       char key_path[512], char fingerprint[100], bool *created, struct tl_err *err);
-/* Checks a configured certificate/key pair loads and matches. */
+/* 0, or EPERM (with the chmod to run in err) for a private key file others may read;
+ * stat's errno when it is missing. */
+int tl_tlscert_key_mode(const char *key_path, struct tl_err *err);
+/* Checks a configured certificate/key pair loads and matches, and that the key file is
+ * not open to others (tl_tlscert_key_mode). */
 int tl_tlscert_check(const char *cert_path, const char *key_path, char fingerprint[100],
                      struct tl_err *err);
 

@@ -43,11 +43,23 @@ struct tl_sip_stack {
     void *stray_arg;
     tl_sip_register_h *register_h; /* told of each refused REGISTER (diagnostics) */
     void *register_arg;
+    unsigned drain_retry_s; /* > 0: draining, OPTIONS answer 503 with this Retry-After */
     uv_prepare_t prep;      /* re-arms the uv timer before each poll (other layers' timers) */
     uint64_t armed;         /* deadline the uv timer is armed for; UINT64_MAX: stopped */
     int open_h;             /* timer + prepare handles still open (stop frees on the last) */
     struct tl_sip_uac *uac; /* the client side (uac.c) */
 };
+
+size_t tl_sip_stack_server_tsx(const struct tl_sip_stack *s)
+{
+    return s && s->tsx ? tl_sip_tsx_count(s->tsx) : 0;
+}
+
+void tl_sip_stack_drain(struct tl_sip_stack *s, unsigned retry_after_s)
+{
+    if (s)
+        s->drain_retry_s = retry_after_s;
+}
 
 void tl_sip_stack_conn_ref(struct tl_sip_stack *s, const struct tl_sip_peer *peer, int delta)
 {
@@ -280,6 +292,11 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
             s->register_h(m, peer, s->register_arg);
         return;
     case TL_SIP_METHOD_OPTIONS:
+        if (s->drain_retry_s) { /* a load balancer's health check: send calls elsewhere */
+            snprintf(hdrs, sizeof hdrs, "Retry-After: %u\r\n", s->drain_retry_s);
+            tl_sip_stack_reply(s, tx, m, peer, 503, hdrs, NULL, NULL, NULL, 0);
+            return;
+        }
         tl_sip_stack_reply(s, tx, m, peer, 200,
                            ALLOW_HDR "Accept: application/sdp\r\nSupported: \r\n", NULL, NULL, NULL,
                            0);

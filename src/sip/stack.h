@@ -297,6 +297,12 @@ void tl_sip_stack_set_register_h(struct tl_sip_stack *s, tl_sip_register_h *h, v
 typedef void(tl_sip_dlg_req_h)(struct tl_sip_stack *s, struct tl_sip_tsx *tx,
                                const struct tl_sip_msg *msg, void *arg);
 void tl_sip_stack_set_dialog_h(struct tl_sip_stack *s, tl_sip_dlg_req_h *h, void *arg);
+/* Server transactions alive now (operations: SIGUSR1's stats line, bench/soak). */
+size_t tl_sip_stack_server_tsx(const struct tl_sip_stack *s);
+/* Graceful shutdown: retry_after_s > 0 makes out-of-dialog OPTIONS answer 503 with that
+ * Retry-After, so that a load balancer probing with OPTIONS sends calls elsewhere; 0 ends
+ * it. In-dialog traffic is untouched. */
+void tl_sip_stack_drain(struct tl_sip_stack *s, unsigned retry_after_s);
 /* tl_sip_tport_conn_ref() for the stream connection of peer (UDP: nothing). */
 void tl_sip_stack_conn_ref(struct tl_sip_stack *s, const struct tl_sip_peer *peer, int delta);
 /* The loop time the stack uses, ms (for timers of the layers above). */

@@ -36,8 +36,8 @@ struct tl_recorder {
     pthread_mutex_t mu;
     pthread_cond_t work; /* producers -> writer: records, close, flush */
     pthread_cond_t done; /* writer -> flushers: a batch finished */
-    struct qitem *q;     /* ring of cfg.queue_cap */
-    size_t head, count;
+    struct qitem *q;     /* ring of qcap (cfg.queue_cap, grown only for end records) */
+    size_t qcap, head, count;
     int64_t first_ms;  /* monotonic time the oldest queued record arrived */
     uint64_t pushed;   /* records ever queued */
     uint64_t finished; /* records ever taken and written (or failed) */
@@ -186,7 +186,8 @@ int tl_recorder_open(struct tl_recorder **rp, struct tl_store *s, const struct t
     r->paused = r->cfg.paused;
     r->global.tokens = r->cfg.global;
     r->global.last_ms = rl_now(r);
-    r->q = calloc(r->cfg.queue_cap, sizeof *r->q);
+    r->qcap = r->cfg.queue_cap;
+    r->q = calloc(r->qcap, sizeof *r->q);
     r->batch = calloc(r->cfg.batch_max, sizeof *r->batch);
     r->refs = calloc(r->cfg.batch_max, sizeof *r->refs);
     if (!r->q || !r->batch || !r->refs) {
@@ -224,24 +225,50 @@ static void write_batch(struct tl_recorder *r)
     struct tl_record_ref *refs = r->refs;
     size_t k = r->count < r->cfg.batch_max ? r->count : r->cfg.batch_max;
     for (size_t i = 0; i < k; i++) {
-        batch[i] = r->q[(r->head + i) % r->cfg.queue_cap];
+        batch[i] = r->q[(r->head + i) % r->qcap];
         refs[i].call = batch[i].call;
         refs[i].event = batch[i].event;
     }
-    r->head = (r->head + k) % r->cfg.queue_cap;
+    r->head = (r->head + k) % r->qcap;
     r->count -= k;
     r->first_ms = mono_ms(); /* the rest waits at most one more window */
-    pthread_mutex_unlock(&r->mu);
-
-    struct tl_err err = {0};
-    int ret = tl_store_records_write(r->store, refs, k, &err);
-    if (ret)
-        ret = tl_store_records_write(r->store, refs, k, &err);
-    if (ret)
-        tl_error("store", "records.write_failed", "records=%zu error=%d detail=\"%s\"", k, ret,
-                 err.message);
+    bool has_end = false;
     for (size_t i = 0; i < k; i++)
+        has_end |= batch[i].call && batch[i].call->ended_at != 0;
+
+    /* A batch with an end record is retried until it is written (a full disk, a locked
+     * file): a lost end would leave its call in progress forever. Meanwhile the queue
+     * fills and sheds events and start records only. At close we give up after the
+     * first retries: the next start closes such calls as gateway_restart. */
+    int64_t backoff = 100;
+    int ret;
+    for (;;) {
+        bool retry = has_end && !r->closing;
+        pthread_mutex_unlock(&r->mu);
+        struct tl_err err = {0};
+        ret = tl_store_records_write(r->store, refs, k, &err);
+        if (ret)
+            ret = tl_store_records_write(r->store, refs, k, &err);
+        if (ret)
+            tl_error("store", "records.write_failed", "records=%zu error=%d detail=\"%s\" retry=%s",
+                     k, ret, err.message, retry ? "yes" : "no");
+        pthread_mutex_lock(&r->mu);
+        if (!ret || !has_end || r->closing)
+            break;
+        r->st.write_retries++;
+        int64_t due = mono_ms() + backoff;
+        struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000L};
+        while (!r->closing && mono_ms() < due)
+            pthread_cond_timedwait(&r->work, &r->mu, &ts);
+        backoff = backoff < 5000 ? backoff * 2 : 5000;
+    }
+    pthread_mutex_unlock(&r->mu);
+    for (size_t i = 0; i < k; i++) {
+        if (ret && batch[i].call && batch[i].call->ended_at)
+            tl_error("store", "records.end_lost", "call=%s reason=%s", batch[i].call->id,
+                     batch[i].call->end_reason);
         item_free(&batch[i]);
+    }
 
     pthread_mutex_lock(&r->mu);
     if (ret)
@@ -276,18 +303,46 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Queues an owned record; frees it when the queue is full. */
-static int push(struct tl_recorder *r, struct tl_call_record *c, struct tl_event *e)
+/* Doubles the ring, keeping the order (the oldest first). Under r->mu. */
+static int grow_ring(struct tl_recorder *r)
+{
+    if (r->qcap > SIZE_MAX / 2 / sizeof *r->q)
+        return ENOMEM;
+    size_t ncap = r->qcap * 2;
+    struct qitem *nq = calloc(ncap, sizeof *nq);
+    if (!nq)
+        return ENOMEM;
+    for (size_t i = 0; i < r->count; i++)
+        nq[i] = r->q[(r->head + i) % r->qcap];
+    free(r->q);
+    r->q = nq;
+    r->qcap = ncap;
+    r->head = 0;
+    return 0;
+}
+
+/* Queues an owned record. Past cfg.queue_cap an event or a start record is dropped; an
+ * end record (must) is never: the ring grows for it ("spill"), and only if memory runs
+ * out does the producer wait for the writer to make room. Memory stays bounded because a
+ * call has one end and admission refuses new calls while the queue is over its cap
+ * (tl_recorder_backlogged). */
+static int push(struct tl_recorder *r, struct tl_call_record *c, struct tl_event *e, bool must)
 {
     pthread_mutex_lock(&r->mu);
-    if (r->count == r->cfg.queue_cap) {
+    if (r->count >= r->cfg.queue_cap && !must) {
         r->st.dropped_full++;
         pthread_mutex_unlock(&r->mu);
         free(c);
         free(e);
         return EAGAIN;
     }
-    r->q[(r->head + r->count) % r->cfg.queue_cap] = (struct qitem){c, e};
+    while (r->count == r->qcap && grow_ring(r) != 0) {
+        pthread_cond_signal(&r->work);
+        pthread_cond_wait(&r->done, &r->mu);
+    }
+    if (r->count >= r->cfg.queue_cap)
+        r->st.spilled++;
+    r->q[(r->head + r->count) % r->qcap] = (struct qitem){c, e};
     if (r->count++ == 0)
         r->first_ms = mono_ms();
     r->pushed++;
@@ -313,7 +368,7 @@ int tl_recorder_call(struct tl_recorder *r, const struct tl_call_record *c)
     text_fix(copy->codec, sizeof copy->codec);
     if (!copy->created_at)
         copy->created_at = tl_now_ms();
-    return push(r, copy, NULL);
+    return push(r, copy, NULL, copy->ended_at != 0);
 }
 
 int tl_recorder_event(struct tl_recorder *r, const struct tl_event *e, const char *source)
@@ -371,7 +426,7 @@ int tl_recorder_event(struct tl_recorder *r, const struct tl_event *e, const cha
         tl_id_new(copy->id, "ev");
     if (!copy->created_at)
         copy->created_at = tl_now_ms();
-    return push(r, NULL, copy);
+    return push(r, NULL, copy, false);
 }
 
 void tl_recorder_flush(struct tl_recorder *r)
@@ -394,6 +449,14 @@ void tl_recorder_resume(struct tl_recorder *r)
     pthread_mutex_unlock(&r->mu);
 }
 
+bool tl_recorder_backlogged(struct tl_recorder *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool b = r->count >= r->cfg.queue_cap;
+    pthread_mutex_unlock(&r->mu);
+    return b;
+}
+
 void tl_recorder_stats(struct tl_recorder *r, struct tl_recorder_stats *out)
 {
     pthread_mutex_lock(&r->mu);
@@ -411,10 +474,11 @@ void tl_recorder_close(struct tl_recorder *r)
     pthread_cond_signal(&r->work);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL); /* the writer leaves only with the queue empty */
-    if (r->st.dropped_full || r->st.write_failed || r->st.suppressed)
+    if (r->st.dropped_full || r->st.write_failed || r->st.suppressed || r->st.spilled)
         tl_info("store", "records.closed",
-                "written=%llu dropped_full=%llu write_failed=%llu suppressed=%llu",
+                "written=%llu dropped_full=%llu spilled=%llu write_failed=%llu suppressed=%llu",
                 (unsigned long long)r->st.written, (unsigned long long)r->st.dropped_full,
-                (unsigned long long)r->st.write_failed, (unsigned long long)r->st.suppressed);
+                (unsigned long long)r->st.spilled, (unsigned long long)r->st.write_failed,
+                (unsigned long long)r->st.suppressed);
     recorder_free(r, true);
 }

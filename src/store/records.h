@@ -4,8 +4,10 @@
  * Threads and ownership. A struct tl_recorder owns one writer thread and a bounded queue.
  * tl_recorder_call() and tl_recorder_event() may be called from any thread (the SIP loop,
  * the API); they copy the record into the queue under a short mutex and return: no disk,
- * no waiting on the writer. When the queue is full the record is dropped and counted
- * (stats.dropped_full), never waited for. The writer thread takes up to batch_max
+ * no waiting on the writer. When the queue is full an event or a call's start record is
+ * dropped and counted (stats.dropped_full), never waited for; a call's end record
+ * (ended_at set) is never dropped: it is queued past the cap (stats.spilled), and a batch
+ * holding one is retried until the store takes it. The writer thread takes up to batch_max
  * records at a time and writes them in one SQLite transaction, at most batch_ms after
  * the first of them was queued. tl_recorder_close() writes everything still queued
  * (a clean shutdown loses nothing), joins the thread and frees; call it after every
@@ -140,11 +142,13 @@ struct tl_recorder_cfg {
 };
 
 struct tl_recorder_stats {
-    uint64_t queued;       /* accepted into the queue */
-    uint64_t written;      /* committed to the store */
-    uint64_t dropped_full; /* refused: queue full */
-    uint64_t suppressed;   /* events over a rate limit */
-    uint64_t write_failed; /* lost to a store error (logged) */
+    uint64_t queued;        /* accepted into the queue */
+    uint64_t written;       /* committed to the store */
+    uint64_t dropped_full;  /* refused: queue full */
+    uint64_t suppressed;    /* events over a rate limit */
+    uint64_t write_failed;  /* lost to a store error (logged) */
+    uint64_t spilled;       /* end records queued past queue_cap */
+    uint64_t write_retries; /* batches with an end record written again after a failure */
 };
 
 struct tl_recorder;
@@ -157,8 +161,9 @@ int tl_recorder_open(struct tl_recorder **rp, struct tl_store *s,
 void tl_recorder_close(struct tl_recorder *r);
 
 /* Non-blocking from any thread. Returns 0 when queued, EAGAIN when the queue was full
- * (dropped, counted), ENOMEM. The record is copied; text that is not valid UTF-8 is
- * repaired ('?') so that the API can always show it. */
+ * (dropped, counted; never for an end record: ended_at != 0), ENOMEM. The record is
+ * copied; text that is not valid UTF-8 is repaired ('?') so that the API can always show
+ * it. Only when memory runs out does an end record wait for the writer to make room. */
 int tl_recorder_call(struct tl_recorder *r, const struct tl_call_record *c);
 /* As tl_recorder_call, plus EBUSY when a rate limit suppressed the event (counted, and
  * folded into the next event of that key). The key is e->number_id when set, else
@@ -166,6 +171,9 @@ int tl_recorder_call(struct tl_recorder *r, const struct tl_call_record *c);
  * e->id and a zero e->created_at are filled here, so both tell when it happened. */
 int tl_recorder_event(struct tl_recorder *r, const struct tl_event *e, const char *source);
 
+/* true while the queue holds queue_cap records or more (the disk does not keep up):
+ * admission refuses new calls then, so that end records stay bounded. Any thread. */
+bool tl_recorder_backlogged(struct tl_recorder *r);
 /* Blocks until every record queued before the call is written (or failed). For tests
  * and for an orderly shutdown; never from the loop thread. */
 void tl_recorder_flush(struct tl_recorder *r);

@@ -120,6 +120,27 @@ static int read_key(int fd, const char *path, uint8_t key[32], struct tl_err *er
     return 0;
 }
 
+int tl_data_dir_check(const char *data_dir, struct tl_err *err)
+{
+    struct stat st;
+    if (stat(data_dir, &st) != 0)
+        return tl_err_set(err, errno, 500, "data_dir", "data_dir", "cannot stat data_dir %s: %s",
+                          data_dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return tl_err_set(err, ENOTDIR, 500, "data_dir", "data_dir",
+                          "data_dir %s is not a directory", data_dir);
+    /* Whoever can write the directory can swap trunkline.db, its WAL or the certificate
+     * for their own (calls routed to their agent, a key of theirs on our TLS port), or
+     * unlink master.key: refuse, as for a readable master key. */
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return tl_err_set(err, EPERM, 500, "data_dir", "data_dir",
+                          "data_dir %s has mode %03o, writable by %s: run chmod go-w %s "
+                          "(or chmod 700)",
+                          data_dir, (unsigned)(st.st_mode & 0777),
+                          st.st_mode & S_IWOTH ? "others" : "its group", data_dir);
+    return 0;
+}
+
 int tl_master_key_load(const char *data_dir, uint8_t key[32], bool *created, struct tl_err *err)
 {
     char path[4096];

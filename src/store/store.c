@@ -179,6 +179,10 @@ static const char *const migrations[] = {
     "ALTER TABLE agents ADD COLUMN voice_method TEXT NOT NULL DEFAULT 'POST';"
     "ALTER TABLE agents ADD COLUMN fallback_url TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE agents ADD COLUMN status_callback TEXT NOT NULL DEFAULT '';",
+
+    /* v7: tokens may expire (issue 11: a leaked token of a departed contractor should not
+     * live forever) */
+    "ALTER TABLE tokens ADD COLUMN expires_at INTEGER;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -609,7 +613,8 @@ static int inbound_to_json(const struct tl_inbound_trunk *t, char **out)
         json_put(o, "origination_url", json_string(t->origination_url)) ||
         (t->rtp_latching &&
          json_put(o, "rtp_latching",
-                  json_string(opt_name(tl_rtp_latching_name(t->rtp_latching)))))) {
+                  json_string(opt_name(tl_rtp_latching_name(t->rtp_latching))))) ||
+        (t->allow_any_source && json_put(o, "allow_any_source", json_true()))) {
         json_decref(o);
         o = NULL;
     }
@@ -660,6 +665,7 @@ static int inbound_from_json(const char *text, struct tl_inbound_trunk *t)
     if (!o)
         return EIO;
     jstr(o, "origination_url", t->origination_url, sizeof t->origination_url);
+    t->allow_any_source = json_is_true(json_object_get(o, "allow_any_source"));
     /* absent (rows written before the member existed) = the gateway's setting */
     t->rtp_latching = TL_LATCHING_DEFAULT;
     if (json_object_get(o, "rtp_latching")) {
@@ -859,6 +865,12 @@ static int ws_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 }
 
 #define TK_COLS "seq, id, workspace_id, role, name, prefix, created_at"
+/* TK_COLS and the bookkeeping columns, for reads; a store opened at an older schema
+ * (migration tests) reads NULLs */
+#define TK_COLS_RD(s)                                                                              \
+    ((s)->version >= 6   ? TK_COLS ", last_used_at, expires_at"                                    \
+     : (s)->version >= 2 ? TK_COLS ", last_used_at, NULL"                                          \
+                         : TK_COLS ", NULL, NULL")
 
 static int tk_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
@@ -874,6 +886,10 @@ static int tk_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     col_text(st, 4, t->name, sizeof t->name);
     col_text(st, 5, t->prefix, sizeof t->prefix);
     t->created_at = sqlite3_column_int64(st, 6);
+    if (sqlite3_column_count(st) > 8) {
+        t->last_used_at = sqlite3_column_int64(st, 7); /* NULL reads 0 */
+        t->expires_at = sqlite3_column_int64(st, 8);
+    }
     return 0;
 }
 
@@ -1379,8 +1395,11 @@ int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL
     tl_strlcpy(t->prefix, secret, TOKEN_PREFIX_LEN + 1);
 
     ret = prep(s, op,
-               "INSERT INTO tokens (id, workspace_id, role, name, prefix, hash, created_at) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+               s->version >= 6
+                   ? "INSERT INTO tokens (id, workspace_id, role, name, prefix, hash, created_at, "
+                     "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                   : "INSERT INTO tokens (id, workspace_id, role, name, prefix, hash, created_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                &st, err);
     if (ret != 0)
         goto out;
@@ -1389,7 +1408,9 @@ int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL
                  bind_str(st, 1, t->id) || bind_opt(st, 2, t->workspace_id) ||
                      bind_str(st, 3, opt_name(tl_role_name(t->role))) || bind_str(st, 4, t->name) ||
                      bind_str(st, 5, t->prefix) || bind_blob(st, 6, hash, sizeof hash, true) ||
-                     sqlite3_bind_int64(st, 7, t->created_at),
+                     sqlite3_bind_int64(st, 7, t->created_at) ||
+                     (s->version >= 6 && (t->expires_at ? sqlite3_bind_int64(st, 8, t->expires_at)
+                                                        : sqlite3_bind_null(st, 8))),
                  err);
     if (ret != 0)
         goto out;
@@ -1422,10 +1443,9 @@ int tl_store_token_auth(struct tl_store *s, const char *secret, struct tl_token 
     tl_token_hash(s->key, secret, hash);
 
     lock(s);
-    ret = prep(s, op,
-               s->version >= 2 ? "SELECT " TK_COLS ", last_used_at FROM tokens WHERE hash = ?1"
-                               : "SELECT " TK_COLS ", NULL FROM tokens WHERE hash = ?1",
-               &st, NULL);
+    char q[256];
+    snprintf(q, sizeof q, "SELECT %s FROM tokens WHERE hash = ?1", TK_COLS_RD(s));
+    ret = prep(s, op, q, &st, NULL);
     if (ret != 0)
         goto out;
     if (bind_blob(st, 1, hash, sizeof hash, true)) {
@@ -1445,8 +1465,13 @@ int tl_store_token_auth(struct tl_store *s, const char *secret, struct tl_token 
     if (ret != 0)
         goto out;
     now = tl_now_ms();
+    if (out->expires_at && now >= out->expires_at) {
+        ret = ENOENT; /* expired: answered like an unknown token */
+        goto out;
+    }
     if (s->version >= 2) {
         last_used = sqlite3_column_int64(st, 7);
+        /* one write a minute at most: a request never waits for an fsync of bookkeeping */
         touch = sqlite3_column_type(st, 7) == SQLITE_NULL || now - last_used >= TOKEN_TOUCH_MS;
     }
     fin(&st);
@@ -1474,11 +1499,13 @@ int tl_store_token_list(struct tl_store *s, const char *workspace_id, const stru
 {
     struct tl_token *items;
     size_t n;
-    int ret = list_page(s, "token_list",
-                        "SELECT " TK_COLS " FROM tokens WHERE (?1 IS NULL OR workspace_id = ?1) "
-                        "AND seq > ?2 ORDER BY seq LIMIT ?3",
-                        &workspace_id, 1, pg, sizeof *items, tk_row, (void **)&items, &n,
-                        next_cursor, err);
+    char q[300];
+    snprintf(q, sizeof q,
+             "SELECT %s FROM tokens WHERE (?1 IS NULL OR workspace_id = ?1) "
+             "AND seq > ?2 ORDER BY seq LIMIT ?3",
+             TK_COLS_RD(s));
+    int ret = list_page(s, "token_list", q, &workspace_id, 1, pg, sizeof *items, tk_row,
+                        (void **)&items, &n, next_cursor, err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(&items[i], arg);
     free(items);
@@ -1494,10 +1521,11 @@ int tl_store_token_get(struct tl_store *s, const char *workspace_id, const char 
     int64_t seq;
 
     lock(s);
-    int ret = row_one(s, "token_get",
-                      "SELECT " TK_COLS " FROM tokens WHERE id = ?1 "
-                      "AND (?2 IS NULL OR workspace_id = ?2)",
-                      args, 2, &st, NULL);
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT %s FROM tokens WHERE id = ?1 AND (?2 IS NULL OR workspace_id = ?2)",
+             TK_COLS_RD(s));
+    int ret = row_one(s, "token_get", q, args, 2, &st, NULL);
     if (ret == 0)
         ret = tk_row(st, out, &seq, NULL);
     sqlite3_finalize(st);
@@ -1507,14 +1535,43 @@ int tl_store_token_get(struct tl_store *s, const char *workspace_id, const char 
 
 int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const char *id)
 {
+    static const char op[] = "token_delete";
     const char *args[] = {id, workspace_id};
 
     lock(s);
-    int ret = exec_args(s, "token_delete",
-                        "DELETE FROM tokens WHERE id = ?1 AND (?2 IS NULL OR workspace_id = ?2)",
-                        args, 2, NULL);
-    if (ret == 0 && sqlite3_changes(s->db) == 0)
-        ret = ENOENT;
+    int ret = tx_begin(s, op, NULL);
+    /* never the last operator token (that locks everyone out of the operator routes;
+     * docs/api.md has the offline recovery); expired ones do not count as a way in */
+    if (ret == 0) {
+        char q[400];
+        snprintf(q, sizeof q,
+                 "DELETE FROM tokens WHERE id = ?1 AND (?2 IS NULL OR workspace_id = ?2) AND NOT "
+                 "(role = 'operator'%s AND (SELECT count(*) FROM tokens WHERE role = "
+                 "'operator'%s) <= 1)",
+                 s->version >= 6 ? " AND (expires_at IS NULL OR expires_at > ?3)" : "",
+                 s->version >= 6 ? " AND (expires_at IS NULL OR expires_at > ?3)" : "");
+        sqlite3_stmt *st = NULL;
+        ret = prep(s, op, q, &st, NULL);
+        if (ret == 0 &&
+            (bind_args(st, args, 2) || (s->version >= 6 && sqlite3_bind_int64(st, 3, tl_now_ms()))))
+            ret = db_fail(s, op, NULL);
+        if (ret == 0)
+            ret = step_done(s, op, st, NULL);
+        sqlite3_finalize(st);
+    }
+    if (ret == 0 && sqlite3_changes(s->db) == 0) {
+        /* nothing deleted: no such token, or the last operator one */
+        sqlite3_stmt *st = NULL;
+        ret = row_one(s, op,
+                      "SELECT role FROM tokens WHERE id = ?1 AND (?2 IS NULL OR workspace_id = ?2)",
+                      args, 2, &st, NULL);
+        if (ret == 0)
+            ret = EBUSY;
+        sqlite3_finalize(st);
+    }
+    if (ret == 0)
+        ret = tx_commit(s, op, NULL);
+    tx_rollback(s);
     unlock(s);
     return ret;
 }
@@ -2643,6 +2700,29 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
     if (ret == 0)
         ret = tx_commit(s, op, err);
     tx_rollback(s);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_calls_close_open(struct tl_store *s, const char *end_reason, int64_t now_ms,
+                              int64_t *closed, struct tl_err *err)
+{
+    static const char op[] = "calls_close_open";
+    sqlite3_stmt *st = NULL;
+    *closed = 0;
+    lock(s);
+    /* one statement: a full scan of calls once per start, no index to keep for it */
+    int ret = prep(s, op,
+                   "UPDATE calls SET ended_at = max(?1, created_at, coalesce(answered_at, 0)), "
+                   "end_reason = ?2 WHERE ended_at IS NULL",
+                   &st, err);
+    if (ret == 0 && (sqlite3_bind_int64(st, 1, now_ms) || bind_str(st, 2, end_reason)))
+        ret = db_fail(s, op, err);
+    if (ret == 0)
+        ret = step_done(s, op, st, err);
+    if (ret == 0)
+        *closed = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
     unlock(s);
     return ret;
 }

@@ -95,6 +95,8 @@ struct tl_token {
     char name[TL_NAME_MAX + 1];
     char prefix[16]; /* first characters of the secret, to tell tokens apart in lists */
     int64_t created_at;
+    int64_t last_used_at; /* reads: the last authentication, to the minute; 0 = never */
+    int64_t expires_at;   /* 0 = never; on create, set by the caller */
 };
 
 struct tl_agent {
@@ -150,6 +152,9 @@ struct tl_inbound_trunk {
     size_t n_headers;
     struct tl_kv headers[TL_HEADERS_MAX];
     enum tl_rtp_latching rtp_latching; /* DEFAULT: the gateway's setting */
+    /* the owner's explicit consent to a trunk with neither allowed_addresses nor digest:
+     * without it such a trunk is refused (anyone's INVITE would reach the paid agent) */
+    bool allow_any_source;
 };
 
 struct tl_phone_number {
@@ -199,6 +204,11 @@ int tl_valid_outbound(const struct tl_outbound_trunk *t, const char *field_prefi
 int tl_valid_inbound(const struct tl_inbound_trunk *t, const char *field_prefix,
                      struct tl_warnings *w, struct tl_err *err);
 int tl_valid_agent(const struct tl_agent *a, struct tl_err *err);
+/* The inbound_unauthenticated warning, when t has neither allowed_addresses nor digest:
+ * tl_valid_inbound refuses such a trunk unless t->allow_any_source, and reads of a stored
+ * one carry the warning (w may be NULL). */
+void tl_inbound_open_warning(const struct tl_inbound_trunk *t, const char *field_prefix,
+                             struct tl_warnings *w);
 bool tl_plan_allows_sip_import(enum tl_plan p); /* professional or higher */
 
 /* ---- the store ---- */
@@ -235,6 +245,8 @@ int tl_store_workspace_list(struct tl_store *s, const struct tl_page *pg, tl_wor
 /* tokens: create fills id, prefix, created_at and writes the secret (shown once) */
 int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL_TOKEN_MAX + 1],
                           struct tl_err *err);
+/* 0 with the token, or ENOENT for an unknown or expired one. Records last_used_at at most
+ * once a minute per token, so a request never waits for an fsync of bookkeeping. */
 int tl_store_token_auth(struct tl_store *s, const char *secret, struct tl_token *out);
 typedef int (*tl_token_cb)(const struct tl_token *t, void *arg);
 /* workspace_id NULL: every token (operator); else that workspace's tokens */
@@ -243,6 +255,9 @@ int tl_store_token_list(struct tl_store *s, const char *workspace_id, const stru
                         struct tl_err *err);
 int tl_store_token_get(struct tl_store *s, const char *workspace_id, const char *id,
                        struct tl_token *out);
+/* 0, ENOENT, or EBUSY for the last operator token that has not expired (deleting it would
+ * lock everyone out of the operator routes: recovery is `trunkline token create` on the
+ * host). */
 int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const char *id);
 
 /* agents. delete of an agent that numbers are assigned to: EBUSY, err code
@@ -415,6 +430,11 @@ struct tl_record_ref {
 int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
                            struct tl_err *err);
 
+/* Start-up, before any call is taken: every call still without an end (the process
+ * died with it up: kill -9, a crash, power loss) gets ended_at = now_ms and end_reason
+ * (the daemon passes "gateway_restart"); *closed says how many. */
+int tl_store_calls_close_open(struct tl_store *s, const char *end_reason, int64_t now_ms,
+                              int64_t *closed, struct tl_err *err);
 /* Lists are newest first (a call log is read from the top); cursors as for the other
  * lists. number_id NULL = every number of the workspace. */
 typedef int (*tl_call_cb)(const struct tl_call_record *c, void *arg);
@@ -439,6 +459,9 @@ int tl_store_event_list_operator(struct tl_store *s, const struct tl_page *pg, t
 int tl_store_number_secrets_each(struct tl_store *s, tl_number_cb cb, void *arg);
 
 /* ---- secrets (secrets.c) ---- */
+/* Refuses (EPERM, with the chmod to run in err) a data directory that its group or others
+ * may write; ENOTDIR or stat's errno otherwise. 0 when it is fit to hold the store. */
+int tl_data_dir_check(const char *data_dir, struct tl_err *err);
 /* Loads data_dir/master.key, creating it (32 random bytes, mode 0600, O_EXCL) when
  * absent. Refuses a key file of the wrong size or readable by group/other. */
 int tl_master_key_load(const char *data_dir, uint8_t key[32], bool *created, struct tl_err *err);

@@ -1105,12 +1105,29 @@ int tl_valid_inbound(const struct tl_inbound_trunk *t, const char *field_prefix,
                 "with any, plain RTP goes back to whoever sends first, which an attacker who "
                 "guesses the port can race; prefer media_encryption required, under which only "
                 "authenticated SRTP moves the audio");
+    if (t->n_allowed == 0 && !t->username[0] && !(t->password_given || t->has_password)) {
+        /* issue 11: a warning alone was ignored by scripts and the CLI, and then anyone's
+         * INVITE reached the paid agent. Open only on explicit request. */
+        if (!t->allow_any_source)
+            return bad(err, pathf(f, sizeof f, "%s.allowed_addresses", field_prefix),
+                       "an inbound trunk needs allowed_addresses (your provider's signalling "
+                       "addresses) or a username and password: without either, anyone who sends "
+                       "SIP to the gateway reaches this number's agent. To accept that, set "
+                       "%s.allow_any_source to true",
+                       field_prefix);
+        tl_inbound_open_warning(t, field_prefix, w);
+    }
+    return 0;
+}
+
+void tl_inbound_open_warning(const struct tl_inbound_trunk *t, const char *field_prefix,
+                             struct tl_warnings *w)
+{
     if (t->n_allowed == 0 && !t->username[0] && !(t->password_given || t->has_password))
         tl_warn(w, "inbound_unauthenticated", field_prefix,
                 "anyone who sends SIP to the gateway can reach this number's agent; set "
                 "allowed_addresses to your provider's signalling addresses, or a username and "
                 "password");
-    return 0;
 }
 
 int tl_valid_agent(const struct tl_agent *a, struct tl_err *err)

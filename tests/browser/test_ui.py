@@ -125,7 +125,8 @@ def import_api(d, number, label="UI test", agent=True, inbound="tcp", address="s
     if agent:
         body["agent_id"] = echo_id(d)
     if inbound:
-        body["inbound_trunk"] = {"transport": inbound, "media_encryption": "disabled"}
+        body["inbound_trunk"] = {"transport": inbound, "media_encryption": "disabled",
+                                 "allow_any_source": True}
     r = api(d, "POST", "/v1/phone-numbers", json=body)
     assert r.status_code == 201, r.text
     return r.json()["id"]
@@ -241,9 +242,16 @@ def test_import_with_field_error_then_fixed(gw, browser, shot):
     assert err.is_displayed() and "outbound_trunk.address" in err.text
     assert active_id(browser) == "o-address"
     shot("05-import-field-error")
-    # fixed: the dialog closes on the number's page
+    # fixed; next, an inbound trunk open to every address is refused until asked for
+    # (issue 11): the error shows under the allowed addresses
     addr.clear()
     addr.send_keys("sip.telnyx.eu")
+    browser.find_element(By.ID, "save").click()
+    add_addr = browser.find_element(By.CSS_SELECTOR, "[data-path='inbound_trunk.allowed_addresses']")
+    box = add_addr.find_element(By.XPATH, "..")
+    wait(browser, lambda d: "allow_any_source" in box.find_element(By.CSS_SELECTOR, ".field-error").text)
+    click(browser, browser.find_element(By.ID, "i-any-source"))
+    # ticked: the dialog closes on the number's page
     browser.find_element(By.ID, "save").click()
     wait_text(browser, "#number-title", number)
     assert "echo" in text_of(browser, "#current-agent")
@@ -252,6 +260,8 @@ def test_import_with_field_error_then_fixed(gw, browser, shot):
     assert n["outbound_trunk"]["address"] == "sip.telnyx.eu"
     assert n["outbound_trunk"]["headers"] == [{"name": "X-Account", "value": "4711"}]
     assert n["inbound_trunk"]["transport"] == "tls" and n["label"] == "Imported in the browser"
+    assert n["inbound_trunk"]["allow_any_source"] is True
+    assert [w["code"] for w in n["warnings"]] == ["inbound_unauthenticated"]  # reads keep it
 
 
 def test_edit_trunk_keeps_agent_and_shows_warnings(gw, browser, shot):

@@ -6,6 +6,7 @@
  * output zeroed. */
 #include <stdbool.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -186,3 +186,54 @@ def test_secrets_never_at_rest_in_clear_nor_in_logs(daemon):
                    member.encode(), daemon.admin_token.encode(), daemon.operator_token.encode()):
         assert secret not in blobs
         assert secret.decode() not in daemon.log_text()
+
+
+def _serve_fails(tmp_path, data_dir, extra=()):
+    env = dict(os.environ)
+    env.update({"TRUNKLINE_DATA_DIR": str(data_dir), "TRUNKLINE_API_LISTEN": "127.0.0.1:0",
+                "TRUNKLINE_SIP_TCP_PORT": "0", "TRUNKLINE_SIP_TLS_PORT": "0",
+                "TRUNKLINE_LOG_FILE": ""})
+    r = subprocess.run([BIN, "serve", *extra], capture_output=True, text=True, timeout=30,
+                       env=env, cwd=str(tmp_path))
+    return r
+
+
+def test_data_dir_writable_by_others_is_refused(tmp_path):
+    """Issue 11 item 16: whoever can write the data directory can swap the database."""
+    d = tmp_path / "var"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    r = _serve_fails(tmp_path, d)
+    assert r.returncode != 0
+    assert "writable by others" in r.stderr and "chmod go-w %s" % d in r.stderr, r.stderr
+    assert not os.path.exists(d / "master.key")  # refused before anything was written
+    os.chmod(d, 0o770)
+    r = _serve_fails(tmp_path, d)
+    assert r.returncode != 0 and "writable by its group" in r.stderr, r.stderr
+
+
+def test_tls_key_readable_by_others_is_refused(daemon, tmp_path):
+    """Issue 11 item 16: a private key others can read, configured or self-made."""
+    key = os.path.join(daemon.data_dir, "tls", "key.pem")
+    cert = os.path.join(daemon.data_dir, "tls", "cert.pem")
+    daemon.stop()
+    own = tmp_path / "own"
+    own.mkdir(mode=0o700)
+    okey, ocert = own / "key.pem", own / "cert.pem"
+    okey.write_bytes(open(key, "rb").read())
+    ocert.write_bytes(open(cert, "rb").read())
+    os.chmod(okey, 0o644)
+    other = tmp_path / "other"
+    other.mkdir(mode=0o700)
+    r = _serve_fails(tmp_path, other, ["--tls-cert", str(ocert), "--tls-key", str(okey)])
+    assert r.returncode != 0
+    assert "readable by others" in r.stderr and "chmod o-rwx %s" % okey in r.stderr, r.stderr
+    # the self-made key: refused too, never silently replaced
+    os.chmod(key, 0o644)
+    before = open(key, "rb").read()
+    r = _serve_fails(tmp_path, daemon.data_dir)
+    assert r.returncode != 0 and "chmod o-rwx %s" % key in r.stderr, r.stderr
+    assert open(key, "rb").read() == before
+    os.chmod(key, 0o640)  # group access (Debian's ssl-cert group) stays allowed
+    daemon.start()
+    assert daemon.api("GET", "/healthz").status_code == 200

@@ -74,6 +74,8 @@ def import_number(d, number=NUMBER, transport="tcp", media="disabled", agent=Tru
             it["allowed_addresses"] = allowed
         if latching:
             it["rtp_latching"] = latching
+        if not username and not allowed:
+            it["allow_any_source"] = True  # an open trunk must be asked for (issue 11)
         body["inbound_trunk"] = it
     body["outbound_trunk"] = {"address": "sip.example.com", "transport": "tls",
                               "media_encryption": "required"}

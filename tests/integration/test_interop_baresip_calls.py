@@ -157,7 +157,8 @@ def import_echo_number(d, transport, media, agent_id=None):
     echo = agent_id or [a for a in agents.json()["data"] if a["name"] == "echo"][0]["id"]
     r = d.api("POST", "/v1/phone-numbers", json={
         "number": NUMBER, "label": "baresip", "agent_id": echo,
-        "inbound_trunk": {"transport": transport, "media_encryption": media},
+        "inbound_trunk": {"transport": transport, "media_encryption": media,
+                          "allow_any_source": True},
         "outbound_trunk": {"address": "sip.example.com", "transport": "tls",
                            "media_encryption": "required"}})
     assert r.status_code == 201, r.text

@@ -192,7 +192,7 @@ static void minimal_import_defaults(void **state)
     memset(&w, 0, sizeof w);
     assert_int_equal(number("{\"number\":\"+1\",\"outbound_trunk\":{\"address\":\"a.example\"},"
                             "\"inbound_trunk\":{\"media_encryption\":\"disabled\",\"transport\":"
-                            "\"tcp\",\"rtp_latching\":\"any\"}}",
+                            "\"tcp\",\"rtp_latching\":\"any\",\"allow_any_source\":true}}",
                             true, false, &n, &ag, &w),
                      0);
     bool warned = false;

@@ -337,6 +337,81 @@ static void test_full_queue_drops(void **state)
     assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 16);
 }
 
+/* Issue 11 item 11: a full queue sheds events and start records, never an end record:
+ * those are queued past the cap and all reach the file */
+static void test_full_queue_keeps_end_records(void **state)
+{
+    struct fx *f = *state;
+    struct tl_recorder *r;
+    struct tl_recorder_cfg cfg = {.queue_cap = 16, .paused = true};
+    struct tl_recorder_stats st;
+    struct tl_call_record c;
+    struct tl_event e;
+
+    assert_int_equal(tl_recorder_open(&r, f->s, &cfg), 0);
+    for (int i = 0; i < 16; i++) {
+        a_call(&c, i);
+        assert_int_equal(tl_recorder_call(r, &c), 0);
+    }
+    assert_true(tl_recorder_backlogged(r));
+    a_call(&c, 99);
+    assert_int_equal(tl_recorder_call(r, &c), EAGAIN); /* a start: shed */
+    an_event(&e, "pn_bbbbbbbbbbbbbbbbbbbbbbbbbb");
+    assert_int_equal(tl_recorder_event(r, &e, NULL), EAGAIN);
+    for (int i = 0; i < 100; i++) { /* ends: the ring grows (16 → 32 → 64 → 128) */
+        a_call(&c, 1000 + i);
+        c.created_at = 1000;
+        c.ended_at = 2000 + i;
+        strcpy(c.end_reason, "bye_received");
+        assert_int_equal(tl_recorder_call(r, &c), 0);
+    }
+    tl_recorder_stats(r, &st);
+    assert_int_equal(st.dropped_full, 2);
+    assert_int_equal(st.spilled, 100);
+    assert_int_equal(st.queued, 116);
+    tl_recorder_resume(r);
+    tl_recorder_flush(r);
+    assert_false(tl_recorder_backlogged(r));
+    tl_recorder_close(r);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 116);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE ended_at IS NOT NULL AND "
+                                "end_reason = 'bye_received'"),
+                     100);
+}
+
+/* Issue 11 item 11: calls a dead process left open are ended at the next start */
+static void test_close_open_calls_at_start(void **state)
+{
+    struct fx *f = *state;
+    struct tl_call_record c[3];
+    struct tl_record_ref refs[3];
+    struct tl_err err = {0};
+    int64_t closed = -1;
+
+    for (int i = 0; i < 3; i++) {
+        a_call(&c[i], i);
+        c[i].created_at = 1000 + i;
+        refs[i] = (struct tl_record_ref){.call = &c[i]};
+    }
+    c[1].answered_at = 5000;
+    c[2].answered_at = 1500;
+    c[2].ended_at = 9000;
+    strcpy(c[2].end_reason, "bye_received");
+    assert_int_equal(tl_store_records_write(f->s, refs, 3, &err), 0);
+    assert_int_equal(tl_store_calls_close_open(f->s, "gateway_restart", 7000, &closed, &err), 0);
+    assert_int_equal(closed, 2);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE ended_at IS NULL"), 0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE end_reason = 'gateway_restart' "
+                                "AND ended_at = 7000"),
+                     2);
+    /* the call that had ended keeps its own end */
+    assert_int_equal(sql_int(f, "SELECT ended_at FROM calls WHERE end_reason = 'bye_received'"),
+                     9000);
+    /* a second start finds nothing left open */
+    assert_int_equal(tl_store_calls_close_open(f->s, "gateway_restart", 8000, &closed, &err), 0);
+    assert_int_equal(closed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +421,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rate_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_global_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_queue_keeps_end_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_open_calls_at_start, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -350,12 +352,166 @@ static void test_cache_refresh(void **state)
     free(pre);
 }
 
+/* Issue 11 item 9: the O(N) work of the cache (growth, the scan for an agent's or a
+ * workspace's numbers) runs without the lock lookups take. The hook runs in the middle
+ * of it and looks a number up on the same thread: with the lookup lock held there, it
+ * could not (the mutex is not recursive). Then removals across a grown table: every
+ * number left is still found (backward-shift deletion keeps probe runs whole). */
+struct scan_probe {
+    struct tl_routing *r;
+    int calls, found;
+};
+
+static void scan_lookup(void *arg)
+{
+    struct scan_probe *p = arg;
+    struct tl_route *rt = malloc(sizeof *rt);
+    assert_non_null(rt);
+    p->calls++;
+    p->found += tl_routing_lookup(p->r, "+14155550100", rt) == 0;
+    tl_route_wipe(rt);
+    free(rt);
+}
+
+static void test_no_lookup_waits_for_o_n_work(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    char agent[TL_ID_MAX];
+    struct tl_route *rt = malloc(sizeof *rt);
+    struct scan_probe p = {0};
+
+    make_agent(f, "wss://agents.example/one", agent);
+    struct tl_phone_number *n = new_number(f, "+14155550100", agent);
+    assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
+    assert_int_equal(tl_routing_open(&f->r, f->s), 0);
+    p.r = f->r;
+    tl_routing_set_scan_hook(f->r, scan_lookup, &p);
+
+    /* an agent update scans every number for the agent's */
+    struct tl_agent *a = calloc(1, sizeof *a);
+    assert_int_equal(tl_store_agent_get(f->s, f->ws, agent, a), 0);
+    strcpy(a->url, "wss://agents.example/two");
+    assert_int_equal(tl_store_agent_update(f->s, a, NULL, &err), 0);
+    assert_int_equal(p.calls, 1);
+    /* a plan change scans for the workspace's */
+    struct tl_workspace w;
+    assert_int_equal(tl_store_workspace_get(f->s, f->ws, &w), 0);
+    w.plan = TL_PLAN_ENTERPRISE;
+    assert_int_equal(tl_store_workspace_update(f->s, &w, &err), 0);
+    assert_int_equal(p.calls, 2);
+    /* growth: past 3/4 of the first table's 1024 slots */
+    struct tl_phone_number *m = new_number(f, "+4940", NULL);
+    for (int i = 0; i < 1600; i++) {
+        snprintf(m->number, sizeof m->number, "+4940%07d", i);
+        m->id[0] = '\0';
+        assert_int_equal(tl_store_number_create(f->s, m, &err), 0);
+    }
+    assert_true(p.calls >= 4); /* 1024 → 2048 → 4096 */
+    assert_int_equal(p.found, p.calls);
+    tl_routing_set_scan_hook(f->r, NULL, NULL);
+
+    /* remove two of every three: the rest stay reachable, the removed are gone */
+    for (int i = 0; i < 1600; i++) {
+        if (i % 3 == 0)
+            continue;
+        char e164[TL_E164_MAX + 1], nid[TL_ID_MAX], wid[TL_ID_MAX];
+        snprintf(e164, sizeof e164, "+4940%07d", i);
+        assert_int_equal(tl_routing_owner(f->r, e164, nid, wid), 0);
+        assert_int_equal(tl_store_number_delete(f->s, f->ws, nid, &err), 0);
+    }
+    for (int i = 0; i < 1600; i++) {
+        char e164[TL_E164_MAX + 1];
+        snprintf(e164, sizeof e164, "+4940%07d", i);
+        assert_int_equal(tl_routing_lookup(f->r, e164, rt), i % 3 == 0 ? 0 : ENOENT);
+    }
+    assert_int_equal(tl_routing_count(f->r), 1 + (1600 + 2) / 3);
+    assert_int_equal(tl_routing_lookup(f->r, "+14155550100", rt), 0);
+    assert_string_equal(rt->agent_url, "wss://agents.example/two");
+    assert_int_equal(rt->plan, TL_PLAN_ENTERPRISE);
+    tl_route_wipe(rt);
+    free(rt);
+    free(a);
+    free(m);
+    free(n);
+}
+
+/* Lookups on another thread while this one writes (creates past a growth, an agent update
+ * with its scan, removals): every lookup of a number that stays finds it whole. Run under
+ * ThreadSanitizer too (make TSAN=1 tsan-test). */
+struct reader {
+    struct tl_routing *r;
+    atomic_int stop;
+    long ok, bad;
+};
+
+static void *read_loop(void *arg)
+{
+    struct reader *rd = arg;
+    struct tl_route *rt = malloc(sizeof *rt);
+    while (!atomic_load(&rd->stop)) {
+        if (tl_routing_lookup(rd->r, "+14155550100", rt) == 0 &&
+            !strcmp(rt->number, "+14155550100") && !strcmp(rt->in_password, "in-secret-1"))
+            rd->ok++;
+        else
+            rd->bad++;
+        char e164[TL_E164_MAX + 1];
+        snprintf(e164, sizeof e164, "+4940%07ld", rd->ok % 900);
+        tl_routing_lookup(rd->r, e164, rt); /* present or not: never torn */
+    }
+    tl_route_wipe(rt);
+    free(rt);
+    return NULL;
+}
+
+static void test_lookups_during_updates_on_another_thread(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    char agent[TL_ID_MAX];
+    make_agent(f, "wss://agents.example/one", agent);
+    struct tl_phone_number *n = new_number(f, "+14155550100", agent);
+    assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
+    assert_int_equal(tl_routing_open(&f->r, f->s), 0);
+    struct reader rd = {.r = f->r};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, read_loop, &rd), 0);
+    struct tl_phone_number *m = new_number(f, "+4940", agent);
+    struct tl_agent *a = calloc(1, sizeof *a);
+    for (int i = 0; i < 900; i++) {
+        snprintf(m->number, sizeof m->number, "+4940%07d", i);
+        m->id[0] = '\0';
+        assert_int_equal(tl_store_number_create(f->s, m, &err), 0);
+        if (i % 300 == 299) {
+            assert_int_equal(tl_store_agent_get(f->s, f->ws, agent, a), 0);
+            snprintf(a->url, sizeof a->url, "wss://agents.example/v%d", i);
+            assert_int_equal(tl_store_agent_update(f->s, a, NULL, &err), 0);
+        }
+    }
+    for (int i = 0; i < 900; i += 2) {
+        char e164[TL_E164_MAX + 1], nid[TL_ID_MAX], wid[TL_ID_MAX];
+        snprintf(e164, sizeof e164, "+4940%07d", i);
+        assert_int_equal(tl_routing_owner(f->r, e164, nid, wid), 0);
+        assert_int_equal(tl_store_number_delete(f->s, f->ws, nid, &err), 0);
+    }
+    atomic_store(&rd.stop, 1);
+    pthread_join(th, NULL);
+    assert_true(rd.ok > 0);
+    assert_int_equal(rd.bad, 0);
+    free(a);
+    free(m);
+    free(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalise),
         cmocka_unit_test_setup_teardown(test_match_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_refresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_lookup_waits_for_o_n_work, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookups_during_updates_on_another_thread, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

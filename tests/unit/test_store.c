@@ -371,6 +371,35 @@ static void test_tokens(void **state)
     assert_int_equal(tl_store_token_auth(f->s, sa, &got), ENOENT);
     assert_int_equal(tl_store_token_delete(f->s, wa, ta.id), ENOENT);
     assert_int_equal(tl_store_token_auth(f->s, sb, &got), 0);
+
+    /* issue 11 item 17: the last operator token stays; reads carry last_used_at */
+    assert_int_equal(tl_store_token_get(f->s, NULL, to.id, &got), 0);
+    assert_true(got.last_used_at > 0 && got.expires_at == 0);
+    assert_int_equal(tl_store_token_delete(f->s, NULL, to.id), EBUSY);
+    assert_int_equal(tl_store_token_auth(f->s, so, &got), 0);
+    struct tl_token to2 = {.role = TL_ROLE_OPERATOR};
+    char so2[TL_TOKEN_MAX + 1];
+    strcpy(to2.name, "ops2");
+    assert_int_equal(tl_store_token_create(f->s, &to2, so2, &err), 0);
+    assert_int_equal(tl_store_token_delete(f->s, NULL, to.id), 0);
+    assert_int_equal(tl_store_token_delete(f->s, NULL, to2.id), EBUSY);
+    /* an expired operator token is no way in: it does not count as another one */
+    struct tl_token old = {.role = TL_ROLE_OPERATOR, .expires_at = tl_now_ms() - 1};
+    char sold[TL_TOKEN_MAX + 1];
+    strcpy(old.name, "old");
+    assert_int_equal(tl_store_token_create(f->s, &old, sold, &err), 0);
+    assert_int_equal(tl_store_token_auth(f->s, sold, &got), ENOENT);
+    assert_int_equal(tl_store_token_delete(f->s, NULL, to2.id), EBUSY);
+    assert_int_equal(tl_store_token_get(f->s, NULL, old.id, &got), 0);
+    assert_int_equal(got.expires_at, old.expires_at);
+    assert_int_equal(got.last_used_at, 0);
+    /* a token that has not expired yet works */
+    struct tl_token soon = {.role = TL_ROLE_MEMBER, .expires_at = tl_now_ms() + 60000};
+    char ssoon[TL_TOKEN_MAX + 1];
+    strcpy(soon.workspace_id, wb);
+    assert_int_equal(tl_store_token_create(f->s, &soon, ssoon, &err), 0);
+    assert_int_equal(tl_store_token_auth(f->s, ssoon, &got), 0);
+    assert_int_equal(got.expires_at, soon.expires_at);
 }
 
 /* ---- agents ---- */

@@ -701,13 +701,19 @@ static void inbound_warnings(void **state)
     assert_int_equal(w.n, 1);
     assert_string_equal(w.w[0].code, "srtp_keys_in_clear");
 
-    /* neither an address list nor credentials: anyone can reach the agent */
+    /* neither an address list nor credentials: anyone can reach the agent. Refused
+     * (issue 11 item 4) unless the request opts in, which keeps the warning */
     memset(&w, 0, sizeof w);
     inbound_init(&t);
     t.n_allowed = 0;
+    assert_int_equal(tl_valid_inbound(&t, "inbound_trunk", &w, &E), EINVAL);
+    assert_string_equal(E.field, "inbound_trunk.allowed_addresses");
+    assert_non_null(strstr(E.message, "inbound_trunk.allow_any_source"));
+    t.allow_any_source = true;
     ACCEPT(tl_valid_inbound(&t, "inbound_trunk", &w, &E));
     assert_int_equal(w.n, 1);
     assert_string_equal(w.w[0].code, "inbound_unauthenticated");
+    t.allow_any_source = false;
     memset(&w, 0, sizeof w);
     strcpy(t.username, "zeeg");
     strcpy(t.password, "pw");

@@ -114,11 +114,16 @@ export async function openNumberForm(opts) {
   const iPass = field('Password', { id: 'i-password', type: 'password', name: 'i-password', path: 'inbound_trunk.password', autocomplete: 'new-password',
     hint: edit && ib && ib.has_password ? 'A password is stored. Leave empty to keep it.' : null });
   const iAllowed = rowList({ base: 'inbound_trunk.allowed_addresses', kind: 'address', addLabel: 'Add address', legend: 'Allowed source addresses' });
+  // Neither addresses nor a password: anyone could reach the agent, so the API refuses it
+  // unless this is ticked (allow_any_source).
+  const iAny = h('input', { type: 'checkbox', id: 'i-any-source', 'data-path': 'inbound_trunk.allow_any_source' });
+  const iAnyWrap = h('div', { class: 'check' }, iAny,
+    h('label', { for: 'i-any-source' }, 'Accept calls from any address, without allowed addresses or a password (anyone who reaches this gateway can call your agent)'));
   const iOrig = field('Origination URL', { id: 'i-origination', name: 'i-origination', path: 'inbound_trunk.origination_url', dir: 'ltr', placeholder: 'sip:…',
     hint: 'Optional, rarely needed: a sip: or sips: URI of yours that inbound calls are sent on to.' });
   const iHdrs = rowList({ base: 'inbound_trunk.headers', kind: 'header', addLabel: 'Add header', legend: 'Custom SIP headers (inbound)' });
   const inboundBody = h('div', { class: 'inbound-body', id: 'inbound-body' },
-    h('div', { class: 'grid2' }, iTp.wrap, iMedia.wrap), iAllowed.el, h('div', { class: 'grid2' }, iUser.wrap, iPass.wrap), iOrig.wrap, iHdrs.el);
+    h('div', { class: 'grid2' }, iTp.wrap, iMedia.wrap), iAllowed.el, h('div', { class: 'grid2' }, iUser.wrap, iPass.wrap), iAnyWrap, iOrig.wrap, iHdrs.el);
 
   // agent (import only: an edit keeps the agent; it is changed on the number's page)
   let agentSel = null;
@@ -142,6 +147,7 @@ export async function openNumberForm(opts) {
   iMedia.control.value = (ib && ib.media_encryption) || 'required';
   iUser.control.value = (ib && ib.username) || '';
   iAllowed.set(ib && ib.allowed_addresses);
+  iAny.checked = Boolean(ib && ib.allow_any_source);
   iOrig.control.value = (ib && ib.origination_url) || '';
   iHdrs.set(ib && ib.headers);
   inboundBody.hidden = !inOn.checked;
@@ -224,6 +230,7 @@ export async function openNumberForm(opts) {
       if (iUser.control.value.trim()) i.username = iUser.control.value.trim();
       if (iPass.control.value) i.password = iPass.control.value;
       if (iOrig.control.value.trim()) i.origination_url = iOrig.control.value.trim();
+      if (iAny.checked) i.allow_any_source = true;
       b.inbound_trunk = i;
     } else {
       b.inbound_trunk = null;

@@ -1,0 +1,98 @@
+/* `trunkline token create --data-dir DIR`: a token made on the host, straight in the store,
+ * with no API. The way back in when the last operator token is lost (revoked before the
+ * API refused that, deleted from a password manager, expired): whoever can read the data
+ * directory and its master key already holds every secret in it, so this grants nothing
+ * new. Safe while the daemon runs: SQLite in WAL mode takes writers from two processes
+ * (BEGIN IMMEDIATE, a busy timeout). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "daemon/serve.h"
+#include "store/store.h"
+
+static int usage(FILE *f, int code)
+{
+    fputs("usage: trunkline token create --data-dir DIR [--role operator|admin|member]\n"
+          "                              [--workspace ws_…] [--name NAME]\n\n"
+          "Creates an API token directly in the store of DIR (the daemon's data_dir), for\n"
+          "when no operator token is left. The role defaults to operator; admin and member\n"
+          "tokens need --workspace. The secret is printed once.\n",
+          f);
+    return code;
+}
+
+int tl_offline_token_main(int argc, char **argv)
+{
+    const char *dir = NULL, *role = "operator", *ws = NULL, *name = "recovery";
+    if (argc < 1 || strcmp(argv[0], "create") != 0)
+        return usage(stderr, 2);
+    for (int i = 1; i < argc; i++) {
+        const char **dst = !strcmp(argv[i], "--data-dir")    ? &dir
+                           : !strcmp(argv[i], "--role")      ? &role
+                           : !strcmp(argv[i], "--workspace") ? &ws
+                           : !strcmp(argv[i], "--name")      ? &name
+                                                             : NULL;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return usage(stdout, 0);
+        if (!dst || i + 1 >= argc) {
+            fprintf(stderr, "trunkline token: unknown option or missing value: %s\n\n", argv[i]);
+            return usage(stderr, 2);
+        }
+        *dst = argv[++i];
+    }
+    if (!dir)
+        return usage(stderr, 2);
+    int r = tl_role_parse(role);
+    if (r < 0) {
+        fprintf(stderr, "trunkline token: --role must be operator, admin or member\n");
+        return 2;
+    }
+    if (sodium_init() < 0)
+        return 1;
+
+    char key_path[600], db[600];
+    snprintf(key_path, sizeof key_path, "%s/master.key", dir);
+    snprintf(db, sizeof db, "%s/trunkline.db", dir);
+    struct stat st;
+    /* never create a key or a database here: a typo in --data-dir must not make a second,
+     * empty gateway whose token opens nothing */
+    if (stat(key_path, &st) != 0 || stat(db, &st) != 0) {
+        fprintf(stderr,
+                "trunkline token: %s has no master.key and trunkline.db: give the daemon's "
+                "data_dir\n",
+                dir);
+        return 1;
+    }
+    struct tl_err err = {0};
+    uint8_t key[32];
+    struct tl_store *s = NULL;
+    int code = 1;
+    if (tl_data_dir_check(dir, &err) || tl_master_key_load(dir, key, NULL, &err) ||
+        tl_store_open(&s, db, key, &err)) {
+        fprintf(stderr, "trunkline token: %s\n", err.message);
+        goto out;
+    }
+    struct tl_token t = {0};
+    char secret[TL_TOKEN_MAX + 1];
+    t.role = (enum tl_role)r;
+    tl_strlcpy(t.name, name, sizeof t.name);
+    if (ws)
+        tl_strlcpy(t.workspace_id, ws, sizeof t.workspace_id);
+    if (tl_store_token_create(s, &t, secret, &err)) {
+        fprintf(stderr, "trunkline token: %s\n", err.message);
+        goto out;
+    }
+    printf("created %s token %s (%s)\ntoken: %s\n(shown once: store it now)\n",
+           tl_role_name(t.role), t.id, t.name, secret);
+    sodium_memzero(secret, sizeof secret);
+    code = 0;
+out:
+    if (s)
+        tl_store_close(s);
+    sodium_memzero(key, sizeof key);
+    return code;
+}
