@@ -218,7 +218,10 @@ static int agent_kind(struct cli *c, const struct cli_args *a, json_t *body)
                             "--header is for websocket agents; twiml bots check "
                             "X-Twilio-Signature instead");
     int rc = set_str(body, "kind",
-                     builtin ? "builtin" : url ? "websocket" : voice ? "twiml" : NULL);
+                     builtin ? "builtin"
+                     : url   ? "websocket"
+                     : voice ? "twiml"
+                             : NULL);
     if (rc == TL_CLI_OK)
         rc = set_str(body, "builtin", builtin);
     if (rc == TL_CLI_OK)
@@ -313,12 +316,13 @@ static int agents_edit(struct cli *c, struct cli_args *a)
 
 static const int page_flags[] = {F_LIMIT, F_CURSOR, F_ALL, CLI_FLAG_END};
 static const int agents_create_flags[] = {
-    F_NAME,      F_BUILTIN,      F_AGENT_URL,    F_PARAM,           F_AGENT_HEADER,  F_AGENT_TIMEOUT,
-    F_VOICE_URL, F_VOICE_METHOD, F_FALLBACK_URL, F_STATUS_CALLBACK, F_TWIML_TIMEOUT, CLI_FLAG_END};
+    F_NAME,         F_BUILTIN,         F_AGENT_URL,     F_PARAM,
+    F_AGENT_HEADER, F_AGENT_TIMEOUT,   F_VOICE_URL,     F_VOICE_METHOD,
+    F_FALLBACK_URL, F_STATUS_CALLBACK, F_TWIML_TIMEOUT, CLI_FLAG_END};
 static const int agents_edit_flags[] = {
-    F_NAME,          F_BUILTIN,      F_AGENT_URL,    F_PARAM,           F_REMOVE_PARAM,
-    F_CLEAR_PARAMS,  F_AGENT_HEADER, F_AGENT_CLEAR_HEADERS, F_AGENT_TIMEOUT, F_VOICE_URL,
-    F_VOICE_METHOD,  F_FALLBACK_URL, F_STATUS_CALLBACK, F_TWIML_TIMEOUT, CLI_FLAG_END};
+    F_NAME,         F_BUILTIN,      F_AGENT_URL,           F_PARAM,         F_REMOVE_PARAM,
+    F_CLEAR_PARAMS, F_AGENT_HEADER, F_AGENT_CLEAR_HEADERS, F_AGENT_TIMEOUT, F_VOICE_URL,
+    F_VOICE_METHOD, F_FALLBACK_URL, F_STATUS_CALLBACK,     F_TWIML_TIMEOUT, CLI_FLAG_END};
 static const int no_flags[] = {CLI_FLAG_END};
 
 static const struct cli_verb agents_verbs[] = {
