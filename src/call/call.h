@@ -52,10 +52,12 @@ struct tl_call_cfg {
     uint32_t max_duration_s;          /* a call is ended (BYE) after this long */
     uint32_t max_calls;               /* concurrent calls, all workspaces */
     uint32_t max_calls_per_workspace; /* concurrent calls of one workspace */
-    uint32_t invite_rate;             /* INVITEs per second from one source IP (burst 2×) */
-    uint32_t answer_delay_ms;         /* ring this long after the agent is ready (0 = none) */
-    struct uv_loop_s *loop;           /* handed to agents (timers, sockets); NULL in tests */
-    struct tl_agent_env *agent_env;   /* WebSocket agents' DNS, TLS, guard; NULL: none */
+    uint32_t max_busy_pct;            /* admission by load (media.h tl_media_load); 0: off */
+    uint32_t max_late_ms;
+    uint32_t invite_rate;           /* INVITEs per second from one source IP (burst 2×) */
+    uint32_t answer_delay_ms;       /* ring this long after the agent is ready (0 = none) */
+    struct uv_loop_s *loop;         /* handed to agents (timers, sockets); NULL in tests */
+    struct tl_agent_env *agent_env; /* WebSocket agents' DNS, TLS, guard; NULL: none */
     bool *freed; /* set true when the layer has freed itself after close (all calls gone,
                   * their BYEs answered or failed); NULL: not told */
 };

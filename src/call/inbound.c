@@ -784,6 +784,26 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
                  src, rt->number_id);
         goto done;
     }
+    /* the loop's real load, before the calls in progress suffer from one more (issue 11:
+     * at 1.5x capacity every call lost audio while admission still counted calls) */
+    struct tl_media_load ld = {0};
+    if (l->cfg.media)
+        tl_media_engine_load(l->cfg.media, &ld);
+    if ((l->cfg.max_busy_pct && ld.busy_pct > l->cfg.max_busy_pct) ||
+        (l->cfg.max_late_ms && ld.late_ms > l->cfg.max_late_ms)) {
+        warning(w, sizeof w, l->host, 399, "the gateway is at capacity; try again shortly");
+        size_t wl = strlen(w);
+        snprintf(w + wl, sizeof w - wl, "Retry-After: 5\r\n");
+        reply(l, tx, m, 503, w);
+        tl__call_event(l, rt, TL_EV_ADMISSION_REFUSED, TL_EV_HINT_ADMISSION_REFUSED, src, 503,
+                       "INVITE for %s refused (503): the gateway is at capacity (its loop %.0f %% "
+                       "busy, the media clock %.1f ms late on average; admission_max_busy_pct "
+                       "%u, admission_max_late_ms %u)",
+                       rt->number, ld.busy_pct, ld.late_ms, l->cfg.max_busy_pct,
+                       l->cfg.max_late_ms);
+        record_refused(l, rt, m, raw, 503, "admission_refused");
+        goto done;
+    }
     if ((l->cfg.max_calls && l->n >= l->cfg.max_calls) ||
         (l->cfg.max_calls_per_workspace &&
          ws_calls(l, rt->workspace_id) >= l->cfg.max_calls_per_workspace)) {

@@ -121,6 +121,13 @@ static const struct setting settings[] = {
       "Most concurrent calls on this gateway; more INVITEs get 503 with Retry-After."),
     S(max_calls_per_workspace, "TRUNKLINE_MAX_CALLS_PER_WORKSPACE", K_UINT, "100",
       "Most concurrent calls of one workspace; more get 503 with Retry-After."),
+    S(admission_max_busy_pct, "TRUNKLINE_ADMISSION_MAX_BUSY_PCT", K_UINT0, "85",
+      "New calls get 503 with Retry-After while the loop that carries the calls' audio is "
+      "busier than this (percent of the last second, smoothed): beyond it every call in "
+      "progress would start losing audio. 0: off."),
+    S(admission_max_late_ms, "TRUNKLINE_ADMISSION_MAX_LATE_MS", K_UINT0, "8",
+      "New calls get 503 with Retry-After while the 20 ms media clock fires later than this "
+      "on average (the loop cannot keep up). 0: off."),
     S(drain_timeout_s, "TRUNKLINE_DRAIN_TIMEOUT_S", K_UINT0, "300",
       "On SIGTERM, calls in progress may go on this many seconds while new INVITEs and "
       "OPTIONS get 503 with Retry-After: 30; then the rest get BYE. A second SIGTERM ends at "

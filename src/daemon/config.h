@@ -33,6 +33,7 @@ struct tl_config {
     unsigned max_call_duration_s;   /* → BYE */
     unsigned call_answer_delay_ms;  /* ring this long before the 200 (demos, tests) */
     unsigned max_calls, max_calls_per_workspace; /* concurrent; more → 503 */
+    unsigned admission_max_busy_pct, admission_max_late_ms; /* admission by load; 0: off */
     unsigned drain_timeout_s;                    /* SIGTERM: calls may go on this long */
     unsigned sip_invite_rate;                    /* INVITEs/s per source IP */
     char tls_cert[512];                          /* PEM; empty = self-made one in data_dir/tls */

@@ -92,9 +92,13 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     if (signum == SIGUSR1) { /* what is open now: for operators and bench/soak */
-        tl_info("core", "stats", "calls=%zu server_tsx=%zu media_streams=%u",
+        struct tl_media_load ld = {0};
+        if (shut.media)
+            tl_media_engine_load(shut.media, &ld);
+        tl_info("core", "stats",
+                "calls=%zu server_tsx=%zu media_streams=%u loop_busy_pct=%.1f clock_late_ms=%.2f",
                 tl_call_count(shut.calls), tl_sip_stack_server_tsx(shut.sip),
-                shut.media ? tl_media_engine_streams(shut.media) : 0);
+                shut.media ? tl_media_engine_streams(shut.media) : 0, ld.busy_pct, ld.late_ms);
         return;
     }
     const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
@@ -262,6 +266,8 @@ int tl_serve_main(int argc, char **argv)
         goto out;
 
     uv_loop_init(&loop);
+    /* the loop's idle time: admission reads how busy it is (media.h tl_media_load) */
+    uv_loop_configure(&loop, UV_METRICS_IDLE_TIME);
     loop_ok = true;
     if ((r = tl_mailbox_open(&mb, &loop))) {
         tl_error("core", "start.failed", "reason=\"mailbox: %s\"", strerror(r));
@@ -340,7 +346,8 @@ int tl_serve_main(int argc, char **argv)
             .port_min = (uint16_t)cfg.rtp_port_min,
             .port_max = (uint16_t)cfg.rtp_port_max,
             .public_ip = cfg.public_ip,
-            .latch = (enum tl_media_latch)tl_media_latch_parse(cfg.rtp_latching)}; /* checked */
+            .latch = (enum tl_media_latch)tl_media_latch_parse(cfg.rtp_latching), /* checked */
+            .loop_metrics = true};
         if ((r = tl_net_guard_parse(&aguard, cfg.agent_allow_networks, "agent_allow_networks",
                                     &err))) {
             tl_error("core", "start.failed", "reason=\"%s\"", err.message);
@@ -372,11 +379,18 @@ int tl_serve_main(int argc, char **argv)
                                    .max_duration_s = cfg.max_call_duration_s,
                                    .max_calls = cfg.max_calls,
                                    .max_calls_per_workspace = cfg.max_calls_per_workspace,
+                                   .max_busy_pct = cfg.admission_max_busy_pct,
+                                   .max_late_ms = cfg.admission_max_late_ms,
                                    .invite_rate = cfg.sip_invite_rate,
                                    .answer_delay_ms = cfg.call_answer_delay_ms,
                                    .loop = &loop,
                                    .agent_env = &aenv,
                                    .freed = &calls_freed};
+        if (cfg.admission_max_busy_pct > 100) {
+            tl_error("core", "start.failed",
+                     "reason=\"admission_max_busy_pct is a percentage: 0 (off) to 100\"");
+            goto out;
+        }
         if (cfg.rtp_port_min > cfg.rtp_port_max || cfg.rtp_port_max - cfg.rtp_port_min < 3) {
             tl_error("core", "start.failed", "reason=\"rtp_port_min must be below rtp_port_max\"");
             goto out;

@@ -78,6 +78,18 @@ struct tl_media_config {
     uint32_t max_streams;        /* 0 = 4096 */
     enum tl_media_latch latch;   /* DEFAULT = SDP_IP */
     uint32_t rtcp_interval_ms;   /* 0 = 5000; each stream starts at a random offset */
+    /* the loop was configured with UV_METRICS_IDLE_TIME (serve.c): the engine can tell
+     * how busy the loop is (tl_media_engine_load) */
+    bool loop_metrics;
+};
+
+/* How loaded the loop that runs the media clock is, for admission (issue 11: at 1.5× the
+ * capacity every call lost audio; new calls must be turned away before that). Both are
+ * smoothed (exponentially weighted) and 0 while no stream runs. */
+struct tl_media_load {
+    double busy_pct; /* share of the last ~second the loop spent working, not waiting
+                      * (valid only with loop_metrics) */
+    double late_ms;  /* how late the 20 ms clock fires, on average */
 };
 
 struct tl_media_stats {
@@ -168,6 +180,7 @@ int tl_media_engine_close(struct tl_media_engine *e);
 const char *tl_media_engine_public_ip(const struct tl_media_engine *e);     /* "" when unset */
 enum tl_media_latch tl_media_engine_latch(const struct tl_media_engine *e); /* never DEFAULT */
 uint32_t tl_media_engine_streams(const struct tl_media_engine *e);          /* incl. closing */
+void tl_media_engine_load(const struct tl_media_engine *e, struct tl_media_load *out);
 
 /* ---- stream ---- */
 /* Allocates a port pair (skipping pairs in use by other processes; bounded attempts), binds

@@ -58,8 +58,12 @@ struct slab {
 struct tl_media_engine {
     uv_loop_t *loop;
     uv_timer_t timer;
-    bool running, closing;
+    bool running, closing, loop_metrics;
     uint64_t next_due; /* t0 + n * 20 ms */
+    /* load (media.h): the clock's lateness, the loop's busy share sampled every 25 ticks */
+    double late_ewma, busy_ewma;
+    uint64_t load_t0_ns, load_idle0_ns;
+    uint32_t load_ticks;
     struct tl_port_pool ports;
     struct tl_media_stream *head; /* active streams */
     uint32_t nstreams, max_streams, rtcp_interval_ms;
@@ -465,11 +469,39 @@ static void stream_tick(struct tl_media_stream *s, uint64_t now)
     }
 }
 
+/* Lateness of this tick, and every 25 ticks (~0.5 s) the share of the window the loop
+ * was not waiting in its poll (libuv's idle-time metric): what admission reads. */
+static void load_sample(struct tl_media_engine *e, uint64_t now)
+{
+    double late = now > e->next_due ? (double)(now - e->next_due) : 0.0;
+    e->late_ewma += (late - e->late_ewma) / 16.0;
+    if (!e->loop_metrics || ++e->load_ticks < 25)
+        return;
+    e->load_ticks = 0;
+    uint64_t idle = uv_metrics_idle_time(e->loop);
+    uint64_t hr = uv_hrtime();
+    if (e->load_t0_ns) {
+        double span = (double)(hr - e->load_t0_ns);
+        double busy = span > 0 ? 100.0 * (1.0 - (double)(idle - e->load_idle0_ns) / span) : 0;
+        busy = busy < 0 ? 0 : busy > 100 ? 100 : busy;
+        e->busy_ewma += (busy - e->busy_ewma) / 2.0;
+    }
+    e->load_t0_ns = hr;
+    e->load_idle0_ns = idle;
+}
+
+void tl_media_engine_load(const struct tl_media_engine *e, struct tl_media_load *out)
+{
+    out->busy_pct = e->running ? e->busy_ewma : 0;
+    out->late_ms = e->running ? e->late_ewma : 0;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct tl_media_engine *e = t->data;
     uint64_t now = uv_now(e->loop);
     int n = 0;
+    load_sample(e, now);
     while (e->next_due <= now && n < CATCHUP_TICKS && e->head) {
         /* A stream closed in a callback is unlinked but its memory lives until the loop's
          * closing phase, after this walk: following its stale `next` is safe and leads back
@@ -485,6 +517,9 @@ static void on_tick(uv_timer_t *t)
     if (!e->head) {
         uv_timer_stop(t);
         e->running = false;
+        e->late_ewma = e->busy_ewma = 0;
+        e->load_t0_ns = 0;
+        e->load_ticks = 0;
         return;
     }
     if (e->next_due <= now) /* stalled > 100 ms: sending a burst would not help anyone */
@@ -736,6 +771,7 @@ int tl_media_engine_new(uv_loop_t *loop, const struct tl_media_config *cfg,
     e->max_streams = cfg->max_streams ? cfg->max_streams : 4096;
     e->latch = cfg->latch ? cfg->latch : TL_MEDIA_LATCH_SDP_IP;
     e->rtcp_interval_ms = cfg->rtcp_interval_ms ? cfg->rtcp_interval_ms : 5000;
+    e->loop_metrics = cfg->loop_metrics;
     if (uv_ip4_addr(cfg->bind_ip ? cfg->bind_ip : "0.0.0.0", 0, &e->bind4) ||
         uv_ip6_addr(cfg->bind_ip6 ? cfg->bind_ip6 : "::", 0, &e->bind6)) {
         err = EINVAL;
