@@ -253,7 +253,9 @@ def fmt(s):
              pp(s, "e2e_p50_ms", "e2e_p99_ms"), pp(s, "e2e_add_p50_ms", "e2e_add_p99_ms"),
              s["jit_p99_ms"], s["lg_cpu"], ratio, s["verdict"],
              " [generator saturated]" if s["sat"] else "") +
-            (" [machine %.0f%% busy before]" % s["load"] if s.get("load", 0) > 15 else ""))
+            (" [machine %.0f%% busy before]" % s["load"] if s.get("load", 0) > 15 else "") +
+            (" [daemon ticks not located: w2r+/e2e+ unreliable]"
+             if float(s.get("dtick_gap_ms", 20)) < 2 else ""))
 
 
 def main():
@@ -362,6 +364,31 @@ def main():
                    80.0 / knee["cpu_call"] if knee["cpu_call"] else 0, knee["rss_call"],
                    ", ratio to echo %.2f" % knee["ratio"] if knee.get("ratio") else "",
                    " (the top step passed: the ceiling is above it)" if knee is rs[-1] else ""))
+    print("\ngoals (issue 9), bridged calls, per repeat:")
+    for mode in [m for m in modes if m != "echo"]:
+        for rep in range(args.repeat):
+            rs = [s for s in results if s["mode"] == mode and s["rep"] == rep]
+            if not rs:
+                continue
+            knee = None
+            for s in rs:
+                if not s["pass"]:
+                    break
+                knee = s
+            at = [s for s in rs if int(s["n"]) == 1000]
+            ref = at[0] if at else knee or rs[0]
+            tag = "%-4s%s" % (mode, " #%d" % (rep + 1) if args.repeat > 1 else "")
+            print("  %s: >= 1,000 calls at <= 80%% with 0 loss: %s (knee %s); at %s calls: "
+                  "a2w p99 %s ms, w2r+ p99 %s ms (<= 2 ms: %s); RSS %.1f KB per call (< 64: %s); "
+                  "CPU ratio %s (<= 1.6: %s)" % (
+                      tag, "met" if knee and int(knee["n"]) >= 1000 else "NOT met",
+                      knee["n"] if knee else "none", ref["n"], ref.get("a2w_p99_ms", "-"),
+                      ref.get("w2r_add_p99_ms", "-"),
+                      "met" if max(float(ref.get("a2w_p99_ms", 99)),
+                                   float(ref.get("w2r_add_p99_ms", 99))) <= 2.0 else "NOT met",
+                      ref["rss_call"], "met" if ref["rss_call"] < 64 else "NOT met",
+                      "%.2f" % ref["ratio"] if ref.get("ratio") else "-",
+                      "met" if ref.get("ratio") and ref["ratio"] <= 1.6 else "NOT met"))
     if any(s["sat"] for s in results):
         print("  note: the generator saturated core 0 in some block (lgCPU >= 90% or missed "
               "frames): figures there are a lower bound")
