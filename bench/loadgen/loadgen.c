@@ -20,7 +20,26 @@
  *
  * --self-test: no SIP; each call's RTP goes to an echo endpoint inside this process that
  * answers on its own 20 ms clock (one frame per tick, like the daemon), optionally dropping
- * every K-th frame (--self-test-drop K) to check that losses are counted. */
+ * every K-th frame (--self-test-drop K) to check that losses are counted.
+ *
+ * --agent-port P [--agent-cert F --agent-key F]: bench/agents. This process also plays the
+ * agent: a WebSocket echo server on 127.0.0.1:P (agentsrv.c; TLS with the certificate given)
+ * that sends every `media` payload back as `media`. One clock in one process, so latency is
+ * measured both ways: RTP in -> WebSocket out of the daemon (our send() of the RTP packet to
+ * the kernel's receive timestamp of the WebSocket bytes carrying its frame), and WebSocket in
+ * -> RTP out (our send() of the frame to the kernel's receive timestamp of the RTP packet).
+ * The second includes the media clock's pacing (a frame waits for the daemon's next 20 ms
+ * tick), so it is also given without it: the daemon's ticks are located from its own RTP (the
+ * first packet of each tick's burst, the bursts split at the widest gap in their phase over
+ * the settle time), the scheduled tick is the earliest tick phase of the window, and "added"
+ * is the RTP's arrival minus the first scheduled tick after the agent's send — a late tick, the
+ * walk over every call, a missed tick (+20 ms) all count as added; only the wait for the
+ * clock does not. The same split is given for the whole round trip (RTP out of us -> RTP back,
+ * "e2e"), also without an agent (the builtin echo), so both agents compare.
+ *
+ * --slots S: spread the calls' frames over the 20 ms in S slots (call i sends in slot i % S,
+ * a timerfd every 20/S ms), as independent carrier streams arrive, instead of every call's
+ * frame at the same instant (S = 1, bench/calls). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +63,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "agentsrv.h"
 #include "media/media_int.h"
 #include "sip/sip.h"
 
@@ -58,6 +78,8 @@
 #define JH_N        20001 /* 0..200 ms, last bucket = overflow */
 #define TH_N        20001 /* tick lateness, same buckets */
 #define MAX_CATCHUP 5     /* frames sent at once after missed ticks */
+#define LR          32    /* frames of latency bookkeeping per call (640 ms > grace) */
+#define PH_N        200   /* phase histogram of the daemon's RTP: 100 µs buckets of 20 ms */
 
 struct opts {
     char sip_ip[64];
@@ -80,6 +102,10 @@ struct opts {
     unsigned max_seconds;
     int echo_cpu;
     unsigned rx_every;
+    uint16_t agent_port;
+    const char *agent_cert, *agent_key;
+    bool agent_wake;
+    unsigned slots;
 };
 static struct opts opt = {
     .sip_ip = "127.0.0.1",
@@ -96,6 +122,7 @@ static struct opts opt = {
     .max_jitter_ms = 5.0,
     .echo_cpu = -1,
     .rx_every = 2,
+    .slots = 1,
 };
 
 /* ---- statistics of one phase (a measuring window, or everything outside windows) ---- */
@@ -105,9 +132,15 @@ struct stats {
     uint32_t jit[JH_N];
     uint64_t tick_n, overruns;
     uint32_t tick[TH_N];
+    /* latency (same buckets): RTP -> agent, agent -> RTP, RTP -> RTP */
+    uint64_t a2w_n, w2r_n, e2e_n, agent_rx, agent_tx, agent_bad;
+    uint32_t a2w[JH_N], w2r[JH_N], e2e[JH_N];
 };
 static struct stats st_win, st_out;
 static struct stats *cur = &st_out;
+
+enum phase { P_SETUP, P_SETTLE, P_WINDOW, P_TEARDOWN };
+static enum phase phase = P_SETUP;
 
 static void hist_add(uint32_t *h, size_t n, int64_t ns)
 {
@@ -168,6 +201,172 @@ struct call {
 static struct call *calls;
 static unsigned placed; /* calls[0..placed) have been used */
 static uint32_t run_id;
+
+/* ---- latency: per call, when each recent frame left us (RTP) and left the agent; f + 1
+ * names the frame an entry is about (0: none) ---- */
+struct lat_ent {
+    int64_t t; /* CLOCK_REALTIME ns */
+    uint32_t f1;
+};
+struct lat {
+    struct lat_ent tx[LR], as[LR];
+};
+static struct lat *lats;
+
+/* The daemon's ticks, located from its RTP (see the top): during the settle time the phase
+ * of every packet's arrival fills ph; at the window's start the widest run of empty buckets
+ * gives tk_bound, the phase where one tick's burst ends and the next is not yet due; in the
+ * window tk_first[k] is the first arrival of tick k (counted from tk_base). */
+static uint32_t ph[PH_N];
+static int64_t tk_bound;
+static int64_t *tk_first;
+static size_t tk_n;
+static int64_t tk_base;
+static double tk_gap_ms;
+struct pair {
+    int64_t sent, as, rx; /* our RTP send, the agent's send (0: echo), the RTP back */
+    uint32_t idx, f;      /* call, frame */
+};
+static struct pair *pairs;
+static size_t npairs, pairs_cap;
+
+static void tick_note(int64_t ts)
+{
+    if (phase == P_SETTLE) {
+        ph[(ts % FRAME_NS) / (FRAME_NS / PH_N)]++;
+    } else if (phase == P_WINDOW && tk_first) {
+        int64_t k = (ts - tk_bound) / FRAME_NS - tk_base;
+        if (k >= 0 && (size_t)k < tk_n && (!tk_first[k] || ts < tk_first[k]))
+            tk_first[k] = ts;
+    }
+}
+
+static void pair_add(int64_t sent, int64_t as, int64_t rx, uint32_t idx, uint32_t f)
+{
+    if (npairs == pairs_cap) {
+        size_t cap = pairs_cap ? pairs_cap * 2 : 1 << 16;
+        struct pair *np = realloc(pairs, cap * sizeof *np);
+        if (!np)
+            return;
+        pairs = np;
+        pairs_cap = cap;
+    }
+    pairs[npairs++] = (struct pair){sent, as, rx, idx, f};
+}
+
+/* the window starts: where the daemon's ticks split, from the settle time's arrivals */
+static void ticks_begin(int64_t now_real, unsigned hold_s)
+{
+    free(tk_first);
+    tk_first = NULL;
+    npairs = 0;
+    tk_gap_ms = 0;
+    uint64_t tot = 0;
+    for (int i = 0; i < PH_N; i++)
+        tot += ph[i];
+    if (tot) {
+        uint64_t thr = tot / 100000; /* a stray packet does not close a gap */
+        int best = 0, best_end = 0, run = 0;
+        for (int i = 0; i < 2 * PH_N; i++) { /* twice round: runs across the wrap */
+            run = ph[i % PH_N] <= thr ? run + 1 : 0;
+            if (run > best && run <= PH_N) {
+                best = run;
+                best_end = i;
+            }
+        }
+        tk_gap_ms = best * 20.0 / PH_N;
+        int mid = (best_end - best / 2) % PH_N;
+        tk_bound = (int64_t)mid * (FRAME_NS / PH_N);
+        tk_n = (size_t)hold_s * 50 + 400;
+        tk_first = calloc(tk_n, sizeof *tk_first);
+        tk_base = (now_real - tk_bound) / FRAME_NS - 100;
+    }
+    memset(ph, 0, sizeof ph);
+}
+
+struct tick_eval {
+    double late_p99, pace_p50, w2r_add_p50, w2r_add_p99, e2e_add_p50, e2e_add_p99;
+    uint64_t ticks;  /* ticks seen */
+    uint64_t missed; /* frames that left a tick or more after they could have */
+    uint64_t queued; /* frames that waited behind their call's earlier audio */
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    if (x->idx != y->idx)
+        return x->idx < y->idx ? -1 : 1;
+    return x->f < y->f ? -1 : x->f > y->f;
+}
+
+/* the first scheduled tick at or after t (ticks at org + n * 20 ms) */
+static int64_t tick_after(int64_t org, int64_t t)
+{
+    return org + ((t - org + FRAME_NS - 1) / FRAME_NS) * FRAME_NS;
+}
+
+/* At the window's end: the scheduled tick is the earliest phase seen. A frame may leave on
+ * the first scheduled tick after it was sent (the clock's wait) and not before the tick after
+ * the one that played its call's previous frame (the wait behind audio queued before it:
+ * the playout is in order at real time, so one late frame makes a standing queue for an
+ * echo that never pauses). Added latency = the RTP's arrival minus that tick. */
+static void ticks_eval(struct tick_eval *o)
+{
+    memset(o, 0, sizeof *o);
+    if (!tk_first)
+        return;
+    int64_t minph = INT64_MAX;
+    for (size_t k = 0; k < tk_n; k++)
+        if (tk_first[k]) {
+            int64_t p = tk_first[k] - (tk_bound + ((int64_t)k + tk_base) * FRAME_NS);
+            if (p < minph)
+                minph = p;
+            o->ticks++;
+        }
+    if (!o->ticks)
+        return;
+    static uint32_t late[JH_N], pace[JH_N], wadd[JH_N], eadd[JH_N];
+    memset(late, 0, sizeof late);
+    memset(pace, 0, sizeof pace);
+    memset(wadd, 0, sizeof wadd);
+    memset(eadd, 0, sizeof eadd);
+    for (size_t k = 0; k < tk_n; k++)
+        if (tk_first[k])
+            hist_add(late, JH_N,
+                     tk_first[k] - (tk_bound + ((int64_t)k + tk_base) * FRAME_NS) - minph);
+    int64_t org = tk_bound + minph;
+    qsort(pairs, npairs, sizeof *pairs, cmp_pair);
+    uint64_t nw = 0;
+    for (size_t i = 0; i < npairs; i++) {
+        const struct pair *q = &pairs[i];
+        /* the tick that played the previous frame: the last scheduled one before its arrival */
+        int64_t floor_tick = INT64_MIN;
+        if (i && pairs[i - 1].idx == q->idx && pairs[i - 1].f + 1 == q->f)
+            floor_tick = org + ((pairs[i - 1].rx - org) / FRAME_NS + 1) * FRAME_NS;
+        int64_t ready = tick_after(org, q->as ? q->as : q->sent);
+        int64_t e_ready = tick_after(org, q->sent);
+        hist_add(pace, JH_N, ready - (q->as ? q->as : q->sent));
+        if (floor_tick > ready) {
+            o->queued++;
+            ready = floor_tick;
+        }
+        if (floor_tick > e_ready)
+            e_ready = floor_tick;
+        if (q->rx - ready >= FRAME_NS)
+            o->missed++;
+        if (q->as) {
+            hist_add(wadd, JH_N, q->rx - ready);
+            nw++;
+        }
+        hist_add(eadd, JH_N, q->rx - e_ready);
+    }
+    o->late_p99 = hist_pct(late, JH_N, o->ticks, 99.0);
+    o->pace_p50 = hist_pct(pace, JH_N, npairs, 50.0);
+    o->w2r_add_p50 = hist_pct(wadd, JH_N, nw, 50.0);
+    o->w2r_add_p99 = hist_pct(wadd, JH_N, nw, 99.0);
+    o->e2e_add_p50 = hist_pct(eadd, JH_N, npairs, 50.0);
+    o->e2e_add_p99 = hist_pct(eadd, JH_N, npairs, 99.0);
+}
 
 /* per-step counters */
 static unsigned step_setup_failed[MAX_STEPS], step_dropped[MAX_STEPS];
@@ -335,6 +534,7 @@ static void rtp_in(struct call *c, unsigned idx, const uint8_t *p, size_t len, i
         return;
     }
     cur->rx++;
+    tick_note(ts);
     if (c->jl && (uint16_t)(c->jseq + 1) == h.seq) {
         int64_t d = ts - c->jt - FRAME_NS;
         hist_add(cur->jit, JH_N, d);
@@ -370,6 +570,18 @@ static void rtp_in(struct call *c, unsigned idx, const uint8_t *p, size_t len, i
     }
     *g |= bit;
     cur->echoed++;
+    const struct lat_ent *tx = &lats[idx].tx[f % LR], *as = &lats[idx].as[f % LR];
+    if (tx->f1 == f + 1) {
+        bool agent = as->f1 == f + 1;
+        hist_add(cur->e2e, JH_N, ts - tx->t);
+        cur->e2e_n++;
+        if (agent) {
+            hist_add(cur->w2r, JH_N, ts - as->t);
+            cur->w2r_n++;
+        }
+        if (cur == &st_win && (agent || !opt.agent_port))
+            pair_add(tx->t, agent ? as->t : 0, ts, idx, f);
+    }
     if (f < c->hi)
         cur->reord++;
     else
@@ -407,6 +619,9 @@ static void rtp_send(struct call *c, unsigned idx)
     pl[1] = 'L';
     put_nib(pl + 2, c->tx_n, 8);
     put_nib(pl + 10, idx & 0xFFFFF, 5);
+    struct lat_ent *le = &lats[idx].tx[c->tx_n % LR];
+    le->t = real_ns();
+    le->f1 = c->tx_n + 1;
     if (sendto(c->fd, pkt, sizeof pkt, MSG_DONTWAIT, (struct sockaddr *)&c->rem, sizeof c->rem) < 0)
         cur->tx_err++;
     c->tx_n++;
@@ -426,6 +641,30 @@ static void rtp_check(struct call *c)
             cur->lost++;
         c->chk++;
     }
+}
+
+/* ---- the agent: every media frame goes back as it came (an echo bot) ---- */
+static void on_agent_media(struct aconn *a, const uint8_t *p, size_t n, int64_t t_rx)
+{
+    uint32_t f, ci;
+    bool ours = n >= 15 && p[0] == 'T' && p[1] == 'L' && get_nib(p + 2, 8, &f) &&
+                get_nib(p + 10, 5, &ci) && ci < placed;
+    cur->agent_rx++;
+    if (ours) {
+        const struct lat_ent *tx = &lats[ci].tx[f % LR];
+        if (tx->f1 == f + 1) {
+            hist_add(cur->a2w, JH_N, t_rx - tx->t);
+            cur->a2w_n++;
+        }
+    } else {
+        cur->agent_bad++;
+    }
+    int64_t t = agentsrv_send_media(a, p, n);
+    if (t < 0)
+        return;
+    cur->agent_tx++;
+    if (ours)
+        lats[ci].as[f % LR] = (struct lat_ent){t, f + 1};
 }
 
 /* ---- self-test: the echo runs in a child process (pinned with --echo-cpu), so the
@@ -1149,8 +1388,6 @@ static void timers(int64_t now)
 }
 
 /* ---- the ramp ---- */
-enum phase { P_SETUP, P_SETTLE, P_WINDOW, P_TEARDOWN };
-static enum phase phase = P_SETUP;
 static int64_t phase_end;
 static double place_credit;
 static struct rusage ru_win;
@@ -1215,6 +1452,28 @@ static void step_report(bool partial)
            lmax, wall > 0 ? 100.0 * cpu / wall : 0.0, tp99, w->overruns, st_out.lost);
     if (echo_pid)
         printf(" echo_cpu=%.1f", echo_cpu);
+    if (!opt.no_rtp && !opt.self_test) {
+        struct tick_eval te;
+        ticks_eval(&te);
+        printf(" e2e_p50_ms=%.2f e2e_p99_ms=%.2f e2e_add_p50_ms=%.2f e2e_add_p99_ms=%.2f"
+               " pace_p50_ms=%.2f dtick_late_p99_ms=%.2f dtick_gap_ms=%.1f dticks=%" PRIu64
+               " missed_tick=%" PRIu64 " queued=%" PRIu64 " pairs=%zu",
+               hist_pct(w->e2e, JH_N, w->e2e_n, 50.0), hist_pct(w->e2e, JH_N, w->e2e_n, 99.0),
+               te.e2e_add_p50, te.e2e_add_p99, te.pace_p50, te.late_p99, tk_gap_ms, te.ticks,
+               te.missed, te.queued, npairs);
+        if (opt.agent_port) {
+            struct agentsrv_counts ac;
+            agentsrv_counts(&ac);
+            printf(" a2w_p50_ms=%.2f a2w_p99_ms=%.2f a2w_max_ms=%.2f w2r_p50_ms=%.2f"
+                   " w2r_p99_ms=%.2f w2r_add_p50_ms=%.2f w2r_add_p99_ms=%.2f agent_rx=%" PRIu64
+                   " agent_tx=%" PRIu64 " agent_bad=%" PRIu64 " agent_live=%u agent_opened=%" PRIu64
+                   " agent_errors=%" PRIu64,
+                   hist_pct(w->a2w, JH_N, w->a2w_n, 50.0), hist_pct(w->a2w, JH_N, w->a2w_n, 99.0),
+                   hist_pct(w->a2w, JH_N, w->a2w_n, 100.0), hist_pct(w->w2r, JH_N, w->w2r_n, 50.0),
+                   hist_pct(w->w2r, JH_N, w->w2r_n, 99.0), te.w2r_add_p50, te.w2r_add_p99,
+                   w->agent_rx, w->agent_tx, w->agent_bad, ac.live, ac.opened, ac.errors);
+        }
+    }
     printf("\n");
     fflush(stdout);
     bool broken = failed || w->lost || (!opt.no_rtp && jp99 > opt.max_jitter_ms);
@@ -1262,6 +1521,7 @@ static void phase_tick(int64_t now)
             }
         } else if (!count_state(C_INVITING)) {
             phase = P_SETTLE;
+            memset(ph, 0, sizeof ph);
             phase_end = now + (int64_t)opt.settle_ms * 1000000;
         }
         break;
@@ -1275,7 +1535,9 @@ static void phase_tick(int64_t now)
             echo_ticks0 = echo_pid ? pid_ticks(echo_pid) : 0;
             win_t0 = now;
             phase_end = now + (int64_t)opt.holds[cur_step] * 1000000000LL;
-            printf("WINDOW-START n=%u up=%u\n", opt.steps[cur_step], count_state(C_UP));
+            ticks_begin(real_ns(), opt.holds[cur_step]);
+            printf("WINDOW-START n=%u up=%u tick_gap_ms=%.1f\n", opt.steps[cur_step],
+                   count_state(C_UP), tk_gap_ms);
             fflush(stdout);
         }
         break;
@@ -1316,20 +1578,43 @@ static void on_tick(uv_poll_t *h, int status, int events)
     uint64_t exp = 0;
     if (read(tfd, &exp, sizeof exp) != sizeof exp || !exp)
         return;
+    uint64_t first = tick_no + 1;
     tick_no += exp;
     int64_t now = mono_ns();
-    hist_add(cur->tick, TH_N, now - (t0_mono + (int64_t)tick_no * FRAME_NS));
+    hist_add(cur->tick, TH_N, now - (t0_mono + (int64_t)tick_no * (FRAME_NS / opt.slots)));
     cur->tick_n++;
-    if (exp > 1)
-        cur->overruns += exp - 1;
+    if (exp > opt.slots) /* a whole frame period missed */
+        cur->overruns += exp - opt.slots;
     unsigned k = exp < MAX_CATCHUP ? (unsigned)exp : MAX_CATCHUP;
+    if (opt.agent_port && !opt.agent_wake)
+        agentsrv_poll();
 
     if (opt.max_seconds && now - t_start_mono > (int64_t)opt.max_seconds * 1000000000LL) {
         printf("ABORT hard deadline of %u s reached\n", opt.max_seconds);
         fflush(stdout);
         exit(3);
     }
-    if (!opt.no_rtp) {
+    if (!opt.no_rtp && opt.slots > 1) {
+        /* every slot due since the last wake-up, each once (at most MAX_CATCHUP frames) */
+        uint64_t cap = (uint64_t)MAX_CATCHUP * opt.slots;
+        if (tick_no - first + 1 > cap)
+            first = tick_no - cap + 1;
+        for (uint64_t t = first; t <= tick_no; t++) {
+            uint64_t fr = t / opt.slots;
+            for (unsigned i = (unsigned)(t % opt.slots); i < placed; i += opt.slots) {
+                struct call *c = &calls[i];
+                unsigned r = i / opt.slots;
+                if (c->st == C_UP && (fr + r) % opt.rx_every == 0)
+                    rtp_drain(c, i);
+                if (c->rtcp_fd >= 0 && r % 50 == fr % 50)
+                    drain_only(c->rtcp_fd);
+                if (c->st != C_UP)
+                    continue;
+                rtp_check(c);
+                rtp_send(c, i);
+            }
+        }
+    } else if (!opt.no_rtp) {
         for (unsigned i = 0; i < placed; i++) {
             struct call *c = &calls[i];
             if (c->st == C_UP && (tick_no + i) % opt.rx_every < k)
@@ -1346,6 +1631,8 @@ static void on_tick(uv_poll_t *h, int status, int events)
                 rtp_send(c, i);
         }
     }
+    if (opt.slots > 1 && (first - 1) / opt.slots == tick_no / opt.slots)
+        return; /* the signalling and the ramp run once per 20 ms */
     timers(now);
     phase_tick(now);
 }
@@ -1388,7 +1675,11 @@ static void usage(void)
             "  --self-test-drop K    --self-test: the echo drops every K-th frame\n"
             "  --stop-on-break       stop the ramp after a step with failed calls, loss or\n"
             "                        jitter p99 over --max-jitter-ms (5)\n"
-            "  --max-seconds S       hard deadline (default: from the steps)\n");
+            "  --max-seconds S       hard deadline (default: from the steps)\n"
+            "  --slots S             spread the calls' frames over the 20 ms in S slots (1)\n"
+            "  --agent-port P        also be the agent: a WebSocket echo on 127.0.0.1:P\n"
+            "  --agent-cert F --agent-key F   the agent over TLS (wss) with this PEM pair\n"
+            "  --agent-wake          read the agent's connections on arrival, not on each tick\n");
     exit(2);
 }
 
@@ -1500,6 +1791,22 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--max-jitter-ms")) {
             NEXT();
             opt.max_jitter_ms = atof(v);
+        } else if (!strcmp(a, "--slots")) {
+            NEXT();
+            opt.slots = num(v, 1, 20, "--slots");
+            if (FRAME_NS % opt.slots)
+                die("%s", "--slots must divide 20 ms");
+        } else if (!strcmp(a, "--agent-port")) {
+            NEXT();
+            opt.agent_port = (uint16_t)num(v, 1, 65535, "--agent-port");
+        } else if (!strcmp(a, "--agent-wake")) {
+            opt.agent_wake = true;
+        } else if (!strcmp(a, "--agent-cert")) {
+            NEXT();
+            opt.agent_cert = v;
+        } else if (!strcmp(a, "--agent-key")) {
+            NEXT();
+            opt.agent_key = v;
         } else if (!strcmp(a, "--max-seconds")) {
             NEXT();
             opt.max_seconds = num(v, 1, 86400, "--max-seconds");
@@ -1520,7 +1827,9 @@ int main(int argc, char **argv)
     }
     if (!opt.max_seconds)
         opt.max_seconds = total + 60;
-    unsigned need = opt.steps[opt.nsteps - 1] * (opt.self_test ? 4 : 2) + 64;
+    if (!opt.agent_cert != !opt.agent_key)
+        die("%s", "--agent-cert and --agent-key go together");
+    unsigned need = opt.steps[opt.nsteps - 1] * (opt.self_test ? 4 : opt.agent_port ? 3 : 2) + 64;
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < need && rl.rlim_max >= need) {
@@ -1536,7 +1845,8 @@ int main(int argc, char **argv)
     srand((unsigned)(real_ns() ^ getpid()));
     run_id = (uint32_t)rand();
     calls = calloc(MAX_CALLS, sizeof *calls);
-    if (!calls)
+    lats = calloc(MAX_CALLS, sizeof *lats);
+    if (!calls || !lats)
         die("%s", "out of memory");
 
     if (opt.self_test)
@@ -1544,14 +1854,18 @@ int main(int argc, char **argv)
     loop = uv_default_loop();
     if (!opt.self_test)
         conns_open();
+    if (opt.agent_port && agentsrv_start(loop, opt.agent_port, opt.agent_cert, opt.agent_key,
+                                         opt.agent_wake, on_agent_media))
+        die("%s", "the agent server did not start");
     tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (tfd < 0)
         die("timerfd: %s", strerror(errno));
     t_start_mono = mono_ns();
     t0_mono = t_start_mono + FRAME_NS;
-    struct itimerspec its = {.it_interval = {0, FRAME_NS},
+    int64_t sub = FRAME_NS / opt.slots;
+    struct itimerspec its = {.it_interval = {0, sub},
                              .it_value = {t0_mono / 1000000000LL, t0_mono % 1000000000LL}};
-    t0_mono -= FRAME_NS; /* tick n is due at t0 + n * 20 ms, the first at n = 1 */
+    t0_mono -= sub; /* tick n is due at t0 + n * 20 ms / slots, the first at n = 1 */
     if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL))
         die("timerfd_settime: %s", strerror(errno));
     uv_poll_init(loop, &tpoll, tfd);
@@ -1564,7 +1878,12 @@ int main(int argc, char **argv)
            opt.self_test ? "-" : tpname(), opt.tcp ? opt.conns : 1, opt.cps);
     for (unsigned s = 0; s < opt.nsteps; s++)
         printf("%s%u:%u", s ? "," : "", opt.steps[s], opt.holds[s]);
-    printf(" grace_ms=%u max_seconds=%u pid=%d\n", opt.grace_ms, opt.max_seconds, (int)getpid());
+    printf(" grace_ms=%u max_seconds=%u slots=%u agent=%s pid=%d\n", opt.grace_ms, opt.max_seconds,
+           opt.slots,
+           !opt.agent_port  ? "none"
+           : opt.agent_cert ? "wss"
+                            : "ws",
+           (int)getpid());
     uv_run(loop, UV_RUN_DEFAULT);
     return broken_steps ? 1 : 0;
 }

@@ -674,11 +674,29 @@ static ssize_t wsl_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t
     return (ssize_t)n;
 }
 
+/* RFC 6455 §5.3: every frame's mask unpredictable, from a strong source. The masks are cut
+ * from a pool of the same CSPRNG output (libsodium), each byte used once, refilled 4 KiB at a
+ * time: randombytes_buf() is one getrandom() system call, and one per frame of every call
+ * cost ~5 % of the daemon's time with bridged calls (bench/README.md). Loop thread only. */
+static uint8_t mask_pool[4096];
+static size_t mask_left;
+
 static int wsl_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
 {
     (void)ctx;
     (void)user;
-    randombytes_buf(buf, len); /* RFC 6455 §5.3: unpredictable, from a strong source */
+    while (len) {
+        if (!mask_left) {
+            randombytes_buf(mask_pool, sizeof mask_pool);
+            mask_left = sizeof mask_pool;
+        }
+        size_t n = len < mask_left ? len : mask_left;
+        memcpy(buf, mask_pool + sizeof mask_pool - mask_left, n);
+        sodium_memzero(mask_pool + sizeof mask_pool - mask_left, n); /* used once */
+        mask_left -= n;
+        buf += n;
+        len -= n;
+    }
     return 0;
 }
 
