@@ -1,7 +1,8 @@
 # trunkline — one binary, one Makefile.
 #   make               build build/trunkline with -Wall -Wextra -Werror
 #   make SANITIZE=1    the same under ASan+UBSan, in build-asan/
-#   make test          unit tests (cmocka), then integration and browser tests (pytest, real daemon)
+#   make test          unit tests (cmocka), then integration and browser tests (pytest, real daemon;
+#                      the SIP tests that need test answers run build/trunkline-test)
 #   make browser       the web UI's tests in headless Chromium only
 #   make unit          unit tests only
 #   make run           start the daemon with embedded defaults (data in ./var)
@@ -53,6 +54,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/trunkline
 
+testbuild: $(BUILD)/trunkline-test
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC $<")
@@ -76,6 +79,21 @@ $(BUILD)/trunkline: $(BUILD)/src/main.o $(BUILD)/libtrunkline.a
 	@$(if $(Q),echo "  LD $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The test build (issue 11 item 18): build/trunkline-test is the daemon with the test-only
+# answering policies (sip_test_policy, sip_test_auth) compiled in; the SIP integration tests
+# run it, `make install` never ships it. Only the files that hold the hooks are compiled
+# twice; the linker takes their test objects before the archive's.
+TEST_HOOK_SRC := src/sip/session.c src/daemon/config.c src/daemon/serve.c
+TEST_HOOK_OBJ := $(TEST_HOOK_SRC:%.c=$(BUILD)/testhooks/%.o)
+$(BUILD)/testhooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC $< (test build)")
+	$(Q)$(CC) $(CFLAGS) -DTL_TEST_HOOKS -MMD -MP -c $< -o $@
+
+$(BUILD)/trunkline-test: $(BUILD)/src/main.o $(TEST_HOOK_OBJ) $(BUILD)/libtrunkline.a
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libtrunkline.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
@@ -92,8 +110,9 @@ bench-twilio: $(BUILD)/bench/agents/twilio_codec.o $(BUILD)/libtrunkline.a
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-integration: $(BUILD)/trunkline
-	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration
+integration: $(BUILD)/trunkline $(BUILD)/trunkline-test
+	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) TRUNKLINE_TEST_BIN=$(abspath $(BUILD)/trunkline-test) \
+	  $(PYTHON) -m pytest -q tests/integration
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/browser
 
 # the web UI in headless Chromium only (screenshots in build/screenshots/)
@@ -138,6 +157,6 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: loadgen bench-twilio install all unit integration browser test run fuzz fuzz-smoke format clean
+.PHONY: testbuild loadgen bench-twilio install all unit integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)

@@ -64,15 +64,20 @@ static const struct setting settings[] = {
     S(sip_keepalive_s, "TRUNKLINE_SIP_KEEPALIVE_S", K_UINT, "60",
       "A SIP connection that carries calls and has been quiet this long gets an RFC 5626 "
       "CRLF keep-alive, so NATs and load balancers keep it open; 0: none."),
-    S(sip_test_policy, "TRUNKLINE_SIP_TEST_POLICY", K_STR, "",
-      "Test answers to INVITE: empty (480), answer (180 then 200 OK), answer-bye:N (answer, "
-      "BYE after N s) or ring (180, wait)."),
     S(sip_min_se, "TRUNKLINE_SIP_MIN_SE", K_UINT, "90",
       "Shortest session-timer interval accepted, in s (RFC 4028 Min-SE; 422 below it). RFC "
       "4028 asks for at least 90; lower values are for tests."),
+#ifdef TL_TEST_HOOKS
+    /* Test-only build (build/trunkline-test, `make test`): answering policies that skip the
+     * call layer's checks. Compiled out of the shipped daemon (issue 11 item 18): no setting
+     * of build/trunkline can make it answer an INVITE its trunk did not allow. */
+    S(sip_test_policy, "TRUNKLINE_SIP_TEST_POLICY", K_STR, "",
+      "(test build only) Test answers to INVITE: empty (the call layer), answer (180 then 200 "
+      "OK), answer-bye:N (answer, BYE after N s) or ring (180, wait)."),
     S(sip_test_auth, "TRUNKLINE_SIP_TEST_AUTH", K_STR, "",
-      "Digest credentials user:password the test policy's INVITEs must answer (401 challenge, "
-      "realm public_host, SHA-256 and MD5); empty: no authentication."),
+      "(test build only) Digest credentials user:password the test policy's INVITEs must "
+      "answer (401 challenge, realm public_host, SHA-256 and MD5); empty: none."),
+#endif
     S(sip_digest_algorithms, "TRUNKLINE_SIP_DIGEST_ALGORITHMS", K_STR, "SHA-256,MD5",
       "Digest challenges we send, in preference order (RFC 8760): SHA-256,MD5; MD5,SHA-256 "
       "for carriers that read only the first challenge and know only MD5; or one of them."),

@@ -19,6 +19,8 @@ struct tl_config {
     unsigned sip_max_connections;             /* TCP + TLS */
     unsigned sip_tcp_idle_s;
     unsigned sip_keepalive_s;
+    /* test build only (TL_TEST_HOOKS): the settings exist in the table of
+     * build/trunkline-test alone; the shipped daemon leaves these empty */
     char sip_test_policy[24];       /* "", "answer", "ring", "answer-bye:N": test answers */
     unsigned sip_min_se;            /* s: RFC 4028 Min-SE (90; lower only for tests) */
     char sip_test_auth[520];        /* "user:password" the test policy challenges for; "" off */

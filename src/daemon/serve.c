@@ -193,6 +193,7 @@ int tl_serve_main(int argc, char **argv)
     }
     /* ---- SIP stack: start (after the API) ---- */
     {
+        /* sip_test_policy exists in the test build only (config.c): empty here otherwise */
         const char *pol = cfg.sip_test_policy;
         if (pol[0] && strcmp(pol, "answer") && strcmp(pol, "ring") &&
             strncmp(pol, "answer-bye:", 11)) {
@@ -200,24 +201,21 @@ int tl_serve_main(int argc, char **argv)
                      "reason=\"sip_test_policy must be empty, answer, answer-bye:N or ring\"");
             goto out;
         }
-        struct tl_sip_stack_cfg scfg = {cfg.sip_listen,
-                                        cfg.sip_udp,
-                                        cfg.sip_tcp_port,
-                                        cfg.sip_tls_port,
-                                        cert,
-                                        ckey,
-                                        cfg.sip_t1_ms,
-                                        cfg.sip_t2_ms,
-                                        cfg.sip_t4_ms,
-                                        cfg.sip_max_connections,
-                                        cfg.sip_tcp_idle_s,
-                                        pol,
-                                        cfg.public_host,
-                                        cfg.sip_tls_ca_file,
-                                        NULL,
-                                        cfg.sip_dns_servers,
-                                        false,
-                                        cfg.sip_keepalive_s};
+        struct tl_sip_stack_cfg scfg = {.listen = cfg.sip_listen,
+                                        .udp = cfg.sip_udp,
+                                        .tcp_port = cfg.sip_tcp_port,
+                                        .tls_port = cfg.sip_tls_port,
+                                        .cert = cert,
+                                        .ckey = ckey,
+                                        .t1 = cfg.sip_t1_ms,
+                                        .t2 = cfg.sip_t2_ms,
+                                        .t4 = cfg.sip_t4_ms,
+                                        .max_conns = cfg.sip_max_connections,
+                                        .tcp_idle_s = cfg.sip_tcp_idle_s,
+                                        .host = cfg.public_host,
+                                        .tls_ca_file = cfg.sip_tls_ca_file,
+                                        .dns_servers = cfg.sip_dns_servers,
+                                        .keepalive_s = cfg.sip_keepalive_s};
         if ((r = tl_sip_stack_start(&sip, &loop, &scfg))) {
             tl_error("core", "start.failed", "reason=\"SIP listen on %s ports %d/%d: %s\"",
                      cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));
@@ -237,6 +235,7 @@ int tl_serve_main(int argc, char **argv)
             tl_error("core", "start.failed", "reason=\"SIP session layer: %s\"", strerror(r));
             goto out;
         }
+#ifdef TL_TEST_HOOKS
         /* test calls behind digest auth, realm = our public host (carriers' INVITEs to us) */
         if (cfg.sip_test_auth[0]) {
             r = tl_sip_inauth_new(&tauth, cfg.public_host, cfg.sip_test_auth,
@@ -251,6 +250,7 @@ int tl_serve_main(int argc, char **argv)
             }
             tl_sip_sess_test_auth(sess, tauth);
         }
+#endif
     }
     /* ---- calls: media engine + the call layer on the INVITE hook (not with a test policy,
      * which answers INVITEs itself for the SIP tests) ---- */

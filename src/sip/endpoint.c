@@ -9,9 +9,9 @@
  * other than SDP 415, with an Accept that excludes SDP 406; REGISTER 403 (static trunks
  * only); OPTIONS 200. No Server header: SIPVicious-style scanners fingerprint it.
  *
- * The INVITE answer is pluggable (tl_sip_stack_set_invite_h): the session layer
- * (sip/session.c) installs its own, which also runs sip_test_policy's test calls. Without
- * one every INVITE gets 480. In-dialog requests, ACKs for 2xx and CANCELs for a pending
+ * The INVITE answer is pluggable (tl_sip_stack_set_invite_h): the call layer installs its
+ * own (the test build's session layer may install sip_test_policy's test calls instead).
+ * Without one every INVITE gets 480. In-dialog requests, ACKs for 2xx and CANCELs for a pending
  * INVITE go to the dialog and stray hooks; with none set, 481 / dropped. */
 #include <errno.h>
 #include <stdio.h>
@@ -33,7 +33,6 @@ struct tl_sip_stack {
     struct tl_sip_tsx_layer *tsx;
     struct tl_sip_tport *tp;
     struct tl_sip_stack_cfg cfg;
-    char policy[16];
     char host[128]; /* Warning agent */
     tl_sip_invite_h *invite_h;
     void *invite_arg;
@@ -459,7 +458,6 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
         s->cfg.t2 = s->cfg.t1;
     if (s->cfg.t4 == 0)
         s->cfg.t4 = 5000;
-    tl_strlcpy(s->policy, cfg->test_policy ? cfg->test_policy : "", sizeof s->policy);
     /* the Warning agent goes inside a header: keep it to host characters */
     tl_strlcpy(s->host, cfg->host && cfg->host[0] ? cfg->host : "gateway", sizeof s->host);
     for (char *p = s->host; *p; p++)
@@ -502,9 +500,8 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
         goto out;
     if ((r = tl_sip_tport_start(&s->tp, loop, &pc)))
         goto out;
-    tl_info("sip", "listen", "addr=%s udp=%d tcp=%d tls=%d policy=%s", cfg->listen,
-            cfg->udp ? cfg->tcp_port : 0, cfg->tcp_port, cfg->tls_port,
-            s->policy[0] ? s->policy : "off");
+    tl_info("sip", "listen", "addr=%s udp=%d tcp=%d tls=%d", cfg->listen,
+            cfg->udp ? cfg->tcp_port : 0, cfg->tcp_port, cfg->tls_port);
 out:
     if (r) {
         s->tp = NULL;

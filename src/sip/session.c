@@ -1323,7 +1323,10 @@ size_t tl_sip_sess_count(const struct tl_sip_sess_layer *l)
     return l->n;
 }
 
-/* ---- test policy: "answer", "answer-bye:N", "ring" ---- */
+/* ---- test policy: "answer", "answer-bye:N", "ring" ----
+ * In the test build only (TL_TEST_HOOKS, build/trunkline-test): these answer any INVITE to
+ * any number, which the shipped daemon must never do whatever its settings (issue 11). */
+#ifdef TL_TEST_HOOKS
 
 struct tcall {
     struct tl_sip_sess_layer *l;
@@ -1437,6 +1440,7 @@ void tl_sip_sess_test_auth(struct tl_sip_sess_layer *l, struct tl_sip_inauth *a)
 {
     l->tauth = a;
 }
+#endif
 
 /* ---- layer ---- */
 
@@ -1445,6 +1449,10 @@ int tl_sip_sess_layer_alloc(struct tl_sip_sess_layer **lp, struct tl_sip_stack *
 {
     const char *pol = cfg->test_policy ? cfg->test_policy : "";
     unsigned bye = 0;
+#ifndef TL_TEST_HOOKS
+    if (pol[0])
+        return EINVAL; /* not in the shipped daemon */
+#endif
     if (!strncmp(pol, "answer-bye:", 11)) {
         char *end;
         unsigned long v = strtoul(pol + 11, &end, 10);
@@ -1483,8 +1491,10 @@ int tl_sip_sess_layer_alloc(struct tl_sip_sess_layer **lp, struct tl_sip_stack *
     tl_sip_dlg_table_init(&l->tbl);
     tl_sip_stack_set_dialog_h(s, on_dialog_req, l);
     tl_sip_stack_set_stray_h(s, on_stray, l);
+#ifdef TL_TEST_HOOKS
     if (pol[0])
         tl_sip_stack_set_invite_h(s, test_invite, l);
+#endif
     *lp = l;
     return 0;
 }
@@ -1498,8 +1508,10 @@ void tl_sip_sess_layer_free(struct tl_sip_sess_layer *l)
         req_free(l->reqs);
     while (l->all) {
         struct tl_sip_sess *x = l->all;
+#ifdef TL_TEST_HOOKS
         if (x->h == &test_h && !x->notified) /* our own test calls: free their state */
             free(x->arg);
+#endif
         x->in_table = false; /* the table goes as a whole */
         sess_free(x);
     }

@@ -183,7 +183,6 @@ struct tl_sip_stack_cfg {
     uint32_t t1, t2, t4;     /* ms */
     unsigned max_conns;      /* TCP + TLS connections */
     unsigned tcp_idle_s;     /* idle, and time allowed to finish a started message */
-    const char *test_policy; /* "", "answer", "ring" */
     const char *host;        /* our host name for Warning/Contact */
     /* client side (appended: positional initialisers above stay valid) */
     const char *tls_ca_file; /* extra PEM trust for outbound TLS, on top of the system

@@ -17,6 +17,11 @@ import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("TRUNKLINE_BIN", os.path.join(ROOT, "build", "trunkline"))
+# The test build (make's build/trunkline-test): the daemon with the test-only answering
+# policies compiled in. Only a daemon started with one of these settings runs it; every
+# other test runs the shipped binary, which has no such setting (issue 11 item 18).
+TEST_BIN = os.environ.get("TRUNKLINE_TEST_BIN", BIN + "-test")
+TEST_ONLY_SETTINGS = ("TRUNKLINE_SIP_TEST_POLICY", "TRUNKLINE_SIP_TEST_AUTH")
 START_DEADLINE = float(os.environ.get("TRUNKLINE_TEST_START_DEADLINE", "30"))
 
 
@@ -45,7 +50,8 @@ def free_port(kind=None):
 
 
 class Daemon:
-    def __init__(self, tmp_path, extra_env=None):
+    def __init__(self, tmp_path, extra_env=None, binary=None):
+        self.binary = binary
         self.dir = str(tmp_path)
         self.data_dir = os.path.join(self.dir, "var")
         self.log_path = os.path.join(self.dir, "daemon.log")
@@ -74,7 +80,9 @@ class Daemon:
 
     def start(self):
         self.port = free_port()
-        self.proc = subprocess.Popen([BIN, "serve"], env=self.env(), stdout=subprocess.PIPE,
+        binary = self.binary or (
+            TEST_BIN if any(k in self.extra_env for k in TEST_ONLY_SETTINGS) else BIN)
+        self.proc = subprocess.Popen([binary, "serve"], env=self.env(), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, cwd=self.dir)
         out = open(self.out_path, "ab")
         lines = []
@@ -181,10 +189,10 @@ def make_daemon(tmp_path):
     """Factory for tests that need special settings: make_daemon(env={...})."""
     made = []
 
-    def make(env=None, sub="d"):
+    def make(env=None, sub="d", binary=None):
         p = tmp_path / ("%s%d" % (sub, len(made)))
         p.mkdir()
-        d = Daemon(p, env).start()
+        d = Daemon(p, env, binary).start()
         made.append(d)
         return d
     yield make
