@@ -152,6 +152,7 @@ class Daemon:
             "TRUNKLINE_MAX_CALLS": "20000",
             "TRUNKLINE_MAX_CALLS_PER_WORKSPACE": "20000",
             "TRUNKLINE_SIP_INVITE_RATE": "10000",
+            "TRUNKLINE_SIP_INVITE_RATE_GLOBAL": "10000",
             "TRUNKLINE_SIP_MAX_CONNECTIONS": "1024",
         })
         if mode == "answer":

@@ -840,7 +840,8 @@ int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
     if (cfg->nonce_ttl_s)
         l->dsrv->nonce_ttl_s = cfg->nonce_ttl_s;
     uint32_t rate = cfg->invite_rate ? cfg->invite_rate : 50;
-    if ((r = tl_call_rate_new(&l->rate, rate, rate * 2))) {
+    uint32_t grate = cfg->invite_rate_global;
+    if ((r = tl_call_rate_new(&l->rate, rate, rate * 2, grate, grate * 2))) {
         tl_sip_digest_server_wipe(l->dsrv);
         free(l->dsrv);
         free(l);

@@ -53,6 +53,7 @@ struct tl_call_cfg {
     uint32_t max_calls;               /* concurrent calls, all workspaces */
     uint32_t max_calls_per_workspace; /* concurrent calls of one workspace */
     uint32_t invite_rate;             /* INVITEs per second from one source IP (burst 2×) */
+    uint32_t invite_rate_global;      /* INVITEs per second from all sources (burst 2×); 0 off */
     uint32_t answer_delay_ms;         /* ring this long after the agent is ready (0 = none) */
     struct uv_loop_s *loop;           /* handed to agents (timers, sockets); NULL in tests */
     struct tl_agent_env *agent_env;   /* WebSocket agents' DNS, TLS, guard; NULL: none */
@@ -136,12 +137,24 @@ int tl_call_info_type(const char *ctype, size_t len);
  * TL_CALL_INFO_BODY_MAX), EINVAL (another type). */
 int tl_call_info_dtmf(int type, const char *body, size_t len, char *digit, uint16_t *duration_ms);
 
-/* ---- admission (admit.c): per-source INVITE token bucket, fixed memory ---- */
-#define TL_CALL_RATE_SLOTS 4096 /* source addresses tracked; spoofed floods only evict */
+/* ---- admission (admit.c): INVITE token buckets per source and global, fixed memory ---- */
+#define TL_CALL_RATE_SLOTS 4096 /* per-source buckets; sources sharing one share its tokens */
 struct tl_call_rate;
-int tl_call_rate_new(struct tl_call_rate **rp, uint32_t per_s, uint32_t burst);
+/* per_s/burst for each source (IPv4 address, IPv6 /64); g_per_s/g_burst for all sources
+ * together (g_per_s 0: no global bucket). 0 or ENOMEM. */
+int tl_call_rate_new(struct tl_call_rate **rp, uint32_t per_s, uint32_t burst, uint32_t g_per_s,
+                     uint32_t g_burst);
 void tl_call_rate_free(struct tl_call_rate *r);
-/* true when one more INVITE from addr (raw address bytes, 4 or 16) may pass at now_ms */
-bool tl_call_rate_take(struct tl_call_rate *r, const uint8_t *addr, size_t len, uint64_t now_ms);
+enum tl_call_rate_verdict {
+    TL_CALL_RATE_OK = 0,
+    TL_CALL_RATE_SOURCE, /* this source's bucket is empty */
+    TL_CALL_RATE_GLOBAL, /* the gateway's bucket is empty */
+};
+/* One more INVITE from addr (raw address bytes, 4 or 16) at now_ms: takes a token from the
+ * source's bucket and the global one, or none when either is empty. */
+enum tl_call_rate_verdict tl_call_rate_take(struct tl_call_rate *r, const uint8_t *addr, size_t len,
+                                            uint64_t now_ms);
+/* The bucket addr uses (tests: two sources in one slot share it), SIZE_MAX for a bad len. */
+size_t tl_call_rate_slot(const struct tl_call_rate *r, const uint8_t *addr, size_t len);
 
 #endif

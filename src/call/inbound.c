@@ -596,8 +596,10 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         ab = (const uint8_t *)&((const struct sockaddr_in6 *)&peer->sa)->sin6_addr;
         alen = 16;
     }
-    if (!tl_call_rate_take(l->rate, ab, alen, tl_sip_stack_now(s))) {
-        tl_debug("call", "rate_limited", "src=%s", src);
+    enum tl_call_rate_verdict rv = tl_call_rate_take(l->rate, ab, alen, tl_sip_stack_now(s));
+    if (rv != TL_CALL_RATE_OK) {
+        tl_debug("call", "rate_limited", "src=%s bucket=%s", src,
+                 rv == TL_CALL_RATE_GLOBAL ? "global" : "source");
         reply(l, tx, m, 503, "Retry-After: 5\r\n");
         return;
     }

@@ -128,7 +128,10 @@ static const struct setting settings[] = {
       "Most concurrent calls of one workspace; more get 503 with Retry-After."),
     S(sip_invite_rate, "TRUNKLINE_SIP_INVITE_RATE", K_UINT, "50",
       "New INVITEs per second accepted from one source IP (token bucket, bursts of twice "
-      "that); more get 503."),
+      "that); IPv6 sources count per /64. More get 503."),
+    S(sip_invite_rate_global, "TRUNKLINE_SIP_INVITE_RATE_GLOBAL", K_UINT, "200",
+      "New INVITEs per second accepted from all sources together (token bucket, bursts of "
+      "twice that); more get 503 with Retry-After."),
     S(tls_cert, "TRUNKLINE_TLS_CERT", K_STR, "",
       "PEM certificate chain for SIP/TLS; empty: a self-made one in <data_dir>/tls."),
     S(tls_key, "TRUNKLINE_TLS_KEY", K_STR, "", "PEM private key for tls_cert."),

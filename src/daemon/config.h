@@ -35,7 +35,8 @@ struct tl_config {
     unsigned max_call_duration_s;   /* → BYE */
     unsigned call_answer_delay_ms;  /* ring this long before the 200 (demos, tests) */
     unsigned max_calls, max_calls_per_workspace; /* concurrent; more → 503 */
-    unsigned sip_invite_rate;                    /* INVITEs/s per source IP */
+    unsigned sip_invite_rate;                    /* INVITEs/s per source IP (IPv6: /64) */
+    unsigned sip_invite_rate_global;             /* INVITEs/s from all sources */
     char tls_cert[512];                          /* PEM; empty = self-made one in data_dir/tls */
     char tls_key[512];
     char log_file[512]; /* empty = stderr */

@@ -291,6 +291,7 @@ int tl_serve_main(int argc, char **argv)
                                    .max_calls = cfg.max_calls,
                                    .max_calls_per_workspace = cfg.max_calls_per_workspace,
                                    .invite_rate = cfg.sip_invite_rate,
+                                   .invite_rate_global = cfg.sip_invite_rate_global,
                                    .answer_delay_ms = cfg.call_answer_delay_ms,
                                    .loop = &loop,
                                    .agent_env = &aenv};
