@@ -5,6 +5,7 @@
  * bounds, Reject/Redirect values from their sets; and a rejected document leaves the
  * output zeroed. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
