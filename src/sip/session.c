@@ -46,6 +46,9 @@ struct tl_sip_sess {
     /* UAS: the INVITE being answered (initial or re-INVITE), kept to print replies */
     struct tl_sip_tsx *itx; /* until our final response */
     char *inv;
+    struct tl_sip_msg *inv_m; /* inv decoded, in storage of this session's own (issue 11:
+                               * no process-wide decode buffer that another session's
+                               * callback could overwrite) */
     size_t inv_len;
     struct tl_sip_peer ipeer;
     bool ireq_timer; /* Require: timer in our 2xx */
@@ -108,9 +111,6 @@ struct tl_sip_sess_layer {
     struct uac_req *reqs;
     bool closing; /* the stack stopped: its heap is gone, nothing more is sent */
 };
-
-/* one loop thread: a re-decoded stored INVITE */
-static struct tl_sip_msg g_inv;
 
 static uint64_t now_ms(struct tl_sip_sess_layer *l)
 {
@@ -233,6 +233,7 @@ static void sess_free(struct tl_sip_sess *x)
     l->n--;
     tl_sip_dlg_reset(&x->dlg);
     free(x->inv);
+    free(x->inv_m);
     free(x->ok_hdrs);
     free(x->ok_body);
     free(x->lbody);
@@ -306,7 +307,9 @@ static void terminate(struct tl_sip_sess *x, enum tl_sip_sess_reason why, uint16
 
 static const struct tl_sip_msg *inv_msg(struct tl_sip_sess *x)
 {
-    return x->inv && !tl_sip_msg_decode(&g_inv, x->inv, x->inv_len) ? &g_inv : NULL;
+    if (!x->inv || (!x->inv_m && !(x->inv_m = malloc(sizeof *x->inv_m))))
+        return NULL;
+    return !tl_sip_msg_decode(x->inv_m, x->inv, x->inv_len) ? x->inv_m : NULL;
 }
 
 static int keep_inv(struct tl_sip_sess *x, const struct tl_sip_msg *m, struct tl_sip_tsx *tx)
