@@ -12,6 +12,7 @@
  * later one always reads the later committed state and a stale read can never win.
  * Entries removed from the map are wiped and freed outside r->mu. */
 #include "call/routing.h"
+#include "call/trusted.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,7 +48,18 @@ struct tl_routing {
     struct entry **buckets;
     size_t n_buckets; /* power of two */
     size_t count;
+    /* every inbound trunk's allowed_addresses, for the SIP transport's reserved slots
+     * (issue 11 item 1): kept in step with the entries at their one swap point below */
+    struct tl_trusted *trusted;
 };
+
+/* an entry's allowed prefixes as the trusted set sees them (only an inbound trunk's) */
+static void trusted_update(struct tl_routing *r, const struct entry *e, int delta)
+{
+    if (e && e->has_inbound && e->n_allowed)
+        tl_trusted_update(r->trusted, (const struct tl_route_prefix *)(const void *)e->pool,
+                          e->n_allowed, delta);
+}
 
 static uint32_t hash_of(const char *s)
 {
@@ -414,7 +426,14 @@ static struct entry *swap_in(struct tl_routing *r, const char *number, struct en
         r->count--;
     }
     pthread_mutex_unlock(&r->mu);
+    trusted_update(r, e, +1);
+    trusted_update(r, old, -1);
     return old;
+}
+
+bool tl_routing_source_trusted(struct tl_routing *r, const struct sockaddr *sa)
+{
+    return r && tl_trusted_match(r->trusted, sa);
 }
 
 /* ---- refresh ---- */
@@ -569,7 +588,8 @@ int tl_routing_open(struct tl_routing **rp, struct tl_store *s)
     r->store = s;
     r->n_buckets = 1024;
     r->buckets = calloc(r->n_buckets, sizeof *r->buckets);
-    if (!r->buckets) {
+    if (!r->buckets || tl_trusted_new(&r->trusted)) {
+        free(r->buckets);
         free(r);
         return ENOMEM;
     }
@@ -603,6 +623,7 @@ void tl_routing_close(struct tl_routing *r)
         }
     }
     free(r->buckets);
+    tl_trusted_free(r->trusted);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->refresh_mu);
     free(r);

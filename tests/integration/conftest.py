@@ -74,6 +74,8 @@ class Daemon:
             "TRUNKLINE_SIP_TCP_PORT": str(free_port()),
             "TRUNKLINE_SIP_TLS_PORT": str(free_port()),
             "TRUNKLINE_PUBLIC_HOST": "gw.test",
+            # the UDP listener is off by default (issue 11); the SIP tests exercise it
+            "TRUNKLINE_SIP_UDP": "on",
         })
         env.update(self.extra_env)
         return env
@@ -166,6 +168,28 @@ class Daemon:
             h.update(headers)
         return self.session.request(method, self.url + path, json=json, data=data, headers=h,
                                     params=params, timeout=30)
+
+    def wait_log(self, cond, timeout=15.0):
+        """The log text once cond holds: a substring, a compiled regex, or a predicate on
+        the text. The daemon writes its log from a thread of its own (a full disk or pipe
+        must never stall its loop), so a line lands a moment after the event it tells of:
+        tests that look for a line wait for it, with a deadline."""
+        import time
+        if isinstance(cond, str):
+            text = cond
+            cond = lambda t: text in t  # noqa: E731
+        elif hasattr(cond, "search"):
+            rx = cond
+            cond = lambda t: rx.search(t) is not None  # noqa: E731
+        deadline = time.monotonic() + timeout
+        while True:
+            t = self.log_text()
+            if cond(t):
+                return t
+            if time.monotonic() > deadline:
+                raise AssertionError("log line not seen in %ss; log ends:\n%s" % (
+                    timeout, t[-3000:]))
+            time.sleep(0.02)
 
     def log_text(self):
         try:

@@ -1,6 +1,7 @@
 /* src/call pieces that run without a loop: the G.711 tables (the agent interface is μ-law;
  * A-law legs are converted both ways) and the per-source INVITE token bucket. */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "call/call.h"
+#include "call/trusted.h"
 #include "media/g711.h"
 
 static void test_g711_known_values(void **st)
@@ -263,6 +265,50 @@ static void test_rate_global(void **st)
     tl_call_rate_free(r);
 }
 
+static struct sockaddr_storage v4(const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    inet_pton(AF_INET, ip, &a->sin_addr);
+    return ss;
+}
+
+/* issue 11 item 1: the union of every trunk's allowed_addresses, for reserved slots */
+static void test_trusted_set(void **st)
+{
+    (void)st;
+    struct tl_trusted *t;
+    assert_int_equal(tl_trusted_new(&t), 0);
+    struct tl_route_prefix p[3] = {{4, 24, {203, 0, 113, 77}},
+                                   {4, 8, {10, 0, 0, 0}}, /* wider than /16: not trusted */
+                                   {6, 48, {0x20, 0x01, 0x0d, 0xb8, 0, 1}}};
+    tl_trusted_update(t, p, 3, +1);
+    tl_trusted_update(t, p, 1, +1); /* a second number lists the same block */
+    assert_int_equal(tl_trusted_count(t), 2);
+    struct sockaddr_storage a = v4("203.0.113.9"), b = v4("10.1.2.3"), c = v4("198.51.100.1");
+    assert_true(tl_trusted_match(t, (struct sockaddr *)&a));
+    assert_false(tl_trusted_match(t, (struct sockaddr *)&b));
+    assert_false(tl_trusted_match(t, (struct sockaddr *)&c));
+    struct sockaddr_storage m6;
+    memset(&m6, 0, sizeof m6);
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&m6;
+    s6->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "::ffff:203.0.113.200", &s6->sin6_addr);
+    assert_true(tl_trusted_match(t, (struct sockaddr *)&m6)); /* dual-stack socket */
+    inet_pton(AF_INET6, "2001:db8:1:ff::5", &s6->sin6_addr);
+    assert_true(tl_trusted_match(t, (struct sockaddr *)&m6));
+    inet_pton(AF_INET6, "2001:db8:2::5", &s6->sin6_addr);
+    assert_false(tl_trusted_match(t, (struct sockaddr *)&m6));
+    tl_trusted_update(t, p, 1, -1); /* one of the two numbers drops it: still listed */
+    assert_true(tl_trusted_match(t, (struct sockaddr *)&a));
+    tl_trusted_update(t, p, 3, -1);
+    assert_false(tl_trusted_match(t, (struct sockaddr *)&a));
+    assert_int_equal(tl_trusted_count(t), 0);
+    tl_trusted_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,7 +316,7 @@ int main(void)
         cmocka_unit_test(test_rate_bucket),       cmocka_unit_test(test_media_family),
         cmocka_unit_test(test_info_dtmf),         cmocka_unit_test(test_rate_collision_shares),
         cmocka_unit_test(test_rate_keyed),        cmocka_unit_test(test_rate_ipv6_prefix),
-        cmocka_unit_test(test_rate_global),
+        cmocka_unit_test(test_rate_global),       cmocka_unit_test(test_trusted_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
