@@ -49,7 +49,11 @@ static const struct setting settings[] = {
     S(sip_tls_port, "TRUNKLINE_SIP_TLS_PORT", K_PORT, "5061", "SIP over TLS port."),
     S(sip_listen, "TRUNKLINE_SIP_LISTEN", K_STR, "0.0.0.0",
       "IP address the SIP transports listen on (IPv4 or IPv6 literal)."),
-    S(sip_udp, "TRUNKLINE_SIP_UDP", K_BOOL, "on", "SIP over UDP on sip_tcp_port: on or off."),
+    S(sip_udp, "TRUNKLINE_SIP_UDP", K_BOOL, "off",
+      "SIP over UDP on sip_tcp_port: on or off. Off by default: inbound calls never use UDP "
+      "(spoofable sources), so the listener would only answer pings and be a reflector; "
+      "turn it on for carriers that ping over UDP or outbound trunks over UDP. Its answers "
+      "before a dialog are sent once, statelessly."),
     S(sip_t1_ms, "TRUNKLINE_SIP_T1_MS", K_UINT, "500",
       "SIP timer T1 in ms (RFC 3261: round-trip estimate; retransmissions start here)."),
     S(sip_t2_ms, "TRUNKLINE_SIP_T2_MS", K_UINT, "4000",
@@ -58,6 +62,25 @@ static const struct setting settings[] = {
       "SIP timer T4 in ms (how long a message may stay in the network)."),
     S(sip_max_connections, "TRUNKLINE_SIP_MAX_CONNECTIONS", K_UINT, "1024",
       "Most SIP TCP + TLS connections at once; more are refused."),
+    S(sip_max_connections_per_source, "TRUNKLINE_SIP_MAX_CONNECTIONS_PER_SOURCE", K_UINT, "32",
+      "Most inbound SIP connections from one source address (IPv6: one /64); more are "
+      "refused."),
+    S(sip_reserved_connections, "TRUNKLINE_SIP_RESERVED_CONNECTIONS", K_UINT0, "64",
+      "Of sip_max_connections, this many are kept for sources listed in some number's "
+      "allowed_addresses (blocks up to /16, IPv6 /32), so that a flood from elsewhere cannot "
+      "take the carriers' way in; at most half of sip_max_connections; 0: none."),
+    S(sip_first_message_s, "TRUNKLINE_SIP_FIRST_MESSAGE_S", K_UINT, "5",
+      "Seconds a new inbound SIP connection has to finish its TLS handshake and send its "
+      "first complete message; else it is closed (idle and half-open connection floods)."),
+    S(sip_write_queue_kib, "TRUNKLINE_SIP_WRITE_QUEUE_KIB", K_UINT, "1024",
+      "KiB of answers queued on one SIP connection whose peer does not read them; above it "
+      "the connection is closed."),
+    S(sip_max_transactions, "TRUNKLINE_SIP_MAX_TRANSACTIONS", K_UINT, "20000",
+      "Most live SIP server transactions (each lasts up to 64*T1); new requests above it get "
+      "a stateless 503."),
+    S(sip_max_transactions_per_source, "TRUNKLINE_SIP_MAX_TRANSACTIONS_PER_SOURCE", K_UINT, "2000",
+      "Most live SIP server transactions of one source address (IPv6: one /64); new requests "
+      "above it get a stateless 503."),
     S(sip_tcp_idle_s, "TRUNKLINE_SIP_TCP_IDLE_S", K_UINT, "120",
       "Seconds before an idle SIP connection, or one with an unfinished message, is closed. A "
       "connection that carries calls is never closed for idleness."),
@@ -84,6 +107,15 @@ static const struct setting settings[] = {
     S(sip_nonce_ttl_s, "TRUNKLINE_SIP_NONCE_TTL_S", K_UINT, "300",
       "Seconds a digest nonce stays fresh; an older one with the right password gets 401 "
       "stale=true."),
+    S(sip_auth_ban_after, "TRUNKLINE_SIP_AUTH_BAN_AFTER", K_UINT, "10",
+      "Wrong digest answers from one source (IPv6: one /64) that ban it for sip_auth_ban_s; "
+      "from the 4th on each also blocks it for 1, 2, 4 ... 60 s. While blocked its answers "
+      "are refused unverified (the same 403). Counts are forgotten after 10 quiet minutes."),
+    S(sip_auth_ban_s, "TRUNKLINE_SIP_AUTH_BAN_S", K_UINT, "600",
+      "Seconds a source that reached sip_auth_ban_after stays banned from digest checks."),
+    S(sip_auth_guessing_events, "TRUNKLINE_SIP_AUTH_GUESSING_EVENTS", K_UINT, "20",
+      "Failed digest attempts on one number within 10 minutes that raise a "
+      "credentials_guessing event for its owner."),
     S(sip_tls_ca_file, "TRUNKLINE_SIP_TLS_CA_FILE", K_STR, "",
       "Extra CA certificates (PEM) trusted for outbound SIP/TLS, besides the system store."),
     S(sip_dns_servers, "TRUNKLINE_SIP_DNS_SERVERS", K_STR, "",

@@ -17,6 +17,11 @@ struct tl_config {
     bool sip_udp;          /* also UDP on sip_tcp_port */
     unsigned sip_t1_ms, sip_t2_ms, sip_t4_ms; /* RFC 3261 §17.1.1.1 timers */
     unsigned sip_max_connections;             /* TCP + TLS */
+    unsigned sip_max_connections_per_source;  /* inbound, per IPv4 address / IPv6 /64 */
+    unsigned sip_reserved_connections;        /* slots only trusted sources may take */
+    unsigned sip_first_message_s;             /* handshake + first message deadline */
+    unsigned sip_write_queue_kib;             /* per connection, then it is closed */
+    unsigned sip_max_transactions, sip_max_transactions_per_source;
     unsigned sip_tcp_idle_s;
     unsigned sip_keepalive_s;
     /* test build only (TL_TEST_HOOKS): the settings exist in the table of
@@ -26,6 +31,7 @@ struct tl_config {
     char sip_test_auth[520];        /* "user:password" the test policy challenges for; "" off */
     char sip_digest_algorithms[32]; /* challenge order: "SHA-256,MD5" */
     unsigned sip_nonce_ttl_s;       /* digest nonce freshness, s */
+    unsigned sip_auth_ban_after, sip_auth_ban_s, sip_auth_guessing_events; /* guessing */
     char sip_tls_ca_file[512];      /* extra CA (PEM) trusted for outbound SIP/TLS */
     char sip_dns_servers[256];      /* "ip:port,…" for RFC 3263 lookups; empty = resolv.conf */
     char public_ip[64];             /* SDP c= and Contact behind 1:1 NAT; "" = local */

@@ -47,6 +47,12 @@ static int daemon_control(void *arg, const char *workspace_id, const char *call_
                            status, 2000);
 }
 
+/* the SIP transport's reserved slots ask the routing cache (issue 11 item 1) */
+static bool source_trusted(const struct sockaddr *sa, void *arg)
+{
+    return tl_routing_source_trusted(arg, sa);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     if (signum == SIGHUP) {
@@ -76,6 +82,9 @@ int tl_serve_main(int argc, char **argv)
         fprintf(stderr, "trunkline: cannot open log file %s: %s\n", cfg.log_file, strerror(r));
         return 2;
     }
+    /* from here on no thread waits for the log's output (issue 11 item 8) */
+    if ((r = tl_log_start_writer()))
+        fprintf(stderr, "trunkline: log writer thread: %s (logging synchronously)\n", strerror(r));
     if (sodium_init() < 0) {
         tl_error("core", "start.failed", "reason=\"libsodium cannot initialise\"");
         return 1;
@@ -215,7 +224,15 @@ int tl_serve_main(int argc, char **argv)
                                         .host = cfg.public_host,
                                         .tls_ca_file = cfg.sip_tls_ca_file,
                                         .dns_servers = cfg.sip_dns_servers,
-                                        .keepalive_s = cfg.sip_keepalive_s};
+                                        .keepalive_s = cfg.sip_keepalive_s,
+                                        .max_conns_per_src = cfg.sip_max_connections_per_source,
+                                        .reserved_conns = cfg.sip_reserved_connections,
+                                        .first_msg_s = cfg.sip_first_message_s,
+                                        .write_queue_max = (size_t)cfg.sip_write_queue_kib * 1024,
+                                        .trusted_h = source_trusted,
+                                        .trusted_arg = routing,
+                                        .max_tsx = cfg.sip_max_transactions,
+                                        .max_tsx_per_src = cfg.sip_max_transactions_per_source};
         if ((r = tl_sip_stack_start(&sip, &loop, &scfg))) {
             tl_error("core", "start.failed", "reason=\"SIP listen on %s ports %d/%d: %s\"",
                      cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));
@@ -292,6 +309,11 @@ int tl_serve_main(int argc, char **argv)
                                    .max_calls_per_workspace = cfg.max_calls_per_workspace,
                                    .invite_rate = cfg.sip_invite_rate,
                                    .invite_rate_global = cfg.sip_invite_rate_global,
+                                   .auth_guard = {.backoff_after = 3,
+                                                  .ban_after = cfg.sip_auth_ban_after,
+                                                  .ban_s = cfg.sip_auth_ban_s,
+                                                  .window_s = 600,
+                                                  .number_threshold = cfg.sip_auth_guessing_events},
                                    .answer_delay_ms = cfg.call_answer_delay_ms,
                                    .loop = &loop,
                                    .agent_env = &aenv};
