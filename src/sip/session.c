@@ -1056,7 +1056,7 @@ static void on_stray(struct tl_sip_stack *s, const struct tl_sip_msg *m,
         m->req ? tl_sip_dlg_table_match_req(&l->tbl, m)
                : tl_sip_dlg_table_find(&l->tbl, &m->callid, &m->from.tag, &m->to.tag);
     if (!d) {
-        tl_debug("sip", "stray.dropped", "req=%d", m->req);
+        TL_LOG_LIMITED(TL_LOG_DEBUG, "sip", "stray.dropped", "req=%d", m->req);
         return;
     }
     struct tl_sip_sess *x =
