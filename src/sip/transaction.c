@@ -265,6 +265,12 @@ int tl_sip_tsx_recv(struct tl_sip_tsx_layer *l, const struct tl_sip_msg *msg,
     make_key(l, msg, false, key);
     struct tl_sip_tsx *t = lookup(l, key);
 
+    if (t && t->stateless && t->st == TL_SIP_TSX_COMPLETED) {
+        /* answered once and kept nothing: a retransmission that arrives before the end
+         * timer ran is a new request, answered anew (as if no state had ever existed) */
+        terminate(t, false);
+        t = NULL;
+    }
     if (t) {
         if (msg->mid == TL_SIP_METHOD_ACK) {
             if (t->st == TL_SIP_TSX_COMPLETED && !t->stateless) {

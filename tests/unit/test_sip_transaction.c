@@ -311,10 +311,16 @@ static void stateless_non_invite(void **state)
     tl_sip_tsx_set_stateless(R.tx);
     tl_sip_tsx_respond(R.tx, 200, "200", 3, f->now);
     assert_int_equal(tl_sip_tsx_count(f->l), 1); /* until the next timer run */
+    /* a retransmission before that run is answered anew, not absorbed in silence */
+    tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
+    assert_int_equal(R.reqs, 2);
+    tl_sip_tsx_set_stateless(R.tx);
+    tl_sip_tsx_respond(R.tx, 200, "200", 3, f->now);
+    assert_int_equal(W.sent, 2);
     tl_theap_run(&f->heap, f->now);
     assert_int_equal(tl_sip_tsx_count(f->l), 0);
     tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
-    assert_int_equal(R.reqs, 2);
+    assert_int_equal(R.reqs, 3);
 }
 
 static struct tl_sip_peer peer4(const char *ip)
