@@ -3,7 +3,8 @@
 #   make SANITIZE=1    the same under ASan+UBSan, in build-asan/
 #   make TSAN=1        the same under ThreadSanitizer, in build-tsan/ (make TSAN=1 tsan-test:
 #                      the tests that exercise the threads)
-#   make test          unit tests (cmocka), then integration and browser tests (pytest, real daemon)
+#   make test          unit tests (cmocka), then integration and browser tests (pytest, real daemon;
+#                      the SIP tests that need test answers run build/trunkline-test)
 #   make browser       the web UI's tests in headless Chromium only
 #   make unit          unit tests only
 #   make run           start the daemon with embedded defaults (data in ./var)
@@ -61,6 +62,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/trunkline
 
+testbuild: $(BUILD)/trunkline-test
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC $<")
@@ -84,6 +87,21 @@ $(BUILD)/trunkline: $(BUILD)/src/main.o $(BUILD)/libtrunkline.a
 	@$(if $(Q),echo "  LD $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The test build (issue 11 item 18): build/trunkline-test is the daemon with the test-only
+# answering policies (sip_test_policy, sip_test_auth) compiled in; the SIP integration tests
+# run it, `make install` never ships it. Only the files that hold the hooks are compiled
+# twice; the linker takes their test objects before the archive's.
+TEST_HOOK_SRC := src/sip/session.c src/daemon/config.c src/daemon/serve.c
+TEST_HOOK_OBJ := $(TEST_HOOK_SRC:%.c=$(BUILD)/testhooks/%.o)
+$(BUILD)/testhooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC $< (test build)")
+	$(Q)$(CC) $(CFLAGS) -DTL_TEST_HOOKS -MMD -MP -c $< -o $@
+
+$(BUILD)/trunkline-test: $(BUILD)/src/main.o $(TEST_HOOK_OBJ) $(BUILD)/libtrunkline.a
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libtrunkline.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
@@ -104,8 +122,9 @@ bench-routing: $(BUILD)/bench/routing/routing.o $(BUILD)/libtrunkline.a
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-integration: $(BUILD)/trunkline
-	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration
+integration: $(BUILD)/trunkline $(BUILD)/trunkline-test
+	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) TRUNKLINE_TEST_BIN=$(abspath $(BUILD)/trunkline-test) \
+	  $(PYTHON) -m pytest -q tests/integration
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/browser
 
 # the web UI in headless Chromium only (screenshots in build/screenshots/)
@@ -121,9 +140,9 @@ test: unit integration
 TSAN_UNIT := $(addprefix $(BUILD)/tests/,test_routing test_records test_store test_mailbox)
 TSAN_IT   := tests/integration/test_hardening.py tests/integration/test_calls_api.py \
              tests/integration/test_api.py tests/integration/test_agents_ws.py
-tsan-test: $(TSAN_UNIT) $(BUILD)/trunkline
+tsan-test: $(TSAN_UNIT) $(BUILD)/trunkline $(BUILD)/trunkline-test
 	@set -e; for t in $(TSAN_UNIT); do echo "== $$t"; $$t; done
-	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q $(TSAN_IT)
+	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) TRUNKLINE_TEST_BIN=$(abspath $(BUILD)/trunkline-test) $(PYTHON) -m pytest -q $(TSAN_IT)
 
 run: $(BUILD)/trunkline
 	./$(BUILD)/trunkline serve
@@ -161,6 +180,6 @@ format:
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
-.PHONY: tsan-test loadgen bench-twilio bench-routing install all unit integration browser test run fuzz fuzz-smoke format clean
+.PHONY: tsan-test testbuild loadgen bench-twilio bench-routing install all unit integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)

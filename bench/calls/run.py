@@ -55,6 +55,8 @@ import requests
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.environ.get("TRUNKLINE_BIN", os.path.join(ROOT, "build", "trunkline"))
+# --mode answer needs sip_test_policy, which only the test build has (make testbuild)
+TEST_BIN = os.environ.get("TRUNKLINE_TEST_BIN", BIN + "-test")
 LOADGEN = os.environ.get("TRUNKLINE_LOADGEN", os.path.join(ROOT, "build", "loadgen"))
 SERVER_CPU = "1"
 GEN_CPU = "0"
@@ -171,12 +173,14 @@ class Daemon:
             "TRUNKLINE_MAX_CALLS": "20000",
             "TRUNKLINE_MAX_CALLS_PER_WORKSPACE": "20000",
             "TRUNKLINE_SIP_INVITE_RATE": "10000",
+            "TRUNKLINE_SIP_INVITE_RATE_GLOBAL": "10000",
             "TRUNKLINE_SIP_MAX_CONNECTIONS": "1024",
         })
         if mode == "answer":
             env["TRUNKLINE_SIP_TEST_POLICY"] = "answer"
         self.out = open(os.path.join(self.dir, "daemon.out"), "wb")
-        self.proc = subprocess.Popen(NICE + ["taskset", "-c", SERVER_CPU, BIN, "serve"], env=env,
+        binary = TEST_BIN if "TRUNKLINE_SIP_TEST_POLICY" in env else BIN
+        self.proc = subprocess.Popen(NICE + ["taskset", "-c", SERVER_CPU, binary, "serve"], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      cwd=self.dir, preexec_fn=daemon_preexec)
         self.autogroup_niced = renice_autogroup(self.proc.pid)

@@ -43,7 +43,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BIN = os.environ.get("TRUNKLINE_BIN", os.path.join(ROOT, "build", "trunkline"))
+# sip_test_policy=answer exists in the test build only (make testbuild)
+BIN = os.environ.get("TRUNKLINE_TEST_BIN", os.path.join(ROOT, "build", "trunkline-test"))
 SCENARIO = os.path.join(HERE, "uac_short.xml")
 SERVER_CPU = "1"
 SIPP_CPU = "0"

@@ -47,6 +47,7 @@ static void call_free(struct tl_call *c)
         tl_sip_digest_server_wipe(l->dsrv);
         free(l->dsrv);
         tl_call_rate_free(l->rate);
+        tl_call_authguard_free(l->guard);
         free(l);
     }
 }
@@ -93,8 +94,10 @@ static void event_v(struct tl_call_layer *l, const char *ws, const char *number_
     safe_copy(src, sizeof src, source);
     snprintf(e->details, sizeof e->details, "{\"status\":%d,\"source\":\"%s\"%s}", status, src,
              extra ? extra : "");
-    tl_info("call", what, "code=%s status=%d src=%s number_id=%s", code, status, src,
-            number_id ? number_id : "-");
+    /* one line per refused INVITE is what a flood of them would write (issue 11 item 8):
+     * limited, like the events themselves */
+    TL_LOG_LIMITED(TL_LOG_INFO, "call", what, "code=%s status=%d src=%s number_id=%s", code, status,
+                   src, number_id ? number_id : "-");
     if (l->cfg.rec)
         tl_recorder_event(l->cfg.rec, e, source);
     free(e);
@@ -854,7 +857,18 @@ int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
     if (cfg->nonce_ttl_s)
         l->dsrv->nonce_ttl_s = cfg->nonce_ttl_s;
     uint32_t rate = cfg->invite_rate ? cfg->invite_rate : 50;
-    if ((r = tl_call_rate_new(&l->rate, rate, rate * 2))) {
+    uint32_t grate = cfg->invite_rate_global;
+    struct tl_call_authguard_cfg gc = cfg->auth_guard;
+    if (!gc.backoff_after && !gc.ban_after && !gc.number_threshold)
+        gc = (struct tl_call_authguard_cfg){3, 10, 600, 600, 20};
+    uint8_t rnd[36];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(l->nobody_user, sizeof l->nobody_user, rnd, 8);
+    sodium_bin2hex(l->nobody_pass, sizeof l->nobody_pass, rnd + 8, 23);
+    sodium_memzero(rnd, sizeof rnd);
+    if ((r = tl_call_rate_new(&l->rate, rate, rate * 2, grate, grate * 2)) ||
+        (r = tl_call_authguard_new(&l->guard, &gc))) {
+        tl_call_rate_free(l->rate);
         tl_sip_digest_server_wipe(l->dsrv);
         free(l->dsrv);
         free(l);
@@ -883,6 +897,7 @@ void tl_call_layer_close(struct tl_call_layer *l)
         tl_sip_digest_server_wipe(l->dsrv);
         free(l->dsrv);
         tl_call_rate_free(l->rate);
+        tl_call_authguard_free(l->guard);
         free(l);
     }
 }

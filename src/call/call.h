@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/core.h"
 
@@ -36,6 +37,29 @@ struct tl_routing;
 struct tl_recorder;
 struct uv_loop_s;
 struct tl_agent_env;
+
+/* ---- digest guessing (authguard.c, issue 11 item 3): back-off and ban per source, a
+ * counter per number; loop thread only ---- */
+struct tl_call_authguard_cfg {
+    uint32_t backoff_after; /* failures before each further one blocks the source */
+    uint32_t ban_after;     /* failures that ban the source for ban_s (0: never) */
+    uint32_t ban_s;
+    uint32_t window_s;         /* failures forgotten after this long without one (600) */
+    uint32_t number_threshold; /* failed attempts on one number that raise an event */
+};
+struct tl_call_authguard;
+int tl_call_authguard_new(struct tl_call_authguard **gp, const struct tl_call_authguard_cfg *cfg);
+void tl_call_authguard_free(struct tl_call_authguard *g);
+/* false: sa is blocked or banned; refuse its credentials without verifying them */
+bool tl_call_authguard_allowed(struct tl_call_authguard *g, const struct sockaddr *sa,
+                               uint64_t now_ms);
+/* a verified wrong answer from sa; true when it started a ban */
+bool tl_call_authguard_failed(struct tl_call_authguard *g, const struct sockaddr *sa,
+                              uint64_t now_ms);
+void tl_call_authguard_passed(struct tl_call_authguard *g, const struct sockaddr *sa,
+                              uint64_t now_ms);
+/* a failed or refused attempt on number_id: true once per window at the threshold */
+bool tl_call_authguard_number(struct tl_call_authguard *g, const char *number_id, uint64_t now_ms);
 
 struct tl_call_cfg {
     struct tl_sip_stack *stack;       /* borrowed; outlives the layer */
@@ -54,7 +78,9 @@ struct tl_call_cfg {
     uint32_t max_calls_per_workspace; /* concurrent calls of one workspace */
     uint32_t max_busy_pct;            /* admission by load (media.h tl_media_load); 0: off */
     uint32_t max_late_ms;
-    uint32_t invite_rate;           /* INVITEs per second from one source IP (burst 2×) */
+    uint32_t invite_rate;        /* INVITEs per second from one source IP (burst 2×) */
+    uint32_t invite_rate_global; /* INVITEs per second from all sources (burst 2×); 0 off */
+    struct tl_call_authguard_cfg auth_guard; /* digest guessing (authguard.c); zeros: defaults */
     uint32_t answer_delay_ms;       /* ring this long after the agent is ready (0 = none) */
     struct uv_loop_s *loop;         /* handed to agents (timers, sockets); NULL in tests */
     struct tl_agent_env *agent_env; /* WebSocket agents' DNS, TLS, guard; NULL: none */
@@ -143,12 +169,24 @@ int tl_call_info_type(const char *ctype, size_t len);
  * TL_CALL_INFO_BODY_MAX), EINVAL (another type). */
 int tl_call_info_dtmf(int type, const char *body, size_t len, char *digit, uint16_t *duration_ms);
 
-/* ---- admission (admit.c): per-source INVITE token bucket, fixed memory ---- */
-#define TL_CALL_RATE_SLOTS 4096 /* source addresses tracked; spoofed floods only evict */
+/* ---- admission (admit.c): INVITE token buckets per source and global, fixed memory ---- */
+#define TL_CALL_RATE_SLOTS 4096 /* per-source buckets; sources sharing one share its tokens */
 struct tl_call_rate;
-int tl_call_rate_new(struct tl_call_rate **rp, uint32_t per_s, uint32_t burst);
+/* per_s/burst for each source (IPv4 address, IPv6 /64); g_per_s/g_burst for all sources
+ * together (g_per_s 0: no global bucket). 0 or ENOMEM. */
+int tl_call_rate_new(struct tl_call_rate **rp, uint32_t per_s, uint32_t burst, uint32_t g_per_s,
+                     uint32_t g_burst);
 void tl_call_rate_free(struct tl_call_rate *r);
-/* true when one more INVITE from addr (raw address bytes, 4 or 16) may pass at now_ms */
-bool tl_call_rate_take(struct tl_call_rate *r, const uint8_t *addr, size_t len, uint64_t now_ms);
+enum tl_call_rate_verdict {
+    TL_CALL_RATE_OK = 0,
+    TL_CALL_RATE_SOURCE, /* this source's bucket is empty */
+    TL_CALL_RATE_GLOBAL, /* the gateway's bucket is empty */
+};
+/* One more INVITE from addr (raw address bytes, 4 or 16) at now_ms: takes a token from the
+ * source's bucket and the global one, or none when either is empty. */
+enum tl_call_rate_verdict tl_call_rate_take(struct tl_call_rate *r, const uint8_t *addr, size_t len,
+                                            uint64_t now_ms);
+/* The bucket addr uses (tests: two sources in one slot share it), SIZE_MAX for a bad len. */
+size_t tl_call_rate_slot(const struct tl_call_rate *r, const uint8_t *addr, size_t len);
 
 #endif

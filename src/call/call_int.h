@@ -80,6 +80,10 @@ struct tl_call_layer {
     struct tl_sip_digest_server *dsrv;
     enum tl_sip_digest_alg algs[3];
     struct tl_call_rate *rate;
+    struct tl_call_authguard *guard; /* digest guessing: back-off, bans, events */
+    /* issue 11 item 2: untrusted INVITEs all meet the same digest check, against these
+     * random credentials when the number has none of its own (or does not exist) */
+    char nobody_user[24], nobody_pass[48];
     struct tl_sdp sdp_a, sdp_b; /* scratch (22 KB each): the loop thread is single */
 };
 

@@ -617,6 +617,88 @@ out:
     }
 }
 
+/* The digest check (RFC 3261 §22.4, inauth.h) and the answer when it does not pass.
+ * trunk: the number's own credentials, or NULL for an untrusted request, which is checked
+ * against credentials nobody has (l->nobody_*) so that it gets exactly what a wrong
+ * password gets. owner: the number the request named, when it exists (events). Issue 11
+ * item 3: a source blocked after failures gets the 403 of a wrong password without its
+ * answer being verified; failures count per source whatever the number (else the back-off
+ * itself would tell numbers apart), and per number for the owner's credentials_guessing
+ * event. true: passed. */
+static bool digest_gate(struct tl_call_layer *l, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                        const char *src, uint16_t sport, const struct tl_route *trunk,
+                        const struct tl_route *owner)
+{
+    const struct tl_sip_peer *peer = tl_sip_tsx_peer(tx);
+    const struct sockaddr *sa = (const struct sockaddr *)&peer->sa;
+    uint64_t now = tl_sip_stack_now(l->cfg.stack);
+    /* the names a carrier's UA may have answered for before its proxy rewrote the
+     * Request-URI: ours (public host and address, the address it reached us on) */
+    char here[64] = "";
+    struct sockaddr_storage loc;
+    uint16_t lport;
+    if (!tl_sip_tport_local(peer->tpo, peer, &loc)) {
+        struct tl_sip_peer lp = {.sa = loc};
+        tl_sip_peer_ip(&lp, here, sizeof here, &lport);
+    }
+    const char *hosts[] = {l->host, l->public_ip, here, NULL};
+    struct tl_sip_inauth_cred cred = {l->host,
+                                      trunk ? trunk->in_username : l->nobody_user,
+                                      trunk ? trunk->in_password : l->nobody_pass,
+                                      l->host,
+                                      {l->algs[0], l->algs[1], l->algs[2]},
+                                      hosts};
+    struct tl_sip_inauth_decision *d = malloc(sizeof *d);
+    if (!d) {
+        reply(l, tx, m, 500, NULL);
+        return false;
+    }
+    bool answered = tl_sip_msg_hdr(m, TL_SIP_HDR_AUTHORIZATION) != NULL;
+    bool blocked = answered && !tl_call_authguard_allowed(l->guard, sa, now);
+    if (blocked) {
+        memset(d, 0, sizeof *d);
+        d->verdict = TL_SIP_INAUTH_FORBIDDEN;
+        d->scode = 403;
+        d->reason = "source_blocked";
+        tl_strlcpy(d->user, "-", sizeof d->user);
+        warning(d->hdrs, sizeof d->hdrs, l->host, 399, "credentials do not match");
+    } else if (tl_sip_inauth_decide(l->dsrv, m, &cred, src, (uint64_t)time(NULL), d)) {
+        reply(l, tx, m, 500, NULL);
+        free(d);
+        return false;
+    }
+    if (d->verdict == TL_SIP_INAUTH_PASS) {
+        tl_call_authguard_passed(l->guard, sa, now);
+        free(d);
+        return true;
+    }
+    reply(l, tx, m, d->scode, d->hdrs);
+    if (d->verdict == TL_SIP_INAUTH_FORBIDDEN || d->verdict == TL_SIP_INAUTH_MALFORMED) {
+        TL_LOG_LIMITED(TL_LOG_INFO, "call", "auth.refused", "reason=%s src=%s:%u user=%s",
+                       d->reason, src, sport, d->user);
+        bool wrong = !strcmp(d->reason, "credentials_mismatch");
+        if (wrong && tl_call_authguard_failed(l->guard, sa, now))
+            TL_LOG_LIMITED(TL_LOG_WARN, "call", "auth.banned", "src=%s seconds=%u", src,
+                           l->cfg.auth_guard.ban_s);
+        if (trunk) {
+            bool uri = !strcmp(d->reason, "digest_uri_mismatch");
+            tl__call_event(l, trunk, uri ? TL_EV_DIGEST_URI_MISMATCH : TL_EV_CREDENTIALS_MISMATCH,
+                           uri ? TL_EV_HINT_DIGEST_URI_MISMATCH : TL_EV_HINT_CREDENTIALS_MISMATCH,
+                           src, d->scode, "INVITE for %s refused (%d): %s (user %s)", trunk->number,
+                           d->scode, d->reason, d->user);
+        }
+        if (owner && owner->in_username[0] && (wrong || blocked) &&
+            tl_call_authguard_number(l->guard, owner->number_id, now))
+            tl__call_event(l, owner, TL_EV_CREDENTIALS_GUESSING, TL_EV_HINT_CREDENTIALS_GUESSING,
+                           src, d->scode,
+                           "INVITE for %s: many wrong digest answers in a short time, latest "
+                           "from %s; sources that keep failing are refused for a while",
+                           owner->number, src);
+    }
+    free(d);
+    return false;
+}
+
 void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
                      void *arg)
 {
@@ -643,8 +725,10 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         ab = (const uint8_t *)&((const struct sockaddr_in6 *)&peer->sa)->sin6_addr;
         alen = 16;
     }
-    if (!tl_call_rate_take(l->rate, ab, alen, tl_sip_stack_now(s))) {
-        tl_debug("call", "rate_limited", "src=%s", src);
+    enum tl_call_rate_verdict rv = tl_call_rate_take(l->rate, ab, alen, tl_sip_stack_now(s));
+    if (rv != TL_CALL_RATE_OK) {
+        TL_LOG_LIMITED(TL_LOG_DEBUG, "call", "rate_limited", "src=%s bucket=%s", src,
+                       rv == TL_CALL_RATE_GLOBAL ? "global" : "source");
         reply(l, tx, m, 503, "Retry-After: 5\r\n");
         return;
     }
@@ -656,31 +740,48 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         reply(l, tx, m, 500, "Retry-After: 5\r\n");
         return;
     }
-    if (!number_of(m, e164, raw, sizeof raw) || tl_routing_lookup(l->cfg.routing, e164, rt)) {
-        char shown[TL_USER_MAX + 1];
-        size_t n = 0;
-        for (const char *p = raw; *p && n < 32; p++) /* printable, capped: it is a stranger's */
-            shown[n++] = (*p > 0x20 && *p < 0x7f) ? *p : '?';
-        shown[n] = '\0';
-        reply(l, tx, m, 404, NULL); /* bare and uniform: nothing tells numbers apart */
-        char hint[TL_EVENT_HINT_MAX + 1];
-        snprintf(hint, sizeof hint, TL_EV_HINT_NUMBER_NOT_ROUTED_FMT,
-                 shown[0] ? shown : "(no number)");
-        tl__call_event(l, NULL, TL_EV_NUMBER_NOT_ROUTED, hint, src, 404,
-                       "INVITE for %s refused (404): number not routed",
-                       shown[0] ? shown : "(no number)");
-        free(rt);
-        return;
-    }
-    /* 2: inbound enabled */
-    if (!rt->has_inbound) {
-        warning(w, sizeof w, l->host, 399, "inbound calls are not enabled for this number");
-        reply(l, tx, m, 403, w);
-        tl__call_event(l, rt, TL_EV_INBOUND_DISABLED, TL_EV_HINT_INBOUND_DISABLED, src, 403,
-                       "INVITE for %s refused (403): the number has no inbound trunk", rt->number);
+    bool found =
+        number_of(m, e164, raw, sizeof raw) && !tl_routing_lookup(l->cfg.routing, e164, rt);
+    const struct sockaddr *sa = (const struct sockaddr *)&peer->sa;
+    /* 2: who may learn anything (issue 11 item 2). A source is trusted for this number
+     * when the number takes inbound calls and the packet's address (never a header) is in
+     * its allowed_addresses (or the list is empty), and, for a trunk with a username, once
+     * it answered the digest challenge. Everybody else gets the same answer whatever the
+     * number: the digest check, against credentials nobody has — 401 to a request without
+     * credentials, 403 "credentials do not match" to any answer — so neither the status,
+     * the headers nor the work done tells a scanner whether the number exists or how its
+     * trunk is set (Asterisk's alwaysauthreject). The plain-language diagnosis goes to the
+     * owner's events, and in SIP only to a trusted source. */
+    bool addr_ok = found && rt->has_inbound && tl_routing_match_source(rt, sa);
+    if (!addr_ok) {
+        if (!found) {
+            char shown[TL_USER_MAX + 1];
+            size_t n = 0;
+            for (const char *p = raw; *p && n < 32; p++) /* printable, capped: a stranger's */
+                shown[n++] = (*p > 0x20 && *p < 0x7f) ? *p : '?';
+            shown[n] = '\0';
+            char hint[TL_EVENT_HINT_MAX + 1];
+            snprintf(hint, sizeof hint, TL_EV_HINT_NUMBER_NOT_ROUTED_FMT,
+                     shown[0] ? shown : "(no number)");
+            tl__call_event(l, NULL, TL_EV_NUMBER_NOT_ROUTED, hint, src, 401,
+                           "INVITE for %s refused: number not routed",
+                           shown[0] ? shown : "(no number)");
+        } else if (!rt->has_inbound) {
+            tl__call_event(l, rt, TL_EV_INBOUND_DISABLED, TL_EV_HINT_INBOUND_DISABLED, src, 401,
+                           "INVITE for %s refused: the number has no inbound trunk", rt->number);
+        } else {
+            tl__call_event(l, rt, TL_EV_SOURCE_NOT_ALLOWED, TL_EV_HINT_SOURCE_NOT_ALLOWED, src, 401,
+                           "INVITE for %s from %s refused: not in allowed_addresses", rt->number,
+                           src);
+        }
+        digest_gate(l, tx, m, src, sport, NULL, found ? rt : NULL);
         goto done;
     }
-    /* 3: transport — the trunk's (tls or tcp); never UDP for inbound calls */
+    /* 3: digest, when the trunk has a username (inauth.h) */
+    if (rt->in_username[0] && !digest_gate(l, tx, m, src, sport, rt, rt))
+        goto done;
+    /* trusted from here on: refusals say why */
+    /* 4: transport — the trunk's (tls or tcp); never UDP for inbound calls */
     enum tl_sip_transport want =
         rt->in_transport == TL_TRANSPORT_TLS ? TL_SIP_TP_TLS : TL_SIP_TP_TCP;
     if (peer->tp != want) {
@@ -697,55 +798,6 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
                        "INVITE for %s over %s refused (403): the trunk expects %s", rt->number,
                        tp_name(peer->tp), tp_name(want));
         goto done;
-    }
-    /* 4: source address — the packet's, never a header */
-    if (!tl_routing_match_source(rt, (const struct sockaddr *)&peer->sa)) {
-        warning(w, sizeof w, l->host, 399, "the source address is not allowed for this number");
-        reply(l, tx, m, 403, w);
-        tl__call_event(l, rt, TL_EV_SOURCE_NOT_ALLOWED, TL_EV_HINT_SOURCE_NOT_ALLOWED, src, 403,
-                       "INVITE for %s from %s refused (403): not in allowed_addresses", rt->number,
-                       src);
-        goto done;
-    }
-    /* 5: digest, when the trunk has a username (inauth.h) */
-    if (rt->in_username[0]) {
-        /* the names a carrier's UA may have answered for before its proxy rewrote the
-         * Request-URI: ours (public host and address, the address it reached us on) */
-        char here[64] = "";
-        struct sockaddr_storage loc;
-        uint16_t lport;
-        if (!tl_sip_tport_local(peer->tpo, peer, &loc)) {
-            struct tl_sip_peer lp = {.sa = loc};
-            tl_sip_peer_ip(&lp, here, sizeof here, &lport);
-        }
-        const char *hosts[] = {l->host, l->public_ip, here, NULL};
-        struct tl_sip_inauth_cred cred = {l->host,
-                                          rt->in_username,
-                                          rt->in_password,
-                                          l->host,
-                                          {l->algs[0], l->algs[1], l->algs[2]},
-                                          hosts};
-        struct tl_sip_inauth_decision *d = malloc(sizeof *d);
-        if (!d || tl_sip_inauth_decide(l->dsrv, m, &cred, src, (uint64_t)time(NULL), d)) {
-            reply(l, tx, m, 500, NULL);
-            free(d);
-            goto done;
-        }
-        if (d->verdict != TL_SIP_INAUTH_PASS) {
-            reply(l, tx, m, d->scode, d->hdrs);
-            tl_info("call", "auth.refused", "reason=%s src=%s:%u user=%s", d->reason, src, sport,
-                    d->user);
-            bool uri = !strcmp(d->reason, "digest_uri_mismatch");
-            if (d->verdict == TL_SIP_INAUTH_FORBIDDEN || d->verdict == TL_SIP_INAUTH_MALFORMED)
-                tl__call_event(l, rt, uri ? TL_EV_DIGEST_URI_MISMATCH : TL_EV_CREDENTIALS_MISMATCH,
-                               uri ? TL_EV_HINT_DIGEST_URI_MISMATCH
-                                   : TL_EV_HINT_CREDENTIALS_MISMATCH,
-                               src, d->scode, "INVITE for %s refused (%d): %s (user %s)",
-                               rt->number, d->scode, d->reason, d->user);
-            free(d);
-            goto done;
-        }
-        free(d);
     }
     /* 6: an agent, of a kind we can run */
     const struct tl_agent_ops *aops = NULL;

@@ -21,6 +21,7 @@
  *     in it any more (lookups hold r->mu for their whole probe).
  * Entries removed from the table are wiped and freed outside r->mu. */
 #include "call/routing.h"
+#include "call/trusted.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,11 +69,22 @@ struct tl_routing {
     size_t count;
     void (*scan_hook)(void *arg); /* tests: runs amid O(N) work (refresh_mu held) */
     void *scan_arg;
+    /* every inbound trunk's allowed_addresses, for the SIP transport's reserved slots
+     * (issue 11 item 1): kept in step with the entries at their one swap point below */
+    struct tl_trusted *trusted;
 };
 
 #define TABLE_MIN_BITS 10
 /* grow past 3/4 full: linear probing stays short (expected probes ~2.5 for a miss) */
 #define TABLE_FULL(count, cap) ((count)*4 > (cap)*3)
+
+/* an entry's allowed prefixes as the trusted set sees them (only an inbound trunk's) */
+static void trusted_update(struct tl_routing *r, const struct entry *e, int delta)
+{
+    if (e && e->has_inbound && e->n_allowed)
+        tl_trusted_update(r->trusted, (const struct tl_route_prefix *)(const void *)e->pool,
+                          e->n_allowed, delta);
+}
 
 static uint32_t hash_of(const char *s)
 {
@@ -501,7 +513,14 @@ static struct entry *swap_in(struct tl_routing *r, const char *number, struct en
         r->count--;
     }
     pthread_mutex_unlock(&r->mu);
+    trusted_update(r, e, +1);
+    trusted_update(r, old, -1);
     return old;
+}
+
+bool tl_routing_source_trusted(struct tl_routing *r, const struct sockaddr *sa)
+{
+    return r && tl_trusted_match(r->trusted, sa);
 }
 
 /* ---- refresh ---- */
@@ -664,7 +683,8 @@ int tl_routing_open(struct tl_routing **rp, struct tl_store *s)
         return ENOMEM;
     r->store = s;
     r->t = table_new(TABLE_MIN_BITS);
-    if (!r->t) {
+    if (!r->t || tl_trusted_new(&r->trusted)) {
+        free(r->t);
         free(r);
         return ENOMEM;
     }
@@ -692,6 +712,7 @@ void tl_routing_close(struct tl_routing *r)
     for (size_t i = 0; i < r->t->cap; i++)
         entry_free(r->t->s[i].e);
     free(r->t);
+    tl_trusted_free(r->trusted);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->refresh_mu);
     free(r);

@@ -23,6 +23,7 @@
 #ifndef TL_ROUTING_H
 #define TL_ROUTING_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 #include "store/store.h"
@@ -117,6 +118,11 @@ void tl_route_wipe(struct tl_route *rt);
  * unescaped by the caller. National forms ("030 1234…") and anything else that is not
  * 1..15 digits with a non-zero first digit are EINVAL. */
 int tl_routing_normalise(const char *user, char out[TL_E164_MAX + 1]);
+
+/* true when sa falls in some number's inbound allowed_addresses (blocks wider than /16
+ * or, IPv6, /32 excepted: call/trusted.h). Any thread; a few hash probes, no scan. For
+ * the SIP transport's reserved connection slots (issue 11). */
+bool tl_routing_source_trusted(struct tl_routing *r, const struct sockaddr *sa);
 
 /* true when sa may send calls for route: no allowed_addresses, or sa inside one of them.
  * IPv4-mapped IPv6 sources (::ffff:a.b.c.d, a dual-stack socket) compare as IPv4. */

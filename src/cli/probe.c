@@ -717,7 +717,6 @@ int tl_probe_main(int argc, char **argv)
                                    .t4 = 5000,
                                    .max_conns = 8,
                                    .tcp_idle_s = 300,
-                                   .test_policy = "",
                                    .host = "probe",
                                    .tls_ca_file = ca,
                                    .dns_servers = dns,

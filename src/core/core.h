@@ -49,6 +49,17 @@ enum tl_log_format { TL_LOG_TEXT, TL_LOG_JSON };
 int tl_log_open(const char *path /* NULL or "" = stderr */, enum tl_log_format fmt,
                 enum tl_log_level min);
 int tl_log_reopen(void); /* SIGHUP: reopen the file after rotation */
+/* The daemon's mode (issue 11 item 8): lines go into a ring of TL_LOG_RING_BYTES that a
+ * thread of its own drains to the file, so that no thread that logs — the SIP and media
+ * loop above all — ever waits for write(2) (a full pipe, a slow disk, a stopped
+ * journald). A line that finds the ring full is dropped and counted; the writer then logs
+ * "log.dropped count=N". Without it (the CLI, unit tests) each line is one write(2).
+ * 0 or an errno (the thread could not start: lines stay synchronous). */
+#define TL_LOG_RING_BYTES (1024 * 1024)
+int tl_log_start_writer(void);
+/* Lines dropped because the ring was full, since the start. */
+uint64_t tl_log_dropped(void);
+/* Stops the writer (it drains the ring first, for at most 2 s) and closes the file. */
 void tl_log_close(void);
 /* msg is a short fixed event name ("api.request"); fmt/... add free text fields as
  * "key=value key2=value2" pairs which JSON output splits into members. */
@@ -58,6 +69,27 @@ void tl_log(enum tl_log_level lvl, const char *component, const char *msg, const
 #define tl_warnl(comp, msg, ...) tl_log(TL_LOG_WARN, comp, msg, __VA_ARGS__)
 #define tl_error(comp, msg, ...) tl_log(TL_LOG_ERROR, comp, msg, __VA_ARGS__)
 #define tl_debug(comp, msg, ...) tl_log(TL_LOG_DEBUG, comp, msg, __VA_ARGS__)
+
+/* Lines that a flood repeats (one per refused packet, connection or INVITE) are limited
+ * per call site: at most TL_LOG_LIMIT_BURST lines in a second; the first line after a
+ * suppressed run carries "suppressed=N" (how many were not written). The event records
+ * already limit themselves the same way. */
+#define TL_LOG_LIMIT_BURST 10
+struct tl_log_limit {
+    uint64_t window_ms; /* start of the current one-second window */
+    uint32_t n;         /* lines passed in it */
+    uint32_t suppressed;
+};
+/* Pure (tests pass the clock): true when a line may be written at now_ms; *suppressed gets
+ * the count to report with it (then reset). Callers serialise (tl_log_limited locks). */
+bool tl_log_limit_pass(struct tl_log_limit *lim, uint64_t now_ms, uint32_t *suppressed);
+void tl_log_limited(struct tl_log_limit *lim, enum tl_log_level lvl, const char *component,
+                    const char *msg, const char *kv_fmt, ...) __attribute__((format(printf, 5, 6)));
+#define TL_LOG_LIMITED(lvl, comp, msg, ...)                                                        \
+    do {                                                                                           \
+        static struct tl_log_limit lim_;                                                           \
+        tl_log_limited(&lim_, lvl, comp, msg, __VA_ARGS__);                                        \
+    } while (0)
 
 /* ---- ids and time ---- */
 /* Opaque ids: "<prefix>_" + 26 lowercase base32 characters (130 random bits).

@@ -49,7 +49,11 @@ static const struct setting settings[] = {
     S(sip_tls_port, "TRUNKLINE_SIP_TLS_PORT", K_PORT, "5061", "SIP over TLS port."),
     S(sip_listen, "TRUNKLINE_SIP_LISTEN", K_STR, "0.0.0.0",
       "IP address the SIP transports listen on (IPv4 or IPv6 literal)."),
-    S(sip_udp, "TRUNKLINE_SIP_UDP", K_BOOL, "on", "SIP over UDP on sip_tcp_port: on or off."),
+    S(sip_udp, "TRUNKLINE_SIP_UDP", K_BOOL, "off",
+      "SIP over UDP on sip_tcp_port: on or off. Off by default: inbound calls never use UDP "
+      "(spoofable sources), so the listener would only answer pings and be a reflector; "
+      "turn it on for carriers that ping over UDP or outbound trunks over UDP. Its answers "
+      "before a dialog are sent once, statelessly."),
     S(sip_t1_ms, "TRUNKLINE_SIP_T1_MS", K_UINT, "500",
       "SIP timer T1 in ms (RFC 3261: round-trip estimate; retransmissions start here)."),
     S(sip_t2_ms, "TRUNKLINE_SIP_T2_MS", K_UINT, "4000",
@@ -58,27 +62,60 @@ static const struct setting settings[] = {
       "SIP timer T4 in ms (how long a message may stay in the network)."),
     S(sip_max_connections, "TRUNKLINE_SIP_MAX_CONNECTIONS", K_UINT, "1024",
       "Most SIP TCP + TLS connections at once; more are refused."),
+    S(sip_max_connections_per_source, "TRUNKLINE_SIP_MAX_CONNECTIONS_PER_SOURCE", K_UINT, "32",
+      "Most inbound SIP connections from one source address (IPv6: one /64); more are "
+      "refused."),
+    S(sip_reserved_connections, "TRUNKLINE_SIP_RESERVED_CONNECTIONS", K_UINT0, "64",
+      "Of sip_max_connections, this many are kept for sources listed in some number's "
+      "allowed_addresses (blocks up to /16, IPv6 /32), so that a flood from elsewhere cannot "
+      "take the carriers' way in; at most half of sip_max_connections; 0: none."),
+    S(sip_first_message_s, "TRUNKLINE_SIP_FIRST_MESSAGE_S", K_UINT, "5",
+      "Seconds a new inbound SIP connection has to finish its TLS handshake and send its "
+      "first complete message; else it is closed (idle and half-open connection floods)."),
+    S(sip_write_queue_kib, "TRUNKLINE_SIP_WRITE_QUEUE_KIB", K_UINT, "1024",
+      "KiB of answers queued on one SIP connection whose peer does not read them; above it "
+      "the connection is closed."),
+    S(sip_max_transactions, "TRUNKLINE_SIP_MAX_TRANSACTIONS", K_UINT, "20000",
+      "Most live SIP server transactions (each lasts up to 64*T1); new requests above it get "
+      "a stateless 503."),
+    S(sip_max_transactions_per_source, "TRUNKLINE_SIP_MAX_TRANSACTIONS_PER_SOURCE", K_UINT, "2000",
+      "Most live SIP server transactions of one source address (IPv6: one /64); new requests "
+      "above it get a stateless 503."),
     S(sip_tcp_idle_s, "TRUNKLINE_SIP_TCP_IDLE_S", K_UINT, "120",
       "Seconds before an idle SIP connection, or one with an unfinished message, is closed. A "
       "connection that carries calls is never closed for idleness."),
     S(sip_keepalive_s, "TRUNKLINE_SIP_KEEPALIVE_S", K_UINT, "60",
       "A SIP connection that carries calls and has been quiet this long gets an RFC 5626 "
       "CRLF keep-alive, so NATs and load balancers keep it open; 0: none."),
-    S(sip_test_policy, "TRUNKLINE_SIP_TEST_POLICY", K_STR, "",
-      "Test answers to INVITE: empty (480), answer (180 then 200 OK), answer-bye:N (answer, "
-      "BYE after N s) or ring (180, wait)."),
     S(sip_min_se, "TRUNKLINE_SIP_MIN_SE", K_UINT, "90",
       "Shortest session-timer interval accepted, in s (RFC 4028 Min-SE; 422 below it). RFC "
       "4028 asks for at least 90; lower values are for tests."),
+#ifdef TL_TEST_HOOKS
+    /* Test-only build (build/trunkline-test, `make test`): answering policies that skip the
+     * call layer's checks. Compiled out of the shipped daemon (issue 11 item 18): no setting
+     * of build/trunkline can make it answer an INVITE its trunk did not allow. */
+    S(sip_test_policy, "TRUNKLINE_SIP_TEST_POLICY", K_STR, "",
+      "(test build only) Test answers to INVITE: empty (the call layer), answer (180 then 200 "
+      "OK), answer-bye:N (answer, BYE after N s) or ring (180, wait)."),
     S(sip_test_auth, "TRUNKLINE_SIP_TEST_AUTH", K_STR, "",
-      "Digest credentials user:password the test policy's INVITEs must answer (401 challenge, "
-      "realm public_host, SHA-256 and MD5); empty: no authentication."),
+      "(test build only) Digest credentials user:password the test policy's INVITEs must "
+      "answer (401 challenge, realm public_host, SHA-256 and MD5); empty: none."),
+#endif
     S(sip_digest_algorithms, "TRUNKLINE_SIP_DIGEST_ALGORITHMS", K_STR, "SHA-256,MD5",
       "Digest challenges we send, in preference order (RFC 8760): SHA-256,MD5; MD5,SHA-256 "
       "for carriers that read only the first challenge and know only MD5; or one of them."),
     S(sip_nonce_ttl_s, "TRUNKLINE_SIP_NONCE_TTL_S", K_UINT, "300",
       "Seconds a digest nonce stays fresh; an older one with the right password gets 401 "
       "stale=true."),
+    S(sip_auth_ban_after, "TRUNKLINE_SIP_AUTH_BAN_AFTER", K_UINT, "10",
+      "Wrong digest answers from one source (IPv6: one /64) that ban it for sip_auth_ban_s; "
+      "from the 4th on each also blocks it for 1, 2, 4 ... 60 s. While blocked its answers "
+      "are refused unverified (the same 403). Counts are forgotten after 10 quiet minutes."),
+    S(sip_auth_ban_s, "TRUNKLINE_SIP_AUTH_BAN_S", K_UINT, "600",
+      "Seconds a source that reached sip_auth_ban_after stays banned from digest checks."),
+    S(sip_auth_guessing_events, "TRUNKLINE_SIP_AUTH_GUESSING_EVENTS", K_UINT, "20",
+      "Failed digest attempts on one number within 10 minutes that raise a "
+      "credentials_guessing event for its owner."),
     S(sip_tls_ca_file, "TRUNKLINE_SIP_TLS_CA_FILE", K_STR, "",
       "Extra CA certificates (PEM) trusted for outbound SIP/TLS, besides the system store."),
     S(sip_dns_servers, "TRUNKLINE_SIP_DNS_SERVERS", K_STR, "",
@@ -134,7 +171,10 @@ static const struct setting settings[] = {
       "once; 0: BYE to every call at once."),
     S(sip_invite_rate, "TRUNKLINE_SIP_INVITE_RATE", K_UINT, "50",
       "New INVITEs per second accepted from one source IP (token bucket, bursts of twice "
-      "that); more get 503."),
+      "that); IPv6 sources count per /64. More get 503."),
+    S(sip_invite_rate_global, "TRUNKLINE_SIP_INVITE_RATE_GLOBAL", K_UINT, "200",
+      "New INVITEs per second accepted from all sources together (token bucket, bursts of "
+      "twice that); more get 503 with Retry-After."),
     S(tls_cert, "TRUNKLINE_TLS_CERT", K_STR, "",
       "PEM certificate chain for SIP/TLS; empty: a self-made one in <data_dir>/tls."),
     S(tls_key, "TRUNKLINE_TLS_KEY", K_STR, "", "PEM private key for tls_cert."),

@@ -17,13 +17,21 @@ struct tl_config {
     bool sip_udp;          /* also UDP on sip_tcp_port */
     unsigned sip_t1_ms, sip_t2_ms, sip_t4_ms; /* RFC 3261 §17.1.1.1 timers */
     unsigned sip_max_connections;             /* TCP + TLS */
+    unsigned sip_max_connections_per_source;  /* inbound, per IPv4 address / IPv6 /64 */
+    unsigned sip_reserved_connections;        /* slots only trusted sources may take */
+    unsigned sip_first_message_s;             /* handshake + first message deadline */
+    unsigned sip_write_queue_kib;             /* per connection, then it is closed */
+    unsigned sip_max_transactions, sip_max_transactions_per_source;
     unsigned sip_tcp_idle_s;
     unsigned sip_keepalive_s;
+    /* test build only (TL_TEST_HOOKS): the settings exist in the table of
+     * build/trunkline-test alone; the shipped daemon leaves these empty */
     char sip_test_policy[24];       /* "", "answer", "ring", "answer-bye:N": test answers */
     unsigned sip_min_se;            /* s: RFC 4028 Min-SE (90; lower only for tests) */
     char sip_test_auth[520];        /* "user:password" the test policy challenges for; "" off */
     char sip_digest_algorithms[32]; /* challenge order: "SHA-256,MD5" */
     unsigned sip_nonce_ttl_s;       /* digest nonce freshness, s */
+    unsigned sip_auth_ban_after, sip_auth_ban_s, sip_auth_guessing_events; /* guessing */
     char sip_tls_ca_file[512];      /* extra CA (PEM) trusted for outbound SIP/TLS */
     char sip_dns_servers[256];      /* "ip:port,…" for RFC 3263 lookups; empty = resolv.conf */
     char public_ip[64];             /* SDP c= and Contact behind 1:1 NAT; "" = local */
@@ -32,11 +40,12 @@ struct tl_config {
     unsigned media_timeout_s;       /* no RTP this long → BYE */
     unsigned max_call_duration_s;   /* → BYE */
     unsigned call_answer_delay_ms;  /* ring this long before the 200 (demos, tests) */
-    unsigned max_calls, max_calls_per_workspace; /* concurrent; more → 503 */
+    unsigned max_calls, max_calls_per_workspace;            /* concurrent; more → 503 */
     unsigned admission_max_busy_pct, admission_max_late_ms; /* admission by load; 0: off */
-    unsigned drain_timeout_s;                    /* SIGTERM: calls may go on this long */
-    unsigned sip_invite_rate;                    /* INVITEs/s per source IP */
-    char tls_cert[512];                          /* PEM; empty = self-made one in data_dir/tls */
+    unsigned drain_timeout_s;                               /* SIGTERM: calls may go on this long */
+    unsigned sip_invite_rate;        /* INVITEs/s per source IP (IPv6: /64) */
+    unsigned sip_invite_rate_global; /* INVITEs/s from all sources */
+    char tls_cert[512];              /* PEM; empty = self-made one in data_dir/tls */
     char tls_key[512];
     char log_file[512]; /* empty = stderr */
     enum tl_log_format log_format;

@@ -84,6 +84,12 @@ static void shut_timer(uv_loop_t *loop, uint64_t deadline)
     uv_timer_start(&shut.tm, on_shut_tick, 100, 100);
 }
 
+/* the SIP transport's reserved slots ask the routing cache (issue 11 item 1) */
+static bool source_trusted(const struct sockaddr *sa, void *arg)
+{
+    return tl_routing_source_trusted(arg, sa);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     if (signum == SIGHUP) {
@@ -134,6 +140,9 @@ int tl_serve_main(int argc, char **argv)
         fprintf(stderr, "trunkline: cannot open log file %s: %s\n", cfg.log_file, strerror(r));
         return 2;
     }
+    /* from here on no thread waits for the log's output (issue 11 item 8) */
+    if ((r = tl_log_start_writer()))
+        fprintf(stderr, "trunkline: log writer thread: %s (logging synchronously)\n", strerror(r));
     if (sodium_init() < 0) {
         tl_error("core", "start.failed", "reason=\"libsodium cannot initialise\"");
         return 1;
@@ -280,6 +289,7 @@ int tl_serve_main(int argc, char **argv)
     }
     /* ---- SIP stack: start (after the API) ---- */
     {
+        /* sip_test_policy exists in the test build only (config.c): empty here otherwise */
         const char *pol = cfg.sip_test_policy;
         if (pol[0] && strcmp(pol, "answer") && strcmp(pol, "ring") &&
             strncmp(pol, "answer-bye:", 11)) {
@@ -287,24 +297,29 @@ int tl_serve_main(int argc, char **argv)
                      "reason=\"sip_test_policy must be empty, answer, answer-bye:N or ring\"");
             goto out;
         }
-        struct tl_sip_stack_cfg scfg = {cfg.sip_listen,
-                                        cfg.sip_udp,
-                                        cfg.sip_tcp_port,
-                                        cfg.sip_tls_port,
-                                        cert,
-                                        ckey,
-                                        cfg.sip_t1_ms,
-                                        cfg.sip_t2_ms,
-                                        cfg.sip_t4_ms,
-                                        cfg.sip_max_connections,
-                                        cfg.sip_tcp_idle_s,
-                                        pol,
-                                        cfg.public_host,
-                                        cfg.sip_tls_ca_file,
-                                        NULL,
-                                        cfg.sip_dns_servers,
-                                        false,
-                                        cfg.sip_keepalive_s};
+        struct tl_sip_stack_cfg scfg = {.listen = cfg.sip_listen,
+                                        .udp = cfg.sip_udp,
+                                        .tcp_port = cfg.sip_tcp_port,
+                                        .tls_port = cfg.sip_tls_port,
+                                        .cert = cert,
+                                        .ckey = ckey,
+                                        .t1 = cfg.sip_t1_ms,
+                                        .t2 = cfg.sip_t2_ms,
+                                        .t4 = cfg.sip_t4_ms,
+                                        .max_conns = cfg.sip_max_connections,
+                                        .tcp_idle_s = cfg.sip_tcp_idle_s,
+                                        .host = cfg.public_host,
+                                        .tls_ca_file = cfg.sip_tls_ca_file,
+                                        .dns_servers = cfg.sip_dns_servers,
+                                        .keepalive_s = cfg.sip_keepalive_s,
+                                        .max_conns_per_src = cfg.sip_max_connections_per_source,
+                                        .reserved_conns = cfg.sip_reserved_connections,
+                                        .first_msg_s = cfg.sip_first_message_s,
+                                        .write_queue_max = (size_t)cfg.sip_write_queue_kib * 1024,
+                                        .trusted_h = source_trusted,
+                                        .trusted_arg = routing,
+                                        .max_tsx = cfg.sip_max_transactions,
+                                        .max_tsx_per_src = cfg.sip_max_transactions_per_source};
         if ((r = tl_sip_stack_start(&sip, &loop, &scfg))) {
             tl_error("core", "start.failed", "reason=\"SIP listen on %s ports %d/%d: %s\"",
                      cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));
@@ -324,6 +339,7 @@ int tl_serve_main(int argc, char **argv)
             tl_error("core", "start.failed", "reason=\"SIP session layer: %s\"", strerror(r));
             goto out;
         }
+#ifdef TL_TEST_HOOKS
         /* test calls behind digest auth, realm = our public host (carriers' INVITEs to us) */
         if (cfg.sip_test_auth[0]) {
             r = tl_sip_inauth_new(&tauth, cfg.public_host, cfg.sip_test_auth,
@@ -338,6 +354,7 @@ int tl_serve_main(int argc, char **argv)
             }
             tl_sip_sess_test_auth(sess, tauth);
         }
+#endif
     }
     /* ---- calls: media engine + the call layer on the INVITE hook (not with a test policy,
      * which answers INVITEs itself for the SIP tests) ---- */
@@ -382,6 +399,12 @@ int tl_serve_main(int argc, char **argv)
                                    .max_busy_pct = cfg.admission_max_busy_pct,
                                    .max_late_ms = cfg.admission_max_late_ms,
                                    .invite_rate = cfg.sip_invite_rate,
+                                   .invite_rate_global = cfg.sip_invite_rate_global,
+                                   .auth_guard = {.backoff_after = 3,
+                                                  .ban_after = cfg.sip_auth_ban_after,
+                                                  .ban_s = cfg.sip_auth_ban_s,
+                                                  .window_s = 600,
+                                                  .number_threshold = cfg.sip_auth_guessing_events},
                                    .answer_delay_ms = cfg.call_answer_delay_ms,
                                    .loop = &loop,
                                    .agent_env = &aenv,

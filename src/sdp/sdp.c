@@ -259,7 +259,7 @@ static int conn_decode(struct tl_sdp_conn *c, struct tl_pl v)
     const char *sl = memchr(addr.p, '/', addr.l);
     if (sl)
         addr.l = (size_t)(sl - addr.p);
-    if (!addr.l || addr.l >= TL_SDP_ADDR_MAX + 210) /* FQDN ≤ 255 */
+    if (!addr.l || addr.l > TL_SDP_HOST_MAX)
         return EBADMSG;
     c->addr = addr;
     c->has = true;
@@ -450,7 +450,8 @@ int tl_sdp_decode(struct tl_sdp *sdp, const struct tl_pl *body)
             seen_o = true;
             struct tl_pl rest = v;
             if (!next_tok(&rest, &sdp->o_user) || !next_tok(&rest, &sdp->o_id) ||
-                !next_tok(&rest, &sdp->o_ver))
+                !next_tok(&rest, &sdp->o_ver) || sdp->o_user.l > TL_SDP_OFIELD_MAX ||
+                sdp->o_id.l > TL_SDP_OFIELD_MAX || sdp->o_ver.l > TL_SDP_OFIELD_MAX)
                 return EBADMSG;
             if ((err = conn_decode(&sdp->o_addr, rest)))
                 return err;
@@ -678,7 +679,9 @@ int tl_sdp_print(char *buf, size_t cap, size_t *lenp, const struct tl_sdp *sdp,
     if (o.err)
         return o.err;
 
-    char ol[400];
+    /* "o=" user SP id SP ver SP "IN IP6 " addr CRLF, each at its decoder's cap; ours
+     * ("- " and two 20-digit numbers) is shorter */
+    char ol[2 + 3 * (TL_SDP_OFIELD_MAX + 1) + 7 + TL_SDP_HOST_MAX + 2];
     struct out ob = {ol, sizeof ol, 0, 0};
     uint64_t dg = 0, ver = 0;
     puts_(&ob, "o=");

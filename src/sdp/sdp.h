@@ -38,6 +38,11 @@
 #define TL_SDP_CRYPTO_MAX 8     /* a=crypto lines per m= line */
 #define TL_SDP_KEY_LEN    30    /* AES_CM_128: 16-byte master key || 14-byte salt (4568 §6.2) */
 #define TL_SDP_ADDR_MAX   46    /* INET6_ADDRSTRLEN */
+/* Caps per field, enforced by the decoder where the field is read (issue 11 item 19: a
+ * cap decided in two places let a 556-byte o= through the decoder that the printer could
+ * not print). A longer field is EBADMSG. The printer's buffers are sized from these. */
+#define TL_SDP_HOST_MAX   255 /* c=/o= address: an IP literal or an FQDN (RFC 1035) */
+#define TL_SDP_OFIELD_MAX 64  /* o= username, sess-id, sess-version, each */
 
 enum tl_sdp_dir { /* RFC 3264 §5.1; absent = sendrecv (RFC 8866 §6.7) */
                   TL_SDP_SENDRECV = 0,

@@ -198,11 +198,12 @@ struct tl_sip_sess_cfg {
     uint32_t t1, t2;         /* ms: 2xx retransmission (§13.3.1.4) */
     uint32_t min_se;         /* s: our Min-SE (RFC 4028 default 90; lower for tests) */
     uint32_t se;             /* s: the interval we ask for (default 1800) */
-    const char *test_policy; /* "", "answer", "ring", "answer-bye:N": installs the test
-                              * INVITE handler when not empty */
+    const char *test_policy; /* test build only (TL_TEST_HOOKS): "", "answer", "ring",
+                              * "answer-bye:N" installs the test INVITE handler; the
+                              * shipped daemon refuses anything but "" (EINVAL) */
 };
-/* Installs the dialog and stray hooks on the stack (and the invite hook for a test
- * policy). 0, ENOMEM, EINVAL (bad test policy). */
+/* Installs the dialog and stray hooks on the stack (and, in the test build, the invite
+ * hook for a test policy). 0, ENOMEM, EINVAL (bad or unavailable test policy). */
 int tl_sip_sess_layer_alloc(struct tl_sip_sess_layer **lp, struct tl_sip_stack *s,
                             const struct tl_sip_sess_cfg *cfg);
 /* Shutdown: frees every session without calling on_terminated and unhooks the stack.

@@ -9,9 +9,9 @@
  * other than SDP 415, with an Accept that excludes SDP 406; REGISTER 403 (static trunks
  * only); OPTIONS 200. No Server header: SIPVicious-style scanners fingerprint it.
  *
- * The INVITE answer is pluggable (tl_sip_stack_set_invite_h): the session layer
- * (sip/session.c) installs its own, which also runs sip_test_policy's test calls. Without
- * one every INVITE gets 480. In-dialog requests, ACKs for 2xx and CANCELs for a pending
+ * The INVITE answer is pluggable (tl_sip_stack_set_invite_h): the call layer installs its
+ * own (the test build's session layer may install sip_test_policy's test calls instead).
+ * Without one every INVITE gets 480. In-dialog requests, ACKs for 2xx and CANCELs for a pending
  * INVITE go to the dialog and stray hooks; with none set, 481 / dropped. */
 #include <errno.h>
 #include <stdio.h>
@@ -33,7 +33,6 @@ struct tl_sip_stack {
     struct tl_sip_tsx_layer *tsx;
     struct tl_sip_tport *tp;
     struct tl_sip_stack_cfg cfg;
-    char policy[16];
     char host[128]; /* Warning agent */
     tl_sip_invite_h *invite_h;
     void *invite_arg;
@@ -48,6 +47,7 @@ struct tl_sip_stack {
     uint64_t armed;         /* deadline the uv timer is armed for; UINT64_MAX: stopped */
     int open_h;             /* timer + prepare handles still open (stop frees on the last) */
     struct tl_sip_uac *uac; /* the client side (uac.c) */
+    uint8_t tag_secret[crypto_generichash_KEYBYTES];
 };
 
 size_t tl_sip_stack_server_tsx(const struct tl_sip_stack *s)
@@ -67,10 +67,6 @@ void tl_sip_stack_conn_ref(struct tl_sip_stack *s, const struct tl_sip_peer *pee
         tl_sip_tport_conn_ref(s->tp, peer->conn, delta);
 }
 
-/* one loop thread: the received message, the output */
-static struct tl_sip_msg g_msg;
-static char g_out[TL_SIP_MSG_MAX];
-
 static uint64_t now_ms(struct tl_sip_stack *s)
 {
     return uv_now(s->loop);
@@ -78,12 +74,24 @@ static uint64_t now_ms(struct tl_sip_stack *s)
 
 static void rearm(struct tl_sip_stack *s);
 
-static void new_tag(char out[20])
+/* The To tag of an answer we make up (no dialog behind it): derived from the request
+ * under a per-start secret, so a retransmitted request answered statelessly gets the
+ * same tag (RFC 3261 §8.2.7, §16.11) and two different requests never share one. */
+static void req_tag(const struct tl_sip_stack *s, const struct tl_sip_msg *m, char out[20])
 {
-    uint8_t r[8];
-    randombytes_buf(r, sizeof r);
+    crypto_generichash_state st;
+    uint8_t h[8];
+    crypto_generichash_init(&st, s->tag_secret, sizeof s->tag_secret, sizeof h);
+    const struct tl_pl *parts[] = {&m->callid, &m->from.tag, &m->via.branch, &m->via.host,
+                                   &m->cseq.met};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        crypto_generichash_update(&st, (const unsigned char *)parts[i]->p, parts[i]->l);
+        crypto_generichash_update(&st, (const unsigned char *)"\x1f", 1);
+    }
+    crypto_generichash_update(&st, (const unsigned char *)&m->cseq.num, sizeof m->cseq.num);
+    crypto_generichash_final(&st, h, sizeof h);
     for (int i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
 static int send_raw(const struct tl_sip_peer *peer, const char *buf, size_t len, void *arg)
@@ -100,7 +108,7 @@ int tl_sip_stack_reply(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const stru
     uint16_t port;
     tl_sip_peer_ip(peer, ip, sizeof ip, &port);
     if (!totag && scode > 100) {
-        new_tag(tag);
+        req_tag(s, req, tag);
         totag = tag;
     }
     /* RFC 3581 §4 / RFC 3261 §18.2.1: received= and rport= on the top Via; the printer
@@ -112,16 +120,36 @@ int tl_sip_stack_reply(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const stru
                              .hdrs = hdrs,
                              .ctype = ctype ? tl_pl_str(ctype) : (struct tl_pl){0},
                              .body = {body, body_len}};
+    /* each answer its own buffer (issue 11: nothing process-wide that a callback running
+     * inside the send could overwrite); most answers fit the stack one */
+    char small[4096];
+    char *big = NULL;
     struct tl_sip_wbuf wb;
-    tl_sip_wbuf_init(&wb, g_out, sizeof g_out);
+    tl_sip_wbuf_init(&wb, small, sizeof small);
     int err = tl_sip_reply_print(&wb, req, &r);
+    if (err == ENOSPC && (big = malloc(TL_SIP_MSG_MAX))) {
+        tl_sip_wbuf_init(&wb, big, TL_SIP_MSG_MAX);
+        err = tl_sip_reply_print(&wb, req, &r);
+    }
     if (err) {
-        tl_warnl("sip", "reply.failed", "code=%u err=%s", scode, strerror(err));
+        TL_LOG_LIMITED(TL_LOG_WARN, "sip", "reply.failed", "code=%u err=%s", scode, strerror(err));
+        free(big);
         return err;
     }
     if (tx)
-        return tl_sip_tsx_respond(tx, scode, wb.buf, wb.len, now_ms(s));
-    return send_raw(peer, wb.buf, wb.len, s);
+        err = tl_sip_tsx_respond(tx, scode, wb.buf, wb.len, now_ms(s));
+    else
+        err = send_raw(peer, wb.buf, wb.len, s);
+    free(big);
+    return err;
+}
+
+/* An endpoint answer that needs no state (issue 11 item 5): sent once, nothing kept. */
+static void reply_once(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                       const struct tl_sip_peer *peer, uint16_t scode, const char *hdrs)
+{
+    tl_sip_tsx_set_stateless(tx);
+    tl_sip_stack_reply(s, tx, m, peer, scode, hdrs, NULL, NULL, NULL, 0);
 }
 
 /* A 400 for an unreadable request (RFC 4475 §3.1.2, §3.3): tl_sip_reply_print copies the
@@ -216,7 +244,7 @@ static void on_cancel(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struc
 {
     struct tl_sip_tsx *inv = tl_sip_tsx_find_invite(s->tsx, m);
     if (!inv) {
-        tl_sip_stack_reply(s, tx, m, peer, 481, NULL, NULL, NULL, NULL, 0);
+        reply_once(s, tx, m, peer, 481, NULL);
         return;
     }
     /* §9.2: 200 to the CANCEL; if the INVITE had no final response yet, 487 to it */
@@ -235,8 +263,8 @@ static void log_register(const struct tl_sip_msg *m, const struct tl_sip_peer *p
     /* URIs hold no LWS or quotes (the decoder checked them); cap what reaches the log */
     int fl = m->from.auri.l > 128 ? 128 : (int)m->from.auri.l;
     int tl = m->to.auri.l > 128 ? 128 : (int)m->to.auri.l;
-    tl_info("sip", "register.refused", "from=%.*s to=%.*s src=%s:%u", fl, m->from.auri.p, tl,
-            m->to.auri.p, ip, port);
+    TL_LOG_LIMITED(TL_LOG_INFO, "sip", "register.refused", "from=%.*s to=%.*s src=%s:%u", fl,
+                   m->from.auri.p, tl, m->to.auri.p, ip, port);
 }
 
 static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
@@ -256,7 +284,7 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
                      m->mid != TL_SIP_METHOD_REGISTER && m->mid != TL_SIP_METHOD_CANCEL;
     switch (to_dialog ? TL_SIP_METHOD_INVITE : m->mid) {
     case TL_SIP_METHOD_OTHER:
-        tl_sip_stack_reply(s, tx, m, peer, 501, ALLOW_HDR, NULL, NULL, NULL, 0);
+        reply_once(s, tx, m, peer, 501, ALLOW_HDR);
         return;
     case TL_SIP_METHOD_INVITE:
     case TL_SIP_METHOD_BYE:
@@ -265,11 +293,11 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
     case TL_SIP_METHOD_REGISTER:
         break;
     default: /* §8.2.1: a method we know but do not serve */
-        tl_sip_stack_reply(s, tx, m, peer, 405, ALLOW_HDR, NULL, NULL, NULL, 0);
+        reply_once(s, tx, m, peer, 405, ALLOW_HDR);
         return;
     }
     if (m->ruri.scheme == TL_SIP_SCHEME_OTHER) { /* §8.2.2.1, RFC 4475 §3.3.2 */
-        tl_sip_stack_reply(s, tx, m, peer, 416, NULL, NULL, NULL, NULL, 0);
+        reply_once(s, tx, m, peer, 416, NULL);
         return;
     }
     if (check_require(s, tx, m, peer))
@@ -287,25 +315,24 @@ static void on_request(struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
                  "registration; configure your provider's trunk as static / IP-based\"\r\n"
                  "Reason: SIP;cause=403;text=\"Registration not accepted: static trunk\"\r\n",
                  s->host);
-        tl_sip_stack_reply(s, tx, m, peer, 403, hdrs, NULL, NULL, NULL, 0);
+        reply_once(s, tx, m, peer, 403, hdrs);
         if (s->register_h)
             s->register_h(m, peer, s->register_arg);
         return;
     case TL_SIP_METHOD_OPTIONS:
         if (s->drain_retry_s) { /* a load balancer's health check: send calls elsewhere */
             snprintf(hdrs, sizeof hdrs, "Retry-After: %u\r\n", s->drain_retry_s);
-            tl_sip_stack_reply(s, tx, m, peer, 503, hdrs, NULL, NULL, NULL, 0);
+            reply_once(s, tx, m, peer, 503, hdrs);
             return;
         }
-        tl_sip_stack_reply(s, tx, m, peer, 200,
-                           ALLOW_HDR "Accept: application/sdp\r\nSupported: \r\n", NULL, NULL, NULL,
-                           0);
+        /* stateless (issue 11): a carrier's pings and a scanner's probes keep no state */
+        reply_once(s, tx, m, peer, 200, ALLOW_HDR "Accept: application/sdp\r\nSupported: \r\n");
         return;
     case TL_SIP_METHOD_CANCEL:
         on_cancel(s, tx, m, peer);
         return;
     case TL_SIP_METHOD_BYE: /* no dialog layer, or no To tag: no dialog (§15.1.2) */
-        tl_sip_stack_reply(s, tx, m, peer, 481, NULL, NULL, NULL, NULL, 0);
+        reply_once(s, tx, m, peer, 481, NULL);
         return;
     default:
         break;
@@ -336,7 +363,8 @@ static void on_response(struct tl_sip_stack *s, const struct tl_sip_msg *m, int 
                         const struct tl_sip_peer *peer)
 {
     if (r || (m->have & TL_SIP_HAVE_REPLY) != TL_SIP_HAVE_REPLY) {
-        tl_debug("sip", "response.dropped", "code=%u reason=malformed", m->scode);
+        TL_LOG_LIMITED(TL_LOG_DEBUG, "sip", "response.dropped", "code=%u reason=malformed",
+                       m->scode);
         return;
     }
     if (s->uac && tl__sip_uac_recv(s->uac, m, peer) == 0)
@@ -345,14 +373,18 @@ static void on_response(struct tl_sip_stack *s, const struct tl_sip_msg *m, int 
         s->stray_h(s, m, peer, s->stray_arg);
         return;
     }
-    tl_debug("sip", "response.dropped", "code=%u", m->scode);
+    TL_LOG_LIMITED(TL_LOG_DEBUG, "sip", "response.dropped", "code=%u", m->scode);
 }
 
 static void on_recv(const char *buf, size_t len, bool framing_err, const struct tl_sip_peer *peer,
                     void *arg)
 {
     struct tl_sip_stack *s = arg;
-    struct tl_sip_msg *m = &g_msg;
+    /* each decoded message its own storage (issue 11 item 12): a callback that runs while
+     * this one is handled (a send's error, a session ending) may decode another */
+    struct tl_sip_msg *m = malloc(sizeof *m);
+    if (!m)
+        return; /* a datagram lost; a stream's peer retransmits or times out */
     int r = tl_sip_msg_decode(m, buf, len);
     if (!m->req) {
         on_response(s, m, r, peer);
@@ -371,9 +403,18 @@ static void on_recv(const char *buf, size_t len, bool framing_err, const struct 
         bad_request(s, m, peer, m->err ? m->err : "malformed request");
         goto out;
     }
-    if (tl_sip_tsx_recv(s->tsx, m, peer, now_ms(s)) == ENOMEM && m->mid != TL_SIP_METHOD_ACK)
+    r = tl_sip_tsx_recv(s->tsx, m, peer, now_ms(s));
+    if (r && m->mid != TL_SIP_METHOD_ACK) {
+        /* out of memory, or over sip_max_transactions(_per_source): one stateless 503 */
+        char ip[64];
+        uint16_t port;
+        tl_sip_peer_ip(peer, ip, sizeof ip, &port);
+        TL_LOG_LIMITED(TL_LOG_WARN, "sip", "tsx.refused", "reason=%s src=%s",
+                       r == EAGAIN ? "transaction_cap" : "out_of_memory", ip);
         tl_sip_stack_reply(s, NULL, m, peer, 503, "Retry-After: 5\r\n", NULL, NULL, NULL, 0);
+    }
 out:
+    free(m);
     rearm(s);
 }
 
@@ -470,13 +511,13 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
     s->loop = loop;
     s->cfg = *cfg;
     s->invite_h = no_call_layer;
+    crypto_generichash_keygen(s->tag_secret);
     if (s->cfg.t1 == 0)
         s->cfg.t1 = 500;
     if (s->cfg.t2 < s->cfg.t1)
         s->cfg.t2 = s->cfg.t1;
     if (s->cfg.t4 == 0)
         s->cfg.t4 = 5000;
-    tl_strlcpy(s->policy, cfg->test_policy ? cfg->test_policy : "", sizeof s->policy);
     /* the Warning agent goes inside a header: keep it to host characters */
     tl_strlcpy(s->host, cfg->host && cfg->host[0] ? cfg->host : "gateway", sizeof s->host);
     for (char *p = s->host; *p; p++)
@@ -498,7 +539,9 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
                                 .t4 = s->cfg.t4,
                                 .send = send_raw,
                                 .req_h = on_request,
-                                .arg = s};
+                                .arg = s,
+                                .max = cfg->max_tsx,
+                                .max_per_src = cfg->max_tsx_per_src};
     if ((r = tl_sip_tsx_layer_alloc(&s->tsx, &tc, &s->heap)))
         goto out;
     struct tl_sip_tport_cfg pc = {.listen = cfg->listen,
@@ -514,14 +557,19 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
                                   .arg = s,
                                   .ca_file = cfg->tls_ca_file,
                                   .ephemeral = cfg->ephemeral,
-                                  .keepalive_s = cfg->keepalive_s};
+                                  .keepalive_s = cfg->keepalive_s,
+                                  .max_conns_per_src = cfg->max_conns_per_src,
+                                  .reserved_conns = cfg->reserved_conns,
+                                  .first_msg_s = cfg->first_msg_s,
+                                  .write_queue_max = cfg->write_queue_max,
+                                  .trusted_h = cfg->trusted_h,
+                                  .trusted_arg = cfg->trusted_arg};
     if ((r = tl__sip_uac_alloc(&s->uac, s, loop, &s->cfg)))
         goto out;
     if ((r = tl_sip_tport_start(&s->tp, loop, &pc)))
         goto out;
-    tl_info("sip", "listen", "addr=%s udp=%d tcp=%d tls=%d policy=%s", cfg->listen,
-            cfg->udp ? cfg->tcp_port : 0, cfg->tcp_port, cfg->tls_port,
-            s->policy[0] ? s->policy : "off");
+    tl_info("sip", "listen", "addr=%s udp=%d tcp=%d tls=%d", cfg->listen,
+            cfg->udp ? cfg->tcp_port : 0, cfg->tcp_port, cfg->tls_port);
 out:
     if (r) {
         s->tp = NULL;

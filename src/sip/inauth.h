@@ -1,8 +1,8 @@
 /* sip/inauth: digest authentication of inbound requests (RFC 3261 §22.4, RFC 7616, RFC 8760)
  * for an inbound trunk that has a username and a password: the carrier's INVITE is
  * challenged with 401 (WWW-Authenticate, SHA-256 then MD5) and its answer verified by
- * sip/digest.h. Used by the sip_test_policy handler today and by the call layer for
- * inbound trunks with a username.
+ * sip/digest.h. Used by the call layer for inbound trunks with a username (and by the
+ * test build's sip_test_policy handler).
  *
  * Two layers:
  *  - tl_sip_inauth_decide(): pure (no I/O, the caller passes `now`): a request in, a
@@ -107,9 +107,12 @@ int tl_sip_inauth_new(struct tl_sip_inauth **ap, const char *realm, const char *
                       const char *algorithms, uint32_t nonce_ttl_s);
 void tl_sip_inauth_free(struct tl_sip_inauth *a); /* wipes the secret and the password */
 
-/* The sip_test_policy INVITE handler challenges with a (borrowed: keep it alive until
- * tl_sip_sess_layer_free). NULL: no authentication. Implemented in session.c. */
+/* Test build only (TL_TEST_HOOKS): the sip_test_policy INVITE handler challenges with a
+ * (borrowed: keep it alive until tl_sip_sess_layer_free). NULL: no authentication.
+ * Implemented in session.c. */
+#ifdef TL_TEST_HOOKS
 struct tl_sip_sess_layer;
 void tl_sip_sess_test_auth(struct tl_sip_sess_layer *l, struct tl_sip_inauth *a);
+#endif
 
 #endif

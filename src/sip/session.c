@@ -46,6 +46,9 @@ struct tl_sip_sess {
     /* UAS: the INVITE being answered (initial or re-INVITE), kept to print replies */
     struct tl_sip_tsx *itx; /* until our final response */
     char *inv;
+    struct tl_sip_msg *inv_m; /* inv decoded, in storage of this session's own (issue 11:
+                               * no process-wide decode buffer that another session's
+                               * callback could overwrite) */
     size_t inv_len;
     struct tl_sip_peer ipeer;
     bool ireq_timer; /* Require: timer in our 2xx */
@@ -108,9 +111,6 @@ struct tl_sip_sess_layer {
     struct uac_req *reqs;
     bool closing; /* the stack stopped: its heap is gone, nothing more is sent */
 };
-
-/* one loop thread: a re-decoded stored INVITE */
-static struct tl_sip_msg g_inv;
 
 static uint64_t now_ms(struct tl_sip_sess_layer *l)
 {
@@ -233,6 +233,7 @@ static void sess_free(struct tl_sip_sess *x)
     l->n--;
     tl_sip_dlg_reset(&x->dlg);
     free(x->inv);
+    free(x->inv_m);
     free(x->ok_hdrs);
     free(x->ok_body);
     free(x->lbody);
@@ -306,7 +307,9 @@ static void terminate(struct tl_sip_sess *x, enum tl_sip_sess_reason why, uint16
 
 static const struct tl_sip_msg *inv_msg(struct tl_sip_sess *x)
 {
-    return x->inv && !tl_sip_msg_decode(&g_inv, x->inv, x->inv_len) ? &g_inv : NULL;
+    if (!x->inv || (!x->inv_m && !(x->inv_m = malloc(sizeof *x->inv_m))))
+        return NULL;
+    return !tl_sip_msg_decode(x->inv_m, x->inv, x->inv_len) ? x->inv_m : NULL;
 }
 
 static int keep_inv(struct tl_sip_sess *x, const struct tl_sip_msg *m, struct tl_sip_tsx *tx)
@@ -1053,7 +1056,7 @@ static void on_stray(struct tl_sip_stack *s, const struct tl_sip_msg *m,
         m->req ? tl_sip_dlg_table_match_req(&l->tbl, m)
                : tl_sip_dlg_table_find(&l->tbl, &m->callid, &m->from.tag, &m->to.tag);
     if (!d) {
-        tl_debug("sip", "stray.dropped", "req=%d", m->req);
+        TL_LOG_LIMITED(TL_LOG_DEBUG, "sip", "stray.dropped", "req=%d", m->req);
         return;
     }
     struct tl_sip_sess *x =
@@ -1323,7 +1326,10 @@ size_t tl_sip_sess_count(const struct tl_sip_sess_layer *l)
     return l->n;
 }
 
-/* ---- test policy: "answer", "answer-bye:N", "ring" ---- */
+/* ---- test policy: "answer", "answer-bye:N", "ring" ----
+ * In the test build only (TL_TEST_HOOKS, build/trunkline-test): these answer any INVITE to
+ * any number, which the shipped daemon must never do whatever its settings (issue 11). */
+#ifdef TL_TEST_HOOKS
 
 struct tcall {
     struct tl_sip_sess_layer *l;
@@ -1437,6 +1443,7 @@ void tl_sip_sess_test_auth(struct tl_sip_sess_layer *l, struct tl_sip_inauth *a)
 {
     l->tauth = a;
 }
+#endif
 
 /* ---- layer ---- */
 
@@ -1445,6 +1452,10 @@ int tl_sip_sess_layer_alloc(struct tl_sip_sess_layer **lp, struct tl_sip_stack *
 {
     const char *pol = cfg->test_policy ? cfg->test_policy : "";
     unsigned bye = 0;
+#ifndef TL_TEST_HOOKS
+    if (pol[0])
+        return EINVAL; /* not in the shipped daemon */
+#endif
     if (!strncmp(pol, "answer-bye:", 11)) {
         char *end;
         unsigned long v = strtoul(pol + 11, &end, 10);
@@ -1483,8 +1494,10 @@ int tl_sip_sess_layer_alloc(struct tl_sip_sess_layer **lp, struct tl_sip_stack *
     tl_sip_dlg_table_init(&l->tbl);
     tl_sip_stack_set_dialog_h(s, on_dialog_req, l);
     tl_sip_stack_set_stray_h(s, on_stray, l);
+#ifdef TL_TEST_HOOKS
     if (pol[0])
         tl_sip_stack_set_invite_h(s, test_invite, l);
+#endif
     *lp = l;
     return 0;
 }
@@ -1498,8 +1511,10 @@ void tl_sip_sess_layer_free(struct tl_sip_sess_layer *l)
         req_free(l->reqs);
     while (l->all) {
         struct tl_sip_sess *x = l->all;
+#ifdef TL_TEST_HOOKS
         if (x->h == &test_h && !x->notified) /* our own test calls: free their state */
             free(x->arg);
+#endif
         x->in_table = false; /* the table goes as a whole */
         sess_free(x);
     }

@@ -43,6 +43,9 @@ typedef void(tl_sip_recv_h)(const char *buf, size_t len, bool framing_err,
 /* A stream connection closed or could not be opened (err: the connect errno, ECONNRESET,
  * EPROTO for TLS — why says which, e.g. the certificate verification error). */
 typedef void(tl_sip_conn_err_h)(uint64_t conn, int err, const char *why, void *arg);
+/* Is this source trusted (in some number's allowed_addresses)? Called on the loop thread
+ * for each accepted connection while slots run short; must be cheap and not block. */
+typedef bool(tl_sip_trusted_h)(const struct sockaddr *sa, void *arg);
 struct tl_sip_tport_cfg {
     const char *listen;
     bool udp;
@@ -57,7 +60,21 @@ struct tl_sip_tport_cfg {
     unsigned keepalive_s; /* connections with live dialogs: CRLFCRLF ping after this many
                            * quiet seconds (RFC 5626 §3.5.1); 0 = no pings (never closed
                            * for idleness either way) */
+    /* Issue 11 item 1: one host opening idle connections must not lock everyone out. */
+    unsigned max_conns_per_src; /* inbound connections per source (IPv4 address, IPv6
+                                 * /64); 0: no cap */
+    unsigned reserved_conns;    /* of max_conns, the last ones go only to trusted sources
+                                 * (trusted_h); at most half of max_conns; 0: none */
+    unsigned first_msg_s;       /* an inbound connection must complete its TLS handshake and
+                                 * its first message within this; 0: idle_s */
+    size_t write_queue_max;     /* bytes queued on one connection (a peer that pipelines
+                                 * and never reads): over it the connection is closed;
+                                 * 0: no cap */
+    tl_sip_trusted_h *trusted_h;
+    void *trusted_arg;
 };
+/* Connections open from sa's source (and any source sharing its slot); tests, bench. */
+unsigned tl_sip_tport_conns_src(struct tl_sip_tport *tp, const struct sockaddr *sa);
 int tl_sip_tport_start(struct tl_sip_tport **tpp, struct uv_loop_s *loop,
                        const struct tl_sip_tport_cfg *cfg);
 int tl_sip_tport_send(struct tl_sip_tport *tp, const struct tl_sip_peer *peer, const char *buf,
@@ -106,22 +123,36 @@ struct tl_sip_tsx_cfg {
     /* tx is about to be freed (normal end, timer H, or transport error) */
     void (*term_h)(struct tl_sip_tsx *tx, bool timeout, void *arg);
     void *arg;
+    /* caps on live transactions (issue 11: each holds memory and timers for up to 64*T1):
+     * for all sources, and per source (IPv4 address, IPv6 /64; core/srckey.h); 0: none */
+    size_t max, max_per_src;
 };
+#define TL_SIP_SRC_SLOTS 4096 /* per-source counter slots (connections, transactions) */
 int tl_sip_tsx_layer_alloc(struct tl_sip_tsx_layer **lp, const struct tl_sip_tsx_cfg *cfg,
                            struct tl_theap *heap);
 /* Frees every transaction without calling term_h (shutdown). */
 void tl_sip_tsx_layer_free(struct tl_sip_tsx_layer *l);
 size_t tl_sip_tsx_count(const struct tl_sip_tsx_layer *l);
+/* Live transactions counted against sa's source (and any source sharing its slot). */
+size_t tl_sip_tsx_count_src(const struct tl_sip_tsx_layer *l, const struct sockaddr *sa);
 /* Feeds a decoded request (msg->have == TL_SIP_HAVE_REPLY). Retransmissions are absorbed
  * here (the last response is sent again, §17.2.1/§17.2.2); ACK for a non-2xx final is
- * consumed; anything else reaches req_h. 0, ENOMEM. */
+ * consumed; anything else reaches req_h. 0, ENOMEM, EAGAIN (a new request over cfg.max or
+ * cfg.max_per_src: no transaction was made; answer 503 statelessly). */
 int tl_sip_tsx_recv(struct tl_sip_tsx_layer *l, const struct tl_sip_msg *msg,
                     const struct tl_sip_peer *peer, uint64_t now);
 /* Sends a response the TU printed for this transaction and moves the state machine
  * (1xx: Proceeding; 2xx on INVITE: Accepted; other finals: Completed). The bytes are
- * copied (kept for retransmissions). 0, EINVAL (after a final), ENOMEM. */
+ * copied while a retransmitted request may need them. A final of a stateless transaction
+ * (below), and a 300-699 to an INVITE that got no provisional yet, goes out once: no
+ * timer G, no copy, and the transaction ends at the next timer run (issue 11: answers
+ * before a dialog exists are no reflector). 0, EINVAL (after a final), ENOMEM. */
 int tl_sip_tsx_respond(struct tl_sip_tsx *tx, uint16_t scode, const char *buf, size_t len,
                        uint64_t now);
+/* The final response of tx will be sent once and end it: the endpoint's answers that need
+ * no state (OPTIONS, REGISTER, 4xx/5xx before a dialog), so a retransmitted request is
+ * answered anew and nothing is kept for 64*T1. */
+void tl_sip_tsx_set_stateless(struct tl_sip_tsx *tx);
 /* CANCEL (§9.2): the INVITE server transaction the CANCEL request matches, or NULL. */
 struct tl_sip_tsx *tl_sip_tsx_find_invite(struct tl_sip_tsx_layer *l,
                                           const struct tl_sip_msg *cancel);
@@ -183,7 +214,6 @@ struct tl_sip_stack_cfg {
     uint32_t t1, t2, t4;     /* ms */
     unsigned max_conns;      /* TCP + TLS connections */
     unsigned tcp_idle_s;     /* idle, and time allowed to finish a started message */
-    const char *test_policy; /* "", "answer", "ring" */
     const char *host;        /* our host name for Warning/Contact */
     /* client side (appended: positional initialisers above stay valid) */
     const char *tls_ca_file; /* extra PEM trust for outbound TLS, on top of the system
@@ -194,6 +224,14 @@ struct tl_sip_stack_cfg {
     bool ephemeral;          /* no listeners: one UDP socket on a port the OS picks, for a
                               * client that only sends (trunkline probe) */
     unsigned keepalive_s;    /* see tl_sip_tport_cfg.keepalive_s; 0 = no pings */
+    /* hardening against one hostile source (issue 11); see tl_sip_tport_cfg; 0 = off */
+    unsigned max_conns_per_src;
+    unsigned reserved_conns;
+    unsigned first_msg_s;
+    size_t write_queue_max;
+    tl_sip_trusted_h *trusted_h;
+    void *trusted_arg;
+    size_t max_tsx, max_tsx_per_src; /* live server transactions: all, per source */
 };
 int tl_sip_stack_start(struct tl_sip_stack **sp, struct uv_loop_s *loop,
                        const struct tl_sip_stack_cfg *cfg);

@@ -9,23 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "core/srckey.h"
 #include "sip/stack.h"
 
 /* ---- timer heap: binary min-heap on due time; t->idx is its slot + 1 ---- */
 
 /* ---- transactions ---- */
 
+#define TSX_KEY_LEN 16 /* a keyed BLAKE2b of the §17.2.3 identity */
+
 struct tl_sip_tsx {
     struct tl_sip_tsx_layer *l;
     struct tl_sip_tsx *next; /* hash chain */
     uint32_t hash;
-    char *key;
-    size_t keylen;
+    uint8_t key[TSX_KEY_LEN];
+    size_t src_slot;        /* its source's counter (tl_srccount), SIZE_MAX: none */
     enum tl_sip_method mid; /* INVITE, or the request's method id */
     enum tl_sip_tsx_state st;
     struct tl_sip_peer peer;
-    bool reliable; /* TCP/TLS: no retransmissions, timers I and J are zero (§17.2.1/2) */
-    char *resp;    /* last response sent */
+    bool reliable;  /* TCP/TLS: no retransmissions, timers I and J are zero (§17.2.1/2) */
+    bool stateless; /* its final goes out once, no copy kept, and it ends (issue 11) */
+    char *resp;     /* last response sent, while a retransmitted request may need it */
     size_t resp_len;
     uint16_t scode;
     uint32_t g_int;
@@ -39,10 +45,12 @@ struct tl_sip_tsx_layer {
     struct tl_theap *heap;
     struct tl_sip_tsx **bkt;
     size_t nbkt, n;
+    /* the identity is hashed, not stored: a key that a hostile request could inflate to
+     * ~40 KiB (five header lines) costs 16 bytes, and the hash is keyed per start so that
+     * nobody can make two requests share a chain or a key on purpose */
+    uint8_t secret[crypto_generichash_KEYBYTES];
+    struct tl_srccount src; /* live transactions per source (cfg.max_per_src) */
 };
-
-/* The longest key: five pieces of at most one header line each. Static: one thread. */
-static char keybuf[5 * TL_SIP_LINE_MAX + 64];
 
 static uint32_t fnv1a(const char *p, size_t n)
 {
@@ -52,18 +60,25 @@ static uint32_t fnv1a(const char *p, size_t n)
     return h;
 }
 
-static void key_put(struct tl_sip_wbuf *wb, const struct tl_pl *pl, bool fold_case)
+/* one piece of the identity, then a separator that no piece contains */
+static void key_put(crypto_generichash_state *st, const struct tl_pl *pl, bool fold_case)
 {
+    char low[256];
+    const char *p = pl->p;
     size_t n = pl->l;
-    if (wb->len + n + 1 > wb->size)
-        n = 0; /* cannot happen with the caps; an empty piece still matches itself */
-    for (size_t i = 0; i < n; i++) {
-        char c = pl->p[i];
-        if (fold_case && c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        wb->buf[wb->len++] = c;
+    while (n) {
+        size_t k = n < sizeof low ? n : sizeof low;
+        if (fold_case) {
+            for (size_t i = 0; i < k; i++)
+                low[i] = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
+            crypto_generichash_update(st, (const unsigned char *)low, k);
+        } else {
+            crypto_generichash_update(st, (const unsigned char *)p, k);
+        }
+        p += k;
+        n -= k;
     }
-    wb->buf[wb->len++] = '\x1f';
+    crypto_generichash_update(st, (const unsigned char *)"\x1f", 1);
 }
 
 /* §17.2.3. RFC 3261 peers: branch + sent-by + method (ACK counts as INVITE; a CANCEL
@@ -71,15 +86,16 @@ static void key_put(struct tl_sip_wbuf *wb, const struct tl_pl *pl, bool fold_ca
  * the bare cookie of RFC 4475 §3.2.1): Request-URI, From tag, Call-ID, CSeq number and
  * the top Via. The To tag is left out: an INVITE retransmission has none and the ACK has
  * ours; the other fields already pin the transaction. */
-static size_t make_key(const struct tl_sip_msg *msg, bool as_invite)
+static void make_key(const struct tl_sip_tsx_layer *l, const struct tl_sip_msg *msg, bool as_invite,
+                     uint8_t out[TSX_KEY_LEN])
 {
-    struct tl_sip_wbuf wb;
-    tl_sip_wbuf_init(&wb, keybuf, sizeof keybuf);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, l->secret, sizeof l->secret, TSX_KEY_LEN);
     const struct tl_sip_via *v = &msg->via;
     struct tl_pl m = msg->met;
     if (as_invite || msg->mid == TL_SIP_METHOD_ACK)
         m = TL_PL("INVITE");
-    key_put(&wb, &m, false);
+    key_put(&st, &m, false);
     char port[8];
     int pn = snprintf(port, sizeof port, "%u", v->has_port ? v->port : 0u);
     struct tl_pl ppl = {port, (size_t)pn};
@@ -87,32 +103,40 @@ static size_t make_key(const struct tl_sip_msg *msg, bool as_invite)
     int nn = snprintf(num, sizeof num, "%u", msg->cseq.num);
     struct tl_pl npl = {num, (size_t)nn};
     if (tl_sip_via_branch_rfc3261(v)) {
-        key_put(&wb, &TL_PL("3261"), false);
-        key_put(&wb, &v->branch, false); /* branch compares case-sensitively */
-        key_put(&wb, &v->host, true);
-        key_put(&wb, &ppl, false);
+        key_put(&st, &TL_PL("3261"), false);
+        key_put(&st, &v->branch, false); /* branch compares case-sensitively */
+        key_put(&st, &v->host, true);
+        key_put(&st, &ppl, false);
         /* Call-ID and CSeq number too: equal in every retransmission, ACK and CANCEL, but a
          * client that reuses a branch for a new request (the RFC 4475 set does) gets that
          * request answered instead of the old response replayed */
-        key_put(&wb, &msg->callid, false);
-        key_put(&wb, &npl, false);
+        key_put(&st, &msg->callid, false);
+        key_put(&st, &npl, false);
     } else {
-        key_put(&wb, &TL_PL("2543"), false);
-        key_put(&wb, &msg->ruri_pl, false);
-        key_put(&wb, &msg->from.tag, false);
-        key_put(&wb, &msg->callid, false);
-        key_put(&wb, &npl, false);
-        key_put(&wb, &v->host, true);
-        key_put(&wb, &ppl, false);
-        key_put(&wb, &v->branch, false);
+        key_put(&st, &TL_PL("2543"), false);
+        key_put(&st, &msg->ruri_pl, false);
+        key_put(&st, &msg->from.tag, false);
+        key_put(&st, &msg->callid, false);
+        key_put(&st, &npl, false);
+        key_put(&st, &v->host, true);
+        key_put(&st, &ppl, false);
+        key_put(&st, &v->branch, false);
     }
-    return wb.len;
+    crypto_generichash_final(&st, out, TSX_KEY_LEN);
 }
 
-static struct tl_sip_tsx *lookup(struct tl_sip_tsx_layer *l, size_t klen, uint32_t h)
+static uint32_t key_hash(const uint8_t key[TSX_KEY_LEN])
 {
+    uint32_t h;
+    memcpy(&h, key, sizeof h);
+    return h;
+}
+
+static struct tl_sip_tsx *lookup(struct tl_sip_tsx_layer *l, const uint8_t key[TSX_KEY_LEN])
+{
+    uint32_t h = key_hash(key);
     for (struct tl_sip_tsx *t = l->bkt[h & (l->nbkt - 1)]; t; t = t->next)
-        if (t->hash == h && t->keylen == klen && !memcmp(t->key, keybuf, klen))
+        if (t->hash == h && !memcmp(t->key, key, TSX_KEY_LEN))
             return t;
     return NULL;
 }
@@ -147,10 +171,12 @@ int tl_sip_tsx_layer_alloc(struct tl_sip_tsx_layer **lp, const struct tl_sip_tsx
     l->heap = heap;
     l->nbkt = 256;
     l->bkt = calloc(l->nbkt, sizeof *l->bkt);
-    if (!l->bkt) {
+    if (!l->bkt || tl_srccount_init(&l->src, TL_SIP_SRC_SLOTS)) {
+        free(l->bkt);
         free(l);
         return ENOMEM;
     }
+    crypto_generichash_keygen(l->secret);
     *lp = l;
     return 0;
 }
@@ -159,8 +185,8 @@ static void tsx_free(struct tl_sip_tsx *t)
 {
     tl_timer_stop(t->l->heap, &t->tg);
     tl_timer_stop(t->l->heap, &t->te);
+    tl_srccount_del(&t->l->src, t->src_slot);
     free(t->resp);
-    free(t->key);
     free(t);
 }
 
@@ -175,6 +201,8 @@ void tl_sip_tsx_layer_free(struct tl_sip_tsx_layer *l)
             tsx_free(t);
         }
     }
+    tl_srccount_free(&l->src);
+    sodium_memzero(l->secret, sizeof l->secret);
     free(l->bkt);
     free(l);
 }
@@ -182,6 +210,11 @@ void tl_sip_tsx_layer_free(struct tl_sip_tsx_layer *l)
 size_t tl_sip_tsx_count(const struct tl_sip_tsx_layer *l)
 {
     return l->n;
+}
+
+size_t tl_sip_tsx_count_src(const struct tl_sip_tsx_layer *l, const struct sockaddr *sa)
+{
+    return tl_srccount_get(&l->src, tl_srccount_slot(&l->src, sa));
 }
 
 static void terminate(struct tl_sip_tsx *t, bool timeout)
@@ -222,19 +255,25 @@ static void on_end(struct tl_timer *tm, uint64_t now)
 {
     (void)now;
     struct tl_sip_tsx *t = TSX_OF(tm, te);
-    terminate(t, t->st == TL_SIP_TSX_COMPLETED && t->mid == TL_SIP_METHOD_INVITE);
+    terminate(t, t->st == TL_SIP_TSX_COMPLETED && t->mid == TL_SIP_METHOD_INVITE && !t->stateless);
 }
 
 int tl_sip_tsx_recv(struct tl_sip_tsx_layer *l, const struct tl_sip_msg *msg,
                     const struct tl_sip_peer *peer, uint64_t now)
 {
-    size_t klen = make_key(msg, false);
-    uint32_t h = fnv1a(keybuf, klen);
-    struct tl_sip_tsx *t = lookup(l, klen, h);
+    uint8_t key[TSX_KEY_LEN];
+    make_key(l, msg, false, key);
+    struct tl_sip_tsx *t = lookup(l, key);
 
+    if (t && t->stateless && t->st == TL_SIP_TSX_COMPLETED) {
+        /* answered once and kept nothing: a retransmission that arrives before the end
+         * timer ran is a new request, answered anew (as if no state had ever existed) */
+        terminate(t, false);
+        t = NULL;
+    }
     if (t) {
         if (msg->mid == TL_SIP_METHOD_ACK) {
-            if (t->st == TL_SIP_TSX_COMPLETED) {
+            if (t->st == TL_SIP_TSX_COMPLETED && !t->stateless) {
                 /* §17.2.1: the ACK for our non-2xx final; timer I absorbs its repeats */
                 t->st = TL_SIP_TSX_CONFIRMED;
                 tl_timer_stop(l->heap, &t->tg);
@@ -255,27 +294,42 @@ int tl_sip_tsx_recv(struct tl_sip_tsx_layer *l, const struct tl_sip_msg *msg,
         return 0;
     }
 
-    if (l->n >= l->nbkt * 2 && grow(l))
-        return ENOMEM;
-    t = calloc(1, sizeof *t);
-    if (!t || !(t->key = malloc(klen))) {
-        free(t);
+    /* issue 11: every live transaction holds memory and timers for up to 64*T1, so their
+     * number is capped, for the whole stack and for each source (one source must not take
+     * them all); over a cap the caller answers 503 statelessly */
+    if (l->cfg.max && l->n >= l->cfg.max)
+        return EAGAIN;
+    size_t slot = tl_srccount_slot(&l->src, (const struct sockaddr *)&peer->sa);
+    if (!tl_srccount_add(&l->src, slot, l->cfg.max_per_src))
+        return EAGAIN;
+    if (l->n >= l->nbkt * 2 && grow(l)) {
+        tl_srccount_del(&l->src, slot);
         return ENOMEM;
     }
-    memcpy(t->key, keybuf, klen);
-    t->keylen = klen;
-    t->hash = h;
+    t = calloc(1, sizeof *t);
+    if (!t) {
+        tl_srccount_del(&l->src, slot);
+        return ENOMEM;
+    }
+    memcpy(t->key, key, TSX_KEY_LEN);
+    t->hash = key_hash(key);
+    t->src_slot = slot;
     t->l = l;
     t->mid = msg->mid;
     t->peer = *peer;
     t->reliable = peer->tp != TL_SIP_TP_UDP;
     /* §17.2.1: an INVITE server transaction starts in Proceeding */
     t->st = msg->mid == TL_SIP_METHOD_INVITE ? TL_SIP_TSX_PROCEEDING : TL_SIP_TSX_TRYING;
-    t->next = l->bkt[h & (l->nbkt - 1)];
-    l->bkt[h & (l->nbkt - 1)] = t;
+    t->next = l->bkt[t->hash & (l->nbkt - 1)];
+    l->bkt[t->hash & (l->nbkt - 1)] = t;
     l->n++;
     l->cfg.req_h(t, msg, peer, l->cfg.arg);
     return 0;
+}
+
+void tl_sip_tsx_set_stateless(struct tl_sip_tsx *tx)
+{
+    tx->stateless = true;
 }
 
 int tl_sip_tsx_respond(struct tl_sip_tsx *t, uint16_t scode, const char *buf, size_t len,
@@ -285,18 +339,36 @@ int tl_sip_tsx_respond(struct tl_sip_tsx *t, uint16_t scode, const char *buf, si
     if (scode < 100 || scode > 699 ||
         (t->st != TL_SIP_TSX_TRYING && t->st != TL_SIP_TSX_PROCEEDING))
         return EINVAL;
-    char *copy = malloc(len);
-    if (!copy)
-        return ENOMEM;
-    memcpy(copy, buf, len);
+    /* Issue 11 (UDP reflection): a refusal of an INVITE before any provisional — before a
+     * dialog or even a Trying exists, so from a source nothing was agreed with — goes out
+     * once. Timer G would send it up to 11 times over 32 s to whatever address the
+     * datagram claimed; a retransmitted INVITE is simply refused again, and the ACK, if
+     * any, matches nothing (the stray hook drops it). */
+    if (scode >= 300 && t->mid == TL_SIP_METHOD_INVITE && !t->resp)
+        t->stateless = true;
+    /* the copy is kept only while a retransmitted request may need it: provisionals, and
+     * non-2xx finals of stateful transactions (an INVITE 2xx is the TU's to resend) */
+    bool keep = !(t->stateless && scode >= 200) &&
+                !(scode >= 200 && scode < 300 && t->mid == TL_SIP_METHOD_INVITE) &&
+                !(scode >= 200 && t->reliable);
+    char *copy = NULL;
+    if (keep) {
+        if (!(copy = malloc(len)))
+            return ENOMEM;
+        memcpy(copy, buf, len);
+    }
     free(t->resp);
     t->resp = copy;
-    t->resp_len = len;
+    t->resp_len = copy ? len : 0;
     t->scode = scode;
     l->cfg.send(&t->peer, buf, len, l->cfg.arg);
 
     uint64_t t64 = 64u * (uint64_t)l->cfg.t1;
-    if (scode < 200) {
+    if (scode >= 200 && t->stateless) {
+        /* ends at the next timer run (the caller may still hold t) */
+        t->st = TL_SIP_TSX_COMPLETED;
+        tl_timer_start(l->heap, &t->te, now, on_end);
+    } else if (scode < 200) {
         t->st = TL_SIP_TSX_PROCEEDING;
     } else if (t->mid == TL_SIP_METHOD_INVITE && scode < 300) {
         /* RFC 6026 §7.1: Accepted until timer L, absorbing INVITE retransmissions */
@@ -321,9 +393,10 @@ int tl_sip_tsx_respond(struct tl_sip_tsx *t, uint16_t scode, const char *buf, si
 struct tl_sip_tsx *tl_sip_tsx_find_invite(struct tl_sip_tsx_layer *l,
                                           const struct tl_sip_msg *cancel)
 {
-    size_t klen = make_key(cancel, true);
-    struct tl_sip_tsx *t = lookup(l, klen, fnv1a(keybuf, klen));
-    return t && t->mid == TL_SIP_METHOD_INVITE ? t : NULL;
+    uint8_t key[TSX_KEY_LEN];
+    make_key(l, cancel, true, key);
+    struct tl_sip_tsx *t = lookup(l, key);
+    return t && t->mid == TL_SIP_METHOD_INVITE && !t->stateless ? t : NULL;
 }
 
 enum tl_sip_tsx_state tl_sip_tsx_state(const struct tl_sip_tsx *tx)
@@ -389,8 +462,6 @@ struct tl_sip_ctr_layer {
     struct tl_sip_ctr **bkt;
     size_t nbkt, n;
 };
-
-static struct tl_sip_msg ctr_msg; /* the stored request, re-decoded to build an ACK */
 
 static size_t ctr_key(char *out, const struct tl_pl *branch, const struct tl_pl *met)
 {
@@ -595,17 +666,25 @@ int tl_sip_ctr_start(struct tl_sip_ctr_layer *l, struct tl_sip_ctr **tp, enum tl
  * Via of the request, To of the response (with the server's tag), the request's Route. */
 static void ctr_make_ack(struct tl_sip_ctr *t, const struct tl_sip_msg *resp)
 {
-    static char out[TL_SIP_MSG_MAX];
-    struct tl_sip_msg *m = &ctr_msg;
-    if (tl_sip_msg_decode(m, t->req, t->req_len))
+    /* the stored request, re-decoded into storage of its own (issue 11: no process-wide
+     * decode buffer that a callback could re-enter) */
+    struct tl_sip_msg *m = malloc(sizeof *m);
+    char *out = malloc(TL_SIP_MSG_MAX);
+    if (!m || !out || tl_sip_msg_decode(m, t->req, t->req_len)) {
+        free(m);
+        free(out);
         return;
+    }
     const struct tl_sip_hdr *via = tl_sip_msg_hdr(m, TL_SIP_HDR_VIA);
     const struct tl_sip_hdr *from = tl_sip_msg_hdr(m, TL_SIP_HDR_FROM);
     const struct tl_sip_hdr *to = tl_sip_msg_hdr(resp, TL_SIP_HDR_TO);
-    if (!via || !from || !to)
+    if (!via || !from || !to) {
+        free(m);
+        free(out);
         return;
+    }
     struct tl_sip_wbuf wb;
-    tl_sip_wbuf_init(&wb, out, sizeof out);
+    tl_sip_wbuf_init(&wb, out, TL_SIP_MSG_MAX);
     int err = tl_sip_wbuf_printf(&wb, "ACK %.*s SIP/2.0\r\n", (int)m->ruri_pl.l, m->ruri_pl.p);
     err = err ? err : tl_sip_hdr_print(&wb, "Via", &via->val);
     err = err ? err : tl_sip_wbuf_printf(&wb, "Max-Forwards: 70\r\n");
@@ -617,10 +696,12 @@ static void ctr_make_ack(struct tl_sip_ctr *t, const struct tl_sip_msg *resp)
         if (m->hdrv[i].id == TL_SIP_HDR_ROUTE)
             err = tl_sip_hdr_print(&wb, "Route", &m->hdrv[i].val);
     err = err ? err : tl_sip_wbuf_printf(&wb, "Content-Length: 0\r\n\r\n");
-    if (err || !(t->ack = malloc(wb.len)))
-        return;
-    memcpy(t->ack, out, wb.len);
-    t->ack_len = wb.len;
+    if (!err && (t->ack = malloc(wb.len))) {
+        memcpy(t->ack, out, wb.len);
+        t->ack_len = wb.len;
+    }
+    free(m);
+    free(out);
 }
 
 static void ctr_send_ack(struct tl_sip_ctr *t)

@@ -7,6 +7,18 @@
  * and an idle connection closes after idle_s. Connections are capped (a flood of accepts
  * must not exhaust fds or memory, CVE-2021-41145 class).
  *
+ * One hostile host (issue 11 item 1: 1,100 idle connections kept every carrier out) meets
+ * three more limits: connections per source (IPv4 address, IPv6 /64), a short deadline
+ * for the TLS handshake and the first complete message (first_msg_s: an idle or half-open
+ * connection costs a slot for seconds, not for idle_s), and the last reserved_conns slots,
+ * which only a source in some number's allowed_addresses may take (trusted_h) — so a flood
+ * from elsewhere cannot take the carriers' way in. A connection whose peer stops reading
+ * while it pipelines requests is closed above write_queue_max (issue 11 item 6).
+ *
+ * Connection errors reach conn_err_h from the loop, never from inside the send or close
+ * that found them (issue 11 item 12): the handler fails client transactions, whose users
+ * may send again, and must not run in the middle of the caller's own send.
+ *
  * TLS: the net/tls engine (OpenSSL over memory BIOs), driven by uv_tcp reads and writes.
  *
  * Outbound (RFC 3261 §18.1.1): tl_sip_tport_connect() opens a TCP/TLS connection on
@@ -18,8 +30,9 @@
  * fallback to plain TCP (a downgrade an attacker on the path would love).
  *
  * No per-packet malloc on receive: datagrams and stream reads land in one static scratch
- * buffer (one loop thread). Sends try the socket synchronously first and copy only what
- * the kernel did not take. */
+ * buffer (one loop thread), and stream bytes are copied into the connection's buffer
+ * before anything is delivered. Sends try the socket synchronously first and copy only
+ * what the kernel did not take. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +42,7 @@
 #include <uv.h>
 
 #include "core/core.h"
+#include "core/srckey.h"
 #include "net/tls.h"
 #include "sip/stack.h"
 
@@ -41,6 +55,8 @@ struct conn {
     int open_handles;
     bool tls, closing, draining;
     bool partial;      /* a message was started and is not complete */
+    bool first_done;   /* a whole message arrived (until then: the first_msg_s deadline) */
+    size_t src_slot;   /* inbound: its source's counter slot; SIZE_MAX: none */
     bool outbound, up; /* we connected (vs accepted); connected and handshaken */
     unsigned dialogs;  /* live dialogs whose signalling uses this connection */
     char *tls_name;    /* outbound TLS: the name verified (reuse key), else NULL */
@@ -65,6 +81,17 @@ struct tl_sip_tport {
     struct tl_tls_ctx *cctx; /* TLS client, made on the first outbound TLS connection */
     struct conn **slots;
     uint32_t nconns, gen;
+    struct tl_srccount src; /* inbound connections per source */
+    /* connection errors waiting for the loop to report them */
+    struct conn_err {
+        uint64_t id;
+        int err;
+        char why[120];
+        bool has_why;
+    } * errq;
+    size_t errq_n, errq_cap;
+    uv_timer_t defer;
+    bool defer_on;
 };
 
 static char scratch[TL_SIP_MSG_MAX + 1];
@@ -74,6 +101,8 @@ static void tport_maybe_free(struct tl_sip_tport *tp)
 {
     if (tp->stopping && tp->open_handles == 0) {
         free(tp->slots);
+        free(tp->errq);
+        tl_srccount_free(&tp->src);
         tl_tls_ctx_free(tp->ctx);
         tl_tls_ctx_free(tp->cctx);
         free(tp);
@@ -166,6 +195,43 @@ static void conn_closed(uv_handle_t *h)
     tport_maybe_free(tp);
 }
 
+static void on_defer(uv_timer_t *t)
+{
+    struct tl_sip_tport *tp = t->data;
+    /* the handler may close more connections (and queue more): take the queue first */
+    while (tp->errq_n && !tp->stopping) {
+        struct conn_err *q = tp->errq;
+        size_t n = tp->errq_n;
+        tp->errq = NULL;
+        tp->errq_n = tp->errq_cap = 0;
+        for (size_t i = 0; i < n && !tp->stopping; i++)
+            if (tp->cfg.conn_err_h)
+                tp->cfg.conn_err_h(q[i].id, q[i].err, q[i].has_why ? q[i].why : NULL, tp->cfg.arg);
+        free(q);
+    }
+}
+
+/* Reports a connection's end to conn_err_h on the next loop turn. */
+static void report_err(struct tl_sip_tport *tp, uint64_t id, int err, const char *why)
+{
+    if (!tp->cfg.conn_err_h || tp->stopping || !tp->defer_on)
+        return;
+    if (tp->errq_n == tp->errq_cap) {
+        size_t cap = tp->errq_cap ? tp->errq_cap * 2 : 8;
+        struct conn_err *q = realloc(tp->errq, cap * sizeof *q);
+        if (!q)
+            return; /* the transactions fail at timer B/F instead */
+        tp->errq = q;
+        tp->errq_cap = cap;
+    }
+    struct conn_err *e = &tp->errq[tp->errq_n++];
+    e->id = id;
+    e->err = err;
+    e->has_why = why != NULL;
+    tl_strlcpy(e->why, why ? why : "", sizeof e->why);
+    uv_timer_start(&tp->defer, on_defer, 0, 0);
+}
+
 static void conn_close(struct conn *c, const char *why)
 {
     if (c->closing)
@@ -174,34 +240,34 @@ static void conn_close(struct conn *c, const char *why)
     struct tl_sip_tport *tp = c->tp;
     tp->slots[c->slot] = NULL;
     tp->nconns--;
+    tl_srccount_del(&tp->src, c->src_slot);
+    c->src_slot = SIZE_MAX;
     if (why) {
         char ip[64];
         uint16_t port;
         struct tl_sip_peer p = {.sa = c->sa};
         tl_sip_peer_ip(&p, ip, sizeof ip, &port);
-        tl_info("sip", "conn.close", "tp=%s src=%s:%u reason=\"%s\"", c->tls ? "tls" : "tcp", ip,
-                port, why);
+        /* a flood of connections closes as fast as it opens: limited */
+        TL_LOG_LIMITED(TL_LOG_INFO, "sip", "conn.close", "tp=%s src=%s:%u reason=\"%s\"",
+                       c->tls ? "tls" : "tcp", ip, port, why);
     }
     uv_close((uv_handle_t *)&c->idle, conn_closed);
     uv_close((uv_handle_t *)&c->h, conn_closed);
-    /* transactions that sent on it fail now rather than at timer B/F (§17.1.4) */
-    if (tp->cfg.conn_err_h && !tp->stopping)
-        tp->cfg.conn_err_h(c->id, c->outbound && !c->up ? ECONNREFUSED : ECONNRESET, why,
-                           tp->cfg.arg);
 }
 
-/* the close reason with an errno of our choosing (connect errors, TLS verification) */
+/* A connection ends with the errno the transactions on it fail with (§17.1.4: now rather
+ * than at timer B/F): connect errors, TLS verification, or a reset. */
 static void conn_fail(struct conn *c, int err, const char *why)
 {
     if (c->closing)
         return;
-    struct tl_sip_tport *tp = c->tp;
-    tl_sip_conn_err_h *h = tp->cfg.conn_err_h;
-    tp->cfg.conn_err_h = NULL;
     conn_close(c, why);
-    tp->cfg.conn_err_h = h;
-    if (h && !tp->stopping)
-        h(c->id, err, why, tp->cfg.arg);
+    report_err(c->tp, c->id, err, why);
+}
+
+static void conn_end(struct conn *c, const char *why)
+{
+    conn_fail(c, c->outbound && !c->up ? ECONNREFUSED : ECONNRESET, why);
 }
 
 struct stream_req {
@@ -218,7 +284,15 @@ static void stream_written(uv_write_t *req, int status)
 /* Raw bytes onto the socket, in order: queued writes must drain before try_write. */
 static int raw_write(struct conn *c, const char *p, size_t n)
 {
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0) {
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->h);
+    if (c->tp->cfg.write_queue_max && queued + n > c->tp->cfg.write_queue_max) {
+        /* issue 11 item 6: a peer that sends requests and never reads our answers would
+         * grow this queue without end; it is the peer's to drain, so it loses the
+         * connection (a carrier's retransmission logic recovers on a new one) */
+        conn_end(c, "write queue over sip_write_queue_kib");
+        return ENOBUFS;
+    }
+    if (queued == 0) {
         uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
         int r = uv_try_write((uv_stream_t *)&c->h, &b, 1);
         if (r > 0) {
@@ -281,7 +355,7 @@ static void shutdown_done(uv_shutdown_t *req, int status)
     (void)status;
     struct conn *c = req->data;
     free(req);
-    conn_close(c, NULL);
+    conn_end(c, NULL);
 }
 
 /* Let queued writes (a 400 for a framing error) drain, then close. The connection stays in
@@ -292,14 +366,14 @@ static void conn_close_after_writes(struct conn *c, const char *why)
     uint16_t port;
     struct tl_sip_peer p = {.sa = c->sa};
     tl_sip_peer_ip(&p, ip, sizeof ip, &port);
-    tl_info("sip", "conn.close", "tp=%s src=%s:%u reason=\"%s\"", c->tls ? "tls" : "tcp", ip, port,
-            why);
+    TL_LOG_LIMITED(TL_LOG_INFO, "sip", "conn.close", "tp=%s src=%s:%u reason=\"%s\"",
+                   c->tls ? "tls" : "tcp", ip, port, why);
     uv_read_stop((uv_stream_t *)&c->h);
     c->draining = true;
     uv_shutdown_t *req = malloc(sizeof *req);
     if (!req || uv_shutdown(req, (uv_stream_t *)&c->h, shutdown_done)) {
         free(req);
-        conn_close(c, NULL);
+        conn_end(c, NULL);
         return;
     }
     req->data = c;
@@ -321,19 +395,26 @@ static void on_idle(uv_timer_t *t)
         if (c->tp->cfg.keepalive_s) {
             int r = conn_write(c, "\r\n\r\n", 4);
             if (r) {
-                conn_close(c, "keep-alive write failed");
+                conn_end(c, "keep-alive write failed");
                 return;
             }
         }
         idle_restart(c);
         return;
     }
-    conn_close(c, c->len ? "message not completed in time" : "idle");
+    if (!c->first_done && !c->outbound && c->tp->cfg.first_msg_s)
+        conn_end(c, c->tls && !c->up ? "tls handshake not completed in time"
+                                     : "no complete first message in time");
+    else
+        conn_end(c, c->len ? "message not completed in time" : "idle");
 }
 
 static void idle_restart(struct conn *c)
 {
-    unsigned s = c->dialogs && c->tp->cfg.keepalive_s ? c->tp->cfg.keepalive_s : c->tp->cfg.idle_s;
+    struct tl_sip_tport_cfg *cfg = &c->tp->cfg;
+    unsigned s = c->dialogs && cfg->keepalive_s ? cfg->keepalive_s : cfg->idle_s;
+    if (!c->first_done && !c->outbound && cfg->first_msg_s && cfg->first_msg_s < s)
+        s = cfg->first_msg_s; /* from the accept: handshake and first message together */
     uv_timer_start(&c->idle, on_idle, (uint64_t)s * 1000, 0);
 }
 
@@ -359,8 +440,14 @@ static bool stream_process(struct conn *c)
         size_t n = c->fr.len;
         if (c->fr.kind == TL_SIP_FRAME_PING)
             conn_write(c, "\r\n", 2); /* RFC 5626 §3.5.1: pong */
-        else if (c->fr.kind == TL_SIP_FRAME_MSG)
+        else if (c->fr.kind == TL_SIP_FRAME_MSG) {
+            if (!c->first_done) {
+                c->first_done = true;
+                c->partial = false;
+                idle_restart(c); /* from now on the idle clock */
+            }
             tp->cfg.recv_h(c->buf + off, n, false, &peer, tp->cfg.arg);
+        }
         /* reset, not zeroed: it remembers a CRLF that ended the buffer, so a CRLFCRLF
          * ping split across two reads is still a ping (RFC 5626 §3.5.1) */
         tl_sip_frame_reset(&c->fr);
@@ -374,8 +461,8 @@ static bool stream_process(struct conn *c)
         /* the framer rescans from zero after a move; it was reset above */
     }
     /* the clock restarts when idle or when a new message starts, not for each trickled
-     * byte of one message */
-    if (!c->len || !c->partial || off)
+     * byte of one message; before the first message only the accept started it */
+    if (c->first_done && (!c->len || !c->partial || off))
         idle_restart(c);
     c->partial = c->len > 0;
     return true;
@@ -384,7 +471,7 @@ static bool stream_process(struct conn *c)
 static bool stream_append(struct conn *c, const char *p, size_t n)
 {
     if (c->len + n > TL_SIP_MSG_MAX) {
-        conn_close(c, "receive buffer over the cap");
+        conn_end(c, "receive buffer over the cap");
         return false;
     }
     if (c->len + n > c->cap) {
@@ -395,7 +482,7 @@ static bool stream_append(struct conn *c, const char *p, size_t n)
             cap = TL_SIP_MSG_MAX;
         char *b = realloc(c->buf, cap);
         if (!b) {
-            conn_close(c, "out of memory");
+            conn_end(c, "out of memory");
             return false;
         }
         c->buf = b;
@@ -415,7 +502,7 @@ static bool stream_feed(struct conn *c, const char *p, size_t n)
     while (n) {
         size_t room = TL_SIP_MSG_MAX - c->len;
         if (room == 0) {
-            conn_close(c, "message over the cap");
+            conn_end(c, "message over the cap");
             return false;
         }
         size_t take = n < room ? n : room;
@@ -467,15 +554,15 @@ static void tls_handshake_failed(struct conn *c)
     uint16_t port;
     struct tl_sip_peer p = {.sa = c->sa};
     tl_sip_peer_ip(&p, ip, sizeof ip, &port);
-    tl_warnl("sip", "tls.handshake_failed", "side=server src=%s:%u reason=\"%s\"", ip, port,
-             tl_tls_reason(c->eng));
-    conn_close(c, NULL);
+    TL_LOG_LIMITED(TL_LOG_WARN, "sip", "tls.handshake_failed",
+                   "side=server src=%s:%u reason=\"%s\"", ip, port, tl_tls_reason(c->eng));
+    conn_end(c, NULL);
 }
 
 static void tls_input(struct conn *c, const char *p, size_t n)
 {
     if (tl_tls_feed(c->eng, p, n)) {
-        conn_close(c, "tls bio");
+        conn_end(c, "tls bio");
         return;
     }
     if (!tl_tls_done(c->eng)) {
@@ -496,7 +583,7 @@ static void tls_input(struct conn *c, const char *p, size_t n)
         if (r || !got) {
             tls_flush(c);
             if (r)
-                conn_close(c, r == ECONNRESET ? NULL : "tls error");
+                conn_end(c, r == ECONNRESET ? NULL : "tls error");
             return;
         }
         if (!stream_feed(c, tls_plain, got))
@@ -512,7 +599,7 @@ static void stream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         /* logged: a carrier's connection going away mid-call is what later decides where
          * our BYE goes (a new connection toward the route set) */
-        conn_close(c, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
+        conn_end(c, nread == UV_EOF ? "closed by peer" : uv_strerror((int)nread));
         return;
     }
     if (c->closing || c->draining)
@@ -534,6 +621,7 @@ static void on_accept(uv_stream_t *srv, int status, bool tls)
         return;
     c->tp = tp;
     c->tls = tls;
+    c->src_slot = SIZE_MAX;
     uv_tcp_init(tp->loop, &c->h);
     uv_timer_init(tp->loop, &c->idle);
     c->h.data = c->idle.data = c;
@@ -545,15 +633,35 @@ static void on_accept(uv_stream_t *srv, int status, bool tls)
         uv_close((uv_handle_t *)&c->h, conn_closed);
         return;
     }
-    uint32_t slot = 0;
-    while (slot < tp->cfg.max_conns && tp->slots[slot])
-        slot++;
     int len = sizeof c->sa;
     uv_tcp_getpeername(&c->h, (struct sockaddr *)&c->sa, &len);
-    if (slot >= tp->cfg.max_conns) {
+    const char *refused = NULL;
+    const struct sockaddr *sa = (const struct sockaddr *)&c->sa;
+    /* the reserved slots: only a source some number's trunk allows (issue 11 item 1). The
+     * lookup runs only when the open slots are gone, not for every accept. */
+    unsigned reserved = tp->cfg.reserved_conns < tp->cfg.max_conns / 2 ? tp->cfg.reserved_conns
+                                                                       : tp->cfg.max_conns / 2;
+    unsigned open_slots = tp->cfg.max_conns - reserved; /* at most half are reserved */
+    if (tp->nconns >= tp->cfg.max_conns)
+        refused = "sip_max_connections reached";
+    else if (tp->nconns >= open_slots &&
+             !(tp->cfg.trusted_h && tp->cfg.trusted_h(sa, tp->cfg.trusted_arg)))
+        refused = "only reserved slots left (sip_reserved_connections), source not trusted";
+    c->src_slot = tl_srccount_slot(&tp->src, sa);
+    if (!refused && !tl_srccount_add(&tp->src, c->src_slot, tp->cfg.max_conns_per_src))
+        refused = "sip_max_connections_per_source reached";
+    uint32_t slot = 0;
+    while (!refused && slot < tp->cfg.max_conns && tp->slots[slot])
+        slot++;
+    if (refused) {
+        char ip[64];
+        uint16_t port;
+        struct tl_sip_peer p = {.sa = c->sa};
+        tl_sip_peer_ip(&p, ip, sizeof ip, &port);
         c->closing = true;
-        tl_warnl("sip", "conn.refused", "reason=\"sip_max_connections reached\" max=%u",
-                 tp->cfg.max_conns);
+        c->src_slot = SIZE_MAX;
+        TL_LOG_LIMITED(TL_LOG_WARN, "sip", "conn.refused", "src=%s reason=\"%s\" open=%u max=%u",
+                       ip, refused, tp->nconns, tp->cfg.max_conns);
         uv_close((uv_handle_t *)&c->idle, conn_closed);
         uv_close((uv_handle_t *)&c->h, conn_closed);
         return;
@@ -603,7 +711,7 @@ int tl_sip_tport_send(struct tl_sip_tport *tp, const struct tl_sip_peer *peer, c
         return ENOTCONN; /* TODO(§18.2.2): open a new connection to the Via sent-by */
     int r = conn_write(c, buf, len);
     if (r)
-        conn_close(c, "write failed");
+        conn_end(c, "write failed");
     return r;
 }
 
@@ -686,6 +794,7 @@ int tl_sip_tport_connect(struct tl_sip_tport *tp, enum tl_sip_transport kind,
     c->tp = tp;
     c->tls = tls;
     c->outbound = true;
+    c->src_slot = SIZE_MAX; /* ours: not a source's */
     memcpy(&c->sa, sa,
            sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     if (tls) {
@@ -761,6 +870,11 @@ int tl_sip_tport_local(struct tl_sip_tport *tp, const struct tl_sip_peer *peer,
     return 0;
 }
 
+unsigned tl_sip_tport_conns_src(struct tl_sip_tport *tp, const struct sockaddr *sa)
+{
+    return tl_srccount_get(&tp->src, tl_srccount_slot(&tp->src, sa));
+}
+
 static int make_addr(const char *host, int port, struct sockaddr_storage *sa)
 {
     if (strchr(host, ':'))
@@ -810,10 +924,14 @@ int tl_sip_tport_start(struct tl_sip_tport **tpp, uv_loop_t *loop,
     if (!tp->cfg.max_conns)
         tp->cfg.max_conns = 1;
     tp->slots = calloc(tp->cfg.max_conns, sizeof *tp->slots);
-    if (!tp->slots) {
+    if (!tp->slots || tl_srccount_init(&tp->src, TL_SIP_SRC_SLOTS)) {
         r = ENOMEM;
         goto out;
     }
+    uv_timer_init(loop, &tp->defer);
+    tp->defer.data = tp;
+    tp->defer_on = true;
+    tp->open_handles++;
     if (cfg->ephemeral) {
         /* a client: one UDP socket on a port the OS picks, responses come back to it */
         if ((r = make_addr(cfg->listen, 0, &sa)))
@@ -872,9 +990,13 @@ void tl_sip_tport_stop(struct tl_sip_tport *tp)
     if (!tp)
         return;
     tp->stopping = true;
-    for (uint32_t i = 0; i < tp->cfg.max_conns; i++)
+    for (uint32_t i = 0; tp->slots && i < tp->cfg.max_conns; i++)
         if (tp->slots[i])
             conn_close(tp->slots[i], NULL);
+    if (tp->defer_on) {
+        tp->defer_on = false;
+        uv_close((uv_handle_t *)&tp->defer, listener_closed);
+    }
     if (tp->udp_on)
         uv_close((uv_handle_t *)&tp->udp, listener_closed);
     if (tp->tcp_on)

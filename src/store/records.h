@@ -113,6 +113,11 @@
     "billed) until its own timers end it. Check that the carrier's proxy accepts connections "     \
     "from this gateway on the address in its Record-Route (or Contact), and that nothing "         \
     "between them drops idle connections."
+#define TL_EV_CREDENTIALS_GUESSING "credentials_guessing"
+#define TL_EV_HINT_CREDENTIALS_GUESSING                                                            \
+    "Many wrong digest answers for this number in a short time: someone may be guessing its "      \
+    "password. Sources that keep failing are blocked for a while; use a long random password, "    \
+    "and restrict allowed_addresses to your provider's signalling addresses."
 #define TL_EV_DIGEST_URI_MISMATCH "digest_uri_mismatch"
 #define TL_EV_HINT_DIGEST_URI_MISMATCH                                                             \
     "The credentials were computed for another address (the digest uri names neither this "        \

@@ -17,6 +17,11 @@ import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("TRUNKLINE_BIN", os.path.join(ROOT, "build", "trunkline"))
+# The test build (make's build/trunkline-test): the daemon with the test-only answering
+# policies compiled in. Only a daemon started with one of these settings runs it; every
+# other test runs the shipped binary, which has no such setting (issue 11 item 18).
+TEST_BIN = os.environ.get("TRUNKLINE_TEST_BIN", BIN + "-test")
+TEST_ONLY_SETTINGS = ("TRUNKLINE_SIP_TEST_POLICY", "TRUNKLINE_SIP_TEST_AUTH")
 # a deadline, not a measure: an ASan build on a loaded 2-core machine starts slowly
 START_DEADLINE = float(os.environ.get("TRUNKLINE_TEST_START_DEADLINE", "60"))
 
@@ -46,7 +51,8 @@ def free_port(kind=None):
 
 
 class Daemon:
-    def __init__(self, tmp_path, extra_env=None):
+    def __init__(self, tmp_path, extra_env=None, binary=None):
+        self.binary = binary
         self.dir = str(tmp_path)
         self.data_dir = os.path.join(self.dir, "var")
         self.log_path = os.path.join(self.dir, "daemon.log")
@@ -69,13 +75,17 @@ class Daemon:
             "TRUNKLINE_SIP_TCP_PORT": str(free_port()),
             "TRUNKLINE_SIP_TLS_PORT": str(free_port()),
             "TRUNKLINE_PUBLIC_HOST": "gw.test",
+            # the UDP listener is off by default (issue 11); the SIP tests exercise it
+            "TRUNKLINE_SIP_UDP": "on",
         })
         env.update(self.extra_env)
         return env
 
     def start(self):
         self.port = free_port()
-        self.proc = subprocess.Popen([BIN, "serve"], env=self.env(), stdout=subprocess.PIPE,
+        binary = self.binary or (
+            TEST_BIN if any(k in self.extra_env for k in TEST_ONLY_SETTINGS) else BIN)
+        self.proc = subprocess.Popen([binary, "serve"], env=self.env(), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, cwd=self.dir)
         out = open(self.out_path, "ab")
         lines = []
@@ -160,6 +170,28 @@ class Daemon:
         return self.session.request(method, self.url + path, json=json, data=data, headers=h,
                                     params=params, timeout=30)
 
+    def wait_log(self, cond, timeout=15.0):
+        """The log text once cond holds: a substring, a compiled regex, or a predicate on
+        the text. The daemon writes its log from a thread of its own (a full disk or pipe
+        must never stall its loop), so a line lands a moment after the event it tells of:
+        tests that look for a line wait for it, with a deadline."""
+        import time
+        if isinstance(cond, str):
+            text = cond
+            cond = lambda t: text in t  # noqa: E731
+        elif hasattr(cond, "search"):
+            rx = cond
+            cond = lambda t: rx.search(t) is not None  # noqa: E731
+        deadline = time.monotonic() + timeout
+        while True:
+            t = self.log_text()
+            if cond(t):
+                return t
+            if time.monotonic() > deadline:
+                raise AssertionError("log line not seen in %ss; log ends:\n%s" % (
+                    timeout, t[-3000:]))
+            time.sleep(0.02)
+
     def log_text(self):
         try:
             with open(self.log_path, encoding="utf-8", errors="replace") as f:
@@ -182,10 +214,10 @@ def make_daemon(tmp_path):
     """Factory for tests that need special settings: make_daemon(env={...})."""
     made = []
 
-    def make(env=None, sub="d"):
+    def make(env=None, sub="d", binary=None):
         p = tmp_path / ("%s%d" % (sub, len(made)))
         p.mkdir()
-        d = Daemon(p, env).start()
+        d = Daemon(p, env, binary).start()
         made.append(d)
         return d
     yield make

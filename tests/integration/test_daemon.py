@@ -104,8 +104,8 @@ def test_sighup_reopens_the_log(daemon):
 def test_json_log_lines(make_daemon):
     d = make_daemon(env={"TRUNKLINE_LOG_FORMAT": "json"})
     d.api("GET", "/v1/phone-numbers")
-    lines = [l for l in d.log_text().splitlines() if l.strip()]
-    assert len(lines) >= 3
+    log = d.wait_log(lambda t: len([l for l in t.splitlines() if l.strip()]) >= 3)
+    lines = [l for l in log.splitlines() if l.strip()]
     for l in lines:
         rec = json.loads(l)
         assert {"ts", "level", "component", "msg"} <= rec.keys()
@@ -130,7 +130,8 @@ def test_config_file_and_precedence(make_daemon, tmp_path):
     r = d.api("GET", "/v1/sip/endpoints")
     # the harness sets TRUNKLINE_PUBLIC_HOST: the environment beats the file
     assert r.json()["tls"].startswith("sip:gw.test:")
-    assert json.loads(d.log_text().splitlines()[0])["level"]  # the file's log_format applied
+    first = d.wait_log(lambda t: t.strip() != "").splitlines()[0]
+    assert json.loads(first)["level"]  # the file's log_format applied
 
 
 def test_settings_are_documented():

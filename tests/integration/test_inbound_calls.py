@@ -203,7 +203,8 @@ def test_dtmf_echoed_and_hold_resume(gw):
     d = gw()
     import_number(d)
     sc, _, _ = echo_call(d, "tcp", dtmf="15#", hold=True)
-    log = d.log_text()
+    log = d.wait_log(lambda t: all(re.search(r"dtmf\.in call=ca_\w+ digit=%s" % re.escape(x), t)
+                                   for x in "15#"))
     for digit in "15#":
         assert re.search(r"dtmf\.in call=ca_\w+ digit=%s" % re.escape(digit), log), log[-2000:]
     assert "call hold" in log or " hold " in log
@@ -241,29 +242,33 @@ def invite_status(d, user=NUMBER, transport="tcp", sdp=None, extra=""):
         sc.close()
 
 
-def test_unknown_number_404_uniform(gw):
+def test_unknown_number_uniform(gw):
+    """Issue 11 item 2: a source the number does not trust learns nothing, not even whether
+    the number exists — an unknown target gets the digest challenge every untrusted INVITE
+    gets (test_sip_hardening.py compares all the cases); the owner's log says why."""
     d = gw()
     import_number(d)
     a, _ = invite_status(d, "+4930999999")
     b, _ = invite_status(d, "not-a-number")
-    for r in (a, b):  # the same bare answer for every unknown target (svwar)
-        assert r.code == 404 and r.first == "SIP/2.0 404 Not Found"
+    for r in (a, b):
+        assert r.code == 401 and r.first == "SIP/2.0 401 Unauthorized"
+        assert r.get("www-authenticate")
         assert r.get("warning") is None and r.get("server") is None and r.get("reason") is None
-    wait_for(lambda: "code=number_not_routed status=404" in d.log_text(), "404 log")
+    wait_for(lambda: "code=number_not_routed status=401" in d.log_text(), "refusal log")
 
 
-def test_inbound_disabled_403(gw):
+def test_inbound_disabled_untrusted(gw):
     d = gw()
     pid = import_number(d, inbound=False)
     r, _ = invite_status(d)
-    assert r.code == 403 and "inbound" in r.get("warning")
+    assert r.code == 401 and r.get("warning") is None  # no trunk: nobody is trusted
     e = event(d, pid, "inbound_disabled")
-    assert e["hint"] and e["details"]["status"] == 403, e
+    assert e["hint"] and e["details"]["status"] == 401, e
 
 
 def test_wrong_transport_403(gw):
     d = gw()
-    pid = import_number(d, transport="tls")
+    pid = import_number(d, transport="tls")  # no allowed_addresses, no digest: any source
     r, _ = invite_status(d, transport="tcp")
     assert r.code == 403 and ";transport=tls" in r.get("warning"), r.raw
     e = event(d, pid, "wrong_transport")
@@ -272,12 +277,22 @@ def test_wrong_transport_403(gw):
     assert r.code == 403
 
 
-def test_source_not_allowed_403(gw):
+def test_source_not_allowed_untrusted(gw):
     d = gw()
     pid = import_number(d, allowed=["203.0.113.0/24"])
     r, _ = invite_status(d, extra="X-Forwarded-For: 203.0.113.7\r\n")  # headers don't count
-    assert r.code == 403 and "source address" in r.get("warning")
-    event(d, pid, "source_not_allowed")
+    assert r.code == 401 and r.get("warning") is None, r.raw
+    e = event(d, pid, "source_not_allowed")  # the diagnosis is the owner's
+    assert e["details"]["status"] == 401
+
+
+def test_allowed_source_gets_diagnosis(gw):
+    """A source the trunk trusts still hears why (Warning), as before."""
+    d = gw()
+    pid = import_number(d, transport="tls", allowed=["127.0.0.0/8"])
+    r, _ = invite_status(d, transport="tcp")
+    assert r.code == 403 and ";transport=tls" in r.get("warning"), r.raw
+    event(d, pid, "wrong_transport")
 
 
 def test_no_agent_480(gw):
@@ -597,7 +612,7 @@ def test_public_ip_in_sdp_and_contact(gw):
 
 
 def test_invite_rate_per_source(gw):
-    """sip_invite_rate=1: a burst of two passes (404 here: the target is unknown), then 503
+    """sip_invite_rate=1: a burst of two passes (401 here: the target is unknown), then 503
     with Retry-After, before any other rule."""
     d = gw(TRUNKLINE_SIP_INVITE_RATE="1")
     import_number(d)
@@ -614,7 +629,7 @@ def test_invite_rate_per_source(gw):
                 break
     finally:
         sc.close()
-    assert codes[:2] == [404, 404] and codes[-1] == 503, codes
+    assert codes[:2] == [401, 401] and codes[-1] == 503, codes
 
 
 def test_workspace_cap_spares_other_workspaces(gw):

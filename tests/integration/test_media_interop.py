@@ -267,7 +267,9 @@ def test_info_dtmf_reaches_the_agent_and_comes_back_as_rfc4733(gw):
         sc.close()
         rtp.close()
     # exactly the two accepted digits reached the agent (each is logged before its 200)
-    lines = [ln for ln in d.log_text().splitlines() if "dtmf.in" in ln and "via=info" in ln]
+    log = d.wait_log(lambda t: len([ln for ln in t.splitlines()
+                                    if "dtmf.in" in ln and "via=info" in ln]) >= 2)
+    lines = [ln for ln in log.splitlines() if "dtmf.in" in ln and "via=info" in ln]
     assert [re.search(r"digit=(\S)", ln).group(1) for ln in lines] == ["5", "9"], lines
     assert "ms=160" in lines[0] and "ms=100" in lines[1], lines  # Duration, else the default
     assert call_record(d, sc.call_id)["end_reason"] == "bye_received"

@@ -4,7 +4,8 @@ retransmission) over UDP and TCP.
 
 The expected outcome of each RFC 4475 file is the one INDEX.tsv describes for an endpoint
 (UAS) that refuses registration (static trunks) and answers a valid INVITE for a number
-it does not hold with 404 (the call layer's uniform answer to unknown targets). Where the RFC allows a choice, the set lists every allowed answer.
+it does not hold with 401 (the call layer's uniform answer to every source a number does
+not trust, issue 11: a challenge nobody can answer). Where the RFC allows a choice, the set lists every allowed answer.
 "drop" = no answer at all (the UDP wait is short: silence is the asserted behaviour);
 "close" = the TCP connection is closed (a 400 before the close is allowed).
 """
@@ -22,7 +23,7 @@ RFC4475 = os.environ.get("TRUNKLINE_RFC4475_DIR",
                          os.path.join(ROOT, "tests", "data", "rfc4475"))
 SIPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sipp")
 
-INVITE_OK = 404  # no number in the store: the call layer answers every valid INVITE 404
+INVITE_OK = 401  # no number in the store: the call layer challenges every valid INVITE
 REG = 403        # static trunks: every REGISTER is refused
 
 # file: (UDP outcome, TCP outcome)
@@ -212,7 +213,7 @@ def test_register_refused_logged(sip):
     assert status(r) == 403
     assert b'Warning: 399 gw.test "This endpoint serves static SIP trunks' in r
     assert b"\r\nReason: SIP;cause=403" in r
-    assert "register.refused" in d.log_text()
+    d.wait_log("register.refused")
 
 
 def test_udp_retransmission_absorbed(sip):

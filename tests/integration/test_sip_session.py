@@ -42,7 +42,7 @@ def test_session_timer_refresh(sip, transport):  # noqa: F811
 def test_session_timer_expiry_bye(sip, transport):  # noqa: F811
     d = answer(sip)
     run_sipp(d, "sess_timer_expire.xml", transport)
-    assert "session.expired" in d.log_text()
+    d.wait_log("session.expired")
 
 
 @needs_sipp
@@ -62,4 +62,4 @@ def test_unknown_tag_481_lower_cseq_500(sip, transport):  # noqa: F811
 def test_glare_491_both_ways(sip, transport):  # noqa: F811
     d = answer(sip)
     run_sipp(d, "sess_glare.xml", transport)
-    assert "session.glare" in d.log_text()
+    d.wait_log("session.glare")

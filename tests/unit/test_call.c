@@ -1,6 +1,7 @@
 /* src/call pieces that run without a loop: the G.711 tables (the agent interface is μ-law;
  * A-law legs are converted both ways) and the per-source INVITE token bucket. */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "call/call.h"
+#include "call/trusted.h"
 #include "media/g711.h"
 
 static void test_g711_known_values(void **st)
@@ -161,17 +163,150 @@ static void test_rate_bucket(void **st)
 {
     (void)st;
     struct tl_call_rate *r;
-    assert_int_equal(tl_call_rate_new(&r, 2, 4), 0);
+    assert_int_equal(tl_call_rate_new(&r, 2, 4, 0, 0), 0);
     uint8_t a[4] = {192, 0, 2, 1}, b[4] = {192, 0, 2, 2};
     for (int i = 0; i < 4; i++) /* the burst */
-        assert_true(tl_call_rate_take(r, a, 4, 1000));
-    assert_false(tl_call_rate_take(r, a, 4, 1000));
-    assert_true(tl_call_rate_take(r, b, 4, 1000));  /* another source has its own bucket */
-    assert_false(tl_call_rate_take(r, a, 4, 1400)); /* 0.8 token */
-    assert_true(tl_call_rate_take(r, a, 4, 1500));  /* 1 token after 500 ms at 2/s */
-    assert_false(tl_call_rate_take(r, a, 4, 1500));
-    assert_true(tl_call_rate_take(r, a, 4, 100000)); /* refilled, capped at the burst */
+        assert_int_equal(tl_call_rate_take(r, a, 4, 1000), TL_CALL_RATE_OK);
+    assert_int_equal(tl_call_rate_take(r, a, 4, 1000), TL_CALL_RATE_SOURCE);
+    if (tl_call_rate_slot(r, a, 4) != tl_call_rate_slot(r, b, 4)) /* its own bucket */
+        assert_int_equal(tl_call_rate_take(r, b, 4, 1000), TL_CALL_RATE_OK);
+    assert_int_equal(tl_call_rate_take(r, a, 4, 1400), TL_CALL_RATE_SOURCE); /* 0.8 token */
+    assert_int_equal(tl_call_rate_take(r, a, 4, 1500), TL_CALL_RATE_OK);     /* 1 after 500 ms */
+    assert_int_equal(tl_call_rate_take(r, a, 4, 1500), TL_CALL_RATE_SOURCE);
+    assert_int_equal(tl_call_rate_take(r, a, 4, 100000), TL_CALL_RATE_OK); /* capped refill */
     tl_call_rate_free(r);
+}
+
+/* issue 11 item 7: sources that share a slot share its bucket; a collision never resets a
+ * source to a full one (the old table did: two colliding sources alternating had no limit) */
+static void test_rate_collision_shares(void **st)
+{
+    (void)st;
+    struct tl_call_rate *r;
+    assert_int_equal(tl_call_rate_new(&r, 1, 2, 0, 0), 0);
+    uint8_t a[4] = {198, 51, 100, 1}, b[4] = {203, 0, 113, 0};
+    size_t sa = tl_call_rate_slot(r, a, 4);
+    for (unsigned i = 0; i < 1u << 20 && tl_call_rate_slot(r, b, 4) != sa; i++) {
+        b[2] = (uint8_t)(i >> 8); /* search 203.0.x.y for a source in a's slot */
+        b[3] = (uint8_t)i;
+        b[1] = (uint8_t)(i >> 16);
+    }
+    assert_int_equal(tl_call_rate_slot(r, b, 4), sa);
+    assert_memory_not_equal(a, b, 4);
+    int passed = 0;
+    for (int i = 0; i < 100; i++) /* alternating, at one instant: the burst is all there is */
+        passed += tl_call_rate_take(r, i % 2 ? b : a, 4, 5000) == TL_CALL_RATE_OK;
+    assert_int_equal(passed, 2);
+    tl_call_rate_free(r);
+}
+
+/* the slot function is keyed per limiter: which sources share a slot cannot be computed
+ * from outside (SipHash under a random key) */
+static void test_rate_keyed(void **st)
+{
+    (void)st;
+    struct tl_call_rate *r1, *r2;
+    assert_int_equal(tl_call_rate_new(&r1, 1, 1, 0, 0), 0);
+    assert_int_equal(tl_call_rate_new(&r2, 1, 1, 0, 0), 0);
+    int differ = 0;
+    for (uint8_t i = 0; i < 64; i++) {
+        uint8_t a[4] = {192, 0, 2, i};
+        differ += tl_call_rate_slot(r1, a, 4) != tl_call_rate_slot(r2, a, 4);
+    }
+    assert_true(differ > 0);
+    tl_call_rate_free(r1);
+    tl_call_rate_free(r2);
+}
+
+/* IPv6 sources count per /64: one host owns a whole /64 and may use any address of it */
+static void test_rate_ipv6_prefix(void **st)
+{
+    (void)st;
+    struct tl_call_rate *r;
+    assert_int_equal(tl_call_rate_new(&r, 1, 2, 0, 0), 0);
+    uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    uint8_t b[16], c[16], m[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 9};
+    memcpy(b, a, 16);
+    b[15] = 2;
+    b[8] = 0x77; /* the same /64, another interface id */
+    memcpy(c, a, 16);
+    c[7] = 1; /* the next /64 */
+    assert_int_equal(tl_call_rate_slot(r, a, 16), tl_call_rate_slot(r, b, 16));
+    assert_int_equal(tl_call_rate_take(r, a, 16, 1000), TL_CALL_RATE_OK);
+    assert_int_equal(tl_call_rate_take(r, b, 16, 1000), TL_CALL_RATE_OK);
+    assert_int_equal(tl_call_rate_take(r, b, 16, 1000), TL_CALL_RATE_SOURCE);
+    assert_int_equal(tl_call_rate_take(r, a, 16, 1000), TL_CALL_RATE_SOURCE);
+    if (tl_call_rate_slot(r, c, 16) != tl_call_rate_slot(r, a, 16))
+        assert_int_equal(tl_call_rate_take(r, c, 16, 1000), TL_CALL_RATE_OK);
+    /* an IPv4-mapped source is its IPv4 address */
+    uint8_t v4[4] = {192, 0, 2, 9};
+    assert_int_equal(tl_call_rate_slot(r, m, 16), tl_call_rate_slot(r, v4, 4));
+    tl_call_rate_free(r);
+}
+
+/* the global bucket bounds all sources together, however many there are */
+static void test_rate_global(void **st)
+{
+    (void)st;
+    struct tl_call_rate *r;
+    assert_int_equal(tl_call_rate_new(&r, 10, 20, 3, 3), 0);
+    int passed = 0, global = 0;
+    for (uint8_t i = 0; i < 50; i++) {
+        uint8_t a[4] = {10, 1, i, 1};
+        enum tl_call_rate_verdict v = tl_call_rate_take(r, a, 4, 1000);
+        passed += v == TL_CALL_RATE_OK;
+        global += v == TL_CALL_RATE_GLOBAL;
+    }
+    assert_int_equal(passed, 3);
+    assert_int_equal(global, 47);
+    uint8_t a[4] = {10, 1, 0, 1};
+    assert_int_equal(tl_call_rate_take(r, a, 4, 1334), TL_CALL_RATE_OK); /* 1 token / 333 ms */
+    assert_int_equal(tl_call_rate_take(r, a, 4, 1334), TL_CALL_RATE_GLOBAL);
+    tl_call_rate_free(r);
+}
+
+static struct sockaddr_storage v4(const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    inet_pton(AF_INET, ip, &a->sin_addr);
+    return ss;
+}
+
+/* issue 11 item 1: the union of every trunk's allowed_addresses, for reserved slots */
+static void test_trusted_set(void **st)
+{
+    (void)st;
+    struct tl_trusted *t;
+    assert_int_equal(tl_trusted_new(&t), 0);
+    struct tl_route_prefix p[3] = {{4, 24, {203, 0, 113, 77}},
+                                   {4, 8, {10, 0, 0, 0}}, /* wider than /16: not trusted */
+                                   {6, 48, {0x20, 0x01, 0x0d, 0xb8, 0, 1}}};
+    tl_trusted_update(t, p, 3, +1);
+    tl_trusted_update(t, p, 1, +1); /* a second number lists the same block */
+    assert_int_equal(tl_trusted_count(t), 2);
+    struct sockaddr_storage a = v4("203.0.113.9"), b = v4("10.1.2.3"), c = v4("198.51.100.1");
+    assert_true(tl_trusted_match(t, (struct sockaddr *)&a));
+    assert_false(tl_trusted_match(t, (struct sockaddr *)&b));
+    assert_false(tl_trusted_match(t, (struct sockaddr *)&c));
+    struct sockaddr_storage m6;
+    memset(&m6, 0, sizeof m6);
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&m6;
+    s6->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "::ffff:203.0.113.200", &s6->sin6_addr);
+    assert_true(tl_trusted_match(t, (struct sockaddr *)&m6)); /* dual-stack socket */
+    inet_pton(AF_INET6, "2001:db8:1:ff::5", &s6->sin6_addr);
+    assert_true(tl_trusted_match(t, (struct sockaddr *)&m6));
+    inet_pton(AF_INET6, "2001:db8:2::5", &s6->sin6_addr);
+    assert_false(tl_trusted_match(t, (struct sockaddr *)&m6));
+    tl_trusted_update(t, p, 1, -1); /* one of the two numbers drops it: still listed */
+    assert_true(tl_trusted_match(t, (struct sockaddr *)&a));
+    tl_trusted_update(t, p, 3, -1);
+    assert_false(tl_trusted_match(t, (struct sockaddr *)&a));
+    assert_int_equal(tl_trusted_count(t), 0);
+    tl_trusted_free(t);
 }
 
 int main(void)
@@ -179,7 +314,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_g711_known_values), cmocka_unit_test(test_g711_round_trips),
         cmocka_unit_test(test_rate_bucket),       cmocka_unit_test(test_media_family),
-        cmocka_unit_test(test_info_dtmf),
+        cmocka_unit_test(test_info_dtmf),         cmocka_unit_test(test_rate_collision_shares),
+        cmocka_unit_test(test_rate_keyed),        cmocka_unit_test(test_rate_ipv6_prefix),
+        cmocka_unit_test(test_rate_global),       cmocka_unit_test(test_trusted_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

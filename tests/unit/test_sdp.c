@@ -618,6 +618,45 @@ static void test_caps(void **state)
     tl_sdp_wipe(&A);
 }
 
+/* Issue 11 item 19: every o= field the decoder accepts, the printer (without a session:
+ * o= as decoded) can print; fuzz_sdp found a 556-byte o= that one took and not the other */
+static void test_origin_caps(void **state)
+{
+    (void)state;
+    static char buf[4096], printed[8192];
+    char user[TL_SDP_OFIELD_MAX + 2], host[TL_SDP_HOST_MAX + 2];
+    memset(user, 'u', sizeof user);
+    memset(host, 'h', sizeof host);
+    size_t len;
+    for (int over = 0; over < 2; over++) {
+        int ul = TL_SDP_OFIELD_MAX + over, hl = TL_SDP_HOST_MAX;
+        for (int field = 0; field < 4; field++) {
+            int l =
+                snprintf(buf, sizeof buf,
+                         "v=0\r\no=%.*s %.*s %.*s IN IP6 %.*s\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+                         "t=0 0\r\nm=audio 5000 RTP/AVP 0\r\n",
+                         field == 0 ? ul : 1, user, field == 1 ? ul : 1, user, field == 2 ? ul : 1,
+                         user, field == 3 ? hl + over : 9, field == 3 ? host : "2001:db8::1");
+            struct tl_pl pl = {buf, (size_t)l};
+            if (over) {
+                assert_int_equal(tl_sdp_decode(&A, &pl), EBADMSG);
+                continue;
+            }
+            assert_int_equal(tl_sdp_decode(&A, &pl), 0);
+            assert_int_equal(tl_sdp_print(printed, sizeof printed, &len, &A, NULL), 0);
+            struct tl_pl again = {printed, len};
+            assert_int_equal(tl_sdp_decode(&B, &again), 0);
+        }
+    }
+    /* the body fuzz_sdp stopped on: a 556-byte o= line */
+    int l =
+        snprintf(buf, sizeof buf, "v=0\r\no=%0540d 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n", 7);
+    struct tl_pl pl = {buf, (size_t)l};
+    assert_int_equal(tl_sdp_decode(&A, &pl), EBADMSG);
+    tl_sdp_wipe(&A);
+    tl_sdp_wipe(&B);
+}
+
 static void test_malformed(void **state)
 {
     static const char *const bad[] = {
@@ -894,7 +933,7 @@ int main(void)
         cmocka_unit_test(test_caps),          cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_late_offer),    cmocka_unit_test(test_answer_take_checks),
         cmocka_unit_test(test_keys_fresh),    cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_print_args),
+        cmocka_unit_test(test_print_args),    cmocka_unit_test(test_origin_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+
 #include "sip/stack.h"
 #include "sip_test_util.h"
 
@@ -195,12 +197,13 @@ static void invite_non2xx_ack(void **state)
     assert_int_equal(R.timeouts, 0);
 }
 
-/* INVITE, non-2xx, no ACK: timer H at 64*T1 ends it as a timeout */
+/* INVITE, non-2xx after a provisional, no ACK: timer H at 64*T1 ends it as a timeout */
 static void invite_timer_h(void **state)
 {
     struct fx *f = *state;
     const struct tl_sip_msg *m = req(0, "INVITE", "INVITE", "z9hG4bK4", NULL);
     tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
+    tl_sip_tsx_respond(R.tx, 100, "100", 3, f->now);
     tl_sip_tsx_respond(R.tx, 480, "480", 3, f->now);
     advance(f, 64 * 500 + 10);
     assert_int_equal(R.terms, 1);
@@ -248,11 +251,12 @@ static void rfc2543_matching(void **state)
     struct fx *f = *state;
     const struct tl_sip_msg *m = req(0, "INVITE", "INVITE", "z9hG4bK", NULL);
     tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
+    tl_sip_tsx_respond(R.tx, 180, "180", 3, f->now);
     tl_sip_tsx_respond(R.tx, 486, "486", 3, f->now);
     const struct tl_sip_msg *m2 = req(1, "INVITE", "INVITE", "z9hG4bK", NULL);
     tl_sip_tsx_recv(f->l, m2, &f->udp, f->now);
     assert_int_equal(R.reqs, 1); /* retransmission */
-    assert_int_equal(W.sent, 2);
+    assert_int_equal(W.sent, 3);
     const struct tl_sip_msg *ack = req(2, "ACK", "ACK", "z9hG4bK", "tt");
     tl_sip_tsx_recv(f->l, ack, &f->udp, f->now);
     assert_int_equal(tl_sip_tsx_state(R.tx), TL_SIP_TSX_CONFIRMED);
@@ -274,6 +278,115 @@ static void many_transactions(void **state)
     assert_int_equal(R.terms, 3000);
 }
 
+/* Issue 11 item 5: an INVITE refused before any provisional (no dialog, nothing agreed
+ * with the source) is answered once over UDP: no timer G (it sent 11 copies over 32 s to a
+ * spoofable address), no copy kept, the transaction gone at the next timer run. A
+ * retransmitted INVITE is refused anew; its ACK matches nothing. */
+static void invite_refusal_once(void **state)
+{
+    struct fx *f = *state;
+    const struct tl_sip_msg *m = req(0, "INVITE", "INVITE", "z9hG4bK9", NULL);
+    assert_int_equal(tl_sip_tsx_recv(f->l, m, &f->udp, f->now), 0);
+    assert_int_equal(tl_sip_tsx_respond(R.tx, 404, "404", 3, f->now), 0);
+    assert_int_equal(W.sent, 1);
+    tl_theap_run(&f->heap, f->now);
+    assert_int_equal(tl_sip_tsx_count(f->l), 0);
+    assert_int_equal(R.timeouts, 0);
+    advance(f, 64 * 500 + 10);
+    assert_int_equal(W.sent, 1); /* never retransmitted */
+    const struct tl_sip_msg *ack = req(1, "ACK", "ACK", "z9hG4bK9", "tt");
+    tl_sip_tsx_recv(f->l, ack, &f->udp, f->now);
+    assert_int_equal(R.acks, 1); /* to the stray hook, which drops it */
+    tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
+    assert_int_equal(R.reqs, 2); /* the retransmission is a new request */
+}
+
+/* the endpoint's stateless answers (OPTIONS, REGISTER, 4xx before a dialog): sent once,
+ * nothing kept for 64*T1 */
+static void stateless_non_invite(void **state)
+{
+    struct fx *f = *state;
+    const struct tl_sip_msg *m = req(0, "OPTIONS", "OPTIONS", "z9hG4bK10", NULL);
+    tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
+    tl_sip_tsx_set_stateless(R.tx);
+    tl_sip_tsx_respond(R.tx, 200, "200", 3, f->now);
+    assert_int_equal(tl_sip_tsx_count(f->l), 1); /* until the next timer run */
+    /* a retransmission before that run is answered anew, not absorbed in silence */
+    tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
+    assert_int_equal(R.reqs, 2);
+    tl_sip_tsx_set_stateless(R.tx);
+    tl_sip_tsx_respond(R.tx, 200, "200", 3, f->now);
+    assert_int_equal(W.sent, 2);
+    tl_theap_run(&f->heap, f->now);
+    assert_int_equal(tl_sip_tsx_count(f->l), 0);
+    tl_sip_tsx_recv(f->l, m, &f->udp, f->now);
+    assert_int_equal(R.reqs, 3);
+}
+
+static struct tl_sip_peer peer4(const char *ip)
+{
+    struct tl_sip_peer p = {.tp = TL_SIP_TP_TCP, .conn = 1};
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&p.sa;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(5060);
+    inet_pton(AF_INET, ip, &s4->sin_addr);
+    return p;
+}
+
+/* Issue 11 item 6: live transactions are capped per source and for the whole layer; a
+ * new request over a cap makes no transaction (EAGAIN: the endpoint answers 503
+ * statelessly), and the counts come back as transactions end */
+static void transaction_caps(void **state)
+{
+    struct fx *f = *state;
+    tl_sip_tsx_layer_free(f->l);
+    struct tl_sip_tsx_cfg cfg = {.t1 = 500,
+                                 .t2 = 4000,
+                                 .t4 = 5000,
+                                 .send = fake_send,
+                                 .req_h = on_req,
+                                 .term_h = on_term,
+                                 .max = 5,
+                                 .max_per_src = 3};
+    assert_int_equal(tl_sip_tsx_layer_alloc(&f->l, &cfg, &f->heap), 0);
+    struct tl_sip_peer a = peer4("192.0.2.1"), b = peer4("198.51.100.7");
+    char br[32];
+    int i = 0;
+    for (; i < 3; i++) {
+        snprintf(br, sizeof br, "z9hG4bKa%d", i);
+        assert_int_equal(tl_sip_tsx_recv(f->l, req(0, "INVITE", "INVITE", br, NULL), &a, f->now),
+                         0);
+    }
+    assert_int_equal(tl_sip_tsx_count_src(f->l, (struct sockaddr *)&a.sa), 3);
+    snprintf(br, sizeof br, "z9hG4bKa%d", i++);
+    assert_int_equal(tl_sip_tsx_recv(f->l, req(0, "INVITE", "INVITE", br, NULL), &a, f->now),
+                     EAGAIN);
+    assert_int_equal(R.reqs, 3);
+    /* a retransmission of a live one still matches (no new state) */
+    assert_int_equal(
+        tl_sip_tsx_recv(f->l, req(0, "INVITE", "INVITE", "z9hG4bKa0", NULL), &a, f->now), 0);
+    /* another source has its own count, up to the global cap */
+    bool shared = tl_sip_tsx_count_src(f->l, (struct sockaddr *)&b.sa) != 0; /* same slot */
+    for (int k = 0; k < 2 && !shared; k++) {
+        snprintf(br, sizeof br, "z9hG4bKb%d", k);
+        assert_int_equal(tl_sip_tsx_recv(f->l, req(0, "OPTIONS", "OPTIONS", br, NULL), &b, f->now),
+                         0);
+        tl_sip_tsx_respond(R.tx, 200, "ok", 2, f->now); /* TCP: J = 0 */
+    }
+    if (!shared) {
+        struct tl_sip_peer c = peer4("203.0.113.9");
+        assert_int_equal(tl_sip_tsx_count(f->l), 5);
+        assert_int_equal(
+            tl_sip_tsx_recv(f->l, req(0, "OPTIONS", "OPTIONS", "z9hG4bKc", NULL), &c, f->now),
+            EAGAIN);                    /* the global cap */
+        tl_theap_run(&f->heap, f->now); /* the OPTIONS transactions end */
+        assert_int_equal(tl_sip_tsx_count(f->l), 3);
+        assert_int_equal(tl_sip_tsx_count_src(f->l, (struct sockaddr *)&b.sa), 0);
+        assert_int_equal(
+            tl_sip_tsx_recv(f->l, req(0, "OPTIONS", "OPTIONS", "z9hG4bKc", NULL), &c, f->now), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +399,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancel_matching, setup, teardown),
         cmocka_unit_test_setup_teardown(rfc2543_matching, setup, teardown),
         cmocka_unit_test_setup_teardown(many_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(invite_refusal_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(stateless_non_invite, setup, teardown),
+        cmocka_unit_test_setup_teardown(transaction_caps, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

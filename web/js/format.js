@@ -20,6 +20,7 @@ export function trunkSummary(n) {
 export const EVENTS = {
   registration_attempt: ['Carrier tries to REGISTER', 'warn'],
   credentials_mismatch: ['Credentials do not match', 'bad'],
+  credentials_guessing: ['Password guessing', 'bad'],
   source_not_allowed: ['Source address not allowed', 'bad'],
   wrong_transport: ['Wrong transport', 'bad'],
   number_not_routed: ['Number not routed', 'warn'],
