@@ -1040,6 +1040,7 @@ json_t *tl_codec_call_encode(const struct tl_call_record *c)
     set(o, "number", json_string(c->number), &bad);
     set(o, "agent_id", str_or_null(c->agent_id), &bad);
     set(o, "direction", json_string(tl_call_direction_name(c->direction)), &bad);
+    set(o, "status", json_string(tl_call_status_name(c->status)), &bad);
     /* the caller as a person reads it: the user part (a number), else the whole URI */
     set(o, "from", text(c->from_user[0] ? c->from_user : c->from_uri), &bad);
     set(o, "to", text(c->to_user), &bad);
@@ -1049,6 +1050,8 @@ json_t *tl_codec_call_encode(const struct tl_call_record *c)
     set(o, "ended_at", time_or_null(c->ended_at), &bad);
     set(o, "end_reason", str_or_null(c->end_reason), &bad);
     set(o, "final_status", c->final_status ? json_integer(c->final_status) : json_null(), &bad);
+    set(o, "sip_reason", c->sip_reason[0] ? text(c->sip_reason) : json_null(), &bad);
+    set(o, "hint", c->hint[0] ? text(c->hint) : json_null(), &bad);
     set(o, "codec", str_or_null(c->codec), &bad);
     set(o, "media_encryption", json_string(c->srtp ? "srtp" : "rtp"), &bad);
     set(rtp, "packets_sent", json_integer((json_int_t)c->packets_sent), &bad);

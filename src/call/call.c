@@ -243,14 +243,22 @@ void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, 
         tl_media_stream_close(c->ms); /* on_close clears c->ms */
     }
     if (c->sess) {
-        if (tl_sip_sess_state(c->sess) == TL_SIP_SESS_EARLY) {
+        if (tl_sip_sess_state(c->sess) == TL_SIP_SESS_EARLY && !c->outbound) {
             uint16_t st = early_status ? early_status : 480;
             c->rec.final_status = st;
+            tl_strlcpy(c->rec.sip_reason, tl_sip_reason_phrase(st), sizeof c->rec.sip_reason);
             tl_sip_sess_reject(c->sess, st, hdrs); /* on_terminated clears c->sess */
         } else {
+            /* BYE; an outbound INVITE still ringing is CANCELed (§9.1): its 487 (or a 200
+             * that crossed the CANCEL, then BYE) comes later, the call is over for us now */
             tl_sip_sess_bye(c->sess); /* on_terminated notes whether a BYE is out */
         }
     }
+    if (!tl_call_status_final(c->rec.status))
+        c->rec.status = c->answered ? TL_CALL_COMPLETED
+                        : !strcmp(reason, "canceled") || !strcmp(reason, "api_hangup")
+                            ? TL_CALL_CANCELED
+                            : TL_CALL_FAILED;
     c->rec.ended_at = tl_now_ms();
     tl_info("call", "end", "call=%s reason=%s status=%d rx=%llu tx=%llu", c->rec.id, reason,
             c->rec.final_status, (unsigned long long)c->rec.packets_received,

@@ -48,6 +48,7 @@ struct tl_call {
     size_t answer_len;
     struct tl_timer dur_tm, defer_tm, ans_tm;
     bool dur_armed, defer_armed, ans_armed;
+    bool outbound;    /* we sent the INVITE (outbound.c): the early session is CANCELed */
     bool over_tcp;    /* signalling arrived over plain TCP (SDES keys readable on the path) */
     bool sdes_warned; /* the "SRTP keys in clear signalling" event went out for this call */
     bool unl_warned;  /* the rtp_source_mismatch event went out for this call */

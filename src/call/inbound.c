@@ -84,6 +84,7 @@ static void record_init(struct tl_call_record *r, const struct tl_route *rt,
     memcpy(r->sip_call_id, m->callid.p, n);
     r->sip_call_id[n] = '\0';
     r->created_at = tl_now_ms();
+    r->status = TL_CALL_RINGING; /* written once our 180 is decided (start_call) */
 }
 
 /* A call refused after the trunk's checks (agent, admission): a record too, so the call
@@ -91,7 +92,7 @@ static void record_init(struct tl_call_record *r, const struct tl_route *rt,
  * trust: events only, which are rate-limited; records are not. */
 static void record_refused(struct tl_call_layer *l, const struct tl_route *rt,
                            const struct tl_sip_msg *m, const char *raw_to, int status,
-                           const char *reason)
+                           const char *reason, const char *hint)
 {
     if (!l->cfg.rec)
         return;
@@ -101,6 +102,9 @@ static void record_refused(struct tl_call_layer *l, const struct tl_route *rt,
     record_init(r, rt, m, raw_to);
     r->ended_at = r->created_at;
     r->final_status = status;
+    r->status = TL_CALL_FAILED;
+    tl_strlcpy(r->sip_reason, tl_sip_reason_phrase((uint16_t)status), sizeof r->sip_reason);
+    tl_strlcpy(r->hint, hint ? hint : "", sizeof r->hint);
     tl_strlcpy(r->end_reason, reason, sizeof r->end_reason);
     tl_recorder_call(l->cfg.rec, r);
     free(r);
@@ -292,6 +296,8 @@ static void answer_now(struct tl_call *c)
     c->answered = true;
     c->rec.answered_at = tl_now_ms();
     c->rec.final_status = 200;
+    c->rec.status = TL_CALL_IN_PROGRESS;
+    tl_strlcpy(c->rec.sip_reason, "OK", sizeof c->rec.sip_reason);
     sodium_memzero(c->answer, c->answer_len); /* our SRTP key: the session has its copy */
     free(c->answer);
     c->answer = NULL;
@@ -345,6 +351,7 @@ static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
                  text);
         tl__call_event_c(c, TL_EV_AGENT_UNREACHABLE, hint, 480,
                          "call %s: the agent could not take the call: %s", c->rec.id, text);
+        tl_strlcpy(c->rec.hint, hint, sizeof c->rec.hint);
         tl__call_end(c, "agent_unreachable", 480, hdrs);
     } else if (c->l->cfg.answer_delay_ms && !c->ans_armed) {
         /* call_answer_delay_ms: ring a while before answering (demos; CANCEL tests) */
@@ -707,7 +714,7 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         reply(l, tx, m, 480, w);
         tl__call_event(l, rt, TL_EV_NO_AGENT, TL_EV_HINT_NO_AGENT, src, 480,
                        "INVITE for %s refused (480): no agent assigned", rt->number);
-        record_refused(l, rt, m, raw, 480, "no_agent");
+        record_refused(l, rt, m, raw, 480, "no_agent", TL_EV_HINT_NO_AGENT);
         goto done;
     }
     if (rt->agent_kind == TL_AGENT_WEBSOCKET && l->cfg.agent_env)
@@ -720,7 +727,7 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 480,
                        "INVITE for %s refused (480): agent kind %s not available yet", rt->number,
                        tl_agent_kind_name(rt->agent_kind));
-        record_refused(l, rt, m, raw, 480, "agent_unavailable");
+        record_refused(l, rt, m, raw, 480, "agent_unavailable", TL_EV_HINT_CALL_FAILED);
         goto done;
     }
     /* 11: admission — concurrent calls, global and per workspace */
@@ -730,7 +737,7 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         reply(l, tx, m, 503, "Retry-After: 30\r\n");
         tl__call_event(l, rt, TL_EV_ADMISSION_REFUSED, TL_EV_HINT_ADMISSION_REFUSED, src, 503,
                        "INVITE for %s refused (503): concurrent call limit reached", rt->number);
-        record_refused(l, rt, m, raw, 503, "admission_refused");
+        record_refused(l, rt, m, raw, 503, "admission_refused", TL_EV_HINT_ADMISSION_REFUSED);
         goto done;
     }
 

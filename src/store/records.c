@@ -311,6 +311,8 @@ int tl_recorder_call(struct tl_recorder *r, const struct tl_call_record *c)
     text_fix(copy->sip_call_id, sizeof copy->sip_call_id);
     text_fix(copy->end_reason, sizeof copy->end_reason);
     text_fix(copy->codec, sizeof copy->codec);
+    text_fix(copy->sip_reason, sizeof copy->sip_reason);
+    text_fix(copy->hint, sizeof copy->hint);
     if (!copy->created_at)
         copy->created_at = tl_now_ms();
     return push(r, copy, NULL);

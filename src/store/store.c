@@ -173,6 +173,19 @@ static const char *const migrations[] = {
     " account_sid TEXT NOT NULL UNIQUE,"
     " token_sealed BLOB NOT NULL,"
     " created_at INTEGER NOT NULL);",
+
+    /* v6: outbound calls. A call has a status (store.h: queued … completed, busy,
+     * no_answer, failed, canceled), the far end's reason phrase with its final status, and
+     * the hint of its failure. Rows of older versions get the status their times imply. */
+    "ALTER TABLE calls ADD COLUMN status TEXT NOT NULL DEFAULT 'completed';"
+    "ALTER TABLE calls ADD COLUMN sip_reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE calls ADD COLUMN hint TEXT NOT NULL DEFAULT '';"
+    "UPDATE calls SET status = CASE"
+    " WHEN ended_at IS NULL AND answered_at IS NULL THEN 'ringing'"
+    " WHEN ended_at IS NULL THEN 'in_progress'"
+    " WHEN answered_at IS NOT NULL THEN 'completed'"
+    " WHEN end_reason = 'canceled' THEN 'canceled'"
+    " ELSE 'failed' END;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -2529,6 +2542,34 @@ const char *tl_call_direction_name(enum tl_call_direction d)
     return d == TL_CALL_OUTBOUND ? "outbound" : "inbound";
 }
 
+static const char *const call_status_names[] = {
+    [TL_CALL_QUEUED] = "queued",       [TL_CALL_DIALING] = "dialing",
+    [TL_CALL_RINGING] = "ringing",     [TL_CALL_IN_PROGRESS] = "in_progress",
+    [TL_CALL_COMPLETED] = "completed", [TL_CALL_BUSY] = "busy",
+    [TL_CALL_NO_ANSWER] = "no_answer", [TL_CALL_FAILED] = "failed",
+    [TL_CALL_CANCELED] = "canceled",
+};
+
+const char *tl_call_status_name(enum tl_call_status st)
+{
+    return (size_t)st < sizeof call_status_names / sizeof call_status_names[0]
+               ? call_status_names[st]
+               : "failed";
+}
+
+int tl_call_status_parse(const char *s)
+{
+    for (size_t i = 0; s && i < sizeof call_status_names / sizeof call_status_names[0]; i++)
+        if (!strcmp(s, call_status_names[i]))
+            return (int)i;
+    return -1;
+}
+
+bool tl_call_status_final(enum tl_call_status st)
+{
+    return st >= TL_CALL_COMPLETED;
+}
+
 static int64_t clamp_u64(uint64_t v)
 {
     return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
@@ -2559,7 +2600,9 @@ static int call_bind(sqlite3_stmt *st, const struct tl_call_record *c)
            sqlite3_bind_int64(st, 24, clamp_u64(c->dropped_malformed)) ||
            sqlite3_bind_int64(st, 25, clamp_u64(c->dropped_pt)) ||
            sqlite3_bind_int64(st, 26, clamp_u64(c->dropped_early)) ||
-           sqlite3_bind_int64(st, 27, clamp_u64(c->audio_dropped_bytes));
+           sqlite3_bind_int64(st, 27, clamp_u64(c->audio_dropped_bytes)) ||
+           bind_str(st, 28, tl_call_status_name(c->status)) || bind_str(st, 29, c->sip_reason) ||
+           bind_str(st, 30, c->hint);
 }
 
 static int event_bind(sqlite3_stmt *st, const struct tl_event *e)
@@ -2580,7 +2623,8 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
 
     lock(s);
     ret = tx_begin(s, op, err);
-    /* a call is written at its start and again at its end: identity columns stay, the
+    /* a call is written at its start and again at its end: identity columns stay (an
+     * outbound call's SIP Call-ID is filled in once its INVITE exists), the
      * rest takes the newer values */
     if (ret == 0)
         ret = prep(s, op,
@@ -2589,9 +2633,9 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
                    "end_reason, final_status, codec, media_encryption, packets_sent, "
                    "packets_received, packets_lost, jitter_ms, rtp_dropped_source, "
                    "rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, rtp_dropped_early, "
-                   "audio_dropped_bytes) "
+                   "audio_dropped_bytes, status, sip_reason, hint) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-                   "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) "
+                   "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) "
                    "ON CONFLICT(id) DO UPDATE SET agent_id = excluded.agent_id, "
                    "answered_at = excluded.answered_at, ended_at = excluded.ended_at, "
                    "end_reason = excluded.end_reason, final_status = excluded.final_status, "
@@ -2604,7 +2648,10 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
                    "rtp_dropped_malformed = excluded.rtp_dropped_malformed, "
                    "rtp_dropped_pt = excluded.rtp_dropped_pt, "
                    "rtp_dropped_early = excluded.rtp_dropped_early, "
-                   "audio_dropped_bytes = excluded.audio_dropped_bytes",
+                   "audio_dropped_bytes = excluded.audio_dropped_bytes, "
+                   "status = excluded.status, sip_reason = excluded.sip_reason, "
+                   "hint = excluded.hint, sip_call_id = CASE WHEN calls.sip_call_id = '' "
+                   "THEN excluded.sip_call_id ELSE calls.sip_call_id END",
                    &cst, err);
     if (ret == 0)
         ret = prep(s, op,
@@ -2634,7 +2681,7 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
     "to_user, sip_call_id, created_at, answered_at, ended_at, end_reason, final_status, codec, "   \
     "media_encryption, packets_sent, packets_received, packets_lost, jitter_ms, "                  \
     "rtp_dropped_source, rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, "                \
-    "rtp_dropped_early, audio_dropped_bytes"
+    "rtp_dropped_early, audio_dropped_bytes, status, sip_reason, hint"
 
 static uint64_t col_u64(sqlite3_stmt *st, int i)
 {
@@ -2675,6 +2722,10 @@ static int ca_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     c->dropped_pt = col_u64(st, 25);
     c->dropped_early = col_u64(st, 26);
     c->audio_dropped_bytes = col_u64(st, 27);
+    int cs = tl_call_status_parse(col_str(st, 28));
+    c->status = cs < 0 ? TL_CALL_FAILED : (enum tl_call_status)cs;
+    col_text(st, 29, c->sip_reason, sizeof c->sip_reason);
+    col_text(st, 30, c->hint, sizeof c->hint);
     return 0;
 }
 

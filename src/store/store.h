@@ -351,6 +351,35 @@ void tl_store_set_change_hook(struct tl_store *s, tl_store_change_fn fn, void *a
 enum tl_call_direction { TL_CALL_INBOUND, TL_CALL_OUTBOUND };
 const char *tl_call_direction_name(enum tl_call_direction d);
 
+/* The status of a call (schema v6), the same words for both directions:
+ *   queued      outbound: accepted by the API, the agent leg is being opened
+ *   dialing     outbound: the INVITE is out, nothing heard back but 100 Trying
+ *   ringing     outbound: 180/183 received; inbound: our 180 is out, the agent connects
+ *   in_progress answered (200 OK sent or received)
+ * and ends as one of
+ *   completed   answered, then hung up by either side
+ *   busy        486 Busy Here / 600 Busy Everywhere
+ *   no_answer   the ringing timeout passed (our CANCEL), or 408/480 from the callee
+ *   failed      refused or broken before the answer (final_status and sip_reason say
+ *               what the far end answered; hint says what to change)
+ *   canceled    hung up before the answer: through the API (outbound), or the carrier's
+ *               CANCEL (inbound) */
+enum tl_call_status {
+    TL_CALL_QUEUED,
+    TL_CALL_DIALING,
+    TL_CALL_RINGING,
+    TL_CALL_IN_PROGRESS,
+    TL_CALL_COMPLETED,
+    TL_CALL_BUSY,
+    TL_CALL_NO_ANSWER,
+    TL_CALL_FAILED,
+    TL_CALL_CANCELED,
+};
+const char *tl_call_status_name(enum tl_call_status st);
+int tl_call_status_parse(const char *s); /* -1 for an unknown word */
+bool tl_call_status_final(enum tl_call_status st);
+#define TL_SIP_REASON_MAX 64 /* reason phrase kept from the far end's final response */
+
 struct tl_call_record {
     char id[TL_ID_MAX]; /* "ca_…": the caller makes it (tl_id_new) at call start */
     char workspace_id[TL_ID_MAX];
@@ -377,6 +406,11 @@ struct tl_call_record {
     uint64_t dropped_source, dropped_auth, dropped_malformed, dropped_pt, dropped_early;
     /* agent audio dropped because 60 s were already queued (schema v5) */
     uint64_t audio_dropped_bytes;
+    /* schema v6: where the call stands (above), the far end's reason phrase with
+     * final_status, and for a failure the plain-language hint of its event */
+    enum tl_call_status status;
+    char sip_reason[TL_SIP_REASON_MAX + 1];
+    char hint[TL_EVENT_HINT_MAX + 1];
 };
 
 struct tl_event {

@@ -145,6 +145,7 @@ static void test_call_upsert(void **state)
     assert_int_equal(tl_recorder_open(&r, f->s, NULL), 0);
     a_call(&c, 1);
     c.final_status = 0;
+    c.sip_call_id[0] = '\0'; /* an outbound call is recorded before its INVITE exists */
     assert_int_equal(tl_recorder_call(r, &c), 0);
     tl_recorder_flush(r);
     c.answered_at = c.created_at + 1000;
@@ -162,6 +163,13 @@ static void test_call_upsert(void **state)
     c.dropped_pt = 1;
     c.dropped_early = 7;
     strcpy(c.from_user, "bad\xff\xfe utf8"); /* repaired, not refused */
+    c.status = TL_CALL_BUSY;
+    strcpy(c.sip_reason, "Busy \xc3 Here"); /* the far end's bytes: repaired too */
+    strcpy(c.hint, "The callee was busy.");
+    strcpy(c.sip_call_id, "late@callid"); /* an empty one is filled in, never replaced */
+    assert_int_equal(tl_recorder_call(r, &c), 0);
+    tl_recorder_flush(r);
+    strcpy(c.sip_call_id, "other@callid");
     assert_int_equal(tl_recorder_call(r, &c), 0);
     tl_recorder_close(r);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 1);
@@ -180,6 +188,10 @@ static void test_call_upsert(void **state)
     assert_int_equal(got.dropped_malformed, 2);
     assert_int_equal(got.dropped_pt, 1);
     assert_int_equal(got.dropped_early, 7);
+    assert_int_equal(got.status, TL_CALL_BUSY);
+    assert_string_equal(got.sip_reason, "Busy ? Here");
+    assert_string_equal(got.hint, "The callee was busy.");
+    assert_string_equal(got.sip_call_id, "late@callid");
     assert_int_equal(tl_store_call_get(f->s, "ws_bbbbbbbbbbbbbbbbbbbbbbbbbb", c.id, &got), ENOENT);
 }
 

@@ -1132,6 +1132,47 @@ static void test_migration_keeps_data(void **state)
         unlink(q);
     }
 
+    /* v5 → v6: call records get the status their times imply (an answered call completed,
+     * a carrier's CANCEL canceled, other unanswered ends failed, open rows still going) */
+    char db5[160];
+    snprintf(db5, sizeof db5, "%s/v5.db", f->dir);
+    assert_int_equal(tl_store_open_at(&s, db5, f->key, 5, &err), 0);
+    tl_store_close(s);
+    static const struct {
+        const char *id, *times, *reason, *want;
+    } old5[] = {
+        {"ca_00000000000000000000000051", "10, 20", "bye_received", "completed"},
+        {"ca_00000000000000000000000052", "NULL, 20", "canceled", "canceled"},
+        {"ca_00000000000000000000000053", "NULL, 20", "agent_unreachable", "failed"},
+        {"ca_00000000000000000000000054", "10, NULL", "", "in_progress"},
+        {"ca_00000000000000000000000055", "NULL, NULL", "", "ringing"},
+    };
+    for (size_t i = 0; i < sizeof old5 / sizeof old5[0]; i++) {
+        char q[400];
+        snprintf(q, sizeof q,
+                 "INSERT INTO calls (id, workspace_id, direction, created_at, answered_at, "
+                 "ended_at, end_reason) VALUES ('%s', 'ws_00000000000000000000000005', "
+                 "'inbound', 1, %s, '%s')",
+                 old5[i].id, old5[i].times, old5[i].reason);
+        sql_int(db5, q);
+    }
+    assert_int_equal(tl_store_open(&s, db5, f->key, &err), 0);
+    cr = calloc(1, sizeof *cr);
+    for (size_t i = 0; i < sizeof old5 / sizeof old5[0]; i++) {
+        assert_int_equal(tl_store_call_get(s, "ws_00000000000000000000000005", old5[i].id, cr), 0);
+        assert_string_equal(tl_call_status_name(cr->status), old5[i].want);
+        assert_string_equal(cr->sip_reason, "");
+        assert_string_equal(cr->hint, "");
+    }
+    free(cr);
+    tl_store_close(s);
+    s = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        char q[200];
+        snprintf(q, sizeof q, "%s%s", db5, suffixes[i]);
+        unlink(q);
+    }
+
     char p[200];
     unlink(db);
     snprintf(p, sizeof p, "%s-wal", db);
