@@ -154,8 +154,10 @@ struct tl_media_stream_params {
     enum tl_media_latch latch;                  /* DEFAULT = the engine's */
     /* Late offer: the stream opens (for its port) before the answer names the codec and the
      * keys. Until tl_media_stream_set_params every RTP/RTCP packet received is dropped and
-     * counted (drop_pending), nothing is sent and the media timeout does not run; pt,
-     * dtmf_pt and srtp are ignored at open. */
+     * counted (drop_pending), nothing is sent, audio and digits written meanwhile stay
+     * queued (they play from set_params on: an agent's greeting before an outbound call is
+     * answered) and the media timeout does not run; pt, dtmf_pt and srtp are ignored at
+     * open. */
     bool pending;
 };
 

@@ -423,7 +423,10 @@ static uint64_t rtcp_delay(struct tl_media_engine *e)
 
 static void stream_tick(struct tl_media_stream *s, uint64_t now)
 {
-    if (!dtmf_tick(s))
+    /* pending (the answer is not there yet: an outbound call ringing, an inbound late offer
+     * before its ACK): what the agent queued waits, so a greeting it sends before the answer
+     * is heard from the answer on, not played into nowhere meanwhile */
+    if (!s->pending && !dtmf_tick(s))
         audio_tick(s);
     /* the timestamp advances every tick, sent or not, so the far end's jitter buffer sees
      * silence as a gap rather than as compressed time */
