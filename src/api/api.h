@@ -40,6 +40,15 @@ struct tl_api_calls {
     int (*control)(void *arg, const char *workspace_id, const char *call_id, int op,
                    const char *param, char status[16]);
     void *arg;
+    /* POST /v1/calls: places the call rq describes (the handler read and checked it);
+     * *rec is its record as it stands (queued). 0, or an errno as tl_call_place (call.h):
+     * ESHUTDOWN, ENOSPC, EBUSY, EAGAIN, EINVAL, ENOMEM, ETIMEDOUT. NULL: not available. */
+    int (*place)(void *arg, const struct tl_call_request *rq, struct tl_call_record *rec);
+    /* GET /v1/calls/{id}: the live record of a call; 0 or ENOENT (not live). */
+    int (*snapshot)(void *arg, const char *workspace_id, const char *call_id,
+                    struct tl_call_record *rec);
+    /* Waits until the records queued so far are in the store (a call that just ended). */
+    void (*flush)(void *arg);
 };
 
 struct tl_api;

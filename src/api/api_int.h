@@ -166,6 +166,9 @@ void tl_h_number_check(struct tl_api_req *r, struct tl_api_resp *out);
  * (read only) */
 void tl_h_call_list(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_call_get(struct tl_api_req *r, struct tl_api_resp *out);
+/* outbound calls: POST /v1/calls; POST /v1/calls/{id}/hangup and DELETE /v1/calls/{id} */
+void tl_h_call_place(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_call_hangup(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_events(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_operator_events(struct tl_api_req *r, struct tl_api_resp *out);
 /* twilio.c: the workspace's Twilio-shaped credentials, and Twilio's call resource */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/codec.h"
 
@@ -395,8 +396,8 @@ json_t *tl_json_parse_body(const char *body, size_t len, struct tl_err *err)
 
 static const char *const number_members[] = {"number",   "label",          "source",
                                              "agent_id", "outbound_trunk", "inbound_trunk"};
-static const char *const outbound_members[] = {"address",   "username",         "password",
-                                               "transport", "media_encryption", "headers"};
+static const char *const outbound_members[] = {
+    "address", "username", "password", "transport", "media_encryption", "headers", "number_format"};
 static const char *const inbound_members[] = {"transport", "media_encryption",  "username",
                                               "password",  "allowed_addresses", "origination_url",
                                               "headers",   "rtp_latching"};
@@ -471,6 +472,11 @@ static int decode_outbound(const json_t *o, struct tl_outbound_trunk *t, struct 
         return rc;
     if ((rc = get_headers(o, P, t->headers, &t->n_headers, false, err)))
         return rc;
+    int fmt = TL_NUMFMT_E164;
+    if ((rc = get_enum(o, P, "number_format", tl_number_format_parse, "e164, no_plus", &fmt, &found,
+                       err)))
+        return rc;
+    t->number_format = (enum tl_number_format)fmt;
     return 0;
 }
 
@@ -618,13 +624,14 @@ int tl_codec_number_decode(const json_t *j, bool is_import, bool allow_platform,
 static const char *const agent_members[] = {"name",       "kind",    "builtin",           "url",
                                             "parameters", "headers", "connect_timeout_ms"};
 
-static int get_params(const json_t *o, struct tl_agent *a, struct tl_err *err)
+static int get_params(const json_t *o, struct tl_param *params, size_t *n_params,
+                      struct tl_err *err)
 {
     char f[FIELD_CAP];
     json_t *p = json_object_get(o, "parameters");
     if (!p)
         return 0;
-    a->n_params = 0;
+    *n_params = 0;
     if (json_is_null(p))
         return 0;
     if (!json_is_object(p))
@@ -642,12 +649,12 @@ static int get_params(const json_t *o, struct tl_agent *a, struct tl_err *err)
         if ((rc = tl_valid_param_key(key, f, err)))
             return rc;
         bool found;
-        size_t i = a->n_params;
-        if ((rc = get_str(p, "parameters", key, TL_PARAM_VALUE_MAX, a->params[i].value, false,
-                          &found, err)))
+        size_t i = *n_params;
+        if ((rc = get_str(p, "parameters", key, TL_PARAM_VALUE_MAX, params[i].value, false, &found,
+                          err)))
             return rc;
-        memcpy(a->params[i].key, key, strlen(key) + 1); /* ≤ TL_PARAM_KEY_MAX, checked */
-        a->n_params = i + 1;
+        memcpy(params[i].key, key, strlen(key) + 1); /* ≤ TL_PARAM_KEY_MAX, checked */
+        *n_params = i + 1;
     }
     return 0;
 }
@@ -701,7 +708,7 @@ int tl_codec_agent_decode(const json_t *j, bool is_create, struct tl_agent *out,
         (rc = get_str(j, "", "url", TL_AGENT_URL_MAX, out->url, true, &found, err)))
         return rc;
 
-    if ((rc = get_params(j, out, err)))
+    if ((rc = get_params(j, out->params, &out->n_params, err)))
         return rc;
 
     if (is_create)
@@ -735,6 +742,87 @@ int tl_codec_agent_decode(const json_t *j, bool is_create, struct tl_agent *out,
             }
     }
     return tl_valid_agent(out, err);
+}
+
+/* ---- outbound calls ---- */
+
+static const char *const call_members[] = {
+    "from", "to", "agent_id", "parameters", "headers", "ringing_timeout_s", "max_duration_s"};
+
+/* an optional whole number of seconds in lo..hi; absent or null leaves *out */
+static int get_seconds(const json_t *j, const char *key, uint32_t lo, uint32_t hi, uint32_t *out,
+                       struct tl_err *err)
+{
+    json_t *v = json_object_get(j, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return type_err(err, key, "a whole number of seconds", v);
+    json_int_t t = json_integer_value(v);
+    if (t < (json_int_t)lo || t > (json_int_t)hi)
+        return fail(err, "invalid_field", key, "%s must be between %u and %u (seconds)", key, lo,
+                    hi);
+    *out = (uint32_t)t;
+    return 0;
+}
+
+int tl_codec_call_order_decode(const json_t *j, struct tl_call_order *out, struct tl_err *err)
+{
+    struct shape sh = SHAPE("the request body", call_members);
+    int rc;
+    bool found;
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(j))
+        return fail(err, "invalid_type", "", "the body must be a JSON object");
+    if ((rc = check_members(j, "", &sh, err)))
+        return rc;
+    if ((rc = get_str(j, "", "from", sizeof out->from - 1, out->from, false, &found, err)))
+        return rc;
+    if (!found || !out->from[0])
+        return fail(err, "invalid_field", "from",
+                    "from is required: the phone number to call from (its id pn_… or its "
+                    "E.164), one of this workspace's numbers");
+    if (out->from[0] == 'p' && !tl_id_valid(out->from, "pn"))
+        return fail(err, "invalid_field", "from",
+                    "from is neither a phone number id (pn_…) nor an E.164 number");
+    if (out->from[0] != 'p' && (rc = tl_valid_e164(out->from, "from", err)))
+        return rc;
+    char to[TL_URI_MAX + 1];
+    if ((rc = get_str(j, "", "to", TL_URI_MAX, to, false, &found, err)))
+        return rc;
+    if (!found || !to[0])
+        return fail(err, "invalid_field", "to",
+                    "to is required: the number to call, in E.164 "
+                    "(e.g. +4915123456789)");
+    if ((rc = tl_valid_e164(to, "to", err)))
+        return rc;
+    tl_strlcpy(out->to, to, sizeof out->to);
+    if ((rc = get_str(j, "", "agent_id", TL_ID_MAX - 1, out->agent_id, true, &found, err)))
+        return rc;
+    if (found && out->agent_id[0] && !tl_id_valid(out->agent_id, "ag"))
+        return fail(err, "invalid_field", "agent_id", "agent_id is not an agent id (ag_…)");
+    if ((rc = get_params(j, out->params, &out->n_params, err)))
+        return rc;
+    if ((rc = get_headers(j, "", out->headers, &out->n_headers, false, err)))
+        return rc;
+    for (size_t i = 0; i < out->n_headers; i++) {
+        char f[FIELD_CAP];
+        pathf(f, sizeof f, "headers[%zu]", i);
+        if ((rc = tl_valid_call_header(&out->headers[i], f, err)))
+            return rc;
+        for (size_t k = 0; k < i; k++)
+            if (!strcasecmp(out->headers[k].name, out->headers[i].name)) {
+                pathf(f, sizeof f, "headers[%zu].name", i);
+                return fail(err, "invalid_field", f, "%s: %s is given twice", f,
+                            out->headers[i].name);
+            }
+    }
+    out->ringing_timeout_s = TL_RINGING_TIMEOUT_DEFAULT;
+    if ((rc = get_seconds(j, "ringing_timeout_s", 1, TL_RINGING_TIMEOUT_MAX,
+                          &out->ringing_timeout_s, err)) ||
+        (rc = get_seconds(j, "max_duration_s", 1, TL_CALL_DURATION_MAX, &out->max_duration_s, err)))
+        return rc;
+    return 0;
 }
 
 /* ---- workspaces ---- */
@@ -922,6 +1010,7 @@ json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_
     set(ob, "transport", json_string(tl_transport_name(t->transport)), &bad);
     set(ob, "media_encryption", json_string(tl_media_enc_name(t->media_encryption)), &bad);
     set(ob, "headers", kv_array(t->headers, t->n_headers), &bad);
+    set(ob, "number_format", json_string(tl_number_format_name(t->number_format)), &bad);
     set(o, "outbound_trunk", ob, &bad);
 
     if (n->has_inbound) {

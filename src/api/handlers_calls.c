@@ -1,15 +1,29 @@
-/* handlers_calls: the read-only routes of call records and diagnostic events —
- * GET /v1/calls (?number_id, paged), GET /v1/calls/{id} and
- * GET /v1/phone-numbers/{id}/events, and GET /v1/events (operator only: the events that
- * matched no number, e.g. number_not_routed). The recorder thread writes them
- * (store/records.h); these only read. Scoped like phone numbers: a workspace token sees its
- * own workspace, the operator names one with ?workspace_id; anything else answers 404. */
+/* handlers_calls: call records and diagnostic events — GET /v1/calls (?number_id, paged),
+ * GET /v1/calls/{id} (live while the call runs), GET /v1/phone-numbers/{id}/events, and
+ * GET /v1/events (operator only: the events that matched no number, e.g.
+ * number_not_routed) — and outbound calls: POST /v1/calls places one, POST
+ * /v1/calls/{id}/hangup (or DELETE) cancels or hangs up. The recorder thread writes records
+ * (store/records.h); the loop owns live calls (call/control.c), reached through
+ * api->calls. Scoped like phone numbers: a workspace token sees its own workspace, the
+ * operator names one with ?workspace_id; anything else answers 404. */
 #include "api/api_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
 
 #include "api/codec.h"
+
+/* the live-call functions the daemon set (a copy: set and cleared under the lock) */
+static struct tl_api_calls calls_of(struct tl_api *a)
+{
+    pthread_mutex_lock(&a->mu);
+    struct tl_api_calls c = a->calls;
+    pthread_mutex_unlock(&a->mu);
+    return c;
+}
 
 static int add_call(const struct tl_call_record *c, void *arg)
 {
@@ -43,6 +57,24 @@ void tl_h_call_list(struct tl_api_req *r, struct tl_api_resp *out)
     tl_api_reply_page(out, rc, &err, data, next);
 }
 
+/* The call as it is now: an ended call from the store; a live one from the loop (its
+ * record in the store lags by the recorder's batch); a call that ended a moment ago once
+ * the recorder has written its end. 0 or an errno (ENOENT: no such call here). */
+static int call_now(struct tl_api_req *r, const char *ws, const char *id, struct tl_call_record *c)
+{
+    struct tl_api_calls calls = calls_of(r->api);
+    int rc = tl_store_call_get(r->store, ws, id, c);
+    if (rc && rc != ENOENT)
+        return rc;
+    if (!rc && tl_call_status_final(c->status))
+        return 0;
+    if (calls.snapshot && !calls.snapshot(calls.arg, ws, id, c))
+        return 0;
+    if (calls.flush)
+        calls.flush(calls.arg);
+    return tl_store_call_get(r->store, ws, id, c);
+}
+
 void tl_h_call_get(struct tl_api_req *r, struct tl_api_resp *out)
 {
     char ws[TL_ID_MAX];
@@ -53,11 +85,161 @@ void tl_h_call_get(struct tl_api_req *r, struct tl_api_resp *out)
         tl_api_reply(out, 500, NULL);
         return;
     }
-    int rc = tl_store_call_get(r->store, ws, r->id, c);
+    int rc = call_now(r, ws, r->id, c);
     if (rc)
         tl_api_fail_rc(out, rc, NULL);
     else
         tl_api_reply(out, 200, tl_codec_call_encode(c));
+    free(c);
+}
+
+/* ---- outbound calls ---- */
+
+/* from: a number of this workspace, by id or E.164, with its trunk password opened */
+static int call_number(struct tl_api_req *r, const char *ws, const char *from,
+                       struct tl_phone_number *n, struct tl_api_resp *out)
+{
+    int rc = 0;
+    char e164[TL_E164_MAX + 1];
+    if (from[0] == 'p') {
+        rc = tl_store_number_get(r->store, ws, from, n);
+        tl_strlcpy(e164, n->number, sizeof e164);
+    } else {
+        tl_strlcpy(e164, from, sizeof e164);
+    }
+    if (!rc)
+        rc = tl_store_number_secrets(r->store, e164, n);
+    if (!rc && strcmp(n->workspace_id, ws))
+        rc = ENOENT; /* another tenant's number reads as no number at all */
+    if (rc == ENOENT)
+        tl_api_error(out, 400, "invalid_field", "from",
+                     "from names no phone number of this workspace: give the id (pn_…) or the "
+                     "E.164 of one of its numbers");
+    else if (rc)
+        tl_api_fail_rc(out, rc, NULL);
+    return rc;
+}
+
+void tl_h_call_place(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_err err = {0};
+    char ws[TL_ID_MAX];
+    struct tl_call_request *rq = NULL;
+    struct tl_call_record *rec = NULL;
+    struct tl_workspace w;
+    json_t *j = NULL;
+    int rc;
+
+    if (tl_api_scope(r, ws, out) || !(j = tl_api_body(r, out)))
+        goto out;
+    if (!(rq = calloc(1, sizeof *rq)) || !(rec = calloc(1, sizeof *rec))) {
+        tl_api_reply(out, 500, NULL);
+        goto out;
+    }
+    if ((rc = tl_codec_call_order_decode(j, &rq->order, &err))) {
+        tl_api_fail(out, &err);
+        goto out;
+    }
+    /* the plan gate of SIP trunk imports: calling out through a trunk is the same product */
+    if ((rc = tl_store_workspace_get(r->store, ws, &w))) {
+        tl_api_fail_rc(out, rc, NULL);
+        goto out;
+    }
+    if (!tl_plan_allows_sip_import(w.plan)) {
+        tl_api_error(out, 403, "plan_required", "",
+                     "Outbound calls through a SIP trunk need the professional plan or higher; "
+                     "this workspace is on %s.",
+                     tl_plan_name(w.plan));
+        goto out;
+    }
+    if (call_number(r, ws, rq->order.from, &rq->number, out))
+        goto out;
+    const char *agent_id = rq->order.agent_id[0] ? rq->order.agent_id : rq->number.agent_id;
+    if (!agent_id[0]) {
+        tl_api_error(out, 400, "invalid_field", "agent_id",
+                     "agent_id is required: the number %s has no agent assigned; name one here "
+                     "or assign one to the number",
+                     rq->number.number);
+        goto out;
+    }
+    if ((rc = tl_store_agent_secrets(r->store, ws, agent_id, &rq->agent))) {
+        if (rc == ENOENT)
+            tl_api_error(out, 400, "invalid_field", "agent_id",
+                         "agent_id names no agent of this workspace");
+        else
+            tl_api_fail_rc(out, rc, NULL);
+        goto out;
+    }
+    tl_store_account_sid(r->store, ws, rq->account_sid);
+    struct tl_api_calls calls = calls_of(r->api);
+    if (!calls.place) {
+        tl_api_error(out, 503, "calls_unavailable", "",
+                     "this gateway does not place calls right now (it is starting, stopping, or "
+                     "runs without its call layer)");
+        out->retry_after = "5";
+        goto out;
+    }
+    rc = calls.place(calls.arg, rq, rec);
+    switch (rc) {
+    case 0:
+        snprintf(out->location, sizeof out->location, "/v1/calls/%s", rec->id);
+        tl_api_reply(out, 201, tl_codec_call_encode(rec));
+        break;
+    case ESHUTDOWN:
+        tl_api_error(out, 503, "shutting_down", "", "the server is stopping; try again");
+        break;
+    case ENOSPC:
+        tl_api_error(out, 503, "capacity", "",
+                     "the gateway carries as many calls as it may (max_calls); try again later");
+        out->retry_after = "30";
+        break;
+    case EINVAL:
+        tl_api_error(out, 400, "invalid_field", "agent_id",
+                     "the agent's kind cannot take calls on this gateway");
+        break;
+    case ETIMEDOUT:
+        tl_api_error(out, 503, "busy", "", "the gateway did not take the call in time; try again");
+        out->retry_after = "1";
+        break;
+    default:
+        tl_api_fail_rc(out, rc, NULL);
+    }
+out:
+    json_decref(j);
+    if (rq) {
+        sodium_memzero(rq, sizeof *rq); /* the trunk password, the agent's header values */
+        free(rq);
+    }
+    free(rec);
+}
+
+/* Cancels a call not yet answered (queued, dialing, ringing: CANCEL) or hangs up one in
+ * progress (BYE). A call that has ended already answers as it is: hanging up twice is no
+ * error. */
+void tl_h_call_hangup(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    char ws[TL_ID_MAX], status[16];
+    if (tl_api_scope(r, ws, out))
+        return;
+    struct tl_call_record *c = calloc(1, sizeof *c);
+    if (!c) {
+        tl_api_reply(out, 500, NULL);
+        return;
+    }
+    struct tl_api_calls calls = calls_of(r->api);
+    int rc = calls.control ? calls.control(calls.arg, ws, r->id, TL_API_CALL_HANGUP, NULL, status)
+                           : ENOENT;
+    if (rc && rc != ENOENT) {
+        tl_api_fail_rc(out, rc, NULL);
+    } else {
+        if (calls.flush)
+            calls.flush(calls.arg); /* the end the loop just queued */
+        rc = tl_store_call_get(r->store, ws, r->id, c);
+        if (rc)
+            tl_api_fail_rc(out, rc, NULL);
+        else
+            tl_api_reply(out, 200, tl_codec_call_encode(c));
+    }
     free(c);
 }
 

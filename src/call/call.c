@@ -40,6 +40,7 @@ static void call_free(struct tl_call *c)
     }
     tl_sdp_sess_wipe(&c->sdp);
     tl_sdp_nego_wipe(&c->neg);
+    tl__call_out_free(c);
     free(c);
     if (l->closing && !l->calls) {
         tl_sip_digest_server_wipe(l->dsrv);
@@ -228,6 +229,8 @@ void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, 
     c->l->n--;
     tl_strlcpy(c->rec.end_reason, reason, sizeof c->rec.end_reason);
     stop_timers(c);
+    if (c->out)
+        tl__call_out_end(c);
     if (c->agent) {
         struct tl_agent_conn *a = c->agent;
         c->agent = NULL; /* stop() is the last call into it (agent.h) */
@@ -288,7 +291,7 @@ void tl__call_direction(struct tl_call *c, enum tl_sdp_dir ours)
 
 static struct tl_sdp_local local_of(struct tl_call *c)
 {
-    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV};
+    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV, false};
     if (c->ms && !c->ms_closing)
         loc.port = tl_media_stream_local_port(c->ms);
     return loc;
@@ -379,6 +382,9 @@ static void s_answer(struct tl_sip_sess *sess, const struct tl_pl *answer, void 
     memset(&n, 0, sizeof n);
     if (c->ended || !c->ms) {
         /* nothing */
+    } else if (!c->sdp.offered && !c->late_offer) {
+        /* the answer to a session refresh that sent our last body again (RFC 4028 §7.4; the
+         * same o= version, RFC 3264 §8): no new offer of ours, nothing to take */
     } else if (tl_sdp_decode(&l->sdp_a, answer) ||
                tl_sdp_answer_take(&n, &why, &l->sdp_a, &loc, &c->sdp)) {
         tl__call_event_c(c, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, 0,
@@ -854,6 +860,7 @@ int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
         free(l);
         return r;
     }
+    tl__call_out_init(l);
     tl_sip_stack_set_invite_h(cfg->stack, tl__call_invite, l);
     *lp = l;
     return 0;

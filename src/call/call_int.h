@@ -24,6 +24,8 @@ struct tl_agent_call {
     struct tl_call *c;
 };
 
+struct tl_call_out; /* an outbound call's own state (outbound.c) */
+
 struct tl_call {
     struct tl_call *next, **pprev;
     struct tl_call_layer *l;
@@ -65,6 +67,7 @@ struct tl_call {
     bool transferring;                 /* a REFER of ours is under way (one at a time) */
     bool transferred;                  /* the carrier reported the transfer target answered */
     char out_address[TL_HOST_MAX + 1]; /* the number's outbound trunk: transfer targets */
+    struct tl_call_out *out;           /* outbound calls: placement state; NULL inbound */
     struct tl_call_record rec;
 };
 
@@ -80,6 +83,7 @@ struct tl_call_layer {
     enum tl_sip_digest_alg algs[3];
     struct tl_call_rate *rate;
     struct tl_sdp sdp_a, sdp_b; /* scratch (22 KB each): the loop thread is single */
+    struct tl_sip_sess_h out_h; /* outbound calls' session callbacks (outbound.c) */
 };
 
 extern const struct tl_sip_sess_h tl__call_sess_h;
@@ -117,5 +121,22 @@ const char *tl__call_status(const struct tl_call *c);
 
 void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
                      void *arg);
+
+/* inbound.c, shared with outbound.c: our media stream (pending: codec and keys come with
+ * the answer), and the local address the kernel sends from towards remote */
+int tl__call_open_media(struct tl_call *c, bool have_remote);
+int tl__call_route_local(int af, const char *remote, char *out, size_t cap);
+
+/* ---- outbound.c ---- */
+/* Fills l->out_h (at layer open). */
+void tl__call_out_init(struct tl_call_layer *l);
+/* Loop thread: admits and starts the call rq asks for, taking rq (freed and wiped by the
+ * call); *rec is the queued call's record. 0, or an errno (rq untouched): ESHUTDOWN,
+ * ENOSPC (max_calls), EBUSY / EAGAIN (the workspace's outbound caps), EINVAL, ENOMEM. */
+int tl__call_place(struct tl_call_layer *l, struct tl_call_request *rq, struct tl_call_record *rec);
+/* From tl__call_end: stops what an outbound call still has running of its own. */
+void tl__call_out_end(struct tl_call *c);
+/* From call_free: the outbound state goes (secrets wiped). */
+void tl__call_out_free(struct tl_call *c);
 
 #endif

@@ -164,7 +164,7 @@ static int sip_local(struct tl_call_layer *l, const struct tl_sip_peer *peer, st
 /* connect(2) on a UDP socket sends nothing: the kernel picks the source address it would
  * use towards `remote` (RFC 6724 source selection), the address the carrier can send media
  * to. A few syscalls at call set-up, only when the media family differs from the SIP's. */
-static int route_local(int af, const char *remote, char *out, size_t cap)
+int tl__call_route_local(int af, const char *remote, char *out, size_t cap)
 {
     union {
         struct sockaddr sa;
@@ -208,7 +208,7 @@ static int media_addr(struct tl_call *c, int af, const char *remote)
         break;
     default:
         if (remote)
-            r = route_local(af, remote, c->maddr, sizeof c->maddr);
+            r = tl__call_route_local(af, remote, c->maddr, sizeof c->maddr);
         else /* a wildcard listener's own offer (UDP, never a call): loopback, as before */
             tl_strlcpy(c->maddr, af == AF_INET6 ? "::1" : "127.0.0.1", sizeof c->maddr);
     }
@@ -262,7 +262,7 @@ static enum tl_media_srtp_suite media_suite(const struct tl_sdp_nego *n)
                                                             : TL_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80;
 }
 
-static int open_media(struct tl_call *c, bool have_remote)
+int tl__call_open_media(struct tl_call *c, bool have_remote)
 {
     struct tl_media_stream_params p;
     memset(&p, 0, sizeof p);
@@ -414,7 +414,7 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
 {
     char w[WARN_MAX];
     struct tl_sdp_refusal why;
-    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV};
+    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV, false};
     char *buf = malloc(SDP_BUFMAX);
     size_t len = 0;
     int r;
@@ -477,7 +477,7 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
             }
             goto out;
         }
-        if ((r = open_media(c, true)))
+        if ((r = tl__call_open_media(c, true)))
             goto media_failed;
         /* the answer was made before the port existed: put the port in (one stream) */
         l->sdp_b.media[c->neg.midx].port = tl_media_stream_local_port(c->ms);
@@ -487,7 +487,7 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
         /* late offer (RFC 3261 §13.2.1): our offer goes in the 200, the answer in the ACK.
          * The stream opens pending (for its port) and takes the answer's codec and keys
          * then (s_answer). Policy required offers RTP/SAVP with our keys, else RTP/AVP. */
-        if ((r = open_media(c, false)))
+        if ((r = tl__call_open_media(c, false)))
             goto media_failed;
         c->late_offer = true;
         loc.port = tl_media_stream_local_port(c->ms);

@@ -32,6 +32,7 @@
 struct control {
     struct tl_call_layer *calls;
     struct tl_mailbox *mb;
+    struct tl_recorder *rec;
 };
 
 static int daemon_control(void *arg, const char *workspace_id, const char *call_id, int op,
@@ -45,6 +46,25 @@ static int daemon_control(void *arg, const char *workspace_id, const char *call_
     struct control *c = arg;
     return tl_call_control(c->calls, c->mb, workspace_id, call_id, (enum tl_call_ctl_op)op, param,
                            status, 2000);
+}
+
+static int daemon_place(void *arg, const struct tl_call_request *rq, struct tl_call_record *rec)
+{
+    struct control *c = arg;
+    return tl_call_place(c->calls, c->mb, rq, rec, 2000);
+}
+
+static int daemon_snapshot(void *arg, const char *workspace_id, const char *call_id,
+                           struct tl_call_record *rec)
+{
+    struct control *c = arg;
+    return tl_call_snapshot(c->calls, c->mb, workspace_id, call_id, rec, 2000);
+}
+
+static void daemon_flush(void *arg)
+{
+    struct control *c = arg;
+    tl_recorder_flush(c->rec);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -306,8 +326,9 @@ int tl_serve_main(int argc, char **argv)
         }
     }
     if (calls) { /* the REST API may now hang up, transfer, send digits on live calls */
-        ctl = (struct control){calls, mb};
-        tl_api_set_calls(api, &(struct tl_api_calls){daemon_control, &ctl});
+        ctl = (struct control){calls, mb, rec};
+        tl_api_set_calls(api, &(struct tl_api_calls){daemon_control, &ctl, daemon_place,
+                                                     daemon_snapshot, daemon_flush});
     }
     /* ---- end SIP stack start ---- */
     tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,

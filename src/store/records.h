@@ -118,6 +118,29 @@
     "request: make it keep the number, or set the carrier to send calls to this gateway's SIP "    \
     "URI directly."
 
+/* ---- outbound calls (src/call/outbound.c; docs/calls.md "Outbound calls") ---- */
+#define TL_EV_TRUNK_UNREACHABLE "trunk_unreachable"
+/* the hint names the step that failed (dns, connect, tls, timeout, 503/408) */
+#define TL_EV_OUTBOUND_BUSY "outbound_busy"
+#define TL_EV_HINT_OUTBOUND_BUSY                                                                   \
+    "The callee was busy (486 Busy Here or 600 Busy Everywhere). Try again later."
+#define TL_EV_OUTBOUND_NO_ANSWER   "outbound_no_answer"
+#define TL_EV_OUTBOUND_AUTH_FAILED "outbound_auth_failed"
+#define TL_EV_OUTBOUND_FORBIDDEN   "outbound_forbidden"
+#define TL_EV_HINT_OUTBOUND_FORBIDDEN                                                              \
+    "The carrier refused the call (403): it does not accept this caller ID or the account may "    \
+    "not call out (caller ID not verified at the provider, no credit, outbound calls not "         \
+    "enabled, or this gateway's address not allowed). Check the number's caller-ID settings and "  \
+    "the account at the provider."
+#define TL_EV_OUTBOUND_DESTINATION "outbound_destination_invalid"
+/* %s: the number dialled, %u: the status */
+#define TL_EV_HINT_OUTBOUND_DESTINATION_FMT                                                        \
+    "The carrier could not route %s (%u): the destination or its format was not accepted. "        \
+    "Numbers go out in E.164 with '+'; if the provider wants them without it, set "                \
+    "outbound_trunk.number_format to no_plus. Check the number itself, and that the account may "  \
+    "call that country."
+#define TL_EV_OUTBOUND_FAILED "outbound_failed"
+
 /* The rate limits above, per minute; and the queue and batching defaults. */
 #define TL_REC_QUEUE_DEFAULT      8192
 #define TL_REC_BATCH_MS_DEFAULT   100

@@ -594,7 +594,10 @@ static int outbound_to_json(const struct tl_outbound_trunk *t, char **out)
     json_t *o = json_object();
     if (!o || json_put(o, "address", json_string(t->address)) ||
         trunk_common_to_json(o, t->username, t->transport, t->media_encryption, t->headers,
-                             t->n_headers)) {
+                             t->n_headers) ||
+        (t->number_format != TL_NUMFMT_E164 &&
+         json_put(o, "number_format",
+                  json_string(opt_name(tl_number_format_name(t->number_format)))))) {
         json_decref(o);
         o = NULL;
     }
@@ -654,6 +657,16 @@ static int outbound_from_json(const char *text, struct tl_outbound_trunk *t)
     if (!o)
         return EIO;
     jstr(o, "address", t->address, sizeof t->address);
+    /* absent (the default, and rows written before the member existed): E.164 with '+' */
+    t->number_format = TL_NUMFMT_E164;
+    if (json_object_get(o, "number_format")) {
+        int f = tl_number_format_parse(jname(o, "number_format"));
+        if (f < 0) {
+            json_decref(o);
+            return EIO;
+        }
+        t->number_format = (enum tl_number_format)f;
+    }
     json_decref(o);
     return 0;
 }

@@ -43,6 +43,7 @@
 #define TL_TOKEN_MAX            64 /* "tlk_" + 43 base64url characters of 32 random bytes */
 #define TL_PAGE_MAX             100
 #define TL_PAGE_DEFAULT         50
+#define TL_TWILIO_SID_LEN       34 /* "AC"/"CA" + 32 hex digits (Twilio-shaped names, below) */
 
 enum tl_plan { TL_PLAN_FREE, TL_PLAN_STARTER, TL_PLAN_PROFESSIONAL, TL_PLAN_ENTERPRISE };
 enum tl_transport { TL_TRANSPORT_TLS, TL_TRANSPORT_TCP, TL_TRANSPORT_UDP };
@@ -80,6 +81,12 @@ struct tl_kv {
     char value[TL_HEADER_VALUE_MAX + 1];
 };
 
+/* an agent's parameter (Twilio customParameters): a key and a string value */
+struct tl_param {
+    char key[TL_PARAM_KEY_MAX + 1];
+    char value[TL_PARAM_VALUE_MAX + 1];
+};
+
 struct tl_workspace {
     char id[TL_ID_MAX];
     char name[TL_NAME_MAX + 1];
@@ -105,10 +112,7 @@ struct tl_agent {
     char builtin[TL_BUILTIN_MAX + 1]; /* kind builtin: "echo" */
     char url[TL_AGENT_URL_MAX + 1];   /* kind websocket: ws:// or wss:// */
     size_t n_params;
-    struct {
-        char key[TL_PARAM_KEY_MAX + 1];
-        char value[TL_PARAM_VALUE_MAX + 1];
-    } params[TL_PARAMS_MAX];
+    struct tl_param params[TL_PARAMS_MAX];
     /* extra upgrade headers; values often carry API keys, so they are sealed at rest
      * and reads return names with empty values (values_hidden = true) */
     size_t n_headers;
@@ -117,6 +121,13 @@ struct tl_agent {
     uint32_t connect_timeout_ms; /* kind websocket: DNS + TCP + TLS + upgrade; 1..30000 */
     int64_t created_at, updated_at;
 };
+
+/* outbound_trunk.number_format: how numbers go out in the Request-URI, From and To users
+ * of outbound calls. E164 "+4930…" (Twilio, Telnyx, most); NO_PLUS "4930…" for carriers
+ * that refuse the '+' (docs/calls.md "Number formats"). */
+enum tl_number_format { TL_NUMFMT_E164, TL_NUMFMT_NO_PLUS };
+const char *tl_number_format_name(enum tl_number_format f); /* "e164", "no_plus" */
+int tl_number_format_parse(const char *s);
 
 struct tl_outbound_trunk {
     char address[TL_HOST_MAX + 1];
@@ -129,6 +140,7 @@ struct tl_outbound_trunk {
     enum tl_media_enc media_encryption;
     size_t n_headers;
     struct tl_kv headers[TL_HEADERS_MAX];
+    enum tl_number_format number_format;
 };
 
 struct tl_inbound_trunk {
@@ -440,6 +452,40 @@ struct tl_record_ref {
 int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
                            struct tl_err *err);
 
+/* ---- outbound calls (POST /v1/calls) ----
+ * What a request asks for, as the API decoded and validated it (tl_call_order), and what
+ * the loop needs to place the call (tl_call_request): the number with its outbound trunk's
+ * password opened and the agent with its header values opened — SECRET: wipe it
+ * (sodium_memzero) once the call is placed. No database read happens on the loop: the API
+ * thread reads all of it. */
+#define TL_RINGING_TIMEOUT_DEFAULT 60  /* s, as Twilio's `timeout` */
+#define TL_RINGING_TIMEOUT_MAX     600 /* s */
+#define TL_CALL_DURATION_MAX       (24 * 3600)
+struct tl_call_order {
+    char from[TL_E164_MAX + TL_ID_MAX]; /* a number of the workspace: pn_… or E.164 */
+    char to[TL_E164_MAX + 1];           /* E.164 */
+    char agent_id[TL_ID_MAX];           /* "" = the number's agent */
+    size_t n_params;                    /* the agent's customParameters for this call */
+    struct tl_param params[TL_PARAMS_MAX];
+    size_t n_headers;                     /* X- headers for this call's INVITE */
+    struct tl_kv headers[TL_HEADERS_MAX]; /* names start with X- (tl_valid_call_header) */
+    uint32_t ringing_timeout_s;           /* 1..TL_RINGING_TIMEOUT_MAX; 0 = default */
+    uint32_t max_duration_s;              /* 0 = the gateway's max_call_duration_s */
+};
+/* X- header of one call: tl_valid_sip_header, and the name must start with "X-" */
+int tl_valid_call_header(const struct tl_kv *h, const char *field, struct tl_err *err);
+/* The ITU-T E.164 country code of an E.164 number ("+4930…" → "+49", "+1555…" → "+1"):
+ * 0, or EINVAL when the number has no assigned country code. */
+#define TL_CC_MAX 4 /* "+" and at most 3 digits */
+int tl_e164_country_code(const char *e164, char out[TL_CC_MAX + 1]);
+
+struct tl_call_request {
+    struct tl_call_order order;
+    struct tl_phone_number number; /* outbound.password opened — SECRET */
+    struct tl_agent agent;         /* header values opened — SECRET */
+    char account_sid[TL_TWILIO_SID_LEN + 1];
+};
+
 /* Lists are newest first (a call log is read from the top); cursors as for the other
  * lists. number_id NULL = every number of the workspace. */
 typedef int (*tl_call_cb)(const struct tl_call_record *c, void *arg);
@@ -483,7 +529,6 @@ void tl_token_hash(const uint8_t key[32], const char *secret, uint8_t hash[32]);
  * key: the same everywhere (start frames, REST emulation), unguessable from the id. The
  * auth token (32 hex digits, like Twilio's) is shown once when issued and kept sealed:
  * it checks HTTP Basic on the REST emulation and keys X-Twilio-Signature. */
-#define TL_TWILIO_SID_LEN   34
 #define TL_TWILIO_TOKEN_LEN 32
 struct tl_twilio_account {
     char workspace_id[TL_ID_MAX];

@@ -23,6 +23,7 @@ static const char *const media_names[] = {"required", "allowed", "disabled"};
 static const char *const source_names[] = {"sip_trunk", "platform"};
 static const char *const kind_names[] = {"builtin", "websocket"};
 static const char *const role_names[] = {"operator", "admin", "member"};
+static const char *const numfmt_names[] = {"e164", "no_plus"};
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -62,6 +63,7 @@ WIRE_NAMES(enum tl_media_enc, tl_media_enc_name, tl_media_enc_parse, media_names
 WIRE_NAMES(enum tl_number_source, tl_source_name, tl_source_parse, source_names)
 WIRE_NAMES(enum tl_agent_kind, tl_agent_kind_name, tl_agent_kind_parse, kind_names)
 WIRE_NAMES(enum tl_role, tl_role_name, tl_role_parse, role_names)
+WIRE_NAMES(enum tl_number_format, tl_number_format_name, tl_number_format_parse, numfmt_names)
 
 /* Not WIRE_NAMES: DEFAULT has no wire name (the member is absent or null). The names are
  * the media layer's (tl_media_latch_name). */
@@ -593,6 +595,50 @@ int tl_valid_sip_header(const struct tl_kv *h, const char *field, struct tl_err 
                    "%s must not contain line breaks or control characters (they would let the "
                    "value add SIP headers of its own)",
                    vf);
+    return 0;
+}
+
+int tl_valid_call_header(const struct tl_kv *h, const char *field, struct tl_err *err)
+{
+    int rc = tl_valid_sip_header(h, field, err);
+    if (rc)
+        return rc;
+    /* a call's own headers are data for the far end (customer ids, campaign tags), never
+     * signalling: the X- prefix keeps them from naming a header that means something */
+    if ((h->name[0] != 'X' && h->name[0] != 'x') || h->name[1] != '-' || !h->name[2]) {
+        char nf[FIELD_CAP];
+        pathf(nf, sizeof nf, "%s.name", field);
+        return bad(err, nf,
+                   "%s: a call's own headers must start with X- (e.g. X-Campaign-Id); trunk-wide "
+                   "headers belong in the number's outbound_trunk.headers",
+                   nf);
+    }
+    return 0;
+}
+
+/* ITU-T E.164 country codes: 1 and 7 are one digit, the two-digit ones below, every other
+ * assigned code three digits (the first digit decides the zone; zones 2-9 mix lengths). */
+static const char *const cc2[] = {"20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41",
+                                  "43", "44", "45", "46", "47", "48", "49", "51", "52", "53", "54",
+                                  "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66",
+                                  "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98"};
+
+int tl_e164_country_code(const char *e164, char out[TL_CC_MAX + 1])
+{
+    if (!e164 || e164[0] != '+' || e164[1] < '1' || e164[1] > '9')
+        return EINVAL;
+    size_t n = strspn(e164 + 1, "0123456789");
+    if (n < 4 || n > 15 || e164[1 + n])
+        return EINVAL;
+    size_t len = 3;
+    if (e164[1] == '1' || e164[1] == '7')
+        len = 1;
+    for (size_t i = 0; len == 3 && i < N_OF(cc2); i++)
+        if (e164[1] == cc2[i][0] && e164[2] == cc2[i][1])
+            len = 2;
+    out[0] = '+';
+    memcpy(out + 1, e164 + 1, len);
+    out[1 + len] = '\0';
     return 0;
 }
 

@@ -61,6 +61,20 @@ class Sipp:
         text = "".join(open(f, errors="replace").read() for f in logs)
         return len(re.findall(r"^%s sip:" % method, text, re.M))
 
+    def messages(self, method):
+        """The requests of this method SIPp received, each as text, in order (from its
+        -trace_msg log: blocks after a "message received" line)."""
+        logs = glob.glob(os.path.join(self.dir, "*_messages.log"))
+        text = "".join(open(f, errors="replace").read() for f in logs)
+        blocks = re.split(r"^-{10,}.*$", text, flags=re.M)
+        out = []
+        for b in blocks:
+            head, _, msg = b.partition("message received")
+            msg = msg.split("\n", 1)[1].lstrip("\r\n") if "\n" in msg else ""
+            if msg.startswith(method + " "):
+                out.append(msg)
+        return out
+
 
 @pytest.fixture
 def sipp(tmp_path):
