@@ -5,15 +5,20 @@ where SIPp cannot check what we need (Proxy-Authorization, SHA-256, TLS, SRTP me
 
 Every wait is for a condition with a deadline (the call's status, a process exit, a
 message); no timing thresholds."""
+import hashlib
 import os
 import re
+import socket
 import threading
 import time
 
 import pytest
 
 import dnsserver
-from conftest import free_port  # noqa: F401
+from conftest import free_port
+from rtpclient import RtpClient, echoed, known_sequence
+from sipclient import parse_answer, parse_cryptos, sdp_offer
+from test_sip_uac import PyUas, digest_ok, make_ca, parse, response
 from test_sip_uac import sipp  # noqa: F401 (fixture)
 
 NUMBER = "+493012345678"
@@ -106,6 +111,10 @@ def status_is(d, cid, *want):
     return c if c["status"] in want else None
 
 
+def branches(msgs):
+    return {re.search(r"^Via: .*;branch=([^;\s]+)", m, re.M).group(1) for m in msgs}
+
+
 def events(d, pid):
     r = d.api("GET", "/v1/phone-numbers/%s/events" % pid)
     assert r.status_code == 200, r.text
@@ -143,3 +152,332 @@ def test_answered_then_api_hangup(make_daemon, dns, sipp, tp, flag):  # noqa: F8
     # hanging up twice is no error: the call as it ended
     r = d.api("DELETE", "/v1/calls/" + c["id"])
     assert r.status_code == 200 and r.json()["status"] == "completed", r.text
+
+
+def test_digest_401_md5_qop(make_daemon, dns, sipp):  # noqa: F811
+    """401 with qop=auth for the trunk's realm: answered once, SIPp verifies the answer
+    (a wrong one would get 403), then the call is answered."""
+    s = sipp("out_auth401.xml")
+    d = gateway(make_daemon, dns(zone_for(s.port)))
+    import_number(d, username="acme", password="s3cret")
+    c = place(d)
+    wait_for(lambda: status_is(d, c["id"], "in_progress"), "in_progress")
+    assert d.api("POST", "/v1/calls/%s/hangup" % c["id"]).status_code == 200
+    assert s.wait() == 0
+    invs = s.messages("INVITE")
+    assert len(invs) == 2 and "Authorization: Digest" in invs[1], invs
+    assert "s3cret" not in d.log_text()
+
+
+def digest_2069(method, uri, user, realm, password, nonce):
+    h1 = hashlib.md5(("%s:%s:%s" % (user, realm, password)).encode()).hexdigest()
+    h2 = hashlib.md5(("%s:%s" % (method, uri)).encode()).hexdigest()
+    return hashlib.md5(("%s:%s:%s" % (h1, nonce, h2)).encode()).hexdigest()
+
+
+def test_digest_407_without_qop(make_daemon, dns, sipp):  # noqa: F811
+    """407 without qop (the RFC 2069 form): Proxy-Authorization with the right response,
+    checked here from SIPp's log (its verifyauth reads only Authorization)."""
+    s = sipp("out_auth407.xml")
+    d = gateway(make_daemon, dns(zone_for(s.port)))
+    import_number(d, username="acme", password="s3cret")
+    c = place(d)
+    wait_for(lambda: status_is(d, c["id"], "in_progress"), "in_progress")
+    assert d.api("DELETE", "/v1/calls/" + c["id"]).status_code == 200
+    assert s.wait() == 0
+    retry = s.messages("INVITE")[1]
+    m = re.search(r"^Proxy-Authorization: Digest (.*)$", retry, re.M)
+    assert m, retry
+    p = dict(re.findall(r'(\w+)="?([^",]*)"?', m.group(1)))
+    assert p["username"] == "acme" and p["realm"] == "carrier.test", p
+    assert "qop" not in p and "nc" not in p, p
+    uri = "sip:%s@carrier.test" % CALLEE
+    assert p["uri"] == uri
+    assert p["response"] == digest_2069("INVITE", uri, "acme", "carrier.test", "s3cret",
+                                        "9b1c0d2e3f405162")
+    # CSeq + 1, same Call-ID (RFC 3261 §22.2)
+    first = s.messages("INVITE")[0]
+    cid = re.search(r"^Call-ID: (\S+)", first, re.M).group(1)
+    assert re.search(r"^Call-ID: %s" % re.escape(cid), retry, re.M)
+    assert call(d, c["id"])["sip_call_id"] == cid
+
+
+def test_wrong_password_fails_with_credentials_hint(make_daemon, dns, sipp):  # noqa: F811
+    s = sipp("out_authwrong.xml")
+    d = gateway(make_daemon, dns(zone_for(s.port)))
+    pid = import_number(d, username="acme", password="not-the-password")
+    c = place(d)
+    end = wait_for(lambda: status_is(d, c["id"], "failed"), "failed")
+    assert end["final_status"] == 401 and end["end_reason"] == "auth_failed", end
+    assert "password" in end["hint"] and "outbound_trunk.password" in end["hint"], end
+    assert s.wait() == 0
+    assert len(s.messages("INVITE")) == 2  # answered once, never twice
+    ev = event_of(d, pid, "outbound_auth_failed")
+    assert ev["hint"] == end["hint"] and ev["details"]["status"] == 401
+    assert ev["details"]["call_id"] == c["id"]
+    assert "not-the-password" not in d.log_text()
+
+
+def test_busy(make_daemon, dns, sipp):  # noqa: F811
+    s = sipp("out_busy.xml")
+    d = gateway(make_daemon, dns(zone_for(s.port)))
+    pid = import_number(d)
+    c = place(d)
+    end = wait_for(lambda: status_is(d, c["id"], "busy"), "busy")
+    assert end["final_status"] == 486 and end["sip_reason"] == "Busy Here", end
+    assert end["answered_at"] is None and end["ended_at"]
+    assert s.wait() == 0
+    assert event_of(d, pid, "outbound_busy")["details"]["status"] == 486
+
+
+def test_not_found_names_the_number_format(make_daemon, dns, sipp):  # noqa: F811
+    s = sipp("out_404.xml")
+    d = gateway(make_daemon, dns(zone_for(s.port)))
+    pid = import_number(d)
+    c = place(d)
+    end = wait_for(lambda: status_is(d, c["id"], "failed"), "failed")
+    assert end["final_status"] == 404 and end["end_reason"] == "destination_invalid", end
+    assert CALLEE in end["hint"] and "number_format" in end["hint"], end
+    assert s.wait() == 0
+    event_of(d, pid, "outbound_destination_invalid")
+
+
+def test_no_answer_sends_cancel(make_daemon, dns, sipp):  # noqa: F811
+    s = sipp("out_noanswer.xml")
+    d = gateway(make_daemon, dns(zone_for(s.port)))
+    pid = import_number(d)
+    c = place(d, ringing_timeout_s=1)
+    wait_for(lambda: status_is(d, c["id"], "ringing", "no_answer"), "ringing")
+    end = wait_for(lambda: status_is(d, c["id"], "no_answer"), "no_answer")
+    assert end["end_reason"] == "no_answer" and end["answered_at"] is None, end
+    assert "1 s" in end["hint"], end
+    assert s.wait() == 0  # SIPp saw the CANCEL and the ACK for its 487
+    assert len(s.messages("CANCEL")) == 1
+    # the 487 lands in the record once it came
+    wait_for(lambda: call(d, c["id"])["final_status"] == 487, "final_status 487")
+    event_of(d, pid, "outbound_no_answer")
+
+
+def test_early_media_183_then_bare_200(make_daemon, dns, sipp):  # noqa: F811
+    """183 with SDP rings the call; the 200 without SDP is answered with the 183's."""
+    s = sipp("out_early.xml")
+    d = gateway(make_daemon, dns(zone_for(s.port)))
+    import_number(d)
+    c = place(d)
+    live = wait_for(lambda: status_is(d, c["id"], "in_progress"), "in_progress")
+    assert live["codec"] == "PCMU", live
+    assert d.api("POST", "/v1/calls/%s/hangup" % c["id"]).status_code == 200
+    assert s.wait() == 0
+
+
+def test_503_then_second_srv_target(make_daemon, dns, sipp):  # noqa: F811
+    """RFC 3263 §4.3: a 503 from the first SRV target moves the INVITE to the next."""
+    first = sipp("out_503.xml")
+    second = sipp("out_answer.xml")
+    d = gateway(make_daemon, dns(zone_for(first.port, second.port)))
+    import_number(d)
+    c = place(d)
+    wait_for(lambda: status_is(d, c["id"], "in_progress"), "in_progress")
+    assert d.api("POST", "/v1/calls/%s/hangup" % c["id"]).status_code == 200
+    assert first.wait() == 0 and second.wait() == 0
+    # one INVITE each (UDP retransmissions of the first carry its branch again)
+    assert len(branches(first.messages("INVITE"))) == 1
+    assert len(branches(second.messages("INVITE"))) == 1
+    assert branches(first.messages("INVITE")) != branches(second.messages("INVITE"))
+
+
+# ---- a Python TLS UAS: certificates, a SHA-256 challenge, SDES and SRTP media ----
+
+class Carrier(PyUas):
+    """PyUas whose handler also gets the body: handler(start, hdrs, body) -> [bytes]."""
+
+    def handle(self, data, send):
+        start, hdrs, body = parse(data)
+        self.seen.append((start, hdrs))
+        for out in self.handler(start, hdrs, body):
+            send(out)
+
+
+def reply(start, hdrs, code, extra="", body=b"", port=None):
+    r = response(start, hdrs, code, extra).decode()
+    head = r[:r.index("Content-Length:")]
+    if port is not None and code.startswith("200") and start.startswith("INVITE"):
+        head = head.replace("<sip:uas@127.0.0.1>",
+                            "<sip:uas@127.0.0.1:%d;transport=tls>" % port)
+    if body:
+        head += "Content-Type: application/sdp\r\n"
+    return (head + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body
+
+
+def tls_gateway(make_daemon, dns, port, ca=None):
+    z = zone_for(port, tp="tls")
+    extra = {"TRUNKLINE_SIP_TLS_CA_FILE": ca} if ca else {}
+    return gateway(make_daemon, dns(z), extra)
+
+
+def test_tls_sha256_sdes_srtp_echo(make_daemon, dns, tmp_path):
+    """TLS verified against the trunk's address, a SHA-256 digest challenge, our RTP/SAVP
+    offer answered with SDES, and SRTP both ways: the echo agent's audio comes back."""
+    ctx, ca = make_ca(str(tmp_path), ["DNS:carrier.test", "IP:127.0.0.1"])
+    rtp = RtpClient()
+    state = {}
+
+    def h(start, hdrs, body):
+        method = start.split(" ")[0]
+        if method == "INVITE":
+            cred = hdrs.get("authorization")
+            if not cred:
+                return [reply(start, hdrs, "401 Unauthorized",
+                              'WWW-Authenticate: Digest realm="carrier.test", nonce="5e6f71", '
+                              'qop="auth", algorithm=SHA-256\r\n')]
+            ok, d = digest_ok(cred[0], "INVITE", "s3cret", "SHA-256")
+            state["cred"] = d
+            if not ok:
+                return [reply(start, hdrs, "403 Forbidden")]
+            offer = body.decode()
+            state["offer"] = offer
+            gw_ip, gw_port, _, _, _, _ = parse_answer(offer)
+            suite, gw_key = parse_cryptos(offer)[1]
+            ours = os.urandom(30)
+            rtp.set_remote(gw_ip, gw_port)
+            rtp.set_srtp(ours, gw_key, suite)
+            ans = sdp_offer(rtp.port, srtp_key=ours, suite=suite, tag=1).encode()
+            return [reply(start, hdrs, "200 OK", body=ans, port=uas.port)]
+        if method == "BYE":
+            state["bye"] = True
+            return [reply(start, hdrs, "200 OK")]
+        return []
+
+    uas = Carrier(h, ctx)
+    try:
+        d = tls_gateway(make_daemon, dns, uas.port, ca)
+        import_number(d, transport="tls", media="required", username="acme", password="s3cret")
+        c = place(d)
+        live = wait_for(lambda: status_is(d, c["id"], "in_progress"), "in_progress")
+        assert live["media_encryption"] == "srtp" and live["codec"] == "PCMU", live
+        assert state["cred"]["algorithm"] == "SHA-256" and state["cred"]["realm"] == "carrier.test"
+        assert "m=audio" in state["offer"] and "RTP/SAVP" in state["offer"]
+        frames = known_sequence(25, seed=3)
+        rtp.run(frames)
+        assert echoed(frames, rtp.audio_bytes()), "no SRTP echo"
+        r = d.api("POST", "/v1/calls/%s/hangup" % c["id"])
+        assert r.status_code == 200 and r.json()["status"] == "completed", r.text
+        wait_for(lambda: state.get("bye"), "BYE over the TLS connection")
+    finally:
+        uas.stop()
+        rtp.close()
+    assert not uas.errors, uas.errors
+    assert "s3cret" not in d.log_text()
+
+
+@pytest.mark.parametrize("case", ["wrong-name", "untrusted"])
+def test_tls_certificate_refused(make_daemon, dns, tmp_path, case):
+    names = ["DNS:other.example"] if case == "wrong-name" else ["DNS:carrier.test"]
+    ctx, ca = make_ca(str(tmp_path), names)
+    uas = Carrier(lambda s, h, b: [reply(s, h, "200 OK")], ctx)
+    try:
+        d = tls_gateway(make_daemon, dns, uas.port, ca if case == "wrong-name" else None)
+        pid = import_number(d, transport="tls", media="required")
+        c = place(d)
+        end = wait_for(lambda: status_is(d, c["id"], "failed"), "failed")
+    finally:
+        uas.stop()
+    assert end["end_reason"] == "trunk_unreachable" and "TLS" in end["hint"], end
+    assert "carrier.test" in end["hint"]
+    ev = event_of(d, pid, "trunk_unreachable")
+    assert ev["details"]["step"] == "tls", ev
+    assert not uas.seen  # nothing was sent: not in the clear, not to a wrong host
+
+
+# ---- every other failure: a status, an event and a hint that names what to change ----
+
+@pytest.mark.parametrize("code,status,ev,words", [
+    ("403 Forbidden", "failed", "outbound_forbidden", "caller ID"),
+    ("488 Not Acceptable Here", "failed", "media_encryption_mismatch",
+     "media_encryption to allowed"),
+    ("503 Service Unavailable", "failed", "trunk_unreachable", "503"),
+    ("408 Request Timeout", "failed", "trunk_unreachable", "408"),
+    ("480 Temporarily Unavailable", "no_answer", "outbound_no_answer", "480"),
+    ("600 Busy Everywhere", "busy", "outbound_busy", "busy"),
+])
+def test_final_responses(make_daemon, dns, code, status, ev, words):
+    uas = PyUas(lambda s, h: [response(s, h, code)] if s.startswith("INVITE") else [])
+    try:
+        d = gateway(make_daemon, dns(zone_for(uas.port)))
+        pid = import_number(d, media="required" if code.startswith("488") else "disabled")
+        c = place(d)
+        end = wait_for(lambda: status_is(d, c["id"], status), status)
+    finally:
+        uas.stop()
+    assert end["final_status"] == int(code[:3]) and end["sip_reason"] == code[4:], end
+    assert words in end["hint"], end
+    e = event_of(d, pid, ev)
+    assert e["details"]["status"] == int(code[:3]) and e["hint"] == end["hint"], e
+
+
+def test_unreachable_steps(make_daemon, dns):
+    """DNS (no such name), connect (TCP refused), timeout (UDP to a silent port): each named
+    in the event's details and in the hint."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    closed = free_port()
+    zone = zone_for(silent.getsockname()[1], tp="udp", name="silent.test")
+    zone.update(zone_for(closed, tp="tcp", name="refused.test"))
+    d = gateway(make_daemon, dns(zone), {"TRUNKLINE_SIP_T1_MS": "50"})
+    try:
+        cases = [("nxdomain.test", "udp", "dns", "does not resolve"),
+                 ("refused.test", "tcp", "connect", "No TCP connection"),
+                 ("silent.test", "udp", "timeout", "never answered")]
+        for i, (address, tp, step, words) in enumerate(cases):
+            pid = import_number(d, address=address, transport=tp, number="+4930123456%02d" % i)
+            c = place(d, frm="+4930123456%02d" % i)
+            end = wait_for(lambda: status_is(d, c["id"], "failed"), "failed " + step)
+            assert end["end_reason"] == "trunk_unreachable" and words in end["hint"], end
+            e = event_of(d, pid, "trunk_unreachable")
+            assert e["details"]["step"] == step, e
+    finally:
+        silent.close()
+
+
+def test_agent_unreachable_places_no_invite(make_daemon, dns):
+    """The agent leg opens first: when it cannot, no INVITE goes out."""
+    uas = PyUas(lambda s, h: [response(s, h, "200 OK")] if s.startswith("INVITE") else [])
+    try:
+        d = gateway(make_daemon, dns(zone_for(uas.port)),
+                    {"TRUNKLINE_AGENT_ALLOW_NETWORKS": "127.0.0.0/8",
+                     "TRUNKLINE_AGENT_INSECURE_HOSTS": "127.0.0.1"})
+        r = d.api("POST", "/v1/agents", json={"name": "gone", "kind": "websocket",
+                                              "url": "ws://127.0.0.1:%d/" % free_port()})
+        assert r.status_code == 201, r.text
+        pid = import_number(d)
+        c = place(d, agent_id=r.json()["id"])
+        end = wait_for(lambda: status_is(d, c["id"], "failed"), "failed")
+        assert end["end_reason"] == "agent_unreachable" and "agent" in end["hint"], end
+        assert event_of(d, pid, "agent_unreachable")["details"]["step"] == "agent"
+    finally:
+        uas.stop()
+    assert not [s for s, _ in uas.seen if s.startswith("INVITE")]
+
+
+def test_shutdown_while_ringing(make_daemon, dns):
+    """SIGTERM while an outbound call rings: CANCEL on the wire, a clean exit (under ASan
+    also without leaks: the early session lets the call go), the record ended."""
+    def h(start, hdrs):
+        if start.startswith("INVITE"):
+            return [response(start, hdrs, "180 Ringing")]
+        if start.startswith("CANCEL"):
+            return [response(start, hdrs, "200 OK")]  # and never a 487: the stack stops
+        return []
+    uas = PyUas(h)
+    try:
+        d = gateway(make_daemon, dns(zone_for(uas.port)))
+        import_number(d)
+        c = place(d)
+        wait_for(lambda: status_is(d, c["id"], "ringing"), "ringing")
+        assert d.stop() == 0, d.log_text()[-3000:]
+        wait_for(lambda: [s for s, _ in uas.seen if s.startswith("CANCEL")], "CANCEL")
+        d.start()
+        end = call(d, c["id"])
+        assert end["end_reason"] == "shutdown" and end["status"] == "failed", end
+    finally:
+        uas.stop()
