@@ -128,12 +128,15 @@ def event_of(d, pid, code):
 
 # ---- the call itself: SIPp as the carrier ----
 
-@pytest.mark.parametrize("tp,flag", [("udp", "u1"), ("tcp", "t1")])
-def test_answered_then_api_hangup(make_daemon, dns, sipp, tp, flag):  # noqa: F811
+@pytest.mark.parametrize("tp,flag,fmt", [("udp", "u1", None), ("tcp", "t1", "no_plus")])
+def test_answered_then_api_hangup(make_daemon, dns, sipp, tp, flag, fmt):  # noqa: F811
+    """The INVITE as the carrier gets it (Request-URI, From, To, the trunk's and the call's
+    headers, our offer), the answer, and the API's hang-up (BYE)."""
     s = sipp("out_answer.xml", flag)
     d = gateway(make_daemon, dns(zone_for(s.port, tp=tp)))
-    pid = import_number(d, transport=tp)
-    c = place(d)
+    pid = import_number(d, transport=tp, number_format=fmt,
+                        headers=[{"name": "X-Account", "value": "4711"}])
+    c = place(d, headers=[{"name": "X-Campaign", "value": "spring"}])
     assert c["status"] == "queued" and c["direction"] == "outbound", c
     assert c["from"] == NUMBER and c["to"] == CALLEE and c["number_id"] == pid
     live = wait_for(lambda: status_is(d, c["id"], "in_progress"), "in_progress")
@@ -145,10 +148,14 @@ def test_answered_then_api_hangup(make_daemon, dns, sipp, tp, flag):  # noqa: F8
     assert end["status"] == "completed" and end["end_reason"] == "api_hangup", end
     assert s.wait() == 0  # SIPp saw the INVITE, our ACK, our BYE, in order
     inv = s.messages("INVITE")[0]
-    assert inv.startswith("INVITE sip:%s@carrier.test SIP/2.0" % CALLEE), inv
-    assert re.search(r"^From: <sip:\%s@carrier\.test>;tag=" % NUMBER, inv, re.M), inv
-    assert re.search(r"^To: <sip:\%s@carrier\.test>\r?$" % CALLEE, inv, re.M), inv
+    me, them = (NUMBER[1:], CALLEE[1:]) if fmt == "no_plus" else (NUMBER, CALLEE)
+    assert inv.startswith("INVITE sip:%s@carrier.test SIP/2.0" % them), inv
+    assert re.search(r"^From: <sip:%s@carrier\.test>;tag=" % re.escape(me), inv, re.M), inv
+    assert re.search(r"^To: <sip:%s@carrier\.test>\r?$" % re.escape(them), inv, re.M), inv
+    assert re.search(r"^X-Account: 4711\r?$", inv, re.M), inv
+    assert re.search(r"^X-Campaign: spring\r?$", inv, re.M), inv
     assert "m=audio " in inv and "RTP/AVP" in inv and "a=crypto" not in inv
+    assert live["sip_call_id"] and re.search(r"^Call-ID: %s" % live["sip_call_id"], inv, re.M)
     # hanging up twice is no error: the call as it ended
     r = d.api("DELETE", "/v1/calls/" + c["id"])
     assert r.status_code == 200 and r.json()["status"] == "completed", r.text
@@ -481,3 +488,72 @@ def test_shutdown_while_ringing(make_daemon, dns):
         assert end["end_reason"] == "shutdown" and end["status"] == "failed", end
     finally:
         uas.stop()
+
+
+# ---- the API: who may place a call, and what the request must say ----
+
+def test_place_refusals_name_the_field(make_daemon, dns):
+    d = gateway(make_daemon, dns({}))
+    pid = import_number(d, agent=False)
+
+    def refused(body, status, code, field=None, token=None):
+        r = d.api("POST", "/v1/calls", json=body, token=token)
+        assert r.status_code == status, r.text
+        e = r.json()["error"]
+        assert e["code"] == code and (field is None or e.get("field") == field), e
+        return e
+
+    e = refused({"from": NUMBER, "to": CALLEE}, 400, "invalid_field", "agent_id")
+    assert NUMBER in e["message"]
+    echo = echo_agent(d)
+    base = {"from": pid, "to": CALLEE, "agent_id": echo}
+    refused(dict(base, to="015112345678"), 400, "invalid_field", "to")
+    refused(dict(base, to=None), 400, "invalid_type", "to")
+    refused({"to": CALLEE}, 400, "invalid_field", "from")
+    refused(dict(base, **{"from": "+4930999999"}), 400, "invalid_field", "from")
+    refused(dict(base, **{"from": "pn_00000000000000000000000000"}), 400, "invalid_field", "from")
+    refused(dict(base, agent_id="ag_00000000000000000000000000"), 400, "invalid_field",
+            "agent_id")
+    refused(dict(base, headers=[{"name": "P-Asserted-Identity", "value": "x"}]), 400,
+            "invalid_field", "headers[0].name")
+    refused(dict(base, headers=[{"name": "X-A", "value": "1"}, {"name": "x-a", "value": "2"}]),
+            400, "invalid_field", "headers[1].name")
+    refused(dict(base, ringing_timeout_s=0), 400, "invalid_field", "ringing_timeout_s")
+    refused(dict(base, ringing_timeout_s=601), 400, "invalid_field", "ringing_timeout_s")
+    refused(dict(base, max_duration_s="60"), 400, "invalid_type", "max_duration_s")
+    refused(dict(base, parameters={"k": 1}), 400, "invalid_type")
+    refused(dict(base, callback="https://x"), 400, "unknown_field")
+    # roles: a member reads, never places
+    r = d.api("POST", "/v1/tokens", json={"role": "member", "name": "reader"})
+    assert r.status_code == 201, r.text
+    refused(base, 403, "forbidden", token=r.json()["token"])
+    # the plan gate of SIP imports
+    r = d.api("PATCH", "/v1/workspaces/" + d.workspace_id, json={"plan": "starter"},
+              token=d.operator_token)
+    assert r.status_code == 200, r.text
+    refused(base, 403, "plan_required")
+    # another workspace's number is no number at all
+    r = d.api("POST", "/v1/workspaces", json={"name": "other", "plan": "professional"},
+              token=d.operator_token)
+    assert r.status_code == 201, r.text
+    other = r.json()["id"]
+    r = d.api("POST", "/v1/calls", params={"workspace_id": other}, json={"from": NUMBER,
+              "to": CALLEE}, token=d.operator_token)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "from", r.text
+    # unknown calls
+    assert d.api("GET", "/v1/calls/ca_00000000000000000000000000").status_code == 404
+    assert d.api("POST", "/v1/calls/ca_00000000000000000000000000/hangup").status_code == 404
+    assert d.api("DELETE", "/v1/calls/ca_00000000000000000000000000").status_code == 404
+
+
+def test_api_cancels_a_ringing_call(make_daemon, dns, sipp):  # noqa: F811
+    s = sipp("out_noanswer.xml")
+    d = gateway(make_daemon, dns(zone_for(s.port)))
+    import_number(d)
+    c = place(d)
+    wait_for(lambda: status_is(d, c["id"], "ringing"), "ringing")
+    r = d.api("POST", "/v1/calls/%s/hangup" % c["id"])
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "canceled" and r.json()["end_reason"] == "api_hangup", r.text
+    assert s.wait() == 0 and len(s.messages("CANCEL")) == 1
+    wait_for(lambda: call(d, c["id"])["final_status"] == 487, "final_status 487")
