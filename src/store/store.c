@@ -2080,17 +2080,34 @@ struct pn_trunks {
  * stored number on replace, NULL on create, where there is no password to keep and the
  * codec has already required a password with a username. Free c with pn_trunks_free. */
 static int pn_trunks_make(struct tl_store *s, const struct tl_phone_number *n,
-                          const struct pn_stored *old, struct pn_trunks *c, struct tl_err *err)
+                          const struct pn_stored *old, struct pn_trunks *c, struct tl_warnings *w,
+                          struct tl_err *err)
 {
     /* an inbound trunk new with this request has no stored password to keep */
     bool had_in = old && old->n.has_inbound;
+    /* A stored password never follows a change of destination: whoever may edit the number
+     * must not be able to send the trunk's digest to a host of their choosing (the same
+     * rule as agent header values, tl_store_agent_update). It stays only when the request
+     * gives it again. */
+    bool moved = old && strcasecmp(old->n.outbound.address, n->outbound.address) != 0;
     int ret;
 
     memset(c, 0, sizeof *c);
-    ret = trunk_password(s, n->id, "outbound_password", "outbound_trunk",
-                         n->outbound.password_given, n->outbound.password,
-                         old ? n->outbound.username : "", old ? old->n.outbound.username : "",
-                         old ? &old->out_pw : NULL, &c->out_pw, err);
+    /* (a changed username needs a password anyway: trunk_password says so) */
+    if (moved && !n->outbound.password_given && old->out_pw.present &&
+        !strcmp(n->outbound.username, old->n.outbound.username)) {
+        tl_warn(w, "password_dropped", "outbound_trunk.password",
+                "The stored password was not kept: outbound_trunk.address changed from %s to %s, "
+                "and a stored password never follows a change of destination. Send the "
+                "password again (outbound_trunk.password) with the new address.",
+                old->n.outbound.address, n->outbound.address);
+        ret = 0;
+    } else {
+        ret = trunk_password(s, n->id, "outbound_password", "outbound_trunk",
+                             n->outbound.password_given, n->outbound.password,
+                             old ? n->outbound.username : "", old ? old->n.outbound.username : "",
+                             old ? &old->out_pw : NULL, &c->out_pw, err);
+    }
     if (ret == 0 && n->has_inbound)
         ret = trunk_password(s, n->id, "inbound_password", "inbound_trunk",
                              n->inbound.password_given, n->inbound.password,
@@ -2172,7 +2189,7 @@ int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct
 
     tl_id_new(n->id, "pn");
     n->created_at = n->updated_at = tl_now_ms();
-    ret = pn_trunks_make(s, n, NULL, &c, err);
+    ret = pn_trunks_make(s, n, NULL, &c, NULL, err);
     if (ret != 0)
         goto out;
 
@@ -2221,7 +2238,8 @@ int tl_store_number_get(struct tl_store *s, const char *workspace_id, const char
     return ret;
 }
 
-int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err)
+int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_warnings *w,
+                            struct tl_err *err)
 {
     static const char op[] = "number_replace";
     sqlite3_stmt *st = NULL;
@@ -2244,7 +2262,7 @@ int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struc
         if (ret != 0)
             goto out;
     }
-    ret = pn_trunks_make(s, n, old, &c, err);
+    ret = pn_trunks_make(s, n, old, &c, w, err);
     if (ret != 0)
         goto out;
     n->updated_at = tl_now_ms();

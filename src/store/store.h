@@ -279,7 +279,10 @@ int tl_store_agent_list(struct tl_store *s, const char *workspace_id, const stru
  *   (the API copies the stored one in when the request leaves it out). A trunk whose
  *   password_given is false keeps the stored password only when its username equals the
  *   stored username; a changed non-empty username without a password is EINVAL, 400
- *   "invalid_field" "<prefix>.password". The number itself and its source do not change.
+ *   "invalid_field" "<prefix>.password". A stored outbound password never follows a change
+ *   of outbound_trunk.address (compared case-insensitively): without a password in the
+ *   same request it is dropped, and a warning "password_dropped" in w (NULL: none) says so.
+ *   The number itself and its source do not change.
  * set_agent: agent_id "" unassigns.
  * release: only for source platform (else EINVAL, 409 "release_not_supported", message:
  *   delete instead); removes the number from the workspace.
@@ -288,7 +291,8 @@ int tl_store_agent_list(struct tl_store *s, const char *workspace_id, const stru
 int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err);
 int tl_store_number_get(struct tl_store *s, const char *workspace_id, const char *id,
                         struct tl_phone_number *out);
-int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err);
+int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_warnings *w,
+                            struct tl_err *err);
 int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, const char *id,
                               const char *agent_id, struct tl_phone_number *out,
                               struct tl_err *err);

@@ -776,7 +776,7 @@ static void test_number_get_and_tenancy(void **state)
     assert_int_equal(tl_store_number_release(f->s, wb, n->id, &err), ENOENT);
     struct tl_phone_number *r = new_number(wb, "+442071234567");
     strcpy(r->id, n->id);
-    assert_int_equal(tl_store_number_replace(f->s, r, &err), ENOENT);
+    assert_int_equal(tl_store_number_replace(f->s, r, NULL, &err), ENOENT);
     free(r);
     assert_int_equal(tl_store_number_get(f->s, wa, n->id, got), 0);
     assert_string_equal(got->agent_id, ag);
@@ -806,24 +806,51 @@ static void test_number_replace_password_rules(void **state)
     n->inbound.password_given = true;
     assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
 
-    /* 1. same usernames, no passwords given: both kept; label and agent replaced */
+    /* 1. same usernames and address (its case aside), no passwords given: both kept;
+     * label and agent replaced */
+    struct tl_warnings w = {0};
     put = new_number(ws, "+493012345678");
     strcpy(put->id, n->id);
     strcpy(put->label, "renamed");
     strcpy(put->agent_id, ag2);
     strcpy(put->outbound.username, "acme_trunk");
-    strcpy(put->outbound.address, "sip.telnyx.eu");
+    strcpy(put->outbound.address, "SIP.Telnyx.com");
     put->has_inbound = true;
     strcpy(put->inbound.username, "carrier_in");
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, put, &w, &err), 0);
+    assert_int_equal(w.n, 0);
     assert_true(put->outbound.has_password);
     assert_true(put->inbound.has_password);
     assert_string_equal(put->label, "renamed");
     assert_string_equal(put->agent_id, ag2);
     assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
     assert_string_equal(sec->outbound.password, PLAIN_PW);
+    assert_string_equal(sec->inbound.password, "inbound-pw-1");
+
+    /* 1b. a new address: the stored outbound password does not follow it (a warning says
+     * so); the inbound one is another trunk's and stays */
+    strcpy(put->outbound.address, "sip.telnyx.eu");
+    assert_int_equal(tl_store_number_replace(f->s, put, &w, &err), 0);
+    assert_int_equal(w.n, 1);
+    assert_string_equal(w.w[0].code, "password_dropped");
+    assert_string_equal(w.w[0].field, "outbound_trunk.password");
+    assert_non_null(strstr(w.w[0].message, "SIP.Telnyx.com to sip.telnyx.eu"));
+    assert_false(put->outbound.has_password);
+    assert_true(put->inbound.has_password);
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
+    assert_string_equal(sec->outbound.password, "");
+    assert_string_equal(sec->outbound.username, "acme_trunk");
     assert_string_equal(sec->outbound.address, "sip.telnyx.eu");
     assert_string_equal(sec->inbound.password, "inbound-pw-1");
+    /* 1c. given again with the move: kept, no warning */
+    memset(&w, 0, sizeof w);
+    strcpy(put->outbound.address, "sip.telnyx.com");
+    strcpy(put->outbound.password, PLAIN_PW);
+    put->outbound.password_given = true;
+    assert_int_equal(tl_store_number_replace(f->s, put, &w, &err), 0);
+    assert_int_equal(w.n, 0);
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
+    assert_string_equal(sec->outbound.password, PLAIN_PW);
     free(put);
 
     /* 2. outbound username changes without a password: refused, nothing changed */
@@ -833,7 +860,7 @@ static void test_number_replace_password_rules(void **state)
     strcpy(put->outbound.username, "new_user");
     put->has_inbound = true;
     strcpy(put->inbound.username, "carrier_in");
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), EINVAL);
     assert_int_equal(err.status, 400);
     assert_string_equal(err.code, "invalid_field");
     assert_string_equal(err.field, "outbound_trunk.password");
@@ -841,7 +868,7 @@ static void test_number_replace_password_rules(void **state)
     /* the same for inbound */
     strcpy(put->outbound.username, "acme_trunk");
     strcpy(put->inbound.username, "someone_else");
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), EINVAL);
     assert_string_equal(err.field, "inbound_trunk.password");
     assert_int_equal(tl_store_number_get(f->s, ws, n->id, sec), 0);
     assert_string_equal(sec->label, "renamed");
@@ -853,7 +880,7 @@ static void test_number_replace_password_rules(void **state)
     put->outbound.password_given = true;
     strcpy(put->inbound.username, "carrier_in");
     strcpy(put->agent_id, ag2);
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), 0);
     assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
     assert_string_equal(sec->outbound.username, "new_user");
     assert_string_equal(sec->outbound.password, "second-password");
@@ -865,7 +892,7 @@ static void test_number_replace_password_rules(void **state)
     put = new_number(ws, "+493012345678");
     strcpy(put->id, n->id);
     put->has_inbound = false;
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), 0);
     assert_false(put->outbound.has_password);
     assert_false(put->has_inbound);
     assert_string_equal(put->agent_id, "");
@@ -881,21 +908,21 @@ static void test_number_replace_password_rules(void **state)
     put->has_inbound = true;
     strcpy(put->inbound.username, "carrier_in");
     put->inbound.password_given = false;
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), EINVAL);
     assert_string_equal(err.field, "inbound_trunk.password");
 
     /* 6. number and source are not changed by a replace; a foreign agent is refused */
     put->has_inbound = false;
     strcpy(put->number, "+10000000000");
     put->source = TL_SOURCE_PLATFORM;
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), 0);
     assert_string_equal(put->number, "+493012345678");
     assert_int_equal(put->source, TL_SOURCE_SIP_TRUNK);
     char other[TL_ID_MAX], foreign[TL_ID_MAX];
     make_ws(f->s, TL_PLAN_PROFESSIONAL, other);
     make_agent(f->s, other, foreign);
     strcpy(put->agent_id, foreign);
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), EINVAL);
     assert_string_equal(err.field, "agent_id");
     free(put);
     free(sec);
