@@ -6,6 +6,7 @@ where SIPp cannot check what we need (Proxy-Authorization, SHA-256, TLS, SRTP me
 Every wait is for a condition with a deadline (the call's status, a process exit, a
 message); no timing thresholds."""
 import hashlib
+import json
 import os
 import re
 import socket
@@ -557,3 +558,48 @@ def test_api_cancels_a_ringing_call(make_daemon, dns, sipp):  # noqa: F811
     assert r.json()["status"] == "canceled" and r.json()["end_reason"] == "api_hangup", r.text
     assert s.wait() == 0 and len(s.messages("CANCEL")) == 1
     wait_for(lambda: call(d, c["id"])["final_status"] == 487, "final_status 487")
+
+
+# ---- the CLI, one end to the other ----
+
+def test_cli_end_to_end(make_daemon, dns, sipp):  # noqa: F811
+    """numbers import → calls place --wait (answered) → calls list / show → calls hangup,
+    against SIPp as the carrier; then a busy callee: --wait exits 1 and says why."""
+    from test_cli import cli, ok
+    s = sipp("out_answer.xml")
+    busy = sipp("out_busy.xml")
+    z = zone_for(s.port)
+    z.update(zone_for(busy.port, name="busy.test"))
+    d = gateway(make_daemon, dns(z))
+    echo = echo_agent(d)
+    ok(cli(d, "numbers", "import", NUMBER, "--address", "carrier.test", "--transport", "udp",
+           "--media-encryption", "disabled", "--agent", echo, "--number-format", "e164"))
+    p = ok(cli(d, "calls", "place", CALLEE, "--from", NUMBER, "--param", "customer=4711",
+               "--header", "X-Campaign: spring", "--ringing-timeout", "20", "--wait"))
+    assert re.search(r"^status:\s+in_progress$", p.stdout, re.M), p.stdout
+    cid = re.search(r"^id:\s+(ca_\w+)$", p.stdout, re.M).group(1)
+    p = ok(cli(d, "calls", "list"))
+    header, row = p.stdout.splitlines()[:2]
+    assert header.split() == ["ID", "DIRECTION", "STATUS", "FROM", "TO", "SIP", "CREATED"]
+    assert cid in row and "outbound" in row and "in_progress" in row and CALLEE in row, row
+    p = ok(cli(d, "calls", "show", cid, "--json"))
+    assert json.loads(p.stdout)["status"] == "in_progress"
+    p = ok(cli(d, "calls", "hangup", cid))
+    assert re.search(r"^status:\s+completed$", p.stdout, re.M), p.stdout
+    assert s.wait() == 0
+    assert re.search(r"^X-Campaign: spring\r?$", s.messages("INVITE")[0], re.M)
+
+    ok(cli(d, "numbers", "import", "+493012345699", "--address", "busy.test", "--transport",
+           "udp", "--media-encryption", "disabled", "--agent", echo))
+    p = cli(d, "calls", "place", CALLEE, "--from", "+493012345699", "--wait")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert re.search(r"^status:\s+busy$", p.stdout, re.M) and "486" in p.stdout, p.stdout
+    assert busy.wait() == 0
+    # usage errors name the flag
+    p = cli(d, "calls", "place", CALLEE)
+    assert p.returncode == 2 and "--from" in p.stderr, p.stderr
+    p = cli(d, "calls", "place", CALLEE, "--from", NUMBER, "--param", "novalue")
+    assert p.returncode == 2 and "KEY=VALUE" in p.stderr, p.stderr
+    # an API refusal: the field, exit 1
+    p = cli(d, "calls", "place", "0151", "--from", NUMBER)
+    assert p.returncode == 1 and "to" in p.stderr, p.stderr
