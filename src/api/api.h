@@ -24,6 +24,9 @@ struct tl_api_config {
     unsigned sip_t1_ms;
     const char *agent_allow_networks; /* net/guard.h allow-list ("" = none) */
     const char *agent_insecure_hosts; /* ws:// accepted for these hosts ("" = none) */
+    /* E.164 prefixes outbound calls never reach, comma-separated (toll fraud; NULL/"":
+     * none). A bad list fails tl_api_start. */
+    const char *outbound_deny_prefixes;
 };
 
 /* What the API may ask of live calls, answered by the loop thread (call/control.c);
@@ -49,6 +52,9 @@ struct tl_api_calls {
                     struct tl_call_record *rec);
     /* Waits until the records queued so far are in the store (a call that just ended). */
     void (*flush)(void *arg);
+    /* Records a diagnostic event (a call refused before it exists); source: its key for
+     * the recorder's rate limits when it names no number. */
+    void (*event)(void *arg, const struct tl_event *e, const char *source);
 };
 
 struct tl_api;

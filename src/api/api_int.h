@@ -16,6 +16,8 @@
 
 struct tl_api_job;
 
+#define TL_DENY_MAX 256 /* outbound_deny_prefixes entries */
+
 struct tl_api {
     struct MHD_Daemon *mhd;
     struct tl_store *store;
@@ -38,6 +40,9 @@ struct tl_api {
     unsigned n_checks; /* trunk checks admitted and not yet answered */
     bool stopping;
     struct tl_api_calls calls; /* live-call control (the daemon sets it); fn NULL: none */
+    /* outbound_deny_prefixes, parsed once (read only after start) */
+    size_t n_deny;
+    char deny[TL_DENY_MAX][TL_PREFIX_MAX + 1];
 };
 
 /* Resolves host (getaddrinfo, at most ~2 s) and checks every address with the guard.

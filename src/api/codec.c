@@ -827,7 +827,7 @@ int tl_codec_call_order_decode(const json_t *j, struct tl_call_order *out, struc
 
 /* ---- workspaces ---- */
 
-static const char *const workspace_members[] = {"name", "plan", "region"};
+static const char *const workspace_members[] = {"name", "plan", "region", "outbound_prefixes"};
 
 int tl_codec_workspace_decode(const json_t *j, bool is_create, struct tl_workspace *out,
                               struct tl_err *err)
@@ -861,6 +861,30 @@ int tl_codec_workspace_decode(const json_t *j, bool is_create, struct tl_workspa
         if ((rc = tl_valid_region(region, "region", err)))
             return rc;
         tl_strlcpy(out->region, region, sizeof out->region);
+    }
+    /* where outbound calls may go: null or [] = the country codes of its own numbers */
+    json_t *pv = json_object_get(j, "outbound_prefixes");
+    if (pv && !json_is_null(pv) && !json_is_array(pv))
+        return type_err(err, "outbound_prefixes", "an array of E.164 prefixes", pv);
+    if (pv) {
+        if (json_array_size(pv) > TL_PREFIXES_MAX)
+            return fail(err, "invalid_field", "outbound_prefixes",
+                        "outbound_prefixes: at most %d are allowed; this request has %zu",
+                        TL_PREFIXES_MAX, json_array_size(pv));
+        out->n_out_prefixes = 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(pv, i, e)
+        {
+            char f[FIELD_CAP];
+            indexed(f, sizeof f, "outbound_prefixes", i);
+            if (!json_is_string(e))
+                return type_err(err, f, "a string (+49, or + for every number)", e);
+            if ((rc = tl_valid_prefix(json_string_value(e), f, err)))
+                return rc;
+            tl_strlcpy(out->out_prefixes[out->n_out_prefixes++], json_string_value(e),
+                       TL_PREFIX_MAX + 1);
+        }
     }
     return 0;
 }
@@ -1089,6 +1113,11 @@ json_t *tl_codec_workspace_encode(const struct tl_workspace *w)
     set(o, "name", json_string(w->name), &bad);
     set(o, "plan", json_string(tl_plan_name(w->plan)), &bad);
     set(o, "region", json_string(w->region), &bad);
+    json_t *pa = json_array();
+    for (size_t i = 0; pa && i < w->n_out_prefixes && i < TL_PREFIXES_MAX; i++)
+        if (json_array_append_new(pa, json_string(w->out_prefixes[i])))
+            bad = true;
+    set(o, "outbound_prefixes", pa, &bad);
     set(o, "created_at", iso_time(w->created_at), &bad);
     set(o, "updated_at", iso_time(w->updated_at), &bad);
     return finish(o, bad);

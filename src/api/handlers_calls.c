@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "api/codec.h"
+#include "store/records.h"
 
 /* the live-call functions the daemon set (a copy: set and cleared under the lock) */
 static struct tl_api_calls calls_of(struct tl_api *a)
@@ -120,6 +121,77 @@ static int call_number(struct tl_api_req *r, const char *ws, const char *from,
     return rc;
 }
 
+/* A refusal the API decides (before the call exists): an event on the number, with the
+ * same hint the answer's message carries. */
+static void refusal_event(struct tl_api_req *r, const struct tl_phone_number *n, const char *code,
+                          const char *hint, int status, const char *to)
+{
+    struct tl_api_calls calls = calls_of(r->api);
+    struct tl_event *e = calloc(1, sizeof *e);
+    if (!calls.event || !e) {
+        free(e);
+        return;
+    }
+    tl_strlcpy(e->workspace_id, n->workspace_id, sizeof e->workspace_id);
+    tl_strlcpy(e->number_id, n->id, sizeof e->number_id);
+    tl_strlcpy(e->code, code, sizeof e->code);
+    tl_strlcpy(e->hint, hint, sizeof e->hint);
+    snprintf(e->message, sizeof e->message, "outbound call from %s to %s refused (%d %s)",
+             n->number, to, status, code);
+    snprintf(e->details, sizeof e->details, "{\"status\":%d,\"source\":\"api\",\"to\":\"%s\"}",
+             status, to); /* to: E.164, checked by the codec */
+    calls.event(calls.arg, e, "api");
+    free(e);
+}
+
+/* Toll-fraud guards on the destination (docs/calls.md): never a premium-rate or
+ * satellite range of the deny list; else the country codes of the workspace's own numbers,
+ * widened by the prefixes the operator allowed it. -1 with out filled. */
+static int destination_check(struct tl_api_req *r, const struct tl_workspace *w,
+                             const struct tl_call_request *rq, struct tl_api_resp *out)
+{
+    const char *to = rq->order.to, *hit = NULL;
+    char hint[TL_EVENT_HINT_MAX + 1];
+    if (tl_prefix_match(to, (const char(*)[TL_PREFIX_MAX + 1]) r->api->deny, r->api->n_deny,
+                        &hit)) {
+        snprintf(hint, sizeof hint,
+                 "%s is in a premium-rate or high-cost range (%s) that this gateway never calls "
+                 "(its outbound_deny_prefixes setting), a guard against toll fraud. The "
+                 "operator changes that list.",
+                 to, hit);
+    } else {
+        char(*allowed)[TL_PREFIX_MAX + 1] = calloc(2 * TL_PREFIXES_MAX, sizeof *allowed);
+        size_t n = 0;
+        int rc = allowed ? tl_store_workspace_country_codes(r->store, w->id, allowed,
+                                                            TL_PREFIXES_MAX, &n)
+                         : ENOMEM;
+        if (rc) {
+            free(allowed);
+            tl_api_fail_rc(out, rc, NULL);
+            return -1;
+        }
+        for (size_t i = 0; i < w->n_out_prefixes && i < TL_PREFIXES_MAX; i++)
+            tl_strlcpy(allowed[n++], w->out_prefixes[i], TL_PREFIX_MAX + 1);
+        bool ok = tl_prefix_match(to, (const char(*)[TL_PREFIX_MAX + 1]) allowed, n, NULL);
+        char list[2 * TL_PREFIXES_MAX * (TL_PREFIX_MAX + 2) + 1] = "";
+        for (size_t i = 0, used = 0; !ok && i < n && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                                     allowed[i]);
+        free(allowed);
+        if (ok)
+            return 0;
+        snprintf(hint, sizeof hint,
+                 "%s is outside the destinations this workspace may call (%s): the country codes "
+                 "of its own numbers and what the operator added, a guard against toll fraud. "
+                 "The operator widens them: PATCH /v1/workspaces/%s {\"outbound_prefixes\": "
+                 "[\"+44\"]}.",
+                 to, list[0] ? list : "none", w->id);
+    }
+    refusal_event(r, &rq->number, TL_EV_DESTINATION_NOT_ALLOWED, hint, 403, to);
+    tl_api_error(out, 403, "destination_not_allowed", "to", "%s", hint);
+    return -1;
+}
+
 void tl_h_call_place(struct tl_api_req *r, struct tl_api_resp *out)
 {
     struct tl_err err = {0};
@@ -170,6 +242,8 @@ void tl_h_call_place(struct tl_api_req *r, struct tl_api_resp *out)
             tl_api_fail_rc(out, rc, NULL);
         goto out;
     }
+    if (destination_check(r, &w, rq, out))
+        goto out;
     tl_store_account_sid(r->store, ws, rq->account_sid);
     struct tl_api_calls calls = calls_of(r->api);
     if (!calls.place) {
@@ -196,6 +270,18 @@ void tl_h_call_place(struct tl_api_req *r, struct tl_api_resp *out)
     case EINVAL:
         tl_api_error(out, 400, "invalid_field", "agent_id",
                      "the agent's kind cannot take calls on this gateway");
+        break;
+    case EBUSY: /* the loop wrote the event */
+        tl_api_error(out, 429, "outbound_rate", "",
+                     "the workspace has as many outbound calls going as it may "
+                     "(outbound_calls_per_workspace); try again when one has ended");
+        out->retry_after = "10";
+        break;
+    case EAGAIN:
+        tl_api_error(out, 429, "outbound_rate", "",
+                     "the workspace has started as many outbound calls this minute as it may "
+                     "(outbound_calls_per_minute); try again later");
+        out->retry_after = "10";
         break;
     case ETIMEDOUT:
         tl_api_error(out, 503, "busy", "", "the gateway did not take the call in time; try again");

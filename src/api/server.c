@@ -944,6 +944,10 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
                             "agent_allow_networks", err);
     if (rc)
         goto out;
+    rc = tl_prefix_list_parse(cfg->outbound_deny_prefixes, a->deny, TL_DENY_MAX, &a->n_deny,
+                              "outbound_deny_prefixes", err);
+    if (rc)
+        goto out;
 
     /* epoll scales to the connection limit in one thread; the generic fallback is for
      * builds of libmicrohttpd without it */

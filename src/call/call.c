@@ -46,6 +46,7 @@ static void call_free(struct tl_call *c)
         tl_sip_digest_server_wipe(l->dsrv);
         free(l->dsrv);
         tl_call_rate_free(l->rate);
+        free(l->buckets);
         free(l);
     }
 }
@@ -106,6 +107,16 @@ void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const ch
     va_start(ap, fmt);
     event_v(l, rt ? rt->workspace_id : NULL, rt ? rt->number_id : NULL, "refused", code, hint,
             source, status, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void tl__call_event_n(struct tl_call_layer *l, const char *workspace_id, const char *number_id,
+                      const char *code, const char *hint, int status, const char *extra,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    event_v(l, workspace_id, number_id, "refused", code, hint, "api", status, extra, fmt, ap);
     va_end(ap);
 }
 
@@ -882,6 +893,7 @@ void tl_call_layer_close(struct tl_call_layer *l)
         tl_sip_digest_server_wipe(l->dsrv);
         free(l->dsrv);
         tl_call_rate_free(l->rate);
+        free(l->buckets);
         free(l);
     }
 }

@@ -84,6 +84,10 @@ struct tl_call_layer {
     struct tl_call_rate *rate;
     struct tl_sdp sdp_a, sdp_b; /* scratch (22 KB each): the loop thread is single */
     struct tl_sip_sess_h out_h; /* outbound calls' session callbacks (outbound.c) */
+    /* outbound calls per minute, one bucket per workspace that placed calls (outbound.c);
+     * as many as there are workspaces, which only the operator creates */
+    struct tl_call_bucket *buckets;
+    size_t n_buckets, cap_buckets;
 };
 
 extern const struct tl_sip_sess_h tl__call_sess_h;
@@ -111,6 +115,10 @@ void tl__call_event_c(struct tl_call *c, const char *code, const char *hint, int
 void tl__call_event_cx(struct tl_call *c, const char *code, const char *hint, int status,
                        const char *extra, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* Queues a diagnostic event of a number by its ids (a call refused before it exists). */
+void tl__call_event_n(struct tl_call_layer *l, const char *workspace_id, const char *number_id,
+                      const char *code, const char *hint, int status, const char *extra,
+                      const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 /* Queues a diagnostic event; rt NULL = operator level. fmt: the message. */
 void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const char *code,
                     const char *hint, const char *source, int status, const char *fmt, ...)

@@ -675,6 +675,15 @@ static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
 
 /* ---- placing ---- */
 
+/* Toll-fraud guards: a stolen token must not become an expensive phone bill. A
+ * workspace's concurrent outbound calls, and the calls it starts per minute (a token
+ * bucket that holds one minute's worth and refills continuously). */
+struct tl_call_bucket {
+    char ws[TL_ID_MAX];
+    double tokens;
+    uint64_t at_ms;
+};
+
 static size_t ws_outbound(const struct tl_call_layer *l, const char *ws)
 {
     size_t n = 0;
@@ -683,13 +692,69 @@ static size_t ws_outbound(const struct tl_call_layer *l, const char *ws)
     return n;
 }
 
+/* true when the workspace may start one more call now (and it is counted) */
+static bool bucket_take(struct tl_call_layer *l, const char *ws, uint64_t now)
+{
+    uint32_t per_min = l->cfg.out_calls_per_minute;
+    struct tl_call_bucket *b = NULL;
+    for (size_t i = 0; i < l->n_buckets && !b; i++)
+        if (!strcmp(l->buckets[i].ws, ws))
+            b = &l->buckets[i];
+    if (!b) {
+        if (l->n_buckets == l->cap_buckets) {
+            size_t cap = l->cap_buckets ? 2 * l->cap_buckets : 8;
+            struct tl_call_bucket *nb = realloc(l->buckets, cap * sizeof *nb);
+            if (!nb)
+                return false; /* no memory: refuse rather than not count */
+            l->buckets = nb;
+            l->cap_buckets = cap;
+        }
+        b = &l->buckets[l->n_buckets++];
+        tl_strlcpy(b->ws, ws, sizeof b->ws);
+        b->tokens = per_min;
+        b->at_ms = now;
+    }
+    b->tokens += (double)(now - b->at_ms) * per_min / 60000.0;
+    if (b->tokens > per_min)
+        b->tokens = per_min;
+    b->at_ms = now;
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
+}
+
+/* 429 outbound_rate: refused before the call exists, an event on the number says so */
+static int refuse_rate(struct tl_call_layer *l, const struct tl_call_request *rq, int err,
+                       const char *what, uint32_t cap)
+{
+    char hint[TL_EVENT_HINT_MAX + 1];
+    hintf(hint,
+          "An outbound call from %s to %s was refused: the workspace reached its limit of %u %s "
+          "(a guard against toll fraud: a stolen token must not become a phone bill). Wait for "
+          "calls to end, or have the operator raise the limit; if these calls are not yours, "
+          "revoke the tokens of the workspace.",
+          rq->number.number, rq->order.to, cap, what);
+    tl_warnl("call", "outbound.rate", "workspace=%s number_id=%s what=\"%s\"",
+             rq->number.workspace_id, rq->number.id, what);
+    tl__call_event_n(l, rq->number.workspace_id, rq->number.id, TL_EV_OUTBOUND_RATE, hint, 429,
+                     NULL, "outbound call to %s refused (429 outbound_rate): %u %s reached",
+                     rq->order.to, cap, what);
+    return err;
+}
+
 int tl__call_place(struct tl_call_layer *l, struct tl_call_request *rq, struct tl_call_record *rec)
 {
     if (l->closing)
         return ESHUTDOWN;
     if (l->cfg.max_calls && l->n >= l->cfg.max_calls)
         return ENOSPC;
-    (void)ws_outbound;
+    const char *ws = rq->number.workspace_id;
+    if (l->cfg.out_calls_per_workspace && ws_outbound(l, ws) >= l->cfg.out_calls_per_workspace)
+        return refuse_rate(l, rq, EBUSY, "concurrent outbound calls",
+                           l->cfg.out_calls_per_workspace);
+    if (l->cfg.out_calls_per_minute && !bucket_take(l, ws, tl_sip_stack_now(l->cfg.stack)))
+        return refuse_rate(l, rq, EAGAIN, "outbound calls per minute", l->cfg.out_calls_per_minute);
     const struct tl_agent_ops *aops = NULL;
     if (rq->agent.kind == TL_AGENT_WEBSOCKET && l->cfg.agent_env)
         aops = &tl_agent_websocket;

@@ -1,6 +1,7 @@
 /* Settings: one table, three sources. The table is the documentation too:
  * `trunkline config` prints it, and a test checks docs/configuration.md against it. */
 #include "daemon/config.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -121,6 +122,16 @@ static const struct setting settings[] = {
       "Most concurrent calls on this gateway; more INVITEs get 503 with Retry-After."),
     S(max_calls_per_workspace, "TRUNKLINE_MAX_CALLS_PER_WORKSPACE", K_UINT, "100",
       "Most concurrent calls of one workspace; more get 503 with Retry-After."),
+    S(outbound_calls_per_workspace, "TRUNKLINE_OUTBOUND_CALLS_PER_WORKSPACE", K_UINT, "10",
+      "Most concurrent outbound calls of one workspace (a toll-fraud guard: a stolen token "
+      "must not become a large phone bill); more get 429 outbound_rate."),
+    S(outbound_calls_per_minute, "TRUNKLINE_OUTBOUND_CALLS_PER_MINUTE", K_UINT, "30",
+      "Outbound calls one workspace may start per minute (token bucket holding one minute's "
+      "worth); more get 429 outbound_rate."),
+    S(outbound_deny_prefixes, "TRUNKLINE_OUTBOUND_DENY_PREFIXES", K_STR, TL_DENY_PREFIXES_DEFAULT,
+      "E.164 prefixes outbound calls never go to, comma-separated, even where a workspace's "
+      "allowed prefixes would let them: premium-rate and satellite ranges commonly abused for "
+      "toll fraud (docs/calls.md); empty: none."),
     S(sip_invite_rate, "TRUNKLINE_SIP_INVITE_RATE", K_UINT, "50",
       "New INVITEs per second accepted from one source IP (token bucket, bursts of twice "
       "that); more get 503."),

@@ -44,6 +44,10 @@ struct tl_config {
     char agent_insecure_hosts[1024]; /* hosts for which ws:// (and http://) is accepted */
     char agent_tls_ca_file[512];     /* extra CA (PEM) trusted for agent wss:// */
     unsigned agent_send_queue_kib;   /* unsent bytes to one agent before its call ends */
+    /* toll-fraud guards of outbound calls (docs/calls.md) */
+    unsigned outbound_calls_per_workspace; /* concurrent outbound calls of one workspace */
+    unsigned outbound_calls_per_minute;    /* outbound calls one workspace starts a minute */
+    char outbound_deny_prefixes[1024];     /* E.164 prefixes never called, comma-separated */
 };
 
 /* Fills *c from defaults, file, environment and argv (argv[0..argc) are the flags after

@@ -67,6 +67,12 @@ static void daemon_flush(void *arg)
     tl_recorder_flush(c->rec);
 }
 
+static void daemon_event(void *arg, const struct tl_event *e, const char *source)
+{
+    struct control *c = arg;
+    tl_recorder_event(c->rec, e, source);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     if (signum == SIGHUP) {
@@ -180,7 +186,8 @@ int tl_serve_main(int argc, char **argv)
                                  .sip_dns_servers = cfg.sip_dns_servers,
                                  .sip_t1_ms = cfg.sip_t1_ms,
                                  .agent_allow_networks = cfg.agent_allow_networks,
-                                 .agent_insecure_hosts = cfg.agent_insecure_hosts};
+                                 .agent_insecure_hosts = cfg.agent_insecure_hosts,
+                                 .outbound_deny_prefixes = cfg.outbound_deny_prefixes};
     if (tl_api_start(&api, &acfg, st, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
@@ -313,7 +320,9 @@ int tl_serve_main(int argc, char **argv)
                                    .invite_rate = cfg.sip_invite_rate,
                                    .answer_delay_ms = cfg.call_answer_delay_ms,
                                    .loop = &loop,
-                                   .agent_env = &aenv};
+                                   .agent_env = &aenv,
+                                   .out_calls_per_workspace = cfg.outbound_calls_per_workspace,
+                                   .out_calls_per_minute = cfg.outbound_calls_per_minute};
         if (cfg.rtp_port_min > cfg.rtp_port_max || cfg.rtp_port_max - cfg.rtp_port_min < 3) {
             tl_error("core", "start.failed", "reason=\"rtp_port_min must be below rtp_port_max\"");
             goto out;
@@ -328,7 +337,7 @@ int tl_serve_main(int argc, char **argv)
     if (calls) { /* the REST API may now hang up, transfer, send digits on live calls */
         ctl = (struct control){calls, mb, rec};
         tl_api_set_calls(api, &(struct tl_api_calls){daemon_control, &ctl, daemon_place,
-                                                     daemon_snapshot, daemon_flush});
+                                                     daemon_snapshot, daemon_flush, daemon_event});
     }
     /* ---- end SIP stack start ---- */
     tl_info("core", "ready", "api=http://%s/v1/ api_port=%d pid=%d", cfg.api_listen, port,

@@ -140,6 +140,9 @@
     "outbound_trunk.number_format to no_plus. Check the number itself, and that the account may "  \
     "call that country."
 #define TL_EV_OUTBOUND_FAILED "outbound_failed"
+/* toll-fraud guards: refusals before the call exists (429 / 403 to the API) */
+#define TL_EV_OUTBOUND_RATE           "outbound_rate"
+#define TL_EV_DESTINATION_NOT_ALLOWED "destination_not_allowed"
 
 /* The rate limits above, per minute; and the queue and batching defaults. */
 #define TL_REC_QUEUE_DEFAULT      8192

@@ -176,10 +176,12 @@ static const char *const migrations[] = {
 
     /* v6: outbound calls. A call has a status (store.h: queued … completed, busy,
      * no_answer, failed, canceled), the far end's reason phrase with its final status, and
-     * the hint of its failure. Rows of older versions get the status their times imply. */
+     * the hint of its failure. Rows of older versions get the status their times imply. A
+     * workspace gets the E.164 prefixes its outbound calls may reach (the operator's). */
     "ALTER TABLE calls ADD COLUMN status TEXT NOT NULL DEFAULT 'completed';"
     "ALTER TABLE calls ADD COLUMN sip_reason TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE calls ADD COLUMN hint TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE workspaces ADD COLUMN outbound_prefixes_json TEXT NOT NULL DEFAULT '[]';"
     "UPDATE calls SET status = CASE"
     " WHEN ended_at IS NULL AND answered_at IS NULL THEN 'ringing'"
     " WHEN ended_at IS NULL THEN 'in_progress'"
@@ -860,6 +862,23 @@ bad:
 /* ---- row readers ---- */
 
 #define WS_COLS "seq, id, name, plan, region, created_at, updated_at"
+/* the columns of schema v6 and later */
+#define WS_COLS6 WS_COLS ", outbound_prefixes_json"
+
+static void prefixes_from_json(const char *text, char (*v)[TL_PREFIX_MAX + 1], size_t *n)
+{
+    json_t *a = json_loads(text, 0, NULL);
+    size_t i;
+    json_t *e;
+    *n = 0;
+    json_array_foreach(a, i, e)
+    {
+        if (*n < TL_PREFIXES_MAX && json_is_string(e) &&
+            !tl_valid_prefix(json_string_value(e), "", NULL))
+            tl_strlcpy(v[(*n)++], json_string_value(e), TL_PREFIX_MAX + 1);
+    }
+    json_decref(a);
+}
 
 static int ws_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
@@ -875,6 +894,8 @@ static int ws_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     col_text(st, 4, w->region, sizeof w->region);
     w->created_at = sqlite3_column_int64(st, 5);
     w->updated_at = sqlite3_column_int64(st, 6);
+    if (sqlite3_column_count(st) > 7)
+        prefixes_from_json(col_str(st, 7), w->out_prefixes, &w->n_out_prefixes);
     return 0;
 }
 
@@ -1238,8 +1259,10 @@ static int ws_read(struct tl_store *s, const char *id, struct tl_workspace *out,
 {
     sqlite3_stmt *st = NULL;
     int64_t seq;
-    int ret = row_one(s, "workspace_get", "SELECT " WS_COLS " FROM workspaces WHERE id = ?1", &id,
-                      1, &st, err);
+    int ret = row_one(s, "workspace_get",
+                      s->version >= 6 ? "SELECT " WS_COLS6 " FROM workspaces WHERE id = ?1"
+                                      : "SELECT " WS_COLS " FROM workspaces WHERE id = ?1",
+                      &id, 1, &st, err);
     if (ret == 0)
         ret = ws_row(st, out, &seq, err);
     else if (ret == ENOENT)
@@ -1316,17 +1339,28 @@ int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct
     lock(s);
     w->updated_at = tl_now_ms();
     /* an empty region keeps the stored one: residency is not cleared by omission */
+    json_t *pa = json_array();
+    for (size_t i = 0; pa && i < w->n_out_prefixes && i < TL_PREFIXES_MAX; i++)
+        json_array_append_new(pa, json_string(w->out_prefixes[i]));
+    char *prefixes = pa ? json_dumps(pa, JSON_COMPACT) : NULL;
+    json_decref(pa);
+    if (!prefixes) {
+        ret = tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+        goto out;
+    }
     ret = prep(s, op,
                "UPDATE workspaces SET name = ?1, plan = ?2, "
-               "region = coalesce(nullif(?3, ''), region), updated_at = ?4 WHERE id = ?5",
+               "region = coalesce(nullif(?3, ''), region), updated_at = ?4, "
+               "outbound_prefixes_json = ?6 WHERE id = ?5",
                &st, err);
-    if (ret != 0)
-        goto out;
-    ret = step_fin(s, op, &st,
-                   bind_str(st, 1, w->name) || bind_str(st, 2, opt_name(tl_plan_name(w->plan))) ||
-                       bind_str(st, 3, w->region) || sqlite3_bind_int64(st, 4, w->updated_at) ||
-                       bind_str(st, 5, w->id),
-                   err);
+    if (ret == 0)
+        ret =
+            step_fin(s, op, &st,
+                     bind_str(st, 1, w->name) || bind_str(st, 2, opt_name(tl_plan_name(w->plan))) ||
+                         bind_str(st, 3, w->region) || sqlite3_bind_int64(st, 4, w->updated_at) ||
+                         bind_str(st, 5, w->id) || bind_str(st, 6, prefixes),
+                     err);
+    free(prefixes);
     if (ret != 0)
         goto out;
     if (sqlite3_changes(s->db) == 0) {
@@ -1342,14 +1376,48 @@ out:
     return ret;
 }
 
+int tl_store_workspace_country_codes(struct tl_store *s, const char *workspace_id,
+                                     char (*out)[TL_PREFIX_MAX + 1], size_t cap, size_t *n)
+{
+    static const char op[] = "workspace_country_codes";
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    lock(s);
+    /* a country code has at most 3 digits: the distinct 4-byte heads are few, however many
+     * numbers the workspace holds */
+    int ret = prep(
+        s, op, "SELECT DISTINCT substr(number, 1, 4) FROM phone_numbers WHERE workspace_id = ?1",
+        &st, NULL);
+    if (ret == 0 && bind_str(st, 1, workspace_id))
+        ret = db_fail(s, op, NULL);
+    int rc;
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char cc[TL_CC_MAX + 1];
+        if (tl_e164_country_code(col_str(st, 0), cc))
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < *n && !seen; i++)
+            seen = !strcmp(out[i], cc);
+        if (!seen && *n < cap)
+            tl_strlcpy(out[(*n)++], cc, TL_PREFIX_MAX + 1);
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, op, NULL);
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
 int tl_store_workspace_list(struct tl_store *s, const struct tl_page *pg, tl_workspace_cb cb,
                             void *arg, char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
 {
     struct tl_workspace *items;
     size_t n;
-    int ret = list_page(s, "workspace_list",
-                        "SELECT " WS_COLS " FROM workspaces WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                        NULL, 0, pg, sizeof *items, ws_row, (void **)&items, &n, next_cursor, err);
+    int ret = list_page(
+        s, "workspace_list",
+        s->version >= 6 ? "SELECT " WS_COLS6 " FROM workspaces WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                        : "SELECT " WS_COLS " FROM workspaces WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        NULL, 0, pg, sizeof *items, ws_row, (void **)&items, &n, next_cursor, err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(&items[i], arg);
     free(items);

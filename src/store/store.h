@@ -87,11 +87,34 @@ struct tl_param {
     char value[TL_PARAM_VALUE_MAX + 1];
 };
 
+/* ---- E.164 prefixes: the destinations outbound calls may reach (toll-fraud guards) ----
+ * "+" and 0..15 digits; "+" alone matches every number. */
+#define TL_PREFIX_MAX   16
+#define TL_PREFIXES_MAX 32
+/* Premium-rate, shared-revenue and satellite ranges commonly abused for toll fraud
+ * (International Revenue Share Fraud): the outbound_deny_prefixes setting's default. */
+#define TL_DENY_PREFIXES_DEFAULT                                                                   \
+    "+1900,+1976,+449,+4487,+4470,+49900,+49137,+49118,+3389,+43900,+43930,+41900,+41901,"         \
+    "+41906,+39899,+34803,+34806,+34807,+34905,+31900,+31906,+31909,+32900,+32902,+32903,"         \
+    "+32904,+32905,+48700,+808,+870,+881,+882,+883,+979"
+int tl_valid_prefix(const char *s, const char *field, struct tl_err *err);
+/* "+49,+1" (spaces allowed) into out: 0, or EINVAL naming field and the bad item, E2BIG
+ * over cap entries */
+int tl_prefix_list_parse(const char *csv, char (*out)[TL_PREFIX_MAX + 1], size_t cap, size_t *n,
+                         const char *field, struct tl_err *err);
+/* true when e164 starts with one of v[0..n) (the longest such one into *which, may be NULL) */
+bool tl_prefix_match(const char *e164, const char (*v)[TL_PREFIX_MAX + 1], size_t n,
+                     const char **which);
+
 struct tl_workspace {
     char id[TL_ID_MAX];
     char name[TL_NAME_MAX + 1];
     enum tl_plan plan;
     char region[TL_REGION_MAX + 1]; /* data-residency label, default "eu" */
+    /* where its outbound calls may go besides the country codes of its own numbers
+     * (tl_store_workspace_country_codes): prefixes the operator added (schema v6) */
+    size_t n_out_prefixes;
+    char out_prefixes[TL_PREFIXES_MAX][TL_PREFIX_MAX + 1];
     int64_t created_at, updated_at; /* ms since the epoch */
 };
 
@@ -234,6 +257,10 @@ int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct
 typedef int (*tl_workspace_cb)(const struct tl_workspace *w, void *arg);
 int tl_store_workspace_list(struct tl_store *s, const struct tl_page *pg, tl_workspace_cb cb,
                             void *arg, char next_cursor[TL_CURSOR_MAX], struct tl_err *err);
+/* The E.164 country codes of the workspace's numbers ("+49", "+1"), each once, at most cap:
+ * where its outbound calls may go when the operator set no prefixes. 0 or a store error. */
+int tl_store_workspace_country_codes(struct tl_store *s, const char *workspace_id,
+                                     char (*out)[TL_PREFIX_MAX + 1], size_t cap, size_t *n);
 
 /* tokens: create fills id, prefix, created_at and writes the secret (shown once) */
 int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL_TOKEN_MAX + 1],

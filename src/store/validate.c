@@ -628,18 +628,74 @@ int tl_e164_country_code(const char *e164, char out[TL_CC_MAX + 1])
     if (!e164 || e164[0] != '+' || e164[1] < '1' || e164[1] > '9')
         return EINVAL;
     size_t n = strspn(e164 + 1, "0123456789");
-    if (n < 4 || n > 15 || e164[1 + n])
+    if (n > 15 || e164[1 + n])
         return EINVAL;
     size_t len = 3;
     if (e164[1] == '1' || e164[1] == '7')
         len = 1;
-    for (size_t i = 0; len == 3 && i < N_OF(cc2); i++)
+    for (size_t i = 0; len == 3 && n >= 2 && i < N_OF(cc2); i++)
         if (e164[1] == cc2[i][0] && e164[2] == cc2[i][1])
             len = 2;
+    if (n < len) /* a head too short to hold its code ("+4" of "+49…") */
+        return EINVAL;
     out[0] = '+';
     memcpy(out + 1, e164 + 1, len);
     out[1 + len] = '\0';
     return 0;
+}
+
+int tl_valid_prefix(const char *s, const char *field, struct tl_err *err)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (!s || s[0] != '+' || n > TL_PREFIX_MAX || strspn(s + 1, "0123456789") != n - 1 ||
+        (n > 1 && s[1] == '0'))
+        return bad(err, field,
+                   "%s must be an E.164 prefix: + and up to 15 digits, the first not 0 (+49, "
+                   "+1212, or + alone for every number)",
+                   field);
+    return 0;
+}
+
+int tl_prefix_list_parse(const char *csv, char (*out)[TL_PREFIX_MAX + 1], size_t cap, size_t *n,
+                         const char *field, struct tl_err *err)
+{
+    *n = 0;
+    for (const char *p = csv ? csv : ""; *p;) {
+        p += strspn(p, " ,");
+        size_t len = strcspn(p, " ,");
+        if (!len)
+            break;
+        char item[TL_PREFIX_MAX + 2];
+        if (len > TL_PREFIX_MAX) {
+            return bad(err, field, "%s: \"%.*s\" is too long for an E.164 prefix", field,
+                       (int)(len > 32 ? 32 : len), p);
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (tl_valid_prefix(item, field, err))
+            return EINVAL;
+        if (*n >= cap)
+            return err ? tl_err_set(err, E2BIG, 400, "invalid_field", field,
+                                    "%s: at most %zu prefixes", field, cap)
+                       : E2BIG;
+        tl_strlcpy(out[(*n)++], item, TL_PREFIX_MAX + 1);
+        p += len;
+    }
+    return 0;
+}
+
+bool tl_prefix_match(const char *e164, const char (*v)[TL_PREFIX_MAX + 1], size_t n,
+                     const char **which)
+{
+    const char *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(v[i]);
+        if (!strncmp(e164, v[i], l) && (!best || l > strlen(best)))
+            best = v[i];
+    }
+    if (which)
+        *which = best;
+    return best != NULL;
 }
 
 /* ---- addresses ---- */

@@ -603,3 +603,78 @@ def test_cli_end_to_end(make_daemon, dns, sipp):  # noqa: F811
     # an API refusal: the field, exit 1
     p = cli(d, "calls", "place", "0151", "--from", NUMBER)
     assert p.returncode == 1 and "to" in p.stderr, p.stderr
+
+
+# ---- toll-fraud guards: every refusal answers with its error and writes an event ----
+
+def test_destinations_outside_the_numbers_countries_and_premium_ranges(make_daemon, dns):
+    d = gateway(make_daemon, dns({}))
+    pid = import_number(d)
+    # another country than the workspace's numbers (+49): refused, with an event
+    r = d.api("POST", "/v1/calls", json={"from": NUMBER, "to": "+15551234567"})
+    assert r.status_code == 403, r.text
+    e = r.json()["error"]
+    assert e["code"] == "destination_not_allowed" and e["field"] == "to", e
+    assert "+49" in e["message"] and "outbound_prefixes" in e["message"], e
+    ev = event_of(d, pid, "destination_not_allowed")
+    assert ev["details"]["to"] == "+15551234567" and ev["details"]["status"] == 403, ev
+    # a premium-rate range inside the allowed country: the deny list wins
+    r = d.api("POST", "/v1/calls", json={"from": NUMBER, "to": "+499001234567"})
+    assert r.status_code == 403 and "+49900" in r.json()["error"]["message"], r.text
+    wait_for(lambda: len([x for x in events(d, pid) if x["code"] == "destination_not_allowed"])
+             == 2, "two destination_not_allowed events")
+    # only the operator widens the destinations
+    r = d.api("PATCH", "/v1/workspaces/" + d.workspace_id, json={"outbound_prefixes": ["+1"]})
+    assert r.status_code == 403, r.text
+    r = d.api("PATCH", "/v1/workspaces/" + d.workspace_id, json={"outbound_prefixes": ["1"]},
+              token=d.operator_token)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "outbound_prefixes[0]", r.text
+    r = d.api("PATCH", "/v1/workspaces/" + d.workspace_id, json={"outbound_prefixes": ["+1"]},
+              token=d.operator_token)
+    assert r.status_code == 200 and r.json()["outbound_prefixes"] == ["+1"], r.text
+    c = place(d, to="+15551234567")  # allowed now (the call itself fails: no trunk here)
+    wait_for(lambda: status_is(d, c["id"], "failed"), "failed")
+    place(d, to=CALLEE)  # the numbers' own country still is
+    r = d.api("POST", "/v1/calls", json={"from": NUMBER, "to": "+19005551234"})
+    assert r.status_code == 403, r.text  # +1900 is premium: denied all the same
+    assert d.api("GET", "/v1/workspaces/" + d.workspace_id).json()["outbound_prefixes"] == ["+1"]
+
+
+def test_concurrent_outbound_cap(make_daemon, dns):
+    def h(start, hdrs):
+        if start.startswith("INVITE"):
+            return [response(start, hdrs, "180 Ringing")]
+        if start.startswith("CANCEL"):
+            return [response(start, hdrs, "200 OK"),
+                    response(start.replace("CANCEL", "INVITE"), dict(
+                        hdrs, cseq=[hdrs["cseq"][0].replace("CANCEL", "INVITE")]),
+                        "487 Request Terminated")]
+        return []
+    uas = PyUas(h)
+    try:
+        d = gateway(make_daemon, dns(zone_for(uas.port)),
+                    {"TRUNKLINE_OUTBOUND_CALLS_PER_WORKSPACE": "1"})
+        pid = import_number(d)
+        first = place(d)
+        wait_for(lambda: status_is(d, first["id"], "ringing"), "ringing")
+        r = d.api("POST", "/v1/calls", json={"from": NUMBER, "to": CALLEE})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "outbound_rate", r.text
+        assert r.headers.get("Retry-After"), r.headers
+        ev = event_of(d, pid, "outbound_rate")
+        assert "concurrent" in ev["hint"] and ev["details"]["status"] == 429, ev
+        assert d.api("POST", "/v1/calls/%s/hangup" % first["id"]).status_code == 200
+        place(d)  # the first one ended: room again
+    finally:
+        uas.stop()
+
+
+def test_outbound_calls_per_minute(make_daemon, dns):
+    d = gateway(make_daemon, dns({}), {"TRUNKLINE_OUTBOUND_CALLS_PER_MINUTE": "2"})
+    pid = import_number(d, address="nxdomain.test")
+    for _ in range(2):
+        c = place(d)
+        wait_for(lambda: status_is(d, c["id"], "failed"), "failed")  # ended: not concurrent
+    r = d.api("POST", "/v1/calls", json={"from": NUMBER, "to": CALLEE})
+    assert r.status_code == 429 and r.json()["error"]["code"] == "outbound_rate", r.text
+    assert "minute" in r.json()["error"]["message"]
+    assert "per minute" in event_of(d, pid, "outbound_rate")["hint"]

@@ -929,6 +929,51 @@ static void test_number_replace_password_rules(void **state)
     free(n);
 }
 
+/* outbound destinations: the country codes of a workspace's numbers, each once, from the
+ * numbers of that workspace only; the operator's prefixes persist */
+static void test_workspace_destinations(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    char ws[TL_ID_MAX], other[TL_ID_MAX], cc[8][TL_PREFIX_MAX + 1];
+    size_t n = 99;
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, other);
+    assert_int_equal(tl_store_workspace_country_codes(f->s, ws, cc, 8, &n), 0);
+    assert_int_equal(n, 0);
+    add_number(f->s, ws, "+493012345678", NULL, NULL);
+    add_number(f->s, ws, "+498912345678", NULL, NULL);
+    add_number(f->s, ws, "+15551234567", NULL, NULL);
+    add_number(f->s, ws, "+35312345678", NULL, NULL);
+    add_number(f->s, other, "+441632960000", NULL, NULL);
+    assert_int_equal(tl_store_workspace_country_codes(f->s, ws, cc, 8, &n), 0);
+    assert_int_equal(n, 3);
+    bool de = false, us = false, ie = false;
+    for (size_t i = 0; i < n; i++) {
+        de |= !strcmp(cc[i], "+49");
+        us |= !strcmp(cc[i], "+1");
+        ie |= !strcmp(cc[i], "+353");
+    }
+    assert_true(de && us && ie);
+    assert_int_equal(tl_store_workspace_country_codes(f->s, ws, cc, 2, &n), 0);
+    assert_int_equal(n, 2); /* capped, never past the caller's array */
+
+    struct tl_workspace w;
+    assert_int_equal(tl_store_workspace_get(f->s, ws, &w), 0);
+    assert_int_equal(w.n_out_prefixes, 0);
+    w.n_out_prefixes = 2;
+    strcpy(w.out_prefixes[0], "+44");
+    strcpy(w.out_prefixes[1], "+");
+    assert_int_equal(tl_store_workspace_update(f->s, &w, &err), 0);
+    memset(&w, 0, sizeof w);
+    assert_int_equal(tl_store_workspace_get(f->s, ws, &w), 0);
+    assert_int_equal(w.n_out_prefixes, 2);
+    assert_string_equal(w.out_prefixes[0], "+44");
+    assert_string_equal(w.out_prefixes[1], "+");
+    assert_int_equal(tl_store_workspace_get(f->s, other, &w), 0);
+    assert_int_equal(w.n_out_prefixes, 0);
+}
+
 static void test_number_set_agent(void **state)
 {
     struct fx *f = *state;
@@ -1296,6 +1341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_number_get_and_tenancy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_replace_password_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_set_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workspace_destinations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_release_vs_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_never_in_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_settings, setup, teardown),
