@@ -642,6 +642,35 @@ static void m_unlatched(struct tl_media_stream *s, void *arg, const struct tl_me
     tl__call_record(c); /* GET /v1/calls/{id} shows the drops while the call is up */
 }
 
+/* One-way audio (the spec's troubleshooting): the carrier's RTP never came after the
+ * answer, or stopped while ours flowed. Usually mismatched media settings on one side: an
+ * event, once per call; the call goes on (the media timeout still ends a dead one). */
+static void m_quiet(struct tl_media_stream *s, void *arg, bool never, uint32_t gap_ms)
+{
+    (void)s;
+    struct tl_call *c = arg;
+    if (c->ended || !c->answered)
+        return;
+    char extra[160];
+    tl__call_media_stats(c);
+    snprintf(extra, sizeof extra,
+             ",\"call_id\":\"%s\",\"direction\":\"%s\",\"never\":%s,\"gap_ms\":%u,"
+             "\"packets_received\":%llu",
+             c->rec.id, tl_call_direction_name(c->rec.direction), never ? "true" : "false", gap_ms,
+             (unsigned long long)c->rec.packets_received);
+    tl_warnl("call", "media.one_way", "call=%s never=%d gap_ms=%u", c->rec.id, never, gap_ms);
+    if (never)
+        tl__call_event_cx(c, TL_EV_ONE_WAY_AUDIO, TL_EV_HINT_ONE_WAY_AUDIO, 0, extra,
+                          "call %s: no audio from the carrier %u s after the answer (%s call): "
+                          "the other side may not hear us either",
+                          c->rec.id, gap_ms / 1000, tl_call_direction_name(c->rec.direction));
+    else
+        tl__call_event_cx(c, TL_EV_ONE_WAY_AUDIO, TL_EV_HINT_ONE_WAY_AUDIO, 0, extra,
+                          "call %s: the carrier's audio stopped %u s ago while ours went on "
+                          "(%s call)",
+                          c->rec.id, gap_ms / 1000, tl_call_direction_name(c->rec.direction));
+}
+
 static void m_close(struct tl_media_stream *s, void *arg)
 {
     (void)s;
@@ -651,8 +680,14 @@ static void m_close(struct tl_media_stream *s, void *arg)
     tl__call_release(c);
 }
 
-const struct tl_media_stream_cb tl__call_media_cb = {m_audio,   m_dtmf,  m_mark,
-                                                     m_timeout, m_close, m_unlatched};
+const struct tl_media_stream_cb tl__call_media_cb = {m_audio, m_dtmf,      m_mark, m_timeout,
+                                                     m_close, m_unlatched, m_quiet};
+
+void tl__call_watch_audio(struct tl_call *c)
+{
+    if (c->ms && !c->ms_closing && c->l->cfg.one_way_audio_s)
+        tl_media_stream_watch(c->ms, c->l->cfg.one_way_audio_s * 1000u);
+}
 
 /* ---- what the agent may ask (agent.h) ---- */
 

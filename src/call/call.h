@@ -56,6 +56,7 @@ struct tl_call_cfg {
     uint32_t answer_delay_ms;         /* ring this long after the agent is ready (0 = none) */
     struct uv_loop_s *loop;           /* handed to agents (timers, sockets); NULL in tests */
     struct tl_agent_env *agent_env;   /* WebSocket agents' DNS, TLS, guard; NULL: none */
+    uint32_t one_way_audio_s; /* no RTP this long after the answer: one_way_audio (0: off) */
     /* toll-fraud guards of outbound calls, per workspace (0 = no cap) */
     uint32_t out_calls_per_workspace; /* concurrent */
     uint32_t out_calls_per_minute;    /* token bucket holding one minute's worth */

@@ -105,6 +105,8 @@ void tl__call_record(struct tl_call *c);
 void tl__call_direction(struct tl_call *c, enum tl_sdp_dir ours);
 /* SRTP negotiated over TCP signalling: one warning event per call (docs/calls.md). */
 void tl__call_sdes_check(struct tl_call *c);
+/* At the answer: the one-way-audio watch of the call's stream (one_way_audio_s). */
+void tl__call_watch_audio(struct tl_call *c);
 /* The media stream's counters into the call record (packets, loss, jitter, drops). */
 void tl__call_media_stats(struct tl_call *c);
 /* Queues a diagnostic event about a call (its workspace and number). */

@@ -298,6 +298,7 @@ static void answer_now(struct tl_call *c)
     c->rec.final_status = 200;
     c->rec.status = TL_CALL_IN_PROGRESS;
     tl_strlcpy(c->rec.sip_reason, "OK", sizeof c->rec.sip_reason);
+    tl__call_watch_audio(c);
     sodium_memzero(c->answer, c->answer_len); /* our SRTP key: the session has its copy */
     free(c->answer);
     c->answer = NULL;

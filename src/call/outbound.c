@@ -404,6 +404,7 @@ static void o_established(struct tl_sip_sess *sess, void *arg)
         c->dur_armed = true;
     tl_info("call", "answered", "call=%s codec=%s srtp=%s", c->rec.id,
             c->rec.codec[0] ? c->rec.codec : "-", c->rec.srtp ? "yes" : "no");
+    tl__call_watch_audio(c);
     set_status(c, TL_CALL_IN_PROGRESS);
 out:
     tl__call_release(c);

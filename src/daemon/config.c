@@ -113,6 +113,9 @@ static const struct setting settings[] = {
       "its call is ended (about 30 s of a call's frames at the default)."),
     S(media_timeout_s, "TRUNKLINE_MEDIA_TIMEOUT_S", K_UINT, "30",
       "Seconds without RTP from the carrier (while not on hold) before a call is ended with BYE."),
+    S(one_way_audio_s, "TRUNKLINE_ONE_WAY_AUDIO_S", K_UINT0, "5",
+      "Seconds without RTP from the carrier after the answer (or while ours flows) before "
+      "the number gets a one_way_audio event; the call goes on. 0: no such events."),
     S(max_call_duration_s, "TRUNKLINE_MAX_CALL_DURATION_S", K_UINT, "14400",
       "Longest call in seconds; it is then ended with BYE (reason max_duration)."),
     S(call_answer_delay_ms, "TRUNKLINE_CALL_ANSWER_DELAY_MS", K_UINT0, "0",

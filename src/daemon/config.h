@@ -30,6 +30,7 @@ struct tl_config {
     int rtp_port_min, rtp_port_max; /* RTP/RTCP port range */
     char rtp_latching[8];           /* "sdp-ip", "any", "off" (src/media/README.md) */
     unsigned media_timeout_s;       /* no RTP this long → BYE */
+    unsigned one_way_audio_s;       /* no RTP this long after the answer → event */
     unsigned max_call_duration_s;   /* → BYE */
     unsigned call_answer_delay_ms;  /* ring this long before the 200 (demos, tests) */
     unsigned max_calls, max_calls_per_workspace; /* concurrent; more → 503 */

@@ -314,6 +314,7 @@ int tl_serve_main(int argc, char **argv)
                                    .digest_algorithms = cfg.sip_digest_algorithms,
                                    .nonce_ttl_s = cfg.sip_nonce_ttl_s,
                                    .media_timeout_s = cfg.media_timeout_s,
+                                   .one_way_audio_s = cfg.one_way_audio_s,
                                    .max_duration_s = cfg.max_call_duration_s,
                                    .max_calls = cfg.max_calls,
                                    .max_calls_per_workspace = cfg.max_calls_per_workspace,

@@ -140,6 +140,13 @@
     "outbound_trunk.number_format to no_plus. Check the number itself, and that the account may "  \
     "call that country."
 #define TL_EV_OUTBOUND_FAILED "outbound_failed"
+/* the spec's troubleshooting: one-way audio (call.c, both call directions) */
+#define TL_EV_ONE_WAY_AUDIO "one_way_audio"
+#define TL_EV_HINT_ONE_WAY_AUDIO                                                                   \
+    "Audio reaches one side only. The usual cause is media settings that do not match: set "       \
+    "Media encryption to Allowed on both sides (this number's trunk and the carrier's), check "    \
+    "that signalling works, then go back to Required. If the carrier is behind NAT, see also "     \
+    "rtp_source_mismatch events."
 /* toll-fraud guards: refusals before the call exists (429 / 403 to the API) */
 #define TL_EV_OUTBOUND_RATE           "outbound_rate"
 #define TL_EV_DESTINATION_NOT_ALLOWED "destination_not_allowed"

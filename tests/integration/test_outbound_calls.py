@@ -8,6 +8,7 @@ message); no timing thresholds."""
 import hashlib
 import json
 import os
+import random
 import re
 import socket
 import threading
@@ -62,8 +63,12 @@ def zone_for(*ports, tp="udp", name="carrier.test"):
 
 
 def gateway(make_daemon, dns_srv, extra=None):
+    """A daemon whose SIP lookups go to dns_srv; RTP ports in a test range away from the
+    default 10000-20000 (a benchmark may hold thousands of those on the same host)."""
+    base = 21000 + random.randrange(45) * 200
     env = {"TRUNKLINE_SIP_DNS_SERVERS": "127.0.0.1:%d" % dns_srv.port,
-           "TRUNKLINE_SIP_T1_MS": "100"}
+           "TRUNKLINE_SIP_T1_MS": "100",
+           "TRUNKLINE_RTP_PORT_MIN": str(base), "TRUNKLINE_RTP_PORT_MAX": str(base + 199)}
     env.update(extra or {})
     return make_daemon(env=env)
 

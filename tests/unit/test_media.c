@@ -85,6 +85,9 @@ struct peer {
     size_t mark_queued[64];
     int nmarks;
     int timeouts;
+    int quiet;
+    bool quiet_never;
+    uint32_t quiet_gap;
     int unlatched;
     struct tl_media_unlatched unl;
     bool closed;
@@ -138,8 +141,16 @@ static void on_unlatched(struct tl_media_stream *s, void *arg, const struct tl_m
     pe->unl = *u;
 }
 
-static const struct tl_media_stream_cb CB = {on_audio,   on_dtmf,  on_mark,
-                                             on_timeout, on_close, on_unlatched};
+static void on_quiet(struct tl_media_stream *s, void *arg, bool never, uint32_t gap_ms)
+{
+    struct peer *pe = arg;
+    pe->quiet++;
+    pe->quiet_never = never;
+    pe->quiet_gap = gap_ms;
+}
+
+static const struct tl_media_stream_cb CB = {on_audio, on_dtmf,      on_mark, on_timeout,
+                                             on_close, on_unlatched, on_quiet};
 
 static struct peer *peer_new(void)
 {
@@ -1208,6 +1219,64 @@ static void test_timeout(void **st)
     engine_down();
 }
 
+/* One-way audio: nothing ever from the far end after the answer; its RTP stopping while
+ * ours goes on; not when both are silent, nor on hold. */
+static void test_one_way_audio(void **st)
+{
+    engine_up(NULL);
+    struct peer *a = peer_new(), *b = peer_new(), *c = peer_new();
+    struct tl_media_stream_params p = plain();
+    open_stream(a, &p);
+    open_stream(b, &p);
+    p.remote_ip = "127.0.0.1";
+    p.remote_rtp_port = 9; /* discard: nobody answers */
+    open_stream(c, &p);
+    tl_media_stream_set_remote(a->s, "127.0.0.1", tl_media_stream_local_port(b->s), 0);
+    tl_media_stream_set_remote(b->s, "127.0.0.1", tl_media_stream_local_port(a->s), 0);
+
+    /* c never hears anything: reported once, as never */
+    uint64_t t0 = uv_now(&loop);
+    tl_media_stream_watch(c->s, 300);
+    RUN_UNTIL(c->quiet == 1, 2000);
+    assert_int_equal(1, c->quiet);
+    assert_true(c->quiet_never);
+    assert_true(uv_now(&loop) - t0 >= 300 && c->quiet_gap >= 300);
+
+    /* a hears b for a while, then b stops while a keeps talking: reported as stopped */
+    tl_media_stream_watch(a->s, 300);
+    uint8_t f[160];
+    for (int i = 0; i < 10; i++) {
+        frame(f, i);
+        assert_int_equal(0, tl_media_stream_write(b->s, f, 160));
+    }
+    RUN_UNTIL(a->npk == 10, 2000);
+    for (int i = 0; i < 50; i++) { /* 1 s of ours */
+        frame(f, i);
+        assert_int_equal(0, tl_media_stream_write(a->s, f, 160));
+    }
+    RUN_UNTIL(a->quiet == 1, 2000);
+    assert_int_equal(1, a->quiet);
+    assert_false(a->quiet_never);
+    RUN_FOR(400);
+    assert_int_equal(1, a->quiet); /* once per watch */
+
+    /* both silent after some audio: a pause, not one-way audio; on hold: nothing */
+    tl_media_stream_watch(b->s, 300); /* b heard a above; nothing flows now */
+    RUN_UNTIL(tl_media_stream_queued(a->s) == 0, 2000);
+    tl_media_stream_watch(b->s, 300);
+    RUN_FOR(700);
+    assert_int_equal(0, b->quiet);
+    tl_media_stream_set_direction(c->s, true, false);
+    tl_media_stream_watch(c->s, 200);
+    RUN_FOR(500);
+    assert_int_equal(1, c->quiet);
+    close_peers(a, b);
+    tl_media_stream_close(c->s);
+    RUN_UNTIL(c->closed, 1000);
+    free(c);
+    engine_down();
+}
+
 /* ---- malformed ---- */
 
 static void test_malformed(void **st)
@@ -1440,6 +1509,7 @@ int main(void)
         cmocka_unit_test(test_rtcp_loss),
         cmocka_unit_test(test_rtcp_exchange),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_one_way_audio),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_port_alloc),
         cmocka_unit_test(test_close_in_callback),
