@@ -173,10 +173,16 @@ static int destination_check(struct tl_api_req *r, const struct tl_workspace *w,
         for (size_t i = 0; i < w->n_out_prefixes && i < TL_PREFIXES_MAX; i++)
             tl_strlcpy(allowed[n++], w->out_prefixes[i], TL_PREFIX_MAX + 1);
         bool ok = tl_prefix_match(to, (const char(*)[TL_PREFIX_MAX + 1]) allowed, n, NULL);
-        char list[2 * TL_PREFIXES_MAX * (TL_PREFIX_MAX + 2) + 1] = "";
-        for (size_t i = 0, used = 0; !ok && i < n && used < sizeof list; i++)
+        /* the allowed prefixes as the hint shows them: the first few, then "…" */
+        char list[72] = "";
+        for (size_t i = 0, used = 0; !ok && i < n; i++) {
+            if (used + strlen(allowed[i]) + 2 + 4 >= sizeof list) {
+                tl_strlcpy(list + used, ", …", sizeof list - used);
+                break;
+            }
             used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
                                      allowed[i]);
+        }
         free(allowed);
         if (ok)
             return 0;

@@ -803,8 +803,9 @@ static int a_hangup(struct tl_agent_call *ac, const char *reason)
     if (c->defer_armed)
         return 0;
     /* the record says who ended it, from the agent layer's set of reasons (agent.h) */
-    static const char *const ok[] = {"agent_hangup", "agent_closed", "agent_error", "agent_lost",
-                                     "agent_not_reading"};
+    static const char *const ok[] = {"agent_hangup",    "agent_closed",      "agent_error",
+                                     "agent_lost",      "agent_not_reading", "origination_hangup",
+                                     "origination_lost"};
     const char *why = "agent_hangup";
     for (size_t i = 0; reason && i < sizeof ok / sizeof ok[0]; i++)
         if (!strcmp(reason, ok[i]))

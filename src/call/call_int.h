@@ -68,6 +68,11 @@ struct tl_call {
     bool transferred;                  /* the carrier reported the transfer target answered */
     char out_address[TL_HOST_MAX + 1]; /* the number's outbound trunk: transfer targets */
     struct tl_call_out *out;           /* outbound calls: placement state; NULL inbound */
+    /* the inbound trunk's origination URL: where the call goes when the number has no
+     * agent or its agent cannot be reached (relay.c); "" = none */
+    char orig_url[TL_URI_MAX + 1];
+    bool relayed;    /* the agent is the relay to orig_url */
+    bool fb_pending; /* the agent failed inside its own start(): fall back after it */
     struct tl_call_record rec;
 };
 
@@ -91,6 +96,8 @@ struct tl_call_layer {
 };
 
 extern const struct tl_sip_sess_h tl__call_sess_h;
+/* the origination URL as the call's other end, a B2BUA leg (relay.c) */
+extern const struct tl_agent_ops tl__call_relay;
 extern const struct tl_media_stream_cb tl__call_media_cb;
 extern const struct tl_agent_call_ops tl__call_agent_ops;
 

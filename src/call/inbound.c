@@ -328,6 +328,44 @@ static void reason_text(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+static void agent_ready(struct tl_agent_call *ac, int err, const char *why);
+
+/* The agent could not be reached and the inbound trunk has an origination URL: the call
+ * goes there instead, the gateway staying in it (relay.c). The failed agent is stopped
+ * first (the agent layer allows it from inside its ready callback). */
+static void fall_back(struct tl_call *c)
+{
+    struct tl_call_layer *l = c->l;
+    if (c->agent) {
+        struct tl_agent_conn *a = c->agent;
+        c->agent = NULL;
+        c->aops->stop(a, "agent_unreachable");
+    }
+    tl_info("call", "relay.fallback", "call=%s", c->rec.id);
+    c->aops = &tl__call_relay;
+    c->relayed = true;
+    struct tl_agent_call_info info = {.call_id = c->rec.id,
+                                      .workspace_id = c->rec.workspace_id,
+                                      .number = c->rec.number,
+                                      .from = c->rec.from_user,
+                                      .to = c->rec.number,
+                                      .direction = "inbound",
+                                      .url = c->orig_url,
+                                      .loop = l->cfg.loop,
+                                      .env = l->cfg.agent_env};
+    struct tl_agent_conn *conn = NULL;
+    c->agent_starting = true;
+    int r = c->aops->start(&conn, &info, &c->acall, &tl__call_agent_ops, agent_ready);
+    c->agent_starting = false;
+    if (r) {
+        agent_ready(&c->acall, r, "the origination URL is not a usable SIP URI");
+    } else if (c->ended) {
+        c->aops->stop(conn, c->rec.end_reason);
+    } else {
+        c->agent = conn;
+    }
+}
+
 static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
 {
     struct tl_call *c = ac->c;
@@ -335,6 +373,38 @@ static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
     tl__call_hold(c);
     if (c->ended || !c->sess) {
         /* ended while the agent was connecting */
+    } else if (err && c->relayed) {
+        /* the origination URL (the fallback, or the number's only destination) failed */
+        char text[200], hdrs[WARN_MAX + 300], hint[TL_EVENT_HINT_MAX + 1];
+        reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
+        warning(hdrs, sizeof hdrs, c->l->host, 399, "the destination is not reachable");
+        size_t n = strlen(hdrs);
+        snprintf(hdrs + n, sizeof hdrs - n,
+                 "Reason: SIP;cause=480;text=\"origination unreachable: %s\"\r\n", text);
+        char why_short[180]; /* the hint's cap holds the sentence around it */
+        tl_strlcpy(why_short, text, sizeof why_short);
+        snprintf(hint, sizeof hint, TL_EV_HINT_ORIGINATION_UNREACHABLE_FMT, why_short);
+        tl__call_event_c(c, TL_EV_ORIGINATION_UNREACHABLE, hint, 480,
+                         "call %s: the origination URL could not take the call: %s", c->rec.id,
+                         text);
+        tl_strlcpy(c->rec.hint, hint, sizeof c->rec.hint);
+        tl__call_end(c, "origination_unreachable", 480, hdrs);
+    } else if (err && c->orig_url[0]) {
+        char text[200], hint[TL_EVENT_HINT_MAX + 1];
+        reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
+        snprintf(hint, sizeof hint,
+                 "The agent could not be reached (%s), so the call went to the inbound trunk's "
+                 "origination URL instead. Check the agent's URL and that its server is up and "
+                 "reachable from this gateway.",
+                 text);
+        tl__call_event_c(c, TL_EV_AGENT_UNREACHABLE, hint, 0,
+                         "call %s: the agent could not take the call (%s); forwarded to the "
+                         "origination URL",
+                         c->rec.id, text);
+        if (c->agent_starting)
+            c->fb_pending = true; /* inside the agent's start(): after it returns */
+        else
+            fall_back(c);
     } else if (err) {
         /* the carrier gets 480 with the cause in a Reason header (RFC 3326), and the owner
          * an event whose hint says in plain words what failed: DNS, refused, TLS (and
@@ -543,7 +613,7 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
                                       .number_id = c->rec.number_id,
                                       .account_sid = rt->account_sid,
                                       .call_sid = call_sid,
-                                      .url = rt->agent_url,
+                                      .url = c->relayed ? rt->in_origination_url : rt->agent_url,
                                       .headers = hdrs,
                                       .n_headers = nh,
                                       .connect_timeout_ms = rt->agent_timeout_ms,
@@ -554,13 +624,19 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
     c->agent_starting = true;
     r = c->aops->start(&conn, &info, &c->acall, &tl__call_agent_ops, agent_ready);
     c->agent_starting = false;
-    if (r) {
+    if (r && c->relayed) {
+        agent_ready(&c->acall, r, "the origination URL is not a usable SIP URI");
+    } else if (r) {
         tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 480,
                        "call %s: the agent could not start (%s)", c->rec.id, strerror(r));
         warning(w, sizeof w, l->host, 399, "the agent is not available");
         tl__call_end(c, "agent_unavailable", 480, w);
     } else if (c->ended) {
         c->aops->stop(conn, c->rec.end_reason); /* ready() ended it before start returned */
+    } else if (c->fb_pending) {
+        c->fb_pending = false; /* ready() said the agent cannot be reached: its URL instead */
+        c->aops->stop(conn, "agent_unreachable");
+        fall_back(c);
     } else {
         c->agent = conn;
     }
@@ -708,9 +784,12 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         }
         free(d);
     }
-    /* 6: an agent, of a kind we can run */
+    /* 6: an agent, of a kind we can run — or, with neither, the inbound trunk's origination
+     * URL, the gateway staying in the call (relay.c) */
     const struct tl_agent_ops *aops = NULL;
-    if (!rt->agent_id[0]) {
+    if (!rt->agent_id[0] && rt->in_origination_url[0] && l->cfg.agent_env) {
+        aops = &tl__call_relay;
+    } else if (!rt->agent_id[0]) {
         warning(w, sizeof w, l->host, 399, "no agent is assigned to this number");
         reply(l, tx, m, 480, w);
         tl__call_event(l, rt, TL_EV_NO_AGENT, TL_EV_HINT_NO_AGENT, src, 480,
@@ -718,7 +797,9 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         record_refused(l, rt, m, raw, 480, "no_agent", TL_EV_HINT_NO_AGENT);
         goto done;
     }
-    if (rt->agent_kind == TL_AGENT_WEBSOCKET && l->cfg.agent_env)
+    if (aops)
+        ; /* the relay */
+    else if (rt->agent_kind == TL_AGENT_WEBSOCKET && l->cfg.agent_env)
         aops = &tl_agent_websocket;
     else if (rt->agent_kind == TL_AGENT_BUILTIN)
         aops = tl_agent_builtin(rt->agent_builtin);
@@ -750,6 +831,8 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
     c->l = l;
     c->acall.c = c;
     c->aops = aops;
+    c->relayed = aops == &tl__call_relay;
+    tl_strlcpy(c->orig_url, rt->in_origination_url, sizeof c->orig_url);
     c->policy = rt->in_media == TL_MEDIA_REQUIRED  ? TL_SDP_SRTP_REQUIRED
                 : rt->in_media == TL_MEDIA_ALLOWED ? TL_SDP_SRTP_ALLOWED
                                                    : TL_SDP_SRTP_DISABLED;

@@ -140,6 +140,13 @@
     "outbound_trunk.number_format to no_plus. Check the number itself, and that the account may "  \
     "call that country."
 #define TL_EV_OUTBOUND_FAILED "outbound_failed"
+/* the inbound trunk's origination URL (call/relay.c) could not take a call */
+#define TL_EV_ORIGINATION_UNREACHABLE "origination_unreachable"
+/* %s: what failed */
+#define TL_EV_HINT_ORIGINATION_UNREACHABLE_FMT                                                     \
+    "Calls to this number go to its origination URL (no agent, or the agent could not be "         \
+    "reached), and it could not take the call: %s. Check inbound_trunk.origination_url and that "  \
+    "it accepts calls from this gateway."
 /* the spec's troubleshooting: one-way audio (call.c, both call directions) */
 #define TL_EV_ONE_WAY_AUDIO "one_way_audio"
 #define TL_EV_HINT_ONE_WAY_AUDIO                                                                   \

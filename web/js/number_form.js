@@ -185,7 +185,7 @@ export async function openNumberForm(opts) {
     hint: edit && ib && ib.has_password ? 'A password is stored. Leave empty to keep it.' : null });
   const iAllowed = rowList({ base: 'inbound_trunk.allowed_addresses', kind: 'address', addLabel: 'Add address', legend: 'Allowed source addresses' });
   const iOrig = field('Origination URL', { id: 'i-origination', name: 'i-origination', path: 'inbound_trunk.origination_url', dir: 'ltr', placeholder: 'sip:…',
-    hint: 'Optional, rarely needed: a sip: or sips: URI of yours that inbound calls are sent on to.' });
+    hint: 'Optional: a sip: or sips: URI of yours (a PBX) that inbound calls go to when the number has no agent or its agent cannot be reached; the gateway stays in the call.' });
   const iHdrs = rowList({ base: 'inbound_trunk.headers', kind: 'header', addLabel: 'Add header', legend: 'Custom SIP headers (inbound)' });
   const inboundBody = h('div', { class: 'inbound-body', id: 'inbound-body' },
     h('div', { class: 'grid2' }, iTp.wrap, iMedia.wrap), iAllowed.el, h('div', { class: 'grid2' }, iUser.wrap, iPass.wrap), iOrig.wrap, iHdrs.el);
