@@ -4,6 +4,7 @@
 #include "media/media_int.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +333,15 @@ int tl_port_pool_init(struct tl_port_pool *p, uint16_t min, uint16_t max)
         return ENOMEM;
     for (uint32_t i = 0; i < n; i++)
         p->ring[i] = (uint16_t)i;
+    /* Shuffled (Fisher–Yates): ports an off-path attacker cannot predict (RFC 3550 §5.1
+     * recommends it against injection), and a second daemon or another program on the
+     * same range is not met pair after pair from the bottom of the range. */
+    for (uint32_t i = n - 1; i > 0; i--) {
+        uint32_t j = randombytes_uniform(i + 1);
+        uint16_t t = p->ring[i];
+        p->ring[i] = p->ring[j];
+        p->ring[j] = t;
+    }
     p->n = p->count = n;
     p->base = (uint16_t)base;
     return 0;

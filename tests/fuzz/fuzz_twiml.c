@@ -4,6 +4,7 @@
  * every string terminated within its field, parameters within their array, a Pause within
  * bounds, Reject/Redirect values from their sets; and a rejected document leaves the
  * output zeroed. */
+#include <stdbool.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -161,6 +161,11 @@ class Bot:
                                for f in self.frames][-30:]))
                 self.cond.wait(left)
 
+    def started(self):
+        """The start frame, once the bot has read it (it may lag the 200 OK: the gateway
+        answers when the bot is connected, not when the bot has read the frame)."""
+        return self.wait_for(lambda b: b.start, "the start frame")
+
     def events(self, name):
         with self.cond:
             return [f for f in self.frames if isinstance(f, dict) and f.get("event") == name]

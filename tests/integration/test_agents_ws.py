@@ -170,7 +170,7 @@ def test_echo_bot_hears_twilio_frames_and_answers(gw, bots):
 def twilio_api(d, bot, status="completed", twiml=None, token=None, account=None):
     """Pipecat's hang-up: POST {base}/2010-04-01/Accounts/{AC}/Calls/{CA}.json, HTTP Basic
     (AccountSid, auth token), form Status=completed."""
-    s = bot.start["start"]
+    s = bot.started()["start"]
     form = {}
     if status:
         form["Status"] = status
@@ -209,7 +209,7 @@ def test_pipecat_like_bursts_one_big_message_and_rest_hangup(gw, bots):
     number_with(d, ws_agent(d, bot.url)["id"])
     c = Call(d).answered()
     try:
-        assert bot.start["start"]["accountSid"] == acct["account_sid"]
+        assert bot.started()["start"]["accountSid"] == acct["account_sid"]
         c.rtp.run(known_sequence(150, seed=5), tail_frames=40)  # 3 s: bursts + silence play
         got = c.rtp.audio_bytes()
         assert pattern in got, "the bursts did not reach the caller in order"
@@ -217,7 +217,7 @@ def test_pipecat_like_bursts_one_big_message_and_rest_hangup(gw, bots):
         r = twilio_api(d, bot)
         assert r.status_code == 200, r.text
         j = r.json()
-        assert j["sid"] == bot.start["start"]["callSid"] and j["account_sid"] == acct["account_sid"]
+        assert j["sid"] == bot.started()["start"]["callSid"] and j["account_sid"] == acct["account_sid"]
         assert j["status"] == "completed" and j["api_version"] == "2010-04-01", j
         c.sc.wait_bye()
     finally:
@@ -226,7 +226,7 @@ def test_pipecat_like_bursts_one_big_message_and_rest_hangup(gw, bots):
     assert rec["end_reason"] == "api_hangup", rec
     # the same resource by GET, and a wrong token is refused Twilio's way
     g = requests.get("%s/2010-04-01/Accounts/%s/Calls/%s.json" % (
-        d.url, acct["account_sid"], bot.start["start"]["callSid"]),
+        d.url, acct["account_sid"], bot.started()["start"]["callSid"]),
         auth=(acct["account_sid"], d.twilio_token), timeout=10)
     assert g.status_code == 200 and g.json()["status"] == "completed", g.text
     bad = twilio_api(d, bot, token="0" * 32)
