@@ -65,6 +65,26 @@ void tl_api_stop(struct tl_api *a);
 void tl_api_set_calls(struct tl_api *a, const struct tl_api_calls *c);
 int tl_api_port(const struct tl_api *a); /* the bound port (useful with port 0) */
 
+/* ---- workspace webhooks: the sender (webhooks.c; docs/api.md "Webhooks") ----
+ * One thread of its own (never the loop) delivers the store's due webhook deliveries with
+ * net/http, retrying with an exponential backoff. The recorder wakes it
+ * (tl_recorder_set_delivery_hook with tl_webhooks_kick). */
+struct tl_webhooks_cfg {
+    const char *allow_networks; /* net/guard.h allow-list (agent_allow_networks) */
+    const char *insecure_hosts; /* http:// accepted for these hosts */
+    const char *ca_file;        /* extra trust anchors (PEM) or NULL */
+    unsigned retry_base_ms;     /* the first retry's wait, doubled each time (max 1 h) */
+    unsigned max_attempts;      /* then it is given up */
+    unsigned timeout_ms;        /* one request, DNS to last byte */
+};
+struct tl_webhooks;
+/* 0, or an errno with err (a bad allow-list; no thread). Call tl_http_global_init first. */
+int tl_webhooks_start(struct tl_webhooks **wp, struct tl_store *store,
+                      const struct tl_webhooks_cfg *cfg, struct tl_err *err);
+void tl_webhooks_kick(void *arg); /* any thread; arg: the struct tl_webhooks */
+/* Waits for a request in flight (timeout_ms at most); NULL is a no-op. */
+void tl_webhooks_stop(struct tl_webhooks *w);
+
 /* The route table, one "METHOD /path/{param}" a line: what `trunkline routes` prints and
  * what the OpenAPI agreement test compares with docs/openapi.yaml. */
 void tl_api_routes_print(FILE *f);

@@ -176,6 +176,10 @@ void tl_h_call_place(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_call_hangup(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_events(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_operator_events(struct tl_api_req *r, struct tl_api_resp *out);
+/* webhooks.c: the workspace's webhook (its secret shown once, on PUT) */
+void tl_h_webhook_get(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_webhook_put(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_webhook_delete(struct tl_api_req *r, struct tl_api_resp *out);
 /* twilio.c: the workspace's Twilio-shaped credentials, and Twilio's call resource */
 void tl_h_twilio_account_get(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_twilio_account_issue(struct tl_api_req *r, struct tl_api_resp *out);

@@ -135,6 +135,14 @@ static const struct setting settings[] = {
       "E.164 prefixes outbound calls never go to, comma-separated, even where a workspace's "
       "allowed prefixes would let them: premium-rate and satellite ranges commonly abused for "
       "toll fraud (docs/calls.md); empty: none."),
+    S(webhook_retry_base_ms, "TRUNKLINE_WEBHOOK_RETRY_BASE_MS", K_UINT, "5000",
+      "A webhook delivery that failed is tried again after this many ms, then twice as long "
+      "each time (at most an hour between attempts)."),
+    S(webhook_max_attempts, "TRUNKLINE_WEBHOOK_MAX_ATTEMPTS", K_UINT, "15",
+      "Attempts of one webhook delivery before it is given up (the webhook's last_error says "
+      "why); at the defaults about 9 hours."),
+    S(webhook_timeout_ms, "TRUNKLINE_WEBHOOK_TIMEOUT_MS", K_UINT, "10000",
+      "The longest one webhook request may take, DNS to the last byte of the answer."),
     S(sip_invite_rate, "TRUNKLINE_SIP_INVITE_RATE", K_UINT, "50",
       "New INVITEs per second accepted from one source IP (token bucket, bursts of twice "
       "that); more get 503."),

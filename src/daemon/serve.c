@@ -17,6 +17,7 @@
 #include "call/call.h"
 #include "daemon/config.h"
 #include "net/guard.h"
+#include "net/http.h"
 #include "net/resolve.h"
 #include "net/tls.h"
 #include "net/tlscert.h"
@@ -131,6 +132,7 @@ int tl_serve_main(int argc, char **argv)
     struct tl_tls_ctx *atls = NULL;
     struct tl_mailbox *mb = NULL; /* the API's requests to the loop (call control) */
     struct control ctl = {0};
+    struct tl_webhooks *hooks = NULL; /* the webhook sender's thread */
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
@@ -157,6 +159,20 @@ int tl_serve_main(int argc, char **argv)
         goto out;
     }
     regd = (struct tl_call_regdiag){routing, rec};
+    /* the webhook sender: its deliveries wait in the store, so it starts with what a
+     * previous run left (a restart loses none) */
+    struct tl_webhooks_cfg hcfg = {.allow_networks = cfg.agent_allow_networks,
+                                   .insecure_hosts = cfg.agent_insecure_hosts,
+                                   .ca_file = cfg.agent_tls_ca_file,
+                                   .retry_base_ms = cfg.webhook_retry_base_ms,
+                                   .max_attempts = cfg.webhook_max_attempts,
+                                   .timeout_ms = cfg.webhook_timeout_ms};
+    if ((r = tl_http_global_init()) || tl_webhooks_start(&hooks, st, &hcfg, &err)) {
+        tl_error("core", "start.failed", "reason=\"webhooks: %s\"",
+                 r ? "libcurl cannot initialise" : err.message);
+        goto out;
+    }
+    tl_recorder_set_delivery_hook(rec, tl_webhooks_kick, hooks);
 
     char cert[512], ckey[512], fp[100];
     bool made = false;
@@ -381,6 +397,10 @@ out:
     tl_tls_ctx_free(atls);
     if (api)
         tl_api_stop(api);
+    if (rec)
+        tl_recorder_set_delivery_hook(rec, NULL,
+                                      NULL); /* what is queued now waits for the next run */
+    tl_webhooks_stop(hooks);
     tl_recorder_close(rec); /* after every producer (SIP, API), before the store */
     tl_routing_close(routing);
     if (st)

@@ -48,9 +48,20 @@ struct tl_recorder {
     struct bucket global;
     struct bucket slots[RL_SLOTS];
     struct tl_recorder_stats st;
+    /* webhook deliveries were queued by a write (set before the first record) */
+    void (*hook)(void *arg);
+    void *hook_arg;
 };
 
 static void *writer_main(void *arg);
+
+void tl_recorder_set_delivery_hook(struct tl_recorder *r, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&r->mu);
+    r->hook = fn;
+    r->hook_arg = arg;
+    pthread_mutex_unlock(&r->mu);
+}
 
 static int64_t mono_ms(void)
 {
@@ -234,9 +245,10 @@ static void write_batch(struct tl_recorder *r)
     pthread_mutex_unlock(&r->mu);
 
     struct tl_err err = {0};
-    int ret = tl_store_records_write(r->store, refs, k, &err);
+    size_t queued = 0;
+    int ret = tl_store_records_write_hooks(r->store, refs, k, &queued, &err);
     if (ret)
-        ret = tl_store_records_write(r->store, refs, k, &err);
+        ret = tl_store_records_write_hooks(r->store, refs, k, &queued, &err);
     if (ret)
         tl_error("store", "records.write_failed", "records=%zu error=%d detail=\"%s\"", k, ret,
                  err.message);
@@ -250,6 +262,13 @@ static void write_batch(struct tl_recorder *r)
         r->st.written += k;
     r->finished += k;
     pthread_cond_broadcast(&r->done);
+    if (queued && r->hook) {
+        void (*fn)(void *) = r->hook;
+        void *a = r->hook_arg;
+        pthread_mutex_unlock(&r->mu); /* the sender takes its own lock */
+        fn(a);
+        pthread_mutex_lock(&r->mu);
+    }
 }
 
 static void *writer_main(void *arg)

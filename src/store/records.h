@@ -206,6 +206,10 @@ int tl_recorder_call(struct tl_recorder *r, const struct tl_call_record *c);
  * e->id and a zero e->created_at are filled here, so both tell when it happened. */
 int tl_recorder_event(struct tl_recorder *r, const struct tl_event *e, const char *source);
 
+/* Called on the writer thread after a batch that queued webhook deliveries (the sender's
+ * wake-up, api/webhooks.c); it must not block. Set it before records flow; NULL removes. */
+void tl_recorder_set_delivery_hook(struct tl_recorder *r, void (*fn)(void *arg), void *arg);
+
 /* Blocks until every record queued before the call is written (or failed). For tests
  * and for an orderly shutdown; never from the loop thread. */
 void tl_recorder_flush(struct tl_recorder *r);

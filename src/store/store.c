@@ -177,11 +177,32 @@ static const char *const migrations[] = {
     /* v6: outbound calls. A call has a status (store.h: queued … completed, busy,
      * no_answer, failed, canceled), the far end's reason phrase with its final status, and
      * the hint of its failure. Rows of older versions get the status their times imply. A
-     * workspace gets the E.164 prefixes its outbound calls may reach (the operator's). */
+     * workspace gets the E.164 prefixes its outbound calls may reach (the operator's), and
+     * may have a webhook; its deliveries are rows until they are delivered (a restart loses
+     * none). */
     "ALTER TABLE calls ADD COLUMN status TEXT NOT NULL DEFAULT 'completed';"
     "ALTER TABLE calls ADD COLUMN sip_reason TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE calls ADD COLUMN hint TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE workspaces ADD COLUMN outbound_prefixes_json TEXT NOT NULL DEFAULT '[]';"
+    "CREATE TABLE webhooks ("
+    " workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,"
+    " url TEXT NOT NULL,"
+    " secret_sealed BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " last_success_at INTEGER,"
+    " last_failure_at INTEGER,"
+    " last_error TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE webhook_deliveries ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+    " event TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_at INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at);"
+    "CREATE INDEX webhook_deliveries_workspace ON webhook_deliveries(workspace_id);"
     "UPDATE calls SET status = CASE"
     " WHEN ended_at IS NULL AND answered_at IS NULL THEN 'ringing'"
     " WHEN ended_at IS NULL THEN 'in_progress'"
@@ -2713,11 +2734,140 @@ static int event_bind(sqlite3_stmt *st, const struct tl_event *e)
            sqlite3_bind_int64(st, 8, e->created_at);
 }
 
-int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+/* ---- webhook deliveries of call status changes ---- */
+
+/* the event names of a status change, in order (at most 3: a new record that is at once
+ * ringing and … cannot be; a refused inbound call is initiated and failed) */
+static size_t call_events(bool is_new, int prev, enum tl_call_status st, const char *out[3])
+{
+    size_t n = 0;
+    if (is_new)
+        out[n++] = "call.initiated";
+    if (st == TL_CALL_RINGING && prev != (int)TL_CALL_RINGING)
+        out[n++] = "call.ringing";
+    if (st == TL_CALL_IN_PROGRESS && prev != (int)TL_CALL_IN_PROGRESS)
+        out[n++] = "call.answered";
+    if (tl_call_status_final(st) && !(prev >= 0 && tl_call_status_final((enum tl_call_status)prev)))
+        out[n++] = st == TL_CALL_COMPLETED ? "call.completed" : "call.failed";
+    return n;
+}
+
+static json_t *json_time(int64_t ms)
+{
+    char b[32];
+    if (!ms)
+        return json_null();
+    tl_time_iso(ms, b);
+    return json_string(b);
+}
+
+static json_t *json_text(const char *s) /* "" reads as null, as the API's call object does */
+{
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+/* {"id","object":"event","type","created_at","data":{the call}}: what the workspace's
+ * webhook receives (docs/api.md "Webhooks"); the texts are UTF-8 (the recorder repaired
+ * them) */
+static char *call_event_body(const struct tl_call_record *c, const char *type, const char *id,
+                             int64_t at)
+{
+    json_t *d = json_object(), *o = json_object();
+    bool bad = !d || !o;
+    bad = bad || json_put(d, "id", json_string(c->id)) ||
+          json_put(d, "object", json_string("call")) ||
+          json_put(d, "workspace_id", json_string(c->workspace_id)) ||
+          json_put(d, "direction", json_string(tl_call_direction_name(c->direction))) ||
+          json_put(d, "status", json_string(tl_call_status_name(c->status))) ||
+          json_put(d, "number_id", json_text(c->number_id)) ||
+          json_put(d, "number", json_string(c->number)) ||
+          json_put(d, "agent_id", json_text(c->agent_id)) ||
+          json_put(d, "from", json_string(c->from_user[0] ? c->from_user : c->from_uri)) ||
+          json_put(d, "to", json_string(c->to_user)) ||
+          json_put(d, "sip_call_id", json_string(c->sip_call_id)) ||
+          json_put(d, "created_at", json_time(c->created_at)) ||
+          json_put(d, "answered_at", json_time(c->answered_at)) ||
+          json_put(d, "ended_at", json_time(c->ended_at)) ||
+          json_put(d, "end_reason", json_text(c->end_reason)) ||
+          json_put(d, "final_status",
+                   c->final_status ? json_integer(c->final_status) : json_null()) ||
+          json_put(d, "sip_reason", json_text(c->sip_reason)) ||
+          json_put(d, "hint", json_text(c->hint)) || json_put(o, "id", json_string(id)) ||
+          json_put(o, "object", json_string("event")) || json_put(o, "type", json_string(type)) ||
+          json_put(o, "created_at", json_time(at)) || json_put(o, "data", json_incref(d));
+    char *txt = bad ? NULL : json_dumps(o, JSON_COMPACT);
+    json_decref(d);
+    json_decref(o);
+    if (txt && strlen(txt) > TL_WEBHOOK_BODY_MAX) {
+        free(txt); /* the caps of every member keep it far below; never cut JSON */
+        txt = NULL;
+    }
+    return txt;
+}
+
+/* Before the upsert of c: queue the deliveries its status change causes, when its workspace
+ * has a webhook. The statements are the batch's (prepared once). */
+static int call_deliveries(struct tl_store *s, sqlite3_stmt *hst, sqlite3_stmt *pst,
+                           sqlite3_stmt *dst, const struct tl_call_record *c, size_t *queued,
                            struct tl_err *err)
 {
     static const char op[] = "records_write";
-    sqlite3_stmt *cst = NULL, *est = NULL;
+    sqlite3_reset(hst);
+    sqlite3_clear_bindings(hst);
+    if (bind_str(hst, 1, c->workspace_id))
+        return db_fail(s, op, err);
+    int rc = sqlite3_step(hst);
+    if (rc == SQLITE_DONE)
+        return 0; /* no webhook */
+    if (rc != SQLITE_ROW)
+        return db_fail(s, op, err);
+    sqlite3_reset(pst);
+    sqlite3_clear_bindings(pst);
+    if (bind_str(pst, 1, c->id))
+        return db_fail(s, op, err);
+    rc = sqlite3_step(pst);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, op, err);
+    bool is_new = rc == SQLITE_DONE;
+    int prev = is_new ? -1 : tl_call_status_parse(col_str(pst, 0));
+    const char *ev[3];
+    size_t n = call_events(is_new, prev, c->status, ev);
+    int64_t now = tl_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        char id[TL_ID_MAX];
+        tl_id_new(id, "wd");
+        char *body = call_event_body(c, ev[i], id, now);
+        if (!body) {
+            tl_error("store", "webhook.body_failed", "call=%s", c->id);
+            continue;
+        }
+        sqlite3_reset(dst);
+        sqlite3_clear_bindings(dst);
+        int ret = bind_str(dst, 1, id) || bind_str(dst, 2, c->workspace_id) ||
+                          bind_str(dst, 3, ev[i]) || bind_str(dst, 4, body) ||
+                          sqlite3_bind_int64(dst, 5, now)
+                      ? db_fail(s, op, err)
+                      : step_done(s, op, dst, err);
+        free(body);
+        if (ret)
+            return ret;
+        (*queued)++;
+    }
+    return 0;
+}
+
+int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+                           struct tl_err *err)
+{
+    return tl_store_records_write_hooks(s, v, n, NULL, err);
+}
+
+int tl_store_records_write_hooks(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+                                 size_t *deliveries, struct tl_err *err)
+{
+    static const char op[] = "records_write";
+    sqlite3_stmt *cst = NULL, *est = NULL, *hst = NULL, *pst = NULL, *dst = NULL;
+    size_t queued = 0;
     int ret;
 
     lock(s);
@@ -2757,8 +2907,22 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
                    "INSERT INTO events (id, workspace_id, number_id, code, message, hint, "
                    "details_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                    &est, err);
+    bool hooks = s->version >= 6; /* a database opened at an older version has no table */
+    if (ret == 0 && hooks)
+        ret = prep(s, op, "SELECT 1 FROM webhooks WHERE workspace_id = ?1", &hst, err);
+    if (ret == 0 && hooks)
+        ret = prep(s, op, "SELECT status FROM calls WHERE id = ?1", &pst, err);
+    if (ret == 0 && hooks)
+        ret = prep(s, op,
+                   "INSERT INTO webhook_deliveries (id, workspace_id, event, body, next_at, "
+                   "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                   &dst, err);
     for (size_t i = 0; ret == 0 && i < n; i++) {
         sqlite3_stmt *st = v[i].call ? cst : est;
+        if (v[i].call && hooks)
+            ret = call_deliveries(s, hst, pst, dst, v[i].call, &queued, err);
+        if (ret)
+            break;
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
         if (v[i].call ? call_bind(st, v[i].call) : event_bind(st, v[i].event))
@@ -2768,11 +2932,226 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
     }
     sqlite3_finalize(cst);
     sqlite3_finalize(est);
+    sqlite3_finalize(hst);
+    sqlite3_finalize(pst);
+    sqlite3_finalize(dst);
     if (ret == 0)
         ret = tx_commit(s, op, err);
     tx_rollback(s);
     unlock(s);
+    if (deliveries)
+        *deliveries = ret == 0 ? queued : 0;
     return ret;
+}
+
+/* ---- webhooks ---- */
+
+int tl_store_webhook_set(struct tl_store *s, const char *workspace_id, const char *url,
+                         struct tl_webhook *out, char secret[TL_WEBHOOK_SECRET_LEN + 1],
+                         struct tl_err *err)
+{
+    static const char op[] = "webhook_set";
+    sqlite3_stmt *st = NULL;
+    struct sealed sl;
+    uint8_t rnd[32];
+    enum tl_plan plan;
+    int ret;
+
+    memcpy(secret, "whsec_", 6);
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2base64(secret + 6, TL_WEBHOOK_SECRET_LEN + 1 - 6, rnd, sizeof rnd,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(rnd, sizeof rnd);
+    if (seal_password(s, workspace_id, "webhook_secret", secret, &sl)) {
+        sodium_memzero(secret, TL_WEBHOOK_SECRET_LEN + 1);
+        return tl_err_set(err, EIO, 500, "internal", "", "cannot seal the secret");
+    }
+    int64_t now = tl_now_ms();
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret == 0)
+        ret = ws_plan(s, op, workspace_id, &plan, err);
+    if (ret == ENOENT)
+        ret = not_found(err, "workspace");
+    if (ret == 0)
+        ret = prep(s, op,
+                   "INSERT INTO webhooks (workspace_id, url, secret_sealed, created_at) VALUES "
+                   "(?1, ?2, ?3, ?4) ON CONFLICT(workspace_id) DO UPDATE SET url = excluded.url, "
+                   "secret_sealed = excluded.secret_sealed, created_at = excluded.created_at",
+                   &st, err);
+    if (ret == 0)
+        ret = step_fin(s, op, &st,
+                       bind_str(st, 1, workspace_id) || bind_str(st, 2, url) ||
+                           bind_blob(st, 3, sl.buf, sl.len, true) || sqlite3_bind_int64(st, 4, now),
+                       err);
+    if (ret == 0)
+        ret = tx_commit(s, op, err);
+    tx_end(s, st);
+    sodium_memzero(&sl, sizeof sl);
+    if (ret) {
+        sodium_memzero(secret, TL_WEBHOOK_SECRET_LEN + 1);
+        return ret;
+    }
+    return tl_store_webhook_get(s, workspace_id, out);
+}
+
+int tl_store_webhook_get(struct tl_store *s, const char *workspace_id, struct tl_webhook *out)
+{
+    sqlite3_stmt *st = NULL;
+    const char *args[] = {workspace_id};
+    memset(out, 0, sizeof *out);
+    lock(s);
+    int ret = row_one(s, "webhook_get",
+                      "SELECT url, created_at, last_success_at, last_failure_at, last_error, "
+                      "(SELECT count(*) FROM webhook_deliveries WHERE workspace_id = ?1) "
+                      "FROM webhooks WHERE workspace_id = ?1",
+                      args, 1, &st, NULL);
+    if (ret == 0) {
+        tl_strlcpy(out->workspace_id, workspace_id, sizeof out->workspace_id);
+        col_text(st, 0, out->url, sizeof out->url);
+        out->created_at = sqlite3_column_int64(st, 1);
+        out->last_success_at = sqlite3_column_int64(st, 2);
+        out->last_failure_at = sqlite3_column_int64(st, 3);
+        col_text(st, 4, out->last_error, sizeof out->last_error);
+        out->pending = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_webhook_delete(struct tl_store *s, const char *workspace_id)
+{
+    static const char op[] = "webhook_delete";
+    sqlite3_stmt *st = NULL;
+    lock(s);
+    int ret = tx_begin(s, op, NULL);
+    if (ret == 0)
+        ret = prep(s, op, "DELETE FROM webhooks WHERE workspace_id = ?1", &st, NULL);
+    if (ret == 0)
+        ret = step_fin(s, op, &st, bind_str(st, 1, workspace_id), NULL);
+    if (ret == 0 && sqlite3_changes(s->db) == 0)
+        ret = ENOENT;
+    if (ret == 0)
+        ret = prep(s, op, "DELETE FROM webhook_deliveries WHERE workspace_id = ?1", &st, NULL);
+    if (ret == 0)
+        ret = step_fin(s, op, &st, bind_str(st, 1, workspace_id), NULL);
+    if (ret == 0)
+        ret = tx_commit(s, op, NULL);
+    tx_end(s, st);
+    return ret;
+}
+
+int tl_store_webhook_secret(struct tl_store *s, const char *workspace_id,
+                            char url[TL_AGENT_URL_MAX + 1], char secret[TL_WEBHOOK_SECRET_LEN + 1])
+{
+    sqlite3_stmt *st = NULL;
+    const char *args[] = {workspace_id};
+    struct sealed sl;
+    char pw[TL_PASSWORD_MAX + 1];
+    lock(s);
+    int ret = row_one(s, "webhook_secret",
+                      "SELECT url, secret_sealed FROM webhooks WHERE workspace_id = ?1", args, 1,
+                      &st, NULL);
+    if (ret == 0) {
+        tl_strlcpy(url, col_str(st, 0), TL_AGENT_URL_MAX + 1);
+        if (col_sealed(st, 1, &sl) || open_password(s, workspace_id, "webhook_secret", &sl, pw) ||
+            strlen(pw) != TL_WEBHOOK_SECRET_LEN)
+            ret = corrupt("webhook_secret", workspace_id, "secret_sealed", NULL);
+        else
+            memcpy(secret, pw, TL_WEBHOOK_SECRET_LEN + 1);
+        sodium_memzero(pw, sizeof pw);
+        sodium_memzero(&sl, sizeof sl);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_deliveries_due(struct tl_store *s, int64_t now_ms, struct tl_delivery *out, size_t cap,
+                            size_t *n, int64_t *next_at)
+{
+    static const char op[] = "deliveries_due";
+    sqlite3_stmt *st = NULL;
+    int rc, ret;
+    *n = 0;
+    *next_at = 0;
+    lock(s);
+    ret = prep(s, op,
+               "SELECT id, workspace_id, event, body, attempts, created_at, next_at FROM "
+               "webhook_deliveries ORDER BY next_at, seq LIMIT ?1",
+               &st, NULL);
+    if (ret == 0 && sqlite3_bind_int64(st, 1, (int64_t)cap + 1))
+        ret = db_fail(s, op, NULL);
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t at = sqlite3_column_int64(st, 6);
+        if (at > now_ms || *n == cap) {
+            *next_at = at > now_ms ? at : now_ms;
+            break;
+        }
+        struct tl_delivery *d = &out[(*n)++];
+        memset(d, 0, sizeof *d);
+        col_text(st, 0, d->id, sizeof d->id);
+        col_text(st, 1, d->workspace_id, sizeof d->workspace_id);
+        col_text(st, 2, d->event, sizeof d->event);
+        col_text(st, 3, d->body, sizeof d->body);
+        d->attempts = (uint32_t)sqlite3_column_int64(st, 4);
+        d->created_at = sqlite3_column_int64(st, 5);
+        d->next_at = at;
+    }
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ret = db_fail(s, op, NULL);
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+/* a delivery's row: rescheduled (next_at > 0) or removed, and the webhook's last outcome */
+static int delivery_update(struct tl_store *s, const struct tl_delivery *d, bool ok,
+                           uint32_t attempts, int64_t next_at, const char *error, int64_t at)
+{
+    static const char op[] = "delivery_update";
+    sqlite3_stmt *st = NULL;
+    lock(s);
+    int ret = tx_begin(s, op, NULL);
+    if (ret == 0 && next_at)
+        ret = prep(s, op, "UPDATE webhook_deliveries SET attempts = ?2, next_at = ?3 WHERE id = ?1",
+                   &st, NULL);
+    else if (ret == 0)
+        ret = prep(s, op, "DELETE FROM webhook_deliveries WHERE id = ?1", &st, NULL);
+    if (ret == 0)
+        ret = step_fin(s, op, &st,
+                       bind_str(st, 1, d->id) || (next_at && (sqlite3_bind_int64(st, 2, attempts) ||
+                                                              sqlite3_bind_int64(st, 3, next_at))),
+                       NULL);
+    if (ret == 0)
+        ret = prep(s, op,
+                   ok ? "UPDATE webhooks SET last_success_at = ?2 WHERE workspace_id = ?1"
+                      : "UPDATE webhooks SET last_failure_at = ?2, last_error = ?3 WHERE "
+                        "workspace_id = ?1",
+                   &st, NULL);
+    if (ret == 0)
+        ret = step_fin(s, op, &st,
+                       bind_str(st, 1, d->workspace_id) || sqlite3_bind_int64(st, 2, at) ||
+                           (!ok && bind_str(st, 3, error ? error : "")),
+                       NULL);
+    if (ret == 0)
+        ret = tx_commit(s, op, NULL);
+    tx_end(s, st);
+    return ret;
+}
+
+int tl_store_delivery_done(struct tl_store *s, const struct tl_delivery *d, int64_t at)
+{
+    return delivery_update(s, d, true, 0, 0, NULL, at);
+}
+
+int tl_store_delivery_failed(struct tl_store *s, const struct tl_delivery *d, uint32_t attempts,
+                             int64_t next_at, const char *error, int64_t at)
+{
+    char e[TL_WEBHOOK_ERROR_MAX + 1];
+    tl_strlcpy(e, error ? error : "", sizeof e);
+    return delivery_update(s, d, false, attempts, next_at, e, at);
 }
 
 #define CA_COLS                                                                                    \

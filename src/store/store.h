@@ -482,6 +482,12 @@ struct tl_record_ref {
 };
 int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
                            struct tl_err *err);
+/* The same, and *deliveries (may be NULL) the number of webhook deliveries it queued:
+ * call.initiated (a new record), call.ringing, call.answered (status in_progress),
+ * call.completed or call.failed (the other final statuses), each once per call, for
+ * workspaces with a webhook. */
+int tl_store_records_write_hooks(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+                                 size_t *deliveries, struct tl_err *err);
 
 /* ---- outbound calls (POST /v1/calls) ----
  * What a request asks for, as the API decoded and validated it (tl_call_order), and what
@@ -516,6 +522,56 @@ struct tl_call_request {
     struct tl_agent agent;         /* header values opened — SECRET */
     char account_sid[TL_TWILIO_SID_LEN + 1];
 };
+
+/* ---- workspace webhooks (schema v6; docs/api.md "Webhooks") ----
+ * A workspace's URL for call status changes and its signing secret ("whsec_…", sealed at
+ * rest, shown once when issued). A delivery is a row that tl_store_records_write inserts
+ * in the same transaction as the call record whose status change it reports, so a restart
+ * loses none; the sender (api/webhooks.c) takes due rows, POSTs them and deletes or
+ * reschedules them. */
+#define TL_WEBHOOK_SECRET_LEN 49 /* "whsec_" + 43 base64url characters of 32 random bytes */
+#define TL_WEBHOOK_BODY_MAX   4096
+#define TL_WEBHOOK_ERROR_MAX  255
+struct tl_webhook {
+    char workspace_id[TL_ID_MAX];
+    char url[TL_AGENT_URL_MAX + 1];
+    int64_t created_at; /* when the current secret was issued */
+    /* its deliveries (reads) */
+    int64_t pending;
+    int64_t last_success_at, last_failure_at; /* 0 = never */
+    char last_error[TL_WEBHOOK_ERROR_MAX + 1];
+};
+/* Sets the URL and issues a new secret (the old one stops at once). 0, ENOENT (no such
+ * workspace), or a store error. */
+int tl_store_webhook_set(struct tl_store *s, const char *workspace_id, const char *url,
+                         struct tl_webhook *out, char secret[TL_WEBHOOK_SECRET_LEN + 1],
+                         struct tl_err *err);
+int tl_store_webhook_get(struct tl_store *s, const char *workspace_id,
+                         struct tl_webhook *out); /* 0, ENOENT */
+/* Removes it and its pending deliveries. 0, ENOENT. */
+int tl_store_webhook_delete(struct tl_store *s, const char *workspace_id);
+/* The sender's view: URL and secret opened. 0, ENOENT. */
+int tl_store_webhook_secret(struct tl_store *s, const char *workspace_id,
+                            char url[TL_AGENT_URL_MAX + 1], char secret[TL_WEBHOOK_SECRET_LEN + 1]);
+
+struct tl_delivery {
+    char id[TL_ID_MAX]; /* "wd_…": also the event's id in the body */
+    char workspace_id[TL_ID_MAX];
+    char event[32]; /* "call.answered" */
+    char body[TL_WEBHOOK_BODY_MAX + 1];
+    uint32_t attempts;
+    int64_t created_at, next_at; /* ms since the epoch */
+};
+/* Up to cap deliveries due at now_ms (oldest first) into out[0..*n); *next_at: when the
+ * next one not yet due is (0: none). 0 or a store error. */
+int tl_store_deliveries_due(struct tl_store *s, int64_t now_ms, struct tl_delivery *out, size_t cap,
+                            size_t *n, int64_t *next_at);
+/* Delivered (2xx): the row goes, the webhook's last_success_at is set. */
+int tl_store_delivery_done(struct tl_store *s, const struct tl_delivery *d, int64_t at);
+/* Failed: next_at 0 gives up (the row goes); else attempts and next_at are stored. The
+ * webhook's last_failure_at and last_error are set either way. */
+int tl_store_delivery_failed(struct tl_store *s, const struct tl_delivery *d, uint32_t attempts,
+                             int64_t next_at, const char *error, int64_t at);
 
 /* Lists are newest first (a call log is read from the top); cursors as for the other
  * lists. number_id NULL = every number of the workspace. */
