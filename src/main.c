@@ -15,7 +15,7 @@ static void usage(FILE *f)
             "trunkline %s — static SIP trunks to AI voice agents\n\n"
             "usage:\n"
             "  trunkline serve [--setting value]...   run the gateway (serve --help)\n"
-            "  trunkline numbers|agents|workspaces|tokens|endpoints ...\n"
+            "  trunkline numbers|calls|agents|workspaces|tokens|endpoints ...\n"
             "                                         manage it over the REST API\n"
             "  trunkline token create --data-dir DIR  a token made on the host (recovery)\n"
             "  trunkline config                       the settings table\n"
@@ -54,7 +54,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    static const char *resources[] = {"numbers", "agents", "workspaces", "tokens", "endpoints"};
+    static const char *resources[] = {"numbers",    "calls",  "agents",
+                                      "workspaces", "tokens", "endpoints"};
     for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++)
         if (!strcmp(cmd, resources[i]))
             return tl_cli_main(argc - 1, argv + 1);

@@ -37,6 +37,9 @@ struct tl_api_config {
     bool tls;
     const char *tls_cert_file, *tls_key_file;
     bool allow_plain_http;
+    /* E.164 prefixes outbound calls never reach, comma-separated (toll fraud; NULL/"":
+     * none). A bad list fails tl_api_start. */
+    const char *outbound_deny_prefixes;
 };
 
 /* What the API may ask of live calls, answered by the loop thread (call/control.c);
@@ -53,6 +56,18 @@ struct tl_api_calls {
     int (*control)(void *arg, const char *workspace_id, const char *call_id, int op,
                    const char *param, char status[16]);
     void *arg;
+    /* POST /v1/calls: places the call rq describes (the handler read and checked it);
+     * *rec is its record as it stands (queued). 0, or an errno as tl_call_place (call.h):
+     * ESHUTDOWN, ENOSPC, EBUSY, EAGAIN, EINVAL, ENOMEM, ETIMEDOUT. NULL: not available. */
+    int (*place)(void *arg, const struct tl_call_request *rq, struct tl_call_record *rec);
+    /* GET /v1/calls/{id}: the live record of a call; 0 or ENOENT (not live). */
+    int (*snapshot)(void *arg, const char *workspace_id, const char *call_id,
+                    struct tl_call_record *rec);
+    /* Waits until the records queued so far are in the store (a call that just ended). */
+    void (*flush)(void *arg);
+    /* Records a diagnostic event (a call refused before it exists); source: its key for
+     * the recorder's rate limits when it names no number. */
+    void (*event)(void *arg, const struct tl_event *e, const char *source);
 };
 
 struct tl_api;
@@ -62,6 +77,26 @@ void tl_api_stop(struct tl_api *a);
 /* Sets (or, with NULL, removes) the live-call control; until then such requests get 503. */
 void tl_api_set_calls(struct tl_api *a, const struct tl_api_calls *c);
 int tl_api_port(const struct tl_api *a); /* the bound port (useful with port 0) */
+
+/* ---- workspace webhooks: the sender (webhooks.c; docs/api.md "Webhooks") ----
+ * One thread of its own (never the loop) delivers the store's due webhook deliveries with
+ * net/http, retrying with an exponential backoff. The recorder wakes it
+ * (tl_recorder_set_delivery_hook with tl_webhooks_kick). */
+struct tl_webhooks_cfg {
+    const char *allow_networks; /* net/guard.h allow-list (agent_allow_networks) */
+    const char *insecure_hosts; /* http:// accepted for these hosts */
+    const char *ca_file;        /* extra trust anchors (PEM) or NULL */
+    unsigned retry_base_ms;     /* the first retry's wait, doubled each time (max 1 h) */
+    unsigned max_attempts;      /* then it is given up */
+    unsigned timeout_ms;        /* one request, DNS to last byte */
+};
+struct tl_webhooks;
+/* 0, or an errno with err (a bad allow-list; no thread). Call tl_http_global_init first. */
+int tl_webhooks_start(struct tl_webhooks **wp, struct tl_store *store,
+                      const struct tl_webhooks_cfg *cfg, struct tl_err *err);
+void tl_webhooks_kick(void *arg); /* any thread; arg: the struct tl_webhooks */
+/* Waits for a request in flight (timeout_ms at most); NULL is a no-op. */
+void tl_webhooks_stop(struct tl_webhooks *w);
 
 /* The route table, one "METHOD /path/{param}" a line: what `trunkline routes` prints and
  * what the OpenAPI agreement test compares with docs/openapi.yaml. */

@@ -16,6 +16,8 @@
 
 struct tl_api_job;
 
+#define TL_DENY_MAX 256 /* outbound_deny_prefixes entries */
+
 struct tl_api {
     struct MHD_Daemon *mhd;
     struct tl_store *store;
@@ -40,6 +42,9 @@ struct tl_api {
     unsigned n_checks; /* trunk checks admitted and not yet answered */
     bool stopping;
     struct tl_api_calls calls; /* live-call control (the daemon sets it); fn NULL: none */
+    /* outbound_deny_prefixes, parsed once (read only after start) */
+    size_t n_deny;
+    char deny[TL_DENY_MAX][TL_PREFIX_MAX + 1];
 };
 
 /* Resolves host (getaddrinfo, at most ~2 s) and checks every address with the guard.
@@ -168,8 +173,15 @@ void tl_h_number_check(struct tl_api_req *r, struct tl_api_resp *out);
  * (read only) */
 void tl_h_call_list(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_call_get(struct tl_api_req *r, struct tl_api_resp *out);
+/* outbound calls: POST /v1/calls; POST /v1/calls/{id}/hangup and DELETE /v1/calls/{id} */
+void tl_h_call_place(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_call_hangup(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_events(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_operator_events(struct tl_api_req *r, struct tl_api_resp *out);
+/* webhooks.c: the workspace's webhook (its secret shown once, on PUT) */
+void tl_h_webhook_get(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_webhook_put(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_webhook_delete(struct tl_api_req *r, struct tl_api_resp *out);
 /* twilio.c: the workspace's Twilio-shaped credentials, and Twilio's call resource */
 void tl_h_twilio_account_get(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_twilio_account_issue(struct tl_api_req *r, struct tl_api_resp *out);

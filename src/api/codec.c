@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/codec.h"
 
@@ -395,8 +396,8 @@ json_t *tl_json_parse_body(const char *body, size_t len, struct tl_err *err)
 
 static const char *const number_members[] = {"number",   "label",          "source",
                                              "agent_id", "outbound_trunk", "inbound_trunk"};
-static const char *const outbound_members[] = {"address",   "username",         "password",
-                                               "transport", "media_encryption", "headers"};
+static const char *const outbound_members[] = {
+    "address", "username", "password", "transport", "media_encryption", "headers", "number_format"};
 static const char *const inbound_members[] = {"transport", "media_encryption",  "username",
                                               "password",  "allowed_addresses", "origination_url",
                                               "headers",   "rtp_latching",      "allow_any_source"};
@@ -471,6 +472,11 @@ static int decode_outbound(const json_t *o, struct tl_outbound_trunk *t, struct 
         return rc;
     if ((rc = get_headers(o, P, t->headers, &t->n_headers, false, err)))
         return rc;
+    int fmt = TL_NUMFMT_E164;
+    if ((rc = get_enum(o, P, "number_format", tl_number_format_parse, "e164, no_plus", &fmt, &found,
+                       err)))
+        return rc;
+    t->number_format = (enum tl_number_format)fmt;
     return 0;
 }
 
@@ -665,13 +671,14 @@ static int get_timeout(const json_t *j, const char *key, uint32_t *out, struct t
     return 0;
 }
 
-static int get_params(const json_t *o, struct tl_agent *a, struct tl_err *err)
+static int get_params(const json_t *o, struct tl_param *params, size_t *n_params,
+                      struct tl_err *err)
 {
     char f[FIELD_CAP];
     json_t *p = json_object_get(o, "parameters");
     if (!p)
         return 0;
-    a->n_params = 0;
+    *n_params = 0;
     if (json_is_null(p))
         return 0;
     if (!json_is_object(p))
@@ -689,12 +696,12 @@ static int get_params(const json_t *o, struct tl_agent *a, struct tl_err *err)
         if ((rc = tl_valid_param_key(key, f, err)))
             return rc;
         bool found;
-        size_t i = a->n_params;
-        if ((rc = get_str(p, "parameters", key, TL_PARAM_VALUE_MAX, a->params[i].value, false,
-                          &found, err)))
+        size_t i = *n_params;
+        if ((rc = get_str(p, "parameters", key, TL_PARAM_VALUE_MAX, params[i].value, false, &found,
+                          err)))
             return rc;
-        memcpy(a->params[i].key, key, strlen(key) + 1); /* ≤ TL_PARAM_KEY_MAX, checked */
-        a->n_params = i + 1;
+        memcpy(params[i].key, key, strlen(key) + 1); /* ≤ TL_PARAM_KEY_MAX, checked */
+        *n_params = i + 1;
     }
     return 0;
 }
@@ -784,7 +791,7 @@ int tl_codec_agent_decode(const json_t *j, bool is_create, struct tl_agent *out,
         }
     }
 
-    if ((rc = get_params(j, out, err)))
+    if ((rc = get_params(j, out->params, &out->n_params, err)))
         return rc;
 
     if (is_create)
@@ -810,9 +817,90 @@ int tl_codec_agent_decode(const json_t *j, bool is_create, struct tl_agent *out,
     return tl_valid_agent(out, err);
 }
 
+/* ---- outbound calls ---- */
+
+static const char *const call_members[] = {
+    "from", "to", "agent_id", "parameters", "headers", "ringing_timeout_s", "max_duration_s"};
+
+/* an optional whole number of seconds in lo..hi; absent or null leaves *out */
+static int get_seconds(const json_t *j, const char *key, uint32_t lo, uint32_t hi, uint32_t *out,
+                       struct tl_err *err)
+{
+    json_t *v = json_object_get(j, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return type_err(err, key, "a whole number of seconds", v);
+    json_int_t t = json_integer_value(v);
+    if (t < (json_int_t)lo || t > (json_int_t)hi)
+        return fail(err, "invalid_field", key, "%s must be between %u and %u (seconds)", key, lo,
+                    hi);
+    *out = (uint32_t)t;
+    return 0;
+}
+
+int tl_codec_call_order_decode(const json_t *j, struct tl_call_order *out, struct tl_err *err)
+{
+    struct shape sh = SHAPE("the request body", call_members);
+    int rc;
+    bool found;
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(j))
+        return fail(err, "invalid_type", "", "the body must be a JSON object");
+    if ((rc = check_members(j, "", &sh, err)))
+        return rc;
+    if ((rc = get_str(j, "", "from", sizeof out->from - 1, out->from, false, &found, err)))
+        return rc;
+    if (!found || !out->from[0])
+        return fail(err, "invalid_field", "from",
+                    "from is required: the phone number to call from (its id pn_… or its "
+                    "E.164), one of this workspace's numbers");
+    if (out->from[0] == 'p' && !tl_id_valid(out->from, "pn"))
+        return fail(err, "invalid_field", "from",
+                    "from is neither a phone number id (pn_…) nor an E.164 number");
+    if (out->from[0] != 'p' && (rc = tl_valid_e164(out->from, "from", err)))
+        return rc;
+    char to[TL_URI_MAX + 1];
+    if ((rc = get_str(j, "", "to", TL_URI_MAX, to, false, &found, err)))
+        return rc;
+    if (!found || !to[0])
+        return fail(err, "invalid_field", "to",
+                    "to is required: the number to call, in E.164 "
+                    "(e.g. +4915123456789)");
+    if ((rc = tl_valid_e164(to, "to", err)))
+        return rc;
+    tl_strlcpy(out->to, to, sizeof out->to);
+    if ((rc = get_str(j, "", "agent_id", TL_ID_MAX - 1, out->agent_id, true, &found, err)))
+        return rc;
+    if (found && out->agent_id[0] && !tl_id_valid(out->agent_id, "ag"))
+        return fail(err, "invalid_field", "agent_id", "agent_id is not an agent id (ag_…)");
+    if ((rc = get_params(j, out->params, &out->n_params, err)))
+        return rc;
+    if ((rc = get_headers(j, "", out->headers, &out->n_headers, false, err)))
+        return rc;
+    for (size_t i = 0; i < out->n_headers; i++) {
+        char f[FIELD_CAP];
+        pathf(f, sizeof f, "headers[%zu]", i);
+        if ((rc = tl_valid_call_header(&out->headers[i], f, err)))
+            return rc;
+        for (size_t k = 0; k < i; k++)
+            if (!strcasecmp(out->headers[k].name, out->headers[i].name)) {
+                pathf(f, sizeof f, "headers[%zu].name", i);
+                return fail(err, "invalid_field", f, "%s: %s is given twice", f,
+                            out->headers[i].name);
+            }
+    }
+    out->ringing_timeout_s = TL_RINGING_TIMEOUT_DEFAULT;
+    if ((rc = get_seconds(j, "ringing_timeout_s", 1, TL_RINGING_TIMEOUT_MAX,
+                          &out->ringing_timeout_s, err)) ||
+        (rc = get_seconds(j, "max_duration_s", 1, TL_CALL_DURATION_MAX, &out->max_duration_s, err)))
+        return rc;
+    return 0;
+}
+
 /* ---- workspaces ---- */
 
-static const char *const workspace_members[] = {"name", "plan", "region"};
+static const char *const workspace_members[] = {"name", "plan", "region", "outbound_prefixes"};
 
 int tl_codec_workspace_decode(const json_t *j, bool is_create, struct tl_workspace *out,
                               struct tl_err *err)
@@ -846,6 +934,30 @@ int tl_codec_workspace_decode(const json_t *j, bool is_create, struct tl_workspa
         if ((rc = tl_valid_region(region, "region", err)))
             return rc;
         tl_strlcpy(out->region, region, sizeof out->region);
+    }
+    /* where outbound calls may go: null or [] = the country codes of its own numbers */
+    json_t *pv = json_object_get(j, "outbound_prefixes");
+    if (pv && !json_is_null(pv) && !json_is_array(pv))
+        return type_err(err, "outbound_prefixes", "an array of E.164 prefixes", pv);
+    if (pv) {
+        if (json_array_size(pv) > TL_PREFIXES_MAX)
+            return fail(err, "invalid_field", "outbound_prefixes",
+                        "outbound_prefixes: at most %d are allowed; this request has %zu",
+                        TL_PREFIXES_MAX, json_array_size(pv));
+        out->n_out_prefixes = 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(pv, i, e)
+        {
+            char f[FIELD_CAP];
+            indexed(f, sizeof f, "outbound_prefixes", i);
+            if (!json_is_string(e))
+                return type_err(err, f, "a string (+49, or + for every number)", e);
+            if ((rc = tl_valid_prefix(json_string_value(e), f, err)))
+                return rc;
+            tl_strlcpy(out->out_prefixes[out->n_out_prefixes++], json_string_value(e),
+                       TL_PREFIX_MAX + 1);
+        }
     }
     return 0;
 }
@@ -1009,6 +1121,7 @@ json_t *tl_codec_number_encode(const struct tl_phone_number *n, const struct tl_
     set(ob, "transport", json_string(tl_transport_name(t->transport)), &bad);
     set(ob, "media_encryption", json_string(tl_media_enc_name(t->media_encryption)), &bad);
     set(ob, "headers", kv_array(t->headers, t->n_headers), &bad);
+    set(ob, "number_format", json_string(tl_number_format_name(t->number_format)), &bad);
     set(o, "outbound_trunk", ob, &bad);
 
     if (n->has_inbound) {
@@ -1094,6 +1207,11 @@ json_t *tl_codec_workspace_encode(const struct tl_workspace *w)
     set(o, "name", json_string(w->name), &bad);
     set(o, "plan", json_string(tl_plan_name(w->plan)), &bad);
     set(o, "region", json_string(w->region), &bad);
+    json_t *pa = json_array();
+    for (size_t i = 0; pa && i < w->n_out_prefixes && i < TL_PREFIXES_MAX; i++)
+        if (json_array_append_new(pa, json_string(w->out_prefixes[i])))
+            bad = true;
+    set(o, "outbound_prefixes", pa, &bad);
     set(o, "created_at", iso_time(w->created_at), &bad);
     set(o, "updated_at", iso_time(w->updated_at), &bad);
     return finish(o, bad);
@@ -1136,6 +1254,7 @@ json_t *tl_codec_call_encode(const struct tl_call_record *c)
     set(o, "number", json_string(c->number), &bad);
     set(o, "agent_id", str_or_null(c->agent_id), &bad);
     set(o, "direction", json_string(tl_call_direction_name(c->direction)), &bad);
+    set(o, "status", json_string(tl_call_status_name(c->status)), &bad);
     /* the caller as a person reads it: the user part (a number), else the whole URI */
     set(o, "from", text(c->from_user[0] ? c->from_user : c->from_uri), &bad);
     set(o, "to", text(c->to_user), &bad);
@@ -1145,6 +1264,8 @@ json_t *tl_codec_call_encode(const struct tl_call_record *c)
     set(o, "ended_at", time_or_null(c->ended_at), &bad);
     set(o, "end_reason", str_or_null(c->end_reason), &bad);
     set(o, "final_status", c->final_status ? json_integer(c->final_status) : json_null(), &bad);
+    set(o, "sip_reason", c->sip_reason[0] ? text(c->sip_reason) : json_null(), &bad);
+    set(o, "hint", c->hint[0] ? text(c->hint) : json_null(), &bad);
     set(o, "codec", str_or_null(c->codec), &bad);
     set(o, "media_encryption", json_string(c->srtp ? "srtp" : "rtp"), &bad);
     set(rtp, "packets_sent", json_integer((json_int_t)c->packets_sent), &bad);

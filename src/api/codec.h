@@ -39,6 +39,9 @@ int tl_codec_token_decode(const json_t *j, struct tl_token *out, struct tl_err *
 /* secret != NULL only in the creation response */
 json_t *tl_codec_token_encode(const struct tl_token *t, const char *secret);
 
+/* POST /v1/calls: {from, to, agent_id?, parameters?, headers?, ringing_timeout_s?,
+ * max_duration_s?}; from is a pn_… id (checked by the handler) or E.164 */
+int tl_codec_call_order_decode(const json_t *j, struct tl_call_order *out, struct tl_err *err);
 /* GET /v1/calls: a call record; answered_at/ended_at null while unset */
 json_t *tl_codec_call_encode(const struct tl_call_record *c);
 /* GET /v1/phone-numbers/{id}/events: details is the stored JSON object ({} if unreadable) */

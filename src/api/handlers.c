@@ -192,6 +192,8 @@ void tl_h_workspace_create(struct tl_api_req *r, struct tl_api_resp *out)
     json_decref(j);
     if (!rc)
         rc = tl_store_workspace_create(r->store, &w, &err);
+    if (!rc && w.n_out_prefixes) /* created without them (a second write, like a PATCH) */
+        rc = tl_store_workspace_update(r->store, &w, &err);
     if (rc) {
         tl_api_fail_rc(out, rc, &err);
         return;

@@ -202,7 +202,7 @@ void tl_h_number_put(struct tl_api_req *r, struct tl_api_resp *out)
     n->source = old->source;
     if (!agent_given)
         tl_strlcpy(n->agent_id, old->agent_id, sizeof n->agent_id);
-    rc = tl_store_number_replace(r->store, n, &err);
+    rc = tl_store_number_replace(r->store, n, &w, &err);
     if (rc) {
         tl_api_fail_rc(out, rc, &err);
         goto out;
@@ -284,7 +284,7 @@ void tl_h_number_patch(struct tl_api_req *r, struct tl_api_resp *out)
         tl_strlcpy(n->label, label, sizeof n->label);
         if (agent_given)
             tl_strlcpy(n->agent_id, agent, sizeof n->agent_id);
-        rc = tl_store_number_replace(r->store, n, &err);
+        rc = tl_store_number_replace(r->store, n, NULL, &err);
     } else if (agent_given) {
         rc = tl_store_number_set_agent(r->store, ws, r->id, agent, n, &err);
     } else {

@@ -103,8 +103,14 @@ static const struct route routes[] = {
     {"GET", "/v1/phone-numbers/{id}/events", "pn", TL_ACCESS_MEMBER, tl_h_number_events, Q_WSPAGE},
     {"POST", "/v1/phone-numbers/{id}/check", "pn", TL_ACCESS_ADMIN, tl_h_number_check, Q_WS},
     {"GET", "/v1/calls", NULL, TL_ACCESS_MEMBER, tl_h_call_list, Q_WSPAGE " number_id"},
+    {"POST", "/v1/calls", NULL, TL_ACCESS_ADMIN, tl_h_call_place, Q_WS},
     {"GET", "/v1/calls/{id}", "ca", TL_ACCESS_MEMBER, tl_h_call_get, Q_WS},
+    {"DELETE", "/v1/calls/{id}", "ca", TL_ACCESS_ADMIN, tl_h_call_hangup, Q_WS},
+    {"POST", "/v1/calls/{id}/hangup", "ca", TL_ACCESS_ADMIN, tl_h_call_hangup, Q_WS},
     {"GET", "/v1/events", NULL, TL_ACCESS_OPERATOR, tl_h_operator_events, Q_PAGE},
+    {"GET", "/v1/webhook", NULL, TL_ACCESS_MEMBER, tl_h_webhook_get, Q_WS},
+    {"PUT", "/v1/webhook", NULL, TL_ACCESS_ADMIN, tl_h_webhook_put, Q_WS},
+    {"DELETE", "/v1/webhook", NULL, TL_ACCESS_ADMIN, tl_h_webhook_delete, Q_WS},
     {"GET", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_get, Q_WS},
     {"POST", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_issue, Q_WS},
     {"DELETE", "/v1/twilio-account", NULL, TL_ACCESS_ADMIN, tl_h_twilio_account_delete, Q_WS},
@@ -1184,6 +1190,10 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
                sizeof a->insecure_hosts);
     rc = tl_net_guard_parse(&a->guard, cfg->agent_allow_networks ? cfg->agent_allow_networks : "",
                             "agent_allow_networks", err);
+    if (rc)
+        goto out;
+    rc = tl_prefix_list_parse(cfg->outbound_deny_prefixes, a->deny, TL_DENY_MAX, &a->n_deny,
+                              "outbound_deny_prefixes", err);
     if (rc)
         goto out;
 

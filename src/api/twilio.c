@@ -176,22 +176,26 @@ static void rfc2822(int64_t ms, char out[40])
     strftime(out, 40, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 }
 
-/* Twilio's call statuses from our record */
+/* Twilio's call statuses (hyphenated) from our record's (store.h); Twilio has no word for
+ * dialing: its "queued" lasts until the callee's side answers with a provisional */
 static const char *tw_status(const struct tl_call_record *c)
 {
-    if (!c->ended_at)
-        return c->answered_at ? "in-progress" : "ringing";
-    if (c->answered_at)
+    switch (c->status) {
+    case TL_CALL_QUEUED:
+    case TL_CALL_DIALING:
+        return "queued";
+    case TL_CALL_RINGING:
+        return "ringing";
+    case TL_CALL_IN_PROGRESS:
+        return "in-progress";
+    case TL_CALL_COMPLETED:
         return "completed";
-    switch (c->final_status) {
-    case 486:
-    case 600:
+    case TL_CALL_BUSY:
         return "busy";
-    case 487:
-        return "canceled";
-    case 408:
-    case 480:
+    case TL_CALL_NO_ANSWER:
         return "no-answer";
+    case TL_CALL_CANCELED:
+        return "canceled";
     default:
         return "failed";
     }

@@ -40,6 +40,7 @@ static void call_free(struct tl_call *c)
     }
     tl_sdp_sess_wipe(&c->sdp);
     tl_sdp_nego_wipe(&c->neg);
+    tl__call_out_free(c);
     free(c);
     if (l->closing && !l->calls) {
         if (l->cfg.freed)
@@ -48,6 +49,7 @@ static void call_free(struct tl_call *c)
         free(l->dsrv);
         tl_call_rate_free(l->rate);
         tl_call_authguard_free(l->guard);
+        free(l->buckets);
         free(l);
     }
 }
@@ -110,6 +112,16 @@ void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const ch
     va_start(ap, fmt);
     event_v(l, rt ? rt->workspace_id : NULL, rt ? rt->number_id : NULL, "refused", code, hint,
             source, status, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void tl__call_event_n(struct tl_call_layer *l, const char *workspace_id, const char *number_id,
+                      const char *code, const char *hint, int status, const char *extra,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    event_v(l, workspace_id, number_id, "refused", code, hint, "api", status, extra, fmt, ap);
     va_end(ap);
 }
 
@@ -233,6 +245,8 @@ void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, 
     c->l->n--;
     tl_strlcpy(c->rec.end_reason, reason, sizeof c->rec.end_reason);
     stop_timers(c);
+    if (c->out)
+        tl__call_out_end(c);
     if (c->agent) {
         struct tl_agent_conn *a = c->agent;
         c->agent = NULL; /* stop() is the last call into it (agent.h) */
@@ -248,14 +262,22 @@ void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, 
         tl_media_stream_close(c->ms); /* on_close clears c->ms */
     }
     if (c->sess) {
-        if (tl_sip_sess_state(c->sess) == TL_SIP_SESS_EARLY) {
+        if (tl_sip_sess_state(c->sess) == TL_SIP_SESS_EARLY && !c->outbound) {
             uint16_t st = early_status ? early_status : 480;
             c->rec.final_status = st;
+            tl_strlcpy(c->rec.sip_reason, tl_sip_reason_phrase(st), sizeof c->rec.sip_reason);
             tl_sip_sess_reject(c->sess, st, hdrs); /* on_terminated clears c->sess */
         } else {
+            /* BYE; an outbound INVITE still ringing is CANCELed (§9.1): its 487 (or a 200
+             * that crossed the CANCEL, then BYE) comes later, the call is over for us now */
             tl_sip_sess_bye(c->sess); /* on_terminated notes whether a BYE is out */
         }
     }
+    if (!tl_call_status_final(c->rec.status))
+        c->rec.status = c->answered ? TL_CALL_COMPLETED
+                        : !strcmp(reason, "canceled") || !strcmp(reason, "api_hangup")
+                            ? TL_CALL_CANCELED
+                            : TL_CALL_FAILED;
     c->rec.ended_at = tl_now_ms();
     tl_info("call", "end", "call=%s reason=%s status=%d rx=%llu tx=%llu", c->rec.id, reason,
             c->rec.final_status, (unsigned long long)c->rec.packets_received,
@@ -285,7 +307,7 @@ void tl__call_direction(struct tl_call *c, enum tl_sdp_dir ours)
 
 static struct tl_sdp_local local_of(struct tl_call *c)
 {
-    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV};
+    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV, false};
     if (c->ms && !c->ms_closing)
         loc.port = tl_media_stream_local_port(c->ms);
     return loc;
@@ -376,6 +398,9 @@ static void s_answer(struct tl_sip_sess *sess, const struct tl_pl *answer, void 
     memset(&n, 0, sizeof n);
     if (c->ended || !c->ms) {
         /* nothing */
+    } else if (!c->sdp.offered && !c->late_offer) {
+        /* the answer to a session refresh that sent our last body again (RFC 4028 §7.4; the
+         * same o= version, RFC 3264 §8): no new offer of ours, nothing to take */
     } else if (tl_sdp_decode(&l->sdp_a, answer) ||
                tl_sdp_answer_take(&n, &why, &l->sdp_a, &loc, &c->sdp)) {
         tl__call_event_c(c, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, 0,
@@ -627,6 +652,35 @@ static void m_unlatched(struct tl_media_stream *s, void *arg, const struct tl_me
     tl__call_record(c); /* GET /v1/calls/{id} shows the drops while the call is up */
 }
 
+/* One-way audio (the spec's troubleshooting): the carrier's RTP never came after the
+ * answer, or stopped while ours flowed. Usually mismatched media settings on one side: an
+ * event, once per call; the call goes on (the media timeout still ends a dead one). */
+static void m_quiet(struct tl_media_stream *s, void *arg, bool never, uint32_t gap_ms)
+{
+    (void)s;
+    struct tl_call *c = arg;
+    if (c->ended || !c->answered)
+        return;
+    char extra[160];
+    tl__call_media_stats(c);
+    snprintf(extra, sizeof extra,
+             ",\"call_id\":\"%s\",\"direction\":\"%s\",\"never\":%s,\"gap_ms\":%u,"
+             "\"packets_received\":%llu",
+             c->rec.id, tl_call_direction_name(c->rec.direction), never ? "true" : "false", gap_ms,
+             (unsigned long long)c->rec.packets_received);
+    tl_warnl("call", "media.one_way", "call=%s never=%d gap_ms=%u", c->rec.id, never, gap_ms);
+    if (never)
+        tl__call_event_cx(c, TL_EV_ONE_WAY_AUDIO, TL_EV_HINT_ONE_WAY_AUDIO, 0, extra,
+                          "call %s: no audio from the carrier %u s after the answer (%s call): "
+                          "the other side may not hear us either",
+                          c->rec.id, gap_ms / 1000, tl_call_direction_name(c->rec.direction));
+    else
+        tl__call_event_cx(c, TL_EV_ONE_WAY_AUDIO, TL_EV_HINT_ONE_WAY_AUDIO, 0, extra,
+                          "call %s: the carrier's audio stopped %u s ago while ours went on "
+                          "(%s call)",
+                          c->rec.id, gap_ms / 1000, tl_call_direction_name(c->rec.direction));
+}
+
 static void m_close(struct tl_media_stream *s, void *arg)
 {
     (void)s;
@@ -636,8 +690,14 @@ static void m_close(struct tl_media_stream *s, void *arg)
     tl__call_release(c);
 }
 
-const struct tl_media_stream_cb tl__call_media_cb = {m_audio,   m_dtmf,  m_mark,
-                                                     m_timeout, m_close, m_unlatched};
+const struct tl_media_stream_cb tl__call_media_cb = {m_audio, m_dtmf,      m_mark, m_timeout,
+                                                     m_close, m_unlatched, m_quiet};
+
+void tl__call_watch_audio(struct tl_call *c)
+{
+    if (c->ms && !c->ms_closing && c->l->cfg.one_way_audio_s)
+        tl_media_stream_watch(c->ms, c->l->cfg.one_way_audio_s * 1000u);
+}
 
 /* ---- what the agent may ask (agent.h) ---- */
 
@@ -753,9 +813,10 @@ static int a_hangup(struct tl_agent_call *ac, const char *reason)
     if (c->defer_armed)
         return 0;
     /* the record says who ended it, from the agent layer's set of reasons (agent.h) */
-    static const char *const ok[] = {"agent_hangup", "agent_closed",      "agent_error",
-                                     "agent_lost",   "agent_not_reading", "twiml_hangup",
-                                     "twiml_end",    "twiml_error",       "agent_unreachable"};
+    static const char *const ok[] = {"agent_hangup",       "agent_closed",      "agent_error",
+                                     "agent_lost",         "agent_not_reading", "twiml_hangup",
+                                     "twiml_end",          "twiml_error",       "agent_unreachable",
+                                     "origination_hangup", "origination_lost"};
     const char *why = "agent_hangup";
     for (size_t i = 0; reason && i < sizeof ok / sizeof ok[0]; i++)
         if (!strcmp(reason, ok[i]))
@@ -874,6 +935,7 @@ int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
         free(l);
         return r;
     }
+    tl__call_out_init(l);
     tl_sip_stack_set_invite_h(cfg->stack, tl__call_invite, l);
     *lp = l;
     return 0;
@@ -898,6 +960,7 @@ void tl_call_layer_close(struct tl_call_layer *l)
         free(l->dsrv);
         tl_call_rate_free(l->rate);
         tl_call_authguard_free(l->guard);
+        free(l->buckets);
         free(l);
     }
 }

@@ -86,6 +86,10 @@ struct tl_call_cfg {
     struct tl_agent_env *agent_env; /* WebSocket agents' DNS, TLS, guard; NULL: none */
     bool *freed; /* set true when the layer has freed itself after close (all calls gone,
                   * their BYEs answered or failed); NULL: not told */
+    uint32_t one_way_audio_s; /* no RTP this long after the answer: one_way_audio (0: off) */
+    /* toll-fraud guards of outbound calls, per workspace (0 = no cap) */
+    uint32_t out_calls_per_workspace; /* concurrent */
+    uint32_t out_calls_per_minute;    /* token bucket holding one minute's worth */
 };
 
 struct tl_call_layer;
@@ -123,6 +127,27 @@ struct tl_mailbox;
 int tl_call_control(struct tl_call_layer *l, struct tl_mailbox *m, const char *workspace_id,
                     const char *call_id, enum tl_call_ctl_op op, const char *param,
                     char status[TL_CALL_STATUS_MAX + 1], unsigned timeout_ms);
+
+/* ---- outbound calls and live records (control.c, outbound.c) ----
+ * Any thread but the loop's, like tl_call_control.
+ *
+ * tl_call_place: the call rq asks for (the API read and checked the number, its trunk and
+ * the agent: store.h tl_call_request) is admitted and started on the loop; *rec is its
+ * record as it stands then (status queued: the agent leg is opening; the INVITE follows).
+ * The loop answers within timeout_ms or the call is not placed at all (a placement that
+ * comes too late is dropped, never started behind the caller's back). 0, ESHUTDOWN, ENOSPC
+ * (the gateway's max_calls), EBUSY (the workspace's concurrent outbound calls), EAGAIN (its
+ * outbound calls per minute), EINVAL (an agent kind this daemon cannot run), ENOMEM,
+ * ETIMEDOUT. rq stays the caller's (it is copied): wipe it.
+ *
+ * tl_call_snapshot: the record of live call call_id of workspace_id as it is now (status,
+ * counters), 0 or ENOENT (not live: read the store), ETIMEDOUT, ESHUTDOWN. */
+struct tl_call_request;
+struct tl_call_record;
+int tl_call_place(struct tl_call_layer *l, struct tl_mailbox *m, const struct tl_call_request *rq,
+                  struct tl_call_record *rec, unsigned timeout_ms);
+int tl_call_snapshot(struct tl_call_layer *l, struct tl_mailbox *m, const char *workspace_id,
+                     const char *call_id, struct tl_call_record *rec, unsigned timeout_ms);
 
 /* ---- Twilio-shaped call names (sid.c) ----
  * Call ids are made from 128 random bits so that the CallSid ("CA" + those bits in

@@ -24,6 +24,8 @@ struct tl_agent_call {
     struct tl_call *c;
 };
 
+struct tl_call_out; /* an outbound call's own state (outbound.c) */
+
 struct tl_call {
     struct tl_call *next, **pprev;
     struct tl_call_layer *l;
@@ -48,6 +50,7 @@ struct tl_call {
     size_t answer_len;
     struct tl_timer dur_tm, defer_tm, ans_tm;
     bool dur_armed, defer_armed, ans_armed;
+    bool outbound;    /* we sent the INVITE (outbound.c): the early session is CANCELed */
     bool over_tcp;    /* signalling arrived over plain TCP (SDES keys readable on the path) */
     bool sdes_warned; /* the "SRTP keys in clear signalling" event went out for this call */
     bool unl_warned;  /* the rtp_source_mismatch event went out for this call */
@@ -65,6 +68,12 @@ struct tl_call {
     bool transferring;                 /* a REFER of ours is under way (one at a time) */
     bool transferred;                  /* the carrier reported the transfer target answered */
     char out_address[TL_HOST_MAX + 1]; /* the number's outbound trunk: transfer targets */
+    struct tl_call_out *out;           /* outbound calls: placement state; NULL inbound */
+    /* the inbound trunk's origination URL: where the call goes when the number has no
+     * agent or its agent cannot be reached (relay.c); "" = none */
+    char orig_url[TL_URI_MAX + 1];
+    bool relayed;    /* the agent is the relay to orig_url */
+    bool fb_pending; /* the agent failed inside its own start(): fall back after it */
     struct tl_call_record rec;
 };
 
@@ -85,9 +94,16 @@ struct tl_call_layer {
      * random credentials when the number has none of its own (or does not exist) */
     char nobody_user[24], nobody_pass[48];
     struct tl_sdp sdp_a, sdp_b; /* scratch (22 KB each): the loop thread is single */
+    struct tl_sip_sess_h out_h; /* outbound calls' session callbacks (outbound.c) */
+    /* outbound calls per minute, one bucket per workspace that placed calls (outbound.c);
+     * as many as there are workspaces, which only the operator creates */
+    struct tl_call_bucket *buckets;
+    size_t n_buckets, cap_buckets;
 };
 
 extern const struct tl_sip_sess_h tl__call_sess_h;
+/* the origination URL as the call's other end, a B2BUA leg (relay.c) */
+extern const struct tl_agent_ops tl__call_relay;
 extern const struct tl_media_stream_cb tl__call_media_cb;
 extern const struct tl_agent_call_ops tl__call_agent_ops;
 
@@ -104,6 +120,8 @@ void tl__call_record(struct tl_call *c);
 void tl__call_direction(struct tl_call *c, enum tl_sdp_dir ours);
 /* SRTP negotiated over TCP signalling: one warning event per call (docs/calls.md). */
 void tl__call_sdes_check(struct tl_call *c);
+/* At the answer: the one-way-audio watch of the call's stream (one_way_audio_s). */
+void tl__call_watch_audio(struct tl_call *c);
 /* The media stream's counters into the call record (packets, loss, jitter, drops). */
 void tl__call_media_stats(struct tl_call *c);
 /* Queues a diagnostic event about a call (its workspace and number). */
@@ -114,6 +132,10 @@ void tl__call_event_c(struct tl_call *c, const char *code, const char *hint, int
 void tl__call_event_cx(struct tl_call *c, const char *code, const char *hint, int status,
                        const char *extra, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* Queues a diagnostic event of a number by its ids (a call refused before it exists). */
+void tl__call_event_n(struct tl_call_layer *l, const char *workspace_id, const char *number_id,
+                      const char *code, const char *hint, int status, const char *extra,
+                      const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 /* Queues a diagnostic event; rt NULL = operator level. fmt: the message. */
 void tl__call_event(struct tl_call_layer *l, const struct tl_route *rt, const char *code,
                     const char *hint, const char *source, int status, const char *fmt, ...)
@@ -124,5 +146,22 @@ const char *tl__call_status(const struct tl_call *c);
 
 void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
                      void *arg);
+
+/* inbound.c, shared with outbound.c: our media stream (pending: codec and keys come with
+ * the answer), and the local address the kernel sends from towards remote */
+int tl__call_open_media(struct tl_call *c, bool have_remote);
+int tl__call_route_local(int af, const char *remote, char *out, size_t cap);
+
+/* ---- outbound.c ---- */
+/* Fills l->out_h (at layer open). */
+void tl__call_out_init(struct tl_call_layer *l);
+/* Loop thread: admits and starts the call rq asks for, taking rq (freed and wiped by the
+ * call); *rec is the queued call's record. 0, or an errno (rq untouched): ESHUTDOWN,
+ * ENOSPC (max_calls), EBUSY / EAGAIN (the workspace's outbound caps), EINVAL, ENOMEM. */
+int tl__call_place(struct tl_call_layer *l, struct tl_call_request *rq, struct tl_call_record *rec);
+/* From tl__call_end: stops what an outbound call still has running of its own. */
+void tl__call_out_end(struct tl_call *c);
+/* From call_free: the outbound state goes (secrets wiped). */
+void tl__call_out_free(struct tl_call *c);
 
 #endif

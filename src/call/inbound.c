@@ -84,6 +84,7 @@ static void record_init(struct tl_call_record *r, const struct tl_route *rt,
     memcpy(r->sip_call_id, m->callid.p, n);
     r->sip_call_id[n] = '\0';
     r->created_at = tl_now_ms();
+    r->status = TL_CALL_RINGING; /* written once our 180 is decided (start_call) */
 }
 
 /* A call refused after the trunk's checks (agent, admission): a record too, so the call
@@ -91,7 +92,7 @@ static void record_init(struct tl_call_record *r, const struct tl_route *rt,
  * trust: events only, which are rate-limited; records are not. */
 static void record_refused(struct tl_call_layer *l, const struct tl_route *rt,
                            const struct tl_sip_msg *m, const char *raw_to, int status,
-                           const char *reason)
+                           const char *reason, const char *hint)
 {
     /* a refused call is written whole, never "in progress": under a backlog it is shed
      * like an event, so that end records past the queue's cap stay those of real calls */
@@ -103,6 +104,9 @@ static void record_refused(struct tl_call_layer *l, const struct tl_route *rt,
     record_init(r, rt, m, raw_to);
     r->ended_at = r->created_at;
     r->final_status = status;
+    r->status = TL_CALL_FAILED;
+    tl_strlcpy(r->sip_reason, tl_sip_reason_phrase((uint16_t)status), sizeof r->sip_reason);
+    tl_strlcpy(r->hint, hint ? hint : "", sizeof r->hint);
     tl_strlcpy(r->end_reason, reason, sizeof r->end_reason);
     tl_recorder_call(l->cfg.rec, r);
     free(r);
@@ -162,7 +166,7 @@ static int sip_local(struct tl_call_layer *l, const struct tl_sip_peer *peer, st
 /* connect(2) on a UDP socket sends nothing: the kernel picks the source address it would
  * use towards `remote` (RFC 6724 source selection), the address the carrier can send media
  * to. A few syscalls at call set-up, only when the media family differs from the SIP's. */
-static int route_local(int af, const char *remote, char *out, size_t cap)
+int tl__call_route_local(int af, const char *remote, char *out, size_t cap)
 {
     union {
         struct sockaddr sa;
@@ -206,7 +210,7 @@ static int media_addr(struct tl_call *c, int af, const char *remote)
         break;
     default:
         if (remote)
-            r = route_local(af, remote, c->maddr, sizeof c->maddr);
+            r = tl__call_route_local(af, remote, c->maddr, sizeof c->maddr);
         else /* a wildcard listener's own offer (UDP, never a call): loopback, as before */
             tl_strlcpy(c->maddr, af == AF_INET6 ? "::1" : "127.0.0.1", sizeof c->maddr);
     }
@@ -260,7 +264,7 @@ static enum tl_media_srtp_suite media_suite(const struct tl_sdp_nego *n)
                                                             : TL_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80;
 }
 
-static int open_media(struct tl_call *c, bool have_remote)
+int tl__call_open_media(struct tl_call *c, bool have_remote)
 {
     struct tl_media_stream_params p;
     memset(&p, 0, sizeof p);
@@ -294,6 +298,9 @@ static void answer_now(struct tl_call *c)
     c->answered = true;
     c->rec.answered_at = tl_now_ms();
     c->rec.final_status = 200;
+    c->rec.status = TL_CALL_IN_PROGRESS;
+    tl_strlcpy(c->rec.sip_reason, "OK", sizeof c->rec.sip_reason);
+    tl__call_watch_audio(c);
     sodium_memzero(c->answer, c->answer_len); /* our SRTP key: the session has its copy */
     free(c->answer);
     c->answer = NULL;
@@ -353,6 +360,44 @@ int tl__call_refuse(struct tl_call *c, int sip_code, const char *end_reason, con
     return 0;
 }
 
+static void agent_ready(struct tl_agent_call *ac, int err, const char *why);
+
+/* The agent could not be reached and the inbound trunk has an origination URL: the call
+ * goes there instead, the gateway staying in it (relay.c). The failed agent is stopped
+ * first (the agent layer allows it from inside its ready callback). */
+static void fall_back(struct tl_call *c)
+{
+    struct tl_call_layer *l = c->l;
+    if (c->agent) {
+        struct tl_agent_conn *a = c->agent;
+        c->agent = NULL;
+        c->aops->stop(a, "agent_unreachable");
+    }
+    tl_info("call", "relay.fallback", "call=%s", c->rec.id);
+    c->aops = &tl__call_relay;
+    c->relayed = true;
+    struct tl_agent_call_info info = {.call_id = c->rec.id,
+                                      .workspace_id = c->rec.workspace_id,
+                                      .number = c->rec.number,
+                                      .from = c->rec.from_user,
+                                      .to = c->rec.number,
+                                      .direction = "inbound",
+                                      .url = c->orig_url,
+                                      .loop = l->cfg.loop,
+                                      .env = l->cfg.agent_env};
+    struct tl_agent_conn *conn = NULL;
+    c->agent_starting = true;
+    int r = c->aops->start(&conn, &info, &c->acall, &tl__call_agent_ops, agent_ready);
+    c->agent_starting = false;
+    if (r) {
+        agent_ready(&c->acall, r, "the origination URL is not a usable SIP URI");
+    } else if (c->ended) {
+        c->aops->stop(conn, c->rec.end_reason);
+    } else {
+        c->agent = conn;
+    }
+}
+
 static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
 {
     struct tl_call *c = ac->c;
@@ -363,6 +408,38 @@ static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
     tl__call_hold(c);
     if (c->ended || !c->sess) {
         /* ended while the agent was connecting */
+    } else if (err && c->relayed) {
+        /* the origination URL (the fallback, or the number's only destination) failed */
+        char text[200], hdrs[WARN_MAX + 300], hint[TL_EVENT_HINT_MAX + 1];
+        reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
+        warning(hdrs, sizeof hdrs, c->l->host, 399, "the destination is not reachable");
+        size_t n = strlen(hdrs);
+        snprintf(hdrs + n, sizeof hdrs - n,
+                 "Reason: SIP;cause=480;text=\"origination unreachable: %s\"\r\n", text);
+        char why_short[180]; /* the hint's cap holds the sentence around it */
+        tl_strlcpy(why_short, text, sizeof why_short);
+        snprintf(hint, sizeof hint, TL_EV_HINT_ORIGINATION_UNREACHABLE_FMT, why_short);
+        tl__call_event_c(c, TL_EV_ORIGINATION_UNREACHABLE, hint, 480,
+                         "call %s: the origination URL could not take the call: %s", c->rec.id,
+                         text);
+        tl_strlcpy(c->rec.hint, hint, sizeof c->rec.hint);
+        tl__call_end(c, "origination_unreachable", 480, hdrs);
+    } else if (err && c->orig_url[0]) {
+        char text[200], hint[TL_EVENT_HINT_MAX + 1];
+        reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
+        snprintf(hint, sizeof hint,
+                 "The agent could not be reached (%s), so the call went to the inbound trunk's "
+                 "origination URL instead. Check the agent's URL and that its server is up and "
+                 "reachable from this gateway.",
+                 text);
+        tl__call_event_c(c, TL_EV_AGENT_UNREACHABLE, hint, 0,
+                         "call %s: the agent could not take the call (%s); forwarded to the "
+                         "origination URL",
+                         c->rec.id, text);
+        if (c->agent_starting)
+            c->fb_pending = true; /* inside the agent's start(): after it returns */
+        else
+            fall_back(c);
     } else if (err) {
         /* the carrier gets 480 with the cause in a Reason header (RFC 3326), and the owner
          * an event whose hint says in plain words what failed: DNS, refused, TLS (and
@@ -380,6 +457,7 @@ static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
                  text);
         tl__call_event_c(c, TL_EV_AGENT_UNREACHABLE, hint, 480,
                          "call %s: the agent could not take the call: %s", c->rec.id, text);
+        tl_strlcpy(c->rec.hint, hint, sizeof c->rec.hint);
         tl__call_end(c, "agent_unreachable", 480, hdrs);
     } else if (c->l->cfg.answer_delay_ms && !c->ans_armed) {
         /* call_answer_delay_ms: ring a while before answering (demos; CANCEL tests) */
@@ -442,7 +520,7 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
 {
     char w[WARN_MAX];
     struct tl_sdp_refusal why;
-    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV};
+    struct tl_sdp_local loc = {c->policy, c->maddr, 9, TL_SDP_SENDRECV, false};
     char *buf = malloc(SDP_BUFMAX);
     size_t len = 0;
     int r;
@@ -505,7 +583,7 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
             }
             goto out;
         }
-        if ((r = open_media(c, true)))
+        if ((r = tl__call_open_media(c, true)))
             goto media_failed;
         /* the answer was made before the port existed: put the port in (one stream) */
         l->sdp_b.media[c->neg.midx].port = tl_media_stream_local_port(c->ms);
@@ -515,7 +593,7 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
         /* late offer (RFC 3261 §13.2.1): our offer goes in the 200, the answer in the ACK.
          * The stream opens pending (for its port) and takes the answer's codec and keys
          * then (s_answer). Policy required offers RTP/SAVP with our keys, else RTP/AVP. */
-        if ((r = open_media(c, false)))
+        if ((r = tl__call_open_media(c, false)))
             goto media_failed;
         c->late_offer = true;
         loc.port = tl_media_stream_local_port(c->ms);
@@ -570,7 +648,7 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
                                       .number_id = c->rec.number_id,
                                       .account_sid = rt->account_sid,
                                       .call_sid = call_sid,
-                                      .url = rt->agent_url,
+                                      .url = c->relayed ? rt->in_origination_url : rt->agent_url,
                                       .headers = hdrs,
                                       .n_headers = nh,
                                       .connect_timeout_ms = rt->agent_timeout_ms,
@@ -586,13 +664,19 @@ static void start_call(struct tl_call_layer *l, struct tl_call *c, const struct 
     c->agent_starting = true;
     r = c->aops->start(&conn, &info, &c->acall, &tl__call_agent_ops, agent_ready);
     c->agent_starting = false;
-    if (r) {
+    if (r && c->relayed) {
+        agent_ready(&c->acall, r, "the origination URL is not a usable SIP URI");
+    } else if (r) {
         tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 480,
                        "call %s: the agent could not start (%s)", c->rec.id, strerror(r));
         warning(w, sizeof w, l->host, 399, "the agent is not available");
         tl__call_end(c, "agent_unavailable", 480, w);
     } else if (c->ended) {
         c->aops->stop(conn, c->rec.end_reason); /* ready() ended it before start returned */
+    } else if (c->fb_pending) {
+        c->fb_pending = false; /* ready() said the agent cannot be reached: its URL instead */
+        c->aops->stop(conn, "agent_unreachable");
+        fall_back(c);
     } else {
         c->agent = conn;
     }
@@ -799,17 +883,22 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
                        tp_name(peer->tp), tp_name(want));
         goto done;
     }
-    /* 6: an agent, of a kind we can run */
+    /* 6: an agent, of a kind we can run — or, with neither, the inbound trunk's origination
+     * URL, the gateway staying in the call (relay.c) */
     const struct tl_agent_ops *aops = NULL;
-    if (!rt->agent_id[0]) {
+    if (!rt->agent_id[0] && rt->in_origination_url[0] && l->cfg.agent_env) {
+        aops = &tl__call_relay;
+    } else if (!rt->agent_id[0]) {
         warning(w, sizeof w, l->host, 399, "no agent is assigned to this number");
         reply(l, tx, m, 480, w);
         tl__call_event(l, rt, TL_EV_NO_AGENT, TL_EV_HINT_NO_AGENT, src, 480,
                        "INVITE for %s refused (480): no agent assigned", rt->number);
-        record_refused(l, rt, m, raw, 480, "no_agent");
+        record_refused(l, rt, m, raw, 480, "no_agent", TL_EV_HINT_NO_AGENT);
         goto done;
     }
-    if (rt->agent_kind == TL_AGENT_WEBSOCKET && l->cfg.agent_env)
+    if (aops)
+        ; /* the relay */
+    else if (rt->agent_kind == TL_AGENT_WEBSOCKET && l->cfg.agent_env)
         aops = &tl_agent_websocket;
     else if (rt->agent_kind == TL_AGENT_TWIML && l->cfg.agent_env)
         aops = &tl_agent_twiml;
@@ -821,7 +910,7 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         tl__call_event(l, rt, TL_EV_CALL_FAILED, TL_EV_HINT_CALL_FAILED, src, 480,
                        "INVITE for %s refused (480): agent kind %s not available yet", rt->number,
                        tl_agent_kind_name(rt->agent_kind));
-        record_refused(l, rt, m, raw, 480, "agent_unavailable");
+        record_refused(l, rt, m, raw, 480, "agent_unavailable", TL_EV_HINT_CALL_FAILED);
         goto done;
     }
     /* 11: admission — the gateway's own state, then concurrent calls, global and per
@@ -853,7 +942,7 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
                        "%u, admission_max_late_ms %u)",
                        rt->number, ld.busy_pct, ld.late_ms, l->cfg.max_busy_pct,
                        l->cfg.max_late_ms);
-        record_refused(l, rt, m, raw, 503, "admission_refused");
+        record_refused(l, rt, m, raw, 503, "admission_refused", TL_EV_HINT_ADMISSION_REFUSED);
         goto done;
     }
     if ((l->cfg.max_calls && l->n >= l->cfg.max_calls) ||
@@ -862,7 +951,7 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         reply(l, tx, m, 503, "Retry-After: 30\r\n");
         tl__call_event(l, rt, TL_EV_ADMISSION_REFUSED, TL_EV_HINT_ADMISSION_REFUSED, src, 503,
                        "INVITE for %s refused (503): concurrent call limit reached", rt->number);
-        record_refused(l, rt, m, raw, 503, "admission_refused");
+        record_refused(l, rt, m, raw, 503, "admission_refused", TL_EV_HINT_ADMISSION_REFUSED);
         goto done;
     }
 
@@ -874,6 +963,8 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
     c->l = l;
     c->acall.c = c;
     c->aops = aops;
+    c->relayed = aops == &tl__call_relay;
+    tl_strlcpy(c->orig_url, rt->in_origination_url, sizeof c->orig_url);
     c->policy = rt->in_media == TL_MEDIA_REQUIRED  ? TL_SDP_SRTP_REQUIRED
                 : rt->in_media == TL_MEDIA_ALLOWED ? TL_SDP_SRTP_ALLOWED
                                                    : TL_SDP_SRTP_DISABLED;

@@ -47,6 +47,7 @@ struct entry {
     /* pool offsets; the prefixes start the pool */
     uint16_t off_agent, off_user, off_pass, off_out_addr, off_headers, off_params, off_ahdrs,
         off_fallback, off_status, off_token;
+    uint16_t off_orig; /* the inbound trunk's origination URL, "" = none */
     char pool[];
 };
 
@@ -261,9 +262,10 @@ static struct entry *entry_build(const struct tl_phone_number *n, const struct t
     const char *agent_txt = !a ? "" : a->kind == TL_AGENT_BUILTIN ? a->builtin : a->url;
     const char *user = n->has_inbound ? n->inbound.username : "";
     const char *pass = n->has_inbound ? n->inbound.password : "";
+    const char *orig = n->has_inbound ? n->inbound.origination_url : "";
     size_t need = n_allowed * sizeof(struct tl_route_prefix) + strlen(agent_txt) + 1 +
                   strlen(user) + 1 + strlen(pass) + 1 + strlen(n->outbound.address) + 1 +
-                  strlen(fallback) + 1 + strlen(status) + 1 + strlen(token) + 1;
+                  strlen(fallback) + 1 + strlen(status) + 1 + strlen(token) + 1 + strlen(orig) + 1;
     for (size_t i = 0; i < n_hdr; i++)
         need += strlen(n->inbound.headers[i].name) + 1 + strlen(n->inbound.headers[i].value) + 1;
     size_t n_par = a ? a->n_params : 0;
@@ -321,6 +323,7 @@ static struct entry *entry_build(const struct tl_phone_number *n, const struct t
     e->off_status = pool_str(&p, status);
     e->off_token = pool_str(&p, token);
     e->agent_method_get = twiml && a->method_get;
+    e->off_orig = pool_str(&p, orig);
     e->off_headers = (uint16_t)p.len;
     for (size_t i = 0; i < n_hdr; i++) {
         pool_str(&p, n->inbound.headers[i].name);
@@ -403,6 +406,7 @@ static void entry_copy_out(const struct entry *e, struct tl_route *o)
     tl_strlcpy(o->agent_status_callback, e->pool + e->off_status, sizeof o->agent_status_callback);
     tl_strlcpy(o->twilio_token, e->pool + e->off_token, sizeof o->twilio_token);
     tl_strlcpy(o->out_address, e->pool + e->off_out_addr, sizeof o->out_address);
+    tl_strlcpy(o->in_origination_url, e->pool + e->off_orig, sizeof o->in_origination_url);
     o->out_transport = (enum tl_transport)e->out_transport;
     o->out_media = (enum tl_media_enc)e->out_media;
     o->out_has_auth = e->out_has_auth;

@@ -75,6 +75,9 @@ struct tl_route {
     size_t n_in_headers;
     struct tl_kv in_headers[TL_HEADERS_MAX];
     enum tl_rtp_latching in_latching; /* DEFAULT: the gateway's rtp_latching setting */
+    /* where calls go when the number has no agent or its agent cannot be reached (the
+     * gateway stays in the call as a B2BUA: call/relay.c); "" = none */
+    char in_origination_url[TL_URI_MAX + 1];
     /* outbound trunk summary (outbound calls read the store's full record) */
     char out_address[TL_HOST_MAX + 1];
     enum tl_transport out_transport;

@@ -92,6 +92,9 @@ static const struct flag_def flag_defs[F__COUNT] = {
     [F_IN_LATCHING] = {"--inbound-rtp-latching", "sdp-ip|any|off", 0,
                        "where plain RTP is taken from: any for a carrier behind NAT ('' = the "
                        "gateway's rtp_latching setting)"},
+    [F_NUMBER_FORMAT] = {"--number-format", "e164|no_plus", 0,
+                         "how outbound calls write numbers: +4930... (default) or 4930... for "
+                         "carriers that refuse the '+'"},
 
     [F_NAME] = {"--name", "NAME", 0, "name"},
     [F_BUILTIN] = {"--builtin", "NAME", 0, "a builtin agent (echo)"},
@@ -120,6 +123,21 @@ static const struct flag_def flag_defs[F__COUNT] = {
     [F_PLAN] = {"--plan", "free|starter|professional|enterprise", 0, "plan"},
     [F_REGION] = {"--region", "REGION", 0, "data-residency region (default eu)"},
     [F_ROLE] = {"--role", "admin|member|operator", 0, "what the token may do"},
+
+    [F_CALL_FROM] = {"--from", "ID|+E164", 0,
+                     "the workspace's number to call from (the caller ID): pn_... or E.164"},
+    [F_CALL_AGENT] = {"--agent", "AGENT_ID", 0, "the agent of the call (default: the number's)"},
+    [F_CALL_PARAM] = {"--param", "KEY=VALUE", REPEAT,
+                      "into the agent's customParameters for this call"},
+    [F_CALL_HEADER] = {"--header", "'X-NAME: VALUE'", REPEAT,
+                       "an X- header for this call's INVITE"},
+    [F_RINGING_TIMEOUT] = {"--ringing-timeout", "SECONDS", 0,
+                           "unanswered this long: CANCEL, status no_answer (1-600, default 60)"},
+    [F_MAX_DURATION] = {"--max-duration", "SECONDS", 0, "hang up this long after the answer"},
+    [F_WAIT] = {"--wait", NULL, 0,
+                "wait until the call is answered or has ended, then print it (exit 1 when it "
+                "ended unanswered)"},
+    [F_CALL_NUMBER] = {"--number", "ID", 0, "only the calls of this number (pn_...)"},
 };
 
 static const int global_flags[] = {F_URL, F_TOKEN, F_WORKSPACE, F_JSON, F_HELP, CLI_FLAG_END};

@@ -12,7 +12,8 @@
 #define DEFAULT_URL "http://127.0.0.1:8080"
 
 static const struct cli_resource *const resources[] = {
-    &tl_cli_numbers, &tl_cli_agents, &tl_cli_workspaces, &tl_cli_tokens, &tl_cli_endpoints,
+    &tl_cli_numbers,    &tl_cli_calls,  &tl_cli_agents,
+    &tl_cli_workspaces, &tl_cli_tokens, &tl_cli_endpoints,
 };
 #define N_RESOURCES (sizeof resources / sizeof resources[0])
 

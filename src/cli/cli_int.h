@@ -67,6 +67,7 @@ enum cli_flag_id {
     F_IN_REMOVE_HEADER,
     F_IN_CLEAR_HEADERS,
     F_IN_LATCHING,
+    F_NUMBER_FORMAT,
     /* agents */
     F_NAME,
     F_BUILTIN,
@@ -86,6 +87,15 @@ enum cli_flag_id {
     F_PLAN,
     F_REGION,
     F_ROLE,
+    /* calls */
+    F_CALL_FROM,
+    F_CALL_AGENT,
+    F_CALL_PARAM,
+    F_CALL_HEADER,
+    F_RINGING_TIMEOUT,
+    F_MAX_DURATION,
+    F_WAIT,
+    F_CALL_NUMBER,
     F__COUNT
 };
 
@@ -133,6 +143,7 @@ extern const struct cli_resource tl_cli_agents;
 extern const struct cli_resource tl_cli_workspaces;
 extern const struct cli_resource tl_cli_tokens;
 extern const struct cli_resource tl_cli_endpoints;
+extern const struct cli_resource tl_cli_calls;
 
 /* args.c */
 /* Parses argv (argv[0] is the verb, or the first flag for a verb-less resource) against

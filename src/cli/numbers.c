@@ -207,6 +207,8 @@ static int outbound_build(struct cli *c, const struct cli_args *a, const json_t 
     if (rc == TL_CLI_OK)
         rc = set_str(o, "media_encryption", pick(a, F_MEDIA_ENC, cur, "media_encryption"));
     if (rc == TL_CLI_OK)
+        rc = set_str(o, "number_format", pick(a, F_NUMBER_FORMAT, cur, "number_format"));
+    if (rc == TL_CLI_OK)
         rc = headers_apply(c, a, json_object_get(cur, "headers"), F_HEADER, F_REMOVE_HEADER,
                            F_CLEAR_HEADERS, &hdrs);
     if (rc == TL_CLI_OK && (edit || json_array_size(hdrs)))
@@ -381,7 +383,8 @@ static int passwords(struct cli *c, const struct cli_args *a, struct secrets *s)
 #define TRUNK_FLAGS                                                                                \
     F_ADDRESS, F_USERNAME, F_PASSWORD, F_PASSWORD_STDIN, F_TRANSPORT, F_MEDIA_ENC, F_HEADER,       \
         F_LABEL, F_AGENT, F_INBOUND, F_IN_TRANSPORT, F_IN_MEDIA_ENC, F_IN_USERNAME, F_IN_PASSWORD, \
-        F_IN_PASSWORD_STDIN, F_ALLOW, F_ORIG_URL, F_IN_HEADER, F_IN_LATCHING, F_ALLOW_ANY
+        F_IN_PASSWORD_STDIN, F_ALLOW, F_ORIG_URL, F_IN_HEADER, F_IN_LATCHING, F_ALLOW_ANY,         \
+        F_NUMBER_FORMAT
 static const int list_flags[] = {F_FILTER_AGENT, F_FILTER_NUMBER, F_LIMIT,
                                  F_CURSOR,       F_ALL,           CLI_FLAG_END};
 static const int import_flags[] = {TRUNK_FLAGS, CLI_FLAG_END};

@@ -1,6 +1,7 @@
 /* Settings: one table, three sources. The table is the documentation too:
  * `trunkline config` prints it, and a test checks docs/configuration.md against it. */
 #include "daemon/config.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -149,6 +150,9 @@ static const struct setting settings[] = {
       "its call is ended (about 30 s of a call's frames at the default)."),
     S(media_timeout_s, "TRUNKLINE_MEDIA_TIMEOUT_S", K_UINT, "30",
       "Seconds without RTP from the carrier (while not on hold) before a call is ended with BYE."),
+    S(one_way_audio_s, "TRUNKLINE_ONE_WAY_AUDIO_S", K_UINT0, "5",
+      "Seconds without RTP from the carrier after the answer (or while ours flows) before "
+      "the number gets a one_way_audio event; the call goes on. 0: no such events."),
     S(max_call_duration_s, "TRUNKLINE_MAX_CALL_DURATION_S", K_UINT, "14400",
       "Longest call in seconds; it is then ended with BYE (reason max_duration)."),
     S(call_answer_delay_ms, "TRUNKLINE_CALL_ANSWER_DELAY_MS", K_UINT0, "0",
@@ -169,6 +173,24 @@ static const struct setting settings[] = {
       "On SIGTERM, calls in progress may go on this many seconds while new INVITEs and "
       "OPTIONS get 503 with Retry-After: 30; then the rest get BYE. A second SIGTERM ends at "
       "once; 0: BYE to every call at once."),
+    S(outbound_calls_per_workspace, "TRUNKLINE_OUTBOUND_CALLS_PER_WORKSPACE", K_UINT, "10",
+      "Most concurrent outbound calls of one workspace (a toll-fraud guard: a stolen token "
+      "must not become a large phone bill); more get 429 outbound_rate."),
+    S(outbound_calls_per_minute, "TRUNKLINE_OUTBOUND_CALLS_PER_MINUTE", K_UINT, "30",
+      "Outbound calls one workspace may start per minute (token bucket holding one minute's "
+      "worth); more get 429 outbound_rate."),
+    S(outbound_deny_prefixes, "TRUNKLINE_OUTBOUND_DENY_PREFIXES", K_STR, TL_DENY_PREFIXES_DEFAULT,
+      "E.164 prefixes outbound calls never go to, comma-separated, even where a workspace's "
+      "allowed prefixes would let them: premium-rate and satellite ranges commonly abused for "
+      "toll fraud (docs/calls.md); empty: none."),
+    S(webhook_retry_base_ms, "TRUNKLINE_WEBHOOK_RETRY_BASE_MS", K_UINT, "5000",
+      "A webhook delivery that failed is tried again after this many ms, then twice as long "
+      "each time (at most an hour between attempts)."),
+    S(webhook_max_attempts, "TRUNKLINE_WEBHOOK_MAX_ATTEMPTS", K_UINT, "15",
+      "Attempts of one webhook delivery before it is given up (the webhook's last_error says "
+      "why); at the defaults about 9 hours."),
+    S(webhook_timeout_ms, "TRUNKLINE_WEBHOOK_TIMEOUT_MS", K_UINT, "10000",
+      "The longest one webhook request may take, DNS to the last byte of the answer."),
     S(sip_invite_rate, "TRUNKLINE_SIP_INVITE_RATE", K_UINT, "50",
       "New INVITEs per second accepted from one source IP (token bucket, bursts of twice "
       "that); IPv6 sources count per /64. More get 503."),

@@ -38,6 +38,7 @@ struct tl_config {
     int rtp_port_min, rtp_port_max; /* RTP/RTCP port range */
     char rtp_latching[8];           /* "sdp-ip", "any", "off" (src/media/README.md) */
     unsigned media_timeout_s;       /* no RTP this long → BYE */
+    unsigned one_way_audio_s;       /* no RTP this long after the answer → event */
     unsigned max_call_duration_s;   /* → BYE */
     unsigned call_answer_delay_ms;  /* ring this long before the 200 (demos, tests) */
     unsigned max_calls, max_calls_per_workspace;            /* concurrent; more → 503 */
@@ -59,6 +60,13 @@ struct tl_config {
     char agent_insecure_hosts[1024]; /* hosts for which ws:// (and http://) is accepted */
     char agent_tls_ca_file[512];     /* extra CA (PEM) trusted for agent wss:// */
     unsigned agent_send_queue_kib;   /* unsent bytes to one agent before its call ends */
+    /* toll-fraud guards of outbound calls (docs/calls.md) */
+    unsigned outbound_calls_per_workspace; /* concurrent outbound calls of one workspace */
+    unsigned outbound_calls_per_minute;    /* outbound calls one workspace starts a minute */
+    char outbound_deny_prefixes[1024];     /* E.164 prefixes never called, comma-separated */
+    unsigned webhook_retry_base_ms;        /* first retry's wait, doubled each time */
+    unsigned webhook_max_attempts;         /* then a delivery is given up */
+    unsigned webhook_timeout_ms;           /* one delivery request */
 };
 
 /* Fills *c from defaults, file, environment and argv (argv[0..argc) are the flags after

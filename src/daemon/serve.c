@@ -33,6 +33,7 @@
 struct control {
     struct tl_call_layer *calls;
     struct tl_mailbox *mb;
+    struct tl_recorder *rec;
 };
 
 static int daemon_control(void *arg, const char *workspace_id, const char *call_id, int op,
@@ -88,6 +89,31 @@ static void shut_timer(uv_loop_t *loop, uint64_t deadline)
 static bool source_trusted(const struct sockaddr *sa, void *arg)
 {
     return tl_routing_source_trusted(arg, sa);
+}
+
+static int daemon_place(void *arg, const struct tl_call_request *rq, struct tl_call_record *rec)
+{
+    struct control *c = arg;
+    return tl_call_place(c->calls, c->mb, rq, rec, 2000);
+}
+
+static int daemon_snapshot(void *arg, const char *workspace_id, const char *call_id,
+                           struct tl_call_record *rec)
+{
+    struct control *c = arg;
+    return tl_call_snapshot(c->calls, c->mb, workspace_id, call_id, rec, 2000);
+}
+
+static void daemon_flush(void *arg)
+{
+    struct control *c = arg;
+    tl_recorder_flush(c->rec);
+}
+
+static void daemon_event(void *arg, const struct tl_event *e, const char *source)
+{
+    struct control *c = arg;
+    tl_recorder_event(c->rec, e, source);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -181,6 +207,7 @@ int tl_serve_main(int argc, char **argv)
     struct tl_tls_ctx *atls = NULL;
     struct tl_mailbox *mb = NULL; /* the API's requests to the loop (call control) */
     struct control ctl = {0};
+    struct tl_webhooks *hooks = NULL; /* the webhook sender's thread */
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
@@ -218,6 +245,20 @@ int tl_serve_main(int argc, char **argv)
         goto out;
     }
     regd = (struct tl_call_regdiag){routing, rec};
+    /* the webhook sender: its deliveries wait in the store, so it starts with what a
+     * previous run left (a restart loses none) */
+    struct tl_webhooks_cfg hcfg = {.allow_networks = cfg.agent_allow_networks,
+                                   .insecure_hosts = cfg.agent_insecure_hosts,
+                                   .ca_file = cfg.agent_tls_ca_file,
+                                   .retry_base_ms = cfg.webhook_retry_base_ms,
+                                   .max_attempts = cfg.webhook_max_attempts,
+                                   .timeout_ms = cfg.webhook_timeout_ms};
+    if ((r = tl_http_global_init()) || tl_webhooks_start(&hooks, st, &hcfg, &err)) {
+        tl_error("core", "start.failed", "reason=\"webhooks: %s\"",
+                 r ? "libcurl cannot initialise" : err.message);
+        goto out;
+    }
+    tl_recorder_set_delivery_hook(rec, tl_webhooks_kick, hooks);
 
     char cert[512], ckey[512], fp[100];
     bool made = false;
@@ -253,7 +294,8 @@ int tl_serve_main(int argc, char **argv)
                                  .tls = cfg.api_tls,
                                  .tls_cert_file = cert,
                                  .tls_key_file = ckey,
-                                 .allow_plain_http = cfg.api_allow_plain_http};
+                                 .allow_plain_http = cfg.api_allow_plain_http,
+                                 .outbound_deny_prefixes = cfg.outbound_deny_prefixes};
     if (tl_api_start(&api, &acfg, st, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
@@ -393,6 +435,7 @@ int tl_serve_main(int argc, char **argv)
                                    .digest_algorithms = cfg.sip_digest_algorithms,
                                    .nonce_ttl_s = cfg.sip_nonce_ttl_s,
                                    .media_timeout_s = cfg.media_timeout_s,
+                                   .one_way_audio_s = cfg.one_way_audio_s,
                                    .max_duration_s = cfg.max_call_duration_s,
                                    .max_calls = cfg.max_calls,
                                    .max_calls_per_workspace = cfg.max_calls_per_workspace,
@@ -408,7 +451,9 @@ int tl_serve_main(int argc, char **argv)
                                    .answer_delay_ms = cfg.call_answer_delay_ms,
                                    .loop = &loop,
                                    .agent_env = &aenv,
-                                   .freed = &calls_freed};
+                                   .freed = &calls_freed,
+                                   .out_calls_per_workspace = cfg.outbound_calls_per_workspace,
+                                   .out_calls_per_minute = cfg.outbound_calls_per_minute};
         if (cfg.admission_max_busy_pct > 100) {
             tl_error("core", "start.failed",
                      "reason=\"admission_max_busy_pct is a percentage: 0 (off) to 100\"");
@@ -430,8 +475,9 @@ int tl_serve_main(int argc, char **argv)
     shut.media = media;
     shut.drain_s = cfg.drain_timeout_s;
     if (calls) { /* the REST API may now hang up, transfer, send digits on live calls */
-        ctl = (struct control){calls, mb};
-        tl_api_set_calls(api, &(struct tl_api_calls){daemon_control, &ctl});
+        ctl = (struct control){calls, mb, rec};
+        tl_api_set_calls(api, &(struct tl_api_calls){daemon_control, &ctl, daemon_place,
+                                                     daemon_snapshot, daemon_flush, daemon_event});
     }
     /* ---- end SIP stack start ---- */
     tl_info("core", "ready", "api=%s://%s/v1/ api_port=%d pid=%d", scheme, cfg.api_listen, port,
@@ -488,6 +534,10 @@ out:
     tl_tls_ctx_free(atls);
     if (api)
         tl_api_stop(api);
+    if (rec)
+        tl_recorder_set_delivery_hook(rec, NULL,
+                                      NULL); /* what is queued now waits for the next run */
+    tl_webhooks_stop(hooks);
     tl_recorder_close(rec); /* after every producer (SIP, API), before the store */
     tl_routing_close(routing);
     if (st)

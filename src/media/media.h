@@ -148,6 +148,11 @@ struct tl_media_stream_cb {
     /* Once per stream, TL_MEDIA_UNLATCHED_REPORT_MS after the first RTP packet the latching
      * policy refused (the clock's tick: no timer of its own). */
     void (*on_unlatched)(struct tl_media_stream *s, void *arg, const struct tl_media_unlatched *u);
+    /* One-way audio (tl_media_stream_watch): no RTP from the far end for gap_ms — never any
+     * since the watch began (never), or none since its last packet while ours went on.
+     * Once per watch; not while the far end holds the call or before set_params. May be
+     * NULL. */
+    void (*on_quiet)(struct tl_media_stream *s, void *arg, bool never, uint32_t gap_ms);
 };
 
 struct tl_media_stream_params {
@@ -166,8 +171,10 @@ struct tl_media_stream_params {
     enum tl_media_latch latch;                  /* DEFAULT = the engine's */
     /* Late offer: the stream opens (for its port) before the answer names the codec and the
      * keys. Until tl_media_stream_set_params every RTP/RTCP packet received is dropped and
-     * counted (drop_pending), nothing is sent and the media timeout does not run; pt,
-     * dtmf_pt and srtp are ignored at open. */
+     * counted (drop_pending), nothing is sent, audio and digits written meanwhile stay
+     * queued (they play from set_params on: an agent's greeting before an outbound call is
+     * answered) and the media timeout does not run; pt, dtmf_pt and srtp are ignored at
+     * open. */
     bool pending;
 };
 
@@ -217,6 +224,9 @@ int tl_media_stream_af(const struct tl_media_stream *s); /* AF_INET or AF_INET6 
 /* What the latching policy refused so far (as on_unlatched gets it); ENOENT when nothing.
  * For a caller that ends the call before the report is due. */
 int tl_media_stream_unlatched(const struct tl_media_stream *s, struct tl_media_unlatched *out);
+/* Starts the one-way-audio watch (the call was answered): on_quiet after quiet_ms without
+ * RTP as described there; 0 stops it. */
+void tl_media_stream_watch(struct tl_media_stream *s, uint32_t quiet_ms);
 /* From SDP direction attributes (hold): send_ok = false keeps draining the queue at the
  * real-time pace without sending (marks still fire, so an agent's timing holds);
  * recv_expected = false suspends the media timeout. */

@@ -128,6 +128,12 @@ struct tl_media_stream {
     struct tl_dtmf_rx drx;
     uint64_t last_rx_ms;
     uint32_t timeout_ms;
+    /* one-way audio watch (tl_media_stream_watch): from when, the gap that reports, and
+     * what had been received at its start and sent at the last packet received */
+    uint64_t quiet_from;
+    uint32_t quiet_ms;
+    bool quiet_fired;
+    uint64_t rx_at_watch, tx_at_last_rx;
     uint32_t lsr;       /* middle of the last SR's NTP time */
     uint64_t lsr_at_ms; /* when it arrived */
     uint64_t next_rtcp_ms;
@@ -433,7 +439,10 @@ static uint64_t rtcp_delay(struct tl_media_engine *e)
 
 static void stream_tick(struct tl_media_stream *s, uint64_t now)
 {
-    if (!dtmf_tick(s))
+    /* pending (the answer is not there yet: an outbound call ringing, an inbound late offer
+     * before its ACK): what the agent queued waits, so a greeting it sends before the answer
+     * is heard from the answer on, not played into nowhere meanwhile */
+    if (!s->pending && !dtmf_tick(s))
         audio_tick(s);
     /* the timestamp advances every tick, sent or not, so the far end's jitter buffer sees
      * silence as a gap rather than as compressed time */
@@ -460,6 +469,19 @@ static void stream_tick(struct tl_media_stream *s, uint64_t now)
             s->cb.on_unlatched(s, s->arg, &u);
         if (s->closing)
             return;
+    }
+    /* one-way audio: nothing from the far end for quiet_ms since the watch began, or its
+     * RTP stopped while ours went on (both sides silent is a pause, not a fault) */
+    if (s->quiet_ms && !s->quiet_fired && s->recv_expected && !s->pending && s->have_remote) {
+        uint64_t since = s->last_rx_ms > s->quiet_from ? s->last_rx_ms : s->quiet_from;
+        bool never = s->st.rx_packets == s->rx_at_watch;
+        if (now - since >= s->quiet_ms && (never || s->st.tx_packets > s->tx_at_last_rx)) {
+            s->quiet_fired = true;
+            if (s->cb.on_quiet)
+                s->cb.on_quiet(s, s->arg, never, (uint32_t)(now - since));
+            if (s->closing)
+                return;
+        }
     }
     if (s->recv_expected && !s->pending && s->timeout_ms && !s->timeout_fired &&
         now - s->last_rx_ms >= s->timeout_ms) {
@@ -650,6 +672,7 @@ static void on_rtp(struct tl_media_stream *s, ssize_t nread, uint8_t *buf,
     s->st.rx_bytes += h.payload_len;
     s->last_rx_ms = uv_now(s->e->loop);
     s->timeout_fired = false;
+    s->tx_at_last_rx = s->st.tx_packets;
     if (audio && s->cb.on_audio)
         s->cb.on_audio(s, s->arg, h.payload, h.payload_len, h.ts, h.seq);
     else if (dtmf)
@@ -1196,6 +1219,15 @@ int tl_media_stream_unlatched(const struct tl_media_stream *s, struct tl_media_u
     out->dropped = s->unl_dropped;
     out->accepted = s->st.rx_packets;
     return 0;
+}
+
+void tl_media_stream_watch(struct tl_media_stream *s, uint32_t quiet_ms)
+{
+    s->quiet_ms = quiet_ms;
+    s->quiet_fired = false;
+    s->quiet_from = uv_now(s->e->loop);
+    s->rx_at_watch = s->st.rx_packets;
+    s->tx_at_last_rx = s->st.tx_packets;
 }
 
 void tl_media_stream_set_direction(struct tl_media_stream *s, bool send_ok, bool recv_expected)

@@ -445,6 +445,7 @@ int tl_sdp_offer(struct tl_sdp *off, const struct tl_sdp_local *loc, struct tl_s
     m->port = loc->port;
     m->nports = 1;
     bool srtp = loc->policy == TL_SDP_SRTP_REQUIRED;
+    bool avp_crypto = loc->policy == TL_SDP_SRTP_ALLOWED && loc->sdes_on_avp;
     m->proto = srtp ? TL_SDP_PROTO_RTP_SAVP : TL_SDP_PROTO_RTP_AVP;
     m->proto_pl = srtp ? TL_PL("RTP/SAVP") : TL_PL("RTP/AVP");
     m->fmt[0] = (struct tl_sdp_fmt){TL_PL("0"), 0, TL_PL("PCMU"), 8000, 0, {0}};
@@ -455,7 +456,7 @@ int tl_sdp_offer(struct tl_sdp *off, const struct tl_sdp_local *loc, struct tl_s
     m->ptime = PTIME;
     m->has_dir = true;
     m->dir = loc->dir;
-    if (srtp) {
+    if (srtp || avp_crypto) {
         /* _80 first: the stronger tag (RFC 4568 §6.2.1 recommends it for RTP) */
         static const enum tl_sdp_suite su[2] = {TL_SDP_SUITE_AES_CM_128_HMAC_SHA1_80,
                                                 TL_SDP_SUITE_AES_CM_128_HMAC_SHA1_32};
@@ -472,6 +473,7 @@ int tl_sdp_offer(struct tl_sdp *off, const struct tl_sdp_local *loc, struct tl_s
     sess->offered = true;
     sess->offer_proto = m->proto;
     sess->offer_dir = loc->dir;
+    sess->offer_avp_crypto = avp_crypto;
     return 0;
 }
 
@@ -514,7 +516,9 @@ int tl_sdp_answer_take(struct tl_sdp_nego *neg, struct tl_sdp_refusal *why,
      * in the field) is narrowed rather than refused: we never send or expect more than we
      * offered. */
     neg->dir = narrow(peer_dir(answer, m, c), sess->offer_dir);
-    if (m->proto != TL_SDP_PROTO_RTP_SAVP)
+    /* best effort SRTP (our RTP/AVP offer carried a=crypto): an answer without any a=crypto
+     * line declined it, and the call is plain RTP */
+    if (m->proto != TL_SDP_PROTO_RTP_SAVP && (!sess->offer_avp_crypto || !m->ncrypto))
         return 0;
 
     /* RFC 4568 §7.1.3: one line, one of our tags with the suite we gave it */

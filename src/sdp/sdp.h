@@ -163,6 +163,7 @@ struct tl_sdp_sess {
     bool offered;
     enum tl_sdp_proto offer_proto;
     enum tl_sdp_dir offer_dir;
+    bool offer_avp_crypto; /* that offer was RTP/AVP with a=crypto (sdes_on_avp) */
 };
 int tl_sdp_sess_init(struct tl_sdp_sess *s, tl_sdp_rand_h rnd, void *arg); /* 0 or EIO */
 void tl_sdp_sess_wipe(struct tl_sdp_sess *s);
@@ -179,6 +180,10 @@ struct tl_sdp_local {
     const char *addr;    /* our media address, an IPv4 or IPv6 literal; must outlive printing */
     uint16_t port;       /* our RTP port (RTCP on port + 1) */
     enum tl_sdp_dir dir; /* what we want: SENDRECV, or SENDONLY to put the peer on hold */
+    /* Our offer under policy allowed: RTP/AVP with our a=crypto lines as well ("best effort
+     * SRTP", as Asterisk, FreeSWITCH and most PBXs offer it): an answer that keeps one of
+     * them gives SRTP, one without any a=crypto plain RTP. Outbound calls set it. */
+    bool sdes_on_avp;
 };
 
 enum tl_sdp_codec { TL_SDP_CODEC_NONE = 0, TL_SDP_CODEC_PCMU, TL_SDP_CODEC_PCMA };
@@ -239,13 +244,17 @@ int tl_sdp_answer(struct tl_sdp *ans, struct tl_sdp_nego *neg, struct tl_sdp_ref
 
 /* Builds our offer (late offer: in the 2xx to an INVITE without SDP; outbound calls;
  * re-INVITE for hold/resume): PCMU, PCMA, telephone-event/8000 (PT 101, 0-16), ptime 20.
- * Policy required → RTP/SAVP with a=crypto tag 1 _80 and tag 2 _32; allowed and disabled
- * → RTP/AVP without crypto (SDES on RTP/AVP is not standard: see README). 0 or EINVAL. */
+ * Policy required → RTP/SAVP with a=crypto tag 1 _80 and tag 2 _32; allowed → RTP/AVP,
+ * with those a=crypto lines too when loc->sdes_on_avp (SDES on RTP/AVP is not standard:
+ * see README); disabled → RTP/AVP without crypto. 0 or EINVAL. */
 int tl_sdp_offer(struct tl_sdp *off, const struct tl_sdp_local *loc, struct tl_sdp_sess *sess);
 
 /* Takes the peer's answer to our last tl_sdp_offer in sess into *neg, validating it
- * against what we offered (RFC 3264 §5–§6, RFC 4568 §7.1.3). 0, EPROTO (*why filled; the
- * call is to be ended: ACK + BYE, or 488 to a re-INVITE's ACK), EINVAL (no offer pending). */
+ * against what we offered (RFC 3264 §5–§6, RFC 4568 §7.1.3). An answer to RTP/AVP with
+ * a=crypto (sdes_on_avp) is SRTP when it keeps one of our tags, plain RTP when it has no
+ * a=crypto line at all, and refused when its only lines are unusable. 0, EPROTO (*why
+ * filled; the call is to be ended: ACK + BYE, or 488 to a re-INVITE's ACK), EINVAL (no offer
+ * pending). */
 int tl_sdp_answer_take(struct tl_sdp_nego *neg, struct tl_sdp_refusal *why,
                        const struct tl_sdp *answer, const struct tl_sdp_local *loc,
                        struct tl_sdp_sess *sess);

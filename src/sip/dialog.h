@@ -207,7 +207,8 @@ struct tl_sip_sess_cfg {
 int tl_sip_sess_layer_alloc(struct tl_sip_sess_layer **lp, struct tl_sip_stack *s,
                             const struct tl_sip_sess_cfg *cfg);
 /* Shutdown: frees every session without calling on_terminated and unhooks the stack.
- * Call it AFTER tl_sip_stack_stop (whose ECANCELED answers still reach sessions). */
+ * Call it AFTER tl_sip_stack_stop (whose ECANCELED answers still reach sessions: an early
+ * UAC session whose INVITE is canceled so gets on_terminated(ERROR) then). */
 void tl_sip_sess_layer_free(struct tl_sip_sess_layer *l);
 size_t tl_sip_sess_count(const struct tl_sip_sess_layer *l);
 

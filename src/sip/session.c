@@ -666,6 +666,17 @@ static void on_resp(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int e
         x->pending--;
         if (r->m == TL_SIP_METHOD_BYE)
             x->bye_out = false;
+        /* our INVITE never got its final answer (a call ringing, or one whose CANCEL is
+         * out): its owner still learns, once, that the session is over — it may be
+         * waiting for exactly that to let go (an outbound call). No timers: the heap is
+         * gone, and an early UAC session has none armed. */
+        if (r->m == TL_SIP_METHOD_INVITE && x->uac && !x->has_dlg && !x->notified) {
+            x->notified = true;
+            x->st = TL_SIP_SESS_TERMINATED;
+            if (x->inv_req == r)
+                x->inv_req = NULL;
+            x->h->on_terminated(x, TL_SIP_SESS_ERROR, 0, x->arg);
+        }
         /* a BYE's owner may wait for its outcome (after on_terminated): tell it */
         if (r->m == TL_SIP_METHOD_BYE && x->h->on_response)
             x->h->on_response(x, r->m, r->refresh, NULL, err, x->arg);

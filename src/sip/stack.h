@@ -272,6 +272,7 @@ int tl_sip_stack_reply(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const stru
  * (tl_sip_stack_set_stray_h), since the transaction ends at the first 2xx (§17.1.1.2,
  * RFC 6026 §7.2 keeps it for 64*T1 to absorb them: either is fine, say which). */
 struct tl_sip_ctsx;
+struct tl_net_targets;
 typedef void(tl_sip_resp_h)(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int err,
                             void *arg);
 
@@ -303,6 +304,12 @@ struct tl_sip_request {
      * whatever it leads to (RFC 3581 spirit: answer where the peer really is). NULL: none. */
     const struct tl_sip_peer *prefer;
     const char *auth_user, *auth_pass, *auth_realm; /* digest credentials, or NULLs */
+    /* Next hops already found with RFC 3263 (net/resolve.h) for rq->tp, or NULL. Used
+     * instead of a lookup of our own (dest NULL), with the same failover; the TLS name is
+     * tls_name, else targets->tls_name. For a caller that must know the hop before the
+     * request exists (an outbound call's SDP names our address towards the carrier).
+     * Copied. With targets, an error of every target is returned by the call itself. */
+    const struct tl_net_targets *targets;
 };
 int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq, tl_sip_resp_h *h,
                          void *arg, struct tl_sip_ctsx **ctp);

@@ -31,6 +31,7 @@ struct tl_sip_uac {
     struct tl_sip_stack *s;
     uv_loop_t *loop;
     struct tl_theap *heap;
+    uint32_t t1;
     struct tl_sip_ctr_layer *ctr;
     struct tl_net_resolver *res; /* made on the first request that needs DNS */
     struct tl_sip_ctsx *reqs;    /* pending requests */
@@ -58,6 +59,7 @@ struct tl_sip_ctsx {
     char via[200];    /* our Via line of the current attempt: the CANCEL repeats it (§9.1) */
     char authz[2048]; /* "Authorization: …\r\n" after a challenge, else "" */
     bool auth_done, att_1xx, cancel_wanted, cancel_sent;
+    struct tl_timer cancel_tm; /* §9.1: no final 64*T1 after our CANCEL → give up */
     tl_sip_resp_h *h;
     void *arg;
 };
@@ -96,6 +98,7 @@ int tl__sip_uac_alloc(struct tl_sip_uac **up, struct tl_sip_stack *s, uv_loop_t 
                                 .arg = s};
     if (cc.t2 < cc.t1)
         cc.t2 = cc.t1;
+    u->t1 = cc.t1;
     int r = tl_sip_ctr_layer_alloc(&u->ctr, &cc, u->heap);
     if (r) {
         free(u->user_agent);
@@ -126,6 +129,8 @@ static void ct_free(struct tl_sip_ctsx *ct)
 /* the one final call: unlink first, so the handler may start new requests */
 static void finish(struct tl_sip_ctsx *ct, const struct tl_sip_msg *resp, int err)
 {
+    if (ct->cancel_tm.idx)
+        tl_timer_stop(ct->u->heap, &ct->cancel_tm);
     if (ct->q)
         tl_net_resolve_cancel(ct->q);
     if (ct->ctr)
@@ -364,18 +369,33 @@ static int attempt(struct tl_sip_ctsx *ct)
 static int attempt_failover(struct tl_sip_ctsx *ct, bool advance)
 {
     char where[80] = "";
+    int last = ENOENT; /* every target failed at once: the last one's error says why */
     for (;;) {
         if (advance) {
             if (!ct->tg || !tl_net_targets_next(ct->tg))
-                return ENOENT;
+                return last;
             tl_net_target_str(tl_net_targets_cur(ct->tg), where, sizeof where);
             tl_info("sip", "uac.failover", "next=%s", where);
         }
         int err = attempt(ct);
         if (!err || !ct->tg)
             return err;
+        last = err;
         advance = true;
     }
+}
+
+/* RFC 3261 §9.1: "If no final response has been received after 64*T1 seconds, the UAC
+ * SHOULD consider the original transaction cancelled". A proceeding INVITE transaction runs
+ * no timer of its own (§17.1.1.2), so a peer that answers neither the CANCEL nor the INVITE
+ * would otherwise keep the request, and the call above it, forever. */
+static void on_cancel_timeout(struct tl_timer *t, uint64_t now)
+{
+    (void)now;
+    struct tl_sip_ctsx *ct =
+        (struct tl_sip_ctsx *)(void *)((char *)t - offsetof(struct tl_sip_ctsx, cancel_tm));
+    tl_info("sip", "uac.cancel_unanswered", "method=%s", ct->met);
+    finish(ct, NULL, ETIMEDOUT);
 }
 
 static void send_cancel(struct tl_sip_ctsx *ct)
@@ -384,6 +404,9 @@ static void send_cancel(struct tl_sip_ctsx *ct)
     tl_sip_wbuf_init(&wb, g_out, sizeof g_out);
     struct tl_sip_ctr *c;
     ct->cancel_sent = true;
+    if (!ct->cancel_tm.idx)
+        tl_timer_start(ct->u->heap, &ct->cancel_tm, tl_sip_stack_now(ct->u->s) + 64ull * ct->u->t1,
+                       on_cancel_timeout);
     if (print_request(ct, &wb, "CANCEL", true) ||
         tl_sip_ctr_start(ct->u->ctr, &c, TL_SIP_METHOD_CANCEL, ct->branch, wb.buf, wb.len,
                          &ct->peer, NULL, NULL, tl_sip_stack_now(ct->u->s)))
@@ -568,6 +591,14 @@ int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq
         ct->have_dest = true;
         ct->dest = *rq->dest;
         err = attempt(ct);
+    } else if (rq->targets) {
+        /* resolved by the caller (RFC 3263 already done): failover as after our own lookup */
+        if (!rq->targets->n || !(ct->tg = malloc(sizeof *ct->tg)))
+            err = rq->targets->n ? ENOMEM : ENOENT;
+        if (!err) {
+            *ct->tg = *rq->targets;
+            err = attempt_failover(ct, false);
+        }
     } else {
         /* RFC 3263 from the hop's host: the first Route URI or the remote target for
          * in-dialog requests (§12.2.1.1), else the Request-URI (§8.1.2) */

@@ -48,9 +48,20 @@ struct tl_recorder {
     struct bucket global;
     struct bucket slots[RL_SLOTS];
     struct tl_recorder_stats st;
+    /* webhook deliveries were queued by a write (set before the first record) */
+    void (*hook)(void *arg);
+    void *hook_arg;
 };
 
 static void *writer_main(void *arg);
+
+void tl_recorder_set_delivery_hook(struct tl_recorder *r, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&r->mu);
+    r->hook = fn;
+    r->hook_arg = arg;
+    pthread_mutex_unlock(&r->mu);
+}
 
 static int64_t mono_ms(void)
 {
@@ -233,6 +244,7 @@ static void write_batch(struct tl_recorder *r)
     r->count -= k;
     r->first_ms = mono_ms(); /* the rest waits at most one more window */
     bool has_end = false;
+    size_t queued = 0; /* webhook deliveries the batch queued (the sender's wake-up) */
     for (size_t i = 0; i < k; i++)
         has_end |= batch[i].call && batch[i].call->ended_at != 0;
 
@@ -246,9 +258,9 @@ static void write_batch(struct tl_recorder *r)
         bool retry = has_end && !r->closing;
         pthread_mutex_unlock(&r->mu);
         struct tl_err err = {0};
-        ret = tl_store_records_write(r->store, refs, k, &err);
+        ret = tl_store_records_write_hooks(r->store, refs, k, &queued, &err);
         if (ret)
-            ret = tl_store_records_write(r->store, refs, k, &err);
+            ret = tl_store_records_write_hooks(r->store, refs, k, &queued, &err);
         if (ret)
             tl_error("store", "records.write_failed", "records=%zu error=%d detail=\"%s\" retry=%s",
                      k, ret, err.message, retry ? "yes" : "no");
@@ -277,6 +289,13 @@ static void write_batch(struct tl_recorder *r)
         r->st.written += k;
     r->finished += k;
     pthread_cond_broadcast(&r->done);
+    if (queued && r->hook) {
+        void (*fn)(void *) = r->hook;
+        void *a = r->hook_arg;
+        pthread_mutex_unlock(&r->mu); /* the sender takes its own lock */
+        fn(a);
+        pthread_mutex_lock(&r->mu);
+    }
 }
 
 static void *writer_main(void *arg)
@@ -366,6 +385,8 @@ int tl_recorder_call(struct tl_recorder *r, const struct tl_call_record *c)
     text_fix(copy->sip_call_id, sizeof copy->sip_call_id);
     text_fix(copy->end_reason, sizeof copy->end_reason);
     text_fix(copy->codec, sizeof copy->codec);
+    text_fix(copy->sip_reason, sizeof copy->sip_reason);
+    text_fix(copy->hint, sizeof copy->hint);
     if (!copy->created_at)
         copy->created_at = tl_now_ms();
     return push(r, copy, NULL, copy->ended_at != 0);

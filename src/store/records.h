@@ -125,6 +125,46 @@
     "request: make it keep the number, or set the carrier to send calls to this gateway's SIP "    \
     "URI directly."
 
+/* ---- outbound calls (src/call/outbound.c; docs/calls.md "Outbound calls") ---- */
+#define TL_EV_TRUNK_UNREACHABLE "trunk_unreachable"
+/* the hint names the step that failed (dns, connect, tls, timeout, 503/408) */
+#define TL_EV_OUTBOUND_BUSY "outbound_busy"
+#define TL_EV_HINT_OUTBOUND_BUSY                                                                   \
+    "The callee was busy (486 Busy Here or 600 Busy Everywhere). Try again later."
+#define TL_EV_OUTBOUND_NO_ANSWER   "outbound_no_answer"
+#define TL_EV_OUTBOUND_AUTH_FAILED "outbound_auth_failed"
+#define TL_EV_OUTBOUND_FORBIDDEN   "outbound_forbidden"
+#define TL_EV_HINT_OUTBOUND_FORBIDDEN                                                              \
+    "The carrier refused the call (403): it does not accept this caller ID or the account may "    \
+    "not call out (caller ID not verified at the provider, no credit, outbound calls not "         \
+    "enabled, or this gateway's address not allowed). Check the number's caller-ID settings and "  \
+    "the account at the provider."
+#define TL_EV_OUTBOUND_DESTINATION "outbound_destination_invalid"
+/* %s: the number dialled, %u: the status */
+#define TL_EV_HINT_OUTBOUND_DESTINATION_FMT                                                        \
+    "The carrier could not route %s (%u): the destination or its format was not accepted. "        \
+    "Numbers go out in E.164 with '+'; if the provider wants them without it, set "                \
+    "outbound_trunk.number_format to no_plus. Check the number itself, and that the account may "  \
+    "call that country."
+#define TL_EV_OUTBOUND_FAILED "outbound_failed"
+/* the inbound trunk's origination URL (call/relay.c) could not take a call */
+#define TL_EV_ORIGINATION_UNREACHABLE "origination_unreachable"
+/* %s: what failed */
+#define TL_EV_HINT_ORIGINATION_UNREACHABLE_FMT                                                     \
+    "Calls to this number go to its origination URL (no agent, or the agent could not be "         \
+    "reached), and it could not take the call: %s. Check inbound_trunk.origination_url and that "  \
+    "it accepts calls from this gateway."
+/* the spec's troubleshooting: one-way audio (call.c, both call directions) */
+#define TL_EV_ONE_WAY_AUDIO "one_way_audio"
+#define TL_EV_HINT_ONE_WAY_AUDIO                                                                   \
+    "Audio reaches one side only. The usual cause is media settings that do not match: set "       \
+    "Media encryption to Allowed on both sides (this number's trunk and the carrier's), check "    \
+    "that signalling works, then go back to Required. If the carrier is behind NAT, see also "     \
+    "rtp_source_mismatch events."
+/* toll-fraud guards: refusals before the call exists (429 / 403 to the API) */
+#define TL_EV_OUTBOUND_RATE           "outbound_rate"
+#define TL_EV_DESTINATION_NOT_ALLOWED "destination_not_allowed"
+
 /* The rate limits above, per minute; and the queue and batching defaults. */
 #define TL_REC_QUEUE_DEFAULT      8192
 #define TL_REC_BATCH_MS_DEFAULT   100
@@ -179,6 +219,10 @@ int tl_recorder_event(struct tl_recorder *r, const struct tl_event *e, const cha
 /* true while the queue holds queue_cap records or more (the disk does not keep up):
  * admission refuses new calls then, so that end records stay bounded. Any thread. */
 bool tl_recorder_backlogged(struct tl_recorder *r);
+/* Called on the writer thread after a batch that queued webhook deliveries (the sender's
+ * wake-up, api/webhooks.c); it must not block. Set it before records flow; NULL removes. */
+void tl_recorder_set_delivery_hook(struct tl_recorder *r, void (*fn)(void *arg), void *arg);
+
 /* Blocks until every record queued before the call is written (or failed). For tests
  * and for an orderly shutdown; never from the loop thread. */
 void tl_recorder_flush(struct tl_recorder *r);

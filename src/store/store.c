@@ -183,6 +183,42 @@ static const char *const migrations[] = {
     /* v7: tokens may expire (issue 11: a leaked token of a departed contractor should not
      * live forever) */
     "ALTER TABLE tokens ADD COLUMN expires_at INTEGER;",
+
+    /* v8: outbound calls. A call has a status (store.h: queued … completed, busy,
+     * no_answer, failed, canceled), the far end's reason phrase with its final status, and
+     * the hint of its failure. Rows of older versions get the status their times imply. A
+     * workspace gets the E.164 prefixes its outbound calls may reach (the operator's), and
+     * may have a webhook; its deliveries are rows until they are delivered (a restart loses
+     * none). */
+    "ALTER TABLE calls ADD COLUMN status TEXT NOT NULL DEFAULT 'completed';"
+    "ALTER TABLE calls ADD COLUMN sip_reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE calls ADD COLUMN hint TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE workspaces ADD COLUMN outbound_prefixes_json TEXT NOT NULL DEFAULT '[]';"
+    "CREATE TABLE webhooks ("
+    " workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,"
+    " url TEXT NOT NULL,"
+    " secret_sealed BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " last_success_at INTEGER,"
+    " last_failure_at INTEGER,"
+    " last_error TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE webhook_deliveries ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+    " event TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_at INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at);"
+    "CREATE INDEX webhook_deliveries_workspace ON webhook_deliveries(workspace_id);"
+    "UPDATE calls SET status = CASE"
+    " WHEN ended_at IS NULL AND answered_at IS NULL THEN 'ringing'"
+    " WHEN ended_at IS NULL THEN 'in_progress'"
+    " WHEN answered_at IS NOT NULL THEN 'completed'"
+    " WHEN end_reason = 'canceled' THEN 'canceled'"
+    " ELSE 'failed' END;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -591,7 +627,10 @@ static int outbound_to_json(const struct tl_outbound_trunk *t, char **out)
     json_t *o = json_object();
     if (!o || json_put(o, "address", json_string(t->address)) ||
         trunk_common_to_json(o, t->username, t->transport, t->media_encryption, t->headers,
-                             t->n_headers)) {
+                             t->n_headers) ||
+        (t->number_format != TL_NUMFMT_E164 &&
+         json_put(o, "number_format",
+                  json_string(opt_name(tl_number_format_name(t->number_format)))))) {
         json_decref(o);
         o = NULL;
     }
@@ -652,6 +691,16 @@ static int outbound_from_json(const char *text, struct tl_outbound_trunk *t)
     if (!o)
         return EIO;
     jstr(o, "address", t->address, sizeof t->address);
+    /* absent (the default, and rows written before the member existed): E.164 with '+' */
+    t->number_format = TL_NUMFMT_E164;
+    if (json_object_get(o, "number_format")) {
+        int f = tl_number_format_parse(jname(o, "number_format"));
+        if (f < 0) {
+            json_decref(o);
+            return EIO;
+        }
+        t->number_format = (enum tl_number_format)f;
+    }
     json_decref(o);
     return 0;
 }
@@ -846,6 +895,23 @@ bad:
 /* ---- row readers ---- */
 
 #define WS_COLS "seq, id, name, plan, region, created_at, updated_at"
+/* the columns of schema v6 and later */
+#define WS_COLS6 WS_COLS ", outbound_prefixes_json"
+
+static void prefixes_from_json(const char *text, char (*v)[TL_PREFIX_MAX + 1], size_t *n)
+{
+    json_t *a = json_loads(text, 0, NULL);
+    size_t i;
+    json_t *e;
+    *n = 0;
+    json_array_foreach(a, i, e)
+    {
+        if (*n < TL_PREFIXES_MAX && json_is_string(e) &&
+            !tl_valid_prefix(json_string_value(e), "", NULL))
+            tl_strlcpy(v[(*n)++], json_string_value(e), TL_PREFIX_MAX + 1);
+    }
+    json_decref(a);
+}
 
 static int ws_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
@@ -861,6 +927,8 @@ static int ws_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     col_text(st, 4, w->region, sizeof w->region);
     w->created_at = sqlite3_column_int64(st, 5);
     w->updated_at = sqlite3_column_int64(st, 6);
+    if (sqlite3_column_count(st) > 7)
+        prefixes_from_json(col_str(st, 7), w->out_prefixes, &w->n_out_prefixes);
     return 0;
 }
 
@@ -1237,8 +1305,10 @@ static int ws_read(struct tl_store *s, const char *id, struct tl_workspace *out,
 {
     sqlite3_stmt *st = NULL;
     int64_t seq;
-    int ret = row_one(s, "workspace_get", "SELECT " WS_COLS " FROM workspaces WHERE id = ?1", &id,
-                      1, &st, err);
+    int ret = row_one(s, "workspace_get",
+                      s->version >= 6 ? "SELECT " WS_COLS6 " FROM workspaces WHERE id = ?1"
+                                      : "SELECT " WS_COLS " FROM workspaces WHERE id = ?1",
+                      &id, 1, &st, err);
     if (ret == 0)
         ret = ws_row(st, out, &seq, err);
     else if (ret == ENOENT)
@@ -1315,17 +1385,28 @@ int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct
     lock(s);
     w->updated_at = tl_now_ms();
     /* an empty region keeps the stored one: residency is not cleared by omission */
+    json_t *pa = json_array();
+    for (size_t i = 0; pa && i < w->n_out_prefixes && i < TL_PREFIXES_MAX; i++)
+        json_array_append_new(pa, json_string(w->out_prefixes[i]));
+    char *prefixes = pa ? json_dumps(pa, JSON_COMPACT) : NULL;
+    json_decref(pa);
+    if (!prefixes) {
+        ret = tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+        goto out;
+    }
     ret = prep(s, op,
                "UPDATE workspaces SET name = ?1, plan = ?2, "
-               "region = coalesce(nullif(?3, ''), region), updated_at = ?4 WHERE id = ?5",
+               "region = coalesce(nullif(?3, ''), region), updated_at = ?4, "
+               "outbound_prefixes_json = ?6 WHERE id = ?5",
                &st, err);
-    if (ret != 0)
-        goto out;
-    ret = step_fin(s, op, &st,
-                   bind_str(st, 1, w->name) || bind_str(st, 2, opt_name(tl_plan_name(w->plan))) ||
-                       bind_str(st, 3, w->region) || sqlite3_bind_int64(st, 4, w->updated_at) ||
-                       bind_str(st, 5, w->id),
-                   err);
+    if (ret == 0)
+        ret =
+            step_fin(s, op, &st,
+                     bind_str(st, 1, w->name) || bind_str(st, 2, opt_name(tl_plan_name(w->plan))) ||
+                         bind_str(st, 3, w->region) || sqlite3_bind_int64(st, 4, w->updated_at) ||
+                         bind_str(st, 5, w->id) || bind_str(st, 6, prefixes),
+                     err);
+    free(prefixes);
     if (ret != 0)
         goto out;
     if (sqlite3_changes(s->db) == 0) {
@@ -1341,14 +1422,48 @@ out:
     return ret;
 }
 
+int tl_store_workspace_country_codes(struct tl_store *s, const char *workspace_id,
+                                     char (*out)[TL_PREFIX_MAX + 1], size_t cap, size_t *n)
+{
+    static const char op[] = "workspace_country_codes";
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    lock(s);
+    /* a country code has at most 3 digits: the distinct 4-byte heads are few, however many
+     * numbers the workspace holds */
+    int ret = prep(
+        s, op, "SELECT DISTINCT substr(number, 1, 4) FROM phone_numbers WHERE workspace_id = ?1",
+        &st, NULL);
+    if (ret == 0 && bind_str(st, 1, workspace_id))
+        ret = db_fail(s, op, NULL);
+    int rc;
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char cc[TL_CC_MAX + 1];
+        if (tl_e164_country_code(col_str(st, 0), cc))
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < *n && !seen; i++)
+            seen = !strcmp(out[i], cc);
+        if (!seen && *n < cap)
+            tl_strlcpy(out[(*n)++], cc, TL_PREFIX_MAX + 1);
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = db_fail(s, op, NULL);
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
 int tl_store_workspace_list(struct tl_store *s, const struct tl_page *pg, tl_workspace_cb cb,
                             void *arg, char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
 {
     struct tl_workspace *items;
     size_t n;
-    int ret = list_page(s, "workspace_list",
-                        "SELECT " WS_COLS " FROM workspaces WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                        NULL, 0, pg, sizeof *items, ws_row, (void **)&items, &n, next_cursor, err);
+    int ret = list_page(
+        s, "workspace_list",
+        s->version >= 6 ? "SELECT " WS_COLS6 " FROM workspaces WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                        : "SELECT " WS_COLS " FROM workspaces WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        NULL, 0, pg, sizeof *items, ws_row, (void **)&items, &n, next_cursor, err);
     for (size_t i = 0; ret == 0 && i < n; i++)
         ret = cb(&items[i], arg);
     free(items);
@@ -2129,17 +2244,34 @@ struct pn_trunks {
  * stored number on replace, NULL on create, where there is no password to keep and the
  * codec has already required a password with a username. Free c with pn_trunks_free. */
 static int pn_trunks_make(struct tl_store *s, const struct tl_phone_number *n,
-                          const struct pn_stored *old, struct pn_trunks *c, struct tl_err *err)
+                          const struct pn_stored *old, struct pn_trunks *c, struct tl_warnings *w,
+                          struct tl_err *err)
 {
     /* an inbound trunk new with this request has no stored password to keep */
     bool had_in = old && old->n.has_inbound;
+    /* A stored password never follows a change of destination: whoever may edit the number
+     * must not be able to send the trunk's digest to a host of their choosing (the same
+     * rule as agent header values, tl_store_agent_update). It stays only when the request
+     * gives it again. */
+    bool moved = old && strcasecmp(old->n.outbound.address, n->outbound.address) != 0;
     int ret;
 
     memset(c, 0, sizeof *c);
-    ret = trunk_password(s, n->id, "outbound_password", "outbound_trunk",
-                         n->outbound.password_given, n->outbound.password,
-                         old ? n->outbound.username : "", old ? old->n.outbound.username : "",
-                         old ? &old->out_pw : NULL, &c->out_pw, err);
+    /* (a changed username needs a password anyway: trunk_password says so) */
+    if (moved && !n->outbound.password_given && old->out_pw.present &&
+        !strcmp(n->outbound.username, old->n.outbound.username)) {
+        tl_warn(w, "password_dropped", "outbound_trunk.password",
+                "The stored password was not kept: outbound_trunk.address changed from %s to %s, "
+                "and a stored password never follows a change of destination. Send the "
+                "password again (outbound_trunk.password) with the new address.",
+                old->n.outbound.address, n->outbound.address);
+        ret = 0;
+    } else {
+        ret = trunk_password(s, n->id, "outbound_password", "outbound_trunk",
+                             n->outbound.password_given, n->outbound.password,
+                             old ? n->outbound.username : "", old ? old->n.outbound.username : "",
+                             old ? &old->out_pw : NULL, &c->out_pw, err);
+    }
     if (ret == 0 && n->has_inbound)
         ret = trunk_password(s, n->id, "inbound_password", "inbound_trunk",
                              n->inbound.password_given, n->inbound.password,
@@ -2221,7 +2353,7 @@ int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct
 
     tl_id_new(n->id, "pn");
     n->created_at = n->updated_at = tl_now_ms();
-    ret = pn_trunks_make(s, n, NULL, &c, err);
+    ret = pn_trunks_make(s, n, NULL, &c, NULL, err);
     if (ret != 0)
         goto out;
 
@@ -2270,7 +2402,8 @@ int tl_store_number_get(struct tl_store *s, const char *workspace_id, const char
     return ret;
 }
 
-int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err)
+int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_warnings *w,
+                            struct tl_err *err)
 {
     static const char op[] = "number_replace";
     sqlite3_stmt *st = NULL;
@@ -2293,7 +2426,7 @@ int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struc
         if (ret != 0)
             goto out;
     }
-    ret = pn_trunks_make(s, n, old, &c, err);
+    ret = pn_trunks_make(s, n, old, &c, w, err);
     if (ret != 0)
         goto out;
     n->updated_at = tl_now_ms();
@@ -2604,6 +2737,34 @@ const char *tl_call_direction_name(enum tl_call_direction d)
     return d == TL_CALL_OUTBOUND ? "outbound" : "inbound";
 }
 
+static const char *const call_status_names[] = {
+    [TL_CALL_QUEUED] = "queued",       [TL_CALL_DIALING] = "dialing",
+    [TL_CALL_RINGING] = "ringing",     [TL_CALL_IN_PROGRESS] = "in_progress",
+    [TL_CALL_COMPLETED] = "completed", [TL_CALL_BUSY] = "busy",
+    [TL_CALL_NO_ANSWER] = "no_answer", [TL_CALL_FAILED] = "failed",
+    [TL_CALL_CANCELED] = "canceled",
+};
+
+const char *tl_call_status_name(enum tl_call_status st)
+{
+    return (size_t)st < sizeof call_status_names / sizeof call_status_names[0]
+               ? call_status_names[st]
+               : "failed";
+}
+
+int tl_call_status_parse(const char *s)
+{
+    for (size_t i = 0; s && i < sizeof call_status_names / sizeof call_status_names[0]; i++)
+        if (!strcmp(s, call_status_names[i]))
+            return (int)i;
+    return -1;
+}
+
+bool tl_call_status_final(enum tl_call_status st)
+{
+    return st >= TL_CALL_COMPLETED;
+}
+
 static int64_t clamp_u64(uint64_t v)
 {
     return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
@@ -2634,7 +2795,9 @@ static int call_bind(sqlite3_stmt *st, const struct tl_call_record *c)
            sqlite3_bind_int64(st, 24, clamp_u64(c->dropped_malformed)) ||
            sqlite3_bind_int64(st, 25, clamp_u64(c->dropped_pt)) ||
            sqlite3_bind_int64(st, 26, clamp_u64(c->dropped_early)) ||
-           sqlite3_bind_int64(st, 27, clamp_u64(c->audio_dropped_bytes));
+           sqlite3_bind_int64(st, 27, clamp_u64(c->audio_dropped_bytes)) ||
+           bind_str(st, 28, tl_call_status_name(c->status)) || bind_str(st, 29, c->sip_reason) ||
+           bind_str(st, 30, c->hint);
 }
 
 static int event_bind(sqlite3_stmt *st, const struct tl_event *e)
@@ -2646,16 +2809,146 @@ static int event_bind(sqlite3_stmt *st, const struct tl_event *e)
            sqlite3_bind_int64(st, 8, e->created_at);
 }
 
-int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+/* ---- webhook deliveries of call status changes ---- */
+
+/* the event names of a status change, in order (at most 3: a new record that is at once
+ * ringing and … cannot be; a refused inbound call is initiated and failed) */
+static size_t call_events(bool is_new, int prev, enum tl_call_status st, const char *out[3])
+{
+    size_t n = 0;
+    if (is_new)
+        out[n++] = "call.initiated";
+    if (st == TL_CALL_RINGING && prev != (int)TL_CALL_RINGING)
+        out[n++] = "call.ringing";
+    if (st == TL_CALL_IN_PROGRESS && prev != (int)TL_CALL_IN_PROGRESS)
+        out[n++] = "call.answered";
+    if (tl_call_status_final(st) && !(prev >= 0 && tl_call_status_final((enum tl_call_status)prev)))
+        out[n++] = st == TL_CALL_COMPLETED ? "call.completed" : "call.failed";
+    return n;
+}
+
+static json_t *json_time(int64_t ms)
+{
+    char b[32];
+    if (!ms)
+        return json_null();
+    tl_time_iso(ms, b);
+    return json_string(b);
+}
+
+static json_t *json_text(const char *s) /* "" reads as null, as the API's call object does */
+{
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+/* {"id","object":"event","type","created_at","data":{the call}}: what the workspace's
+ * webhook receives (docs/api.md "Webhooks"); the texts are UTF-8 (the recorder repaired
+ * them) */
+static char *call_event_body(const struct tl_call_record *c, const char *type, const char *id,
+                             int64_t at)
+{
+    json_t *d = json_object(), *o = json_object();
+    bool bad = !d || !o;
+    bad = bad || json_put(d, "id", json_string(c->id)) ||
+          json_put(d, "object", json_string("call")) ||
+          json_put(d, "workspace_id", json_string(c->workspace_id)) ||
+          json_put(d, "direction", json_string(tl_call_direction_name(c->direction))) ||
+          json_put(d, "status", json_string(tl_call_status_name(c->status))) ||
+          json_put(d, "number_id", json_text(c->number_id)) ||
+          json_put(d, "number", json_string(c->number)) ||
+          json_put(d, "agent_id", json_text(c->agent_id)) ||
+          json_put(d, "from", json_string(c->from_user[0] ? c->from_user : c->from_uri)) ||
+          json_put(d, "to", json_string(c->to_user)) ||
+          json_put(d, "sip_call_id", json_string(c->sip_call_id)) ||
+          json_put(d, "created_at", json_time(c->created_at)) ||
+          json_put(d, "answered_at", json_time(c->answered_at)) ||
+          json_put(d, "ended_at", json_time(c->ended_at)) ||
+          json_put(d, "end_reason", json_text(c->end_reason)) ||
+          json_put(d, "final_status",
+                   c->final_status ? json_integer(c->final_status) : json_null()) ||
+          json_put(d, "sip_reason", json_text(c->sip_reason)) ||
+          json_put(d, "hint", json_text(c->hint)) || json_put(o, "id", json_string(id)) ||
+          json_put(o, "object", json_string("event")) || json_put(o, "type", json_string(type)) ||
+          json_put(o, "created_at", json_time(at)) || json_put(o, "data", json_incref(d));
+    char *txt = bad ? NULL : json_dumps(o, JSON_COMPACT);
+    json_decref(d);
+    json_decref(o);
+    if (txt && strlen(txt) > TL_WEBHOOK_BODY_MAX) {
+        free(txt); /* the caps of every member keep it far below; never cut JSON */
+        txt = NULL;
+    }
+    return txt;
+}
+
+/* Before the upsert of c: queue the deliveries its status change causes, when its workspace
+ * has a webhook. The statements are the batch's (prepared once). */
+static int call_deliveries(struct tl_store *s, sqlite3_stmt *hst, sqlite3_stmt *pst,
+                           sqlite3_stmt *dst, const struct tl_call_record *c, size_t *queued,
                            struct tl_err *err)
 {
     static const char op[] = "records_write";
-    sqlite3_stmt *cst = NULL, *est = NULL;
+    sqlite3_reset(hst);
+    sqlite3_clear_bindings(hst);
+    if (bind_str(hst, 1, c->workspace_id))
+        return db_fail(s, op, err);
+    int rc = sqlite3_step(hst);
+    if (rc == SQLITE_DONE)
+        return 0; /* no webhook */
+    if (rc != SQLITE_ROW)
+        return db_fail(s, op, err);
+    sqlite3_reset(pst);
+    sqlite3_clear_bindings(pst);
+    if (bind_str(pst, 1, c->id))
+        return db_fail(s, op, err);
+    rc = sqlite3_step(pst);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, op, err);
+    bool is_new = rc == SQLITE_DONE;
+    int prev = is_new ? -1 : tl_call_status_parse(col_str(pst, 0));
+    const char *ev[3];
+    size_t n = call_events(is_new, prev, c->status, ev);
+    int64_t now = tl_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        char id[TL_ID_MAX];
+        tl_id_new(id, "wd");
+        char *body = call_event_body(c, ev[i], id, now);
+        if (!body) {
+            tl_error("store", "webhook.body_failed", "call=%s", c->id);
+            continue;
+        }
+        sqlite3_reset(dst);
+        sqlite3_clear_bindings(dst);
+        int ret = bind_str(dst, 1, id) || bind_str(dst, 2, c->workspace_id) ||
+                          bind_str(dst, 3, ev[i]) || bind_str(dst, 4, body) ||
+                          sqlite3_bind_int64(dst, 5, now)
+                      ? db_fail(s, op, err)
+                      : step_done(s, op, dst, err);
+        free(body);
+        if (ret)
+            return ret;
+        (*queued)++;
+    }
+    return 0;
+}
+
+int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+                           struct tl_err *err)
+{
+    return tl_store_records_write_hooks(s, v, n, NULL, err);
+}
+
+int tl_store_records_write_hooks(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+                                 size_t *deliveries, struct tl_err *err)
+{
+    static const char op[] = "records_write";
+    sqlite3_stmt *cst = NULL, *est = NULL, *hst = NULL, *pst = NULL, *dst = NULL;
+    size_t queued = 0;
     int ret;
 
     lock(s);
     ret = tx_begin(s, op, err);
-    /* a call is written at its start and again at its end: identity columns stay, the
+    /* a call is written at its start and again at its end: identity columns stay (an
+     * outbound call's SIP Call-ID is filled in once its INVITE exists), the
      * rest takes the newer values */
     if (ret == 0)
         ret = prep(s, op,
@@ -2664,9 +2957,9 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
                    "end_reason, final_status, codec, media_encryption, packets_sent, "
                    "packets_received, packets_lost, jitter_ms, rtp_dropped_source, "
                    "rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, rtp_dropped_early, "
-                   "audio_dropped_bytes) "
+                   "audio_dropped_bytes, status, sip_reason, hint) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-                   "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) "
+                   "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) "
                    "ON CONFLICT(id) DO UPDATE SET agent_id = excluded.agent_id, "
                    "answered_at = excluded.answered_at, ended_at = excluded.ended_at, "
                    "end_reason = excluded.end_reason, final_status = excluded.final_status, "
@@ -2679,15 +2972,32 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
                    "rtp_dropped_malformed = excluded.rtp_dropped_malformed, "
                    "rtp_dropped_pt = excluded.rtp_dropped_pt, "
                    "rtp_dropped_early = excluded.rtp_dropped_early, "
-                   "audio_dropped_bytes = excluded.audio_dropped_bytes",
+                   "audio_dropped_bytes = excluded.audio_dropped_bytes, "
+                   "status = excluded.status, sip_reason = excluded.sip_reason, "
+                   "hint = excluded.hint, sip_call_id = CASE WHEN calls.sip_call_id = '' "
+                   "THEN excluded.sip_call_id ELSE calls.sip_call_id END",
                    &cst, err);
     if (ret == 0)
         ret = prep(s, op,
                    "INSERT INTO events (id, workspace_id, number_id, code, message, hint, "
                    "details_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                    &est, err);
+    bool hooks = s->version >= 6; /* a database opened at an older version has no table */
+    if (ret == 0 && hooks)
+        ret = prep(s, op, "SELECT 1 FROM webhooks WHERE workspace_id = ?1", &hst, err);
+    if (ret == 0 && hooks)
+        ret = prep(s, op, "SELECT status FROM calls WHERE id = ?1", &pst, err);
+    if (ret == 0 && hooks)
+        ret = prep(s, op,
+                   "INSERT INTO webhook_deliveries (id, workspace_id, event, body, next_at, "
+                   "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                   &dst, err);
     for (size_t i = 0; ret == 0 && i < n; i++) {
         sqlite3_stmt *st = v[i].call ? cst : est;
+        if (v[i].call && hooks)
+            ret = call_deliveries(s, hst, pst, dst, v[i].call, &queued, err);
+        if (ret)
+            break;
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
         if (v[i].call ? call_bind(st, v[i].call) : event_bind(st, v[i].event))
@@ -2697,10 +3007,15 @@ int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, si
     }
     sqlite3_finalize(cst);
     sqlite3_finalize(est);
+    sqlite3_finalize(hst);
+    sqlite3_finalize(pst);
+    sqlite3_finalize(dst);
     if (ret == 0)
         ret = tx_commit(s, op, err);
     tx_rollback(s);
     unlock(s);
+    if (deliveries)
+        *deliveries = ret == 0 ? queued : 0;
     return ret;
 }
 
@@ -2714,7 +3029,8 @@ int tl_store_calls_close_open(struct tl_store *s, const char *end_reason, int64_
     /* one statement: a full scan of calls once per start, no index to keep for it */
     int ret = prep(s, op,
                    "UPDATE calls SET ended_at = max(?1, created_at, coalesce(answered_at, 0)), "
-                   "end_reason = ?2 WHERE ended_at IS NULL",
+                   "end_reason = ?2, status = CASE WHEN answered_at IS NULL THEN 'failed' "
+                   "ELSE 'completed' END WHERE ended_at IS NULL",
                    &st, err);
     if (ret == 0 && (sqlite3_bind_int64(st, 1, now_ms) || bind_str(st, 2, end_reason)))
         ret = db_fail(s, op, err);
@@ -2727,12 +3043,222 @@ int tl_store_calls_close_open(struct tl_store *s, const char *end_reason, int64_
     return ret;
 }
 
+/* ---- webhooks ---- */
+
+int tl_store_webhook_set(struct tl_store *s, const char *workspace_id, const char *url,
+                         struct tl_webhook *out, char secret[TL_WEBHOOK_SECRET_LEN + 1],
+                         struct tl_err *err)
+{
+    static const char op[] = "webhook_set";
+    sqlite3_stmt *st = NULL;
+    struct sealed sl;
+    uint8_t rnd[32];
+    enum tl_plan plan;
+    int ret;
+
+    memcpy(secret, "whsec_", 6);
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2base64(secret + 6, TL_WEBHOOK_SECRET_LEN + 1 - 6, rnd, sizeof rnd,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(rnd, sizeof rnd);
+    if (seal_password(s, workspace_id, "webhook_secret", secret, &sl)) {
+        sodium_memzero(secret, TL_WEBHOOK_SECRET_LEN + 1);
+        return tl_err_set(err, EIO, 500, "internal", "", "cannot seal the secret");
+    }
+    int64_t now = tl_now_ms();
+    lock(s);
+    ret = tx_begin(s, op, err);
+    if (ret == 0)
+        ret = ws_plan(s, op, workspace_id, &plan, err);
+    if (ret == ENOENT)
+        ret = not_found(err, "workspace");
+    if (ret == 0)
+        ret = prep(s, op,
+                   "INSERT INTO webhooks (workspace_id, url, secret_sealed, created_at) VALUES "
+                   "(?1, ?2, ?3, ?4) ON CONFLICT(workspace_id) DO UPDATE SET url = excluded.url, "
+                   "secret_sealed = excluded.secret_sealed, created_at = excluded.created_at",
+                   &st, err);
+    if (ret == 0)
+        ret = step_fin(s, op, &st,
+                       bind_str(st, 1, workspace_id) || bind_str(st, 2, url) ||
+                           bind_blob(st, 3, sl.buf, sl.len, true) || sqlite3_bind_int64(st, 4, now),
+                       err);
+    if (ret == 0)
+        ret = tx_commit(s, op, err);
+    tx_end(s, st);
+    sodium_memzero(&sl, sizeof sl);
+    if (ret) {
+        sodium_memzero(secret, TL_WEBHOOK_SECRET_LEN + 1);
+        return ret;
+    }
+    return tl_store_webhook_get(s, workspace_id, out);
+}
+
+int tl_store_webhook_get(struct tl_store *s, const char *workspace_id, struct tl_webhook *out)
+{
+    sqlite3_stmt *st = NULL;
+    const char *args[] = {workspace_id};
+    memset(out, 0, sizeof *out);
+    lock(s);
+    int ret = row_one(s, "webhook_get",
+                      "SELECT url, created_at, last_success_at, last_failure_at, last_error, "
+                      "(SELECT count(*) FROM webhook_deliveries WHERE workspace_id = ?1) "
+                      "FROM webhooks WHERE workspace_id = ?1",
+                      args, 1, &st, NULL);
+    if (ret == 0) {
+        tl_strlcpy(out->workspace_id, workspace_id, sizeof out->workspace_id);
+        col_text(st, 0, out->url, sizeof out->url);
+        out->created_at = sqlite3_column_int64(st, 1);
+        out->last_success_at = sqlite3_column_int64(st, 2);
+        out->last_failure_at = sqlite3_column_int64(st, 3);
+        col_text(st, 4, out->last_error, sizeof out->last_error);
+        out->pending = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_webhook_delete(struct tl_store *s, const char *workspace_id)
+{
+    static const char op[] = "webhook_delete";
+    sqlite3_stmt *st = NULL;
+    lock(s);
+    int ret = tx_begin(s, op, NULL);
+    if (ret == 0)
+        ret = prep(s, op, "DELETE FROM webhooks WHERE workspace_id = ?1", &st, NULL);
+    if (ret == 0)
+        ret = step_fin(s, op, &st, bind_str(st, 1, workspace_id), NULL);
+    if (ret == 0 && sqlite3_changes(s->db) == 0)
+        ret = ENOENT;
+    if (ret == 0)
+        ret = prep(s, op, "DELETE FROM webhook_deliveries WHERE workspace_id = ?1", &st, NULL);
+    if (ret == 0)
+        ret = step_fin(s, op, &st, bind_str(st, 1, workspace_id), NULL);
+    if (ret == 0)
+        ret = tx_commit(s, op, NULL);
+    tx_end(s, st);
+    return ret;
+}
+
+int tl_store_webhook_secret(struct tl_store *s, const char *workspace_id,
+                            char url[TL_AGENT_URL_MAX + 1], char secret[TL_WEBHOOK_SECRET_LEN + 1])
+{
+    sqlite3_stmt *st = NULL;
+    const char *args[] = {workspace_id};
+    struct sealed sl;
+    char pw[TL_PASSWORD_MAX + 1];
+    lock(s);
+    int ret = row_one(s, "webhook_secret",
+                      "SELECT url, secret_sealed FROM webhooks WHERE workspace_id = ?1", args, 1,
+                      &st, NULL);
+    if (ret == 0) {
+        tl_strlcpy(url, col_str(st, 0), TL_AGENT_URL_MAX + 1);
+        if (col_sealed(st, 1, &sl) || open_password(s, workspace_id, "webhook_secret", &sl, pw) ||
+            strlen(pw) != TL_WEBHOOK_SECRET_LEN)
+            ret = corrupt("webhook_secret", workspace_id, "secret_sealed", NULL);
+        else
+            memcpy(secret, pw, TL_WEBHOOK_SECRET_LEN + 1);
+        sodium_memzero(pw, sizeof pw);
+        sodium_memzero(&sl, sizeof sl);
+    }
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+int tl_store_deliveries_due(struct tl_store *s, int64_t now_ms, struct tl_delivery *out, size_t cap,
+                            size_t *n, int64_t *next_at)
+{
+    static const char op[] = "deliveries_due";
+    sqlite3_stmt *st = NULL;
+    int rc, ret;
+    *n = 0;
+    *next_at = 0;
+    lock(s);
+    ret = prep(s, op,
+               "SELECT id, workspace_id, event, body, attempts, created_at, next_at FROM "
+               "webhook_deliveries ORDER BY next_at, seq LIMIT ?1",
+               &st, NULL);
+    if (ret == 0 && sqlite3_bind_int64(st, 1, (int64_t)cap + 1))
+        ret = db_fail(s, op, NULL);
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t at = sqlite3_column_int64(st, 6);
+        if (at > now_ms || *n == cap) {
+            *next_at = at > now_ms ? at : now_ms;
+            break;
+        }
+        struct tl_delivery *d = &out[(*n)++];
+        memset(d, 0, sizeof *d);
+        col_text(st, 0, d->id, sizeof d->id);
+        col_text(st, 1, d->workspace_id, sizeof d->workspace_id);
+        col_text(st, 2, d->event, sizeof d->event);
+        col_text(st, 3, d->body, sizeof d->body);
+        d->attempts = (uint32_t)sqlite3_column_int64(st, 4);
+        d->created_at = sqlite3_column_int64(st, 5);
+        d->next_at = at;
+    }
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ret = db_fail(s, op, NULL);
+    sqlite3_finalize(st);
+    unlock(s);
+    return ret;
+}
+
+/* a delivery's row: rescheduled (next_at > 0) or removed, and the webhook's last outcome */
+static int delivery_update(struct tl_store *s, const struct tl_delivery *d, bool ok,
+                           uint32_t attempts, int64_t next_at, const char *error, int64_t at)
+{
+    static const char op[] = "delivery_update";
+    sqlite3_stmt *st = NULL;
+    lock(s);
+    int ret = tx_begin(s, op, NULL);
+    if (ret == 0 && next_at)
+        ret = prep(s, op, "UPDATE webhook_deliveries SET attempts = ?2, next_at = ?3 WHERE id = ?1",
+                   &st, NULL);
+    else if (ret == 0)
+        ret = prep(s, op, "DELETE FROM webhook_deliveries WHERE id = ?1", &st, NULL);
+    if (ret == 0)
+        ret = step_fin(s, op, &st,
+                       bind_str(st, 1, d->id) || (next_at && (sqlite3_bind_int64(st, 2, attempts) ||
+                                                              sqlite3_bind_int64(st, 3, next_at))),
+                       NULL);
+    if (ret == 0)
+        ret = prep(s, op,
+                   ok ? "UPDATE webhooks SET last_success_at = ?2 WHERE workspace_id = ?1"
+                      : "UPDATE webhooks SET last_failure_at = ?2, last_error = ?3 WHERE "
+                        "workspace_id = ?1",
+                   &st, NULL);
+    if (ret == 0)
+        ret = step_fin(s, op, &st,
+                       bind_str(st, 1, d->workspace_id) || sqlite3_bind_int64(st, 2, at) ||
+                           (!ok && bind_str(st, 3, error ? error : "")),
+                       NULL);
+    if (ret == 0)
+        ret = tx_commit(s, op, NULL);
+    tx_end(s, st);
+    return ret;
+}
+
+int tl_store_delivery_done(struct tl_store *s, const struct tl_delivery *d, int64_t at)
+{
+    return delivery_update(s, d, true, 0, 0, NULL, at);
+}
+
+int tl_store_delivery_failed(struct tl_store *s, const struct tl_delivery *d, uint32_t attempts,
+                             int64_t next_at, const char *error, int64_t at)
+{
+    char e[TL_WEBHOOK_ERROR_MAX + 1];
+    tl_strlcpy(e, error ? error : "", sizeof e);
+    return delivery_update(s, d, false, attempts, next_at, e, at);
+}
+
 #define CA_COLS                                                                                    \
     "seq, id, workspace_id, number_id, number, agent_id, direction, from_uri, from_user, "         \
     "to_user, sip_call_id, created_at, answered_at, ended_at, end_reason, final_status, codec, "   \
     "media_encryption, packets_sent, packets_received, packets_lost, jitter_ms, "                  \
     "rtp_dropped_source, rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, "                \
-    "rtp_dropped_early, audio_dropped_bytes"
+    "rtp_dropped_early, audio_dropped_bytes, status, sip_reason, hint"
 
 static uint64_t col_u64(sqlite3_stmt *st, int i)
 {
@@ -2773,6 +3299,10 @@ static int ca_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     c->dropped_pt = col_u64(st, 25);
     c->dropped_early = col_u64(st, 26);
     c->audio_dropped_bytes = col_u64(st, 27);
+    int cs = tl_call_status_parse(col_str(st, 28));
+    c->status = cs < 0 ? TL_CALL_FAILED : (enum tl_call_status)cs;
+    col_text(st, 29, c->sip_reason, sizeof c->sip_reason);
+    col_text(st, 30, c->hint, sizeof c->hint);
     return 0;
 }
 

@@ -43,6 +43,7 @@
 #define TL_TOKEN_MAX            64 /* "tlk_" + 43 base64url characters of 32 random bytes */
 #define TL_PAGE_MAX             100
 #define TL_PAGE_DEFAULT         50
+#define TL_TWILIO_SID_LEN       34 /* "AC"/"CA" + 32 hex digits (Twilio-shaped names, below) */
 
 enum tl_plan { TL_PLAN_FREE, TL_PLAN_STARTER, TL_PLAN_PROFESSIONAL, TL_PLAN_ENTERPRISE };
 enum tl_transport { TL_TRANSPORT_TLS, TL_TRANSPORT_TCP, TL_TRANSPORT_UDP };
@@ -80,11 +81,40 @@ struct tl_kv {
     char value[TL_HEADER_VALUE_MAX + 1];
 };
 
+/* an agent's parameter (Twilio customParameters): a key and a string value */
+struct tl_param {
+    char key[TL_PARAM_KEY_MAX + 1];
+    char value[TL_PARAM_VALUE_MAX + 1];
+};
+
+/* ---- E.164 prefixes: the destinations outbound calls may reach (toll-fraud guards) ----
+ * "+" and 0..15 digits; "+" alone matches every number. */
+#define TL_PREFIX_MAX   16
+#define TL_PREFIXES_MAX 32
+/* Premium-rate, shared-revenue and satellite ranges commonly abused for toll fraud
+ * (International Revenue Share Fraud): the outbound_deny_prefixes setting's default. */
+#define TL_DENY_PREFIXES_DEFAULT                                                                   \
+    "+1900,+1976,+449,+4487,+4470,+49900,+49137,+49118,+3389,+43900,+43930,+41900,+41901,"         \
+    "+41906,+39899,+34803,+34806,+34807,+34905,+31900,+31906,+31909,+32900,+32902,+32903,"         \
+    "+32904,+32905,+48700,+808,+870,+881,+882,+883,+979"
+int tl_valid_prefix(const char *s, const char *field, struct tl_err *err);
+/* "+49,+1" (spaces allowed) into out: 0, or EINVAL naming field and the bad item, E2BIG
+ * over cap entries */
+int tl_prefix_list_parse(const char *csv, char (*out)[TL_PREFIX_MAX + 1], size_t cap, size_t *n,
+                         const char *field, struct tl_err *err);
+/* true when e164 starts with one of v[0..n) (the longest such one into *which, may be NULL) */
+bool tl_prefix_match(const char *e164, const char (*v)[TL_PREFIX_MAX + 1], size_t n,
+                     const char **which);
+
 struct tl_workspace {
     char id[TL_ID_MAX];
     char name[TL_NAME_MAX + 1];
     enum tl_plan plan;
     char region[TL_REGION_MAX + 1]; /* data-residency label, default "eu" */
+    /* where its outbound calls may go besides the country codes of its own numbers
+     * (tl_store_workspace_country_codes): prefixes the operator added (schema v6) */
+    size_t n_out_prefixes;
+    char out_prefixes[TL_PREFIXES_MAX][TL_PREFIX_MAX + 1];
     int64_t created_at, updated_at; /* ms since the epoch */
 };
 
@@ -107,10 +137,7 @@ struct tl_agent {
     char builtin[TL_BUILTIN_MAX + 1]; /* kind builtin: "echo" */
     char url[TL_AGENT_URL_MAX + 1];   /* kind websocket: ws:// or wss:// */
     size_t n_params;
-    struct {
-        char key[TL_PARAM_KEY_MAX + 1];
-        char value[TL_PARAM_VALUE_MAX + 1];
-    } params[TL_PARAMS_MAX];
+    struct tl_param params[TL_PARAMS_MAX];
     /* extra upgrade headers; values often carry API keys, so they are sealed at rest
      * and reads return names with empty values (values_hidden = true) */
     size_t n_headers;
@@ -126,6 +153,13 @@ struct tl_agent {
     int64_t created_at, updated_at;
 };
 
+/* outbound_trunk.number_format: how numbers go out in the Request-URI, From and To users
+ * of outbound calls. E164 "+4930…" (Twilio, Telnyx, most); NO_PLUS "4930…" for carriers
+ * that refuse the '+' (docs/calls.md "Number formats"). */
+enum tl_number_format { TL_NUMFMT_E164, TL_NUMFMT_NO_PLUS };
+const char *tl_number_format_name(enum tl_number_format f); /* "e164", "no_plus" */
+int tl_number_format_parse(const char *s);
+
 struct tl_outbound_trunk {
     char address[TL_HOST_MAX + 1];
     char username[TL_USER_MAX + 1];
@@ -137,6 +171,7 @@ struct tl_outbound_trunk {
     enum tl_media_enc media_encryption;
     size_t n_headers;
     struct tl_kv headers[TL_HEADERS_MAX];
+    enum tl_number_format number_format;
 };
 
 struct tl_inbound_trunk {
@@ -241,6 +276,10 @@ int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct
 typedef int (*tl_workspace_cb)(const struct tl_workspace *w, void *arg);
 int tl_store_workspace_list(struct tl_store *s, const struct tl_page *pg, tl_workspace_cb cb,
                             void *arg, char next_cursor[TL_CURSOR_MAX], struct tl_err *err);
+/* The E.164 country codes of the workspace's numbers ("+49", "+1"), each once, at most cap:
+ * where its outbound calls may go when the operator set no prefixes. 0 or a store error. */
+int tl_store_workspace_country_codes(struct tl_store *s, const char *workspace_id,
+                                     char (*out)[TL_PREFIX_MAX + 1], size_t cap, size_t *n);
 
 /* tokens: create fills id, prefix, created_at and writes the secret (shown once) */
 int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL_TOKEN_MAX + 1],
@@ -291,7 +330,10 @@ int tl_store_agent_list(struct tl_store *s, const char *workspace_id, const stru
  *   (the API copies the stored one in when the request leaves it out). A trunk whose
  *   password_given is false keeps the stored password only when its username equals the
  *   stored username; a changed non-empty username without a password is EINVAL, 400
- *   "invalid_field" "<prefix>.password". The number itself and its source do not change.
+ *   "invalid_field" "<prefix>.password". A stored outbound password never follows a change
+ *   of outbound_trunk.address (compared case-insensitively): without a password in the
+ *   same request it is dropped, and a warning "password_dropped" in w (NULL: none) says so.
+ *   The number itself and its source do not change.
  * set_agent: agent_id "" unassigns.
  * release: only for source platform (else EINVAL, 409 "release_not_supported", message:
  *   delete instead); removes the number from the workspace.
@@ -300,7 +342,8 @@ int tl_store_agent_list(struct tl_store *s, const char *workspace_id, const stru
 int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err);
 int tl_store_number_get(struct tl_store *s, const char *workspace_id, const char *id,
                         struct tl_phone_number *out);
-int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err);
+int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struct tl_warnings *w,
+                            struct tl_err *err);
 int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, const char *id,
                               const char *agent_id, struct tl_phone_number *out,
                               struct tl_err *err);
@@ -375,6 +418,35 @@ void tl_store_set_change_hook(struct tl_store *s, tl_store_change_fn fn, void *a
 enum tl_call_direction { TL_CALL_INBOUND, TL_CALL_OUTBOUND };
 const char *tl_call_direction_name(enum tl_call_direction d);
 
+/* The status of a call (schema v6), the same words for both directions:
+ *   queued      outbound: accepted by the API, the agent leg is being opened
+ *   dialing     outbound: the INVITE is out, nothing heard back but 100 Trying
+ *   ringing     outbound: 180/183 received; inbound: our 180 is out, the agent connects
+ *   in_progress answered (200 OK sent or received)
+ * and ends as one of
+ *   completed   answered, then hung up by either side
+ *   busy        486 Busy Here / 600 Busy Everywhere
+ *   no_answer   the ringing timeout passed (our CANCEL), or 408/480 from the callee
+ *   failed      refused or broken before the answer (final_status and sip_reason say
+ *               what the far end answered; hint says what to change)
+ *   canceled    hung up before the answer: through the API (outbound), or the carrier's
+ *               CANCEL (inbound) */
+enum tl_call_status {
+    TL_CALL_QUEUED,
+    TL_CALL_DIALING,
+    TL_CALL_RINGING,
+    TL_CALL_IN_PROGRESS,
+    TL_CALL_COMPLETED,
+    TL_CALL_BUSY,
+    TL_CALL_NO_ANSWER,
+    TL_CALL_FAILED,
+    TL_CALL_CANCELED,
+};
+const char *tl_call_status_name(enum tl_call_status st);
+int tl_call_status_parse(const char *s); /* -1 for an unknown word */
+bool tl_call_status_final(enum tl_call_status st);
+#define TL_SIP_REASON_MAX 64 /* reason phrase kept from the far end's final response */
+
 struct tl_call_record {
     char id[TL_ID_MAX]; /* "ca_…": the caller makes it (tl_id_new) at call start */
     char workspace_id[TL_ID_MAX];
@@ -401,6 +473,11 @@ struct tl_call_record {
     uint64_t dropped_source, dropped_auth, dropped_malformed, dropped_pt, dropped_early;
     /* agent audio dropped because 60 s were already queued (schema v5) */
     uint64_t audio_dropped_bytes;
+    /* schema v6: where the call stands (above), the far end's reason phrase with
+     * final_status, and for a failure the plain-language hint of its event */
+    enum tl_call_status status;
+    char sip_reason[TL_SIP_REASON_MAX + 1];
+    char hint[TL_EVENT_HINT_MAX + 1];
 };
 
 struct tl_event {
@@ -429,6 +506,96 @@ struct tl_record_ref {
 };
 int tl_store_records_write(struct tl_store *s, const struct tl_record_ref *v, size_t n,
                            struct tl_err *err);
+/* The same, and *deliveries (may be NULL) the number of webhook deliveries it queued:
+ * call.initiated (a new record), call.ringing, call.answered (status in_progress),
+ * call.completed or call.failed (the other final statuses), each once per call, for
+ * workspaces with a webhook. */
+int tl_store_records_write_hooks(struct tl_store *s, const struct tl_record_ref *v, size_t n,
+                                 size_t *deliveries, struct tl_err *err);
+
+/* ---- outbound calls (POST /v1/calls) ----
+ * What a request asks for, as the API decoded and validated it (tl_call_order), and what
+ * the loop needs to place the call (tl_call_request): the number with its outbound trunk's
+ * password opened and the agent with its header values opened — SECRET: wipe it
+ * (sodium_memzero) once the call is placed. No database read happens on the loop: the API
+ * thread reads all of it. */
+#define TL_RINGING_TIMEOUT_DEFAULT 60  /* s, as Twilio's `timeout` */
+#define TL_RINGING_TIMEOUT_MAX     600 /* s */
+#define TL_CALL_DURATION_MAX       (24 * 3600)
+struct tl_call_order {
+    char from[TL_E164_MAX + TL_ID_MAX]; /* a number of the workspace: pn_… or E.164 */
+    char to[TL_E164_MAX + 1];           /* E.164 */
+    char agent_id[TL_ID_MAX];           /* "" = the number's agent */
+    size_t n_params;                    /* the agent's customParameters for this call */
+    struct tl_param params[TL_PARAMS_MAX];
+    size_t n_headers;                     /* X- headers for this call's INVITE */
+    struct tl_kv headers[TL_HEADERS_MAX]; /* names start with X- (tl_valid_call_header) */
+    uint32_t ringing_timeout_s;           /* 1..TL_RINGING_TIMEOUT_MAX; 0 = default */
+    uint32_t max_duration_s;              /* 0 = the gateway's max_call_duration_s */
+};
+/* X- header of one call: tl_valid_sip_header, and the name must start with "X-" */
+int tl_valid_call_header(const struct tl_kv *h, const char *field, struct tl_err *err);
+/* The ITU-T E.164 country code of an E.164 number ("+4930…" → "+49", "+1555…" → "+1"):
+ * 0, or EINVAL when the number has no assigned country code. */
+#define TL_CC_MAX 4 /* "+" and at most 3 digits */
+int tl_e164_country_code(const char *e164, char out[TL_CC_MAX + 1]);
+
+struct tl_call_request {
+    struct tl_call_order order;
+    struct tl_phone_number number; /* outbound.password opened — SECRET */
+    struct tl_agent agent;         /* header values opened — SECRET */
+    char account_sid[TL_TWILIO_SID_LEN + 1];
+};
+
+/* ---- workspace webhooks (schema v6; docs/api.md "Webhooks") ----
+ * A workspace's URL for call status changes and its signing secret ("whsec_…", sealed at
+ * rest, shown once when issued). A delivery is a row that tl_store_records_write inserts
+ * in the same transaction as the call record whose status change it reports, so a restart
+ * loses none; the sender (api/webhooks.c) takes due rows, POSTs them and deletes or
+ * reschedules them. */
+#define TL_WEBHOOK_SECRET_LEN 49 /* "whsec_" + 43 base64url characters of 32 random bytes */
+#define TL_WEBHOOK_BODY_MAX   4096
+#define TL_WEBHOOK_ERROR_MAX  255
+struct tl_webhook {
+    char workspace_id[TL_ID_MAX];
+    char url[TL_AGENT_URL_MAX + 1];
+    int64_t created_at; /* when the current secret was issued */
+    /* its deliveries (reads) */
+    int64_t pending;
+    int64_t last_success_at, last_failure_at; /* 0 = never */
+    char last_error[TL_WEBHOOK_ERROR_MAX + 1];
+};
+/* Sets the URL and issues a new secret (the old one stops at once). 0, ENOENT (no such
+ * workspace), or a store error. */
+int tl_store_webhook_set(struct tl_store *s, const char *workspace_id, const char *url,
+                         struct tl_webhook *out, char secret[TL_WEBHOOK_SECRET_LEN + 1],
+                         struct tl_err *err);
+int tl_store_webhook_get(struct tl_store *s, const char *workspace_id,
+                         struct tl_webhook *out); /* 0, ENOENT */
+/* Removes it and its pending deliveries. 0, ENOENT. */
+int tl_store_webhook_delete(struct tl_store *s, const char *workspace_id);
+/* The sender's view: URL and secret opened. 0, ENOENT. */
+int tl_store_webhook_secret(struct tl_store *s, const char *workspace_id,
+                            char url[TL_AGENT_URL_MAX + 1], char secret[TL_WEBHOOK_SECRET_LEN + 1]);
+
+struct tl_delivery {
+    char id[TL_ID_MAX]; /* "wd_…": also the event's id in the body */
+    char workspace_id[TL_ID_MAX];
+    char event[32]; /* "call.answered" */
+    char body[TL_WEBHOOK_BODY_MAX + 1];
+    uint32_t attempts;
+    int64_t created_at, next_at; /* ms since the epoch */
+};
+/* Up to cap deliveries due at now_ms (oldest first) into out[0..*n); *next_at: when the
+ * next one not yet due is (0: none). 0 or a store error. */
+int tl_store_deliveries_due(struct tl_store *s, int64_t now_ms, struct tl_delivery *out, size_t cap,
+                            size_t *n, int64_t *next_at);
+/* Delivered (2xx): the row goes, the webhook's last_success_at is set. */
+int tl_store_delivery_done(struct tl_store *s, const struct tl_delivery *d, int64_t at);
+/* Failed: next_at 0 gives up (the row goes); else attempts and next_at are stored. The
+ * webhook's last_failure_at and last_error are set either way. */
+int tl_store_delivery_failed(struct tl_store *s, const struct tl_delivery *d, uint32_t attempts,
+                             int64_t next_at, const char *error, int64_t at);
 
 /* Start-up, before any call is taken: every call still without an end (the process
  * died with it up: kill -9, a crash, power loss) gets ended_at = now_ms and end_reason
@@ -481,7 +648,6 @@ void tl_token_hash(const uint8_t key[32], const char *secret, uint8_t hash[32]);
  * key: the same everywhere (start frames, REST emulation), unguessable from the id. The
  * auth token (32 hex digits, like Twilio's) is shown once when issued and kept sealed:
  * it checks HTTP Basic on the REST emulation and keys X-Twilio-Signature. */
-#define TL_TWILIO_SID_LEN   34
 #define TL_TWILIO_TOKEN_LEN 32
 struct tl_twilio_account {
     char workspace_id[TL_ID_MAX];

@@ -23,6 +23,7 @@ static const char *const media_names[] = {"required", "allowed", "disabled"};
 static const char *const source_names[] = {"sip_trunk", "platform"};
 static const char *const kind_names[] = {"builtin", "websocket", "twiml"};
 static const char *const role_names[] = {"operator", "admin", "member"};
+static const char *const numfmt_names[] = {"e164", "no_plus"};
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -62,6 +63,7 @@ WIRE_NAMES(enum tl_media_enc, tl_media_enc_name, tl_media_enc_parse, media_names
 WIRE_NAMES(enum tl_number_source, tl_source_name, tl_source_parse, source_names)
 WIRE_NAMES(enum tl_agent_kind, tl_agent_kind_name, tl_agent_kind_parse, kind_names)
 WIRE_NAMES(enum tl_role, tl_role_name, tl_role_parse, role_names)
+WIRE_NAMES(enum tl_number_format, tl_number_format_name, tl_number_format_parse, numfmt_names)
 
 /* Not WIRE_NAMES: DEFAULT has no wire name (the member is absent or null). The names are
  * the media layer's (tl_media_latch_name). */
@@ -594,6 +596,106 @@ int tl_valid_sip_header(const struct tl_kv *h, const char *field, struct tl_err 
                    "value add SIP headers of its own)",
                    vf);
     return 0;
+}
+
+int tl_valid_call_header(const struct tl_kv *h, const char *field, struct tl_err *err)
+{
+    int rc = tl_valid_sip_header(h, field, err);
+    if (rc)
+        return rc;
+    /* a call's own headers are data for the far end (customer ids, campaign tags), never
+     * signalling: the X- prefix keeps them from naming a header that means something */
+    if ((h->name[0] != 'X' && h->name[0] != 'x') || h->name[1] != '-' || !h->name[2]) {
+        char nf[FIELD_CAP];
+        pathf(nf, sizeof nf, "%s.name", field);
+        return bad(err, nf,
+                   "%s: a call's own headers must start with X- (e.g. X-Campaign-Id); trunk-wide "
+                   "headers belong in the number's outbound_trunk.headers",
+                   nf);
+    }
+    return 0;
+}
+
+/* ITU-T E.164 country codes: 1 and 7 are one digit, the two-digit ones below, every other
+ * assigned code three digits (the first digit decides the zone; zones 2-9 mix lengths). */
+static const char *const cc2[] = {"20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41",
+                                  "43", "44", "45", "46", "47", "48", "49", "51", "52", "53", "54",
+                                  "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66",
+                                  "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98"};
+
+int tl_e164_country_code(const char *e164, char out[TL_CC_MAX + 1])
+{
+    if (!e164 || e164[0] != '+' || e164[1] < '1' || e164[1] > '9')
+        return EINVAL;
+    size_t n = strspn(e164 + 1, "0123456789");
+    if (n > 15 || e164[1 + n])
+        return EINVAL;
+    size_t len = 3;
+    if (e164[1] == '1' || e164[1] == '7')
+        len = 1;
+    for (size_t i = 0; len == 3 && n >= 2 && i < N_OF(cc2); i++)
+        if (e164[1] == cc2[i][0] && e164[2] == cc2[i][1])
+            len = 2;
+    if (n < len) /* a head too short to hold its code ("+4" of "+49…") */
+        return EINVAL;
+    out[0] = '+';
+    memcpy(out + 1, e164 + 1, len);
+    out[1 + len] = '\0';
+    return 0;
+}
+
+int tl_valid_prefix(const char *s, const char *field, struct tl_err *err)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (!s || s[0] != '+' || n > TL_PREFIX_MAX || strspn(s + 1, "0123456789") != n - 1 ||
+        (n > 1 && s[1] == '0'))
+        return bad(err, field,
+                   "%s must be an E.164 prefix: + and up to 15 digits, the first not 0 (+49, "
+                   "+1212, or + alone for every number)",
+                   field);
+    return 0;
+}
+
+int tl_prefix_list_parse(const char *csv, char (*out)[TL_PREFIX_MAX + 1], size_t cap, size_t *n,
+                         const char *field, struct tl_err *err)
+{
+    *n = 0;
+    for (const char *p = csv ? csv : ""; *p;) {
+        p += strspn(p, " ,");
+        size_t len = strcspn(p, " ,");
+        if (!len)
+            break;
+        char item[TL_PREFIX_MAX + 2];
+        if (len > TL_PREFIX_MAX) {
+            return bad(err, field, "%s: \"%.*s\" is too long for an E.164 prefix", field,
+                       (int)(len > 32 ? 32 : len), p);
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (tl_valid_prefix(item, field, err))
+            return EINVAL;
+        if (*n >= cap)
+            return err ? tl_err_set(err, E2BIG, 400, "invalid_field", field,
+                                    "%s: at most %zu prefixes", field, cap)
+                       : E2BIG;
+        tl_strlcpy(out[(*n)++], item, TL_PREFIX_MAX + 1);
+        p += len;
+    }
+    return 0;
+}
+
+bool tl_prefix_match(const char *e164, const char (*v)[TL_PREFIX_MAX + 1], size_t n,
+                     const char **which)
+{
+    const char *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(v[i]);
+        if (!strncmp(e164, v[i], l) && (!best || l > strlen(best)))
+            best = v[i];
+    }
+    if (which)
+        *which = best;
+    return best != NULL;
 }
 
 /* ---- addresses ---- */

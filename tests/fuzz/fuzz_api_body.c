@@ -152,6 +152,24 @@ static void tokens(const json_t *j)
     dump(tl_codec_token_encode(&t, NULL));
 }
 
+/* POST /v1/calls: a refusal names its field; an accepted order holds only valid values */
+static void calls(const json_t *j)
+{
+    static struct tl_call_order o;
+    struct tl_err err = {0};
+    int rc = tl_codec_call_order_decode(j, &o, &err);
+    if (rc) {
+        refused(rc, &err);
+        return;
+    }
+    must(o.to[0] == '+' && o.from[0]);
+    must(o.ringing_timeout_s >= 1 && o.ringing_timeout_s <= TL_RINGING_TIMEOUT_MAX);
+    must(o.n_params <= TL_PARAMS_MAX && o.n_headers <= TL_HEADERS_MAX);
+    for (size_t i = 0; i < o.n_headers; i++)
+        must((o.headers[i].name[0] == 'X' || o.headers[i].name[0] == 'x') &&
+             !strpbrk(o.headers[i].value, "\r\n"));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct tl_err err = {0};
@@ -166,6 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     agents(j);
     workspaces(j);
     tokens(j);
+    calls(j);
     json_decref(j);
     return 0;
 }

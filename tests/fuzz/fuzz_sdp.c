@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct tl_sdp_nego n;
         struct tl_sdp_refusal why;
         struct tl_sdp_local loc = {(enum tl_sdp_policy)pol, pol == 1 ? "2001:db8::5" : "192.0.2.5",
-                                   40000, (enum tl_sdp_dir)(size & 3)};
+                                   40000, (enum tl_sdp_dir)(size & 3), (size & 4) != 0};
         must(tl_sdp_sess_init(&s, fixed_rand, &ctr) == 0);
         rc = tl_sdp_answer(&ans, &n, &why, &in, &loc, &s);
         if (rc == 0) {
@@ -81,7 +81,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = tl_sdp_answer_take(&n, &why, &in, &loc, &s);
         if (rc == 0) {
             must(pol != TL_SDP_SRTP_REQUIRED || n.srtp);
-            must(pol == TL_SDP_SRTP_REQUIRED || !n.srtp);
+            /* SRTP only when we offered it: required, or allowed with a=crypto on RTP/AVP */
+            must(pol == TL_SDP_SRTP_REQUIRED || (pol == TL_SDP_SRTP_ALLOWED && loc.sdes_on_avp) ||
+                 !n.srtp);
         } else {
             must(rc == EPROTO && why.status == 488 && why.text[0]);
         }

@@ -124,7 +124,7 @@ def test_number_life_cycle(daemon):
     ob = s["outbound_trunk"]
     assert ob == {"address": "sip.telnyx.com", "username": "acme_trunk", "has_password": True,
                   "transport": "tls", "media_encryption": "required",
-                  "headers": [{"name": "X-Account", "value": "4711"}]}
+                  "headers": [{"name": "X-Account", "value": "4711"}], "number_format": "e164"}
     assert s["inbound_trunk"]["allowed_addresses"] == ["203.0.113.0/24"]
     assert s["inbound_trunk"]["username"] == "inbound_user"
 
@@ -142,7 +142,8 @@ def test_number_life_cycle(daemon):
     assert e["number"] == "+493012345678"
     assert e["outbound_trunk"] == {"address": "sip.telnyx.eu", "username": "new_user",
                                    "has_password": True, "transport": "tcp",
-                                   "media_encryption": "allowed", "headers": []}
+                                   "media_encryption": "allowed", "headers": [],
+                                   "number_format": "e164"}
     assert e["inbound_trunk"] is None  # replaced: the edit has no inbound configuration
     assert "another-secret-pw" not in r.text and '"password"' not in r.text
 
@@ -206,6 +207,34 @@ def test_put_keeps_password_when_username_unchanged(daemon):
     # the refused edit changed nothing
     r = d.api("GET", "/v1/phone-numbers/" + pid)
     assert r.json()["outbound_trunk"]["username"] == "acme_trunk"
+    assert r.json()["outbound_trunk"]["has_password"] is True
+
+
+def test_put_drops_password_when_the_address_changes(daemon):
+    """A stored trunk password never follows a change of destination: a PUT with a new
+    outbound_trunk.address and no password drops it, and the response says so."""
+    d = daemon
+    pid = d.api("POST", "/v1/phone-numbers", json=IMPORT).json()["id"]
+    moved = {"outbound_trunk": {"address": "sip.attacker.example", "username": "acme_trunk"}}
+    r = d.api("PUT", "/v1/phone-numbers/" + pid, json=moved)
+    assert r.status_code == 200, r.text
+    assert r.json()["outbound_trunk"]["has_password"] is False
+    w = [x for x in r.json()["warnings"] if x["code"] == "password_dropped"]
+    assert w and w[0]["field"] == "outbound_trunk.password", r.text
+    assert "sip.telnyx.com" in w[0]["message"] and "sip.attacker.example" in w[0]["message"]
+    # moving back does not bring it back; giving it again with the move keeps it
+    back = {"outbound_trunk": {"address": "sip.telnyx.com", "username": "acme_trunk"}}
+    r = d.api("PUT", "/v1/phone-numbers/" + pid, json=back)
+    assert r.json()["outbound_trunk"]["has_password"] is False
+    again = {"outbound_trunk": {"address": "sip.telnyx.eu", "username": "acme_trunk",
+                                "password": "pw-given-again"}}
+    r = d.api("PUT", "/v1/phone-numbers/" + pid, json=again)
+    assert r.status_code == 200, r.text
+    assert r.json()["outbound_trunk"]["has_password"] is True
+    assert not [x for x in r.json().get("warnings", []) if x["code"] == "password_dropped"]
+    # the same address in other letter case is no move
+    same = {"outbound_trunk": {"address": "SIP.Telnyx.EU", "username": "acme_trunk"}}
+    r = d.api("PUT", "/v1/phone-numbers/" + pid, json=same)
     assert r.json()["outbound_trunk"]["has_password"] is True
 
 

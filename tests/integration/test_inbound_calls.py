@@ -173,6 +173,7 @@ def test_tcp_echo_plain_rtp(gw, user):
     sc, rtp, r = echo_call(d, "tcp", user=user)
     rec = call_record(d, sc.call_id)
     assert rec["end_reason"] == "bye_received" and rec["final_status"] == 200, rec
+    assert rec["status"] == "completed" and rec["sip_reason"] == "OK" and rec["hint"] is None
     assert rec["answered_at"] and rec["codec"] == "PCMU"
     assert rec["media_encryption"] == "rtp" and rec["direction"] == "inbound"
     assert rec["rtp"]["packets_received"] >= FRAMES - 5, rec
@@ -303,6 +304,8 @@ def test_no_agent_480(gw):
     event(d, pid, "no_agent")
     rec = call_record(d, sc.call_id)
     assert rec["final_status"] == 480 and rec["end_reason"] == "no_agent"
+    assert rec["status"] == "failed" and rec["sip_reason"] == "Temporarily Unavailable"
+    assert rec["hint"] == "Assign an agent to the number.", rec
 
 
 @pytest.mark.parametrize("media,srtp_offer", [("required", False), ("disabled", True)])
@@ -316,6 +319,7 @@ def test_media_encryption_mismatch_488(gw, media, srtp_offer):
     assert "Allowed" in e["hint"]
     rec = call_record(d, sc.call_id)
     assert rec["final_status"] == 488 and rec["end_reason"] == "sdp_refused"
+    assert rec["status"] == "failed", rec
 
 
 def test_admission_cap_503(gw):
@@ -534,6 +538,7 @@ def test_cancel_while_ringing(gw):
         sc.close()
     rec = call_record(d, sc.call_id)
     assert rec["end_reason"] == "canceled" and rec["final_status"] == 487, rec
+    assert rec["status"] == "canceled", rec
     assert not rec["answered_at"], rec
 
 

@@ -35,6 +35,7 @@ class Sipp:
     def __init__(self, tmp_path, scenario, transport="u1"):
         self.port = free_port(socket.SOCK_DGRAM if transport == "u1" else socket.SOCK_STREAM)
         self.dir = str(tmp_path)
+        self.scenario = os.path.splitext(os.path.basename(scenario))[0]
         self.proc = subprocess.Popen(
             ["sipp", "-sf", os.path.join(SIPP, scenario), "-m", "1", "-t", transport, "-i",
              "127.0.0.1", "-p", str(self.port), "-timeout", "20s", "-trace_msg", "-nostdin"],
@@ -60,6 +61,20 @@ class Sipp:
         logs = glob.glob(os.path.join(self.dir, "*_messages.log"))
         text = "".join(open(f, errors="replace").read() for f in logs)
         return len(re.findall(r"^%s sip:" % method, text, re.M))
+
+    def messages(self, method):
+        """The requests of this method this SIPp received, each as text, in order (from its
+        -trace_msg log, <scenario>_<pid>_messages.log: blocks after "message received")."""
+        log = os.path.join(self.dir, "%s_%d_messages.log" % (self.scenario, self.proc.pid))
+        text = open(log, errors="replace").read() if os.path.exists(log) else ""
+        blocks = re.split(r"^-{10,}.*$", text, flags=re.M)
+        out = []
+        for b in blocks:
+            head, _, msg = b.partition("message received")
+            msg = msg.split("\n", 1)[1].lstrip("\r\n") if "\n" in msg else ""
+            if msg.startswith(method + " "):
+                out.append(msg)
+        return out
 
 
 @pytest.fixture

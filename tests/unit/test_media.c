@@ -85,6 +85,9 @@ struct peer {
     size_t mark_queued[64];
     int nmarks;
     int timeouts;
+    int quiet;
+    bool quiet_never;
+    uint32_t quiet_gap;
     int unlatched;
     struct tl_media_unlatched unl;
     bool closed;
@@ -138,8 +141,16 @@ static void on_unlatched(struct tl_media_stream *s, void *arg, const struct tl_m
     pe->unl = *u;
 }
 
-static const struct tl_media_stream_cb CB = {on_audio,   on_dtmf,  on_mark,
-                                             on_timeout, on_close, on_unlatched};
+static void on_quiet(struct tl_media_stream *s, void *arg, bool never, uint32_t gap_ms)
+{
+    struct peer *pe = arg;
+    pe->quiet++;
+    pe->quiet_never = never;
+    pe->quiet_gap = gap_ms;
+}
+
+static const struct tl_media_stream_cb CB = {on_audio, on_dtmf,      on_mark, on_timeout,
+                                             on_close, on_unlatched, on_quiet};
 
 static struct peer *peer_new(void)
 {
@@ -1263,6 +1274,64 @@ static void test_timeout(void **st)
     engine_down();
 }
 
+/* One-way audio: nothing ever from the far end after the answer; its RTP stopping while
+ * ours goes on; not when both are silent, nor on hold. */
+static void test_one_way_audio(void **st)
+{
+    engine_up(NULL);
+    struct peer *a = peer_new(), *b = peer_new(), *c = peer_new();
+    struct tl_media_stream_params p = plain();
+    open_stream(a, &p);
+    open_stream(b, &p);
+    p.remote_ip = "127.0.0.1";
+    p.remote_rtp_port = 9; /* discard: nobody answers */
+    open_stream(c, &p);
+    tl_media_stream_set_remote(a->s, "127.0.0.1", tl_media_stream_local_port(b->s), 0);
+    tl_media_stream_set_remote(b->s, "127.0.0.1", tl_media_stream_local_port(a->s), 0);
+
+    /* c never hears anything: reported once, as never */
+    uint64_t t0 = uv_now(&loop);
+    tl_media_stream_watch(c->s, 300);
+    RUN_UNTIL(c->quiet == 1, 2000);
+    assert_int_equal(1, c->quiet);
+    assert_true(c->quiet_never);
+    assert_true(uv_now(&loop) - t0 >= 300 && c->quiet_gap >= 300);
+
+    /* a hears b for a while, then b stops while a keeps talking: reported as stopped */
+    tl_media_stream_watch(a->s, 300);
+    uint8_t f[160];
+    for (int i = 0; i < 10; i++) {
+        frame(f, i);
+        assert_int_equal(0, tl_media_stream_write(b->s, f, 160));
+    }
+    RUN_UNTIL(a->npk == 10, 2000);
+    for (int i = 0; i < 50; i++) { /* 1 s of ours */
+        frame(f, i);
+        assert_int_equal(0, tl_media_stream_write(a->s, f, 160));
+    }
+    RUN_UNTIL(a->quiet == 1, 2000);
+    assert_int_equal(1, a->quiet);
+    assert_false(a->quiet_never);
+    RUN_FOR(400);
+    assert_int_equal(1, a->quiet); /* once per watch */
+
+    /* both silent after some audio: a pause, not one-way audio; on hold: nothing */
+    tl_media_stream_watch(b->s, 300); /* b heard a above; nothing flows now */
+    RUN_UNTIL(tl_media_stream_queued(a->s) == 0, 2000);
+    tl_media_stream_watch(b->s, 300);
+    RUN_FOR(700);
+    assert_int_equal(0, b->quiet);
+    tl_media_stream_set_direction(c->s, true, false);
+    tl_media_stream_watch(c->s, 200);
+    RUN_FOR(500);
+    assert_int_equal(1, c->quiet);
+    close_peers(a, b);
+    tl_media_stream_close(c->s);
+    RUN_UNTIL(c->closed, 1000);
+    free(c);
+    engine_down();
+}
+
 /* ---- malformed ---- */
 
 static void test_malformed(void **st)
@@ -1389,9 +1458,10 @@ static void test_close_in_callback(void **st)
     engine_down();
 }
 
-/* Late offer: a stream opened before the answer (pending) drops what arrives and sends
- * nothing; set_params then brings the answer's codec, telephone-event PT, SRTP suite and
- * keys, and the remote address. */
+/* Late offer: a stream opened before the answer (pending) drops what arrives, sends
+ * nothing and keeps what is written; set_params then brings the answer's codec,
+ * telephone-event PT, SRTP suite and keys, and the remote address, and the audio held
+ * meanwhile plays first (an outbound call's agent greets before the answer). */
 static void test_set_params_late_offer(void **st)
 {
     engine_up(NULL);
@@ -1411,7 +1481,7 @@ static void test_set_params_late_offer(void **st)
     for (int i = 0; i < 5; i++) {
         frame(f, 50 + i);
         assert_int_equal(0, tl_media_stream_write(b->s, f, 160));
-        assert_int_equal(0, tl_media_stream_write(a->s, f, 160)); /* drained, not sent */
+        assert_int_equal(0, tl_media_stream_write(a->s, f, 160)); /* held, not sent */
     }
     /* everything b sent (5 RTP, maybe an RTCP report) reached a and was dropped */
     RUN_UNTIL(stats(b).tx_packets == 5 && stats(a).drop_pending >= 5 + stats(b).rtcp_tx, 2000);
@@ -1419,6 +1489,7 @@ static void test_set_params_late_offer(void **st)
     assert_int_equal(0, a->npk);
     assert_int_equal(0, stats(a).tx_packets);
     assert_int_equal(0, stats(a).drop_auth);
+    assert_int_equal(5 * 160, tl_media_stream_queued(a->s)); /* ticks went by: still held */
 
     /* bad answers leave the stream as it was */
     struct tl_media_stream_params bad = pa;
@@ -1428,7 +1499,6 @@ static void test_set_params_late_offer(void **st)
     bad.remote_ip = "not-an-ip";
     bad.remote_rtp_port = 4000;
     assert_int_equal(EINVAL, tl_media_stream_set_params(a->s, &bad));
-    RUN_UNTIL(tl_media_stream_queued(a->s) == 0, 1000);
 
     pa.remote_ip = "127.0.0.1";
     pa.remote_rtp_port = tl_media_stream_local_port(b->s);
@@ -1442,12 +1512,16 @@ static void test_set_params_late_offer(void **st)
         assert_int_equal(0, tl_media_stream_write(b->s, f, 160));
     }
     assert_int_equal(0, tl_media_stream_send_dtmf(b->s, "9", 0));
-    RUN_UNTIL(b->npk == 10 && a->npk == 10 && a->ndig == 1, 3000);
-    assert_int_equal(10, b->npk); /* b takes PT 8 only: a sends PCMA now */
+    RUN_UNTIL(b->npk == 15 && a->npk == 10 && a->ndig == 1, 3000);
+    assert_int_equal(15, b->npk); /* b takes PT 8 only: a sends PCMA now */
     assert_int_equal(10, a->npk);
+    for (int i = 0; i < 5; i++) { /* the frames held while pending come first */
+        frame(f, 50 + i);
+        assert_memory_equal(f, b->audio + 160 * i, 160);
+    }
     for (int i = 0; i < 10; i++) {
         frame(f, i);
-        assert_memory_equal(f, b->audio + 160 * i, 160);
+        assert_memory_equal(f, b->audio + 160 * (5 + i), 160);
         frame(f, 100 + i);
         assert_memory_equal(f, a->audio + 160 * i, 160);
     }
@@ -1493,6 +1567,7 @@ int main(void)
         cmocka_unit_test(test_rtcp_loss),
         cmocka_unit_test(test_rtcp_exchange),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_one_way_audio),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_port_alloc),
         cmocka_unit_test(test_dtmf_wait),

@@ -145,6 +145,7 @@ static void test_call_upsert(void **state)
     assert_int_equal(tl_recorder_open(&r, f->s, NULL), 0);
     a_call(&c, 1);
     c.final_status = 0;
+    c.sip_call_id[0] = '\0'; /* an outbound call is recorded before its INVITE exists */
     assert_int_equal(tl_recorder_call(r, &c), 0);
     tl_recorder_flush(r);
     c.answered_at = c.created_at + 1000;
@@ -162,6 +163,13 @@ static void test_call_upsert(void **state)
     c.dropped_pt = 1;
     c.dropped_early = 7;
     strcpy(c.from_user, "bad\xff\xfe utf8"); /* repaired, not refused */
+    c.status = TL_CALL_BUSY;
+    strcpy(c.sip_reason, "Busy \xc3 Here"); /* the far end's bytes: repaired too */
+    strcpy(c.hint, "The callee was busy.");
+    strcpy(c.sip_call_id, "late@callid"); /* an empty one is filled in, never replaced */
+    assert_int_equal(tl_recorder_call(r, &c), 0);
+    tl_recorder_flush(r);
+    strcpy(c.sip_call_id, "other@callid");
     assert_int_equal(tl_recorder_call(r, &c), 0);
     tl_recorder_close(r);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM calls"), 1);
@@ -180,7 +188,94 @@ static void test_call_upsert(void **state)
     assert_int_equal(got.dropped_malformed, 2);
     assert_int_equal(got.dropped_pt, 1);
     assert_int_equal(got.dropped_early, 7);
+    assert_int_equal(got.status, TL_CALL_BUSY);
+    assert_string_equal(got.sip_reason, "Busy ? Here");
+    assert_string_equal(got.hint, "The callee was busy.");
+    assert_string_equal(got.sip_call_id, "late@callid");
     assert_int_equal(tl_store_call_get(f->s, "ws_bbbbbbbbbbbbbbbbbbbbbbbbbb", c.id, &got), ENOENT);
+}
+
+/* webhook deliveries: a workspace with a webhook gets one event per status change of each
+ * call, queued with the records (a restart loses none); due, retried, delivered */
+static void test_webhook_deliveries(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    struct tl_workspace w = {0};
+    strcpy(w.name, "hooked");
+    w.plan = TL_PLAN_PROFESSIONAL;
+    assert_int_equal(tl_store_workspace_create(f->s, &w, &err), 0);
+    struct tl_webhook h;
+    char secret[TL_WEBHOOK_SECRET_LEN + 1], url[TL_AGENT_URL_MAX + 1],
+        opened[TL_WEBHOOK_SECRET_LEN + 1];
+    assert_int_equal(tl_store_webhook_set(f->s, w.id, "https://example.com/h", &h, secret, &err),
+                     0);
+    assert_int_equal(strlen(secret), TL_WEBHOOK_SECRET_LEN);
+    assert_int_equal(strncmp(secret, "whsec_", 6), 0);
+    assert_int_equal(tl_store_webhook_secret(f->s, w.id, url, opened), 0);
+    assert_string_equal(opened, secret);
+    assert_string_equal(url, "https://example.com/h");
+    /* the secret is sealed in the file, never in clear */
+    char q[200];
+    snprintf(q, sizeof q, "SELECT count(*) FROM webhooks WHERE instr(secret_sealed, '%s') > 0",
+             secret + 6);
+    assert_int_equal(sql_int(f, q), 0);
+
+    struct tl_call_record c;
+    struct tl_record_ref ref = {.call = &c};
+    size_t queued = 99;
+    a_call(&c, 7);
+    strcpy(c.workspace_id, w.id);
+    c.status = TL_CALL_RINGING; /* an inbound call's first record */
+    c.final_status = 0;
+    assert_int_equal(tl_store_records_write_hooks(f->s, &ref, 1, &queued, &err), 0);
+    assert_int_equal(queued, 2); /* initiated, ringing */
+    assert_int_equal(tl_store_records_write_hooks(f->s, &ref, 1, &queued, &err), 0);
+    assert_int_equal(queued, 0); /* the same status again: nothing */
+    c.status = TL_CALL_IN_PROGRESS;
+    assert_int_equal(tl_store_records_write_hooks(f->s, &ref, 1, &queued, &err), 0);
+    assert_int_equal(queued, 1);
+    c.status = TL_CALL_COMPLETED;
+    assert_int_equal(tl_store_records_write_hooks(f->s, &ref, 1, &queued, &err), 0);
+    assert_int_equal(queued, 1);
+    c.final_status = 487; /* an end record's update: no second final event */
+    assert_int_equal(tl_store_records_write_hooks(f->s, &ref, 1, &queued, &err), 0);
+    assert_int_equal(queued, 0);
+    /* a workspace without a webhook queues nothing */
+    a_call(&c, 8);
+    assert_int_equal(tl_store_records_write_hooks(f->s, &ref, 1, &queued, &err), 0);
+    assert_int_equal(queued, 0);
+
+    struct tl_delivery *d = calloc(8, sizeof *d);
+    size_t n = 0;
+    int64_t next = 0;
+    assert_int_equal(tl_store_deliveries_due(f->s, tl_now_ms() + 1000, d, 8, &n, &next), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(d[0].event, "call.initiated");
+    assert_string_equal(d[1].event, "call.ringing");
+    assert_string_equal(d[2].event, "call.answered");
+    assert_string_equal(d[3].event, "call.completed");
+    assert_non_null(strstr(d[3].body, "\"status\":\"completed\""));
+    assert_non_null(strstr(d[3].body, d[3].id));
+    /* a failure reschedules, a give-up and a success remove */
+    int64_t later = tl_now_ms() + 60000;
+    assert_int_equal(tl_store_delivery_failed(f->s, &d[0], 1, later, "HTTP 500", tl_now_ms()), 0);
+    assert_int_equal(tl_store_delivery_failed(f->s, &d[1], 15, 0, "HTTP 500", tl_now_ms()), 0);
+    assert_int_equal(tl_store_delivery_done(f->s, &d[2], tl_now_ms()), 0);
+    assert_int_equal(tl_store_deliveries_due(f->s, tl_now_ms() + 1000, d, 8, &n, &next), 0);
+    assert_int_equal(n, 1); /* completed; initiated waits */
+    assert_string_equal(d[0].event, "call.completed");
+    assert_int_equal(next, later);
+    assert_int_equal(tl_store_webhook_get(f->s, w.id, &h), 0);
+    assert_int_equal(h.pending, 2);
+    assert_string_equal(h.last_error, "HTTP 500");
+    assert_true(h.last_success_at > 0 && h.last_failure_at > 0);
+    /* removing the webhook drops what it had pending */
+    assert_int_equal(tl_store_webhook_delete(f->s, w.id), 0);
+    assert_int_equal(tl_store_webhook_delete(f->s, w.id), ENOENT);
+    assert_int_equal(tl_store_deliveries_due(f->s, later + 1, d, 8, &n, &next), 0);
+    assert_int_equal(n, 0);
+    free(d);
 }
 
 /* batches: nothing before the window ends, at once when batch_max is reached */
@@ -417,6 +512,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_close_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_upsert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_global_limit, setup, teardown),

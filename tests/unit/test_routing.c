@@ -193,12 +193,12 @@ static void test_match_source(void **state)
     strcpy(n->inbound.allowed_addresses[0], "10.0.0.0/9");
     n->inbound.password_given = false;
     n->outbound.password_given = false;
-    assert_int_equal(tl_store_number_replace(f->s, n, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, n, NULL, &err), 0);
     assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
     assert_true(src_ok(rt, v4("10.127.255.255")));
     assert_false(src_ok(rt, v4("10.128.0.0")));
     n->inbound.n_allowed = 0;
-    assert_int_equal(tl_store_number_replace(f->s, n, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, n, NULL, &err), 0);
     assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
     assert_true(src_ok(rt, v4("192.0.2.1")));
     assert_true(src_ok(rt, v6("2001:db8::1")));
@@ -263,14 +263,14 @@ static void test_cache_refresh(void **state)
     strcpy(n->inbound.password, "in-secret-2");
     n->inbound.password_given = true;
     n->outbound.password_given = false;
-    assert_int_equal(tl_store_number_replace(f->s, n, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, n, NULL, &err), 0);
     assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
     assert_string_equal(rt->in_password, "in-secret-2");
 
     /* the trunk's rtp_latching: stored (the inbound JSON column), read back, cached */
     n->inbound.rtp_latching = TL_LATCHING_ANY;
     n->inbound.password_given = false;
-    assert_int_equal(tl_store_number_replace(f->s, n, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, n, NULL, &err), 0);
     assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
     assert_int_equal(rt->in_latching, TL_LATCHING_ANY);
     struct tl_phone_number *back = calloc(1, sizeof *back);
@@ -278,7 +278,7 @@ static void test_cache_refresh(void **state)
     assert_int_equal(back->inbound.rtp_latching, TL_LATCHING_ANY);
     free(back);
     n->inbound.rtp_latching = TL_LATCHING_DEFAULT;
-    assert_int_equal(tl_store_number_replace(f->s, n, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, n, NULL, &err), 0);
     assert_int_equal(tl_routing_lookup(f->r, "+493012345678", rt), 0);
     assert_int_equal(rt->in_latching, TL_LATCHING_DEFAULT);
 

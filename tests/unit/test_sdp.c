@@ -107,7 +107,8 @@ static void ctr_rand(void *buf, size_t n, void *arg)
         b[i] = (*c)++;
 }
 
-static const struct tl_sdp_local LOC = {TL_SDP_SRTP_ALLOWED, "203.0.113.5", 40000, TL_SDP_SENDRECV};
+static const struct tl_sdp_local LOC = {TL_SDP_SRTP_ALLOWED, "203.0.113.5", 40000, TL_SDP_SENDRECV,
+                                        false};
 
 static char out[4096];
 static size_t outl;
@@ -697,7 +698,7 @@ static void test_late_offer(void **state)
     struct tl_sdp_refusal why;
     static char offer[2048], ans[2048];
     size_t ol, al;
-    struct tl_sdp_local loc = LOC, ploc = {TL_SDP_SRTP_REQUIRED, "198.51.100.7", 20000, 0};
+    struct tl_sdp_local loc = LOC, ploc = {TL_SDP_SRTP_REQUIRED, "198.51.100.7", 20000, 0, false};
 
     for (int pol = TL_SDP_SRTP_DISABLED; pol <= TL_SDP_SRTP_REQUIRED; pol++) {
         loc.policy = (enum tl_sdp_policy)pol;
@@ -807,6 +808,79 @@ static void test_answer_take_checks(void **state)
     assert_int_equal(n.suite, TL_SDP_SUITE_AES_CM_128_HMAC_SHA1_32);
     assert_int_equal(n.tag, 2);
     tl_sdp_wipe(&B);
+    tl_sdp_nego_wipe(&n);
+    tl_sdp_sess_wipe(&us);
+#undef HDR
+}
+
+/* policy allowed with sdes_on_avp (outbound calls): RTP/AVP carrying our a=crypto lines;
+ * the answer decides — one of our tags kept: SRTP; no a=crypto at all: plain RTP; only
+ * unusable lines: refused (the answerer meant SRTP and we could not follow) */
+static void test_best_effort_offer(void **state)
+{
+    struct tl_sdp_sess us;
+    struct tl_sdp_nego n;
+    struct tl_sdp_refusal why;
+    struct tl_sdp_local loc = LOC;
+    static char buf[2048];
+    size_t l;
+    loc.sdes_on_avp = true;
+    assert_int_equal(tl_sdp_sess_init(&us, NULL, NULL), 0);
+    assert_int_equal(tl_sdp_offer(&B, &loc, &us), 0);
+    assert_int_equal(tl_sdp_print(buf, sizeof buf, &l, &B, &us), 0);
+    buf[l] = 0;
+    tl_sdp_wipe(&B);
+    assert_non_null(strstr(buf, "m=audio 40000 RTP/AVP 0 8 101\r\n"));
+    assert_non_null(strstr(buf, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+    assert_non_null(strstr(buf, "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:"));
+
+#define HDR "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+    /* a PBX that takes SDES on RTP/AVP: SRTP with our key and its own */
+    assert_int_equal(dec(&A, HDR "m=audio 6000 RTP/AVP 0\r\n"
+                                 "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:" K1 "\r\n"),
+                     0);
+    assert_int_equal(tl_sdp_answer_take(&n, &why, &A, &loc, &us), 0);
+    assert_true(n.srtp);
+    assert_int_equal(n.suite, TL_SDP_SUITE_AES_CM_128_HMAC_SHA1_32);
+    assert_int_equal(n.tag, 2);
+    assert_memory_equal(n.lkey, us.key[1], TL_SDP_KEY_LEN);
+
+    /* a carrier that ignores the lines: plain RTP */
+    assert_int_equal(tl_sdp_offer(&B, &loc, &us), 0);
+    tl_sdp_wipe(&B);
+    assert_int_equal(dec(&A, HDR "m=audio 6000 RTP/AVP 8 101\r\n"
+                                 "a=rtpmap:101 telephone-event/8000\r\n"),
+                     0);
+    assert_int_equal(tl_sdp_answer_take(&n, &why, &A, &loc, &us), 0);
+    assert_false(n.srtp);
+    assert_int_equal(n.codec, TL_SDP_CODEC_PCMA);
+
+    /* an answer whose crypto line we never offered: refused, not silently plain */
+    assert_int_equal(tl_sdp_offer(&B, &loc, &us), 0);
+    tl_sdp_wipe(&B);
+    assert_int_equal(dec(&A, HDR "m=audio 6000 RTP/AVP 0\r\n"
+                                 "a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:" K1 "\r\n"),
+                     0);
+    assert_int_equal(tl_sdp_answer_take(&n, &why, &A, &loc, &us), EPROTO);
+    assert_int_equal(why.warn_code, 305);
+    assert_int_equal(why.kind, TL_SDP_MISMATCH_ENCRYPTION);
+
+    /* SAVP answered to an AVP offer stays a profile mismatch */
+    assert_int_equal(tl_sdp_offer(&B, &loc, &us), 0);
+    tl_sdp_wipe(&B);
+    assert_int_equal(dec(&A, HDR "m=audio 6000 RTP/SAVP 0\r\n"
+                                 "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" K1 "\r\n"),
+                     0);
+    assert_int_equal(tl_sdp_answer_take(&n, &why, &A, &loc, &us), EPROTO);
+    assert_int_equal(why.warn_code, 302);
+
+    /* without sdes_on_avp (inbound late offers) allowed stays plain RTP/AVP */
+    loc.sdes_on_avp = false;
+    assert_int_equal(tl_sdp_offer(&B, &loc, &us), 0);
+    assert_int_equal(tl_sdp_print(buf, sizeof buf, &l, &B, &us), 0);
+    buf[l] = 0;
+    tl_sdp_wipe(&B);
+    assert_null(strstr(buf, "a=crypto"));
     tl_sdp_nego_wipe(&n);
     tl_sdp_sess_wipe(&us);
 #undef HDR
@@ -926,14 +1000,23 @@ static void test_print_args(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_twilio),  cmocka_unit_test(test_parse_telnyx),
-        cmocka_unit_test(test_policy_matrix), cmocka_unit_test(test_baresip_and_video),
-        cmocka_unit_test(test_refusals),      cmocka_unit_test(test_two_audio_streams),
-        cmocka_unit_test(test_hold_resume),   cmocka_unit_test(test_crypto_validation),
-        cmocka_unit_test(test_caps),          cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_late_offer),    cmocka_unit_test(test_answer_take_checks),
-        cmocka_unit_test(test_keys_fresh),    cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_print_args),    cmocka_unit_test(test_origin_caps),
+        cmocka_unit_test(test_parse_twilio),
+        cmocka_unit_test(test_parse_telnyx),
+        cmocka_unit_test(test_policy_matrix),
+        cmocka_unit_test(test_baresip_and_video),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_two_audio_streams),
+        cmocka_unit_test(test_hold_resume),
+        cmocka_unit_test(test_crypto_validation),
+        cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_late_offer),
+        cmocka_unit_test(test_answer_take_checks),
+        cmocka_unit_test(test_best_effort_offer),
+        cmocka_unit_test(test_keys_fresh),
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_print_args),
+        cmocka_unit_test(test_origin_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

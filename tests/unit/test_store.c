@@ -805,7 +805,7 @@ static void test_number_get_and_tenancy(void **state)
     assert_int_equal(tl_store_number_release(f->s, wb, n->id, &err), ENOENT);
     struct tl_phone_number *r = new_number(wb, "+442071234567");
     strcpy(r->id, n->id);
-    assert_int_equal(tl_store_number_replace(f->s, r, &err), ENOENT);
+    assert_int_equal(tl_store_number_replace(f->s, r, NULL, &err), ENOENT);
     free(r);
     assert_int_equal(tl_store_number_get(f->s, wa, n->id, got), 0);
     assert_string_equal(got->agent_id, ag);
@@ -835,24 +835,51 @@ static void test_number_replace_password_rules(void **state)
     n->inbound.password_given = true;
     assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
 
-    /* 1. same usernames, no passwords given: both kept; label and agent replaced */
+    /* 1. same usernames and address (its case aside), no passwords given: both kept;
+     * label and agent replaced */
+    struct tl_warnings w = {0};
     put = new_number(ws, "+493012345678");
     strcpy(put->id, n->id);
     strcpy(put->label, "renamed");
     strcpy(put->agent_id, ag2);
     strcpy(put->outbound.username, "acme_trunk");
-    strcpy(put->outbound.address, "sip.telnyx.eu");
+    strcpy(put->outbound.address, "SIP.Telnyx.com");
     put->has_inbound = true;
     strcpy(put->inbound.username, "carrier_in");
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, put, &w, &err), 0);
+    assert_int_equal(w.n, 0);
     assert_true(put->outbound.has_password);
     assert_true(put->inbound.has_password);
     assert_string_equal(put->label, "renamed");
     assert_string_equal(put->agent_id, ag2);
     assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
     assert_string_equal(sec->outbound.password, PLAIN_PW);
+    assert_string_equal(sec->inbound.password, "inbound-pw-1");
+
+    /* 1b. a new address: the stored outbound password does not follow it (a warning says
+     * so); the inbound one is another trunk's and stays */
+    strcpy(put->outbound.address, "sip.telnyx.eu");
+    assert_int_equal(tl_store_number_replace(f->s, put, &w, &err), 0);
+    assert_int_equal(w.n, 1);
+    assert_string_equal(w.w[0].code, "password_dropped");
+    assert_string_equal(w.w[0].field, "outbound_trunk.password");
+    assert_non_null(strstr(w.w[0].message, "SIP.Telnyx.com to sip.telnyx.eu"));
+    assert_false(put->outbound.has_password);
+    assert_true(put->inbound.has_password);
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
+    assert_string_equal(sec->outbound.password, "");
+    assert_string_equal(sec->outbound.username, "acme_trunk");
     assert_string_equal(sec->outbound.address, "sip.telnyx.eu");
     assert_string_equal(sec->inbound.password, "inbound-pw-1");
+    /* 1c. given again with the move: kept, no warning */
+    memset(&w, 0, sizeof w);
+    strcpy(put->outbound.address, "sip.telnyx.com");
+    strcpy(put->outbound.password, PLAIN_PW);
+    put->outbound.password_given = true;
+    assert_int_equal(tl_store_number_replace(f->s, put, &w, &err), 0);
+    assert_int_equal(w.n, 0);
+    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
+    assert_string_equal(sec->outbound.password, PLAIN_PW);
     free(put);
 
     /* 2. outbound username changes without a password: refused, nothing changed */
@@ -862,7 +889,7 @@ static void test_number_replace_password_rules(void **state)
     strcpy(put->outbound.username, "new_user");
     put->has_inbound = true;
     strcpy(put->inbound.username, "carrier_in");
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), EINVAL);
     assert_int_equal(err.status, 400);
     assert_string_equal(err.code, "invalid_field");
     assert_string_equal(err.field, "outbound_trunk.password");
@@ -870,7 +897,7 @@ static void test_number_replace_password_rules(void **state)
     /* the same for inbound */
     strcpy(put->outbound.username, "acme_trunk");
     strcpy(put->inbound.username, "someone_else");
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), EINVAL);
     assert_string_equal(err.field, "inbound_trunk.password");
     assert_int_equal(tl_store_number_get(f->s, ws, n->id, sec), 0);
     assert_string_equal(sec->label, "renamed");
@@ -882,7 +909,7 @@ static void test_number_replace_password_rules(void **state)
     put->outbound.password_given = true;
     strcpy(put->inbound.username, "carrier_in");
     strcpy(put->agent_id, ag2);
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), 0);
     assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
     assert_string_equal(sec->outbound.username, "new_user");
     assert_string_equal(sec->outbound.password, "second-password");
@@ -894,7 +921,7 @@ static void test_number_replace_password_rules(void **state)
     put = new_number(ws, "+493012345678");
     strcpy(put->id, n->id);
     put->has_inbound = false;
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), 0);
     assert_false(put->outbound.has_password);
     assert_false(put->has_inbound);
     assert_string_equal(put->agent_id, "");
@@ -910,25 +937,70 @@ static void test_number_replace_password_rules(void **state)
     put->has_inbound = true;
     strcpy(put->inbound.username, "carrier_in");
     put->inbound.password_given = false;
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), EINVAL);
     assert_string_equal(err.field, "inbound_trunk.password");
 
     /* 6. number and source are not changed by a replace; a foreign agent is refused */
     put->has_inbound = false;
     strcpy(put->number, "+10000000000");
     put->source = TL_SOURCE_PLATFORM;
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), 0);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), 0);
     assert_string_equal(put->number, "+493012345678");
     assert_int_equal(put->source, TL_SOURCE_SIP_TRUNK);
     char other[TL_ID_MAX], foreign[TL_ID_MAX];
     make_ws(f->s, TL_PLAN_PROFESSIONAL, other);
     make_agent(f->s, other, foreign);
     strcpy(put->agent_id, foreign);
-    assert_int_equal(tl_store_number_replace(f->s, put, &err), EINVAL);
+    assert_int_equal(tl_store_number_replace(f->s, put, NULL, &err), EINVAL);
     assert_string_equal(err.field, "agent_id");
     free(put);
     free(sec);
     free(n);
+}
+
+/* outbound destinations: the country codes of a workspace's numbers, each once, from the
+ * numbers of that workspace only; the operator's prefixes persist */
+static void test_workspace_destinations(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    char ws[TL_ID_MAX], other[TL_ID_MAX], cc[8][TL_PREFIX_MAX + 1];
+    size_t n = 99;
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, other);
+    assert_int_equal(tl_store_workspace_country_codes(f->s, ws, cc, 8, &n), 0);
+    assert_int_equal(n, 0);
+    add_number(f->s, ws, "+493012345678", NULL, NULL);
+    add_number(f->s, ws, "+498912345678", NULL, NULL);
+    add_number(f->s, ws, "+15551234567", NULL, NULL);
+    add_number(f->s, ws, "+35312345678", NULL, NULL);
+    add_number(f->s, other, "+441632960000", NULL, NULL);
+    assert_int_equal(tl_store_workspace_country_codes(f->s, ws, cc, 8, &n), 0);
+    assert_int_equal(n, 3);
+    bool de = false, us = false, ie = false;
+    for (size_t i = 0; i < n; i++) {
+        de |= !strcmp(cc[i], "+49");
+        us |= !strcmp(cc[i], "+1");
+        ie |= !strcmp(cc[i], "+353");
+    }
+    assert_true(de && us && ie);
+    assert_int_equal(tl_store_workspace_country_codes(f->s, ws, cc, 2, &n), 0);
+    assert_int_equal(n, 2); /* capped, never past the caller's array */
+
+    struct tl_workspace w;
+    assert_int_equal(tl_store_workspace_get(f->s, ws, &w), 0);
+    assert_int_equal(w.n_out_prefixes, 0);
+    w.n_out_prefixes = 2;
+    strcpy(w.out_prefixes[0], "+44");
+    strcpy(w.out_prefixes[1], "+");
+    assert_int_equal(tl_store_workspace_update(f->s, &w, &err), 0);
+    memset(&w, 0, sizeof w);
+    assert_int_equal(tl_store_workspace_get(f->s, ws, &w), 0);
+    assert_int_equal(w.n_out_prefixes, 2);
+    assert_string_equal(w.out_prefixes[0], "+44");
+    assert_string_equal(w.out_prefixes[1], "+");
+    assert_int_equal(tl_store_workspace_get(f->s, other, &w), 0);
+    assert_int_equal(w.n_out_prefixes, 0);
 }
 
 static void test_number_set_agent(void **state)
@@ -1161,6 +1233,47 @@ static void test_migration_keeps_data(void **state)
         unlink(q);
     }
 
+    /* v5 → v6: call records get the status their times imply (an answered call completed,
+     * a carrier's CANCEL canceled, other unanswered ends failed, open rows still going) */
+    char db5[160];
+    snprintf(db5, sizeof db5, "%s/v5.db", f->dir);
+    assert_int_equal(tl_store_open_at(&s, db5, f->key, 5, &err), 0);
+    tl_store_close(s);
+    static const struct {
+        const char *id, *times, *reason, *want;
+    } old5[] = {
+        {"ca_00000000000000000000000051", "10, 20", "bye_received", "completed"},
+        {"ca_00000000000000000000000052", "NULL, 20", "canceled", "canceled"},
+        {"ca_00000000000000000000000053", "NULL, 20", "agent_unreachable", "failed"},
+        {"ca_00000000000000000000000054", "10, NULL", "", "in_progress"},
+        {"ca_00000000000000000000000055", "NULL, NULL", "", "ringing"},
+    };
+    for (size_t i = 0; i < sizeof old5 / sizeof old5[0]; i++) {
+        char q[400];
+        snprintf(q, sizeof q,
+                 "INSERT INTO calls (id, workspace_id, direction, created_at, answered_at, "
+                 "ended_at, end_reason) VALUES ('%s', 'ws_00000000000000000000000005', "
+                 "'inbound', 1, %s, '%s')",
+                 old5[i].id, old5[i].times, old5[i].reason);
+        sql_int(db5, q);
+    }
+    assert_int_equal(tl_store_open(&s, db5, f->key, &err), 0);
+    cr = calloc(1, sizeof *cr);
+    for (size_t i = 0; i < sizeof old5 / sizeof old5[0]; i++) {
+        assert_int_equal(tl_store_call_get(s, "ws_00000000000000000000000005", old5[i].id, cr), 0);
+        assert_string_equal(tl_call_status_name(cr->status), old5[i].want);
+        assert_string_equal(cr->sip_reason, "");
+        assert_string_equal(cr->hint, "");
+    }
+    free(cr);
+    tl_store_close(s);
+    s = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        char q[200];
+        snprintf(q, sizeof q, "%s%s", db5, suffixes[i]);
+        unlink(q);
+    }
+
     char p[200];
     unlink(db);
     snprintf(p, sizeof p, "%s-wal", db);
@@ -1257,6 +1370,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_number_get_and_tenancy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_replace_password_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_set_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workspace_destinations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_release_vs_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_never_in_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_settings, setup, teardown),

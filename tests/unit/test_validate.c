@@ -827,6 +827,88 @@ static void agent_rules(void **state)
     REFUSE(tl_valid_agent(&a, &E), "headers[2].name", "handshake");
 }
 
+/* E.164 country codes (the default destinations of a workspace's outbound calls) */
+static void country_codes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *cc;
+    } ok[] = {
+        {"+4930123456", "+49"},    {"+15551234567", "+1"},   {"+79161234567", "+7"},
+        {"+35312345678", "+353"},  {"+441632960000", "+44"}, {"+8613800000000", "+86"},
+        {"+972501234567", "+972"}, {"+2125551234", "+212"},  {"+201001234567", "+20"},
+        {"+4930", "+49"},          {"+353", "+353"},         {"+1", "+1"},
+    };
+    char cc[TL_CC_MAX + 1];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        assert_int_equal(tl_e164_country_code(ok[i].in, cc), 0);
+        assert_string_equal(cc, ok[i].cc);
+    }
+    static const char *const bad[] = {"4930123", "+0123", "+", "+4",
+                                      "+35",     "+49a1", "",  "+1234567890123456"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(tl_e164_country_code(bad[i], cc), EINVAL);
+    assert_int_equal(tl_e164_country_code(NULL, cc), EINVAL);
+}
+
+static void prefixes(void **state)
+{
+    (void)state;
+    struct tl_err err = {0};
+    char v[4][TL_PREFIX_MAX + 1];
+    size_t n = 9;
+    assert_int_equal(tl_prefix_list_parse(" +49, +1900 ,+", v, 4, &n, "f", &err), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0], "+49");
+    assert_string_equal(v[1], "+1900");
+    assert_string_equal(v[2], "+");
+    assert_int_equal(tl_prefix_list_parse("", v, 4, &n, "f", &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(tl_prefix_list_parse("+49,49", v, 4, &n, "deny", &err), EINVAL);
+    assert_string_equal(err.field, "deny");
+    assert_int_equal(tl_prefix_list_parse("+1,+2,+3,+4,+5", v, 4, &n, "f", &err), E2BIG);
+    assert_int_equal(tl_prefix_list_parse("+12345678901234567", v, 4, &n, "f", &err), EINVAL);
+    assert_int_equal(tl_valid_prefix("+049", "p", &err), EINVAL);
+    assert_int_equal(tl_valid_prefix("+49 30", "p", &err), EINVAL);
+    assert_int_equal(tl_valid_prefix("+", "p", &err), 0);
+
+    /* the longest match is the one named */
+    assert_int_equal(tl_prefix_list_parse("+49,+49900,+1", v, 4, &n, "f", &err), 0);
+    const char *hit = NULL;
+    assert_true(tl_prefix_match("+499001234", (const char(*)[TL_PREFIX_MAX + 1]) v, n, &hit));
+    assert_string_equal(hit, "+49900");
+    assert_true(tl_prefix_match("+4930123", (const char(*)[TL_PREFIX_MAX + 1]) v, n, &hit));
+    assert_string_equal(hit, "+49");
+    assert_false(tl_prefix_match("+4415123", (const char(*)[TL_PREFIX_MAX + 1]) v, n, &hit));
+    assert_null(hit);
+    /* the default deny-list parses and holds what it says */
+    char deny[64][TL_PREFIX_MAX + 1];
+    assert_int_equal(tl_prefix_list_parse(TL_DENY_PREFIXES_DEFAULT, deny, 64, &n, "d", &err), 0);
+    assert_true(tl_prefix_match("+19005551234", (const char(*)[TL_PREFIX_MAX + 1]) deny, n, &hit));
+    assert_true(tl_prefix_match("+8821234567", (const char(*)[TL_PREFIX_MAX + 1]) deny, n, &hit));
+    assert_false(
+        tl_prefix_match("+4915112345678", (const char(*)[TL_PREFIX_MAX + 1]) deny, n, &hit));
+}
+
+static void call_headers(void **state)
+{
+    (void)state;
+    struct tl_err err = {0};
+    struct tl_kv h = {"X-Campaign", "spring"};
+    assert_int_equal(tl_valid_call_header(&h, "headers[0]", &err), 0);
+    strcpy(h.name, "x-lower");
+    assert_int_equal(tl_valid_call_header(&h, "headers[0]", &err), 0);
+    strcpy(h.name, "P-Asserted-Identity");
+    assert_int_equal(tl_valid_call_header(&h, "headers[1]", &err), EINVAL);
+    assert_string_equal(err.field, "headers[1].name");
+    strcpy(h.name, "X-");
+    assert_int_equal(tl_valid_call_header(&h, "headers[0]", &err), EINVAL);
+    strcpy(h.name, "X-Inject");
+    strcpy(h.value, "a\r\nVia: evil");
+    assert_int_equal(tl_valid_call_header(&h, "headers[0]", &err), EINVAL);
+    assert_string_equal(err.field, "headers[0].value");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -850,6 +932,9 @@ int main(void)
         cmocka_unit_test(inbound_rules),
         cmocka_unit_test(inbound_warnings),
         cmocka_unit_test(agent_rules),
+        cmocka_unit_test(country_codes),
+        cmocka_unit_test(prefixes),
+        cmocka_unit_test(call_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

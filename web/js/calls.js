@@ -34,7 +34,9 @@ export async function callPage(main, ctx) {
     ['To', h('span', { dir: 'ltr' }, c.to)],
     ['Status', callStatus(c)],
     ['End reason', c.end_reason || '—'],
-    ['Final SIP status', c.final_status === null ? '—' : String(c.final_status)],
+    ['Final SIP status', c.final_status === null ? '—'
+      : `${c.final_status}${c.sip_reason ? ` ${c.sip_reason}` : ''}`],
+    ...(c.hint ? [['What to change', c.hint]] : []),
     ['Started', when(c.created_at)],
     ['Answered', when(c.answered_at)],
     ['Ended', when(c.ended_at)],

@@ -64,8 +64,12 @@ export function duration(call) {
   return m ? `${m} min ${s % 60} s` : `${s} s`;
 }
 
+// "completed: bye received (200)", "busy (486)", "ringing": the status word, and for an
+// ended call what ended it
 export function callStatus(c) {
-  if (!c.ended_at) return c.answered_at ? 'in progress' : 'ringing';
-  const r = c.end_reason ? c.end_reason.replace(/_/g, ' ') : 'ended';
-  return c.final_status ? `${r} (${c.final_status})` : r;
+  const st = c.status ? c.status.replace(/_/g, ' ') : (c.answered_at ? 'in progress' : 'ringing');
+  if (!c.ended_at) return st;
+  const r = c.end_reason ? c.end_reason.replace(/_/g, ' ') : '';
+  const code = c.final_status ? ` (${c.final_status})` : '';
+  return r && r !== st ? `${st}: ${r}${code}` : `${st}${code}`;
 }

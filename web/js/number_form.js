@@ -102,7 +102,7 @@ export async function openNumberForm(opts) {
     hint: 'Required (SRTP) goes with TLS; over UDP or TCP the keys would travel readable.' });
   const oUser = field('Username', { id: 'o-username', name: 'o-username', path: 'outbound_trunk.username', dir: 'ltr', hint: 'Digest username from the provider; leave empty when it authenticates this gateway by IP.' });
   const oPass = field('Password', { id: 'o-password', type: 'password', name: 'o-password', path: 'outbound_trunk.password', autocomplete: 'new-password',
-    hint: edit && ob.has_password ? 'A password is stored. Leave empty to keep it (with the same username); type a new one to replace it.' : 'Needed with a username. Most providers show it only once.' });
+    hint: edit && ob.has_password ? 'A password is stored. Leave empty to keep it (with the same username and address: a new address needs it again); type a new one to replace it.' : 'Needed with a username. Most providers show it only once.' });
   const oHdrs = rowList({ base: 'outbound_trunk.headers', kind: 'header', addLabel: 'Add header', legend: 'Custom SIP headers (outbound)' });
 
   // inbound
@@ -120,7 +120,7 @@ export async function openNumberForm(opts) {
   const iAnyWrap = h('div', { class: 'check' }, iAny,
     h('label', { for: 'i-any-source' }, 'Accept calls from any address, without allowed addresses or a password (anyone who reaches this gateway can call your agent)'));
   const iOrig = field('Origination URL', { id: 'i-origination', name: 'i-origination', path: 'inbound_trunk.origination_url', dir: 'ltr', placeholder: 'sip:…',
-    hint: 'Optional, rarely needed: a sip: or sips: URI of yours that inbound calls are sent on to.' });
+    hint: 'Optional: a sip: or sips: URI of yours (a PBX) that inbound calls go to when the number has no agent or its agent cannot be reached; the gateway stays in the call.' });
   const iHdrs = rowList({ base: 'inbound_trunk.headers', kind: 'header', addLabel: 'Add header', legend: 'Custom SIP headers (inbound)' });
   const inboundBody = h('div', { class: 'inbound-body', id: 'inbound-body' },
     h('div', { class: 'grid2' }, iTp.wrap, iMedia.wrap), iAllowed.el, h('div', { class: 'grid2' }, iUser.wrap, iPass.wrap), iAnyWrap, iOrig.wrap, iHdrs.el);
@@ -218,6 +218,8 @@ export async function openNumberForm(opts) {
     };
     if (oUser.control.value.trim()) o.username = oUser.control.value.trim();
     if (oPass.control.value) o.password = oPass.control.value;
+    // not on the form (set through the API or the CLI): an edit keeps it, as PUT replaces
+    if (edit && ob.number_format) o.number_format = ob.number_format;
     const b = { label: label.control.value.trim(), outbound_trunk: o };
     if (!edit) b.number = number.control.value.replace(/[\s()-]/g, '');
     if (inOn.checked) {
