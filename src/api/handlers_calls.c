@@ -266,7 +266,10 @@ void tl_h_call_place(struct tl_api_req *r, struct tl_api_resp *out)
         tl_api_reply(out, 201, tl_codec_call_encode(rec));
         break;
     case ESHUTDOWN:
-        tl_api_error(out, 503, "shutting_down", "", "the server is stopping; try again");
+        tl_api_error(out, 503, "shutting_down", "",
+                     "the gateway is stopping (draining its calls); place the call through "
+                     "another node or try again");
+        out->retry_after = "30";
         break;
     case ENOSPC:
         tl_api_error(out, 503, "capacity", "",

@@ -376,6 +376,7 @@ static void fall_back(struct tl_call *c)
     tl_info("call", "relay.fallback", "call=%s", c->rec.id);
     c->aops = &tl__call_relay;
     c->relayed = true;
+    c->agent_said = false; /* the failed agent's answer is spent; the relay gives its own */
     struct tl_agent_call_info info = {.call_id = c->rec.id,
                                       .workspace_id = c->rec.workspace_id,
                                       .number = c->rec.number,

@@ -746,7 +746,9 @@ static int refuse_rate(struct tl_call_layer *l, const struct tl_call_request *rq
 
 int tl__call_place(struct tl_call_layer *l, struct tl_call_request *rq, struct tl_call_record *rec)
 {
-    if (l->closing)
+    /* draining (SIGTERM): a load balancer is moving traffic away; a call placed now would
+     * hold the shutdown for as long as it rings and talks */
+    if (l->closing || l->drain_retry_s)
         return ESHUTDOWN;
     if (l->cfg.max_calls && l->n >= l->cfg.max_calls)
         return ENOSPC;

@@ -70,7 +70,7 @@ def destination(echo, seen):
 def number(d, origination, agent_id=None):
     body = {"number": NUMBER,
             "inbound_trunk": {"transport": "tcp", "media_encryption": "disabled",
-                              "origination_url": origination},
+                              "origination_url": origination, "allow_any_source": True},
             "outbound_trunk": {"address": "sip.example.com"}}
     if agent_id:
         body["agent_id"] = agent_id

@@ -66,8 +66,10 @@ def gateway(make_daemon, dns_srv, extra=None):
     """A daemon whose SIP lookups go to dns_srv; RTP ports in a test range away from the
     default 10000-20000 (a benchmark may hold thousands of those on the same host)."""
     base = 21000 + random.randrange(45) * 200
+    # no drain period: a test that ends while its call still rings stops at once (the
+    # drain itself is test_hardening's)
     env = {"TRUNKLINE_SIP_DNS_SERVERS": "127.0.0.1:%d" % dns_srv.port,
-           "TRUNKLINE_SIP_T1_MS": "100",
+           "TRUNKLINE_SIP_T1_MS": "100", "TRUNKLINE_DRAIN_TIMEOUT_S": "0",
            "TRUNKLINE_RTP_PORT_MIN": str(base), "TRUNKLINE_RTP_PORT_MAX": str(base + 199)}
     env.update(extra or {})
     return make_daemon(env=env)
@@ -473,8 +475,9 @@ def test_agent_unreachable_places_no_invite(make_daemon, dns):
 
 
 def test_shutdown_while_ringing(make_daemon, dns):
-    """SIGTERM while an outbound call rings: CANCEL on the wire, a clean exit (under ASan
-    also without leaks: the early session lets the call go), the record ended."""
+    """SIGTERM while an outbound call rings, without a drain period: CANCEL on the wire, a
+    clean exit (under ASan also without leaks: the early session lets the call go), the
+    record ended."""
     def h(start, hdrs):
         if start.startswith("INVITE"):
             return [response(start, hdrs, "180 Ringing")]
@@ -483,7 +486,7 @@ def test_shutdown_while_ringing(make_daemon, dns):
         return []
     uas = PyUas(h)
     try:
-        d = gateway(make_daemon, dns(zone_for(uas.port)))
+        d = gateway(make_daemon, dns(zone_for(uas.port)), {"TRUNKLINE_DRAIN_TIMEOUT_S": "0"})
         import_number(d)
         c = place(d)
         wait_for(lambda: status_is(d, c["id"], "ringing"), "ringing")
@@ -492,6 +495,40 @@ def test_shutdown_while_ringing(make_daemon, dns):
         d.start()
         end = call(d, c["id"])
         assert end["end_reason"] == "shutdown" and end["status"] == "failed", end
+    finally:
+        uas.stop()
+
+
+
+def test_drain_refuses_new_placements_and_lets_the_ringing_call_go_on(make_daemon, dns):
+    """SIGTERM with a drain period: POST /v1/calls gets 503 shutting_down with Retry-After
+    (the caller places it through another node), while the call already ringing carries on
+    and keeps the daemon up until it is hung up."""
+    import signal
+
+    def h(start, hdrs):
+        if start.startswith("INVITE"):
+            return [response(start, hdrs, "180 Ringing")]
+        if start.startswith("CANCEL"):
+            return [response(start, hdrs, "200 OK"),
+                    response(start.replace("CANCEL", "INVITE"), dict(
+                        hdrs, cseq=[hdrs["cseq"][0].replace("CANCEL", "INVITE")]),
+                        "487 Request Terminated")]
+        return []
+    uas = PyUas(h)
+    try:
+        d = gateway(make_daemon, dns(zone_for(uas.port)), {"TRUNKLINE_DRAIN_TIMEOUT_S": "120"})
+        import_number(d)
+        first = place(d)
+        wait_for(lambda: status_is(d, first["id"], "ringing"), "ringing")
+        d.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "core drain" in d.log_text(), "the drain's log line")
+        r = d.api("POST", "/v1/calls", json={"from": NUMBER, "to": CALLEE})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "shutting_down", r.text
+        assert r.headers.get("Retry-After") == "30", r.headers
+        assert d.proc.poll() is None and status_is(d, first["id"], "ringing")
+        assert d.api("POST", "/v1/calls/%s/hangup" % first["id"]).status_code == 200
+        assert d.proc.wait(30) == 0
     finally:
         uas.stop()
 
