@@ -162,7 +162,7 @@ static const struct setting settings[] = {
       "Most concurrent calls on this gateway; more INVITEs get 503 with Retry-After."),
     S(max_calls_per_workspace, "TRUNKLINE_MAX_CALLS_PER_WORKSPACE", K_UINT, "100",
       "Most concurrent calls of one workspace; more get 503 with Retry-After."),
-    S(admission_max_busy_pct, "TRUNKLINE_ADMISSION_MAX_BUSY_PCT", K_UINT0, "85",
+    S(admission_max_busy_pct, "TRUNKLINE_ADMISSION_MAX_BUSY_PCT", K_UINT0, "70",
       "New calls get 503 with Retry-After while the loop that carries the calls' audio is "
       "busier than this (percent of the last second, smoothed): beyond it every call in "
       "progress would start losing audio. 0: off."),
