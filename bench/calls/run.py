@@ -4,7 +4,8 @@ the daemon pinned to one core. Prints figures; asserts nothing about speed.
 
     make && make loadgen && /usr/bin/python3 bench/calls/run.py
         [--steps 100:10,250:10,500:10,1000:30,1500:30,2000:60,2500:60,3000:60] [--cps 200]
-        [--conns 1] [--mode echo|answer] [--calibrate] [--keep] [--no-stop]
+        [--conns 1] [--mode echo|answer|outbound] [--calibrate] [--keep] [--no-stop]
+        [--api-conns 4] [--setup-calls 1000] [--setup-cps 5000]   (outbound mode)
 
 Method (research/performance.md): `trunkline serve` runs on core 1 (`taskset -c 1`) with a
 fresh data dir in /tmp, RTP ports 10000-29999, raised ulimit -n and the admission caps raised
@@ -25,6 +26,24 @@ are given at the knee. The ramp stops at the first failing step. lgCPU >= 90 % (
 ticks) means the generator saturated core 0: figures of that step are then a lower bound.
 
 --mode answer: signalling only, against sip_test_policy=answer (no media, no import).
+
+--mode outbound: the same daemon takes the steps inbound (as in echo mode), then places them
+itself: loadgen --outbound POSTs /v1/calls (from the number to +49155<index>, --api-conns
+keep-alive connections, one request in flight on each) and is the carrier (the UAS): the
+number's outbound trunk is "carrier.bench", which loadgen also serves as DNS (--dns, on core
+0, in C: a lookup costs the daemon what a real one does, and the server keeps up with any
+rate) with an SRV record to its SIP/TCP port; loadgen answers each INVITE with 200 at once,
+streams and checks RTP as for inbound calls, and hangs up with its own BYE. The daemon's
+SIP transaction caps are raised too (a 2xx-answered INVITE's server transaction lives 32 s,
+so a burst of 2000 inbound setups would otherwise have its BYEs refused with 503). Both directions are judged alike; per step the daemon's CPU per call is printed for
+both and their ratio out/in, against the goal of outbound within 10 % of inbound (reported,
+not asserted). "P>200" of outbound steps is the POST's send() -> our 200 OK's send(): the
+call set up as the callee sees it. Then a setup phase without RTP: --setup-calls calls asked
+at --setup-cps, inbound then outbound, held 5 s: the setup rate reached (calls over the time
+from the first placement to the last answer: the 200 inbound, the daemon's ACK outbound),
+failed calls, INVITE->200 and POST->200 OK p50/p99 (and POST->201, POST->INVITE,
+POST->ACK). Between phases the script waits (with a deadline) for the daemon's CPU to go
+quiet, so one phase's teardown does not weigh on the next.
 --calibrate: first runs loadgen --self-test (its echo child pinned to core 1) for the same
 steps with 5 s windows: what a minimal C echo and the generator cost on this machine, and
 the jitter floor of its timers.
@@ -92,6 +111,9 @@ NUMBER = "+493099900000"
 MAX_JITTER_MS = 5.0
 MAX_CPU = 80.0
 DEFAULT_STEPS = "100:10,250:10,500:10,1000:30,1500:30,2000:60,2500:60,3000:60"
+OUTBOUND_STEPS = "250:20,500:20,1000:30,1500:30"
+CARRIER = "carrier.bench"
+GOAL_RATIO = 0.10  # outbound CPU per call within 10 % of inbound: reported, not asserted
 
 
 def free_port():
@@ -153,7 +175,7 @@ def machine_load(seconds=1.0):
 
 
 class Daemon:
-    def __init__(self, tmp, mode):
+    def __init__(self, tmp, mode, extra_env=None):
         self.dir = os.path.join(tmp, "daemon")
         os.makedirs(self.dir)
         self.sip_port = free_port()
@@ -178,6 +200,7 @@ class Daemon:
         })
         if mode == "answer":
             env["TRUNKLINE_SIP_TEST_POLICY"] = "answer"
+        env.update(extra_env or {})
         self.out = open(os.path.join(self.dir, "daemon.out"), "wb")
         binary = TEST_BIN if "TRUNKLINE_SIP_TEST_POLICY" in env else BIN
         self.proc = subprocess.Popen(NICE + ["taskset", "-c", SERVER_CPU, binary, "serve"], env=env,
@@ -218,7 +241,7 @@ class Daemon:
                                 json=json, timeout=30,
                                 headers={"Authorization": "Bearer %s" % self.token})
 
-    def import_echo_number(self):
+    def import_echo_number(self, outbound=False):
         r = self.api("GET", "/v1/agents")
         r.raise_for_status()
         echo = [a for a in r.json()["data"] if a["name"] == "echo"][0]["id"]
@@ -227,6 +250,9 @@ class Daemon:
                                   "allowed_addresses": ["127.0.0.1"]},
                 "outbound_trunk": {"address": "sip.example.com", "transport": "tls",
                                    "media_encryption": "required"}}
+        if outbound:
+            body["outbound_trunk"] = {"address": CARRIER, "transport": "tcp",
+                                      "media_encryption": "disabled"}
         r = self.api("POST", "/v1/phone-numbers", json=body)
         if r.status_code != 201:
             raise RuntimeError("import failed: %s %s" % (r.status_code, r.text))
@@ -261,10 +287,10 @@ HDR = ("%6s %6s %6s %6s %5s %7s %7s %13s %6s %6s %8s %8s %9s %6s  %s" %
         "core1", "CPU/call", "RSS MB", "RSS/call", "lgCPU", "verdict"))
 
 
-def run_loadgen(args, cmd, daemon, rss_idle, deadline, out_dir, stop_on_fail=True):
+def run_loadgen(args, cmd, daemon, rss_idle, deadline, out_dir, stop_on_fail=True, tag=""):
     """Runs loadgen, samples the daemon over each window; returns the step results."""
-    log = open(os.path.join(out_dir, "loadgen.out"), "w")
-    err = open(os.path.join(out_dir, "loadgen.err"), "wb")
+    log = open(os.path.join(out_dir, "loadgen%s.out" % tag), "w")
+    err = open(os.path.join(out_dir, "loadgen%s.err" % tag), "wb")
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, preexec_fn=raise_nofile)
     fd = p.stdout.fileno()
     buf = b""
@@ -363,7 +389,7 @@ def fmt(s):
              (" [generator saturated: lower bound]" if s["sat"] else "")))
 
 
-def summary(title, steps, cpu_label):
+def summary(title, steps, cpu_label, lat_label="INVITE->200"):
     knee = None
     for s in steps:
         if not s["pass"]:
@@ -377,10 +403,10 @@ def summary(title, steps, cpu_label):
           "%s %.1f%% <= %.0f%%)" % (knee["n"], knee["hold_s"], knee["jit_p99_ms"], MAX_JITTER_MS,
                                     cpu_label, knee["srv_cpu"], MAX_CPU))
     print("  at the knee: CPU %.4f%% of a core per call (%.0f calls per core at 100%%), "
-          "RSS %.1f KB per call (%.1f MB over %.1f MB idle), INVITE->200 p50 %s ms p99 %s ms"
+          "RSS %.1f KB per call (%.1f MB over %.1f MB idle), %s p50 %s ms p99 %s ms"
           % (knee["cpu_call"], 100.0 / knee["cpu_call"] if knee["cpu_call"] else 0,
              knee["rss_call"], (knee["rss"] - knee["rss_idle"]) / 1024.0,
-             knee["rss_idle"] / 1024.0, knee["i200_p50_ms"], knee["i200_p99_ms"]))
+             knee["rss_idle"] / 1024.0, lat_label, knee["i200_p50_ms"], knee["i200_p99_ms"]))
     if steps[-1] is knee:
         print("  note: the top step passed: the ceiling is above it (add steps)")
     if any(s["sat"] for s in steps):
@@ -388,15 +414,130 @@ def summary(title, steps, cpu_label):
               "ticks): figures there are a lower bound")
 
 
+def wait_quiet(pid, deadline_s=15.0, sample_s=0.2, max_cpu=2.0):
+    """Waits until the daemon uses under max_cpu % of a core over a sample (its work of the
+    previous phase done: records written, sockets closed), or the deadline; returns the
+    seconds waited, None if it never went quiet. Each sample is a measurement, not a wait
+    for an event."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < deadline_s:
+        a, ta = proc_ticks(pid), time.monotonic()
+        time.sleep(sample_s)  # the measuring interval of one CPU sample
+        used = (proc_ticks(pid) - a) / HZ / (time.monotonic() - ta) * 100
+        if used < max_cpu:
+            return time.monotonic() - t0
+    return None
+
+
+def run_outbound(args, tmp, budget):
+    """Inbound steps, then the same steps placed by the daemon, on one daemon; then the setup
+    phase. Prints the tables and the CPU-per-call ratio."""
+    lg_port = free_port()
+    dns_port = free_port()
+    env = {"TRUNKLINE_SIP_DNS_SERVERS": "127.0.0.1:%d" % dns_port,
+           "TRUNKLINE_OUTBOUND_CALLS_PER_WORKSPACE": "20000",
+           "TRUNKLINE_OUTBOUND_CALLS_PER_MINUTE": "10000000",
+           "TRUNKLINE_SIP_MAX_TRANSACTIONS": "100000",
+           "TRUNKLINE_SIP_MAX_TRANSACTIONS_PER_SOURCE": "100000"}
+    d = None
+    results = {}
+    try:
+        d = Daemon(tmp, "echo", env)
+        d.import_echo_number(outbound=True)
+        wait_quiet(d.proc.pid)  # the daemon's start-up work done before RSS
+        rss_idle = rss_kb(d.proc.pid)
+        inbound = RT + ["taskset", "-c", GEN_CPU, LOADGEN, "--sip", "127.0.0.1:%d" % d.sip_port,
+                        "--number", NUMBER, "--conns", str(args.conns)]
+        outbound = RT + ["taskset", "-c", GEN_CPU, LOADGEN, "--outbound", "--listen",
+                         str(lg_port), "--dns", str(dns_port), "--dns-name", CARRIER, "--api",
+                         "127.0.0.1:%d" % d.api_port, "--token", d.token, "--number", NUMBER,
+                         "--api-conns", str(args.api_conns)]
+        ramp = ["--steps", args.steps, "--hold", str(args.hold), "--cps", str(args.cps)]
+        if not args.no_stop:
+            ramp.append("--stop-on-break")
+        print("bench/calls (outbound): trunkline pid %d on core %s (SIP tcp :%d, idle RSS "
+              "%.1f MB), loadgen on core %s (carrier SIP tcp :%d, DNS :%d); temp %s" %
+              (d.proc.pid, SERVER_CPU, d.sip_port, rss_idle / 1024.0, GEN_CPU, lg_port, dns_port,
+               tmp))
+        phases = [("inbound", inbound + ramp, False), ("outbound", outbound + ramp, False)]
+        if args.setup_calls:
+            st = ["--steps", "%d:5" % args.setup_calls, "--cps", str(args.setup_cps),
+                  "--no-rtp", "--setup-timeout", "30"]
+            phases += [("inbound setup", inbound + st, True),
+                       ("outbound setup", outbound + st, True)]
+        for name, cmd, no_rtp in phases:
+            if not d.alive():
+                break
+            a = argparse.Namespace(**vars(args))
+            a.no_rtp = no_rtp
+            print("\n%s: %s" % (name, " ".join(cmd)))
+            print(HDR.replace("i200 p50/p99", "i200 p50/p99" if name.startswith("inbound")
+                              else "P>200 p50/p99"))
+            steps, done, rc = run_loadgen(a, cmd, d, rss_idle, time.monotonic() + budget, tmp,
+                                          stop_on_fail=not args.no_stop,
+                                          tag="-" + name.replace(" ", "-"))
+            results[name] = steps
+            if done and int(kv(done).get("bye_refused", 0)):
+                print("  note: %s BYEs refused: those calls lived on in the daemon"
+                      % kv(done)["bye_refused"])
+            if d.alive() and wait_quiet(d.proc.pid) is None:
+                print("  note: the daemon did not go quiet (< 2 %% CPU) within 15 s after %s"
+                      % name)
+        if not d.alive():
+            print("  !! trunkline DIED (exit %s); log tail:\n%s" % (d.proc.returncode,
+                                                                   d.log_tail()))
+    finally:
+        code = d.stop() if d else None
+    print("\ntrunkline exit code after SIGTERM: %s" % code)
+    ins = {s["n"]: s for s in results.get("inbound", [])}
+    outs = {s["n"]: s for s in results.get("outbound", [])}
+    print("\nCPU per call, same daemon, same steps (echo, RTP both ways); goal: outbound "
+          "within %.0f %% of inbound (reported, not asserted):" % (GOAL_RATIO * 100))
+    print("%6s %12s %12s %8s %8s  %s" % ("calls", "in CPU/call", "out CPU/call", "out/in",
+                                         "goal", "both pass"))
+    for n in [k for k in ins if k in outs]:
+        i, o = ins[n], outs[n]
+        ratio = o["cpu_call"] / i["cpu_call"] if i["cpu_call"] else 0
+        print("%6s %11.4f%% %11.4f%% %8.3f %8s  %s" % (
+            n, i["cpu_call"], o["cpu_call"], ratio,
+            "met" if i["cpu_call"] and abs(ratio - 1) <= GOAL_RATIO else "missed",
+            "yes" if i["pass"] and o["pass"] else "no"))
+    for name in ("inbound setup", "outbound setup"):
+        for s_ in results.get(name, []):
+            line = ("%s: %s calls, %s failed, set up at %s/s (asked %d/s) in %s s; " % (
+                name, s_["n"], s_["failed"], s_.get("setup_cps"), args.setup_cps,
+                s_.get("setup_s")))
+            if name.startswith("inbound"):
+                line += "INVITE->200 p50 %s ms p99 %s ms" % (s_["i200_p50_ms"], s_["i200_p99_ms"])
+            else:
+                line += ("POST->200 OK p50 %s ms p99 %s ms (POST->201 p50 %s p99 %s, "
+                         "POST->INVITE p50 %s p99 %s, POST->ACK p50 %s p99 %s ms)" % (
+                             s_["i200_p50_ms"], s_["i200_p99_ms"], s_.get("post_p50_ms"),
+                             s_.get("post_p99_ms"), s_.get("inv_p50_ms"), s_.get("inv_p99_ms"),
+                             s_.get("ack_p50_ms"), s_.get("ack_p99_ms")))
+            print(line)
+    summary("summary (inbound):", results.get("inbound", []), "daemon CPU")
+    summary("summary (outbound):", results.get("outbound", []), "daemon CPU", "POST->200 OK")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", default=DEFAULT_STEPS,
-                    help="N[:HOLD_S],... concurrent calls per step (default %(default)s)")
+    ap.add_argument("--steps", default=None,
+                    help="N[:HOLD_S],... concurrent calls per step (default %s; outbound mode: "
+                         "%s)" % (DEFAULT_STEPS, OUTBOUND_STEPS))
     ap.add_argument("--hold", type=int, default=60, help="hold of steps without :HOLD")
     ap.add_argument("--cps", type=int, default=200, help="call setup rate while ramping")
     ap.add_argument("--conns", type=int, default=1, help="SIP TCP connections")
-    ap.add_argument("--mode", choices=["echo", "answer"], default="echo",
-                    help="echo: real calls to echo; answer: sip_test_policy=answer, no media")
+    ap.add_argument("--mode", choices=["echo", "answer", "outbound"], default="echo",
+                    help="echo: real calls to echo; answer: sip_test_policy=answer, no media; "
+                         "outbound: echo calls inbound, then placed by the daemon (POST /v1/calls)")
+    ap.add_argument("--api-conns", type=int, default=4,
+                    help="outbound: HTTP connections loadgen POSTs over")
+    ap.add_argument("--setup-calls", type=int, default=1000,
+                    help="outbound: calls of the setup phase (0: no setup phase)")
+    ap.add_argument("--setup-cps", type=int, default=5000,
+                    help="outbound: placement rate asked of the setup phase (at most 5000; "
+                         "a rate reached below it is what the daemon takes)")
     ap.add_argument("--calibrate", action="store_true",
                     help="first run loadgen --self-test (echo child on core 1), 5 s steps")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -404,6 +545,8 @@ def main():
                     help="run every step even after one fails (A/B CPU comparisons on a noisy "
                          "machine); the knee is still the last step of the passing prefix")
     args = ap.parse_args()
+    if args.steps is None:
+        args.steps = OUTBOUND_STEPS if args.mode == "outbound" else DEFAULT_STEPS
     args.no_rtp = args.mode == "answer"
     if os.cpu_count() < 2:
         sys.exit("needs 2 cores (daemon on core 1, loadgen on core 0)")
@@ -438,6 +581,18 @@ def main():
         summary("calibration (minimal C echo in a child process on core %s):" % SERVER_CPU,
                 steps, "echo CPU")
         print()
+
+    if args.mode == "outbound":
+        run_outbound(args, tmp, budget)
+        load = machine_load(0.5)
+        print("machine load after the run: %s" % ", ".join(
+            "core%s %.0f%%" % kv_ for kv_ in sorted(load.items())))
+        print("runtime %.0f s" % (time.monotonic() - t_start))
+        if args.keep:
+            print("files kept in %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
 
     d = None
     steps = []

@@ -49,10 +49,12 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -106,6 +108,16 @@ struct opts {
     const char *agent_cert, *agent_key;
     bool agent_wake;
     unsigned slots;
+    /* --outbound: the daemon calls us */
+    bool outbound;
+    uint16_t listen_port;
+    char api_ip[64];
+    uint16_t api_port;
+    const char *token;
+    const char *to_prefix;
+    unsigned api_conns;
+    uint16_t dns_port; /* --dns: answer the daemon's RFC 3263 lookups of --dns-name */
+    const char *dns_name;
 };
 static struct opts opt = {
     .sip_ip = "127.0.0.1",
@@ -123,6 +135,10 @@ static struct opts opt = {
     .echo_cpu = -1,
     .rx_every = 2,
     .slots = 1,
+    .api_ip = "127.0.0.1",
+    .to_prefix = "+49155",
+    .api_conns = 4,
+    .dns_name = "carrier.bench",
 };
 
 /* ---- statistics of one phase (a measuring window, or everything outside windows) ---- */
@@ -182,14 +198,21 @@ struct call {
     uint16_t fail_code; /* SIP status, or 0 */
     int fd, rtcp_fd;
     uint16_t lport;
-    int64_t t_inv_rt; /* CLOCK_REALTIME ns of the INVITE's send() */
-    uint32_t i200_us; /* INVITE -> 200 */
+    int64_t t_inv_rt; /* CLOCK_REALTIME ns of the INVITE's send() (--outbound: the POST's) */
+    uint32_t i200_us; /* INVITE -> 200 (--outbound: POST -> our 200 OK's send()) */
     int64_t deadline; /* monotonic ns: setup or BYE timeout */
     int64_t t_retx;   /* UDP retransmission */
     unsigned retx;
     struct sockaddr_in rem;
     char totag[96];
-    char target[192]; /* remote target (Contact of the 200) */
+    char target[192]; /* remote target (Contact of the 200; --outbound: of the INVITE) */
+    /* --outbound: the dialog as the callee (UAS) sees it */
+    bool answered;       /* 200 sent, ACK awaited */
+    uint32_t post_us;    /* POST /v1/calls -> its response */
+    uint32_t inv_us;     /* POST -> the daemon's INVITE (kernel receive timestamp) */
+    uint32_t ack_us;     /* POST -> the daemon's ACK of our 200 (kernel receive timestamp) */
+    char callid[96];     /* the daemon's Call-ID */
+    char peer_from[200]; /* the INVITE's From value (with its tag): our BYE's To */
     uint16_t seq;
     uint32_t ts, ssrc;
     uint32_t tx_n, chk, hi;
@@ -387,6 +410,7 @@ struct conn {
 static struct conn conns[MAX_CONNS];
 static struct sockaddr_in sip_addr;
 static uint64_t sip_parse_err, sip_stray, sip_sent_err, conn_lost;
+static uint64_t bye_refused; /* a final answer >= 300 to our BYE: the call may live on */
 
 static uv_loop_t *loop;
 static int tfd;
@@ -970,12 +994,15 @@ static void send_bye(struct call *c)
     sip_send(c, msg, (size_t)n);
 }
 
-static void reply(const struct call *c, const struct tl_sip_msg *m, uint16_t code, bool sdp)
+static void reply_tag(const struct call *c, const struct tl_sip_msg *m, uint16_t code, bool sdp,
+                      const char *totag)
 {
     char out[4096], body[512], hdrs[160];
     struct tl_sip_wbuf wb;
     tl_sip_wbuf_init(&wb, out, sizeof out);
     struct tl_sip_reply r = {.scode = code};
+    if (totag)
+        r.totag = (struct tl_pl){totag, strlen(totag)};
     if (sdp && c) {
         int bl = sdp_print(c, body, sizeof body);
         snprintf(hdrs, sizeof hdrs, "Contact: <sip:lg@127.0.0.1:%u;transport=%s>\r\n",
@@ -990,6 +1017,11 @@ static void reply(const struct call *c, const struct tl_sip_msg *m, uint16_t cod
     if (!c)
         c = &dummy;
     sip_send(c, out, wb.len);
+}
+
+static void reply(const struct call *c, const struct tl_sip_msg *m, uint16_t code, bool sdp)
+{
+    reply_tag(c, m, code, sdp, NULL);
 }
 
 /* "c=IN IP4 a.b.c.d" and "m=audio PORT" of an SDP body */
@@ -1080,6 +1112,7 @@ static void on_response(struct call *c, const struct tl_sip_msg *m, int64_t ts)
         return;
     }
     if (m->cseq.mid == TL_SIP_METHOD_BYE && m->scode >= 200 && c->st == C_BYEING) {
+        bye_refused += m->scode >= 300;
         c->st = C_DONE;
         call_close_media(c);
     }
@@ -1112,11 +1145,153 @@ static void on_request(struct call *c, const struct tl_sip_msg *m)
     }
 }
 
-static void sip_in(const char *buf, size_t len, int64_t ts)
+/* ---- --outbound: we are the callee. The INVITE's Request-URI user is --to-prefix and the
+ * call's index (7 digits, the number we POSTed); every later message of the dialog carries
+ * our tag "lgt<idx>-<run>" (To of the daemon's requests, From of responses to our BYE) ---- */
+static bool out_tag_idx(const struct tl_pl *tag, unsigned *idx)
+{
+    char b[64];
+    if (!tag->l || tag->l >= sizeof b)
+        return false;
+    memcpy(b, tag->p, tag->l);
+    b[tag->l] = '\0';
+    unsigned i, r;
+    int used = 0;
+    if (sscanf(b, "lgt%u-%8x%n", &i, &r, &used) != 2 || (size_t)used != tag->l || r != run_id ||
+        i >= placed)
+        return false;
+    *idx = i;
+    return true;
+}
+
+static bool out_ruri_idx(const struct tl_sip_msg *m, unsigned *idx)
+{
+    const struct tl_pl *u = &m->ruri.user;
+    size_t pl = strlen(opt.to_prefix);
+    if (u->l != pl + 7 || memcmp(u->p, opt.to_prefix, pl))
+        return false;
+    unsigned i = 0;
+    for (size_t k = pl; k < u->l; k++) {
+        if (u->p[k] < '0' || u->p[k] > '9')
+            return false;
+        i = i * 10 + (unsigned)(u->p[k] - '0');
+    }
+    if (i >= placed)
+        return false;
+    *idx = i;
+    return true;
+}
+
+static void out_invite(const struct tl_sip_msg *m, int64_t ts, uint16_t conn)
+{
+    unsigned idx;
+    if (!out_ruri_idx(m, &idx)) {
+        sip_stray++;
+        reply(NULL, m, 404, false);
+        return;
+    }
+    struct call *c = &calls[idx];
+    if (c->st != C_INVITING || c->answered) {
+        sip_stray++; /* a second INVITE for the index (the daemon retried?): refuse it */
+        struct call t = {.conn = conn};
+        reply(&t, m, 486, false);
+        return;
+    }
+    c->conn = conn;
+    int64_t d = ts - c->t_inv_rt;
+    c->inv_us = (uint32_t)(d > 0 ? d / 1000 : 1);
+    snprintf(c->callid, sizeof c->callid, "%.*s", (int)m->callid.l, m->callid.p);
+    const struct tl_sip_hdr *fh = tl_sip_msg_hdr(m, TL_SIP_HDR_FROM);
+    if (fh)
+        snprintf(c->peer_from, sizeof c->peer_from, "%.*s", (int)fh->val.l, fh->val.p);
+    const struct tl_sip_hdr *ch = tl_sip_msg_hdr(m, TL_SIP_HDR_CONTACT);
+    struct tl_sip_contact ct;
+    if (ch && !tl_sip_contact_decode(&ct, &ch->val) && !ct.star &&
+        ct.addr.auri.l < sizeof c->target)
+        snprintf(c->target, sizeof c->target, "%.*s", (int)ct.addr.auri.l, ct.addr.auri.p);
+    else
+        snprintf(c->target, sizeof c->target, "sip:127.0.0.1");
+    snprintf(c->totag, sizeof c->totag, "lgt%u-%08" PRIx32, idx, run_id);
+    if (!opt.no_rtp && !sdp_addr(&m->body, &c->rem)) {
+        reply_tag(c, m, 488, false, c->totag);
+        call_fail(c, 488);
+        fprintf(stderr, "loadgen: call %u: no loopback RTP address in the offer\n", idx);
+        return;
+    }
+    reply_tag(c, m, 200, true, c->totag);
+    d = real_ns() - c->t_inv_rt; /* the call set up, as the callee sees it */
+    c->i200_us = (uint32_t)(d > 0 ? d / 1000 : 1);
+    c->answered = true; /* up once the ACK is here: the daemon has our answer */
+}
+
+static void out_sip_in(const struct tl_sip_msg *m, int64_t ts, uint16_t conn)
+{
+    unsigned idx;
+    if (m->req && m->mid == TL_SIP_METHOD_INVITE && !m->to.tag.l) {
+        out_invite(m, ts, conn);
+        return;
+    }
+    if (!out_tag_idx(m->req ? &m->to.tag : &m->from.tag, &idx)) {
+        sip_stray++;
+        if (m->req && m->mid != TL_SIP_METHOD_ACK) {
+            struct call t = {.conn = conn};
+            reply(&t, m, 481, false);
+        }
+        return;
+    }
+    struct call *c = &calls[idx];
+    if (!m->req) {
+        if (m->have & TL_SIP_HAVE_CSEQ && m->cseq.mid == TL_SIP_METHOD_BYE && m->scode >= 200 &&
+            c->st == C_BYEING) {
+            bye_refused += m->scode >= 300;
+            c->st = C_DONE;
+            call_close_media(c);
+        }
+        return;
+    }
+    if (m->mid == TL_SIP_METHOD_ACK) {
+        if (c->st == C_INVITING && c->answered) {
+            c->st = C_UP;
+            int64_t d = ts - c->t_inv_rt;
+            c->ack_us = (uint32_t)(d > 0 ? d / 1000 : 1);
+        }
+        return;
+    }
+    if (m->mid == TL_SIP_METHOD_BYE && c->st == C_INVITING) {
+        reply(c, m, 200, false);
+        call_fail(c, 0);
+        return;
+    }
+    on_request(c, m);
+}
+
+static void send_bye_uas(struct call *c)
+{
+    unsigned idx = (unsigned)(c - calls);
+    char msg[2048];
+    int n = snprintf(msg, sizeof msg,
+                     "BYE %s SIP/2.0\r\n"
+                     "Via: SIP/2.0/TCP 127.0.0.1:%u;branch=z9hG4bK-lg%u-2-%08" PRIx32 ";rport\r\n"
+                     "Max-Forwards: 70\r\n"
+                     "From: <sip:lg@127.0.0.1>;tag=%s\r\n"
+                     "To: %s\r\n"
+                     "Call-ID: %s\r\n"
+                     "CSeq: 1 BYE\r\n"
+                     "Content-Length: 0\r\n\r\n",
+                     c->target, opt.listen_port, idx, run_id, c->totag, c->peer_from, c->callid);
+    if (n > 0 && (size_t)n < sizeof msg)
+        sip_send(c, msg, (size_t)n);
+}
+
+static void sip_in(const char *buf, size_t len, int64_t ts, uint16_t conn)
 {
     static struct tl_sip_msg m;
     if (tl_sip_msg_decode(&m, buf, len) || !(m.have & TL_SIP_HAVE_CALLID)) {
         sip_parse_err++;
+        return;
+    }
+    if (opt.outbound) {
+        out_sip_in(&m, ts, conn);
         return;
     }
     unsigned idx;
@@ -1143,7 +1318,7 @@ static void conn_dead(struct conn *k)
     fprintf(stderr, "loadgen: SIP connection %d lost\n", (int)(k - conns));
     for (unsigned i = 0; i < placed; i++) {
         struct call *c = &calls[i];
-        if (&conns[c->conn] != k)
+        if (&conns[c->conn] != k || (opt.outbound && c->st == C_INVITING && !c->answered))
             continue;
         if (c->st == C_INVITING)
             call_fail(c, 0);
@@ -1224,7 +1399,7 @@ static void tcp_read(struct conn *k)
                 return;
             }
             if (k->fr.kind == TL_SIP_FRAME_MSG)
-                sip_in(k->in + off, k->fr.len, ts);
+                sip_in(k->in + off, k->fr.len, ts, (uint16_t)(k - conns));
             else if (k->fr.kind == TL_SIP_FRAME_PING) {
                 struct call c0 = {.conn = (uint16_t)(k - conns)};
                 sip_send(&c0, "\r\n", 2);
@@ -1244,7 +1419,7 @@ static void udp_read(struct conn *k)
         if (n <= 0)
             return;
         for (int i = 0; i < n; i++)
-            sip_in((const char *)rx_buf[i], rx_mm[i].msg_len, msg_ts(&rx_mm[i].msg_hdr));
+            sip_in((const char *)rx_buf[i], rx_mm[i].msg_len, msg_ts(&rx_mm[i].msg_hdr), 0);
         if (n < RXB)
             return;
     }
@@ -1308,6 +1483,408 @@ static void conns_open(void)
     }
 }
 
+/* ---- --outbound: the SIP listener (the daemon connects to us) ---- */
+static int lfd = -1;
+static uv_poll_t lpoll;
+static unsigned nconns;
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        if (nconns == MAX_CONNS) {
+            fprintf(stderr, "loadgen: more than %d SIP connections from the daemon\n", MAX_CONNS);
+            close(fd);
+            continue;
+        }
+        struct conn *k = &conns[nconns++];
+        int one = 1, big = 4 << 20;
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        k->fd = fd;
+        k->lport = opt.listen_port;
+        k->in_cap = 256 * 1024;
+        k->in = malloc(k->in_cap);
+        if (!k->in)
+            die("%s", "out of memory");
+        uv_poll_init(loop, &k->poll, k->fd);
+        k->poll.data = k;
+        uv_poll_start(&k->poll, UV_READABLE, on_conn);
+    }
+}
+
+static void listen_open(void)
+{
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(opt.listen_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 128))
+        die("SIP listen: %s", strerror(errno));
+    uv_poll_init(loop, &lpoll, lfd);
+    uv_poll_start(&lpoll, UV_READABLE, on_accept);
+}
+
+/* ---- --outbound --dns PORT: the carrier's DNS on 127.0.0.1:PORT (UDP), so that the
+ * daemon's RFC 3263 lookups of the trunk's name cost it what a real lookup does, and this
+ * process (in C, on the generator's core) answers them at any rate. The zone, NAME being
+ * --dns-name: SRV _sip._tcp.NAME -> 10 0 --listen NAME; A NAME -> 127.0.0.1; other types of
+ * these names: no data (NAPTR, AAAA: the daemon falls back to SRV, A); other names:
+ * NXDOMAIN ---- */
+static int dfd = -1;
+static uv_poll_t dpoll;
+static uint64_t dns_queries, dns_nx;
+
+static size_t dns_put_name(uint8_t *out, const char *name)
+{
+    size_t w = 0;
+    for (const char *p = name; *p;) {
+        const char *dot = strchr(p, '.');
+        size_t l = dot ? (size_t)(dot - p) : strlen(p);
+        out[w++] = (uint8_t)l;
+        memcpy(out + w, p, l);
+        w += l;
+        p += l + (dot ? 1 : 0);
+    }
+    out[w++] = 0;
+    return w;
+}
+
+static void on_dns(uv_poll_t *h, int status, int events)
+{
+    uint8_t q[512], a[768];
+    char name[256], srv[300];
+    snprintf(srv, sizeof srv, "_sip._tcp.%s", opt.dns_name);
+    for (;;) {
+        struct sockaddr_in from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(dfd, q, sizeof q, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+        if (n < 0)
+            return;
+        /* a standard query (QR 0, opcode 0) with one question */
+        if (n < 12 || (q[2] & 0xf8) || q[4] || q[5] != 1)
+            continue;
+        size_t off = 12, nl = 0;
+        bool ok = true;
+        while (ok && off < (size_t)n && q[off]) {
+            size_t l = q[off];
+            if (l > 63 || off + 1 + l >= (size_t)n || nl + l + 2 > sizeof name) {
+                ok = false;
+                break;
+            }
+            if (nl)
+                name[nl++] = '.';
+            for (size_t k = 0; k < l; k++) {
+                uint8_t ch = q[off + 1 + k];
+                name[nl++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+            }
+            off += 1 + l;
+        }
+        if (!ok || off + 5 > (size_t)n)
+            continue;
+        name[nl] = '\0';
+        off++;
+        unsigned qtype = (unsigned)q[off] << 8 | q[off + 1];
+        size_t w = off + 4; /* the question, echoed */
+        memcpy(a, q, w);
+        a[2] = (uint8_t)(0x84 | (q[2] & 0x01)); /* QR, AA, RD as asked */
+        a[3] = 0;
+        memset(a + 6, 0, 6);
+        bool is_srv = !strcasecmp(name, srv), is_host = !strcasecmp(name, opt.dns_name);
+        unsigned rtype = 0;
+        if (!is_srv && !is_host) {
+            a[3] = 3; /* NXDOMAIN */
+            dns_nx++;
+        } else if (is_srv && qtype == 33) {
+            rtype = 33;
+        } else if (is_host && qtype == 1) {
+            rtype = 1;
+        }
+        if (rtype) {
+            static const uint8_t ttl[4] = {0, 0, 0, 60};
+            a[w++] = 0xc0; /* the question's name */
+            a[w++] = 12;
+            a[w++] = 0;
+            a[w++] = (uint8_t)rtype;
+            a[w++] = 0;
+            a[w++] = 1; /* IN */
+            memcpy(a + w, ttl, 4);
+            w += 4;
+            size_t rdl = w;
+            w += 2;
+            if (rtype == 33) {
+                uint8_t srvd[6] = {
+                    0, 10, 0, 0, (uint8_t)(opt.listen_port >> 8), (uint8_t)opt.listen_port};
+                memcpy(a + w, srvd, 6);
+                w += 6;
+                w += dns_put_name(a + w, opt.dns_name);
+            } else {
+                static const uint8_t lo[4] = {127, 0, 0, 1};
+                memcpy(a + w, lo, 4);
+                w += 4;
+            }
+            a[rdl] = (uint8_t)((w - rdl - 2) >> 8);
+            a[rdl + 1] = (uint8_t)(w - rdl - 2);
+            a[7] = 1; /* ANCOUNT */
+        }
+        dns_queries++;
+        sendto(dfd, a, w, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
+    }
+}
+
+static void dns_open(void)
+{
+    if (strlen(opt.dns_name) > 200)
+        die("%s", "--dns-name too long");
+    dfd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int big = 4 << 20;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(opt.dns_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (dfd < 0 || bind(dfd, (struct sockaddr *)&sa, sizeof sa))
+        die("DNS bind: %s", strerror(errno));
+    setsockopt(dfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    uv_poll_init(loop, &dpoll, dfd);
+    uv_poll_start(&dpoll, UV_READABLE, on_dns);
+}
+
+/* ---- --outbound: POST /v1/calls over a few keep-alive HTTP/1.1 connections, one request
+ * in flight on each; calls wait in a queue for a free connection ---- */
+struct hconn {
+    int fd;
+    uv_poll_t *poll; /* one per connection: a closed handle is freed by libuv's callback */
+    long cur;        /* call index of the request in flight, -1 = idle */
+    char in[16384];
+    size_t in_len;
+    char out[1024];
+    size_t out_len, out_off;
+};
+#define MAX_HCONNS 32
+static struct hconn hconns[MAX_HCONNS];
+static unsigned *hq, hq_head, hq_tail; /* ring of MAX_CALLS + 1 */
+static struct sockaddr_in api_addr;
+static uint64_t http_err, http_reconnects;
+static unsigned http_codes_seen[600];
+
+static void on_http(uv_poll_t *h, int status, int events);
+
+static void hconn_close(struct hconn *hc)
+{
+    if (hc->fd < 0)
+        return;
+    uv_poll_stop(hc->poll);
+    uv_close((uv_handle_t *)hc->poll, (uv_close_cb)free);
+    hc->poll = NULL;
+    close(hc->fd);
+    hc->fd = -1;
+}
+
+static int hconn_open(struct hconn *hc)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&api_addr, sizeof api_addr)) { /* loopback: at once */
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    hc->poll = malloc(sizeof *hc->poll);
+    if (!hc->poll) {
+        close(fd);
+        return -1;
+    }
+    hc->fd = fd;
+    hc->in_len = hc->out_len = hc->out_off = 0;
+    uv_poll_init(loop, hc->poll, fd);
+    hc->poll->data = hc;
+    uv_poll_start(hc->poll, UV_READABLE, on_http);
+    return 0;
+}
+
+static void http_result(long idx, unsigned code, const char *body, size_t blen)
+{
+    if (idx < 0)
+        return;
+    struct call *c = &calls[idx];
+    int64_t d = real_ns() - c->t_inv_rt;
+    c->post_us = (uint32_t)(d > 0 ? d / 1000 : 1);
+    if (code == 201)
+        return;
+    http_err++;
+    if (code < 600 && !http_codes_seen[code]++)
+        fprintf(stderr, "loadgen: POST /v1/calls: %u %.*s\n", code, (int)(blen < 300 ? blen : 300),
+                body ? body : "");
+    if (c->st == C_INVITING && !c->answered)
+        call_fail(c, (uint16_t)(code < 700 ? code : 0));
+}
+
+static void http_pump(void);
+
+static void http_fail_conn(struct hconn *hc)
+{
+    long idx = hc->cur;
+    hc->cur = -1;
+    hconn_close(hc);
+    http_reconnects++;
+    http_result(idx, 0, "connection lost", 15);
+}
+
+/* a whole response in hc->in? its status and length (Content-Length or chunked) */
+static bool http_parse(struct hconn *hc, unsigned *code, size_t *body_off, size_t *body_len,
+                       size_t *total)
+{
+    char *e = memmem(hc->in, hc->in_len, "\r\n\r\n", 4);
+    if (!e)
+        return false;
+    size_t hl = (size_t)(e - hc->in) + 4;
+    if (hc->in_len < 12 || memcmp(hc->in, "HTTP/1.", 7))
+        return *code = 0, *total = hc->in_len, *body_off = hl, *body_len = 0, true;
+    *code = (unsigned)atoi(hc->in + 9);
+    size_t clen = 0;
+    bool chunked = false;
+    for (char *p = hc->in; p < e;) {
+        char *eol = memmem(p, (size_t)(e - p) + 2, "\r\n", 2);
+        if (!eol)
+            break;
+        if (!strncasecmp(p, "content-length:", 15))
+            clen = strtoul(p + 15, NULL, 10);
+        else if (!strncasecmp(p, "transfer-encoding:", 18) &&
+                 memmem(p, (size_t)(eol - p), "chunked", 7))
+            chunked = true;
+        p = eol + 2;
+    }
+    *body_off = hl;
+    if (chunked) {
+        char *end = memmem(hc->in + hl, hc->in_len - hl, "0\r\n\r\n", 5);
+        if (!end)
+            return false;
+        *body_len = (size_t)(end - hc->in) - hl;
+        *total = (size_t)(end - hc->in) + 5;
+        return true;
+    }
+    if (hc->in_len < hl + clen)
+        return false;
+    *body_len = clen;
+    *total = hl + clen;
+    return true;
+}
+
+static void http_write(struct hconn *hc)
+{
+    while (hc->out_off < hc->out_len) {
+        ssize_t w = send(hc->fd, hc->out + hc->out_off, hc->out_len - hc->out_off,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            http_fail_conn(hc);
+            return;
+        }
+        hc->out_off += (size_t)w;
+    }
+    uv_poll_start(hc->poll, UV_READABLE | (hc->out_off < hc->out_len ? UV_WRITABLE : 0), on_http);
+}
+
+static void on_http(uv_poll_t *h, int status, int events)
+{
+    struct hconn *hc = h->data;
+    if (status < 0) {
+        http_fail_conn(hc);
+        http_pump();
+        return;
+    }
+    if (events & UV_WRITABLE)
+        http_write(hc);
+    if (hc->fd < 0 || !(events & UV_READABLE))
+        return;
+    for (;;) {
+        if (hc->in_len == sizeof hc->in) {
+            http_fail_conn(hc);
+            break;
+        }
+        ssize_t r = recv(hc->fd, hc->in + hc->in_len, sizeof hc->in - hc->in_len, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            if (hc->cur >= 0)
+                http_fail_conn(hc);
+            else
+                hconn_close(hc); /* the server closed an idle keep-alive connection */
+            break;
+        }
+        if (r < 0)
+            break;
+        hc->in_len += (size_t)r;
+        unsigned code;
+        size_t bo, bl, tot;
+        if (http_parse(hc, &code, &bo, &bl, &tot)) {
+            long idx = hc->cur;
+            hc->cur = -1;
+            http_result(idx, code, hc->in + bo, bl);
+            memmove(hc->in, hc->in + tot, hc->in_len - tot);
+            hc->in_len -= tot;
+        }
+    }
+    http_pump();
+}
+
+static void http_pump(void)
+{
+    for (unsigned i = 0; i < opt.api_conns && hq_head != hq_tail; i++) {
+        struct hconn *hc = &hconns[i];
+        if (hc->cur >= 0)
+            continue;
+        if (hc->fd < 0 && hconn_open(hc)) {
+            http_err++;
+            continue;
+        }
+        unsigned idx = hq[hq_head];
+        hq_head = (hq_head + 1) % (MAX_CALLS + 1);
+        while (calls[idx].st != C_INVITING && hq_head != hq_tail) { /* failed while queued */
+            idx = hq[hq_head];
+            hq_head = (hq_head + 1) % (MAX_CALLS + 1);
+        }
+        struct call *c = &calls[idx];
+        if (c->st != C_INVITING)
+            break;
+        char body[160];
+        int bl = snprintf(body, sizeof body, "{\"from\":\"%s\",\"to\":\"%s%07u\"}", opt.number,
+                          opt.to_prefix, idx);
+        int n = snprintf(hc->out, sizeof hc->out,
+                         "POST /v1/calls HTTP/1.1\r\nHost: %s:%u\r\n"
+                         "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %d\r\n\r\n%s",
+                         opt.api_ip, opt.api_port, opt.token, bl, body);
+        if (n < 0 || (size_t)n >= sizeof hc->out)
+            die("%s", "request too long");
+        hc->out_len = (size_t)n;
+        hc->out_off = 0;
+        hc->cur = (long)idx;
+        c->t_inv_rt = real_ns();
+        http_write(hc);
+    }
+}
+
+static void http_init(void)
+{
+    api_addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(opt.api_port)};
+    if (inet_pton(AF_INET, opt.api_ip, &api_addr.sin_addr) != 1 ||
+        (ntohl(api_addr.sin_addr.s_addr) >> 24) != 127)
+        die("--api must be a loopback IPv4 address, not %s", opt.api_ip);
+    hq = calloc(MAX_CALLS + 1, sizeof *hq);
+    if (!hq)
+        die("%s", "out of memory");
+    for (unsigned i = 0; i < MAX_HCONNS; i++) {
+        hconns[i].fd = -1;
+        hconns[i].cur = -1;
+    }
+}
+
 /* ---- calls: placing, timers ---- */
 static void place_call(void)
 {
@@ -1339,6 +1916,13 @@ static void place_call(void)
     int64_t now = mono_ns();
     c->deadline = now + (int64_t)opt.setup_timeout_s * 1000000000LL;
     c->t_retx = now + 500000000LL;
+    if (opt.outbound) {
+        c->t_inv_rt = real_ns(); /* again when the POST is written */
+        hq[hq_tail] = idx;
+        hq_tail = (hq_tail + 1) % (MAX_CALLS + 1);
+        http_pump();
+        return;
+    }
     send_invite(c);
 }
 
@@ -1353,7 +1937,10 @@ static void start_bye(struct call *c, int64_t now)
     c->deadline = now + 5000000000LL;
     c->t_retx = now + 500000000LL;
     c->retx = 0;
-    send_bye(c);
+    if (opt.outbound)
+        send_bye_uas(c);
+    else
+        send_bye(c);
 }
 
 static uint64_t bye_timeouts;
@@ -1373,7 +1960,8 @@ static void timers(int64_t now)
             }
             continue;
         }
-        if (!opt.tcp && now >= c->t_retx) { /* RFC 3261 timers A/E, T1 = 500 ms, T2 = 4 s */
+        if (!opt.tcp && !opt.outbound &&
+            now >= c->t_retx) { /* RFC 3261 timers A/E, T1 = 500 ms, T2 = 4 s */
             c->retx++;
             int64_t iv = 500000000LL << (c->retx < 3 ? c->retx : 3);
             c->t_retx = now + iv;
@@ -1394,6 +1982,7 @@ static struct rusage ru_win;
 static int64_t win_t0;
 static uint64_t echo_ticks0;
 static unsigned broken_steps;
+static int64_t step_t0, step_setup_ns; /* the step's first placement; until its last answer */
 
 static unsigned count_state(enum cst s)
 {
@@ -1409,6 +1998,27 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* p50, p99 and max (ms) of a latency field (uint32_t µs, 0 = none) of the step's calls */
+static void step_lat(size_t off, double *p50, double *p99, double *max)
+{
+    *p50 = *p99 = *max = 0;
+    uint32_t *lat = malloc(sizeof *lat * (placed + 1));
+    unsigned nl = 0;
+    for (unsigned i = 0; lat && i < placed; i++) {
+        uint32_t v;
+        memcpy(&v, (const char *)&calls[i] + off, sizeof v);
+        if (calls[i].step == cur_step && v)
+            lat[nl++] = v;
+    }
+    if (nl) {
+        qsort(lat, nl, sizeof *lat, cmp_u32);
+        *p50 = lat[(nl - 1) / 2] / 1000.0;
+        *p99 = lat[(unsigned)((nl - 1) * 0.99)] / 1000.0;
+        *max = lat[nl - 1] / 1000.0;
+    }
+    free(lat);
+}
+
 static void step_report(bool partial)
 {
     struct rusage ru;
@@ -1418,20 +2028,14 @@ static void step_report(bool partial)
                  (double)(ru.ru_stime.tv_sec - ru_win.ru_stime.tv_sec) +
                  (double)(ru.ru_utime.tv_usec - ru_win.ru_utime.tv_usec) / 1e6 +
                  (double)(ru.ru_stime.tv_usec - ru_win.ru_stime.tv_usec) / 1e6;
-    /* INVITE->200 of the calls placed for this step */
-    uint32_t *lat = malloc(sizeof *lat * (placed + 1));
-    unsigned nl = 0;
-    for (unsigned i = 0; lat && i < placed; i++)
-        if (calls[i].step == cur_step && calls[i].i200_us)
-            lat[nl++] = calls[i].i200_us;
-    double p50 = 0, p99 = 0, lmax = 0;
-    if (nl) {
-        qsort(lat, nl, sizeof *lat, cmp_u32);
-        p50 = lat[(nl - 1) / 2] / 1000.0;
-        p99 = lat[(unsigned)((nl - 1) * 0.99)] / 1000.0;
-        lmax = lat[nl - 1] / 1000.0;
-    }
-    free(lat);
+    /* INVITE->200 of the calls placed for this step; --outbound: POST -> 200 OK, and the
+     * POST's answer, the INVITE and the ACK */
+    double p50, p99, lmax, pp50, pp99, pmax, ip50, ip99, imax, ap50, ap99, amax;
+    step_lat(offsetof(struct call, i200_us), &p50, &p99, &lmax);
+    step_lat(offsetof(struct call, post_us), &pp50, &pp99, &pmax);
+    step_lat(offsetof(struct call, inv_us), &ip50, &ip99, &imax);
+    step_lat(offsetof(struct call, ack_us), &ap50, &ap99, &amax);
+    unsigned added = opt.steps[cur_step] - (cur_step ? opt.steps[cur_step - 1] : 0);
     struct stats *w = &st_win;
     unsigned failed = step_setup_failed[cur_step] + step_dropped[cur_step];
     double jp99 = hist_pct(w->jit, JH_N, w->jit_n, 99.0);
@@ -1474,6 +2078,13 @@ static void step_report(bool partial)
                    w->agent_rx, w->agent_tx, w->agent_bad, ac.live, ac.opened, ac.errors);
         }
     }
+    printf(" setup_s=%.2f setup_cps=%.1f", step_setup_ns / 1e9,
+           step_setup_ns > 0 ? added / (step_setup_ns / 1e9) : 0.0);
+    if (opt.outbound)
+        printf(" post_p50_ms=%.2f post_p99_ms=%.2f post_max_ms=%.2f inv_p50_ms=%.2f"
+               " inv_p99_ms=%.2f inv_max_ms=%.2f ack_p50_ms=%.2f ack_p99_ms=%.2f ack_max_ms=%.2f"
+               " http_err=%" PRIu64,
+               pp50, pp99, pmax, ip50, ip99, imax, ap50, ap99, amax, http_err);
     printf("\n");
     fflush(stdout);
     bool broken = failed || w->lost || (!opt.no_rtp && jp99 > opt.max_jitter_ms);
@@ -1494,9 +2105,12 @@ static void begin_teardown(int64_t now)
 static void finish(void)
 {
     unsigned codes = 0;
-    printf("DONE placed=%u bye_timeouts=%" PRIu64 " sip_parse_err=%" PRIu64 " sip_stray=%" PRIu64
-           " sip_send_err=%" PRIu64 " conn_lost=%" PRIu64 " setup_fail_codes=",
-           placed, bye_timeouts, sip_parse_err, sip_stray, sip_sent_err, conn_lost);
+    printf("DONE placed=%u bye_timeouts=%" PRIu64 " bye_refused=%" PRIu64 " sip_parse_err=%" PRIu64
+           " sip_stray=%" PRIu64 " sip_send_err=%" PRIu64 " conn_lost=%" PRIu64,
+           placed, bye_timeouts, bye_refused, sip_parse_err, sip_stray, sip_sent_err, conn_lost);
+    if (opt.dns_port)
+        printf(" dns_queries=%" PRIu64 " dns_nx=%" PRIu64, dns_queries, dns_nx);
+    printf(" setup_fail_codes=");
     for (unsigned i = 0; i < 700; i++)
         if (fail_codes[i]) {
             printf("%s%s:%u", codes++ ? "," : "", i ? "" : "timeout/local", fail_codes[i]);
@@ -1513,6 +2127,8 @@ static void phase_tick(int64_t now)
     switch (phase) {
     case P_SETUP: {
         unsigned target = opt.steps[cur_step];
+        if (!step_t0)
+            step_t0 = now;
         if (placed < target) {
             place_credit += opt.cps * 0.02;
             while (place_credit >= 1 && placed < target && placed < MAX_CALLS) {
@@ -1520,6 +2136,7 @@ static void phase_tick(int64_t now)
                 place_call();
             }
         } else if (!count_state(C_INVITING)) {
+            step_setup_ns = now - step_t0;
             phase = P_SETTLE;
             memset(ph, 0, sizeof ph);
             phase_end = now + (int64_t)opt.settle_ms * 1000000;
@@ -1549,6 +2166,7 @@ static void phase_tick(int64_t now)
                 begin_teardown(now);
             } else {
                 cur_step++;
+                step_t0 = 0;
                 phase = P_SETUP;
                 place_credit = 0;
                 memset(&st_out, 0, sizeof st_out);
@@ -1656,6 +2274,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: loadgen --sip 127.0.0.1:PORT --number E164 [options]\n"
+            "       loadgen --outbound --listen PORT --api 127.0.0.1:PORT --token T\n"
+            "               --number E164 [options]\n"
             "       loadgen --self-test [options]\n"
             "  --transport tcp|udp   SIP transport (tcp)\n"
             "  --conns K             TCP connections carrying the dialogs (1)\n"
@@ -1679,7 +2299,19 @@ static void usage(void)
             "  --slots S             spread the calls' frames over the 20 ms in S slots (1)\n"
             "  --agent-port P        also be the agent: a WebSocket echo on 127.0.0.1:P\n"
             "  --agent-cert F --agent-key F   the agent over TLS (wss) with this PEM pair\n"
-            "  --agent-wake          read the agent's connections on arrival, not on each tick\n");
+            "  --agent-wake          read the agent's connections on arrival, not on each tick\n"
+            "  --outbound            the daemon places the calls: each is a POST /v1/calls\n"
+            "                        from --number to --to-prefix + 7-digit call index; the\n"
+            "                        daemon's INVITE (over TCP, to --listen) is answered at\n"
+            "                        once, RTP as above; teardown: our BYE (the callee's)\n"
+            "  --listen PORT         --outbound: SIP/TCP port on 127.0.0.1\n"
+            "  --api IP:PORT         --outbound: the daemon's API\n"
+            "  --token T             --outbound: a workspace admin token\n"
+            "  --to-prefix P         --outbound: callee prefix (+49155)\n"
+            "  --api-conns K         --outbound: HTTP connections, one POST in flight each (4)\n"
+            "  --dns PORT            --outbound: also the trunk's DNS on 127.0.0.1:PORT (UDP):\n"
+            "                        SRV _sip._tcp.NAME -> --listen, A NAME -> 127.0.0.1\n"
+            "  --dns-name NAME       --outbound: the trunk's name (carrier.bench)\n");
     exit(2);
 }
 
@@ -1738,6 +2370,33 @@ int main(int argc, char **argv)
             snprintf(opt.sip_ip, sizeof opt.sip_ip, "%.*s", (int)(c - v), v);
             opt.sip_port = (uint16_t)num(c + 1, 1, 65535, "--sip port");
             have_sip = true;
+        } else if (!strcmp(a, "--outbound")) {
+            opt.outbound = true;
+        } else if (!strcmp(a, "--listen")) {
+            NEXT();
+            opt.listen_port = (uint16_t)num(v, 1, 65535, "--listen");
+        } else if (!strcmp(a, "--api")) {
+            NEXT();
+            const char *c = strrchr(v, ':');
+            if (!c || (size_t)(c - v) >= sizeof opt.api_ip)
+                usage();
+            snprintf(opt.api_ip, sizeof opt.api_ip, "%.*s", (int)(c - v), v);
+            opt.api_port = (uint16_t)num(c + 1, 1, 65535, "--api port");
+        } else if (!strcmp(a, "--token")) {
+            NEXT();
+            opt.token = v;
+        } else if (!strcmp(a, "--to-prefix")) {
+            NEXT();
+            opt.to_prefix = v;
+        } else if (!strcmp(a, "--dns")) {
+            NEXT();
+            opt.dns_port = (uint16_t)num(v, 1, 65535, "--dns");
+        } else if (!strcmp(a, "--dns-name")) {
+            NEXT();
+            opt.dns_name = v;
+        } else if (!strcmp(a, "--api-conns")) {
+            NEXT();
+            opt.api_conns = num(v, 1, MAX_HCONNS, "--api-conns");
         } else if (!strcmp(a, "--number")) {
             NEXT();
             opt.number = v;
@@ -1815,8 +2474,11 @@ int main(int argc, char **argv)
         }
 #undef NEXT
     }
-    if (!have_sip && !opt.self_test)
+    if (!have_sip && !opt.self_test && !opt.outbound)
         usage();
+    if (opt.outbound && (opt.self_test || !opt.listen_port || !opt.api_port || !opt.token ||
+                         strlen(opt.to_prefix) > 8 || !opt.tcp))
+        die("%s", "--outbound needs --listen PORT, --api IP:PORT and --token (SIP over TCP)");
     if (opt.self_test && opt.no_rtp)
         die("%s", "--self-test needs RTP");
     unsigned total = 30;
@@ -1852,8 +2514,14 @@ int main(int argc, char **argv)
     if (opt.self_test)
         echo_start(opt.echo_cpu);
     loop = uv_default_loop();
-    if (!opt.self_test)
+    if (opt.outbound) {
+        listen_open();
+        http_init();
+        if (opt.dns_port)
+            dns_open();
+    } else if (!opt.self_test) {
         conns_open();
+    }
     if (opt.agent_port && agentsrv_start(loop, opt.agent_port, opt.agent_cert, opt.agent_key,
                                          opt.agent_wake, on_agent_media))
         die("%s", "the agent server did not start");
@@ -1874,7 +2542,10 @@ int main(int argc, char **argv)
     uv_signal_start(&sig_int, on_signal, SIGINT);
     uv_signal_init(loop, &sig_term);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
-    printf("START mode=%s transport=%s conns=%u cps=%u steps=", opt.self_test ? "self-test" : "sip",
+    printf("START mode=%s transport=%s conns=%u cps=%u steps=",
+           opt.self_test  ? "self-test"
+           : opt.outbound ? "outbound"
+                          : "sip",
            opt.self_test ? "-" : tpname(), opt.tcp ? opt.conns : 1, opt.cps);
     for (unsigned s = 0; s < opt.nsteps; s++)
         printf("%s%u:%u", s ? "," : "", opt.steps[s], opt.holds[s]);
