@@ -134,30 +134,6 @@ static void out_fail(struct tl_call *c, enum tl_call_status st, const char *code
 
 /* ---- what a failure means, in the words a person fixing it needs ---- */
 
-static const char *err_step(int err)
-{
-    switch (err) {
-    case ENOENT:
-    case EIO:
-        return "dns";
-    case ETIMEDOUT:
-        return "timeout";
-    case EPROTO:
-        return "tls";
-    case ECONNREFUSED:
-    case ECONNRESET:
-    case ECONNABORTED:
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case EPIPE:
-    case EADDRNOTAVAIL:
-    case EMFILE:
-        return "connect";
-    default:
-        return "internal";
-    }
-}
-
 /* The trunk could not be reached: which step failed (DNS, connect, TLS, no answer) */
 static void fail_unreachable(struct tl_call *c, const char *step, int err, bool dns_lookup)
 {
@@ -437,7 +413,7 @@ static void o_terminated(struct tl_sip_sess *sess, enum tl_sip_sess_reason why, 
         if (err == ECANCELED) /* the stack stops (shutdown) */
             tl__call_end(c, "shutdown", 0, NULL);
         else
-            fail_unreachable(c, err_step(err), err, false);
+            fail_unreachable(c, tl_sip_failed_step(err, true), err, false);
     } else {
         if (scode)
             fail_final(c, scode);
@@ -600,7 +576,7 @@ static void dial(struct tl_call *c)
     o->rq = NULL;
     if (r) {
         c->sess = NULL;
-        fail_unreachable(c, err_step(r), r, false);
+        fail_unreachable(c, tl_sip_failed_step(r, true), r, false);
         return;
     }
     tl_info("call", "dialing", "call=%s hop=%s tp=%s", c->rec.id, c->src, tp_upper(o->transport));

@@ -458,37 +458,10 @@ static void on_options(struct tl_sip_ctsx *ct, const struct tl_sip_msg *m, int e
         done(m->scode < 300 ? 0 : 1);
 }
 
-/* What failed, from the errno of a request that got no final response. A timeout before
- * any hop was chosen is the DNS server's: the lookup itself did not answer. */
-static const char *failed_step(int err, bool have_addr)
-{
-    switch (err) {
-    case 0:
-        return NULL;
-    case ENOENT:
-        return "dns";
-    case ETIMEDOUT:
-        return have_addr ? "timeout" : "dns";
-    case EPROTO:
-        return "tls";
-    case ECONNREFUSED:
-    case ECONNRESET:
-    case ECONNABORTED:
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case EPIPE:
-    case EADDRNOTAVAIL:
-    case EMFILE:
-        return "connect";
-    default:
-        return "internal";
-    }
-}
-
 static void print_json(void)
 {
     bool have_addr = P.res_addr[0] != '\0';
-    const char *step = P.res_err            ? failed_step(P.res_err, have_addr)
+    const char *step = P.res_err            ? tl_sip_failed_step(P.res_err, have_addr)
                        : P.res_status < 300 ? NULL
                                             : "sip";
     json_t *j =

@@ -313,6 +313,12 @@ struct tl_sip_request {
 };
 int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq, tl_sip_resp_h *h,
                          void *arg, struct tl_sip_ctsx **ctp);
+/* The step that failed, for a person: "dns", "timeout", "tls", "connect" or "internal",
+ * from the errno a request ended with when it got no final response (tl_sip_stack_request,
+ * its resp_h). have_addr: a next hop had been chosen; a timeout before that is the DNS
+ * server's (the lookup itself did not answer). Shared by outbound calls and
+ * `trunkline probe`, so both name a failure alike. */
+const char *tl_sip_failed_step(int err, bool have_addr);
 /* CANCEL for an INVITE client transaction that has seen a provisional response (§9.1:
  * before one, the CANCEL is held and sent when the first 1xx arrives). The INVITE's
  * final response (487, or a 200 that crossed the CANCEL) still reaches its resp_h. */

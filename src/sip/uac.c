@@ -636,6 +636,30 @@ int tl_sip_stack_request(struct tl_sip_stack *s, const struct tl_sip_request *rq
     return 0;
 }
 
+const char *tl_sip_failed_step(int err, bool have_addr)
+{
+    switch (err) {
+    case ENOENT:
+    case EIO: /* the resolver's SERVFAIL or refused query */
+        return "dns";
+    case ETIMEDOUT:
+        return have_addr ? "timeout" : "dns";
+    case EPROTO:
+        return "tls";
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EPIPE:
+    case EADDRNOTAVAIL:
+    case EMFILE:
+        return "connect";
+    default:
+        return "internal";
+    }
+}
+
 int tl_sip_stack_cancel(struct tl_sip_stack *s, struct tl_sip_ctsx *ct)
 {
     (void)s;

@@ -238,6 +238,20 @@ static void detached(void **state)
     assert_non_null(strstr(W.last, "ACK sip:"));
 }
 
+/* the words outbound calls and `trunkline probe` give a request that got no final answer */
+static void failed_step(void **state)
+{
+    (void)state;
+    assert_string_equal(tl_sip_failed_step(ENOENT, false), "dns");
+    assert_string_equal(tl_sip_failed_step(EIO, true), "dns");
+    assert_string_equal(tl_sip_failed_step(ETIMEDOUT, false), "dns"); /* no hop yet */
+    assert_string_equal(tl_sip_failed_step(ETIMEDOUT, true), "timeout");
+    assert_string_equal(tl_sip_failed_step(EPROTO, true), "tls");
+    assert_string_equal(tl_sip_failed_step(ECONNREFUSED, true), "connect");
+    assert_string_equal(tl_sip_failed_step(EHOSTUNREACH, true), "connect");
+    assert_string_equal(tl_sip_failed_step(ENOMEM, true), "internal");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +262,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(non_invite_e_f_k, setup, teardown),
         cmocka_unit_test_setup_teardown(reliable, setup, teardown),
         cmocka_unit_test_setup_teardown(detached, setup, teardown),
+        cmocka_unit_test(failed_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
