@@ -693,6 +693,14 @@ static void m_close(struct tl_media_stream *s, void *arg)
 const struct tl_media_stream_cb tl__call_media_cb = {m_audio, m_dtmf,      m_mark, m_timeout,
                                                      m_close, m_unlatched, m_quiet};
 
+void tl__call_reason_text(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; src && *src && n + 1 < cap; src++)
+        dst[n++] = *src >= 0x20 && *src < 0x7f && *src != '"' && *src != '\\' ? *src : '?';
+    dst[n] = '\0';
+}
+
 void tl__call_watch_audio(struct tl_call *c)
 {
     if (c->ms && !c->ms_closing && c->l->cfg.one_way_audio_s)

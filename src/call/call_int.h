@@ -122,6 +122,9 @@ void tl__call_direction(struct tl_call *c, enum tl_sdp_dir ours);
 void tl__call_sdes_check(struct tl_call *c);
 /* At the answer: the one-way-audio watch of the call's stream (one_way_audio_s). */
 void tl__call_watch_audio(struct tl_call *c);
+/* A Reason header value's text (RFC 3326 quoted string) from a far end's or an agent's
+ * words: printable ASCII, no quote or backslash, capped at cap - 1 bytes. */
+void tl__call_reason_text(char *dst, size_t cap, const char *src);
 /* The media stream's counters into the call record (packets, loss, jitter, drops). */
 void tl__call_media_stats(struct tl_call *c);
 /* Queues a diagnostic event about a call (its workspace and number). */

@@ -320,16 +320,6 @@ static void on_answer_delay(struct tl_timer *t, uint64_t now)
     tl__call_release(c);
 }
 
-/* A Reason header value's text: printable ASCII, no quote or backslash (RFC 3326 quoted
- * string), capped. */
-static void reason_text(char *dst, size_t cap, const char *src)
-{
-    size_t n = 0;
-    for (; src && *src && n + 1 < cap; src++)
-        dst[n++] = *src >= 0x20 && *src < 0x7f && *src != '"' && *src != '\\' ? *src : '?';
-    dst[n] = '\0';
-}
-
 int tl__call_refuse(struct tl_call *c, int sip_code, const char *end_reason, const char *why)
 {
     static const char *const ok[] = {"rejected", "twiml_error", "twiml_hangup",
@@ -348,7 +338,7 @@ int tl__call_refuse(struct tl_call *c, int sip_code, const char *end_reason, con
         /* the carrier gets the agent's code with its cause in a Reason header (RFC 3326);
          * the agent wrote the owner's event itself */
         char text[200], hdrs[WARN_MAX + 300];
-        reason_text(text, sizeof text, why && why[0] ? why : reason);
+        tl__call_reason_text(text, sizeof text, why && why[0] ? why : reason);
         warning(hdrs, sizeof hdrs, c->l->host, 399, text);
         size_t n = strlen(hdrs);
         snprintf(hdrs + n, sizeof hdrs - n, "Reason: SIP;cause=%d;text=\"%s\"\r\n", sip_code, text);
@@ -412,7 +402,7 @@ static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
     } else if (err && c->relayed) {
         /* the origination URL (the fallback, or the number's only destination) failed */
         char text[200], hdrs[WARN_MAX + 300], hint[TL_EVENT_HINT_MAX + 1];
-        reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
+        tl__call_reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
         warning(hdrs, sizeof hdrs, c->l->host, 399, "the destination is not reachable");
         size_t n = strlen(hdrs);
         snprintf(hdrs + n, sizeof hdrs - n,
@@ -427,7 +417,7 @@ static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
         tl__call_end(c, "origination_unreachable", 480, hdrs);
     } else if (err && c->orig_url[0]) {
         char text[200], hint[TL_EVENT_HINT_MAX + 1];
-        reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
+        tl__call_reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
         snprintf(hint, sizeof hint,
                  "The agent could not be reached (%s), so the call went to the inbound trunk's "
                  "origination URL instead. Check the agent's URL and that its server is up and "
@@ -446,7 +436,7 @@ static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
          * an event whose hint says in plain words what failed: DNS, refused, TLS (and
          * which certificate problem), the upgrade's status, the timeout */
         char text[200], hdrs[WARN_MAX + 300], hint[TL_EVENT_HINT_MAX + 1];
-        reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
+        tl__call_reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
         warning(hdrs, sizeof hdrs, c->l->host, 399, "the agent is not reachable");
         size_t n = strlen(hdrs);
         snprintf(hdrs + n, sizeof hdrs - n,

@@ -619,14 +619,6 @@ static void on_resolved(int err, const struct tl_net_targets *tg, void *arg)
     tl__call_release(c);
 }
 
-static void reason_text(char *dst, size_t cap, const char *src)
-{
-    size_t n = 0;
-    for (; src && *src && n + 1 < cap; src++)
-        dst[n++] = *src >= 0x20 && *src < 0x7f && *src != '"' && *src != '\\' ? *src : '?';
-    dst[n] = '\0';
-}
-
 static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
 {
     struct tl_call *c = ac->c;
@@ -635,7 +627,7 @@ static void agent_ready(struct tl_agent_call *ac, int err, const char *why)
         /* ended while the agent was connecting */
     } else if (err) {
         char text[200], hint[TL_EVENT_HINT_MAX + 1];
-        reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
+        tl__call_reason_text(text, sizeof text, why && why[0] ? why : strerror(err));
         hintf(hint,
               "The agent could not be reached, so the call was not placed: %s. Check the "
               "agent's URL and that its server is up and reachable from this gateway (DNS, "

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "call/call.h"
+#include "call/call_int.h"
 #include "call/trusted.h"
 #include "media/g711.h"
 
@@ -309,6 +310,22 @@ static void test_trusted_set(void **st)
     tl_trusted_free(t);
 }
 
+/* a far end's or agent's words inside Reason: text="..." (RFC 3326): nothing that could end
+ * the quoted string or the header, and capped */
+static void test_reason_text(void **state)
+{
+    (void)state;
+    char t[16];
+    tl__call_reason_text(t, sizeof t, "say \"hi\"\r\nX: 1");
+    assert_string_equal(t, "say ?hi???X: 1");
+    tl__call_reason_text(t, sizeof t, "a\\b\x80");
+    assert_string_equal(t, "a?b?");
+    tl__call_reason_text(t, 4, "abcdef");
+    assert_string_equal(t, "abc");
+    tl__call_reason_text(t, sizeof t, NULL);
+    assert_string_equal(t, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_info_dtmf),         cmocka_unit_test(test_rate_collision_shares),
         cmocka_unit_test(test_rate_keyed),        cmocka_unit_test(test_rate_ipv6_prefix),
         cmocka_unit_test(test_rate_global),       cmocka_unit_test(test_trusted_set),
+        cmocka_unit_test(test_reason_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
