@@ -186,7 +186,7 @@ int tl_serve_main(int argc, char **argv)
     int code = 1;
     struct tl_store *st = NULL;
     struct tl_api *api = NULL;
-    uint8_t key[32];
+    uint8_t key[32], nonce_secret[32];
     bool created = false;
     uv_loop_t loop;
     uv_signal_t sig[4];
@@ -214,13 +214,25 @@ int tl_serve_main(int argc, char **argv)
                  strerror(errno));
         goto out;
     }
+    enum tl_master_key_source ksrc;
+    struct tl_master_key_opts kopts = {.env_value = getenv(TL_MASTER_KEY_ENV_NAME),
+                                       .key_file = cfg.master_key_file,
+                                       .data_dir = cfg.data_dir,
+                                       .create = true};
     if (tl_data_dir_check(cfg.data_dir, &err) ||
-        tl_master_key_load(cfg.data_dir, key, &created, &err)) {
+        tl_master_key_resolve(&kopts, key, &ksrc, &created, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
     }
     if (created)
         tl_info("core", "master_key.created", "path=%s/master.key mode=0600", cfg.data_dir);
+    char key_id[TL_KEY_ID_LEN + 1];
+    tl_master_key_id(key, key_id);
+    /* the id, never the key: operators compare it across nodes */
+    tl_info("core", "master_key.loaded", "source=%s key_id=%s", tl_master_key_source_name(ksrc),
+            key_id);
+    /* the digest nonce key, shared by every node with this master key (call.c) */
+    tl_master_key_derive(key, 1, "tlnonce1", nonce_secret);
 
     char db[600];
     snprintf(db, sizeof db, "%s/trunkline.db", cfg.data_dir);
@@ -543,6 +555,7 @@ out:
     if (st)
         tl_store_close(st);
     sodium_memzero(key, sizeof key);
+    sodium_memzero(nonce_secret, sizeof nonce_secret);
     tl_info("core", "stopped", "code=%d", code);
     tl_log_close();
     return code;
