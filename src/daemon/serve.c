@@ -209,6 +209,12 @@ int tl_serve_main(int argc, char **argv)
     struct control ctl = {0};
     struct tl_webhooks *hooks = NULL; /* the webhook sender's thread */
 
+    /* the nonce key rotates daily (digest.h): a nonce must not outlive two epochs */
+    if (cfg.sip_nonce_ttl_s >= TL_SIP_DIGEST_EPOCH_DEFAULT) {
+        tl_error("core", "start.failed", "reason=\"sip_nonce_ttl_s must be below %u\"",
+                 (unsigned)TL_SIP_DIGEST_EPOCH_DEFAULT);
+        goto out;
+    }
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
                  strerror(errno));
@@ -397,7 +403,7 @@ int tl_serve_main(int argc, char **argv)
         /* test calls behind digest auth, realm = our public host (carriers' INVITEs to us) */
         if (cfg.sip_test_auth[0]) {
             r = tl_sip_inauth_new(&tauth, cfg.public_host, cfg.sip_test_auth,
-                                  cfg.sip_digest_algorithms, cfg.sip_nonce_ttl_s);
+                                  cfg.sip_digest_algorithms, cfg.sip_nonce_ttl_s, nonce_secret);
             sodium_memzero(cfg.sip_test_auth, sizeof cfg.sip_test_auth);
             if (r) {
                 tl_error("core", "start.failed",
@@ -446,6 +452,7 @@ int tl_serve_main(int argc, char **argv)
                                    .public_ip = cfg.public_ip,
                                    .digest_algorithms = cfg.sip_digest_algorithms,
                                    .nonce_ttl_s = cfg.sip_nonce_ttl_s,
+                                   .nonce_secret = nonce_secret,
                                    .media_timeout_s = cfg.media_timeout_s,
                                    .one_way_audio_s = cfg.one_way_audio_s,
                                    .max_duration_s = cfg.max_call_duration_s,
