@@ -112,7 +112,7 @@ static const struct setting settings[] = {
       "for carriers that read only the first challenge and know only MD5; or one of them."),
     S(sip_nonce_ttl_s, "TRUNKLINE_SIP_NONCE_TTL_S", K_UINT, "300",
       "Seconds a digest nonce stays fresh; an older one with the right password gets 401 "
-      "stale=true."),
+      "stale=true. Below 86400: the nonce key rotates daily (see \"Master key\")."),
     S(sip_auth_ban_after, "TRUNKLINE_SIP_AUTH_BAN_AFTER", K_UINT, "10",
       "Wrong digest answers from one source (IPv6: one /64) that ban it for sip_auth_ban_s; "
       "from the 4th on each also blocks it for 1, 2, 4 ... 60 s. While blocked its answers "
