@@ -131,6 +131,13 @@ def test_key_file_and_precedence(make_daemon, tmp_path):
     assert d.api("GET", "/v1/workspaces", token=secret).status_code == 200
 
 
+def test_nonce_ttl_must_be_below_the_epoch(tmp_path):
+    """A nonce must not outlive the key of its epoch (one day): refused at start."""
+    r = serve(tmp_path, tmp_path / "var", {"TRUNKLINE_SIP_NONCE_TTL_S": "86400"})
+    assert r.returncode != 0 and "sip_nonce_ttl_s must be below 86400" in r.stderr, r.stderr
+    assert not os.path.exists(tmp_path / "var")  # refused before anything was made
+
+
 def retry_on(node, first, auth, rtp):
     """The carrier's answered INVITE, sent by the edge to another node: the same Call-ID,
     From tag and CSeq + 1, the Request-URI rewritten to that node (the digest uri still
