@@ -225,8 +225,16 @@ int tl_serve_main(int argc, char **argv)
                                        .key_file = cfg.master_key_file,
                                        .data_dir = cfg.data_dir,
                                        .create = true};
-    if (tl_data_dir_check(cfg.data_dir, &err) ||
-        tl_master_key_resolve(&kopts, key, &ksrc, &created, &err)) {
+    r = tl_data_dir_check(cfg.data_dir, &err);
+    if (!r)
+        r = tl_master_key_resolve(&kopts, key, &ksrc, &created, &err);
+    /* read once, then gone: the trunk check's child process (api/check.c) inherits the
+     * environment, and /proc/<pid>/environ shows the bytes the process started with */
+    if (kopts.env_value) {
+        sodium_memzero((char *)kopts.env_value, strlen(kopts.env_value));
+        unsetenv(TL_MASTER_KEY_ENV_NAME);
+    }
+    if (r) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
     }

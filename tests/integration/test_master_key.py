@@ -45,6 +45,10 @@ def test_wrong_key_refuses_start(make_daemon, tmp_path):
     d = make_daemon(env={"TRUNKLINE_MASTER_KEY": a.hex()})
     assert loaded(d) == ("env", key_id(a))
     assert not os.path.exists(os.path.join(d.data_dir, "master.key"))  # nothing made
+    # read, then wiped from the process's environment (child processes inherit it)
+    with open("/proc/%d/environ" % d.proc.pid, "rb") as f:
+        environ = f.read()
+    assert a.hex().encode() not in environ and b"TRUNKLINE_DATA_DIR=" in environ
     assert d.api("GET", "/v1/phone-numbers").status_code == 200
     assert d.stop() == 0
     assert a.hex() not in d.log_text()
