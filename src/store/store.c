@@ -1131,6 +1131,39 @@ fail:
  * start instead of failing to open a trunk password in the middle of a call; the first
  * open with store_meta writes the check. Under the write lock: two first starts at once
  * write one check, and the second verifies it. */
+/* A database from before the check may hold secrets already. The key that writes the
+ * check must open one of them: else a wrong key given at the upgrade would be written
+ * into the check, and the right key refused from then on. */
+static int key_opens_existing(struct tl_store *s, struct tl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct sealed sl;
+    char pw[TL_PASSWORD_MAX + 1] = "", want[TL_KEY_ID_LEN + 1];
+    int ret = prep(s, "key_check",
+                   "SELECT id, outbound_password, inbound_password FROM phone_numbers WHERE "
+                   "outbound_password IS NOT NULL OR inbound_password IS NOT NULL LIMIT 1",
+                   &st, err);
+    int rc = ret == 0 ? sqlite3_step(st) : SQLITE_ERROR;
+    if (ret == 0 && rc == SQLITE_ROW) {
+        int col = sqlite3_column_type(st, 1) != SQLITE_NULL ? 1 : 2;
+        if (col_sealed(st, col, &sl) ||
+            open_password(s, col_str(st, 0), col == 1 ? "outbound_password" : "inbound_password",
+                          &sl, pw)) {
+            tl_master_key_id(s->key, want);
+            ret = tl_err_set(err, EKEYREJECTED, 500, "master_key", "",
+                             "wrong master key: this database's trunk passwords do not open "
+                             "with this node's key (id %s). Start it with the key the database "
+                             "was made with; no key check was written",
+                             want);
+        }
+    } else if (ret == 0 && rc != SQLITE_DONE) {
+        ret = db_fail(s, "key_check", err);
+    }
+    sodium_memzero(pw, sizeof pw);
+    fin(&st);
+    return ret;
+}
+
 static int key_check(struct tl_store *s, struct tl_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1157,7 +1190,8 @@ static int key_check(struct tl_store *s, struct tl_err *err)
                 found, want);
     } else if (ret == 0 && rc == SQLITE_DONE) {
         fin(&st);
-        if (tl_key_check_make(s->key, mine) != 0)
+        ret = key_opens_existing(s, err);
+        if (ret == 0 && tl_key_check_make(s->key, mine) != 0)
             ret = tl_err_set(err, EIO, 500, "internal", "", "cannot seal the key check");
         if (ret == 0)
             ret = prep(s, "key_check", "INSERT INTO store_meta (name, value) VALUES (?1, ?2)", &st,

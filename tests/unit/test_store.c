@@ -1224,14 +1224,29 @@ static void test_key_check_after_upgrade(void **state)
     memcpy(key_b, f->key, 32);
     key_b[0] ^= 1;
 
-    /* a database from before store_meta */
+    /* a database from before store_meta, with a sealed trunk password in it */
     snprintf(db, sizeof db, "%s/v8.db", f->dir);
     assert_int_equal(tl_store_open_at(&s, db, f->key, 8, &err), 0);
+    char ws[TL_ID_MAX];
+    make_ws(s, TL_PLAN_PROFESSIONAL, ws);
+    struct tl_phone_number *n = new_number(ws, "+493012345678");
+    strcpy(n->outbound.username, "acme_trunk");
+    strcpy(n->outbound.password, "pw-of-the-old-key");
+    n->outbound.password_given = true;
+    assert_int_equal(tl_store_number_create(s, n, &err), 0);
+    free(n);
     tl_store_close(s);
     assert_int_equal(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = "
                                  "'store_meta'"),
                      0);
-    /* the first open after the upgrade writes the check with the key it was given */
+    /* a wrong key at the upgrade: the password does not open, so no check is written for
+     * that key (else the right key would be refused from then on) */
+    s = NULL;
+    assert_int_equal(tl_store_open(&s, db, key_b, &err), EKEYREJECTED);
+    assert_null(s);
+    assert_non_null(strstr(err.message, "trunk passwords do not open"));
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM store_meta"), 0);
+    /* the first open after the upgrade with the right key writes the check */
     assert_int_equal(tl_store_open(&s, db, f->key, &err), 0);
     tl_store_close(s);
     s = NULL;
