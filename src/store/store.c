@@ -1126,11 +1126,6 @@ fail:
     return ret;
 }
 
-/* Every node of one database must hold the key its secrets are sealed with. Checked at
- * open, before any write (migrations included), so a node given the wrong key refuses to
- * start instead of failing to open a trunk password in the middle of a call; the first
- * open with store_meta writes the check. Under the write lock: two first starts at once
- * write one check, and the second verifies it. */
 /* A database from before the check may hold secrets already. The key that writes the
  * check must open one of them: else a wrong key given at the upgrade would be written
  * into the check, and the right key refused from then on. */
@@ -1164,6 +1159,11 @@ static int key_opens_existing(struct tl_store *s, struct tl_err *err)
     return ret;
 }
 
+/* Every node of one database must hold the key its secrets are sealed with. Checked at
+ * open, before any write (migrations included), so a node given the wrong key refuses to
+ * start instead of failing to open a trunk password in the middle of a call; the first
+ * open with store_meta writes the check. Under the write lock: two first starts at once
+ * write one check, and the second verifies it. */
 static int key_check(struct tl_store *s, struct tl_err *err)
 {
     sqlite3_stmt *st = NULL;
