@@ -6,6 +6,7 @@
  * (BEGIN IMMEDIATE, a busy timeout). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -17,10 +18,13 @@
 static int usage(FILE *f, int code)
 {
     fputs("usage: trunkline token create --data-dir DIR [--role operator|admin|member]\n"
-          "                              [--workspace ws_…] [--name NAME]\n\n"
+          "                              [--workspace ws_…] [--name NAME]\n"
+          "                              [--master-key-file FILE]\n\n"
           "Creates an API token directly in the store of DIR (the daemon's data_dir), for\n"
           "when no operator token is left. The role defaults to operator; admin and member\n"
-          "tokens need --workspace. The secret is printed once.\n",
+          "tokens need --workspace. The secret is printed once.\n"
+          "The master key comes from where the daemon takes it: TRUNKLINE_MASTER_KEY, else\n"
+          "--master-key-file (or TRUNKLINE_MASTER_KEY_FILE), else DIR/master.key.\n",
           f);
     return code;
 }
@@ -28,14 +32,16 @@ static int usage(FILE *f, int code)
 int tl_offline_token_main(int argc, char **argv)
 {
     const char *dir = NULL, *role = "operator", *ws = NULL, *name = "recovery";
+    const char *key_file = getenv("TRUNKLINE_MASTER_KEY_FILE");
     if (argc < 1 || strcmp(argv[0], "create") != 0)
         return usage(stderr, 2);
     for (int i = 1; i < argc; i++) {
-        const char **dst = !strcmp(argv[i], "--data-dir")    ? &dir
-                           : !strcmp(argv[i], "--role")      ? &role
-                           : !strcmp(argv[i], "--workspace") ? &ws
-                           : !strcmp(argv[i], "--name")      ? &name
-                                                             : NULL;
+        const char **dst = !strcmp(argv[i], "--data-dir")          ? &dir
+                           : !strcmp(argv[i], "--role")            ? &role
+                           : !strcmp(argv[i], "--workspace")       ? &ws
+                           : !strcmp(argv[i], "--name")            ? &name
+                           : !strcmp(argv[i], "--master-key-file") ? &key_file
+                                                                   : NULL;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
             return usage(stdout, 0);
         if (!dst || i + 1 >= argc) {
@@ -54,16 +60,13 @@ int tl_offline_token_main(int argc, char **argv)
     if (sodium_init() < 0)
         return 1;
 
-    char key_path[600], db[600];
-    snprintf(key_path, sizeof key_path, "%s/master.key", dir);
+    char db[600];
     snprintf(db, sizeof db, "%s/trunkline.db", dir);
     struct stat st;
     /* never create a key or a database here: a typo in --data-dir must not make a second,
      * empty gateway whose token opens nothing */
-    if (stat(key_path, &st) != 0 || stat(db, &st) != 0) {
-        fprintf(stderr,
-                "trunkline token: %s has no master.key and trunkline.db: give the daemon's "
-                "data_dir\n",
+    if (stat(db, &st) != 0) {
+        fprintf(stderr, "trunkline token: %s has no trunkline.db: give the daemon's data_dir\n",
                 dir);
         return 1;
     }
@@ -71,7 +74,14 @@ int tl_offline_token_main(int argc, char **argv)
     uint8_t key[32];
     struct tl_store *s = NULL;
     int code = 1;
-    if (tl_data_dir_check(dir, &err) || tl_master_key_load(dir, key, NULL, &err) ||
+    enum tl_master_key_source ksrc;
+    /* the daemon's key sources in the daemon's order, so the token is sealed for the key
+     * the daemon runs with; the store's key check refuses any other */
+    struct tl_master_key_opts kopts = {.env_value = getenv(TL_MASTER_KEY_ENV_NAME),
+                                       .key_file = key_file,
+                                       .data_dir = dir,
+                                       .create = false};
+    if (tl_data_dir_check(dir, &err) || tl_master_key_resolve(&kopts, key, &ksrc, NULL, &err) ||
         tl_store_open(&s, db, key, &err)) {
         fprintf(stderr, "trunkline token: %s\n", err.message);
         goto out;
