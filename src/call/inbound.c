@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -790,23 +789,9 @@ static bool edge_source(struct tl_call_layer *l, struct tl_sip_tsx *tx, const st
     *who = *peer;
     if (!tl_sip_stack_is_edge(l->cfg.stack, (const struct sockaddr *)&peer->sa))
         return true;
-    const struct tl_sip_hdr *h = tl_sip_msg_hdr_find(m, TL_SIP_EDGE_SOURCE_HDR);
-    int r = ENOENT;
-    if (h) {
-        /* exactly one: a second copy means something before the edge added its own and
-         * the edge failed to strip it */
-        r = 0;
-        for (size_t i = 0; i < m->hdrc; i++)
-            if (&m->hdrv[i] != h && m->hdrv[i].id == TL_SIP_HDR_OTHER &&
-                m->hdrv[i].name.l == sizeof TL_SIP_EDGE_SOURCE_HDR - 1 &&
-                !strncasecmp(m->hdrv[i].name.p, TL_SIP_EDGE_SOURCE_HDR, m->hdrv[i].name.l))
-                r = EBADMSG;
-        if (!r)
-            r = tl_sip_edge_source_parse(h->val.p, h->val.l, &who->tp, &who->sa);
-    }
+    int r = tl_sip_edge_source(m, who);
     if (!r)
         return true;
-    *who = *peer;
     char edge[64], w[WARN_MAX];
     uint16_t eport;
     tl_sip_peer_ip(peer, edge, sizeof edge, &eport);

@@ -245,7 +245,7 @@ int tl_serve_main(int argc, char **argv)
         tl_error("core", "start.failed", "reason=\"routing cache / recorder: %s\"", strerror(r));
         goto out;
     }
-    regd = (struct tl_call_regdiag){routing, rec};
+    regd = (struct tl_call_regdiag){routing, rec, NULL}; /* stack: tl_call_register_events */
     /* the webhook sender: its deliveries wait in the store, so it starts with what a
      * previous run left (a restart loses none) */
     struct tl_webhooks_cfg hcfg = {.allow_networks = cfg.agent_allow_networks,

@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sip/sip.h"
+#include "sip/stack.h"
 
 int tl_sip_edge_source_parse(const char *p, size_t len, enum tl_sip_transport *tp,
                              struct sockaddr_storage *sa)
@@ -85,5 +87,27 @@ int tl_sip_edge_source_parse(const char *p, size_t len, enum tl_sip_transport *t
         s4->sin_port = htons((uint16_t)port);
     }
     *tp = t;
+    return 0;
+}
+
+int tl_sip_edge_source(const struct tl_sip_msg *m, struct tl_sip_peer *who)
+{
+    const struct tl_sip_hdr *h = tl_sip_msg_hdr_find(m, TL_SIP_EDGE_SOURCE_HDR);
+    if (!h)
+        return ENOENT;
+    /* exactly one: a second copy means one arrived from outside and the edge did not
+     * strip it, and which one is the edge's cannot be told */
+    for (size_t i = 0; i < m->hdrc; i++)
+        if (&m->hdrv[i] != h && m->hdrv[i].id == TL_SIP_HDR_OTHER &&
+            m->hdrv[i].name.l == sizeof TL_SIP_EDGE_SOURCE_HDR - 1 &&
+            !strncasecmp(m->hdrv[i].name.p, TL_SIP_EDGE_SOURCE_HDR, m->hdrv[i].name.l))
+            return EBADMSG;
+    enum tl_sip_transport tp;
+    struct sockaddr_storage sa;
+    int r = tl_sip_edge_source_parse(h->val.p, h->val.l, &tp, &sa);
+    if (r)
+        return r;
+    who->tp = tp;
+    who->sa = sa;
     return 0;
 }

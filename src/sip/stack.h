@@ -245,6 +245,11 @@ struct tl_sip_stack_cfg {
 };
 /* true when sa is one of the SIP edge's addresses (cfg.edge). */
 bool tl_sip_stack_is_edge(const struct tl_sip_stack *s, const struct sockaddr *sa);
+/* The carrier's source from the edge's X-Trunkline-Source (sip.h): who's transport and
+ * address are replaced; the rest (connection, transport object) stays the packet's. Call
+ * only for a request from an edge address. 0; ENOENT (no header), EBADMSG (malformed, or
+ * more than one) or E2BIG, with who untouched. (sip/edge.c) */
+int tl_sip_edge_source(const struct tl_sip_msg *m, struct tl_sip_peer *who);
 int tl_sip_stack_start(struct tl_sip_stack **sp, struct uv_loop_s *loop,
                        const struct tl_sip_stack_cfg *cfg);
 /* The call layer's hook for a new out-of-dialog INVITE that passed the endpoint checks

@@ -368,6 +368,33 @@ def test_edge_address_without_the_header_is_refused_plainly(cluster):
     n.wait_log("code=edge_source_missing status=403 src=127.0.0.2")
 
 
+@needs_kamailio
+def test_register_gets_trunkline_answer_with_the_carrier_source(cluster):
+    """A REGISTER through the edge reaches a node, which explains static trunks (403 with
+    a Warning) and tells the number's owner, naming the carrier's address, not the edge."""
+    sc = cluster.client(source=STRANGER)
+    try:
+        sc.call_id, sc.ftag = os.urandom(6).hex() + "@carrier", "r1"
+        sc.to_hdr = "<sip:%s@%s>" % (NUMBER, EDGE)
+        sc.request("REGISTER", "sip:%s:%d;transport=tcp" % (EDGE, cluster.edge.tcp_port),
+                   extra="Expires: 60\r\n")
+        r = sc.response("REGISTER")
+        assert r.code == 403 and r.get("warning"), r.raw
+    finally:
+        sc.close()
+
+    def ev():
+        for n in cluster.nodes:
+            r = n.api("GET", "/v1/phone-numbers/%s/events" % n.pids[NUMBER])
+            got = [e for e in r.json()["data"] if e["code"] == "registration_attempt"]
+            if got:
+                return got
+        return None
+    e = poll(ev, "registration_attempt")[0]
+    assert e["details"]["source"].startswith(STRANGER + ":"), e
+    assert e["details"]["transport"] == "TCP", e
+
+
 # ---- nodes going away -------------------------------------------------------------------
 
 @needs_kamailio
