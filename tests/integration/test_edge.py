@@ -527,3 +527,13 @@ def test_edge_exempt_from_the_per_source_connection_cap(make_daemon):
     assert alive(EDGE, 5) == 5
     assert alive(STRANGER, 5) == 2
     d.wait_log("sip_max_connections_per_source reached")
+
+
+def test_bad_edge_addresses_refused_at_start(tmp_path):
+    """A typo in sip_edge_addresses must not start a node that trusts nobody (or the wrong
+    peer) silently: it does not start, and says which setting."""
+    d = Daemon(tmp_path / "bad", {"TRUNKLINE_SIP_EDGE_ADDRESSES": "127.0.0.2/32, edge.example"})
+    os.makedirs(d.dir, exist_ok=True)
+    with pytest.raises(RuntimeError) as e:
+        d.start()
+    assert "sip_edge_addresses" in str(e.value) and "edge.example" in str(e.value), e.value
