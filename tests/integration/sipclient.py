@@ -222,8 +222,10 @@ class SipClient:
         return self.response("BYE")
 
     def answer_request(self, m, code=200):
-        hdrs = "".join("%s: %s\r\n" % (n, m.get(n)) for n in ("via", "from", "to", "call-id",
-                                                              "cseq"))
+        # every Via, in order (RFC 3261 §8.2.6.2): behind a proxy the answer must find its
+        # way back through it
+        hdrs = "".join("%s: %s\r\n" % (n, v) for n in ("via", "from", "to", "call-id", "cseq")
+                       for v in (m.all(n) if n == "via" else [m.get(n)]))
         self.send(("SIP/2.0 %d OK\r\n%sContent-Length: 0\r\n\r\n" % (code, hdrs)).encode())
 
     def wait_bye(self, timeout=DEADLINE):

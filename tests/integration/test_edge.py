@@ -445,6 +445,26 @@ def test_drain_node2_call_finishes_new_calls_on_node1(cluster):
     assert n2.proc.returncode == 0, n2.log_text()[-3000:]
 
 
+
+@needs_kamailio
+def test_drain_timeout_bye_reaches_the_carrier_through_the_edge(make_cluster):
+    """The node's own in-dialog request follows the edge's Record-Route back to the
+    carrier: at the end of drain_timeout_s its BYE arrives through the edge, on the
+    carrier's connection, and the node exits once it is answered."""
+    cl = make_cluster(1, {"TRUNKLINE_DRAIN_TIMEOUT_S": "1"})
+    n = cl.nodes[0]
+    sc, rtp, node = call(cl, hang_up=False)
+    try:
+        assert node is n
+        n.proc.send_signal(signal.SIGTERM)
+        bye = sc.wait_bye(timeout=15)
+        assert any(EDGE in v for v in bye.all("via")), bye.raw  # relayed by the edge
+    finally:
+        sc.close()
+        rtp.close()
+    n.proc.wait(20)
+    assert n.proc.returncode == 0, n.log_text()[-3000:]
+
 # ---- per-source state keyed on the carrier, not on the edge --------------------------------
 
 def digest_invite(cl, source, password):
