@@ -163,6 +163,7 @@ void tl__call_media_stats(struct tl_call *c)
 }
 
 _Static_assert(sizeof TL_EV_HINT_RTP_SOURCE_MISMATCH <= TL_EVENT_HINT_MAX + 1, "hint too long");
+_Static_assert(sizeof TL_EV_HINT_EDGE_SOURCE_MISSING <= TL_EVENT_HINT_MAX + 1, "hint too long");
 _Static_assert(sizeof TL_EV_HINT_RTP_SOURCE_MISMATCH_ANY <= TL_EVENT_HINT_MAX + 1, "hint too long");
 
 /* "ip:port", "[v6]:port" */

@@ -166,6 +166,7 @@ int tl_call_id_of_sid(const char *sid, char id[TL_ID_MAX]);
 struct tl_call_regdiag {
     struct tl_routing *routing;
     struct tl_recorder *rec;
+    struct tl_sip_stack *stack; /* set by tl_call_register_events */
 };
 void tl_call_register_events(struct tl_sip_stack *s, struct tl_call_regdiag *d);
 

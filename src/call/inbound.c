@@ -701,11 +701,10 @@ out:
  * itself would tell numbers apart), and per number for the owner's credentials_guessing
  * event. true: passed. */
 static bool digest_gate(struct tl_call_layer *l, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
-                        const char *src, uint16_t sport, const struct tl_route *trunk,
-                        const struct tl_route *owner)
+                        const struct sockaddr *sa, const char *src, uint16_t sport,
+                        const struct tl_route *trunk, const struct tl_route *owner)
 {
     const struct tl_sip_peer *peer = tl_sip_tsx_peer(tx);
-    const struct sockaddr *sa = (const struct sockaddr *)&peer->sa;
     uint64_t now = tl_sip_stack_now(l->cfg.stack);
     /* the names a carrier's UA may have answered for before its proxy rewrote the
      * Request-URI: ours (public host and address, the address it reached us on) */
@@ -774,14 +773,45 @@ static bool digest_gate(struct tl_call_layer *l, struct tl_sip_tsx *tx, const st
     return false;
 }
 
+/* Behind a SIP edge (docs/scale-out.md) the packet's source is the edge, not the carrier.
+ * From an edge address (sip_edge_addresses, and only from there: anyone else could write
+ * the header) the carrier's own address, port and transport come from X-Trunkline-Source,
+ * and every per-source decision below is made on them: allowed_addresses, the trunk's
+ * transport, the INVITE rate limiter, the digest back-off and bans, events. *who gets
+ * that source; from elsewhere it stays the packet's and the header is ignored. An edge
+ * request without a usable header is refused: the edge is the operator's own, so saying
+ * why tells a stranger nothing, and guessing would key the checks on the edge itself.
+ * true: go on with *who; false: answered. */
+static bool edge_source(struct tl_call_layer *l, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
+                        struct tl_sip_peer *who)
+{
+    const struct tl_sip_peer *peer = tl_sip_tsx_peer(tx);
+    *who = *peer;
+    if (!tl_sip_stack_is_edge(l->cfg.stack, (const struct sockaddr *)&peer->sa))
+        return true;
+    int r = tl_sip_edge_source(m, who);
+    if (!r)
+        return true;
+    char edge[64], w[WARN_MAX];
+    uint16_t eport;
+    tl_sip_peer_ip(peer, edge, sizeof edge, &eport);
+    const char *why = r == ENOENT ? "the SIP edge did not pass the carrier's source "
+                                    "(" TL_SIP_EDGE_SOURCE_HDR ")"
+                                  : "the SIP edge passed a malformed " TL_SIP_EDGE_SOURCE_HDR;
+    warning(w, sizeof w, l->host, 399, why);
+    reply(l, tx, m, 403, w);
+    tl__call_event(l, NULL, TL_EV_EDGE_SOURCE_MISSING, TL_EV_HINT_EDGE_SOURCE_MISSING, edge, 403,
+                   "INVITE from the SIP edge %s refused (403): %s", edge, why);
+    return false;
+}
+
 void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct tl_sip_msg *m,
                      void *arg)
 {
     struct tl_call_layer *l = arg;
-    const struct tl_sip_peer *peer = tl_sip_tsx_peer(tx);
+    const struct tl_sip_peer *link = tl_sip_tsx_peer(tx); /* the packet's: answers go there */
     char src[64], w[WARN_MAX];
     uint16_t sport;
-    tl_sip_peer_ip(peer, src, sizeof src, &sport);
 
     /* draining (SIGTERM): every new call goes elsewhere, the same answer for all */
     if (l->drain_retry_s) {
@@ -790,6 +820,12 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
         reply(l, tx, m, 503, ra);
         return;
     }
+    /* the carrier's source: the packet's, or the edge's word for it */
+    struct tl_sip_peer who;
+    if (!edge_source(l, tx, m, &who))
+        return;
+    const struct tl_sip_peer *peer = &who;
+    tl_sip_peer_ip(peer, src, sizeof src, &sport);
     /* 11 (first: cheapest): INVITEs per source, a token bucket */
     const uint8_t *ab = NULL;
     size_t alen = 0;
@@ -849,11 +885,11 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
                            "INVITE for %s from %s refused: not in allowed_addresses", rt->number,
                            src);
         }
-        digest_gate(l, tx, m, src, sport, NULL, found ? rt : NULL);
+        digest_gate(l, tx, m, sa, src, sport, NULL, found ? rt : NULL);
         goto done;
     }
     /* 3: digest, when the trunk has a username (inauth.h) */
-    if (rt->in_username[0] && !digest_gate(l, tx, m, src, sport, rt, rt))
+    if (rt->in_username[0] && !digest_gate(l, tx, m, sa, src, sport, rt, rt))
         goto done;
     /* trusted from here on: refusals say why */
     /* 4: transport — the trunk's (tls or tcp); never UDP for inbound calls */
@@ -960,18 +996,19 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
                 : rt->in_media == TL_MEDIA_ALLOWED ? TL_SDP_SRTP_ALLOWED
                                                    : TL_SDP_SRTP_DISABLED;
     record_init(&c->rec, rt, m, raw);
-    c->over_tcp = peer->tp == TL_SIP_TP_TCP;
+    /* SDES keys are readable on either plain-TCP leg: carrier to edge, or edge to us */
+    c->over_tcp = peer->tp == TL_SIP_TP_TCP || link->tp == TL_SIP_TP_TCP;
     c->latch = rt->in_latching == TL_LATCHING_SDP_IP ? TL_MEDIA_LATCH_SDP_IP
                : rt->in_latching == TL_LATCHING_ANY  ? TL_MEDIA_LATCH_ANY
                : rt->in_latching == TL_LATCHING_OFF  ? TL_MEDIA_LATCH_OFF
                                                      : TL_MEDIA_LATCH_DEFAULT;
     tl_strlcpy(c->src, src, sizeof c->src);
-    if (sip_local(l, peer, c) || tl_sdp_sess_init(&c->sdp, NULL, NULL)) {
+    if (sip_local(l, link, c) || tl_sdp_sess_init(&c->sdp, NULL, NULL)) {
         reply(l, tx, m, 500, NULL);
         free(c);
         goto done;
     }
-    tl_sip_stack_reply(s, tx, m, peer, 100, NULL, NULL, NULL, NULL, 0);
+    tl_sip_stack_reply(s, tx, m, link, 100, NULL, NULL, NULL, NULL, 0);
     int r = tl_sip_sess_alloc_uas(&c->sess, l->cfg.sess, tx, m, &tl__call_sess_h, c);
     if (r) {
         if (r == ENOMEM)

@@ -36,6 +36,12 @@ static void on_register(const struct tl_sip_msg *m, const struct tl_sip_peer *pe
     const struct tl_sip_hdr *h = tl_sip_msg_hdr(m, TL_SIP_HDR_USER_AGENT);
     if (h)
         wire_copy(ua, sizeof ua, h->val.p, h->val.l);
+    /* behind the SIP edge: the carrier's own source (docs/scale-out.md); without a usable
+     * header the event names the edge, which the message says */
+    struct tl_sip_peer who = *peer;
+    bool via_edge = tl_sip_stack_is_edge(d->stack, (const struct sockaddr *)&peer->sa);
+    bool edge_said = via_edge && !tl_sip_edge_source(m, &who);
+    peer = &who;
     tl_sip_peer_ip(peer, ip, sizeof ip, &port);
     snprintf(src, sizeof src, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
     const char *tp = tl_sip_transport_name(peer->tp);
@@ -46,8 +52,9 @@ static void on_register(const struct tl_sip_msg *m, const struct tl_sip_peer *pe
             tl_routing_owner(d->routing, e164, ev.number_id, ev.workspace_id);
     tl_strlcpy(ev.code, TL_EV_REGISTRATION_ATTEMPT, sizeof ev.code);
     tl_strlcpy(ev.hint, TL_EV_HINT_REGISTRATION_ATTEMPT, sizeof ev.hint);
-    snprintf(ev.message, sizeof ev.message, "REGISTER from %s over %s for \"%.64s\" refused (403)",
-             src, tp ? tp : "?", to);
+    snprintf(ev.message, sizeof ev.message,
+             "REGISTER from %s%s over %s for \"%.64s\" refused (403)",
+             via_edge && !edge_said ? "the SIP edge " : "", src, tp ? tp : "?", to);
     json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "source", src, "transport",
                           tp ? tp : "", "method", "REGISTER", "status", 403, "to_user", to,
                           "from_user", from, "user_agent", ua);
@@ -61,5 +68,6 @@ static void on_register(const struct tl_sip_msg *m, const struct tl_sip_peer *pe
 
 void tl_call_register_events(struct tl_sip_stack *s, struct tl_call_regdiag *d)
 {
+    d->stack = s;
     tl_sip_stack_set_register_h(s, on_register, d);
 }

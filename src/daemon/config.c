@@ -75,6 +75,13 @@ static const struct setting settings[] = {
       "Of sip_max_connections, this many are kept for sources listed in some number's "
       "allowed_addresses (blocks up to /16, IPv6 /32), so that a flood from elsewhere cannot "
       "take the carriers' way in; at most half of sip_max_connections; 0: none."),
+    S(sip_edge_addresses, "TRUNKLINE_SIP_EDGE_ADDRESSES", K_STR, "",
+      "Addresses of the SIP edge (Kamailio, docs/scale-out.md) in front of this node, CIDR "
+      "or plain, comma-separated; empty: no edge. Only from these is the carrier's own "
+      "source, port and transport taken from the X-Trunkline-Source header the edge adds, "
+      "for allowed_addresses, the trunk's transport, rate limits and digest bans; INVITEs "
+      "from them without it are refused. They take reserved connection slots and are "
+      "exempt from the per-source caps. List the edge's own addresses only."),
     S(sip_first_message_s, "TRUNKLINE_SIP_FIRST_MESSAGE_S", K_UINT, "5",
       "Seconds a new inbound SIP connection has to finish its TLS handshake and send its "
       "first complete message; else it is closed (idle and half-open connection floods)."),

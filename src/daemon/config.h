@@ -20,8 +20,9 @@ struct tl_config {
     unsigned sip_max_connections;             /* TCP + TLS */
     unsigned sip_max_connections_per_source;  /* inbound, per IPv4 address / IPv6 /64 */
     unsigned sip_reserved_connections;        /* slots only trusted sources may take */
-    unsigned sip_first_message_s;             /* handshake + first message deadline */
-    unsigned sip_write_queue_kib;             /* per connection, then it is closed */
+    char sip_edge_addresses[1024]; /* CIDRs of the SIP edge whose X-Trunkline-Source we believe */
+    unsigned sip_first_message_s;  /* handshake + first message deadline */
+    unsigned sip_write_queue_kib;  /* per connection, then it is closed */
     unsigned sip_max_transactions, sip_max_transactions_per_source;
     unsigned sip_tcp_idle_s;
     unsigned sip_keepalive_s;

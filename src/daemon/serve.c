@@ -203,6 +203,7 @@ int tl_serve_main(int argc, char **argv)
     /* what WebSocket agents share: DNS, TLS client context, the address guard */
     struct tl_agent_env aenv = {0};
     struct tl_net_guard aguard;
+    struct tl_net_guard eguard; /* sip_edge_addresses: lives as long as the SIP stack */
     struct tl_net_resolver *ares = NULL;
     struct tl_tls_ctx *atls = NULL;
     struct tl_mailbox *mb = NULL; /* the API's requests to the loop (call control) */
@@ -270,7 +271,7 @@ int tl_serve_main(int argc, char **argv)
         tl_error("core", "start.failed", "reason=\"routing cache / recorder: %s\"", strerror(r));
         goto out;
     }
-    regd = (struct tl_call_regdiag){routing, rec};
+    regd = (struct tl_call_regdiag){routing, rec, NULL}; /* stack: tl_call_register_events */
     /* the webhook sender: its deliveries wait in the store, so it starts with what a
      * previous run left (a restart loses none) */
     struct tl_webhooks_cfg hcfg = {.allow_networks = cfg.agent_allow_networks,
@@ -365,6 +366,12 @@ int tl_serve_main(int argc, char **argv)
                      "reason=\"sip_test_policy must be empty, answer, answer-bye:N or ring\"");
             goto out;
         }
+        if ((r = tl_net_guard_parse(&eguard, cfg.sip_edge_addresses, "sip_edge_addresses", &err))) {
+            tl_error("core", "start.failed", "reason=\"%s\"", err.message);
+            goto out;
+        }
+        if (eguard.n)
+            tl_info("sip", "edge", "addresses=\"%s\"", cfg.sip_edge_addresses);
         struct tl_sip_stack_cfg scfg = {.listen = cfg.sip_listen,
                                         .udp = cfg.sip_udp,
                                         .tcp_port = cfg.sip_tcp_port,
@@ -387,7 +394,8 @@ int tl_serve_main(int argc, char **argv)
                                         .trusted_h = source_trusted,
                                         .trusted_arg = routing,
                                         .max_tsx = cfg.sip_max_transactions,
-                                        .max_tsx_per_src = cfg.sip_max_transactions_per_source};
+                                        .max_tsx_per_src = cfg.sip_max_transactions_per_source,
+                                        .edge = &eguard};
         if ((r = tl_sip_stack_start(&sip, &loop, &scfg))) {
             tl_error("core", "start.failed", "reason=\"SIP listen on %s ports %d/%d: %s\"",
                      cfg.sip_listen, cfg.sip_tcp_port, cfg.sip_tls_port, strerror(r));

@@ -128,6 +128,22 @@ bool tl_net_guard_ok(const struct tl_net_guard *g, const struct sockaddr *sa, co
     return kind == NULL;
 }
 
+bool tl_net_guard_contains(const struct tl_net_guard *g, const struct sockaddr *sa)
+{
+    if (!g || !g->n || !sa)
+        return false;
+    if (sa->sa_family == AF_INET)
+        return allowed(g, 4, (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr);
+    if (sa->sa_family != AF_INET6)
+        return false;
+    const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    /* a dual-stack socket shows an IPv4 peer as ::ffff:a.b.c.d: it is the IPv4 address */
+    if (!memcmp(a, mapped, 12))
+        return allowed(g, 4, a + 12);
+    return allowed(g, 6, a);
+}
+
 bool tl_net_guard_ok_str(const struct tl_net_guard *g, const char *ip, const char **why)
 {
     struct sockaddr_storage ss;

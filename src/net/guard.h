@@ -51,6 +51,10 @@ int tl_net_guard_parse(struct tl_net_guard *g, const char *list, const char *fie
  * address", "a private address", "the cloud metadata address", "a link-local address",
  * … (NULL when allowed). */
 bool tl_net_guard_ok(const struct tl_net_guard *g, const struct sockaddr *sa, const char **why);
+/* true when sa is inside one of g's networks, and nothing else (no address-kind rules;
+ * an IPv4-mapped IPv6 address reads as IPv4). false for g NULL or empty. For lists of
+ * trusted peers (sip_edge_addresses). */
+bool tl_net_guard_contains(const struct tl_net_guard *g, const struct sockaddr *sa);
 /* The same for an address in text (an IP literal). false with why "not an IP address"
  * when it does not parse. */
 bool tl_net_guard_ok_str(const struct tl_net_guard *g, const char *ip, const char **why);

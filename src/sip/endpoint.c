@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "core/core.h"
+#include "net/guard.h"
 #include "sip/stack.h"
 
 #define ALLOW_HDR "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n"
@@ -59,6 +60,11 @@ void tl_sip_stack_drain(struct tl_sip_stack *s, unsigned retry_after_s)
 {
     if (s)
         s->drain_retry_s = retry_after_s;
+}
+
+bool tl_sip_stack_is_edge(const struct tl_sip_stack *s, const struct sockaddr *sa)
+{
+    return s && tl_net_guard_contains(s->cfg.edge, sa);
 }
 
 void tl_sip_stack_conn_ref(struct tl_sip_stack *s, const struct tl_sip_peer *peer, int delta)
@@ -541,7 +547,8 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
                                 .req_h = on_request,
                                 .arg = s,
                                 .max = cfg->max_tsx,
-                                .max_per_src = cfg->max_tsx_per_src};
+                                .max_per_src = cfg->max_tsx_per_src,
+                                .edge = cfg->edge};
     if ((r = tl_sip_tsx_layer_alloc(&s->tsx, &tc, &s->heap)))
         goto out;
     struct tl_sip_tport_cfg pc = {.listen = cfg->listen,
@@ -563,7 +570,8 @@ int tl_sip_stack_start(struct tl_sip_stack **sp, uv_loop_t *loop,
                                   .first_msg_s = cfg->first_msg_s,
                                   .write_queue_max = cfg->write_queue_max,
                                   .trusted_h = cfg->trusted_h,
-                                  .trusted_arg = cfg->trusted_arg};
+                                  .trusted_arg = cfg->trusted_arg,
+                                  .edge = cfg->edge};
     if ((r = tl__sip_uac_alloc(&s->uac, s, loop, &s->cfg)))
         goto out;
     if ((r = tl_sip_tport_start(&s->tp, loop, &pc)))

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/pl.h"
 
@@ -233,6 +234,18 @@ enum tl_sip_transport {
 };
 enum tl_sip_transport tl_sip_transport_id(const struct tl_pl *name);
 const char *tl_sip_transport_name(enum tl_sip_transport tp); /* NULL for OTHER */
+
+/* X-Trunkline-Source (docs/scale-out.md): where a carrier's request reached our SIP edge,
+ * added by the edge (deploy/kamailio) and believed only from sip_edge_addresses. Value
+ * "<transport> <address>:<port>": transport lowercase tcp, tls or udp; address an IPv4
+ * literal or an IPv6 literal in brackets (no names, no zone); port 1-65535 without a
+ * leading zero; nothing around it (the header's own LWS is trimmed by the decoder). At most
+ * TL_SIP_EDGE_SOURCE_MAX bytes ("tls [v6 with dotted tail]:65535" fits). 0, E2BIG, EBADMSG,
+ * EINVAL (NULL argument). */
+#define TL_SIP_EDGE_SOURCE_HDR "X-Trunkline-Source"
+#define TL_SIP_EDGE_SOURCE_MAX 64
+int tl_sip_edge_source_parse(const char *p, size_t len, enum tl_sip_transport *tp,
+                             struct sockaddr_storage *sa);
 
 /* Via (RFC 3261 §20.42, §18.2.1; RFC 3581). */
 struct tl_sip_via {

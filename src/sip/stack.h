@@ -46,6 +46,11 @@ typedef void(tl_sip_conn_err_h)(uint64_t conn, int err, const char *why, void *a
 /* Is this source trusted (in some number's allowed_addresses)? Called on the loop thread
  * for each accepted connection while slots run short; must be cheap and not block. */
 typedef bool(tl_sip_trusted_h)(const struct sockaddr *sa, void *arg);
+/* The SIP edge's addresses (sip_edge_addresses, docs/scale-out.md): every carrier's traffic
+ * comes from them, so a per-source cap would be a cap on all carriers at once. A
+ * connection or transaction from an edge address is exempt from the per-source caps and
+ * may take the reserved slots; the global caps still hold. NULL or empty: no edge. */
+struct tl_net_guard;
 struct tl_sip_tport_cfg {
     const char *listen;
     bool udp;
@@ -72,6 +77,7 @@ struct tl_sip_tport_cfg {
                                  * 0: no cap */
     tl_sip_trusted_h *trusted_h;
     void *trusted_arg;
+    const struct tl_net_guard *edge; /* see above; must outlive the transport */
 };
 /* Connections open from sa's source (and any source sharing its slot); tests, bench. */
 unsigned tl_sip_tport_conns_src(struct tl_sip_tport *tp, const struct sockaddr *sa);
@@ -126,6 +132,7 @@ struct tl_sip_tsx_cfg {
     /* caps on live transactions (issue 11: each holds memory and timers for up to 64*T1):
      * for all sources, and per source (IPv4 address, IPv6 /64; core/srckey.h); 0: none */
     size_t max, max_per_src;
+    const struct tl_net_guard *edge; /* exempt from max_per_src (see tl_net_guard above) */
 };
 #define TL_SIP_SRC_SLOTS 4096 /* per-source counter slots (connections, transactions) */
 int tl_sip_tsx_layer_alloc(struct tl_sip_tsx_layer **lp, const struct tl_sip_tsx_cfg *cfg,
@@ -232,7 +239,17 @@ struct tl_sip_stack_cfg {
     tl_sip_trusted_h *trusted_h;
     void *trusted_arg;
     size_t max_tsx, max_tsx_per_src; /* live server transactions: all, per source */
+    /* the SIP edge's addresses (sip_edge_addresses): exempt from the per-source caps, and
+     * the only peers whose X-Trunkline-Source is believed; must outlive the stack */
+    const struct tl_net_guard *edge;
 };
+/* true when sa is one of the SIP edge's addresses (cfg.edge). */
+bool tl_sip_stack_is_edge(const struct tl_sip_stack *s, const struct sockaddr *sa);
+/* The carrier's source from the edge's X-Trunkline-Source (sip.h): who's transport and
+ * address are replaced; the rest (connection, transport object) stays the packet's. Call
+ * only for a request from an edge address. 0; ENOENT (no header), EBADMSG (malformed, or
+ * more than one) or E2BIG, with who untouched. (sip/edge.c) */
+int tl_sip_edge_source(const struct tl_sip_msg *m, struct tl_sip_peer *who);
 int tl_sip_stack_start(struct tl_sip_stack **sp, struct uv_loop_s *loop,
                        const struct tl_sip_stack_cfg *cfg);
 /* The call layer's hook for a new out-of-dialog INVITE that passed the endpoint checks

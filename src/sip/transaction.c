@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "core/srckey.h"
+#include "net/guard.h"
 #include "sip/stack.h"
 
 /* ---- timer heap: binary min-heap on due time; t->idx is its slot + 1 ---- */
@@ -299,8 +300,10 @@ int tl_sip_tsx_recv(struct tl_sip_tsx_layer *l, const struct tl_sip_msg *msg,
      * them all); over a cap the caller answers 503 statelessly */
     if (l->cfg.max && l->n >= l->cfg.max)
         return EAGAIN;
-    size_t slot = tl_srccount_slot(&l->src, (const struct sockaddr *)&peer->sa);
-    if (!tl_srccount_add(&l->src, slot, l->cfg.max_per_src))
+    const struct sockaddr *sa = (const struct sockaddr *)&peer->sa;
+    size_t slot = tl_srccount_slot(&l->src, sa);
+    if (!tl_srccount_add(&l->src, slot,
+                         tl_net_guard_contains(l->cfg.edge, sa) ? 0 : l->cfg.max_per_src))
         return EAGAIN;
     if (l->n >= l->nbkt * 2 && grow(l)) {
         tl_srccount_del(&l->src, slot);

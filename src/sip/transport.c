@@ -44,6 +44,7 @@
 #include "core/core.h"
 #include "core/srckey.h"
 #include "net/tls.h"
+#include "net/guard.h"
 #include "sip/stack.h"
 
 struct conn {
@@ -642,13 +643,15 @@ static void on_accept(uv_stream_t *srv, int status, bool tls)
     unsigned reserved = tp->cfg.reserved_conns < tp->cfg.max_conns / 2 ? tp->cfg.reserved_conns
                                                                        : tp->cfg.max_conns / 2;
     unsigned open_slots = tp->cfg.max_conns - reserved; /* at most half are reserved */
+    /* the SIP edge carries every carrier: it gets the reserved slots and no per-source cap */
+    bool edge = tl_net_guard_contains(tp->cfg.edge, sa);
     if (tp->nconns >= tp->cfg.max_conns)
         refused = "sip_max_connections reached";
-    else if (tp->nconns >= open_slots &&
+    else if (tp->nconns >= open_slots && !edge &&
              !(tp->cfg.trusted_h && tp->cfg.trusted_h(sa, tp->cfg.trusted_arg)))
         refused = "only reserved slots left (sip_reserved_connections), source not trusted";
     c->src_slot = tl_srccount_slot(&tp->src, sa);
-    if (!refused && !tl_srccount_add(&tp->src, c->src_slot, tp->cfg.max_conns_per_src))
+    if (!refused && !tl_srccount_add(&tp->src, c->src_slot, edge ? 0 : tp->cfg.max_conns_per_src))
         refused = "sip_max_connections_per_source reached";
     uint32_t slot = 0;
     while (!refused && slot < tp->cfg.max_conns && tp->slots[slot])

@@ -58,6 +58,12 @@
 #define TL_EV_HINT_INBOUND_DISABLED                                                                \
     "This number has no inbound trunk: add an inbound_trunk to the number (PUT "                   \
     "/v1/phone-numbers/{id}) to receive calls on it."
+/* the operator's SIP edge (sip_edge_addresses) sent an INVITE without a usable
+ * X-Trunkline-Source: not a tenant's problem, so no number (docs/scale-out.md) */
+#define TL_EV_EDGE_SOURCE_MISSING "edge_source_missing"
+#define TL_EV_HINT_EDGE_SOURCE_MISSING                                                             \
+    "The SIP edge must add X-Trunkline-Source to every request it relays: use the shipped "        \
+    "deploy/kamailio configuration, or list only edge addresses in sip_edge_addresses."
 #define TL_EV_MEDIA_ENCRYPTION_MISMATCH "media_encryption_mismatch"
 #define TL_EV_HINT_MEDIA_ENCRYPTION_MISMATCH                                                       \
     "The provider's media encryption does not match the trunk's. Try Media encryption Allowed "    \

@@ -38,16 +38,20 @@ class Msg:
 
 
 class SipClient:
-    """One dialog at a time; transport "tcp", "tls" or "udp"."""
+    """One dialog at a time; transport "tcp", "tls" or "udp". source: the local address to
+    send from (a carrier on another loopback address, 127.0.0.x). Behind a record-routing
+    proxy (a 2xx with Record-Route) the dialog's requests follow the route set to the
+    remote target (RFC 3261 §12.1.2), as a carrier's UA does."""
 
-    def __init__(self, port, transport="tcp", host="127.0.0.1"):
+    def __init__(self, port, transport="tcp", host="127.0.0.1", source=None):
         self.tp = transport
         self.dest = (host, port)
         if transport == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.sock.bind(("127.0.0.1", 0))
+            self.sock.bind((source or "127.0.0.1", 0))
         else:
-            raw = socket.create_connection(self.dest, timeout=DEADLINE)
+            raw = socket.create_connection(self.dest, timeout=DEADLINE,
+                                           source_address=(source, 0) if source else None)
             if transport == "tls":
                 ctx = ssl.create_default_context()
                 ctx.check_hostname = False
@@ -64,6 +68,7 @@ class SipClient:
         self.ftag = None
         self.to_hdr = None
         self.inbox = []
+        self.route = []
 
     def close(self):
         try:
@@ -134,6 +139,7 @@ class SipClient:
         if method == "INVITE":
             self.invite_branch = branch
         ct = "Content-Type: %s\r\n" % ctype if body and ctype else ""
+        extra = self.route_hdr() + extra
         msg = ("%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\n"
                "From: <sip:carrier@%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"
                "Contact: <sip:carrier@%s:%d;transport=%s>\r\n%s%sContent-Length: %d\r\n\r\n" % (
@@ -155,6 +161,7 @@ class SipClient:
         self.ruri = "sip:%s@%s:%d;transport=%s" % (user, self.dhost, self.dest[1], self.tp)
         self.to_hdr = "<sip:%s@%s>" % (user, self.dhost)
         self.invite_to = self.to_hdr
+        self.route = []
         self.invite_cseq = self.request("INVITE", self.ruri, sdp.encode() if sdp else b"",
                                         extra)
 
@@ -163,7 +170,14 @@ class SipClient:
         if r.code < 300:
             tag = re.search(r";tag=([^;>\s]+)", r.get("to")).group(1)
             self.to_hdr = "<sip:%s@%s>;tag=%s" % (self.user, self.dhost, tag)
+            rr = [v.strip() for f in r.all("record-route") for v in f.split(",")]
+            if rr:  # a proxy stays in the path: Route = Record-Route reversed, R-URI = Contact
+                self.route = list(reversed(rr))
+                self.ruri = re.search(r"<([^>]+)>", r.get("contact")).group(1)
         return r
+
+    def route_hdr(self):
+        return "".join("Route: %s\r\n" % v for v in self.route)
 
     def cancel(self):
         """CANCEL the pending INVITE (RFC 3261 §9.1: its branch, Request-URI, Call-ID, From,
@@ -187,9 +201,9 @@ class SipClient:
         ct = "Content-Type: application/sdp\r\n" if body else ""
         self.send(("ACK %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\n"
                    "From: <sip:carrier@%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d ACK\r\n"
-                   "%sContent-Length: %d\r\n\r\n" % (
+                   "%s%sContent-Length: %d\r\n\r\n" % (
                        self.ruri, self.via(branch), self.lhost, self.ftag, self.to_hdr,
-                       self.call_id, self.cseq, ct, len(body))).encode() + body)
+                       self.call_id, self.cseq, self.route_hdr(), ct, len(body))).encode() + body)
 
     def reinvite(self, sdp):
         self.request("INVITE", self.ruri, sdp.encode())
@@ -208,8 +222,10 @@ class SipClient:
         return self.response("BYE")
 
     def answer_request(self, m, code=200):
-        hdrs = "".join("%s: %s\r\n" % (n, m.get(n)) for n in ("via", "from", "to", "call-id",
-                                                              "cseq"))
+        # every Via, in order (RFC 3261 §8.2.6.2): behind a proxy the answer must find its
+        # way back through it
+        hdrs = "".join("%s: %s\r\n" % (n, v) for n in ("via", "from", "to", "call-id", "cseq")
+                       for v in (m.all(n) if n == "via" else [m.get(n)]))
         self.send(("SIP/2.0 %d OK\r\n%sContent-Length: 0\r\n\r\n" % (code, hdrs)).encode())
 
     def wait_bye(self, timeout=DEADLINE):

@@ -25,6 +25,7 @@ export const EVENTS = {
   wrong_transport: ['Wrong transport', 'bad'],
   number_not_routed: ['Number not routed', 'warn'],
   inbound_disabled: ['No inbound trunk', 'warn'],
+  edge_source_missing: ['SIP edge did not pass the source', 'bad'],
   media_encryption_mismatch: ['Media encryption mismatch', 'bad'],
   no_agent: ['No agent assigned', 'warn'],
   admission_refused: ['Call limit reached', 'warn'],
