@@ -1,16 +1,19 @@
-/* store: the SQLite backend of store.h.
+/* store: the domain rules of store.h above the database backend interface (db.h): SQLite
+ * by default, PostgreSQL when the store setting names one. The SQL here is the subset both
+ * dialects share; what differs (the schema's DDL, the version record, durability settings,
+ * error codes) lives in the backends and in the per-backend migrations below.
  *
- * One connection, serialised by s->mu: SQLite's own locking would also serialise writers,
- * but a single connection keeps transactions simple (no SQLITE_BUSY between our own
- * threads) and the API, the only writer, is not throughput-bound. Every public function
- * takes the lock for its whole duration; list callbacks run after it is released, so a
- * callback may call back into the store.
+ * One connection, serialised by s->mu: a single connection keeps transactions simple (no
+ * lock conflicts between our own threads) and the API, the only writer, is not
+ * throughput-bound. Every public function takes the lock for its whole duration; list
+ * callbacks run after it is released, so a callback may call back into the store.
  *
- * Durability: WAL + synchronous=FULL fsyncs the WAL on every COMMIT, so a function that
+ * Durability: each backend commits to disk before COMMIT returns (SQLite: WAL +
+ * synchronous=FULL; PostgreSQL: synchronous_commit on, checked at open), so a function that
  * returned 0 survives kill -9 and power loss (store.h's promise to the API).
  *
  * Values only ever reach SQL as bound parameters; the few SQL texts built at run time
- * (PRAGMA user_version = N) carry our own integers, never user data. */
+ * carry our own column lists and integers, never user data. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -24,11 +27,10 @@
 
 #include <jansson.h>
 #include <sodium.h>
-#include <sqlite3.h>
 
+#include "store/db.h"
 #include "store/store.h"
 
-#define BUSY_TIMEOUT_MS  5000
 #define TOKEN_PREFIX_LEN 12    /* "tlk_" + 8 characters: enough to tell tokens apart */
 #define TOKEN_SECRET_LEN 47    /* "tlk_" + 43 base64url characters */
 #define TOKEN_TOUCH_MS   60000 /* last_used_at granularity: at most one write a minute */
@@ -39,7 +41,7 @@
 
 struct tl_store {
     pthread_mutex_t mu;
-    sqlite3 *db;
+    struct tl_db *db;
     int version; /* schema version of the open database */
     uint8_t key[32];
     tl_store_change_fn change_fn; /* set before other threads write: read without mu */
@@ -56,7 +58,7 @@ struct tl_store {
  * reordering a C enum cannot silently change stored meaning. phone_numbers.number is
  * UNIQUE across all workspaces: a number can be routed to one place only. The composite
  * foreign key makes SQLite itself refuse a number assigned to another workspace's agent. */
-static const char *const migrations[] = {
+static const char *const migrations_sqlite[] = {
     /* v1: base tables */
     "CREATE TABLE workspaces ("
     " seq INTEGER PRIMARY KEY,"
@@ -220,7 +222,7 @@ static const char *const migrations[] = {
     " WHEN end_reason = 'canceled' THEN 'canceled'"
     " ELSE 'failed' END;",
 };
-#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+#define N_MIGRATIONS ((int)(sizeof migrations_sqlite / sizeof migrations_sqlite[0]))
 
 /* ---- small helpers ---- */
 
@@ -234,12 +236,12 @@ static void unlock(struct tl_store *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* SQLite's message goes to the log only: it can name tables and constraints, which is
- * nothing a tenant needs to see. */
+/* The database's message goes to the log only: it can name tables and constraints, which
+ * is nothing a tenant needs to see. */
 static int db_fail(struct tl_store *s, const char *op, struct tl_err *err)
 {
-    tl_error("store", "store.db_error", "op=%s code=%d detail=\"%s\"", op,
-             sqlite3_extended_errcode(s->db), sqlite3_errmsg(s->db));
+    tl_error("store", "store.db_error", "op=%s class=%d detail=\"%s\"", op,
+             (int)tl_db_last_error(s->db), tl_db_errmsg(s->db));
     return tl_err_set(err, EIO, 500, "internal", "",
                       "The database could not complete the request.");
 }
@@ -255,94 +257,87 @@ static int not_found(struct tl_err *err, const char *what)
     return tl_err_set(err, ENOENT, 404, "not_found", "", "No such %s in this workspace.", what);
 }
 
-static void fin(sqlite3_stmt **st)
+static void fin(struct tl_db_stmt **st)
 {
-    sqlite3_finalize(*st);
+    tl_db_finalize(*st);
     *st = NULL;
 }
 
-static int prep(struct tl_store *s, const char *op, const char *sql, sqlite3_stmt **st,
+static int prep(struct tl_store *s, const char *op, const char *sql, struct tl_db_stmt **st,
                 struct tl_err *err)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+    if (tl_db_prepare(s->db, sql, st) != 0) {
         *st = NULL;
         return db_fail(s, op, err);
     }
     return 0;
 }
 
-/* binders return SQLITE_OK (0), so calls chain with || */
-static int bind_str(sqlite3_stmt *st, int i, const char *v)
+/* binders return 0 on success, so calls chain with || */
+static int bind_str(struct tl_db_stmt *st, int i, const char *v)
 {
-    return sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    return tl_db_bind_text(st, i, v);
 }
 
 /* NULL and "" both store SQL NULL (no agent, operator token, no inbound trunk) */
-static int bind_opt(sqlite3_stmt *st, int i, const char *v)
+static int bind_opt(struct tl_db_stmt *st, int i, const char *v)
 {
     if (!v || !*v)
-        return sqlite3_bind_null(st, i);
+        return tl_db_bind_null(st, i);
     return bind_str(st, i, v);
 }
 
-static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t len, bool present)
+static int bind_blob(struct tl_db_stmt *st, int i, const void *p, size_t len, bool present)
 {
     if (!present)
-        return sqlite3_bind_null(st, i);
-    return sqlite3_bind_blob(st, i, p, (int)len, SQLITE_TRANSIENT);
+        return tl_db_bind_null(st, i);
+    return tl_db_bind_blob(st, i, p, len);
 }
 
-static const char *col_str(sqlite3_stmt *st, int i)
+static const char *col_str(struct tl_db_stmt *st, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? (const char *)t : "";
+    const char *t = tl_db_column_text(st, i);
+    return t ? t : "";
 }
 
 /* Values from the file are copied with their bounds: a database edited by hand or
  * damaged must not overflow a struct field. */
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+static void col_text(struct tl_db_stmt *st, int i, char *dst, size_t cap)
 {
     tl_strlcpy(dst, col_str(st, i), cap);
 }
 
-static int exec(struct tl_store *s, const char *op, const char *sql, struct tl_err *err)
-{
-    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(s, op, err);
-    return 0;
-}
-
-/* IMMEDIATE: take the write lock up front so check-then-write sequences (number taken?,
- * agent in use?) cannot interleave with another process on the same file (the CLI). */
+/* the backend takes its write lock up front where it has one (SQLite: BEGIN IMMEDIATE),
+ * so check-then-write sequences (number taken?, agent in use?) cannot interleave with
+ * another process on the same file (the CLI); PostgreSQL's constraints catch the rest */
 static int tx_begin(struct tl_store *s, const char *op, struct tl_err *err)
 {
-    return exec(s, op, "BEGIN IMMEDIATE", err);
+    return tl_db_begin(s->db) != 0 ? db_fail(s, op, err) : 0;
 }
 
 static void tx_rollback(struct tl_store *s)
 {
-    if (!sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    tl_db_rollback(s->db);
 }
 
 static int tx_commit(struct tl_store *s, const char *op, struct tl_err *err)
 {
-    int ret = exec(s, op, "COMMIT", err);
+    int ret = tl_db_commit(s->db) != 0 ? db_fail(s, op, err) : 0;
     if (ret != 0)
         tx_rollback(s);
     return ret;
 }
 
 /* step a statement expected to finish without rows */
-static int step_done(struct tl_store *s, const char *op, sqlite3_stmt *st, struct tl_err *err)
+static int step_done(struct tl_store *s, const char *op, struct tl_db_stmt *st, struct tl_err *err)
 {
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (tl_db_step(st) != TL_DB_DONE)
         return db_fail(s, op, err);
     return 0;
 }
 
-/* binds args[0..n) at ?1..?n; a NULL arg binds SQL NULL (sqlite3_bind_text does that) */
-static int bind_args(sqlite3_stmt *st, const char *const *args, int n)
+/* binds args[0..n) at ?1..?n; a NULL arg binds SQL NULL (bind_text does that) */
+static int bind_args(struct tl_db_stmt *st, const char *const *args, int n)
 {
     for (int i = 0; i < n; i++)
         if (bind_str(st, i + 1, args[i]))
@@ -354,17 +349,17 @@ static int bind_args(sqlite3_stmt *st, const char *const *args, int n)
  * each caller words its own "missing") when there is none, else the database failure. The
  * caller finalizes *st in every case. */
 static int row_one(struct tl_store *s, const char *op, const char *sql, const char *const *args,
-                   int n, sqlite3_stmt **st, struct tl_err *err)
+                   int n, struct tl_db_stmt **st, struct tl_err *err)
 {
     int ret = prep(s, op, sql, st, err);
     if (ret != 0)
         return ret;
     if (bind_args(*st, args, n))
         return db_fail(s, op, err);
-    int rc = sqlite3_step(*st);
-    if (rc == SQLITE_ROW)
+    int rc = tl_db_step(*st);
+    if (rc == TL_DB_ROW)
         return 0;
-    if (rc == SQLITE_DONE)
+    if (rc == TL_DB_DONE)
         return ENOENT;
     return db_fail(s, op, err);
 }
@@ -373,19 +368,19 @@ static int row_one(struct tl_store *s, const char *op, const char *sql, const ch
 static int exec_args(struct tl_store *s, const char *op, const char *sql, const char *const *args,
                      int n, struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     int ret = prep(s, op, sql, &st, err);
     if (ret == 0 && bind_args(st, args, n))
         ret = db_fail(s, op, err);
     if (ret == 0)
         ret = step_done(s, op, st, err);
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     return ret;
 }
 
 /* Runs a write statement to completion and finalizes it; `bound` is the ||-chain of its
  * binders (0 when all took). On failure *st is left to the caller's exit path. */
-static int step_fin(struct tl_store *s, const char *op, sqlite3_stmt **st, int bound,
+static int step_fin(struct tl_store *s, const char *op, struct tl_db_stmt **st, int bound,
                     struct tl_err *err)
 {
     if (bound)
@@ -398,9 +393,9 @@ static int step_fin(struct tl_store *s, const char *op, sqlite3_stmt **st, int b
 
 /* The exit of a write under lock: drops the statement, undoes a transaction left open
  * (after a commit there is none), unlocks. */
-static void tx_end(struct tl_store *s, sqlite3_stmt *st)
+static void tx_end(struct tl_store *s, struct tl_db_stmt *st)
 {
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     tx_rollback(s);
     unlock(s);
 }
@@ -468,11 +463,11 @@ static size_t page_limit(const struct tl_page *pg)
     return pg->limit;
 }
 
-typedef int (*row_reader)(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err);
+typedef int (*row_reader)(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err);
 
 /* Reads up to `limit` rows of a query that asked for limit + 1, into a fresh array, so
  * the callbacks can run without the lock. */
-static int collect(struct tl_store *s, const char *op, sqlite3_stmt *st, size_t limit,
+static int collect(struct tl_store *s, const char *op, struct tl_db_stmt *st, size_t limit,
                    size_t item_size, row_reader rd, void **items, size_t *n,
                    char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
 {
@@ -485,10 +480,10 @@ static int collect(struct tl_store *s, const char *op, sqlite3_stmt *st, size_t 
     if (!buf)
         return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
     for (;;) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
+        int rc = tl_db_step(st);
+        if (rc == TL_DB_DONE)
             break;
-        if (rc != SQLITE_ROW) {
+        if (rc != TL_DB_ROW) {
             ret = db_fail(s, op, err);
             goto out;
         }
@@ -521,7 +516,7 @@ static int list_page(struct tl_store *s, const char *op, const char *sql, const 
                      int n_args, const struct tl_page *pg, size_t item_size, row_reader rd,
                      void **items, size_t *n, char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     size_t limit = page_limit(pg);
     int64_t after;
 
@@ -534,13 +529,13 @@ static int list_page(struct tl_store *s, const char *op, const char *sql, const 
     lock(s);
     ret = prep(s, op, sql, &st, err);
     if (ret == 0) {
-        if (bind_args(st, args, n_args) || sqlite3_bind_int64(st, n_args + 1, after) ||
-            sqlite3_bind_int64(st, n_args + 2, (int64_t)limit + 1))
+        if (bind_args(st, args, n_args) || tl_db_bind_int64(st, n_args + 1, after) ||
+            tl_db_bind_int64(st, n_args + 2, (int64_t)limit + 1))
             ret = db_fail(s, op, err);
         else
             ret = collect(s, op, st, limit, item_size, rd, items, n, next_cursor, err);
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -776,13 +771,13 @@ static void seal_ad(char *ad, size_t cap, const char *row_id, const char *field)
     snprintf(ad, cap, "%s:%s", row_id, field);
 }
 
-static int col_sealed(sqlite3_stmt *st, int i, struct sealed *out)
+static int col_sealed(struct tl_db_stmt *st, int i, struct sealed *out)
 {
     memset(out, 0, sizeof *out);
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+    if (tl_db_column_is_null(st, i))
         return 0;
-    const void *b = sqlite3_column_blob(st, i);
-    int n = sqlite3_column_bytes(st, i);
+    const void *b = tl_db_column_blob(st, i);
+    int n = tl_db_column_bytes(st, i);
     if (!b || n < TL_SEAL_OVERHEAD || (size_t)n > sizeof out->buf)
         return EIO;
     memcpy(out->buf, b, (size_t)n);
@@ -913,11 +908,11 @@ static void prefixes_from_json(const char *text, char (*v)[TL_PREFIX_MAX + 1], s
     json_decref(a);
 }
 
-static int ws_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+static int ws_row(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
     struct tl_workspace *w = out;
     memset(w, 0, sizeof *w);
-    *seq = sqlite3_column_int64(st, 0);
+    *seq = tl_db_column_int64(st, 0);
     col_text(st, 1, w->id, sizeof w->id);
     col_text(st, 2, w->name, sizeof w->name);
     int plan = tl_plan_parse(col_str(st, 3));
@@ -925,9 +920,9 @@ static int ws_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
         return corrupt("workspace", w->id, "plan", err);
     w->plan = (enum tl_plan)plan;
     col_text(st, 4, w->region, sizeof w->region);
-    w->created_at = sqlite3_column_int64(st, 5);
-    w->updated_at = sqlite3_column_int64(st, 6);
-    if (sqlite3_column_count(st) > 7)
+    w->created_at = tl_db_column_int64(st, 5);
+    w->updated_at = tl_db_column_int64(st, 6);
+    if (tl_db_column_count(st) > 7)
         prefixes_from_json(col_str(st, 7), w->out_prefixes, &w->n_out_prefixes);
     return 0;
 }
@@ -940,11 +935,11 @@ static int ws_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
      : (s)->version >= 2 ? TK_COLS ", last_used_at, NULL"                                          \
                          : TK_COLS ", NULL, NULL")
 
-static int tk_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+static int tk_row(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
     struct tl_token *t = out;
     memset(t, 0, sizeof *t);
-    *seq = sqlite3_column_int64(st, 0);
+    *seq = tl_db_column_int64(st, 0);
     col_text(st, 1, t->id, sizeof t->id);
     col_text(st, 2, t->workspace_id, sizeof t->workspace_id);
     int role = tl_role_parse(col_str(st, 3));
@@ -953,10 +948,10 @@ static int tk_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     t->role = (enum tl_role)role;
     col_text(st, 4, t->name, sizeof t->name);
     col_text(st, 5, t->prefix, sizeof t->prefix);
-    t->created_at = sqlite3_column_int64(st, 6);
-    if (sqlite3_column_count(st) > 8) {
-        t->last_used_at = sqlite3_column_int64(st, 7); /* NULL reads 0 */
-        t->expires_at = sqlite3_column_int64(st, 8);
+    t->created_at = tl_db_column_int64(st, 6);
+    if (tl_db_column_count(st) > 8) {
+        t->last_used_at = tl_db_column_int64(st, 7); /* NULL reads 0 */
+        t->expires_at = tl_db_column_int64(st, 8);
     }
     return 0;
 }
@@ -966,14 +961,14 @@ static int tk_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     "created_at, updated_at, connect_timeout_ms, voice_method, fallback_url, status_callback"
 #define AG_COL_SEALED 15 /* headers_sealed, when a query appends it */
 
-static int ag_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+static int ag_row(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
     struct tl_agent *a = out;
     size_t i;
     json_t *j, *v;
 
     memset(a, 0, sizeof *a);
-    *seq = sqlite3_column_int64(st, 0);
+    *seq = tl_db_column_int64(st, 0);
     col_text(st, 1, a->id, sizeof a->id);
     col_text(st, 2, a->workspace_id, sizeof a->workspace_id);
     col_text(st, 3, a->name, sizeof a->name);
@@ -1015,9 +1010,9 @@ static int ag_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     }
     json_decref(j);
     a->values_hidden = true;
-    a->created_at = sqlite3_column_int64(st, 9);
-    a->updated_at = sqlite3_column_int64(st, 10);
-    int64_t t = sqlite3_column_int64(st, 11);
+    a->created_at = tl_db_column_int64(st, 9);
+    a->updated_at = tl_db_column_int64(st, 10);
+    int64_t t = tl_db_column_int64(st, 11);
     a->connect_timeout_ms = t > 0 && t <= TL_AGENT_TIMEOUT_MAX_MS ? (uint32_t)t : 5000;
     a->method_get = !strcmp(col_str(st, 12), "GET");
     col_text(st, 13, a->fallback_url, sizeof a->fallback_url);
@@ -1032,11 +1027,11 @@ static int ag_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 #define PN_COL_OUT_PW 13 /* outbound_password, inbound_password, when a query appends them */
 #define PN_COL_IN_PW  14
 
-static int pn_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+static int pn_row(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
     struct tl_phone_number *n = out;
     memset(n, 0, sizeof *n);
-    *seq = sqlite3_column_int64(st, 0);
+    *seq = tl_db_column_int64(st, 0);
     col_text(st, 1, n->id, sizeof n->id);
     col_text(st, 2, n->workspace_id, sizeof n->workspace_id);
     col_text(st, 3, n->number, sizeof n->number);
@@ -1048,15 +1043,15 @@ static int pn_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     col_text(st, 6, n->agent_id, sizeof n->agent_id);
     if (outbound_from_json(col_str(st, 7), &n->outbound) != 0)
         return corrupt("number", n->id, "outbound_json", err);
-    n->outbound.has_password = sqlite3_column_int(st, 8) != 0;
-    if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+    n->outbound.has_password = tl_db_column_int64(st, 8) != 0;
+    if (!tl_db_column_is_null(st, 9)) {
         n->has_inbound = true;
         if (inbound_from_json(col_str(st, 9), &n->inbound) != 0)
             return corrupt("number", n->id, "inbound_json", err);
-        n->inbound.has_password = sqlite3_column_int(st, 10) != 0;
+        n->inbound.has_password = tl_db_column_int64(st, 10) != 0;
     }
-    n->created_at = sqlite3_column_int64(st, 11);
-    n->updated_at = sqlite3_column_int64(st, 12);
+    n->created_at = tl_db_column_int64(st, 11);
+    n->updated_at = tl_db_column_int64(st, 12);
     return 0;
 }
 
@@ -1067,32 +1062,28 @@ int tl_store_latest_version(void)
     return N_MIGRATIONS;
 }
 
-static int read_user_version(struct tl_store *s, int *v, struct tl_err *err)
+static int read_version(struct tl_store *s, int *v, struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    int ret = prep(s, "user_version", "PRAGMA user_version", &st, err);
-    if (ret == 0) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            *v = sqlite3_column_int(st, 0);
-        else
-            ret = db_fail(s, "user_version", err);
-    }
-    sqlite3_finalize(st);
-    return ret;
+    return s->db->ops->schema_version(s->db, v) != 0 ? db_fail(s, "schema_version", err) : 0;
 }
 
 static int migrate(struct tl_store *s, int target, struct tl_err *err)
 {
+    const char *const *steps = migrations_sqlite;
     int ret = 0;
     for (int v = s->version + 1; v <= target; v++) {
-        char pragma[64];
         int cur = 0;
 
         ret = tx_begin(s, "migrate", err);
         if (ret != 0)
             return ret;
-        /* re-read under the write lock: another process may have migrated meanwhile */
-        ret = read_user_version(s, &cur, err);
+        /* re-read under the schema lock: another process (or node) may have migrated
+         * meanwhile */
+        if (s->db->ops->lock_schema(s->db) != 0) {
+            ret = db_fail(s, "migrate", err);
+            goto fail;
+        }
+        ret = read_version(s, &cur, err);
         if (ret != 0)
             goto fail;
         if (cur >= v) {
@@ -1100,14 +1091,11 @@ static int migrate(struct tl_store *s, int target, struct tl_err *err)
             s->version = cur;
             continue;
         }
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v);
-        if (sqlite3_exec(s->db, migrations[v - 1], NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+        if (tl_db_exec(s->db, steps[v - 1]) != 0 || s->db->ops->set_schema_version(s->db, v) != 0) {
             tl_error("store", "store.migrate_failed", "version=%d detail=\"%s\"", v,
-                     sqlite3_errmsg(s->db));
-            ret =
-                tl_err_set(err, EIO, 500, "internal", "",
-                           "database migration to schema v%d failed: %s", v, sqlite3_errmsg(s->db));
+                     tl_db_errmsg(s->db));
+            ret = tl_err_set(err, EIO, 500, "internal", "",
+                             "database migration to schema v%d failed: %s", v, tl_db_errmsg(s->db));
             goto fail;
         }
         ret = tx_commit(s, "migrate", err);
@@ -1122,85 +1110,32 @@ fail:
     return ret;
 }
 
-/* The database holds sealed secrets and token hashes: create it owner-only (SQLite gives
- * its -wal and -shm files the main file's mode), and make the new directory entry
- * durable, since SQLite syncs the directory for its journals but not for the main file. */
-static int precreate(const char *path, struct tl_err *err)
-{
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return 0;
-        return tl_err_set(err, errno, 500, "internal", "", "cannot create database %s: %s", path,
-                          strerror(errno));
-    }
-    close(fd);
-
-    char *copy = strdup(path);
-    if (!copy)
-        return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(copy);
-    return 0;
-}
-
-int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t key[32], int target,
-                     struct tl_err *err)
+int tl_store_open_ex(struct tl_store **sp, const char *target_db, const char *password,
+                     const uint8_t key[32], int target, struct tl_err *err)
 {
     struct tl_store *s = NULL;
-    sqlite3_stmt *st = NULL;
+    const struct tl_db_ops *ops;
+    char detail[512] = "";
     int ret = 0, cur = 0;
 
     *sp = NULL;
     if (target < 1 || target > N_MIGRATIONS)
         return tl_err_set(err, EINVAL, 500, "internal", "", "no schema version %d (latest v%d)",
                           target, N_MIGRATIONS);
-    if (!db_path || !*db_path)
+    if (!target_db || !*target_db)
         return tl_err_set(err, EINVAL, 500, "internal", "", "no database path given");
+    ops = tl_db_backend_for(target_db);
     s = calloc(1, sizeof *s);
     if (!s)
         return tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
     pthread_mutex_init(&s->mu, NULL);
     memcpy(s->key, key, sizeof s->key);
 
-    if (strcmp(db_path, ":memory:") != 0) {
-        ret = precreate(db_path, err);
-        if (ret != 0)
-            goto out;
-    }
-    /* NOMUTEX: s->mu already serialises every use of the connection */
-    if (sqlite3_open_v2(db_path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        ret = tl_err_set(err, EIO, 500, "internal", "", "cannot open database %s: %s", db_path,
-                         s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    if (ops->open(&s->db, target_db, password, detail, sizeof detail) != 0) {
+        ret = tl_err_set(err, EIO, 500, "internal", "", "%s", detail);
         goto out;
     }
-    sqlite3_extended_result_codes(s->db, 1);
-    /* another process (the CLI) may hold the write lock briefly */
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-
-    /* WAL: readers never block the writer; the PRAGMA answers the mode actually in
-     * force, which stays "delete" on file systems without shared memory support */
-    ret = prep(s, "open", "PRAGMA journal_mode = WAL", &st, err);
-    if (ret != 0)
-        goto out;
-    if (strcmp(db_path, ":memory:") != 0 &&
-        (sqlite3_step(st) != SQLITE_ROW || strcmp(col_str(st, 0), "wal") != 0)) {
-        ret = tl_err_set(err, EIO, 500, "internal", "", "cannot put database %s in WAL mode (%s)",
-                         db_path, sqlite3_errmsg(s->db));
-        goto out;
-    }
-    fin(&st);
-    ret = exec(s, "open", "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err);
-    if (ret != 0)
-        goto out;
-
-    ret = read_user_version(s, &cur, err);
+    ret = read_version(s, &cur, err);
     if (ret != 0)
         goto out;
     if (cur > N_MIGRATIONS) {
@@ -1217,7 +1152,6 @@ int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t ke
             goto out;
     }
 out:
-    sqlite3_finalize(st);
     if (ret != 0) {
         tl_store_close(s);
         return ret;
@@ -1226,18 +1160,29 @@ out:
     return 0;
 }
 
+int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t key[32], int target,
+                     struct tl_err *err)
+{
+    return tl_store_open_ex(sp, db_path, NULL, key, target, err);
+}
+
 int tl_store_open(struct tl_store **sp, const char *db_path, const uint8_t key[32],
                   struct tl_err *err)
 {
-    return tl_store_open_at(sp, db_path, key, N_MIGRATIONS, err);
+    return tl_store_open_ex(sp, db_path, NULL, key, N_MIGRATIONS, err);
+}
+
+const char *tl_store_backend(struct tl_store *s)
+{
+    return s->db->ops->name;
 }
 
 void tl_store_close(struct tl_store *s)
 {
     if (!s)
         return;
-    if (s->db && sqlite3_close(s->db) != SQLITE_OK)
-        tl_error("store", "store.close_failed", "detail=\"%s\"", sqlite3_errmsg(s->db));
+    if (s->db)
+        s->db->ops->close(s->db);
     pthread_mutex_destroy(&s->mu);
     sodium_memzero(s->key, sizeof s->key);
     free(s);
@@ -1245,12 +1190,12 @@ void tl_store_close(struct tl_store *s)
 
 int tl_store_ping(struct tl_store *s)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     lock(s);
     int ret = prep(s, "ping", "SELECT 1", &st, NULL);
-    if (ret == 0 && sqlite3_step(st) != SQLITE_ROW)
+    if (ret == 0 && tl_db_step(st) != TL_DB_ROW)
         ret = db_fail(s, "ping", NULL);
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -1265,17 +1210,17 @@ int tl_store_schema_version(struct tl_store *s)
 
 int tl_store_workspace_count(struct tl_store *s, int64_t *n)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     *n = 0;
     lock(s);
     int ret = prep(s, "workspace_count", "SELECT count(*) FROM workspaces", &st, NULL);
     if (ret == 0) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            *n = sqlite3_column_int64(st, 0);
+        if (tl_db_step(st) == TL_DB_ROW)
+            *n = tl_db_column_int64(st, 0);
         else
             ret = db_fail(s, "workspace_count", NULL);
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -1286,7 +1231,7 @@ int tl_store_workspace_count(struct tl_store *s, int64_t *n)
 static int ws_plan(struct tl_store *s, const char *op, const char *ws, enum tl_plan *plan,
                    struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     int ret = row_one(s, op, "SELECT plan FROM workspaces WHERE id = ?1", &ws, 1, &st, err);
     if (ret == ENOENT) {
         ret = not_found(err, "workspace");
@@ -1297,13 +1242,13 @@ static int ws_plan(struct tl_store *s, const char *op, const char *ws, enum tl_p
         else
             *plan = (enum tl_plan)p;
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     return ret;
 }
 
 static int ws_read(struct tl_store *s, const char *id, struct tl_workspace *out, struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     int64_t seq;
     int ret = row_one(s, "workspace_get",
                       s->version >= 6 ? "SELECT " WS_COLS6 " FROM workspaces WHERE id = ?1"
@@ -1313,14 +1258,14 @@ static int ws_read(struct tl_store *s, const char *id, struct tl_workspace *out,
         ret = ws_row(st, out, &seq, err);
     else if (ret == ENOENT)
         ret = not_found(err, "workspace");
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     return ret;
 }
 
 int tl_store_workspace_create(struct tl_store *s, struct tl_workspace *w, struct tl_err *err)
 {
     static const char op[] = "workspace_create";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     char agent_id[TL_ID_MAX];
     int ret;
 
@@ -1343,7 +1288,7 @@ int tl_store_workspace_create(struct tl_store *s, struct tl_workspace *w, struct
     ret = step_fin(s, op, &st,
                    bind_str(st, 1, w->id) || bind_str(st, 2, w->name) ||
                        bind_str(st, 3, opt_name(tl_plan_name(w->plan))) ||
-                       bind_str(st, 4, w->region) || sqlite3_bind_int64(st, 5, w->created_at),
+                       bind_str(st, 4, w->region) || tl_db_bind_int64(st, 5, w->created_at),
                    err);
     if (ret != 0)
         goto out;
@@ -1358,7 +1303,7 @@ int tl_store_workspace_create(struct tl_store *s, struct tl_workspace *w, struct
     ret = step_fin(s, op, &st,
                    bind_str(st, 1, agent_id) || bind_str(st, 2, w->id) ||
                        bind_str(st, 3, opt_name(tl_agent_kind_name(TL_AGENT_BUILTIN))) ||
-                       sqlite3_bind_int64(st, 4, w->created_at),
+                       tl_db_bind_int64(st, 4, w->created_at),
                    err);
     if (ret != 0)
         goto out;
@@ -1379,7 +1324,7 @@ int tl_store_workspace_get(struct tl_store *s, const char *id, struct tl_workspa
 int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct tl_err *err)
 {
     static const char op[] = "workspace_update";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     int ret;
 
     lock(s);
@@ -1403,19 +1348,19 @@ int tl_store_workspace_update(struct tl_store *s, struct tl_workspace *w, struct
         ret =
             step_fin(s, op, &st,
                      bind_str(st, 1, w->name) || bind_str(st, 2, opt_name(tl_plan_name(w->plan))) ||
-                         bind_str(st, 3, w->region) || sqlite3_bind_int64(st, 4, w->updated_at) ||
+                         bind_str(st, 3, w->region) || tl_db_bind_int64(st, 4, w->updated_at) ||
                          bind_str(st, 5, w->id) || bind_str(st, 6, prefixes),
                      err);
     free(prefixes);
     if (ret != 0)
         goto out;
-    if (sqlite3_changes(s->db) == 0) {
+    if (tl_db_changes(s->db) == 0) {
         ret = not_found(err, "workspace");
         goto out;
     }
     ret = ws_read(s, w->id, w, err);
 out:
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     if (ret == 0)
         notify(s, TL_CHANGE_WORKSPACE_UPDATED, w->id, w->id, NULL);
@@ -1426,7 +1371,7 @@ int tl_store_workspace_country_codes(struct tl_store *s, const char *workspace_i
                                      char (*out)[TL_PREFIX_MAX + 1], size_t cap, size_t *n)
 {
     static const char op[] = "workspace_country_codes";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     *n = 0;
     lock(s);
     /* a country code has at most 3 digits: the distinct 4-byte heads are few, however many
@@ -1437,7 +1382,7 @@ int tl_store_workspace_country_codes(struct tl_store *s, const char *workspace_i
     if (ret == 0 && bind_str(st, 1, workspace_id))
         ret = db_fail(s, op, NULL);
     int rc;
-    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (ret == 0 && (rc = tl_db_step(st)) == TL_DB_ROW) {
         char cc[TL_CC_MAX + 1];
         if (tl_e164_country_code(col_str(st, 0), cc))
             continue;
@@ -1447,9 +1392,9 @@ int tl_store_workspace_country_codes(struct tl_store *s, const char *workspace_i
         if (!seen && *n < cap)
             tl_strlcpy(out[(*n)++], cc, TL_PREFIX_MAX + 1);
     }
-    if (ret == 0 && rc != SQLITE_DONE)
+    if (ret == 0 && rc != TL_DB_DONE)
         ret = db_fail(s, op, NULL);
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -1476,7 +1421,7 @@ int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL
                           struct tl_err *err)
 {
     static const char op[] = "token_create";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     uint8_t hash[32];
     int ret;
 
@@ -1523,15 +1468,15 @@ int tl_store_token_create(struct tl_store *s, struct tl_token *t, char secret[TL
                  bind_str(st, 1, t->id) || bind_opt(st, 2, t->workspace_id) ||
                      bind_str(st, 3, opt_name(tl_role_name(t->role))) || bind_str(st, 4, t->name) ||
                      bind_str(st, 5, t->prefix) || bind_blob(st, 6, hash, sizeof hash, true) ||
-                     sqlite3_bind_int64(st, 7, t->created_at) ||
-                     (s->version >= 6 && (t->expires_at ? sqlite3_bind_int64(st, 8, t->expires_at)
-                                                        : sqlite3_bind_null(st, 8))),
+                     tl_db_bind_int64(st, 7, t->created_at) ||
+                     (s->version >= 6 && (t->expires_at ? tl_db_bind_int64(st, 8, t->expires_at)
+                                                        : tl_db_bind_null(st, 8))),
                  err);
     if (ret != 0)
         goto out;
     ret = tx_commit(s, op, err);
 out:
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     if (ret != 0) {
         tx_rollback(s);
         sodium_memzero(secret, TL_TOKEN_MAX + 1);
@@ -1543,7 +1488,7 @@ out:
 int tl_store_token_auth(struct tl_store *s, const char *secret, struct tl_token *out)
 {
     static const char op[] = "token_auth";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     uint8_t hash[32];
     int64_t seq, last_used = 0, now;
     bool touch = false;
@@ -1567,12 +1512,12 @@ int tl_store_token_auth(struct tl_store *s, const char *secret, struct tl_token 
         ret = db_fail(s, op, NULL);
         goto out;
     }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    int rc = tl_db_step(st);
+    if (rc == TL_DB_DONE) {
         ret = ENOENT;
         goto out;
     }
-    if (rc != SQLITE_ROW) {
+    if (rc != TL_DB_ROW) {
         ret = db_fail(s, op, NULL);
         goto out;
     }
@@ -1585,22 +1530,22 @@ int tl_store_token_auth(struct tl_store *s, const char *secret, struct tl_token 
         goto out;
     }
     if (s->version >= 2) {
-        last_used = sqlite3_column_int64(st, 7);
+        last_used = tl_db_column_int64(st, 7);
         /* one write a minute at most: a request never waits for an fsync of bookkeeping */
-        touch = sqlite3_column_type(st, 7) == SQLITE_NULL || now - last_used >= TOKEN_TOUCH_MS;
+        touch = tl_db_column_is_null(st, 7) || now - last_used >= TOKEN_TOUCH_MS;
     }
     fin(&st);
 
     if (touch) {
         /* bookkeeping only: a failure here must not refuse a valid token */
         if (prep(s, op, "UPDATE tokens SET last_used_at = ?1 WHERE seq = ?2", &st, NULL) == 0 &&
-            (sqlite3_bind_int64(st, 1, now) || sqlite3_bind_int64(st, 2, seq) ||
-             sqlite3_step(st) != SQLITE_DONE))
+            (tl_db_bind_int64(st, 1, now) || tl_db_bind_int64(st, 2, seq) ||
+             tl_db_step(st) != TL_DB_DONE))
             tl_warnl("store", "store.token_touch_failed", "id=%s detail=\"%s\"", out->id,
-                     sqlite3_errmsg(s->db));
+                     tl_db_errmsg(s->db));
     }
 out:
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     sodium_memzero(hash, sizeof hash);
     if (ret != 0)
@@ -1631,7 +1576,7 @@ int tl_store_token_list(struct tl_store *s, const char *workspace_id, const stru
 int tl_store_token_get(struct tl_store *s, const char *workspace_id, const char *id,
                        struct tl_token *out)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     const char *args[] = {id, workspace_id};
     int64_t seq;
 
@@ -1643,7 +1588,7 @@ int tl_store_token_get(struct tl_store *s, const char *workspace_id, const char 
     int ret = row_one(s, "token_get", q, args, 2, &st, NULL);
     if (ret == 0)
         ret = tk_row(st, out, &seq, NULL);
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -1665,24 +1610,24 @@ int tl_store_token_delete(struct tl_store *s, const char *workspace_id, const ch
                  "'operator'%s) <= 1)",
                  s->version >= 6 ? " AND (expires_at IS NULL OR expires_at > ?3)" : "",
                  s->version >= 6 ? " AND (expires_at IS NULL OR expires_at > ?3)" : "");
-        sqlite3_stmt *st = NULL;
+        struct tl_db_stmt *st = NULL;
         ret = prep(s, op, q, &st, NULL);
         if (ret == 0 &&
-            (bind_args(st, args, 2) || (s->version >= 6 && sqlite3_bind_int64(st, 3, tl_now_ms()))))
+            (bind_args(st, args, 2) || (s->version >= 6 && tl_db_bind_int64(st, 3, tl_now_ms()))))
             ret = db_fail(s, op, NULL);
         if (ret == 0)
             ret = step_done(s, op, st, NULL);
-        sqlite3_finalize(st);
+        tl_db_finalize(st);
     }
-    if (ret == 0 && sqlite3_changes(s->db) == 0) {
+    if (ret == 0 && tl_db_changes(s->db) == 0) {
         /* nothing deleted: no such token, or the last operator one */
-        sqlite3_stmt *st = NULL;
+        struct tl_db_stmt *st = NULL;
         ret = row_one(s, op,
                       "SELECT role FROM tokens WHERE id = ?1 AND (?2 IS NULL OR workspace_id = ?2)",
                       args, 2, &st, NULL);
         if (ret == 0)
             ret = EBUSY;
-        sqlite3_finalize(st);
+        tl_db_finalize(st);
     }
     if (ret == 0)
         ret = tx_commit(s, op, NULL);
@@ -1712,7 +1657,7 @@ int tl_store_twilio_issue(struct tl_store *s, const char *workspace_id,
                           struct tl_err *err)
 {
     static const char op[] = "twilio_issue";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     struct sealed sl;
     uint8_t rnd[16];
     enum tl_plan plan;
@@ -1745,7 +1690,7 @@ int tl_store_twilio_issue(struct tl_store *s, const char *workspace_id,
         ret = step_fin(s, op, &st,
                        bind_str(st, 1, workspace_id) || bind_str(st, 2, out->account_sid) ||
                            bind_blob(st, 3, sl.buf, sl.len, true) ||
-                           sqlite3_bind_int64(st, 4, out->created_at),
+                           tl_db_bind_int64(st, 4, out->created_at),
                        err);
     if (ret == 0)
         ret = tx_commit(s, op, err);
@@ -1762,7 +1707,7 @@ int tl_store_twilio_issue(struct tl_store *s, const char *workspace_id,
 static int twilio_read(struct tl_store *s, const char *op, const char *where, const char *key,
                        struct tl_twilio_account *out, char *token)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     char sql[160];
     snprintf(sql, sizeof sql,
              "SELECT workspace_id, account_sid, token_sealed, created_at FROM twilio_accounts "
@@ -1775,7 +1720,7 @@ static int twilio_read(struct tl_store *s, const char *op, const char *where, co
         memset(out, 0, sizeof *out);
         col_text(st, 0, out->workspace_id, sizeof out->workspace_id);
         col_text(st, 1, out->account_sid, sizeof out->account_sid);
-        out->created_at = sqlite3_column_int64(st, 3);
+        out->created_at = tl_db_column_int64(st, 3);
         if (token) {
             char pw[TL_PASSWORD_MAX + 1];
             if (col_sealed(st, 2, &sl) ||
@@ -1788,7 +1733,7 @@ static int twilio_read(struct tl_store *s, const char *op, const char *where, co
             sodium_memzero(&sl, sizeof sl);
         }
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     return ret;
 }
 
@@ -1838,7 +1783,7 @@ int tl_store_twilio_delete(struct tl_store *s, const char *workspace_id)
     lock(s);
     int ret = exec_args(s, "twilio_delete", "DELETE FROM twilio_accounts WHERE workspace_id = ?1",
                         args, 1, NULL);
-    if (ret == 0 && sqlite3_changes(s->db) == 0)
+    if (ret == 0 && tl_db_changes(s->db) == 0)
         ret = ENOENT;
     unlock(s);
     if (ret == 0) /* the routing cache drops the token that signed TwiML requests */
@@ -1851,7 +1796,7 @@ int tl_store_twilio_delete(struct tl_store *s, const char *workspace_id)
 static int ag_read(struct tl_store *s, const char *op, const char *ws, const char *id,
                    struct tl_agent *out, bool open_values, struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     const char *args[] = {ws, id};
     int64_t seq;
     int ret = row_one(s, op,
@@ -1862,11 +1807,11 @@ static int ag_read(struct tl_store *s, const char *op, const char *ws, const cha
         ret = not_found(err, "agent");
     if (ret == 0)
         ret = ag_row(st, out, &seq, err);
-    if (ret != 0 || !open_values || sqlite3_column_type(st, AG_COL_SEALED) == SQLITE_NULL)
+    if (ret != 0 || !open_values || tl_db_column_is_null(st, AG_COL_SEALED))
         goto out;
     /* the sealed blob is authoritative: names and values come from it together */
-    const void *b = sqlite3_column_blob(st, AG_COL_SEALED);
-    int len = sqlite3_column_bytes(st, AG_COL_SEALED);
+    const void *b = tl_db_column_blob(st, AG_COL_SEALED);
+    int len = tl_db_column_bytes(st, AG_COL_SEALED);
     if (!b || len < TL_SEAL_OVERHEAD || len > HDR_SEALED_MAX ||
         headers_open(s, out->id, b, (size_t)len, out->headers, &out->n_headers) != 0) {
         ret = corrupt(op, out->id, "headers_sealed", err);
@@ -1874,7 +1819,7 @@ static int ag_read(struct tl_store *s, const char *op, const char *ws, const cha
     }
     out->values_hidden = false;
 out:
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     return ret;
 }
 
@@ -1882,20 +1827,20 @@ out:
 static int check_agent(struct tl_store *s, const char *op, const char *ws, const char *agent_id,
                        struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     const char *args[] = {ws, agent_id};
     int ret = row_one(s, op, "SELECT 1 FROM agents WHERE workspace_id = ?1 AND id = ?2", args, 2,
                       &st, err);
     if (ret == ENOENT)
         ret = tl_err_set(err, EINVAL, 400, "invalid_field", "agent_id",
                          "No agent with this id exists in this workspace.");
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     return ret;
 }
 
 /* binds name..headers_sealed, connect_timeout_ms, voice_method, fallback_url,
  * status_callback of an agent at parameters first..first+10 */
-static int ag_bind_fields(struct tl_store *s, const char *op, sqlite3_stmt *st, int first,
+static int ag_bind_fields(struct tl_store *s, const char *op, struct tl_db_stmt *st, int first,
                           const struct tl_agent *a, struct tl_err *err)
 {
     char *params = NULL, *names = NULL;
@@ -1926,7 +1871,7 @@ static int ag_bind_fields(struct tl_store *s, const char *op, sqlite3_stmt *st, 
         bind_str(st, first + 2, a->builtin) || bind_str(st, first + 3, a->url) ||
         bind_str(st, first + 4, params) || bind_str(st, first + 5, names) ||
         bind_blob(st, first + 6, sealed, sealed_len, sealed != NULL) ||
-        sqlite3_bind_int64(st, first + 7, a->connect_timeout_ms) ||
+        tl_db_bind_int64(st, first + 7, a->connect_timeout_ms) ||
         bind_str(st, first + 8, a->method_get ? "GET" : "POST") ||
         bind_str(st, first + 9, a->fallback_url) || bind_str(st, first + 10, a->status_callback))
         ret = db_fail(s, op, err);
@@ -1939,7 +1884,7 @@ out:
 
 /* Binds the agent's fields at first.., runs the INSERT or UPDATE *st, commits and reads
  * the stored agent back into a (values hidden). */
-static int ag_write(struct tl_store *s, const char *op, sqlite3_stmt **st, int first,
+static int ag_write(struct tl_store *s, const char *op, struct tl_db_stmt **st, int first,
                     struct tl_agent *a, struct tl_err *err)
 {
     int ret = ag_bind_fields(s, op, *st, first, a, err);
@@ -1955,7 +1900,7 @@ static int ag_write(struct tl_store *s, const char *op, sqlite3_stmt **st, int f
 int tl_store_agent_create(struct tl_store *s, struct tl_agent *a, struct tl_err *err)
 {
     static const char op[] = "agent_create";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     enum tl_plan plan;
     int ret;
 
@@ -1977,7 +1922,7 @@ int tl_store_agent_create(struct tl_store *s, struct tl_agent *a, struct tl_err 
     if (ret != 0)
         goto out;
     if (bind_str(st, 1, a->id) || bind_str(st, 2, a->workspace_id) ||
-        sqlite3_bind_int64(st, 14, a->created_at)) {
+        tl_db_bind_int64(st, 14, a->created_at)) {
         ret = db_fail(s, op, err);
         goto out;
     }
@@ -2009,7 +1954,7 @@ int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_warn
                           struct tl_err *err)
 {
     static const char op[] = "agent_update";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     struct tl_agent *stored = NULL;
     int ret;
 
@@ -2071,7 +2016,7 @@ int tl_store_agent_update(struct tl_store *s, struct tl_agent *a, struct tl_warn
                &st, err);
     if (ret != 0)
         goto out;
-    if (sqlite3_bind_int64(st, 12, a->updated_at) || bind_str(st, 13, a->workspace_id) ||
+    if (tl_db_bind_int64(st, 12, a->updated_at) || bind_str(st, 13, a->workspace_id) ||
         bind_str(st, 14, a->id)) {
         ret = db_fail(s, op, err);
         goto out;
@@ -2090,7 +2035,7 @@ int tl_store_agent_delete(struct tl_store *s, const char *workspace_id, const ch
                           struct tl_err *err)
 {
     static const char op[] = "agent_delete";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     int64_t in_use = 0;
     int ret;
 
@@ -2108,11 +2053,11 @@ int tl_store_agent_delete(struct tl_store *s, const char *workspace_id, const ch
              &st, err);
     if (ret != 0)
         goto out;
-    if (bind_str(st, 1, workspace_id) || bind_str(st, 2, id) || sqlite3_step(st) != SQLITE_ROW) {
+    if (bind_str(st, 1, workspace_id) || bind_str(st, 2, id) || tl_db_step(st) != TL_DB_ROW) {
         ret = db_fail(s, op, err);
         goto out;
     }
-    in_use = sqlite3_column_int64(st, 0);
+    in_use = tl_db_column_int64(st, 0);
     fin(&st);
     if (in_use > 0) {
         ret = tl_err_set(err, EBUSY, 409, "agent_in_use", "",
@@ -2162,7 +2107,7 @@ struct pn_stored {
 static int pn_read(struct tl_store *s, const char *op, const char *ws, const char *key,
                    struct pn_stored *out, struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     const char *args[] = {ws, key}; /* by number, ?1 is bound but unused */
     int64_t seq;
     int ret = row_one(s, op,
@@ -2178,7 +2123,7 @@ static int pn_read(struct tl_store *s, const char *op, const char *ws, const cha
     if (ret == 0 && (col_sealed(st, PN_COL_OUT_PW, &out->out_pw) != 0 ||
                      col_sealed(st, PN_COL_IN_PW, &out->in_pw) != 0))
         ret = corrupt(op, out->n.id, "sealed password", err);
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     return ret;
 }
 
@@ -2291,7 +2236,7 @@ static int pn_trunks_make(struct tl_store *s, const struct tl_phone_number *n,
 }
 
 /* outbound_json, outbound_password, inbound_json, inbound_password at first..first+3 */
-static int pn_trunks_bind(sqlite3_stmt *st, int first, const struct pn_trunks *c)
+static int pn_trunks_bind(struct tl_db_stmt *st, int first, const struct pn_trunks *c)
 {
     return bind_str(st, first, c->out_json) ||
            bind_blob(st, first + 1, c->out_pw.buf, c->out_pw.len, c->out_pw.present) ||
@@ -2317,7 +2262,7 @@ static int number_taken(struct tl_err *err, const char *number)
 int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct tl_err *err)
 {
     static const char op[] = "number_create";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     struct pn_trunks c = {0};
     enum tl_plan plan;
     int ret;
@@ -2367,16 +2312,16 @@ int tl_store_number_create(struct tl_store *s, struct tl_phone_number *n, struct
     if (bind_str(st, 1, n->id) || bind_str(st, 2, n->workspace_id) || bind_str(st, 3, n->number) ||
         bind_str(st, 4, n->label) || bind_str(st, 5, opt_name(tl_source_name(n->source))) ||
         bind_opt(st, 6, n->agent_id) || pn_trunks_bind(st, 7, &c) ||
-        sqlite3_bind_int64(st, 11, n->created_at)) {
+        tl_db_bind_int64(st, 11, n->created_at)) {
         ret = db_fail(s, op, err);
         goto out;
     }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+    int rc = tl_db_step(st);
+    if (rc == TL_DB_E_UNIQUE) {
         ret = number_taken(err, n->number);
         goto out;
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != TL_DB_DONE) {
         ret = db_fail(s, op, err);
         goto out;
     }
@@ -2406,7 +2351,7 @@ int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struc
                             struct tl_err *err)
 {
     static const char op[] = "number_replace";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     struct pn_stored *old = NULL;
     struct pn_trunks c = {0};
     int ret;
@@ -2440,7 +2385,7 @@ int tl_store_number_replace(struct tl_store *s, struct tl_phone_number *n, struc
         goto out;
     ret = step_fin(s, op, &st,
                    bind_str(st, 1, n->label) || bind_opt(st, 2, n->agent_id) ||
-                       pn_trunks_bind(st, 3, &c) || sqlite3_bind_int64(st, 7, n->updated_at) ||
+                       pn_trunks_bind(st, 3, &c) || tl_db_bind_int64(st, 7, n->updated_at) ||
                        bind_str(st, 8, n->workspace_id) || bind_str(st, 9, n->id),
                    err);
     if (ret != 0)
@@ -2461,7 +2406,7 @@ int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, cons
                               const char *agent_id, struct tl_phone_number *out, struct tl_err *err)
 {
     static const char op[] = "number_set_agent";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     char number[TL_E164_MAX + 1] = "";
     int ret;
 
@@ -2481,12 +2426,12 @@ int tl_store_number_set_agent(struct tl_store *s, const char *workspace_id, cons
     if (ret != 0)
         goto out;
     ret = step_fin(s, op, &st,
-                   bind_opt(st, 1, agent_id) || sqlite3_bind_int64(st, 2, tl_now_ms()) ||
+                   bind_opt(st, 1, agent_id) || tl_db_bind_int64(st, 2, tl_now_ms()) ||
                        bind_str(st, 3, workspace_id) || bind_str(st, 4, id),
                    err);
     if (ret != 0)
         goto out;
-    if (sqlite3_changes(s->db) == 0) {
+    if (tl_db_changes(s->db) == 0) {
         ret = not_found(err, "phone number");
         goto out;
     }
@@ -2514,7 +2459,7 @@ out:
 static int number_remove(struct tl_store *s, const char *op, const char *workspace_id,
                          const char *id, enum tl_number_source allowed, struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     const char *args[] = {workspace_id, id};
     char number[TL_E164_MAX + 1] = "";
     int ret;
@@ -2632,16 +2577,16 @@ struct pn_latest {
     struct tl_event_brief ev;
 };
 
-static int pn_latest_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+static int pn_latest_row(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
     struct pn_latest *p = out;
     int ret = pn_row(st, &p->n, seq, err);
     memset(&p->ev, 0, sizeof p->ev);
-    if (ret == 0 && sqlite3_column_type(st, 14) != SQLITE_NULL) {
+    if (ret == 0 && !tl_db_column_is_null(st, 14)) {
         col_text(st, 14, p->ev.id, sizeof p->ev.id);
         col_text(st, 15, p->ev.code, sizeof p->ev.code);
         col_text(st, 16, p->ev.message, sizeof p->ev.message);
-        p->ev.created_at = sqlite3_column_int64(st, 17);
+        p->ev.created_at = tl_db_column_int64(st, 17);
     }
     return ret;
 }
@@ -2684,7 +2629,7 @@ void tl_store_set_change_hook(struct tl_store *s, tl_store_change_fn fn, void *a
 int tl_store_number_secrets_each(struct tl_store *s, tl_number_cb cb, void *arg)
 {
     static const char op[] = "number_secrets_each";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     char(*nums)[TL_E164_MAX + 1] = NULL;
     size_t n = 0, cap = 0;
     int ret;
@@ -2693,10 +2638,10 @@ int tl_store_number_secrets_each(struct tl_store *s, tl_number_cb cb, void *arg)
     lock(s);
     ret = prep(s, op, "SELECT number FROM phone_numbers ORDER BY seq", &st, NULL);
     while (ret == 0) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
+        int rc = tl_db_step(st);
+        if (rc == TL_DB_DONE)
             break;
-        if (rc != SQLITE_ROW) {
+        if (rc != TL_DB_ROW) {
             ret = db_fail(s, op, NULL);
             break;
         }
@@ -2712,7 +2657,7 @@ int tl_store_number_secrets_each(struct tl_store *s, tl_number_cb cb, void *arg)
         }
         col_text(st, 0, nums[n++], sizeof nums[0]);
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
 
     struct tl_phone_number *pn = ret == 0 ? malloc(sizeof *pn) : NULL;
@@ -2770,43 +2715,43 @@ static int64_t clamp_u64(uint64_t v)
     return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
-static int bind_time(sqlite3_stmt *st, int i, int64_t ms)
+static int bind_time(struct tl_db_stmt *st, int i, int64_t ms)
 {
-    return ms ? sqlite3_bind_int64(st, i, ms) : sqlite3_bind_null(st, i);
+    return ms ? tl_db_bind_int64(st, i, ms) : tl_db_bind_null(st, i);
 }
 
-static int call_bind(sqlite3_stmt *st, const struct tl_call_record *c)
+static int call_bind(struct tl_db_stmt *st, const struct tl_call_record *c)
 {
     return bind_str(st, 1, c->id) || bind_str(st, 2, c->workspace_id) ||
            bind_opt(st, 3, c->number_id) || bind_str(st, 4, c->number) ||
            bind_opt(st, 5, c->agent_id) || bind_str(st, 6, tl_call_direction_name(c->direction)) ||
            bind_str(st, 7, c->from_uri) || bind_str(st, 8, c->from_user) ||
            bind_str(st, 9, c->to_user) || bind_str(st, 10, c->sip_call_id) ||
-           sqlite3_bind_int64(st, 11, c->created_at) || bind_time(st, 12, c->answered_at) ||
+           tl_db_bind_int64(st, 11, c->created_at) || bind_time(st, 12, c->answered_at) ||
            bind_time(st, 13, c->ended_at) || bind_str(st, 14, c->end_reason) ||
-           sqlite3_bind_int(st, 15, c->final_status) || bind_str(st, 16, c->codec) ||
+           tl_db_bind_int64(st, 15, c->final_status) || bind_str(st, 16, c->codec) ||
            bind_str(st, 17, c->srtp ? "srtp" : "rtp") ||
-           sqlite3_bind_int64(st, 18, clamp_u64(c->packets_sent)) ||
-           sqlite3_bind_int64(st, 19, clamp_u64(c->packets_received)) ||
-           sqlite3_bind_int64(st, 20, clamp_u64(c->packets_lost)) ||
-           sqlite3_bind_double(st, 21, c->jitter_ms) ||
-           sqlite3_bind_int64(st, 22, clamp_u64(c->dropped_source)) ||
-           sqlite3_bind_int64(st, 23, clamp_u64(c->dropped_auth)) ||
-           sqlite3_bind_int64(st, 24, clamp_u64(c->dropped_malformed)) ||
-           sqlite3_bind_int64(st, 25, clamp_u64(c->dropped_pt)) ||
-           sqlite3_bind_int64(st, 26, clamp_u64(c->dropped_early)) ||
-           sqlite3_bind_int64(st, 27, clamp_u64(c->audio_dropped_bytes)) ||
+           tl_db_bind_int64(st, 18, clamp_u64(c->packets_sent)) ||
+           tl_db_bind_int64(st, 19, clamp_u64(c->packets_received)) ||
+           tl_db_bind_int64(st, 20, clamp_u64(c->packets_lost)) ||
+           tl_db_bind_double(st, 21, c->jitter_ms) ||
+           tl_db_bind_int64(st, 22, clamp_u64(c->dropped_source)) ||
+           tl_db_bind_int64(st, 23, clamp_u64(c->dropped_auth)) ||
+           tl_db_bind_int64(st, 24, clamp_u64(c->dropped_malformed)) ||
+           tl_db_bind_int64(st, 25, clamp_u64(c->dropped_pt)) ||
+           tl_db_bind_int64(st, 26, clamp_u64(c->dropped_early)) ||
+           tl_db_bind_int64(st, 27, clamp_u64(c->audio_dropped_bytes)) ||
            bind_str(st, 28, tl_call_status_name(c->status)) || bind_str(st, 29, c->sip_reason) ||
            bind_str(st, 30, c->hint);
 }
 
-static int event_bind(sqlite3_stmt *st, const struct tl_event *e)
+static int event_bind(struct tl_db_stmt *st, const struct tl_event *e)
 {
     return bind_str(st, 1, e->id) || bind_opt(st, 2, e->workspace_id) ||
            bind_opt(st, 3, e->number_id) || bind_str(st, 4, e->code) ||
            bind_str(st, 5, e->message) || bind_str(st, 6, e->hint) ||
            bind_str(st, 7, e->details[0] ? e->details : "{}") ||
-           sqlite3_bind_int64(st, 8, e->created_at);
+           tl_db_bind_int64(st, 8, e->created_at);
 }
 
 /* ---- webhook deliveries of call status changes ---- */
@@ -2882,28 +2827,26 @@ static char *call_event_body(const struct tl_call_record *c, const char *type, c
 
 /* Before the upsert of c: queue the deliveries its status change causes, when its workspace
  * has a webhook. The statements are the batch's (prepared once). */
-static int call_deliveries(struct tl_store *s, sqlite3_stmt *hst, sqlite3_stmt *pst,
-                           sqlite3_stmt *dst, const struct tl_call_record *c, size_t *queued,
+static int call_deliveries(struct tl_store *s, struct tl_db_stmt *hst, struct tl_db_stmt *pst,
+                           struct tl_db_stmt *dst, const struct tl_call_record *c, size_t *queued,
                            struct tl_err *err)
 {
     static const char op[] = "records_write";
-    sqlite3_reset(hst);
-    sqlite3_clear_bindings(hst);
+    tl_db_reset(hst);
     if (bind_str(hst, 1, c->workspace_id))
         return db_fail(s, op, err);
-    int rc = sqlite3_step(hst);
-    if (rc == SQLITE_DONE)
+    int rc = tl_db_step(hst);
+    if (rc == TL_DB_DONE)
         return 0; /* no webhook */
-    if (rc != SQLITE_ROW)
+    if (rc != TL_DB_ROW)
         return db_fail(s, op, err);
-    sqlite3_reset(pst);
-    sqlite3_clear_bindings(pst);
+    tl_db_reset(pst);
     if (bind_str(pst, 1, c->id))
         return db_fail(s, op, err);
-    rc = sqlite3_step(pst);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    rc = tl_db_step(pst);
+    if (rc != TL_DB_ROW && rc != TL_DB_DONE)
         return db_fail(s, op, err);
-    bool is_new = rc == SQLITE_DONE;
+    bool is_new = rc == TL_DB_DONE;
     int prev = is_new ? -1 : tl_call_status_parse(col_str(pst, 0));
     const char *ev[3];
     size_t n = call_events(is_new, prev, c->status, ev);
@@ -2916,11 +2859,10 @@ static int call_deliveries(struct tl_store *s, sqlite3_stmt *hst, sqlite3_stmt *
             tl_error("store", "webhook.body_failed", "call=%s", c->id);
             continue;
         }
-        sqlite3_reset(dst);
-        sqlite3_clear_bindings(dst);
+        tl_db_reset(dst);
         int ret = bind_str(dst, 1, id) || bind_str(dst, 2, c->workspace_id) ||
                           bind_str(dst, 3, ev[i]) || bind_str(dst, 4, body) ||
-                          sqlite3_bind_int64(dst, 5, now)
+                          tl_db_bind_int64(dst, 5, now)
                       ? db_fail(s, op, err)
                       : step_done(s, op, dst, err);
         free(body);
@@ -2941,7 +2883,7 @@ int tl_store_records_write_hooks(struct tl_store *s, const struct tl_record_ref 
                                  size_t *deliveries, struct tl_err *err)
 {
     static const char op[] = "records_write";
-    sqlite3_stmt *cst = NULL, *est = NULL, *hst = NULL, *pst = NULL, *dst = NULL;
+    struct tl_db_stmt *cst = NULL, *est = NULL, *hst = NULL, *pst = NULL, *dst = NULL;
     size_t queued = 0;
     int ret;
 
@@ -2993,23 +2935,22 @@ int tl_store_records_write_hooks(struct tl_store *s, const struct tl_record_ref 
                    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                    &dst, err);
     for (size_t i = 0; ret == 0 && i < n; i++) {
-        sqlite3_stmt *st = v[i].call ? cst : est;
+        struct tl_db_stmt *st = v[i].call ? cst : est;
         if (v[i].call && hooks)
             ret = call_deliveries(s, hst, pst, dst, v[i].call, &queued, err);
         if (ret)
             break;
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        tl_db_reset(st);
         if (v[i].call ? call_bind(st, v[i].call) : event_bind(st, v[i].event))
             ret = db_fail(s, op, err);
         else
             ret = step_done(s, op, st, err);
     }
-    sqlite3_finalize(cst);
-    sqlite3_finalize(est);
-    sqlite3_finalize(hst);
-    sqlite3_finalize(pst);
-    sqlite3_finalize(dst);
+    tl_db_finalize(cst);
+    tl_db_finalize(est);
+    tl_db_finalize(hst);
+    tl_db_finalize(pst);
+    tl_db_finalize(dst);
     if (ret == 0)
         ret = tx_commit(s, op, err);
     tx_rollback(s);
@@ -3023,22 +2964,24 @@ int tl_store_calls_close_open(struct tl_store *s, const char *end_reason, int64_
                               int64_t *closed, struct tl_err *err)
 {
     static const char op[] = "calls_close_open";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     *closed = 0;
     lock(s);
     /* one statement: a full scan of calls once per start, no index to keep for it */
     int ret = prep(s, op,
-                   "UPDATE calls SET ended_at = max(?1, created_at, coalesce(answered_at, 0)), "
+                   "UPDATE calls SET ended_at = CASE WHEN ?1 >= created_at AND ?1 >= "
+                   "coalesce(answered_at, 0) THEN ?1 WHEN created_at >= coalesce(answered_at, 0) "
+                   "THEN created_at ELSE answered_at END, "
                    "end_reason = ?2, status = CASE WHEN answered_at IS NULL THEN 'failed' "
                    "ELSE 'completed' END WHERE ended_at IS NULL",
                    &st, err);
-    if (ret == 0 && (sqlite3_bind_int64(st, 1, now_ms) || bind_str(st, 2, end_reason)))
+    if (ret == 0 && (tl_db_bind_int64(st, 1, now_ms) || bind_str(st, 2, end_reason)))
         ret = db_fail(s, op, err);
     if (ret == 0)
         ret = step_done(s, op, st, err);
     if (ret == 0)
-        *closed = sqlite3_changes(s->db);
-    sqlite3_finalize(st);
+        *closed = tl_db_changes(s->db);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -3050,7 +2993,7 @@ int tl_store_webhook_set(struct tl_store *s, const char *workspace_id, const cha
                          struct tl_err *err)
 {
     static const char op[] = "webhook_set";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     struct sealed sl;
     uint8_t rnd[32];
     enum tl_plan plan;
@@ -3081,7 +3024,7 @@ int tl_store_webhook_set(struct tl_store *s, const char *workspace_id, const cha
     if (ret == 0)
         ret = step_fin(s, op, &st,
                        bind_str(st, 1, workspace_id) || bind_str(st, 2, url) ||
-                           bind_blob(st, 3, sl.buf, sl.len, true) || sqlite3_bind_int64(st, 4, now),
+                           bind_blob(st, 3, sl.buf, sl.len, true) || tl_db_bind_int64(st, 4, now),
                        err);
     if (ret == 0)
         ret = tx_commit(s, op, err);
@@ -3096,7 +3039,7 @@ int tl_store_webhook_set(struct tl_store *s, const char *workspace_id, const cha
 
 int tl_store_webhook_get(struct tl_store *s, const char *workspace_id, struct tl_webhook *out)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     const char *args[] = {workspace_id};
     memset(out, 0, sizeof *out);
     lock(s);
@@ -3108,13 +3051,13 @@ int tl_store_webhook_get(struct tl_store *s, const char *workspace_id, struct tl
     if (ret == 0) {
         tl_strlcpy(out->workspace_id, workspace_id, sizeof out->workspace_id);
         col_text(st, 0, out->url, sizeof out->url);
-        out->created_at = sqlite3_column_int64(st, 1);
-        out->last_success_at = sqlite3_column_int64(st, 2);
-        out->last_failure_at = sqlite3_column_int64(st, 3);
+        out->created_at = tl_db_column_int64(st, 1);
+        out->last_success_at = tl_db_column_int64(st, 2);
+        out->last_failure_at = tl_db_column_int64(st, 3);
         col_text(st, 4, out->last_error, sizeof out->last_error);
-        out->pending = sqlite3_column_int64(st, 5);
+        out->pending = tl_db_column_int64(st, 5);
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -3122,14 +3065,14 @@ int tl_store_webhook_get(struct tl_store *s, const char *workspace_id, struct tl
 int tl_store_webhook_delete(struct tl_store *s, const char *workspace_id)
 {
     static const char op[] = "webhook_delete";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     lock(s);
     int ret = tx_begin(s, op, NULL);
     if (ret == 0)
         ret = prep(s, op, "DELETE FROM webhooks WHERE workspace_id = ?1", &st, NULL);
     if (ret == 0)
         ret = step_fin(s, op, &st, bind_str(st, 1, workspace_id), NULL);
-    if (ret == 0 && sqlite3_changes(s->db) == 0)
+    if (ret == 0 && tl_db_changes(s->db) == 0)
         ret = ENOENT;
     if (ret == 0)
         ret = prep(s, op, "DELETE FROM webhook_deliveries WHERE workspace_id = ?1", &st, NULL);
@@ -3144,7 +3087,7 @@ int tl_store_webhook_delete(struct tl_store *s, const char *workspace_id)
 int tl_store_webhook_secret(struct tl_store *s, const char *workspace_id,
                             char url[TL_AGENT_URL_MAX + 1], char secret[TL_WEBHOOK_SECRET_LEN + 1])
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     const char *args[] = {workspace_id};
     struct sealed sl;
     char pw[TL_PASSWORD_MAX + 1];
@@ -3162,7 +3105,7 @@ int tl_store_webhook_secret(struct tl_store *s, const char *workspace_id,
         sodium_memzero(pw, sizeof pw);
         sodium_memzero(&sl, sizeof sl);
     }
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -3171,7 +3114,7 @@ int tl_store_deliveries_due(struct tl_store *s, int64_t now_ms, struct tl_delive
                             size_t *n, int64_t *next_at)
 {
     static const char op[] = "deliveries_due";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     int rc, ret;
     *n = 0;
     *next_at = 0;
@@ -3180,10 +3123,10 @@ int tl_store_deliveries_due(struct tl_store *s, int64_t now_ms, struct tl_delive
                "SELECT id, workspace_id, event, body, attempts, created_at, next_at FROM "
                "webhook_deliveries ORDER BY next_at, seq LIMIT ?1",
                &st, NULL);
-    if (ret == 0 && sqlite3_bind_int64(st, 1, (int64_t)cap + 1))
+    if (ret == 0 && tl_db_bind_int64(st, 1, (int64_t)cap + 1))
         ret = db_fail(s, op, NULL);
-    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t at = sqlite3_column_int64(st, 6);
+    while (ret == 0 && (rc = tl_db_step(st)) == TL_DB_ROW) {
+        int64_t at = tl_db_column_int64(st, 6);
         if (at > now_ms || *n == cap) {
             *next_at = at > now_ms ? at : now_ms;
             break;
@@ -3194,13 +3137,13 @@ int tl_store_deliveries_due(struct tl_store *s, int64_t now_ms, struct tl_delive
         col_text(st, 1, d->workspace_id, sizeof d->workspace_id);
         col_text(st, 2, d->event, sizeof d->event);
         col_text(st, 3, d->body, sizeof d->body);
-        d->attempts = (uint32_t)sqlite3_column_int64(st, 4);
-        d->created_at = sqlite3_column_int64(st, 5);
+        d->attempts = (uint32_t)tl_db_column_int64(st, 4);
+        d->created_at = tl_db_column_int64(st, 5);
         d->next_at = at;
     }
-    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+    if (ret == 0 && rc != TL_DB_ROW && rc != TL_DB_DONE)
         ret = db_fail(s, op, NULL);
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -3210,7 +3153,7 @@ static int delivery_update(struct tl_store *s, const struct tl_delivery *d, bool
                            uint32_t attempts, int64_t next_at, const char *error, int64_t at)
 {
     static const char op[] = "delivery_update";
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     lock(s);
     int ret = tx_begin(s, op, NULL);
     if (ret == 0 && next_at)
@@ -3220,8 +3163,8 @@ static int delivery_update(struct tl_store *s, const struct tl_delivery *d, bool
         ret = prep(s, op, "DELETE FROM webhook_deliveries WHERE id = ?1", &st, NULL);
     if (ret == 0)
         ret = step_fin(s, op, &st,
-                       bind_str(st, 1, d->id) || (next_at && (sqlite3_bind_int64(st, 2, attempts) ||
-                                                              sqlite3_bind_int64(st, 3, next_at))),
+                       bind_str(st, 1, d->id) || (next_at && (tl_db_bind_int64(st, 2, attempts) ||
+                                                              tl_db_bind_int64(st, 3, next_at))),
                        NULL);
     if (ret == 0)
         ret = prep(s, op,
@@ -3231,7 +3174,7 @@ static int delivery_update(struct tl_store *s, const struct tl_delivery *d, bool
                    &st, NULL);
     if (ret == 0)
         ret = step_fin(s, op, &st,
-                       bind_str(st, 1, d->workspace_id) || sqlite3_bind_int64(st, 2, at) ||
+                       bind_str(st, 1, d->workspace_id) || tl_db_bind_int64(st, 2, at) ||
                            (!ok && bind_str(st, 3, error ? error : "")),
                        NULL);
     if (ret == 0)
@@ -3260,18 +3203,18 @@ int tl_store_delivery_failed(struct tl_store *s, const struct tl_delivery *d, ui
     "rtp_dropped_source, rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, "                \
     "rtp_dropped_early, audio_dropped_bytes, status, sip_reason, hint"
 
-static uint64_t col_u64(sqlite3_stmt *st, int i)
+static uint64_t col_u64(struct tl_db_stmt *st, int i)
 {
-    int64_t v = sqlite3_column_int64(st, i);
+    int64_t v = tl_db_column_int64(st, i);
     return v < 0 ? 0 : (uint64_t)v;
 }
 
-static int ca_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+static int ca_row(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
     struct tl_call_record *c = out;
     (void)err;
     memset(c, 0, sizeof *c);
-    *seq = sqlite3_column_int64(st, 0);
+    *seq = tl_db_column_int64(st, 0);
     col_text(st, 1, c->id, sizeof c->id);
     col_text(st, 2, c->workspace_id, sizeof c->workspace_id);
     col_text(st, 3, c->number_id, sizeof c->number_id);
@@ -3282,17 +3225,17 @@ static int ca_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     col_text(st, 8, c->from_user, sizeof c->from_user);
     col_text(st, 9, c->to_user, sizeof c->to_user);
     col_text(st, 10, c->sip_call_id, sizeof c->sip_call_id);
-    c->created_at = sqlite3_column_int64(st, 11);
-    c->answered_at = sqlite3_column_int64(st, 12); /* NULL reads as 0 */
-    c->ended_at = sqlite3_column_int64(st, 13);
+    c->created_at = tl_db_column_int64(st, 11);
+    c->answered_at = tl_db_column_int64(st, 12); /* NULL reads as 0 */
+    c->ended_at = tl_db_column_int64(st, 13);
     col_text(st, 14, c->end_reason, sizeof c->end_reason);
-    c->final_status = sqlite3_column_int(st, 15);
+    c->final_status = tl_db_column_int64(st, 15);
     col_text(st, 16, c->codec, sizeof c->codec);
     c->srtp = strcmp(col_str(st, 17), "srtp") == 0;
     c->packets_sent = col_u64(st, 18);
     c->packets_received = col_u64(st, 19);
     c->packets_lost = col_u64(st, 20);
-    c->jitter_ms = sqlite3_column_double(st, 21);
+    c->jitter_ms = tl_db_column_double(st, 21);
     c->dropped_source = col_u64(st, 22);
     c->dropped_auth = col_u64(st, 23);
     c->dropped_malformed = col_u64(st, 24);
@@ -3308,12 +3251,12 @@ static int ca_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 
 #define EV_COLS "seq, id, workspace_id, number_id, code, message, hint, details_json, created_at"
 
-static int ev_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
+static int ev_row(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err)
 {
     struct tl_event *e = out;
     (void)err;
     memset(e, 0, sizeof *e);
-    *seq = sqlite3_column_int64(st, 0);
+    *seq = tl_db_column_int64(st, 0);
     col_text(st, 1, e->id, sizeof e->id);
     col_text(st, 2, e->workspace_id, sizeof e->workspace_id);
     col_text(st, 3, e->number_id, sizeof e->number_id);
@@ -3321,9 +3264,9 @@ static int ev_row(sqlite3_stmt *st, void *out, int64_t *seq, struct tl_err *err)
     col_text(st, 5, e->message, sizeof e->message);
     col_text(st, 6, e->hint, sizeof e->hint);
     /* a cut JSON text would not parse: longer than the cap (never written by us) is {} */
-    if (sqlite3_column_bytes(st, 7) <= TL_EVENT_DETAILS_MAX)
+    if (tl_db_column_bytes(st, 7) <= TL_EVENT_DETAILS_MAX)
         col_text(st, 7, e->details, sizeof e->details);
-    e->created_at = sqlite3_column_int64(st, 8);
+    e->created_at = tl_db_column_int64(st, 8);
     return 0;
 }
 
@@ -3350,7 +3293,7 @@ int tl_store_call_list(struct tl_store *s, const char *workspace_id, const char 
 int tl_store_call_get(struct tl_store *s, const char *workspace_id, const char *id,
                       struct tl_call_record *out)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     const char *args[] = {workspace_id, id};
     int64_t seq;
 
@@ -3360,7 +3303,7 @@ int tl_store_call_get(struct tl_store *s, const char *workspace_id, const char *
                 args, 2, &st, NULL);
     if (ret == 0)
         ret = ca_row(st, out, &seq, NULL);
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     return ret;
 }
@@ -3369,7 +3312,7 @@ int tl_store_event_list(struct tl_store *s, const char *workspace_id, const char
                         const struct tl_page *pg, tl_event_cb cb, void *arg,
                         char next_cursor[TL_CURSOR_MAX], struct tl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    struct tl_db_stmt *st = NULL;
     struct tl_event *items;
     size_t n;
     const char *args[] = {workspace_id, number_id};
@@ -3380,7 +3323,7 @@ int tl_store_event_list(struct tl_store *s, const char *workspace_id, const char
     int ret =
         row_one(s, "event_list", "SELECT 1 FROM phone_numbers WHERE workspace_id = ?1 AND id = ?2",
                 args, 2, &st, err);
-    sqlite3_finalize(st);
+    tl_db_finalize(st);
     unlock(s);
     if (ret == ENOENT)
         return not_found(err, "phone number");

@@ -1,6 +1,6 @@
 /* store: the domain model (workspaces, tokens, agents, phone numbers with their trunk
- * configuration), its validation rules, and its persistence (SQLite now; PostgreSQL later
- * behind the same functions).
+ * configuration), its validation rules, and its persistence (SQLite by default, or
+ * PostgreSQL, behind the same functions: db.h).
  *
  * Threading: one struct tl_store may be used from any thread; calls are serialised by a
  * mutex inside. Every write is one SQLite transaction committed with synchronous=FULL in
@@ -249,12 +249,19 @@ bool tl_plan_allows_sip_import(enum tl_plan p); /* professional or higher */
 /* ---- the store ---- */
 struct tl_store;
 
-/* Opens (creating) the database and applies pending migrations. key: 32-byte master key. */
+/* Opens (creating) the database and applies pending migrations. key: 32-byte master key.
+ * db_path: a SQLite file, or a PostgreSQL conninfo ("postgresql://user@host:port/db" or
+ * "host=… dbname=…", db.h tl_db_backend_for) whose password comes from the environment
+ * (PGPASSWORD, ~/.pgpass) or from tl_store_open_ex. */
 int tl_store_open(struct tl_store **sp, const char *db_path, const uint8_t key[32],
                   struct tl_err *err);
 /* As tl_store_open but migrates only up to schema version `target` (tests of migration). */
 int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t key[32], int target,
                      struct tl_err *err);
+/* As tl_store_open_at with the PostgreSQL password (NULL: none; ignored for SQLite). */
+int tl_store_open_ex(struct tl_store **sp, const char *db_path, const char *password,
+                     const uint8_t key[32], int target, struct tl_err *err);
+const char *tl_store_backend(struct tl_store *s); /* "sqlite" or "postgresql" */
 void tl_store_close(struct tl_store *s);
 int tl_store_ping(struct tl_store *s); /* 0 when the database answers (readyz) */
 int tl_store_schema_version(struct tl_store *s);
