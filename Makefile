@@ -14,7 +14,7 @@
 #   make install       copy the binary to $(PREFIX)/bin (default /usr/local)
 # Quiet unless V=1.
 
-PKGS     := libuv libmicrohttpd jansson sqlite3 libsodium openssl libcurl libcares libsrtp2 espeak-ng
+PKGS     := libuv libmicrohttpd jansson sqlite3 libpq libsodium openssl libcurl libcares libsrtp2 espeak-ng
 # wslay (WebSocket framing, agent/ws.c): Debian 12's libwslay-dev ships no libwslay.pc, so
 # it is linked by name unless pkg-config knows it
 ifeq ($(shell pkg-config --exists libwslay && echo y),y)

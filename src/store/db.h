@@ -88,7 +88,7 @@ struct tl_db_ops {
 };
 
 extern const struct tl_db_ops tl_db_sqlite;
-
+extern const struct tl_db_ops tl_db_pg;
 /* The backend a store target names: PostgreSQL for "postgresql://…", "postgres://…" or a
  * libpq keyword string ("host=… dbname=…"), else SQLite (a path). */
 const struct tl_db_ops *tl_db_backend_for(const char *target);
