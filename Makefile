@@ -7,7 +7,8 @@
 #                      the SIP tests that need test answers run build/trunkline-test)
 #   make browser       the web UI's tests in headless Chromium only
 #   make unit          unit tests only
-#   make unit-pg       the store unit tests on a throwaway PostgreSQL (part of make test)
+#   make test-pg       the store unit tests and the daemon on a throwaway PostgreSQL (part of
+#                      make test)
 #   make run           start the daemon with embedded defaults (data in ./var)
 #   make fuzz          libFuzzer targets (clang-14) in build-fuzz/
 #   make fuzz-smoke    a short run of every fuzz target over its seed corpus
@@ -123,11 +124,13 @@ bench-routing: $(BUILD)/bench/routing/routing.o $(BUILD)/libtrunkline.a
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-# The store suites again on PostgreSQL (issue 13): tests/pg/with-postgres.sh starts a
-# throwaway server of their own (Debian's postgresql package) and removes it afterwards.
+# The store suites again on PostgreSQL, and the daemon on it (issue 13):
+# tests/pg/with-postgres.sh starts a throwaway server of their own (Debian's postgresql
+# package) and removes it afterwards.
 STORE_UNIT := $(addprefix $(BUILD)/tests/,test_store test_records test_routing test_secrets)
-unit-pg: $(STORE_UNIT)
-	@tests/pg/with-postgres.sh sh -c 'set -e; for t in $(STORE_UNIT); do echo "== $$t (PostgreSQL)"; $$t; done'
+test-pg: $(STORE_UNIT) $(BUILD)/trunkline
+	@tests/pg/with-postgres.sh sh -c 'set -e; for t in $(STORE_UNIT); do echo "== $$t (PostgreSQL)"; $$t; done; \
+	  TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_store_backend.py'
 
 integration: $(BUILD)/trunkline $(BUILD)/trunkline-test
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) TRUNKLINE_TEST_BIN=$(abspath $(BUILD)/trunkline-test) \
@@ -138,7 +141,7 @@ integration: $(BUILD)/trunkline $(BUILD)/trunkline-test
 browser: $(BUILD)/trunkline
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/browser
 
-test: unit unit-pg integration
+test: unit test-pg integration
 
 # Under ThreadSanitizer (make TSAN=1 tsan-test): the unit tests of the parts shared between
 # threads, and the integration tests that drive the loop, the API thread and the recorder
@@ -187,6 +190,6 @@ format:
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
-.PHONY: tsan-test testbuild loadgen bench-twilio bench-routing install all unit unit-pg integration browser test run fuzz fuzz-smoke format clean
+.PHONY: tsan-test testbuild loadgen bench-twilio bench-routing install all unit test-pg integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)

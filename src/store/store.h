@@ -262,6 +262,14 @@ int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t ke
 int tl_store_open_ex(struct tl_store **sp, const char *db_path, const char *password,
                      const uint8_t key[32], int target, struct tl_err *err);
 const char *tl_store_backend(struct tl_store *s); /* "sqlite" or "postgresql" */
+/* The store the settings name (target.c): setting "" = SQLite at data_dir/trunkline.db; a
+ * path = that SQLite file; a PostgreSQL URL or keyword string = that database, which must
+ * not contain a password (EINVAL naming where it goes instead). The password comes from
+ * password_file (refused when group or world can read it) or else the environment
+ * variable TRUNKLINE_STORE_PASSWORD; "" when neither (peer/trust auth, ~/.pgpass). */
+#define TL_STORE_PASSWORD_MAX 256
+int tl_store_target(const char *setting, const char *data_dir, const char *password_file,
+                    char *target, size_t tcap, char *password, size_t pcap, struct tl_err *err);
 void tl_store_close(struct tl_store *s);
 int tl_store_ping(struct tl_store *s); /* 0 when the database answers (readyz) */
 int tl_store_schema_version(struct tl_store *s);

@@ -1343,6 +1343,68 @@ static void test_concurrent_writers(void **state)
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM phone_numbers"), 41);
 }
 
+/* ---- the store setting (target.c) ---- */
+
+static void test_store_target(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    char t[512], pw[TL_STORE_PASSWORD_MAX], file[TEST_TARGET_MAX + 16];
+
+    unsetenv("TRUNKLINE_STORE_PASSWORD");
+    assert_int_equal(tl_store_target("", "/srv/tl", "", t, sizeof t, pw, sizeof pw, &err), 0);
+    assert_string_equal(t, "/srv/tl/trunkline.db");
+    assert_int_equal(tl_store_target("/data/x=1.db", "/srv", "", t, sizeof t, pw, sizeof pw, &err),
+                     0);
+    assert_true(tl_db_backend_for(t) == &tl_db_sqlite);
+    assert_int_equal(
+        tl_store_target("postgresql://tl@db:5432/tl", "/srv", "", t, sizeof t, pw, sizeof pw, &err),
+        0);
+    assert_true(tl_db_backend_for(t) == &tl_db_pg);
+    assert_string_equal(pw, "");
+    setenv("TRUNKLINE_STORE_PASSWORD", "env-pw", 1);
+    assert_int_equal(tl_store_target("host=/run/postgresql dbname=tl", "/srv", "", t, sizeof t, pw,
+                                     sizeof pw, &err),
+                     0);
+    assert_true(tl_db_backend_for(t) == &tl_db_pg);
+    assert_string_equal(pw, "env-pw");
+    unsetenv("TRUNKLINE_STORE_PASSWORD");
+
+    /* a password in the setting, in any of libpq's spellings, is refused */
+    static const char *const bad[] = {
+        "postgresql://tl:pw@db/tl",          "postgres://tl:pw@db:5432/tl?sslmode=require",
+        "postgresql://tl@db/tl?password=pw", "host=db dbname=tl password=pw",
+        "host=db dbname=tl PASSWORD = pw",   "host=db sslpassword=pw",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(tl_store_target(bad[i], "/srv", "", t, sizeof t, pw, sizeof pw, &err),
+                         EINVAL);
+        assert_non_null(strstr(err.message, "store_password_file"));
+        assert_null(strstr(err.message, "pw@"));
+    }
+
+    /* the password file: owner-only, its final newline not part of the password */
+    snprintf(file, sizeof file, "%s/db.password", f->dir);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fputs("file-pw\n", fp);
+    fclose(fp);
+    assert_int_equal(chmod(file, 0600), 0);
+    setenv("TRUNKLINE_STORE_PASSWORD", "env-pw", 1); /* the file wins */
+    assert_int_equal(
+        tl_store_target("postgresql://tl@db/tl", "/srv", file, t, sizeof t, pw, sizeof pw, &err),
+        0);
+    unsetenv("TRUNKLINE_STORE_PASSWORD");
+    assert_string_equal(pw, "file-pw");
+    assert_int_equal(chmod(file, 0640), 0);
+    assert_int_equal(
+        tl_store_target("postgresql://tl@db/tl", "/srv", file, t, sizeof t, pw, sizeof pw, &err),
+        EPERM);
+    assert_non_null(strstr(err.message, "chmod 600"));
+    assert_string_equal(pw, "");
+    unlink(file);
+}
+
 /* ---- the backend interface itself (db.h), on the backend under test ---- */
 
 static void test_db_backend(void **state)
@@ -1449,6 +1511,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_db_backend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workspace_create_makes_echo_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workspace_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
