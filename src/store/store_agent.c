@@ -291,6 +291,13 @@ int tl_store_agent_delete(struct tl_store *s, const char *workspace_id, const ch
     }
     ret = tl__exec_args(s, op, "DELETE FROM agents WHERE workspace_id = ?1 AND id = ?2",
                         (const char *[]){workspace_id, id}, 2, err);
+    /* PostgreSQL's transactions do not lock what the count read: a number pointed at the
+     * agent since then makes the composite foreign key refuse the delete, which is the
+     * same conflict */
+    if (ret != 0 && tl_db_last_error(s->db) == TL_DB_E_FOREIGN_KEY)
+        ret = tl_err_set(err, EBUSY, 409, "agent_in_use", "",
+                         "This agent answers a phone number; assign it to another agent or "
+                         "unassign it first.");
     if (ret == 0)
         ret = tl__tx_commit(s, op, err);
 out:
