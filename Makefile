@@ -124,13 +124,17 @@ bench-routing: $(BUILD)/bench/routing/routing.o $(BUILD)/libtrunkline.a
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-# The store suites again on PostgreSQL, and the daemon on it (issue 13):
-# tests/pg/with-postgres.sh starts a throwaway server of their own (Debian's postgresql
-# package) and removes it afterwards.
+# Issue 13: the store suites again on PostgreSQL, the daemon on it (test_store_backend.py),
+# and the REST API's tests with each daemon's store in a PostgreSQL schema of its own
+# (TRUNKLINE_IT_STORE_PG in tests/integration/conftest.py; other integration files run so
+# too, except the checks of SQLite's file at rest and of the offline token command).
+# tests/pg/with-postgres.sh starts a throwaway server (Debian's postgresql package) and
+# removes it afterwards.
 STORE_UNIT := $(addprefix $(BUILD)/tests/,test_store test_records test_routing test_secrets)
 test-pg: $(STORE_UNIT) $(BUILD)/trunkline
 	@tests/pg/with-postgres.sh sh -c 'set -e; for t in $(STORE_UNIT); do echo "== $$t (PostgreSQL)"; $$t; done; \
-	  TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_store_backend.py'
+	  TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_store_backend.py; \
+	  TRUNKLINE_IT_STORE_PG="$$TRUNKLINE_TEST_PG" TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_api.py'
 
 integration: $(BUILD)/trunkline $(BUILD)/trunkline-test
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) TRUNKLINE_TEST_BIN=$(abspath $(BUILD)/trunkline-test) \
