@@ -93,5 +93,14 @@ def test_daemon_on_postgresql(make_daemon, tmp_path):
         assert codes[-1] == 200, codes
         assert "store.pg_reconnected" in d.wait_log(lambda t: "store.pg_reconnected" in t)
         assert SECRET not in d.log_text()
+
+        # the offline recovery command reaches the same store (while the daemon runs)
+        env = dict(os.environ, TRUNKLINE_STORE=store)
+        r = subprocess.run([BIN, "token", "create", "--data-dir", d.data_dir, "--name", "rescue"],
+                           capture_output=True, text=True, timeout=30, env=env)
+        assert r.returncode == 0, r.stderr
+        tok = [l.split()[1] for l in r.stdout.splitlines() if l.startswith("token: ")][0]
+        r = d.api("GET", "/v1/tokens", token=tok)
+        assert r.status_code == 200 and "rescue" in [t["name"] for t in r.json()["data"]]
     finally:
         _psql("DROP SCHEMA IF EXISTS %s CASCADE" % schema)
