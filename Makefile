@@ -127,7 +127,8 @@ unit: $(UNIT_BIN)
 # Issue 13: the store suites again on PostgreSQL, the daemon on it (test_store_backend.py),
 # and the REST API's tests with each daemon's store in a PostgreSQL schema of its own
 # (TRUNKLINE_IT_STORE_PG in tests/integration/conftest.py; other integration files run so
-# too, except the checks of SQLite's file at rest and of the offline token command).
+# too, except the checks of SQLite's file at rest, and tests that start `trunkline serve`
+# or `trunkline token` themselves on a daemon's data_dir, as test_master_key.py does).
 # tests/pg/with-postgres.sh starts a throwaway server (Debian's postgresql package) and
 # removes it afterwards.
 STORE_UNIT := $(addprefix $(BUILD)/tests/,test_store test_records test_routing test_secrets)

@@ -914,7 +914,15 @@ int tl_call_layer_open(struct tl_call_layer **lp, const struct tl_call_cfg *cfg)
         return EINVAL;
     }
     uint8_t secret[32];
-    randombytes_buf(secret, sizeof secret); /* fresh per start: see digest.h */
+    if (cfg->nonce_secret) /* shared by the nodes of one database: see digest.h */
+        memcpy(secret, cfg->nonce_secret, sizeof secret);
+    else
+        randombytes_buf(secret, sizeof secret);
+    if (cfg->nonce_ttl_s >= TL_SIP_DIGEST_EPOCH_DEFAULT) {
+        sodium_memzero(secret, sizeof secret);
+        free(l);
+        return EINVAL; /* a fresh nonce would outlive its epoch's key */
+    }
     if (!(l->dsrv = malloc(sizeof *l->dsrv)) || tl_sip_digest_server_init(l->dsrv, secret)) {
         r = l->dsrv ? EIO : ENOMEM;
         sodium_memzero(secret, sizeof secret);

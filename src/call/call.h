@@ -72,6 +72,8 @@ struct tl_call_cfg {
                                        * the INVITE arrived on */
     const char *digest_algorithms;    /* "SHA-256,MD5" (inauth.h) */
     uint32_t nonce_ttl_s;             /* digest nonce freshness */
+    const uint8_t *nonce_secret;      /* 32 bytes shared by the nodes (from the master key);
+                                       * NULL: random per start (digest.h) */
     uint32_t media_timeout_s;         /* no RTP for this long → BYE */
     uint32_t max_duration_s;          /* a call is ended (BYE) after this long */
     uint32_t max_calls;               /* concurrent calls, all workspaces */

@@ -50,6 +50,11 @@ static const struct setting settings[] = {
       "File holding the PostgreSQL password (mode 0600, else refused); empty: the environment "
       "variable TRUNKLINE_STORE_PASSWORD, else none (peer or trust authentication, "
       "~/.pgpass)."),
+    S(master_key_file, "TRUNKLINE_MASTER_KEY_FILE", K_STR, "",
+      "File holding the 32-byte master key (the bytes themselves, 64 hex digits or base64; "
+      "mode 0600 or stricter), for nodes sharing one database; empty: <data_dir>/master.key, "
+      "made at first start. The TRUNKLINE_MASTER_KEY environment variable (hex or base64) "
+      "comes first. See \"Master key\" below."),
     S(api_listen, "TRUNKLINE_API_LISTEN", K_STR, "127.0.0.1:8080",
       "Address of the REST API, host:port ([v6]:port for IPv6; port 0 picks a free one)."),
     S(public_host, "TRUNKLINE_PUBLIC_HOST", K_STR, "localhost",
@@ -116,7 +121,7 @@ static const struct setting settings[] = {
       "for carriers that read only the first challenge and know only MD5; or one of them."),
     S(sip_nonce_ttl_s, "TRUNKLINE_SIP_NONCE_TTL_S", K_UINT, "300",
       "Seconds a digest nonce stays fresh; an older one with the right password gets 401 "
-      "stale=true."),
+      "stale=true. Below 86400: the nonce key rotates daily (see \"Master key\")."),
     S(sip_auth_ban_after, "TRUNKLINE_SIP_AUTH_BAN_AFTER", K_UINT, "10",
       "Wrong digest answers from one source (IPv6: one /64) that ban it for sip_auth_ban_s; "
       "from the 4th on each also blocks it for 1, 2, 4 ... 60 s. While blocked its answers "

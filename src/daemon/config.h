@@ -9,6 +9,7 @@
 struct tl_config {
     char config_file[512];
     char data_dir[512];            /* SQLite database, master key, self-made certificate */
+    char master_key_file[512];     /* "": TRUNKLINE_MASTER_KEY or data_dir/master.key */
     char store[1024];              /* "" = SQLite in data_dir; a path; a PostgreSQL conninfo */
     char store_password_file[512]; /* the PostgreSQL password, owner-only */
     char api_listen[128];          /* host:port of the REST API */

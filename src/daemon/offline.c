@@ -22,12 +22,15 @@ static int usage(FILE *f, int code)
 {
     fputs("usage: trunkline token create --data-dir DIR [--role operator|admin|member]\n"
           "                              [--workspace ws_…] [--name NAME]\n"
+          "                              [--master-key-file FILE]\n"
           "                              [--store STORE] [--store-password-file FILE]\n\n"
           "Creates an API token directly in the store of DIR (the daemon's data_dir), for\n"
           "when no operator token is left. The role defaults to operator; admin and member\n"
-          "tokens need --workspace. The secret is printed once. --store and\n"
-          "--store-password-file (default: $TRUNKLINE_STORE, $TRUNKLINE_STORE_PASSWORD_FILE)\n"
-          "name the daemon's PostgreSQL store, when it has one.\n",
+          "tokens need --workspace. The secret is printed once.\n"
+          "The master key comes from where the daemon takes it: TRUNKLINE_MASTER_KEY, else\n"
+          "--master-key-file (or TRUNKLINE_MASTER_KEY_FILE), else DIR/master.key.\n"
+          "--store and --store-password-file (default: $TRUNKLINE_STORE,\n"
+          "$TRUNKLINE_STORE_PASSWORD_FILE) name the daemon's PostgreSQL store, when it has one.\n",
           f);
     return code;
 }
@@ -35,6 +38,7 @@ static int usage(FILE *f, int code)
 int tl_offline_token_main(int argc, char **argv)
 {
     const char *dir = NULL, *role = "operator", *ws = NULL, *name = "recovery";
+    const char *key_file = getenv("TRUNKLINE_MASTER_KEY_FILE");
     const char *store = getenv("TRUNKLINE_STORE"),
                *pwfile = getenv("TRUNKLINE_STORE_PASSWORD_FILE");
     if (argc < 1 || strcmp(argv[0], "create") != 0)
@@ -44,6 +48,7 @@ int tl_offline_token_main(int argc, char **argv)
                            : !strcmp(argv[i], "--role")                ? &role
                            : !strcmp(argv[i], "--workspace")           ? &ws
                            : !strcmp(argv[i], "--name")                ? &name
+                           : !strcmp(argv[i], "--master-key-file")     ? &key_file
                            : !strcmp(argv[i], "--store")               ? &store
                            : !strcmp(argv[i], "--store-password-file") ? &pwfile
                                                                        : NULL;
@@ -65,9 +70,8 @@ int tl_offline_token_main(int argc, char **argv)
     if (sodium_init() < 0)
         return 1;
 
-    char key_path[600], db[1100], pw[TL_STORE_PASSWORD_MAX];
+    char db[1100], pw[TL_STORE_PASSWORD_MAX];
     struct tl_err err = {0};
-    snprintf(key_path, sizeof key_path, "%s/master.key", dir);
     if (tl_store_target(store, dir, pwfile, db, sizeof db, pw, sizeof pw, &err)) {
         fprintf(stderr, "trunkline token: %s\n", err.message);
         return 1;
@@ -75,11 +79,8 @@ int tl_offline_token_main(int argc, char **argv)
     struct stat st;
     /* never create a key or a database here: a typo in --data-dir must not make a second,
      * empty gateway whose token opens nothing */
-    bool file = tl_db_backend_for(db) != &tl_db_pg;
-    if (stat(key_path, &st) != 0 || (file && stat(db, &st) != 0)) {
-        fprintf(stderr,
-                "trunkline token: %s has no master.key and trunkline.db: give the daemon's "
-                "data_dir\n",
+    if (tl_db_backend_for(db) != &tl_db_pg && stat(db, &st) != 0) {
+        fprintf(stderr, "trunkline token: %s has no trunkline.db: give the daemon's data_dir\n",
                 dir);
         sodium_memzero(pw, sizeof pw);
         return 1;
@@ -87,7 +88,14 @@ int tl_offline_token_main(int argc, char **argv)
     uint8_t key[32];
     struct tl_store *s = NULL;
     int code = 1;
-    int ret = tl_data_dir_check(dir, &err) || tl_master_key_load(dir, key, NULL, &err);
+    enum tl_master_key_source ksrc;
+    /* the daemon's key sources in the daemon's order, so the token is sealed for the key
+     * the daemon runs with; the store's key check refuses any other */
+    struct tl_master_key_opts kopts = {.env_value = getenv(TL_MASTER_KEY_ENV_NAME),
+                                       .key_file = key_file,
+                                       .data_dir = dir,
+                                       .create = false};
+    int ret = tl_data_dir_check(dir, &err) || tl_master_key_resolve(&kopts, key, &ksrc, NULL, &err);
     if (!ret)
         ret = tl_store_open_ex(&s, db, pw, key, tl_store_latest_version(), &err);
     sodium_memzero(pw, sizeof pw);

@@ -186,7 +186,7 @@ int tl_serve_main(int argc, char **argv)
     int code = 1;
     struct tl_store *st = NULL;
     struct tl_api *api = NULL;
-    uint8_t key[32];
+    uint8_t key[32], nonce_secret[32];
     bool created = false;
     uv_loop_t loop;
     uv_signal_t sig[4];
@@ -209,18 +209,44 @@ int tl_serve_main(int argc, char **argv)
     struct control ctl = {0};
     struct tl_webhooks *hooks = NULL; /* the webhook sender's thread */
 
+    /* the nonce key rotates daily (digest.h): a nonce must not outlive two epochs */
+    if (cfg.sip_nonce_ttl_s >= TL_SIP_DIGEST_EPOCH_DEFAULT) {
+        tl_error("core", "start.failed", "reason=\"sip_nonce_ttl_s must be below %u\"",
+                 (unsigned)TL_SIP_DIGEST_EPOCH_DEFAULT);
+        goto out;
+    }
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         tl_error("core", "start.failed", "reason=\"cannot create data_dir %s: %s\"", cfg.data_dir,
                  strerror(errno));
         goto out;
     }
-    if (tl_data_dir_check(cfg.data_dir, &err) ||
-        tl_master_key_load(cfg.data_dir, key, &created, &err)) {
+    enum tl_master_key_source ksrc;
+    struct tl_master_key_opts kopts = {.env_value = getenv(TL_MASTER_KEY_ENV_NAME),
+                                       .key_file = cfg.master_key_file,
+                                       .data_dir = cfg.data_dir,
+                                       .create = true};
+    r = tl_data_dir_check(cfg.data_dir, &err);
+    if (!r)
+        r = tl_master_key_resolve(&kopts, key, &ksrc, &created, &err);
+    /* read once, then gone: the trunk check's child process (api/check.c) inherits the
+     * environment, and /proc/<pid>/environ shows the bytes the process started with */
+    if (kopts.env_value) {
+        sodium_memzero((char *)kopts.env_value, strlen(kopts.env_value));
+        unsetenv(TL_MASTER_KEY_ENV_NAME);
+    }
+    if (r) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
     }
     if (created)
         tl_info("core", "master_key.created", "path=%s/master.key mode=0600", cfg.data_dir);
+    char key_id[TL_KEY_ID_LEN + 1];
+    tl_master_key_id(key, key_id);
+    /* the id, never the key: operators compare it across nodes */
+    tl_info("core", "master_key.loaded", "source=%s key_id=%s", tl_master_key_source_name(ksrc),
+            key_id);
+    /* the digest nonce key, shared by every node with this master key (call.c) */
+    tl_master_key_derive(key, 1, "tlnonce1", nonce_secret);
 
     char db[1100], dbpw[TL_STORE_PASSWORD_MAX];
     int dbret = tl_store_target(cfg.store, cfg.data_dir, cfg.store_password_file, db, sizeof db,
@@ -391,7 +417,7 @@ int tl_serve_main(int argc, char **argv)
         /* test calls behind digest auth, realm = our public host (carriers' INVITEs to us) */
         if (cfg.sip_test_auth[0]) {
             r = tl_sip_inauth_new(&tauth, cfg.public_host, cfg.sip_test_auth,
-                                  cfg.sip_digest_algorithms, cfg.sip_nonce_ttl_s);
+                                  cfg.sip_digest_algorithms, cfg.sip_nonce_ttl_s, nonce_secret);
             sodium_memzero(cfg.sip_test_auth, sizeof cfg.sip_test_auth);
             if (r) {
                 tl_error("core", "start.failed",
@@ -440,6 +466,7 @@ int tl_serve_main(int argc, char **argv)
                                    .public_ip = cfg.public_ip,
                                    .digest_algorithms = cfg.sip_digest_algorithms,
                                    .nonce_ttl_s = cfg.sip_nonce_ttl_s,
+                                   .nonce_secret = nonce_secret,
                                    .media_timeout_s = cfg.media_timeout_s,
                                    .one_way_audio_s = cfg.one_way_audio_s,
                                    .max_duration_s = cfg.max_call_duration_s,
@@ -549,6 +576,7 @@ out:
     if (st)
         tl_store_close(st);
     sodium_memzero(key, sizeof key);
+    sodium_memzero(nonce_secret, sizeof nonce_secret);
     tl_info("core", "stopped", "code=%d", code);
     tl_log_close();
     return code;

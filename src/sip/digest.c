@@ -284,7 +284,21 @@ int tl_sip_digest_server_init(struct tl_sip_digest_server *srv, const uint8_t *s
     memset(srv, 0, sizeof(*srv));
     memcpy(srv->key, secret, sizeof(srv->key));
     srv->nonce_ttl_s = TL_SIP_DIGEST_TTL_DEFAULT;
+    srv->epoch_s = TL_SIP_DIGEST_EPOCH_DEFAULT;
     return 0;
+}
+
+/* The HMAC key of one epoch. A KDF rather than the secret itself: a key recovered from one
+ * epoch's nonces (it would take breaking HMAC-SHA256) says nothing of the next. */
+static void epoch_key(const struct tl_sip_digest_server *srv, uint64_t epoch,
+                      uint8_t out[TL_SIP_DIGEST_KEY_SIZE])
+{
+    crypto_kdf_derive_from_key(out, TL_SIP_DIGEST_KEY_SIZE, epoch, "tlnepoch", srv->key);
+}
+
+static uint64_t epoch_of(const struct tl_sip_digest_server *srv, uint64_t t)
+{
+    return t / (srv->epoch_s ? srv->epoch_s : TL_SIP_DIGEST_EPOCH_DEFAULT);
 }
 
 void tl_sip_digest_server_wipe(struct tl_sip_digest_server *srv)
@@ -314,26 +328,32 @@ int tl_sip_digest_nonce(const struct tl_sip_digest_server *srv,
     int err;
     if (!srv || !out || !source)
         return EINVAL;
+    uint8_t ek[TL_SIP_DIGEST_KEY_SIZE];
     put_be64(bin, now);
     if (RAND_bytes(bin + 8, 8) != 1)
         return EIO;
-    if ((err = hmac(srv->key, bin, 16, source, strlen(source), bin + 16, 16)) != 0)
+    epoch_key(srv, epoch_of(srv, now), ek);
+    err = hmac(ek, bin, 16, source, strlen(source), bin + 16, 16);
+    sodium_memzero(ek, sizeof ek);
+    if (err != 0)
         return err;
     b64u_enc(out, TL_SIP_DIGEST_NONCE_LEN + 1, bin, sizeof bin);
     return 0;
 }
 
-/* opaque: a per-key constant. It adds no security (the nonce is MAC-bound) but RFC 7616 asks
- * for it and it lets us tell our challenges from another server's; derived from the key so
- * it does not fingerprint the software (SIPVicious svmap). The 6-byte input cannot collide
- * with a nonce MAC input, which is ≥ 16 bytes. */
+/* opaque: a per-secret constant, the same in every epoch and on every node (a UAC may keep
+ * it across a rotation). It adds no security (the nonce is MAC-bound) but RFC 7616 asks
+ * for it and it lets us tell our challenges from another server's; derived from the
+ * secret so it does not fingerprint the software (SIPVicious svmap). Its own KDF
+ * context: it is no epoch key's output. */
 static int opaque_make(const struct tl_sip_digest_server *srv, char out[OPAQUE_LEN + 1])
 {
-    uint8_t o[12];
-    int err = hmac(srv->key, "opaque", 6, NULL, 0, o, sizeof o);
-    if (!err)
-        b64u_enc(out, OPAQUE_LEN + 1, o, sizeof o);
-    return err;
+    uint8_t o[crypto_kdf_BYTES_MIN]; /* 16: the KDF's least; 12 of them are used */
+    _Static_assert(crypto_kdf_BYTES_MIN >= 12, "opaque takes 12 bytes");
+    if (crypto_kdf_derive_from_key(o, sizeof o, 0, "tlopaque", srv->key) != 0)
+        return EIO;
+    b64u_enc(out, OPAQUE_LEN + 1, o, 12);
+    return 0;
 }
 
 int tl_sip_digest_challenge_value(const struct tl_sip_digest_server *srv, struct tl_sip_wbuf *wb,
@@ -571,7 +591,15 @@ int tl_sip_digest_verify(struct tl_sip_digest_server *srv, const struct tl_sip_a
     *res = TL_SIP_DIGEST_BAD_NONCE;
     if (!nonce_dec(bin, &cred->nonce))
         return 0;
-    if ((err = hmac(srv->key, bin, 16, chk->source, strlen(chk->source), mac, sizeof mac)) != 0)
+    /* the epoch the nonce names, if its key is still in service */
+    uint64_t ne = epoch_of(srv, get_be64(bin)), cur = epoch_of(srv, now);
+    if (ne + 1 < cur || ne > epoch_of(srv, now + TL_SIP_DIGEST_SKEW_S))
+        return 0;
+    uint8_t ek[TL_SIP_DIGEST_KEY_SIZE];
+    epoch_key(srv, ne, ek);
+    err = hmac(ek, bin, 16, chk->source, strlen(chk->source), mac, sizeof mac);
+    sodium_memzero(ek, sizeof ek);
+    if (err != 0)
         return err;
     if (CRYPTO_memcmp(mac, bin + 16, sizeof mac) != 0)
         return 0;
@@ -607,7 +635,7 @@ int tl_sip_digest_verify(struct tl_sip_digest_server *srv, const struct tl_sip_a
     /* STALE: a right answer to a nonce that is too old, or from the future (clock stepped
      * back: a fresh challenge re-bases it) */
     uint64_t ts = get_be64(bin);
-    if (now < ts || now - ts > srv->nonce_ttl_s) {
+    if (now + TL_SIP_DIGEST_SKEW_S < ts || (now > ts && now - ts > srv->nonce_ttl_s)) {
         *res = TL_SIP_DIGEST_STALE;
         return 0;
     }

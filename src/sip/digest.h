@@ -50,22 +50,40 @@ struct tl_sip_digest_nc {
     uint32_t nc;    /* highest nonce-count accepted with it */
 };
 
+/* Nonce keys rotate (issue 13): the key of epoch e = floor(t / epoch_s) is derived from the
+ * secret (libsodium crypto_kdf, subkey id e), and a nonce is checked with the key of the
+ * epoch its own timestamp names. Only the current and the previous epoch are accepted, so
+ * a key is good for at most two epochs; epoch_s must exceed nonce_ttl_s, or fresh nonces
+ * would outlive their key. */
+#define TL_SIP_DIGEST_EPOCH_DEFAULT 86400 /* s: one day, far beyond any nonce TTL */
+/* Seconds a nonce may come from the future: nodes behind one edge each stamp their own
+ * nonces, and an NTP-synchronised neighbour a few ms behind reads the previous second at
+ * a second boundary. Beyond this, the clock stepped back: STALE. */
+#define TL_SIP_DIGEST_SKEW_S 1
+
 /* Not thread-safe: verify writes the nonce-count table. Large (~80 KiB): keep it static or on
  * the heap, one per event loop. Holds a secret: tl_sip_digest_server_wipe() when done. */
 struct tl_sip_digest_server {
-    uint8_t key[TL_SIP_DIGEST_KEY_SIZE]; /* HMAC-SHA256 key for nonces and opaque */
+    uint8_t key[TL_SIP_DIGEST_KEY_SIZE]; /* the secret epoch keys and the opaque come from */
     uint32_t nonce_ttl_s;                /* TL_SIP_DIGEST_TTL_DEFAULT after init */
+    uint32_t epoch_s;                    /* TL_SIP_DIGEST_EPOCH_DEFAULT after init */
     struct tl_sip_digest_nc nc[TL_SIP_DIGEST_NC_SETS][TL_SIP_DIGEST_NC_WAYS];
 };
 
-/* Copies the 32-byte secret and empties the nonce-count table. 0 or EINVAL. The daemon
- * draws a fresh random secret at every start: the replay table lives in memory only, so a
- * secret that outlived a restart would let a captured Authorization be replayed once. */
+/* Copies the 32-byte secret and empties the nonce-count table. 0 or EINVAL.
+ *
+ * The daemon derives the secret from the master key (serve.c), so every node sharing the
+ * database accepts the nonces of every other: a carrier's answer to node 1's 401 that the
+ * edge sends to node 2 passes there. The nonce-count table stays per node and in memory:
+ * a captured answer can be replayed once on each other node, and once on a node after its
+ * restart, while its nonce is fresh (nonce_ttl_s), and only from the source address the
+ * nonce is bound to. Over TLS answers are not observable; over TCP the window is that TTL.
+ * Without a shared secret (tests), a random one per start. */
 int tl_sip_digest_server_init(struct tl_sip_digest_server *srv, const uint8_t *secret);
 void tl_sip_digest_server_wipe(struct tl_sip_digest_server *srv);
 
 /* nonce = base64url( ts (8 bytes BE, seconds) || 8 random bytes ||
- *                    HMAC-SHA256(key, ts || random || source)[0..16) )
+ *                    HMAC-SHA256(key of epoch(ts), ts || random || source)[0..16) )
  * source is the request's source address as the caller chooses to bind it, "ip:port" or
  * "ip": a nonce captured on one path is BAD_NONCE from another. out gets
  * TL_SIP_DIGEST_NONCE_LEN characters and a NUL. 0, EINVAL, EIO. */
@@ -124,10 +142,14 @@ struct tl_sip_digest_check {
  * RFC 2069 answer would be a downgrade); a present opaque must be ours, an absent one is tolerated
  * (it carries nothing the MAC-bound nonce does not). The response is compared in constant time.
  *
+ * A nonce whose timestamp names an epoch other than the current or the previous one (the
+ * current one of now + TL_SIP_DIGEST_SKEW_S, at a boundary) is BAD_NONCE: its key is
+ * retired, and nothing says the password is wrong.
+ *
  * Checks run in this order, the first failure is the result: MALFORMED, BAD_NONCE,
  * BAD_CREDENTIALS, STALE, REPLAY. STALE comes only with a right response (RFC 7616 §3.3:
- * stale=true means "your password is fine"), and a nonce from the future (clock stepped
- * back) is STALE too.
+ * stale=true means "your password is fine"), and a nonce from more than
+ * TL_SIP_DIGEST_SKEW_S in the future (clock stepped back) is STALE too.
  *
  * Replay (RFC 7616 §3.4, nonce-count): a table of TL_SIP_DIGEST_NC_SETS x _WAYS entries maps
  * a nonce (set chosen by its MAC) to the highest nc accepted. Only requests with a right

@@ -233,11 +233,11 @@ bool tl_sip_inauth_gate(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const str
 }
 
 int tl_sip_inauth_new(struct tl_sip_inauth **ap, const char *realm, const char *userpass,
-                      const char *algorithms, uint32_t nonce_ttl_s)
+                      const char *algorithms, uint32_t nonce_ttl_s, const uint8_t *secret)
 {
     enum tl_sip_digest_alg algs[3];
-    if (!ap || !realm || !userpass || !nonce_ttl_s || !plain(realm, TL_SIP_DIGEST_VALUE_MAX) ||
-        tl_sip_inauth_algs(algs, algorithms))
+    if (!ap || !realm || !userpass || !nonce_ttl_s || nonce_ttl_s >= TL_SIP_DIGEST_EPOCH_DEFAULT ||
+        !plain(realm, TL_SIP_DIGEST_VALUE_MAX) || tl_sip_inauth_algs(algs, algorithms))
         return EINVAL;
     const char *colon = strchr(userpass, ':');
     if (!colon || colon == userpass || !colon[1] || !plain(userpass, 2 * TL_SIP_DIGEST_VALUE_MAX))
@@ -249,7 +249,9 @@ int tl_sip_inauth_new(struct tl_sip_inauth **ap, const char *realm, const char *
     if (!a)
         return ENOMEM;
     uint8_t key[TL_SIP_DIGEST_KEY_SIZE];
-    if (RAND_bytes(key, sizeof key) != 1) {
+    if (secret)
+        memcpy(key, secret, sizeof key);
+    else if (RAND_bytes(key, sizeof key) != 1) {
         free(a);
         return EIO;
     }

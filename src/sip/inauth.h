@@ -99,12 +99,12 @@ struct tl_sip_inauth {
 };
 /* userpass "user:password" (the first ':' splits; both non-empty, no control characters,
  * each ≤ TL_SIP_DIGEST_VALUE_MAX), realm non-empty, algorithms as tl_sip_inauth_algs(),
- * nonce_ttl_s ≥ 1. The nonce secret is
- * random per process start: a restart invalidates outstanding nonces (the carrier gets a
- * fresh 401 and retries) instead of reopening, with an empty nonce-count table, a replay
- * window for every nonce handed out in the last TTL. 0, EINVAL, ENOMEM, EIO. */
+ * nonce_ttl_s ≥ 1 and below TL_SIP_DIGEST_EPOCH_DEFAULT. secret: the nonce secret (32
+ * bytes) the daemon derives from the master key, so nodes sharing it accept each other's
+ * nonces (the replay bound this costs: digest.h, tl_sip_digest_server_init); NULL: a
+ * random one, and a restart invalidates outstanding nonces. 0, EINVAL, ENOMEM, EIO. */
 int tl_sip_inauth_new(struct tl_sip_inauth **ap, const char *realm, const char *userpass,
-                      const char *algorithms, uint32_t nonce_ttl_s);
+                      const char *algorithms, uint32_t nonce_ttl_s, const uint8_t *secret);
 void tl_sip_inauth_free(struct tl_sip_inauth *a); /* wipes the secret and the password */
 
 /* Test build only (TL_TEST_HOOKS): the sip_test_policy INVITE handler challenges with a

@@ -1,6 +1,7 @@
 /* secrets: the master key, sealing of secrets at rest, API token generation and hashing.
  *
- * One 32-byte master key (data_dir/master.key) protects everything: trunk passwords and
+ * One 32-byte master key (TRUNKLINE_MASTER_KEY, master_key_file or data_dir/master.key)
+ * protects everything: trunk passwords and
  * agent header values are sealed with XChaCha20-Poly1305 (random 192-bit nonces, so no
  * nonce bookkeeping is needed across restarts or nodes), and API tokens are stored only as
  * a BLAKE2b hash keyed with it, so a stolen database alone yields neither. */
@@ -254,4 +255,211 @@ void tl_token_hash(const uint8_t key[32], const char *secret, uint8_t hash[32])
         abort();
     crypto_generichash(hash, 32, (const unsigned char *)secret, strlen(secret), key,
                        MASTER_KEY_BYTES);
+}
+
+/* ---- other key sources (issue 13: many nodes share one database, so one key) ---- */
+
+/* Trailing whitespace is the newline an editor or `echo` leaves; inner whitespace is not
+ * a key. Hex (64 digits) or base64 (standard or URL-safe, with or without padding) of
+ * exactly 32 bytes: anything else, a short key above all, is refused rather than
+ * stretched. */
+static int parse_key_text(const char *text, size_t len, uint8_t key[32])
+{
+    size_t got = 0;
+    const char *end = NULL;
+    static const int variants[] = {
+        sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
+        sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_URLSAFE_NO_PADDING};
+
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
+                       text[len - 1] == '\t'))
+        len--;
+    if (len == 2 * MASTER_KEY_BYTES) {
+        if (sodium_hex2bin(key, MASTER_KEY_BYTES, text, len, NULL, &got, &end) == 0 &&
+            got == MASTER_KEY_BYTES && end == text + len)
+            return 0;
+    }
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        end = NULL;
+        if (len >= 43 && len <= 44 &&
+            sodium_base642bin(key, MASTER_KEY_BYTES, text, len, NULL, &got, &end, variants[i]) ==
+                0 &&
+            got == MASTER_KEY_BYTES && end == text + len)
+            return 0;
+    }
+    sodium_memzero(key, MASTER_KEY_BYTES);
+    return EINVAL;
+}
+
+#define KEY_FILE_MAX 128 /* a hex key with CRLF fits; anything longer is not a key */
+
+/* The operator names this file, so symbolic links are followed (secret stores such as
+ * Kubernetes mount keys as links); the checks apply to the file finally opened. */
+static int read_key_file(const char *path, uint8_t key[32], struct tl_err *err)
+{
+    char buf[KEY_FILE_MAX + 1];
+    size_t got = 0;
+    struct stat st;
+    int ret = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tl_err_set(err, errno, 500, "master_key", "master_key_file",
+                          "cannot open master_key_file %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        ret = tl_err_set(err, errno, 500, "master_key", "master_key_file",
+                         "cannot stat master_key_file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ret = tl_err_set(err, EINVAL, 500, "master_key", "master_key_file",
+                         "master_key_file %s is not a regular file", path);
+        goto out;
+    }
+    /* as for data_dir/master.key: a key others can read opens every secret */
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        ret = tl_err_set(err, EPERM, 500, "master_key", "master_key_file",
+                         "master_key_file %s has mode %03o, readable by group or others: run "
+                         "chmod 600 on it",
+                         path, (unsigned)(st.st_mode & 0777));
+        goto out;
+    }
+    while (got <= KEY_FILE_MAX) {
+        ssize_t r = read(fd, buf + got, KEY_FILE_MAX + 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            ret = tl_err_set(err, errno, 500, "master_key", "master_key_file",
+                             "cannot read master_key_file %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got == MASTER_KEY_BYTES) {
+        memcpy(key, buf, MASTER_KEY_BYTES);
+    } else if (got > KEY_FILE_MAX || parse_key_text(buf, got, key) != 0) {
+        ret = tl_err_set(err, EINVAL, 500, "master_key", "master_key_file",
+                         "master_key_file %s holds no 32-byte key: it must be the 32 bytes "
+                         "themselves, 64 hex digits or base64 of 32 bytes (a trailing newline "
+                         "is fine)",
+                         path);
+    }
+out:
+    sodium_memzero(buf, sizeof buf);
+    close(fd);
+    return ret;
+}
+
+const char *tl_master_key_source_name(enum tl_master_key_source src)
+{
+    switch (src) {
+    case TL_MASTER_KEY_ENV:
+        return "env";
+    case TL_MASTER_KEY_FILE:
+        return "master_key_file";
+    case TL_MASTER_KEY_DATA_DIR:
+        break;
+    }
+    return "data_dir";
+}
+
+int tl_master_key_resolve(const struct tl_master_key_opts *o, uint8_t key[32],
+                          enum tl_master_key_source *src, bool *created, struct tl_err *err)
+{
+    if (created)
+        *created = false;
+    if (sodium_ready() != 0)
+        return tl_err_set(err, EIO, 500, "internal", "", "libsodium failed to initialise");
+    if (o->env_value && *o->env_value) {
+        *src = TL_MASTER_KEY_ENV;
+        /* the value is a secret: the message names the variable, never echoes it */
+        if (parse_key_text(o->env_value, strlen(o->env_value), key) != 0)
+            return tl_err_set(err, EINVAL, 500, "master_key", TL_MASTER_KEY_ENV_NAME,
+                              TL_MASTER_KEY_ENV_NAME " holds no 32-byte key: it must be 64 hex "
+                                                     "digits or base64 of 32 bytes");
+        return 0;
+    }
+    if (o->key_file && *o->key_file) {
+        *src = TL_MASTER_KEY_FILE;
+        return read_key_file(o->key_file, key, err);
+    }
+    *src = TL_MASTER_KEY_DATA_DIR;
+    if (!o->create) {
+        char path[4096];
+        struct stat st;
+        if ((size_t)snprintf(path, sizeof path, "%s/master.key", o->data_dir ? o->data_dir : "") >=
+            sizeof path)
+            return tl_err_set(err, ENAMETOOLONG, 500, "master_key", "",
+                              "data directory path is too long");
+        if (lstat(path, &st) != 0)
+            return tl_err_set(
+                err, ENOENT, 500, "master_key", "",
+                "no master key: %s does not exist, and neither " TL_MASTER_KEY_ENV_NAME
+                " nor master_key_file is set",
+                path);
+    }
+    return tl_master_key_load(o->data_dir, key, created, err);
+}
+
+void tl_master_key_id(const uint8_t key[32], char out[TL_KEY_ID_LEN + 1])
+{
+    /* a keyed hash of a fixed context: comparable between nodes, and it tells nothing of
+     * the key (a prefix of the key would hand out 32 of its bits) */
+    static const char ctx[] = "trunkline master key id v1";
+    uint8_t h[32];
+    if (sodium_ready() != 0)
+        abort();
+    crypto_generichash(h, sizeof h, (const unsigned char *)ctx, sizeof ctx - 1, key,
+                       MASTER_KEY_BYTES);
+    sodium_bin2hex(out, TL_KEY_ID_LEN + 1, h, TL_KEY_ID_LEN / 2);
+}
+
+void tl_master_key_derive(const uint8_t key[32], uint64_t id, const char ctx[8], uint8_t out[32])
+{
+    if (sodium_ready() != 0)
+        abort();
+    crypto_kdf_derive_from_key(out, 32, id, ctx, key);
+}
+
+/* The check is the key id in clear (so a refusal can say which key the database wants)
+ * followed by a fixed text sealed with the key; the id is in the associated data, so
+ * neither half can be swapped for another key's. */
+#define CHECK_PLAIN "trunkline store key check v1"
+#define CHECK_AD    "store_meta:" TL_STORE_META_KEY_CHECK ":"
+_Static_assert(TL_KEY_CHECK_LEN == TL_KEY_ID_LEN + sizeof CHECK_PLAIN - 1 + TL_SEAL_OVERHEAD,
+               "store.h sizes the key check for this plaintext");
+
+int tl_key_check_make(const uint8_t key[32], uint8_t out[TL_KEY_CHECK_LEN])
+{
+    char ad[sizeof CHECK_AD + TL_KEY_ID_LEN];
+    char id[TL_KEY_ID_LEN + 1];
+    size_t n = 0;
+    tl_master_key_id(key, id);
+    memcpy(out, id, TL_KEY_ID_LEN);
+    snprintf(ad, sizeof ad, "%s%s", CHECK_AD, id);
+    return tl_seal(key, ad, CHECK_PLAIN, sizeof CHECK_PLAIN - 1, out + TL_KEY_ID_LEN,
+                   TL_KEY_CHECK_LEN - TL_KEY_ID_LEN, &n);
+}
+
+int tl_key_check_verify(const uint8_t key[32], const uint8_t *check, size_t len,
+                        char found_id[TL_KEY_ID_LEN + 1])
+{
+    char ad[sizeof CHECK_AD + TL_KEY_ID_LEN];
+    char plain[sizeof CHECK_PLAIN];
+    size_t n = 0;
+    tl_strlcpy(found_id, "unknown", TL_KEY_ID_LEN + 1);
+    if (!check || len != TL_KEY_CHECK_LEN)
+        return EBADMSG;
+    for (size_t i = 0; i < TL_KEY_ID_LEN; i++)
+        if (!strchr("0123456789abcdef", check[i]) || !check[i])
+            return EBADMSG;
+    memcpy(found_id, check, TL_KEY_ID_LEN);
+    found_id[TL_KEY_ID_LEN] = '\0';
+    snprintf(ad, sizeof ad, "%s%s", CHECK_AD, found_id);
+    if (tl_unseal(key, ad, check + TL_KEY_ID_LEN, len - TL_KEY_ID_LEN, plain, sizeof plain, &n) !=
+            0 ||
+        n != sizeof CHECK_PLAIN - 1 || memcmp(plain, CHECK_PLAIN, n) != 0)
+        return EBADMSG;
+    return 0;
 }

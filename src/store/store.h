@@ -647,6 +647,37 @@ int tl_data_dir_check(const char *data_dir, struct tl_err *err);
 /* Loads data_dir/master.key, creating it (32 random bytes, mode 0600, O_EXCL) when
  * absent. Refuses a key file of the wrong size or readable by group/other. */
 int tl_master_key_load(const char *data_dir, uint8_t key[32], bool *created, struct tl_err *err);
+/* Where the master key comes from (docs/configuration.md, "Master key"). Every node of
+ * one database needs the same key: the environment variable TRUNKLINE_MASTER_KEY (64 hex
+ * digits or base64 of 32 bytes), else the setting master_key_file (the 32 bytes raw, or
+ * that text; mode 0600 or stricter), else data_dir/master.key, created when create is
+ * set. The value of the variable never reaches an error message. */
+#define TL_MASTER_KEY_ENV_NAME "TRUNKLINE_MASTER_KEY"
+enum tl_master_key_source { TL_MASTER_KEY_DATA_DIR, TL_MASTER_KEY_FILE, TL_MASTER_KEY_ENV };
+struct tl_master_key_opts {
+    const char *env_value; /* getenv(TL_MASTER_KEY_ENV_NAME), or NULL */
+    const char *key_file;  /* the master_key_file setting, or NULL/"" */
+    const char *data_dir;
+    bool create; /* create data_dir/master.key when it is the source and absent */
+};
+int tl_master_key_resolve(const struct tl_master_key_opts *o, uint8_t key[32],
+                          enum tl_master_key_source *src, bool *created, struct tl_err *err);
+const char *tl_master_key_source_name(enum tl_master_key_source src); /* for logs */
+/* A non-secret id of the key, to compare nodes: 8 hex digits of a keyed BLAKE2b of a fixed
+ * context (not a prefix of the key). */
+#define TL_KEY_ID_LEN 8
+void tl_master_key_id(const uint8_t key[32], char out[TL_KEY_ID_LEN + 1]);
+/* A subkey for one purpose (libsodium crypto_kdf: ctx is exactly 8 characters, id a
+ * number within it); the master key itself never leaves the store and this file. */
+void tl_master_key_derive(const uint8_t key[32], uint64_t id, const char ctx[8], uint8_t out[32]);
+/* The key check in store_meta: a node whose key cannot open it refuses to start. */
+#define TL_STORE_META_KEY_CHECK "master_key_check"
+#define TL_KEY_CHECK_LEN        (TL_KEY_ID_LEN + 28 + 24 + 16)
+int tl_key_check_make(const uint8_t key[32], uint8_t out[TL_KEY_CHECK_LEN]); /* 0 or EIO */
+/* 0: the key opens it. EBADMSG: it does not (or the value is damaged); found_id gets the id
+ * the check was written with ("unknown" when unreadable). */
+int tl_key_check_verify(const uint8_t key[32], const uint8_t *check, size_t len,
+                        char found_id[TL_KEY_ID_LEN + 1]);
 /* seal/open with XChaCha20-Poly1305; ad binds the ciphertext to its row and field.
  * sealed buffers are nonce || ciphertext || tag. */
 #define TL_SEAL_OVERHEAD (24 + 16)

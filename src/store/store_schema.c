@@ -184,6 +184,10 @@ static const char *const migrations_sqlite[] = {
     " WHEN answered_at IS NOT NULL THEN 'completed'"
     " WHEN end_reason = 'canceled' THEN 'canceled'"
     " ELSE 'failed' END;",
+
+    /* v9: store_meta, facts about the database itself; first the master key check
+     * (secrets.c tl_key_check_make), so a node with the wrong key refuses to start */
+    "CREATE TABLE store_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
 };
 /* The same versions for PostgreSQL: one entry per version, as above (an entry is never
  * edited once released; a new version appends one entry to each list). BIGINT for
@@ -340,11 +344,15 @@ static const char *const migrations_pg[] = {
     " WHEN answered_at IS NOT NULL THEN 'completed'"
     " WHEN end_reason = 'canceled' THEN 'canceled'"
     " ELSE 'failed' END;",
+
+    /* v9 */
+    "CREATE TABLE store_meta (name TEXT PRIMARY KEY, value BYTEA NOT NULL);",
 };
 _Static_assert(sizeof migrations_pg / sizeof migrations_pg[0] ==
                    sizeof migrations_sqlite / sizeof migrations_sqlite[0],
                "every schema version has a migration for each backend");
 #define N_MIGRATIONS ((int)(sizeof migrations_sqlite / sizeof migrations_sqlite[0]))
+#define META_VERSION 9 /* the first schema with store_meta */
 
 /* ---- open, close, migrations ---- */
 
@@ -401,6 +409,100 @@ fail:
     return ret;
 }
 
+/* A database from before the check may hold secrets already. The key that writes the
+ * check must open one of them: else a wrong key given at the upgrade would be written
+ * into the check, and the right key refused from then on. */
+static int key_opens_existing(struct tl_store *s, struct tl_err *err)
+{
+    struct tl_db_stmt *st = NULL;
+    struct sealed sl;
+    char pw[TL_PASSWORD_MAX + 1] = "", want[TL_KEY_ID_LEN + 1];
+    int ret = tl__prep(s, "key_check",
+                       "SELECT id, outbound_password, inbound_password FROM phone_numbers WHERE "
+                       "outbound_password IS NOT NULL OR inbound_password IS NOT NULL LIMIT 1",
+                       &st, err);
+    int rc = ret == 0 ? tl_db_step(st) : TL_DB_E_OTHER;
+    if (ret == 0 && rc == TL_DB_ROW) {
+        int col = !tl_db_column_is_null(st, 1) ? 1 : 2;
+        if (tl__col_sealed(st, col, &sl) ||
+            tl__open_password(s, tl__col_str(st, 0),
+                              col == 1 ? "outbound_password" : "inbound_password", &sl, pw)) {
+            tl_master_key_id(s->key, want);
+            ret = tl_err_set(err, EKEYREJECTED, 500, "master_key", "",
+                             "wrong master key: this database's trunk passwords do not open "
+                             "with this node's key (id %s). Start it with the key the database "
+                             "was made with; no key check was written",
+                             want);
+        }
+    } else if (ret == 0 && rc != TL_DB_DONE) {
+        ret = tl__db_fail(s, "key_check", err);
+    }
+    sodium_memzero(pw, sizeof pw);
+    tl__fin(&st);
+    return ret;
+}
+
+/* Every node of one database must hold the key its secrets are sealed with. Checked at
+ * open, before any write (migrations included), so a node given the wrong key refuses to
+ * start instead of failing to open a trunk password in the middle of a call; the first
+ * open with store_meta writes the check. Under the write lock: two first starts at once
+ * write one check, and the second verifies it. */
+static int key_check(struct tl_store *s, struct tl_err *err)
+{
+    struct tl_db_stmt *st = NULL;
+    uint8_t mine[TL_KEY_CHECK_LEN];
+    char found[TL_KEY_ID_LEN + 1], want[TL_KEY_ID_LEN + 1];
+    bool wrote = false, raced = false;
+    int ret = tl__tx_begin(s, "key_check", err);
+    if (ret != 0)
+        return ret;
+    tl_master_key_id(s->key, want);
+    ret = tl__prep(s, "key_check", "SELECT value FROM store_meta WHERE name = ?1", &st, err);
+    if (ret == 0 && tl__bind_str(st, 1, TL_STORE_META_KEY_CHECK))
+        ret = tl__db_fail(s, "key_check", err);
+    int rc = ret == 0 ? tl_db_step(st) : TL_DB_E_OTHER;
+    if (ret == 0 && rc == TL_DB_ROW) {
+        if (tl_key_check_verify(s->key, tl_db_column_blob(st, 0), (size_t)tl_db_column_bytes(st, 0),
+                                found) != 0)
+            ret = tl_err_set(
+                err, EKEYREJECTED, 500, "master_key", "",
+                "wrong master key: this database's secrets are sealed with the key whose id is "
+                "%s, and this node's key has id %s. Start it with the key of the other nodes "
+                "(the same TRUNKLINE_MASTER_KEY or master_key_file; `trunkline` logs "
+                "master_key.loaded key_id=… at start). Nothing was written",
+                found, want);
+    } else if (ret == 0 && rc == TL_DB_DONE) {
+        tl__fin(&st);
+        ret = key_opens_existing(s, err);
+        if (ret == 0 && tl_key_check_make(s->key, mine) != 0)
+            ret = tl_err_set(err, EIO, 500, "internal", "", "cannot seal the key check");
+        if (ret == 0)
+            ret = tl__prep(s, "key_check", "INSERT INTO store_meta (name, value) VALUES (?1, ?2)",
+                           &st, err);
+        if (ret == 0 && (tl__bind_str(st, 1, TL_STORE_META_KEY_CHECK) ||
+                         tl__bind_blob(st, 2, mine, sizeof mine, true)))
+            ret = tl__db_fail(s, "key_check", err);
+        if (ret == 0)
+            ret = tl__step_done(s, "key_check", st, err);
+        /* PostgreSQL does not lock what the SELECT found missing: another node's first
+         * start wrote its check meanwhile, and this one is verified against it */
+        raced = ret != 0 && tl_db_last_error(s->db) == TL_DB_E_UNIQUE;
+        wrote = ret == 0;
+    } else if (ret == 0) {
+        ret = tl__db_fail(s, "key_check", err);
+    }
+    tl__fin(&st);
+    if (wrote)
+        ret = tl__tx_commit(s, "key_check", err);
+    else
+        tl__tx_rollback(s);
+    if (wrote && ret == 0)
+        tl_info("store", "key_check.written", "key_id=%s", want);
+    if (raced)
+        return key_check(s, err);
+    return ret;
+}
+
 int tl_store_open_ex(struct tl_store **sp, const char *target_db, const char *password,
                      const uint8_t key[32], int target, struct tl_err *err)
 {
@@ -437,8 +539,12 @@ int tl_store_open_ex(struct tl_store **sp, const char *target_db, const char *pa
         goto out;
     }
     s->version = cur;
+    if (cur >= META_VERSION && (ret = key_check(s, err)) != 0)
+        goto out;
     if (cur < target) {
         ret = migrate(s, target, err);
+        if (ret == 0 && cur < META_VERSION && target >= META_VERSION)
+            ret = key_check(s, err); /* a database from before store_meta: first check */
         if (ret != 0)
             goto out;
     }

@@ -220,6 +220,148 @@ static void test_token_hash(void **state)
     assert_memory_not_equal(h1, h4, 32);
 }
 
+/* ---- key sources: TRUNKLINE_MASTER_KEY > master_key_file > data_dir/master.key ---- */
+
+static void write_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, p, n), (ssize_t)n);
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+#define KEY_A_HEX "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
+#define KEY_A_B64 "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+static const char key_a_hex[] = KEY_A_HEX;
+static const char key_a_b64[] = KEY_A_B64;
+
+static void test_key_sources(void **state)
+{
+    (void)state;
+    char file[128], dflt[128];
+    uint8_t k[32];
+    struct tl_err err = {0};
+    enum tl_master_key_source src;
+    bool created = true;
+    snprintf(file, sizeof file, "%s/shared.key", tmpdir);
+    key_path(dflt, sizeof dflt);
+
+    /* the environment: hex and base64, a trailing newline tolerated */
+    struct tl_master_key_opts o = {
+        .env_value = key_a_hex, .key_file = file, .data_dir = tmpdir, .create = true};
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, &created, &err), 0);
+    assert_int_equal(src, TL_MASTER_KEY_ENV);
+    assert_false(created);
+    assert_memory_equal(k, key_a, 32);
+    o.env_value = key_a_b64;
+    memset(k, 0, sizeof k);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), 0);
+    assert_memory_equal(k, key_a, 32);
+    o.env_value = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA\n"; /* URL-safe, unpadded */
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), 0);
+    assert_memory_equal(k, key_a, 32);
+    /* neither file was read nor made: the environment wins */
+    assert_int_equal(access(dflt, F_OK), -1);
+
+    /* a short or malformed value is refused, and the message does not echo it */
+    const char *bad[] = {"0102030405060708090a0b0c0d0e0f10",
+                         "zz02030405060708090a0b0c0d0e0f10"
+                         "1112131415161718191a1b1c1d1e1f20",
+                         "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0e", "secret-password"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.env_value = bad[i];
+        assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), EINVAL);
+        assert_non_null(strstr(err.message, "TRUNKLINE_MASTER_KEY"));
+        assert_null(strstr(err.message, bad[i]));
+    }
+
+    /* the setting: raw 32 bytes, hex or base64 text */
+    o.env_value = NULL;
+    write_file(file, key_a, 32, 0600);
+    memset(k, 0, sizeof k);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), 0);
+    assert_int_equal(src, TL_MASTER_KEY_FILE);
+    assert_memory_equal(k, key_a, 32);
+    write_file(file, KEY_A_HEX "\r\n", sizeof key_a_hex + 1, 0400);
+    memset(k, 0, sizeof k);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), 0);
+    assert_memory_equal(k, key_a, 32);
+    write_file(file, KEY_A_B64 "\n", sizeof key_a_b64, 0600);
+    memset(k, 0, sizeof k);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), 0);
+    assert_memory_equal(k, key_a, 32);
+    /* readable by the group or others: refused, with the chmod to run */
+    write_file(file, key_a, 32, 0640);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), EPERM);
+    assert_non_null(strstr(err.message, "chmod 600"));
+    write_file(file, key_a, 32, 0604);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), EPERM);
+    /* 31 or 33 bytes, or a hex key one digit short: refused */
+    write_file(file, key_a, 31, 0600);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), EINVAL);
+    write_file(file, key_a_hex, sizeof key_a_hex - 2, 0600);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), EINVAL);
+    static char big[4096];
+    memset(big, 'a', sizeof big);
+    write_file(file, big, sizeof big, 0600);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), EINVAL);
+    unlink(file);
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), ENOENT);
+    assert_non_null(strstr(err.message, "master_key_file"));
+    assert_int_equal(access(dflt, F_OK), -1); /* a missing file never falls back */
+
+    /* neither: data_dir/master.key, made only when asked to */
+    o.key_file = "";
+    o.create = false;
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, NULL, &err), ENOENT);
+    assert_int_equal(access(dflt, F_OK), -1);
+    o.create = true;
+    assert_int_equal(tl_master_key_resolve(&o, k, &src, &created, &err), 0);
+    assert_int_equal(src, TL_MASTER_KEY_DATA_DIR);
+    assert_true(created);
+    o.create = false;
+    uint8_t k2[32];
+    assert_int_equal(tl_master_key_resolve(&o, k2, &src, &created, &err), 0);
+    assert_false(created);
+    assert_memory_equal(k, k2, 32);
+}
+
+static void test_key_id_and_derive(void **state)
+{
+    (void)state;
+    char ia[TL_KEY_ID_LEN + 1], ia2[TL_KEY_ID_LEN + 1], ib[TL_KEY_ID_LEN + 1];
+    tl_master_key_id(key_a, ia);
+    tl_master_key_id(key_a, ia2);
+    tl_master_key_id(key_b, ib);
+    assert_int_equal(strlen(ia), TL_KEY_ID_LEN);
+    assert_string_equal(ia, ia2);
+    assert_string_not_equal(ia, ib);
+    /* not a prefix of the key */
+    assert_int_not_equal(strncmp(ia, key_a_hex, TL_KEY_ID_LEN), 0);
+
+    uint8_t d1[32], d2[32], d3[32];
+    tl_master_key_derive(key_a, 1, "tlnonce1", d1);
+    tl_master_key_derive(key_a, 1, "tlnonce1", d2);
+    assert_memory_equal(d1, d2, 32);
+    assert_memory_not_equal(d1, key_a, 32);
+    tl_master_key_derive(key_a, 2, "tlnonce1", d3);
+    assert_memory_not_equal(d1, d3, 32);
+    tl_master_key_derive(key_a, 1, "tlother_", d3);
+    assert_memory_not_equal(d1, d3, 32);
+    tl_master_key_derive(key_b, 1, "tlnonce1", d3);
+    assert_memory_not_equal(d1, d3, 32);
+}
+
+static int teardown_keys(void **state)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/shared.key", tmpdir);
+    unlink(path);
+    return teardown_dir(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +373,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_master_key_refuses_open_mode, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_master_key_refuses_wrong_size, setup_dir,
                                         teardown_dir),
+        cmocka_unit_test_setup_teardown(test_key_sources, setup_dir, teardown_keys),
+        cmocka_unit_test(test_key_id_and_derive),
         cmocka_unit_test(test_token_format),
         cmocka_unit_test(test_token_hash),
     };

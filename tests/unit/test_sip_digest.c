@@ -11,6 +11,10 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sodium.h>
+
 #include "sip/digest.h"
 
 #define NOW 1700000000u
@@ -514,11 +518,153 @@ static void test_server_stale(void **state)
     challenge(v, SRC, NOW, false);
     assert_int_equal(answer(out, sizeof out, v[0], &carrier), 0);
     assert_int_equal(verify_str(out, &c, NOW + 301), TL_SIP_DIGEST_STALE);
-    assert_int_equal(verify_str(out, &c, NOW - 1), TL_SIP_DIGEST_STALE); /* clock went back */
+    /* clock went back, beyond what a neighbour node's skew explains */
+    assert_int_equal(verify_str(out, &c, NOW - TL_SIP_DIGEST_SKEW_S - 1), TL_SIP_DIGEST_STALE);
     srv.nonce_ttl_s = 1000;
     assert_int_equal(verify_str(out, &c, NOW + 301), TL_SIP_DIGEST_OK);
     srv.nonce_ttl_s = TL_SIP_DIGEST_TTL_DEFAULT;
     assert_int_equal(verify_str(out, &c, NOW + 300), TL_SIP_DIGEST_REPLAY);
+}
+
+/* ---- nonce key rotation and nodes sharing the secret (issue 13) ---- */
+
+static struct tl_sip_digest_server srv2; /* another node */
+
+/* one nonce minted by `by` at `at`, answered by the carrier */
+static void answer_at(char out[1024], struct tl_sip_digest_server *by, uint64_t at)
+{
+    char buf[2048], v[1024];
+    struct tl_sip_wbuf wb;
+    tl_sip_wbuf_init(&wb, buf, sizeof buf - 1);
+    assert_int_equal(tl_sip_digest_challenge(by, &wb, TL_SIP_HDR_WWW_AUTHENTICATE, "trunk.example",
+                                             SRC, false, at),
+                     0);
+    buf[wb.len] = '\0';
+    const char *p = buf + strlen("WWW-Authenticate: "), *e = strstr(p, "\r\n");
+    snprintf(v, sizeof v, "%.*s", (int)(e - p), p);
+    assert_int_equal(answer(out, 1024, v, &carrier), 0);
+}
+
+static void test_server_skew(void **state)
+{
+    char out[1024];
+    struct tl_sip_digest_check c = check();
+    /* a neighbour whose clock is a second behind reads our nonce as from the future */
+    answer_at(out, &srv, NOW);
+    assert_int_equal(verify_str(out, &c, NOW - TL_SIP_DIGEST_SKEW_S), TL_SIP_DIGEST_OK);
+    answer_at(out, &srv, NOW);
+    assert_int_equal(verify_str(out, &c, NOW - TL_SIP_DIGEST_SKEW_S - 1), TL_SIP_DIGEST_STALE);
+}
+
+static void test_server_epochs(void **state)
+{
+    char out[1024];
+    struct tl_sip_digest_check c = check();
+    const uint64_t b = NOW; /* an epoch boundary: NOW is a multiple of 1000 */
+    srv.epoch_s = 1000;
+    /* a long TTL, so that only the epoch rule can refuse below */
+    srv.nonce_ttl_s = 5000;
+
+    /* minted in the last second of epoch e-1: the previous epoch is still accepted */
+    answer_at(out, &srv, b - 1);
+    assert_int_equal(verify_str(out, &c, b), TL_SIP_DIGEST_OK);
+    answer_at(out, &srv, b - 1);
+    assert_int_equal(verify_str(out, &c, b + 999), TL_SIP_DIGEST_OK);
+    /* two epochs on, its key is retired: not ours any more, whatever the TTL says */
+    answer_at(out, &srv, b - 1);
+    assert_int_equal(verify_str(out, &c, b + 1000), TL_SIP_DIGEST_BAD_NONCE);
+    answer_at(out, &srv, b - 1000);
+    assert_int_equal(verify_str(out, &c, b + 1000), TL_SIP_DIGEST_BAD_NONCE);
+
+    /* the first second of epoch e+1, seen by a node a second behind (still in e) */
+    answer_at(out, &srv, b + 1000);
+    assert_int_equal(verify_str(out, &c, b + 999), TL_SIP_DIGEST_OK);
+    /* an epoch further in the future is no key we use */
+    answer_at(out, &srv, b + 2000);
+    assert_int_equal(verify_str(out, &c, b + 999), TL_SIP_DIGEST_BAD_NONCE);
+
+    /* each epoch has its own key, derived from the secret (crypto_kdf, context "tlnepoch",
+     * subkey id = the epoch number): a nonce MACed by hand with the key of its own epoch
+     * passes; with the previous epoch's key, or with the secret itself, it does not */
+    srv.nonce_ttl_s = TL_SIP_DIGEST_TTL_DEFAULT;
+    const uint64_t ts = b + 10, e = b / 1000;
+    for (int k = 0; k < 3; k++) {
+        uint8_t bin[32], hk[32], mac[32];
+        unsigned int ml = 0;
+        for (int i = 0; i < 8; i++)
+            bin[i] = (uint8_t)(ts >> (56 - 8 * i));
+        memset(bin + 8, 0x40 + k, 8);
+        if (k == 0)
+            crypto_kdf_derive_from_key(hk, sizeof hk, e, "tlnepoch", key);
+        else if (k == 1)
+            crypto_kdf_derive_from_key(hk, sizeof hk, e - 1, "tlnepoch", key);
+        else
+            memcpy(hk, key, sizeof hk);
+        uint8_t msg[16 + sizeof SRC - 1];
+        memcpy(msg, bin, 16);
+        memcpy(msg + 16, SRC, sizeof SRC - 1);
+        assert_non_null(HMAC(EVP_sha256(), hk, sizeof hk, msg, sizeof msg, mac, &ml));
+        memcpy(bin + 16, mac, 16);
+        char nonce[TL_SIP_DIGEST_NONCE_LEN + 1], t[1024];
+        sodium_bin2base64(nonce, sizeof nonce, bin, sizeof bin,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        snprintf(t, sizeof t,
+                 "Digest realm=\"trunk.example\", nonce=\"%s\", algorithm=SHA-256, qop=\"auth\"",
+                 nonce);
+        assert_int_equal(answer(out, sizeof out, t, &carrier), 0);
+        assert_int_equal(verify_str(out, &c, ts + 1),
+                         k == 0 ? TL_SIP_DIGEST_OK : TL_SIP_DIGEST_BAD_NONCE);
+    }
+}
+
+static void test_server_nodes_share_secret(void **state)
+{
+    char out[1024], v1[2][1024];
+    struct tl_sip_digest_check c = check();
+    enum tl_sip_digest_result r = 99;
+    uint8_t other[32];
+
+    /* node 2 with the same secret: node 1's nonce passes there, with the same opaque */
+    assert_int_equal(tl_sip_digest_server_init(&srv2, key), 0);
+    challenge(v1, SRC, NOW, false);
+    assert_int_equal(answer(out, sizeof out, v1[0], &carrier), 0);
+    struct tl_sip_auth a = decode(out);
+    assert_int_equal(tl_sip_digest_verify(&srv2, &a, &c, NOW + 1, &r), 0);
+    assert_int_equal(r, TL_SIP_DIGEST_OK);
+    /* its replay table is its own: the same answer again on node 2 is a replay there, and
+     * passes once on node 1 (the documented cross-node bound, within the TTL) */
+    a = decode(out);
+    assert_int_equal(tl_sip_digest_verify(&srv2, &a, &c, NOW + 1, &r), 0);
+    assert_int_equal(r, TL_SIP_DIGEST_REPLAY);
+    assert_int_equal(verify_str(out, &c, NOW + 1), TL_SIP_DIGEST_OK);
+    assert_int_equal(verify_str(out, &c, NOW + 1), TL_SIP_DIGEST_REPLAY);
+    /* the opaque is the same on both nodes and in every epoch */
+    {
+        char buf[2048];
+        struct tl_sip_wbuf wb;
+        tl_sip_wbuf_init(&wb, buf, sizeof buf - 1);
+        assert_int_equal(tl_sip_digest_challenge(&srv2, &wb, TL_SIP_HDR_WWW_AUTHENTICATE,
+                                                 "trunk.example", SRC, false,
+                                                 NOW + 3 * TL_SIP_DIGEST_EPOCH_DEFAULT),
+                         0);
+        buf[wb.len] = '\0';
+        const char *o1 = strstr(v1[0], "opaque=\""), *o2 = strstr(buf, "opaque=\"");
+        assert_non_null(o1);
+        assert_non_null(o2);
+        assert_memory_equal(o1, o2, 8 + 16 + 1);
+    }
+
+    /* a node with another secret challenges again (BAD_NONCE, not a refusal) */
+    memcpy(other, key, sizeof other);
+    other[5] ^= 1;
+    tl_sip_digest_server_wipe(&srv2);
+    assert_int_equal(tl_sip_digest_server_init(&srv2, other), 0);
+    challenge(v1, SRC, NOW, false);
+    assert_int_equal(answer(out, sizeof out, v1[0], &carrier), 0);
+    a = decode(out);
+    assert_int_equal(tl_sip_digest_verify(&srv2, &a, &c, NOW, &r), 0);
+    assert_int_equal(r, TL_SIP_DIGEST_BAD_NONCE);
+    tl_sip_digest_server_wipe(&srv2);
 }
 
 static void test_server_bad_nonce(void **state)
@@ -734,6 +880,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_bad_credentials, setup_srv, teardown_srv),
         cmocka_unit_test_setup_teardown(test_server_nonce_count, setup_srv, teardown_srv),
         cmocka_unit_test_setup_teardown(test_server_stale, setup_srv, teardown_srv),
+        cmocka_unit_test_setup_teardown(test_server_skew, setup_srv, teardown_srv),
+        cmocka_unit_test_setup_teardown(test_server_epochs, setup_srv, teardown_srv),
+        cmocka_unit_test_setup_teardown(test_server_nodes_share_secret, setup_srv, teardown_srv),
         cmocka_unit_test_setup_teardown(test_server_bad_nonce, setup_srv, teardown_srv),
         cmocka_unit_test_setup_teardown(test_server_malformed, setup_srv, teardown_srv),
         cmocka_unit_test_setup_teardown(test_server_ruri, setup_srv, teardown_srv),

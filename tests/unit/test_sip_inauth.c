@@ -391,7 +391,7 @@ static void test_new_userpass(void **state)
 {
     (void)state;
     struct tl_sip_inauth *ia = NULL;
-    assert_int_equal(tl_sip_inauth_new(&ia, "gw.test", "trunk1:pa:ss", "SHA-256,MD5", 5), 0);
+    assert_int_equal(tl_sip_inauth_new(&ia, "gw.test", "trunk1:pa:ss", "SHA-256,MD5", 5, NULL), 0);
     assert_string_equal(ia->cred.username, "trunk1");
     assert_string_equal(ia->cred.password, "pa:ss"); /* the first ':' splits */
     assert_string_equal(ia->cred.realm, "gw.test");
@@ -403,10 +403,10 @@ static void test_new_userpass(void **state)
     tl_sip_inauth_free(ia);
     static const char *const bad[] = {"nocolon", ":pw", "user:", "us\ter:pw", "user:p\x7f"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(tl_sip_inauth_new(&ia, "gw.test", bad[i], "MD5", 5), EINVAL);
-    assert_int_equal(tl_sip_inauth_new(&ia, "gw.test", "u:p", "MD5", 0), EINVAL);
-    assert_int_equal(tl_sip_inauth_new(&ia, "", "u:p", "MD5", 5), EINVAL);
-    assert_int_equal(tl_sip_inauth_new(&ia, "gw.test", "u:p", "SHA-512-256", 5), EINVAL);
+        assert_int_equal(tl_sip_inauth_new(&ia, "gw.test", bad[i], "MD5", 5, NULL), EINVAL);
+    assert_int_equal(tl_sip_inauth_new(&ia, "gw.test", "u:p", "MD5", 0, NULL), EINVAL);
+    assert_int_equal(tl_sip_inauth_new(&ia, "", "u:p", "MD5", 5, NULL), EINVAL);
+    assert_int_equal(tl_sip_inauth_new(&ia, "gw.test", "u:p", "SHA-512-256", 5, NULL), EINVAL);
     tl_sip_inauth_free(NULL);
 }
 

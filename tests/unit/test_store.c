@@ -1117,15 +1117,177 @@ static void test_secrets_never_in_file(void **state)
     assert_int_equal(tl_store_number_secrets(f->s, "+493099999999", sec), EIO);
     assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
 
-    /* the wrong master key opens nothing */
-    tl_store_close(f->s);
+    /* the wrong master key opens nothing: refused at open now (test_wrong_key_refused),
+     * and the sealed value itself still does not open with it */
     uint8_t other_key[32];
     memcpy(other_key, f->key, 32);
     other_key[0] ^= 1;
-    assert_int_equal(tl_store_open(&f->s, f->db, other_key, &err), 0);
-    assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), EIO);
+    uint8_t pw[TL_PASSWORD_MAX];
+    size_t pwl = 0;
+    const struct tl_db_ops *ops = tl_db_backend_for(f->db);
+    struct tl_db *h = NULL;
+    struct tl_db_stmt *q = NULL;
+    char msg[256];
+    assert_int_equal(ops->open(&h, f->db, NULL, msg, sizeof msg), 0);
+    assert_int_equal(tl_db_prepare(h,
+                                   "SELECT id, outbound_password FROM phone_numbers WHERE "
+                                   "number = '+493012345678'",
+                                   &q),
+                     0);
+    assert_int_equal(tl_db_step(q), TL_DB_ROW);
+    char ad[80];
+    snprintf(ad, sizeof ad, "%s:outbound_password", tl_db_column_text(q, 0));
+    const uint8_t *blob = tl_db_column_blob(q, 1);
+    size_t bl = (size_t)tl_db_column_bytes(q, 1);
+    assert_int_equal(tl_unseal(f->key, ad, blob, bl, pw, sizeof pw, &pwl), 0);
+    assert_int_equal(tl_unseal(other_key, ad, blob, bl, pw, sizeof pw, &pwl), EBADMSG);
+    tl_db_finalize(q);
+    ops->close(h);
     free(n);
     free(sec);
+}
+
+/* ---- the master key check (issue 13: many nodes, one database) ---- */
+
+/* what "nothing was written" compares: the SQLite file's bytes, or in PostgreSQL a digest
+ * of the key check, the schema version and the workspaces */
+static size_t read_file(const char *path, char *buf, size_t cap)
+{
+    if (test_pg()) {
+        test_sql_row(path,
+                     "SELECT md5((SELECT string_agg(name || encode(value, 'hex'), ',') FROM "
+                     "store_meta) || (SELECT version FROM trunkline_schema)::text || (SELECT "
+                     "string_agg(id || updated_at::text, ',') FROM workspaces))",
+                     buf, cap);
+        return strlen(buf);
+    }
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, cap, fp);
+    fclose(fp);
+    return n;
+}
+
+static void test_wrong_key_refused(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    char ws[TL_ID_MAX], id_a[TL_KEY_ID_LEN + 1], id_b[TL_KEY_ID_LEN + 1];
+    uint8_t key_b[32];
+
+    /* setup opened the database with f->key: the check is there already */
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM store_meta WHERE name = "
+                                    "'" TL_STORE_META_KEY_CHECK "'"),
+                     1);
+    make_ws(f->s, TL_PLAN_PROFESSIONAL, ws);
+    tl_store_close(f->s);
+    f->s = NULL;
+
+    static char before[1 << 20], after[1 << 20];
+    size_t nb = read_file(f->db, before, sizeof before);
+    assert_true(nb > 0 && nb < sizeof before);
+
+    memcpy(key_b, f->key, 32);
+    key_b[31] ^= 0x80;
+    tl_master_key_id(f->key, id_a);
+    tl_master_key_id(key_b, id_b);
+    assert_string_not_equal(id_a, id_b);
+    struct tl_store *s = NULL;
+    assert_int_equal(tl_store_open(&s, f->db, key_b, &err), EKEYREJECTED);
+    assert_null(s);
+    /* the message names both ids, the database's first */
+    char *pa = strstr(err.message, id_a), *pb = strstr(err.message, id_b);
+    assert_non_null(pa);
+    assert_non_null(pb);
+    assert_true(pa < pb);
+    assert_non_null(strstr(err.message, "wrong master key"));
+    /* and nothing was written */
+    size_t na = read_file(f->db, after, sizeof after);
+    assert_int_equal(na, nb);
+    assert_memory_equal(before, after, nb);
+
+    /* the right key still opens it, and the data is there */
+    assert_int_equal(tl_store_open(&f->s, f->db, f->key, &err), 0);
+    struct tl_workspace w;
+    assert_int_equal(tl_store_workspace_get(f->s, ws, &w), 0);
+
+    /* a damaged check refuses too (it cannot tell which key is right) */
+    tl_store_close(f->s);
+    f->s = NULL;
+    sql_int(f->db, test_pg() ? "UPDATE store_meta SET value = '\\x00'::bytea WHERE name = "
+                               "'" TL_STORE_META_KEY_CHECK "'"
+                             : "UPDATE store_meta SET value = x'00' WHERE name = "
+                               "'" TL_STORE_META_KEY_CHECK "'");
+    assert_int_equal(tl_store_open(&s, f->db, f->key, &err), EKEYREJECTED);
+    assert_non_null(strstr(err.message, "unknown"));
+}
+
+static void test_key_check_after_upgrade(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    struct tl_store *s = NULL;
+    char db[TEST_TARGET_MAX];
+    uint8_t key_b[32];
+    memcpy(key_b, f->key, 32);
+    key_b[0] ^= 1;
+
+    /* a database from before store_meta, with a sealed trunk password in it */
+    assert_int_equal(test_target(f->dir, "v8", db, sizeof db), 0);
+    assert_int_equal(tl_store_open_at(&s, db, f->key, 8, &err), 0);
+    char ws[TL_ID_MAX];
+    make_ws(s, TL_PLAN_PROFESSIONAL, ws);
+    struct tl_phone_number *n = new_number(ws, "+493012345678");
+    strcpy(n->outbound.username, "acme_trunk");
+    strcpy(n->outbound.password, "pw-of-the-old-key");
+    n->outbound.password_given = true;
+    assert_int_equal(tl_store_number_create(s, n, &err), 0);
+    free(n);
+    tl_store_close(s);
+    assert_int_equal(sql_int(db, test_pg() ? "SELECT count(*) FROM information_schema.tables "
+                                             "WHERE table_schema = current_schema() AND "
+                                             "table_name = 'store_meta'"
+                                           : "SELECT count(*) FROM sqlite_master WHERE name = "
+                                             "'store_meta'"),
+                     0);
+    /* a wrong key at the upgrade: the password does not open, so no check is written for
+     * that key (else the right key would be refused from then on) */
+    s = NULL;
+    assert_int_equal(tl_store_open(&s, db, key_b, &err), EKEYREJECTED);
+    assert_null(s);
+    assert_non_null(strstr(err.message, "trunk passwords do not open"));
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM store_meta"), 0);
+    /* the first open after the upgrade with the right key writes the check */
+    assert_int_equal(tl_store_open(&s, db, f->key, &err), 0);
+    tl_store_close(s);
+    s = NULL;
+    assert_int_equal(sql_int(db, "SELECT count(*) FROM store_meta"), 1);
+    assert_int_equal(tl_store_open(&s, db, key_b, &err), EKEYREJECTED);
+    assert_null(s);
+    /* an older target skips the check only while there is no store_meta to hold it */
+    assert_int_equal(tl_store_open_at(&s, db, key_b, 8, &err), EKEYREJECTED);
+    assert_int_equal(tl_store_open(&s, db, f->key, &err), 0);
+    tl_store_close(s);
+    test_target_drop(db);
+}
+
+static void test_key_check_blob(void **state)
+{
+    (void)state;
+    uint8_t ka[32] = {1}, kb[32] = {2}, check[TL_KEY_CHECK_LEN];
+    char found[TL_KEY_ID_LEN + 1], id_a[TL_KEY_ID_LEN + 1];
+    assert_int_equal(tl_key_check_make(ka, check), 0);
+    tl_master_key_id(ka, id_a);
+    assert_memory_equal(check, id_a, TL_KEY_ID_LEN);
+    assert_int_equal(tl_key_check_verify(ka, check, sizeof check, found), 0);
+    assert_string_equal(found, id_a);
+    assert_int_equal(tl_key_check_verify(kb, check, sizeof check, found), EBADMSG);
+    assert_string_equal(found, id_a);
+    /* the id in clear is bound to the sealed part: another id does not verify */
+    check[0] = check[0] == 'a' ? 'b' : 'a';
+    assert_int_equal(tl_key_check_verify(ka, check, sizeof check, found), EBADMSG);
+    assert_int_equal(tl_key_check_verify(ka, check, sizeof check - 1, found), EBADMSG);
+    assert_string_equal(found, "unknown");
 }
 
 /* ---- open, migrations ---- */
@@ -1532,6 +1694,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_workspace_destinations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_release_vs_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_never_in_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_key_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_check_after_upgrade, setup, teardown),
+        cmocka_unit_test(test_key_check_blob),
         cmocka_unit_test_setup_teardown(test_open_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
