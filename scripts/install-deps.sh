@@ -11,6 +11,7 @@ PACKAGES="
   python3 python3-pytest python3-requests python3-yaml python3-dnslib python3-pylibsrtp
   python3-websockets
   sip-tester sqlite3 curl openssl iproute2 procps util-linux
+  libpq-dev postgresql
   kamailio kamailio-tls-modules baresip-core gdb
   clang-14 libclang-rt-14-dev clang-format
   chromium chromium-driver python3-selenium

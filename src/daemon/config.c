@@ -41,6 +41,15 @@ static const struct setting settings[] = {
       "Optional config file of `name = value` lines (`#` starts a comment)."),
     S(data_dir, "TRUNKLINE_DATA_DIR", K_STR, "./var",
       "Data directory: SQLite database, master key (0600), self-made TLS certificate."),
+    S(store, "TRUNKLINE_STORE", K_STR, "",
+      "The database: empty for SQLite at <data_dir>/trunkline.db; a file path for SQLite "
+      "there; postgresql://user@host:port/dbname or a libpq keyword string (host=… "
+      "dbname=…) for PostgreSQL (docs/configuration.md \"Choosing the store\"). Never the "
+      "password: see store_password_file."),
+    S(store_password_file, "TRUNKLINE_STORE_PASSWORD_FILE", K_STR, "",
+      "File holding the PostgreSQL password (mode 0600, else refused); empty: the environment "
+      "variable TRUNKLINE_STORE_PASSWORD, else none (peer or trust authentication, "
+      "~/.pgpass)."),
     S(master_key_file, "TRUNKLINE_MASTER_KEY_FILE", K_STR, "",
       "File holding the 32-byte master key (the bytes themselves, 64 hex digits or base64; "
       "mode 0600 or stricter), for nodes sharing one database; empty: <data_dir>/master.key, "

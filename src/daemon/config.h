@@ -8,14 +8,16 @@
 
 struct tl_config {
     char config_file[512];
-    char data_dir[512];        /* SQLite database, master key, self-made certificate */
-    char master_key_file[512]; /* "": TRUNKLINE_MASTER_KEY or data_dir/master.key */
-    char api_listen[128];      /* host:port of the REST API */
-    char public_host[256];     /* host name carriers and users reach us at (SIP URIs) */
-    int sip_tcp_port;          /* 5060 */
-    int sip_tls_port;          /* 5061 */
-    char sip_listen[64];       /* IP literal the SIP transports bind to */
-    bool sip_udp;              /* also UDP on sip_tcp_port */
+    char data_dir[512];            /* SQLite database, master key, self-made certificate */
+    char master_key_file[512];     /* "": TRUNKLINE_MASTER_KEY or data_dir/master.key */
+    char store[1024];              /* "" = SQLite in data_dir; a path; a PostgreSQL conninfo */
+    char store_password_file[512]; /* the PostgreSQL password, owner-only */
+    char api_listen[128];          /* host:port of the REST API */
+    char public_host[256];         /* host name carriers and users reach us at (SIP URIs) */
+    int sip_tcp_port;              /* 5060 */
+    int sip_tls_port;              /* 5061 */
+    char sip_listen[64];           /* IP literal the SIP transports bind to */
+    bool sip_udp;                  /* also UDP on sip_tcp_port */
     unsigned sip_t1_ms, sip_t2_ms, sip_t4_ms; /* RFC 3261 §17.1.1.1 timers */
     unsigned sip_max_connections;             /* TCP + TLS */
     unsigned sip_max_connections_per_source;  /* inbound, per IPv4 address / IPv6 /64 */

@@ -249,13 +249,19 @@ int tl_serve_main(int argc, char **argv)
     /* the digest nonce key, shared by every node with this master key (call.c) */
     tl_master_key_derive(key, 1, "tlnonce1", nonce_secret);
 
-    char db[600];
-    snprintf(db, sizeof db, "%s/trunkline.db", cfg.data_dir);
-    if (tl_store_open(&st, db, key, &err)) {
+    char db[1100], dbpw[TL_STORE_PASSWORD_MAX];
+    int dbret = tl_store_target(cfg.store, cfg.data_dir, cfg.store_password_file, db, sizeof db,
+                                dbpw, sizeof dbpw, &err);
+    if (dbret == 0)
+        dbret = tl_store_open_ex(&st, db, dbpw, key, tl_store_latest_version(), &err);
+    sodium_memzero(dbpw, sizeof dbpw);
+    if (dbret) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
     }
-    tl_info("store", "open", "path=%s schema=%d", db, tl_store_schema_version(st));
+    /* the target never holds the password (tl_store_target refuses one) */
+    tl_info("store", "open", "backend=%s store=\"%s\" schema=%d", tl_store_backend(st), db,
+            tl_store_schema_version(st));
     /* calls the last process left up (kill -9, crash, power cut): no BYE of ours will ever
      * end them, so close them now, before this process takes any call */
     int64_t reopened = 0;

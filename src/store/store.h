@@ -1,6 +1,6 @@
 /* store: the domain model (workspaces, tokens, agents, phone numbers with their trunk
- * configuration), its validation rules, and its persistence (SQLite now; PostgreSQL later
- * behind the same functions).
+ * configuration), its validation rules, and its persistence (SQLite by default, or
+ * PostgreSQL, behind the same functions: db.h).
  *
  * Threading: one struct tl_store may be used from any thread; calls are serialised by a
  * mutex inside. Every write is one SQLite transaction committed with synchronous=FULL in
@@ -249,12 +249,27 @@ bool tl_plan_allows_sip_import(enum tl_plan p); /* professional or higher */
 /* ---- the store ---- */
 struct tl_store;
 
-/* Opens (creating) the database and applies pending migrations. key: 32-byte master key. */
+/* Opens (creating) the database and applies pending migrations. key: 32-byte master key.
+ * db_path: a SQLite file, or a PostgreSQL conninfo ("postgresql://user@host:port/db" or
+ * "host=… dbname=…", db.h tl_db_backend_for) whose password comes from the environment
+ * (PGPASSWORD, ~/.pgpass) or from tl_store_open_ex. */
 int tl_store_open(struct tl_store **sp, const char *db_path, const uint8_t key[32],
                   struct tl_err *err);
 /* As tl_store_open but migrates only up to schema version `target` (tests of migration). */
 int tl_store_open_at(struct tl_store **sp, const char *db_path, const uint8_t key[32], int target,
                      struct tl_err *err);
+/* As tl_store_open_at with the PostgreSQL password (NULL: none; ignored for SQLite). */
+int tl_store_open_ex(struct tl_store **sp, const char *db_path, const char *password,
+                     const uint8_t key[32], int target, struct tl_err *err);
+const char *tl_store_backend(struct tl_store *s); /* "sqlite" or "postgresql" */
+/* The store the settings name (target.c): setting "" = SQLite at data_dir/trunkline.db; a
+ * path = that SQLite file; a PostgreSQL URL or keyword string = that database, which must
+ * not contain a password (EINVAL naming where it goes instead). The password comes from
+ * password_file (refused when group or world can read it) or else the environment
+ * variable TRUNKLINE_STORE_PASSWORD; "" when neither (peer/trust auth, ~/.pgpass). */
+#define TL_STORE_PASSWORD_MAX 256
+int tl_store_target(const char *setting, const char *data_dir, const char *password_file,
+                    char *target, size_t tcap, char *password, size_t pcap, struct tl_err *err);
 void tl_store_close(struct tl_store *s);
 int tl_store_ping(struct tl_store *s); /* 0 when the database answers (readyz) */
 int tl_store_schema_version(struct tl_store *s);

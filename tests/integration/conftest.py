@@ -51,6 +51,8 @@ def free_port(kind=None):
 
 
 class Daemon:
+    _pg_schemas = 0
+
     def __init__(self, tmp_path, extra_env=None, binary=None):
         self.binary = binary
         self.dir = str(tmp_path)
@@ -58,6 +60,16 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.out_path = os.path.join(self.dir, "daemon.out")
         self.extra_env = dict(extra_env or {})
+        # TRUNKLINE_IT_STORE_PG (a conninfo, e.g. inside tests/pg/with-postgres.sh): every
+        # daemon keeps its store in a PostgreSQL schema of its own instead of SQLite
+        pg = os.environ.get("TRUNKLINE_IT_STORE_PG")
+        if pg and "TRUNKLINE_STORE" not in self.extra_env:
+            Daemon._pg_schemas += 1
+            schema = "it_%d_%d" % (os.getpid(), Daemon._pg_schemas)
+            psql = sorted(__import__("glob").glob("/usr/lib/postgresql/*/bin/psql"))[-1]
+            subprocess.run([psql, "-qAt", "-v", "ON_ERROR_STOP=1", "-d", pg, "-c",
+                            "CREATE SCHEMA %s" % schema], check=True, capture_output=True)
+            self.extra_env["TRUNKLINE_STORE"] = "%s options='-csearch_path=%s'" % (pg, schema)
         self.proc = None
         self.operator_token = None
         self.admin_token = None

@@ -21,7 +21,7 @@
 
 struct fx {
     char dir[64];
-    char db[128];
+    char db[TEST_TARGET_MAX];
     struct tl_store *s;
     struct tl_routing *r;
     char ws[TL_ID_MAX];

@@ -1,4 +1,5 @@
-/* store.c against a real SQLite file in a fresh temporary directory per test. */
+/* store.c against a real database fresh per test: a SQLite file in a temporary directory,
+ * or a schema of its own in PostgreSQL (store_test_util.h, TRUNKLINE_TEST_PG). */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -11,23 +12,21 @@
 
 #include <cmocka.h>
 #include <sodium.h>
-#include <sqlite3.h>
 
 #include "store/store.h"
+#include "store_test_util.h"
 
 #define PLAIN_PW "S3cr3t-PLAIN-pw"
 
 struct fx {
     char dir[64];
-    char db[128];
+    char db[TEST_TARGET_MAX];
     uint8_t key[32];
     struct tl_store *s;
 };
 
-static void path_with(const struct fx *f, const char *suffix, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s%s", f->db, suffix);
-}
+/* the schema version as the backend records it */
+#define VERSION_SQL (test_pg() ? "SELECT version FROM trunkline_schema" : "PRAGMA user_version")
 
 static int setup(void **state)
 {
@@ -39,7 +38,8 @@ static int setup(void **state)
     strcpy(f->dir, "/tmp/tl_store_XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
-    snprintf(f->db, sizeof f->db, "%s/trunkline.db", f->dir);
+    if (test_target(f->dir, "trunkline", f->db, sizeof f->db) != 0)
+        return -1;
     randombytes_buf(f->key, sizeof f->key);
     if (tl_store_open(&f->s, f->db, f->key, &err) != 0) {
         fprintf(stderr, "open: %s\n", err.message);
@@ -52,14 +52,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
 
     tl_store_close(f->s);
-    unlink(f->db);
-    path_with(f, "-wal", p, sizeof p);
-    unlink(p);
-    path_with(f, "-shm", p, sizeof p);
-    unlink(p);
+    test_target_drop(f->db);
     rmdir(f->dir);
     free(f);
     return 0;
@@ -187,16 +182,29 @@ static bool file_contains(const char *path, const char *needle)
 
 static long long sql_int(const char *db, const char *sql)
 {
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -2 : sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    return v;
+    return test_sql_row(db, sql, NULL, 0);
+}
+
+/* Whether needle is anywhere at rest: in the SQLite file or its WAL; in PostgreSQL, in the
+ * text of any row of the tables that hold secrets, with BYTEA as hex (a plaintext in a BYTEA
+ * column shows as its hex). needle: a test constant without quotes. */
+static bool at_rest_contains(const struct fx *f, const char *needle)
+{
+    if (!test_pg()) {
+        char wal[TEST_TARGET_MAX + 8];
+        snprintf(wal, sizeof wal, "%s-wal", f->db);
+        return file_contains(f->db, needle) || file_contains(wal, needle);
+    }
+    char q[1024];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM (SELECT t::text AS x FROM tokens t UNION ALL SELECT a::text "
+             "FROM agents a UNION ALL SELECT p::text FROM phone_numbers p UNION ALL SELECT "
+             "w::text FROM twilio_accounts w) r WHERE strpos(r.x, '%s') > 0 OR strpos(r.x, "
+             "encode(convert_to('%s', 'UTF8'), 'hex')) > 0",
+             needle, needle);
+    long long n = sql_int(f->db, q);
+    assert_true(n >= 0);
+    return n > 0;
 }
 
 /* ---- workspaces ---- */
@@ -343,10 +351,7 @@ static void test_tokens(void **state)
 
     /* auth records the last use (v2), and the secret itself is nowhere in the file */
     assert_true(sql_int(f->db, "SELECT count(*) FROM tokens WHERE last_used_at IS NOT NULL") == 2);
-    char wal[160];
-    path_with(f, "-wal", wal, sizeof wal);
-    assert_false(file_contains(f->db, sa + 4));
-    assert_false(file_contains(wal, sa + 4));
+    assert_false(at_rest_contains(f, sa + 4));
 
     /* listing and scoping */
     struct seen sn = {0};
@@ -447,10 +452,7 @@ static void test_agent_crud(void **state)
     assert_int_equal(tl_store_agent_get(f->s, wb, a->id, got), ENOENT);
 
     /* header values sealed at rest */
-    char wal[160];
-    path_with(f, "-wal", wal, sizeof wal);
-    assert_false(file_contains(f->db, "sk-agent-SECRET-1"));
-    assert_false(file_contains(wal, "sk-agent-SECRET-1"));
+    assert_false(at_rest_contains(f, "sk-agent-SECRET-1"));
 
     /* update: Authorization sent back hidden keeps its value; X-Tenant changes */
     strcpy(got->name, "sales bot 2");
@@ -1071,7 +1073,7 @@ static void test_number_release_vs_delete(void **state)
 static void test_secrets_never_in_file(void **state)
 {
     struct fx *f = *state;
-    char ws[TL_ID_MAX], wal[160];
+    char ws[TL_ID_MAX];
     struct tl_err err = {0};
     struct tl_phone_number *n = new_number("", "+493012345678");
     struct tl_phone_number *sec = calloc(1, sizeof *sec);
@@ -1087,11 +1089,9 @@ static void test_secrets_never_in_file(void **state)
     n->inbound.password_given = true;
     assert_int_equal(tl_store_number_create(f->s, n, &err), 0);
 
-    path_with(f, "-wal", wal, sizeof wal);
     /* sanity: the probe does find what is stored in clear */
-    assert_true(file_contains(wal, "acme_trunk") || file_contains(f->db, "acme_trunk"));
-    assert_false(file_contains(f->db, PLAIN_PW));
-    assert_false(file_contains(wal, PLAIN_PW));
+    assert_true(at_rest_contains(f, "acme_trunk"));
+    assert_false(at_rest_contains(f, PLAIN_PW));
 
     assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
     assert_string_equal(sec->outbound.password, PLAIN_PW);
@@ -1102,24 +1102,18 @@ static void test_secrets_never_in_file(void **state)
     /* after a checkpoint into the main file as well */
     tl_store_close(f->s);
     f->s = NULL;
-    assert_false(file_contains(f->db, PLAIN_PW));
-    assert_true(file_contains(f->db, "acme_trunk"));
+    assert_false(at_rest_contains(f, PLAIN_PW));
+    assert_true(at_rest_contains(f, "acme_trunk"));
 
     /* a sealed password moved to another row does not open there */
     struct tl_store *s2 = NULL;
     assert_int_equal(tl_store_open(&s2, f->db, f->key, &err), 0);
     f->s = s2;
     add_number(f->s, ws, "+493099999999", NULL, NULL);
-    sqlite3 *h = NULL;
-    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(h,
-                     "UPDATE phone_numbers SET outbound_password = (SELECT outbound_password "
-                     "FROM phone_numbers WHERE number = '+493012345678') "
-                     "WHERE number = '+493099999999'",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close(h);
+    assert_int_equal(test_sql_exec(f->db, "UPDATE phone_numbers SET outbound_password = (SELECT "
+                                          "outbound_password FROM phone_numbers WHERE number = "
+                                          "'+493012345678') WHERE number = '+493099999999'"),
+                     0);
     assert_int_equal(tl_store_number_secrets(f->s, "+493099999999", sec), EIO);
     assert_int_equal(tl_store_number_secrets(f->s, "+493012345678", sec), 0);
 
@@ -1130,31 +1124,43 @@ static void test_secrets_never_in_file(void **state)
     other_key[0] ^= 1;
     uint8_t pw[TL_PASSWORD_MAX];
     size_t pwl = 0;
-    h = NULL;
-    sqlite3_stmt *q = NULL;
-    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(h,
-                                        "SELECT id, outbound_password FROM phone_numbers WHERE "
-                                        "number = '+493012345678'",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    const struct tl_db_ops *ops = tl_db_backend_for(f->db);
+    struct tl_db *h = NULL;
+    struct tl_db_stmt *q = NULL;
+    char msg[256];
+    assert_int_equal(ops->open(&h, f->db, NULL, msg, sizeof msg), 0);
+    assert_int_equal(tl_db_prepare(h,
+                                   "SELECT id, outbound_password FROM phone_numbers WHERE "
+                                   "number = '+493012345678'",
+                                   &q),
+                     0);
+    assert_int_equal(tl_db_step(q), TL_DB_ROW);
     char ad[80];
-    snprintf(ad, sizeof ad, "%s:outbound_password", (const char *)sqlite3_column_text(q, 0));
-    const uint8_t *blob = sqlite3_column_blob(q, 1);
-    size_t bl = (size_t)sqlite3_column_bytes(q, 1);
+    snprintf(ad, sizeof ad, "%s:outbound_password", tl_db_column_text(q, 0));
+    const uint8_t *blob = tl_db_column_blob(q, 1);
+    size_t bl = (size_t)tl_db_column_bytes(q, 1);
     assert_int_equal(tl_unseal(f->key, ad, blob, bl, pw, sizeof pw, &pwl), 0);
     assert_int_equal(tl_unseal(other_key, ad, blob, bl, pw, sizeof pw, &pwl), EBADMSG);
-    sqlite3_finalize(q);
-    sqlite3_close(h);
+    tl_db_finalize(q);
+    ops->close(h);
     free(n);
     free(sec);
 }
 
 /* ---- the master key check (issue 13: many nodes, one database) ---- */
 
+/* what "nothing was written" compares: the SQLite file's bytes, or in PostgreSQL a digest
+ * of the key check, the schema version and the workspaces */
 static size_t read_file(const char *path, char *buf, size_t cap)
 {
+    if (test_pg()) {
+        test_sql_row(path,
+                     "SELECT md5((SELECT string_agg(name || encode(value, 'hex'), ',') FROM "
+                     "store_meta) || (SELECT version FROM trunkline_schema)::text || (SELECT "
+                     "string_agg(id || updated_at::text, ',') FROM workspaces))",
+                     buf, cap);
+        return strlen(buf);
+    }
     FILE *fp = fopen(path, "rb");
     assert_non_null(fp);
     size_t n = fread(buf, 1, cap, fp);
@@ -1208,8 +1214,10 @@ static void test_wrong_key_refused(void **state)
     /* a damaged check refuses too (it cannot tell which key is right) */
     tl_store_close(f->s);
     f->s = NULL;
-    sql_int(f->db, "UPDATE store_meta SET value = x'00' WHERE name = "
-                   "'" TL_STORE_META_KEY_CHECK "'");
+    sql_int(f->db, test_pg() ? "UPDATE store_meta SET value = '\\x00'::bytea WHERE name = "
+                               "'" TL_STORE_META_KEY_CHECK "'"
+                             : "UPDATE store_meta SET value = x'00' WHERE name = "
+                               "'" TL_STORE_META_KEY_CHECK "'");
     assert_int_equal(tl_store_open(&s, f->db, f->key, &err), EKEYREJECTED);
     assert_non_null(strstr(err.message, "unknown"));
 }
@@ -1219,13 +1227,13 @@ static void test_key_check_after_upgrade(void **state)
     struct fx *f = *state;
     struct tl_err err = {0};
     struct tl_store *s = NULL;
-    char db[160];
+    char db[TEST_TARGET_MAX];
     uint8_t key_b[32];
     memcpy(key_b, f->key, 32);
     key_b[0] ^= 1;
 
     /* a database from before store_meta, with a sealed trunk password in it */
-    snprintf(db, sizeof db, "%s/v8.db", f->dir);
+    assert_int_equal(test_target(f->dir, "v8", db, sizeof db), 0);
     assert_int_equal(tl_store_open_at(&s, db, f->key, 8, &err), 0);
     char ws[TL_ID_MAX];
     make_ws(s, TL_PLAN_PROFESSIONAL, ws);
@@ -1236,8 +1244,11 @@ static void test_key_check_after_upgrade(void **state)
     assert_int_equal(tl_store_number_create(s, n, &err), 0);
     free(n);
     tl_store_close(s);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE name = "
-                                 "'store_meta'"),
+    assert_int_equal(sql_int(db, test_pg() ? "SELECT count(*) FROM information_schema.tables "
+                                             "WHERE table_schema = current_schema() AND "
+                                             "table_name = 'store_meta'"
+                                           : "SELECT count(*) FROM sqlite_master WHERE name = "
+                                             "'store_meta'"),
                      0);
     /* a wrong key at the upgrade: the password does not open, so no check is written for
      * that key (else the right key would be refused from then on) */
@@ -1257,6 +1268,7 @@ static void test_key_check_after_upgrade(void **state)
     assert_int_equal(tl_store_open_at(&s, db, key_b, 8, &err), EKEYREJECTED);
     assert_int_equal(tl_store_open(&s, db, f->key, &err), 0);
     tl_store_close(s);
+    test_target_drop(db);
 }
 
 static void test_key_check_blob(void **state)
@@ -1288,17 +1300,18 @@ static void test_open_settings(void **state)
     assert_int_equal(tl_store_ping(f->s), 0);
     assert_int_equal(tl_store_schema_version(f->s), tl_store_latest_version());
     assert_true(tl_store_latest_version() >= 2);
+    assert_int_equal(sql_int(f->db, VERSION_SQL), tl_store_latest_version());
+    if (test_pg()) {
+        assert_string_equal(tl_store_backend(f->s), "postgresql");
+        return;
+    }
+    assert_string_equal(tl_store_backend(f->s), "sqlite");
     assert_int_equal(stat(f->db, &st), 0);
     assert_int_equal(st.st_mode & 077, 0); /* sealed secrets and token hashes: owner only */
     /* WAL is a property of the file; check it from an independent connection */
-    sqlite3 *h = NULL;
-    sqlite3_stmt *q = NULL;
-    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
-    sqlite3_finalize(q);
-    sqlite3_close(h);
+    char mode[16];
+    test_sql_row(f->db, "PRAGMA journal_mode", mode, sizeof mode);
+    assert_string_equal(mode, "wal");
 }
 
 static void test_migration_keeps_data(void **state)
@@ -1307,16 +1320,20 @@ static void test_migration_keeps_data(void **state)
     struct tl_err err = {0};
     struct tl_store *s = NULL;
     struct tl_workspace w = {0}, got;
-    char db[160], secret[TL_TOKEN_MAX + 1];
+    char db[TEST_TARGET_MAX], secret[TL_TOKEN_MAX + 1];
     struct tl_token t = {.role = TL_ROLE_OPERATOR}, tg;
 
-    snprintf(db, sizeof db, "%s/old.db", f->dir);
+    assert_int_equal(test_target(f->dir, "old", db, sizeof db), 0);
     assert_int_equal(tl_store_open_at(&s, db, f->key, 1, &err), 0);
     assert_int_equal(tl_store_schema_version(s), 1);
-    assert_int_equal(sql_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(sql_int(db, VERSION_SQL), 1);
     /* v1 has no last_used_at column and no agent index */
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM pragma_table_info('tokens') "
-                                 "WHERE name = 'last_used_at'"),
+    assert_int_equal(sql_int(db, test_pg() ? "SELECT count(*) FROM information_schema.columns "
+                                             "WHERE table_schema = current_schema() AND "
+                                             "table_name = 'tokens' AND column_name = "
+                                             "'last_used_at'"
+                                           : "SELECT count(*) FROM pragma_table_info('tokens') "
+                                             "WHERE name = 'last_used_at'"),
                      0);
     strcpy(w.name, "Old Corp");
     w.plan = TL_PLAN_PROFESSIONAL;
@@ -1330,14 +1347,17 @@ static void test_migration_keeps_data(void **state)
     s = NULL;
     assert_int_equal(tl_store_open(&s, db, f->key, &err), 0);
     assert_int_equal(tl_store_schema_version(s), tl_store_latest_version());
-    assert_int_equal(sql_int(db, "PRAGMA user_version"), tl_store_latest_version());
+    assert_int_equal(sql_int(db, VERSION_SQL), tl_store_latest_version());
     assert_int_equal(tl_store_workspace_get(s, w.id, &got), 0);
     assert_string_equal(got.name, "Old Corp");
     assert_int_equal(count_numbers(s, w.id, NULL, NULL), 1);
     assert_int_equal(tl_store_token_auth(s, secret, &tg), 0);
     assert_string_equal(tg.id, t.id);
-    assert_int_equal(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                                 "AND name = 'phone_numbers_agent'"),
+    assert_int_equal(sql_int(db, test_pg() ? "SELECT count(*) FROM pg_indexes WHERE schemaname = "
+                                             "current_schema() AND indexname = "
+                                             "'phone_numbers_agent'"
+                                           : "SELECT count(*) FROM sqlite_master WHERE type = "
+                                             "'index' AND name = 'phone_numbers_agent'"),
                      1);
     assert_true(sql_int(db, "SELECT last_used_at FROM tokens") > 0);
     tl_store_close(s);
@@ -1351,8 +1371,8 @@ static void test_migration_keeps_data(void **state)
 
     /* v3 → v4: a call record written before the drop counters keeps its figures and reads
      * 0 drops */
-    char db3[160];
-    snprintf(db3, sizeof db3, "%s/v3.db", f->dir);
+    char db3[TEST_TARGET_MAX];
+    assert_int_equal(test_target(f->dir, "v3", db3, sizeof db3), 0);
     assert_int_equal(tl_store_open_at(&s, db3, f->key, 3, &err), 0);
     tl_store_close(s);
     sql_int(db3, "INSERT INTO calls (id, workspace_id, direction, created_at, packets_received) "
@@ -1370,17 +1390,12 @@ static void test_migration_keeps_data(void **state)
     free(cr);
     tl_store_close(s);
     s = NULL;
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char q[200];
-        snprintf(q, sizeof q, "%s%s", db3, suffixes[i]);
-        unlink(q);
-    }
+    test_target_drop(db3);
 
     /* v5 → v6: call records get the status their times imply (an answered call completed,
      * a carrier's CANCEL canceled, other unanswered ends failed, open rows still going) */
-    char db5[160];
-    snprintf(db5, sizeof db5, "%s/v5.db", f->dir);
+    char db5[TEST_TARGET_MAX];
+    assert_int_equal(test_target(f->dir, "v5", db5, sizeof db5), 0);
     assert_int_equal(tl_store_open_at(&s, db5, f->key, 5, &err), 0);
     tl_store_close(s);
     static const struct {
@@ -1412,18 +1427,9 @@ static void test_migration_keeps_data(void **state)
     free(cr);
     tl_store_close(s);
     s = NULL;
-    for (size_t i = 0; i < 3; i++) {
-        char q[200];
-        snprintf(q, sizeof q, "%s%s", db5, suffixes[i]);
-        unlink(q);
-    }
+    test_target_drop(db5);
 
-    char p[200];
-    unlink(db);
-    snprintf(p, sizeof p, "%s-wal", db);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", db);
-    unlink(p);
+    test_target_drop(db);
 }
 
 static void test_newer_schema_refused(void **state)
@@ -1435,10 +1441,9 @@ static void test_newer_schema_refused(void **state)
 
     tl_store_close(f->s);
     f->s = NULL;
-    sqlite3 *h = NULL;
-    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
+    assert_int_equal(test_sql_exec(f->db, test_pg() ? "UPDATE trunkline_schema SET version = 999"
+                                                    : "PRAGMA user_version = 999"),
+                     0);
 
     assert_int_equal(tl_store_open(&s, f->db, f->key, &err), EINVAL);
     assert_null(s);
@@ -1447,7 +1452,7 @@ static void test_newer_schema_refused(void **state)
              tl_store_latest_version());
     assert_string_equal(err.message, expect);
     /* and the file is left as it was */
-    assert_int_equal(sql_int(f->db, "PRAGMA user_version"), 999);
+    assert_int_equal(sql_int(f->db, VERSION_SQL), 999);
 }
 
 /* ---- concurrency: the store is shared by the API threads ---- */
@@ -1500,9 +1505,181 @@ static void test_concurrent_writers(void **state)
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM phone_numbers"), 41);
 }
 
+/* ---- the store setting (target.c) ---- */
+
+static void test_store_target(void **state)
+{
+    struct fx *f = *state;
+    struct tl_err err = {0};
+    char t[512], pw[TL_STORE_PASSWORD_MAX], file[TEST_TARGET_MAX + 16];
+
+    unsetenv("TRUNKLINE_STORE_PASSWORD");
+    assert_int_equal(tl_store_target("", "/srv/tl", "", t, sizeof t, pw, sizeof pw, &err), 0);
+    assert_string_equal(t, "/srv/tl/trunkline.db");
+    assert_int_equal(tl_store_target("/data/x=1.db", "/srv", "", t, sizeof t, pw, sizeof pw, &err),
+                     0);
+    assert_true(tl_db_backend_for(t) == &tl_db_sqlite);
+    assert_int_equal(
+        tl_store_target("postgresql://tl@db:5432/tl", "/srv", "", t, sizeof t, pw, sizeof pw, &err),
+        0);
+    assert_true(tl_db_backend_for(t) == &tl_db_pg);
+    assert_string_equal(pw, "");
+    setenv("TRUNKLINE_STORE_PASSWORD", "env-pw", 1);
+    assert_int_equal(tl_store_target("host=/run/postgresql dbname=tl", "/srv", "", t, sizeof t, pw,
+                                     sizeof pw, &err),
+                     0);
+    assert_true(tl_db_backend_for(t) == &tl_db_pg);
+    assert_string_equal(pw, "env-pw");
+    unsetenv("TRUNKLINE_STORE_PASSWORD");
+
+    /* a password in the setting, in any of libpq's spellings, is refused */
+    static const char *const bad[] = {
+        "postgresql://tl:pw@db/tl",          "postgres://tl:pw@db:5432/tl?sslmode=require",
+        "postgresql://tl@db/tl?password=pw", "host=db dbname=tl password=pw",
+        "host=db dbname=tl PASSWORD = pw",   "host=db sslpassword=pw",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(tl_store_target(bad[i], "/srv", "", t, sizeof t, pw, sizeof pw, &err),
+                         EINVAL);
+        assert_non_null(strstr(err.message, "store_password_file"));
+        assert_null(strstr(err.message, "pw@"));
+    }
+
+    /* the password file: owner-only, its final newline not part of the password */
+    snprintf(file, sizeof file, "%s/db.password", f->dir);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fputs("file-pw\n", fp);
+    fclose(fp);
+    assert_int_equal(chmod(file, 0600), 0);
+    setenv("TRUNKLINE_STORE_PASSWORD", "env-pw", 1); /* the file wins */
+    assert_int_equal(
+        tl_store_target("postgresql://tl@db/tl", "/srv", file, t, sizeof t, pw, sizeof pw, &err),
+        0);
+    unsetenv("TRUNKLINE_STORE_PASSWORD");
+    assert_string_equal(pw, "file-pw");
+    assert_int_equal(chmod(file, 0640), 0);
+    assert_int_equal(
+        tl_store_target("postgresql://tl@db/tl", "/srv", file, t, sizeof t, pw, sizeof pw, &err),
+        EPERM);
+    assert_non_null(strstr(err.message, "chmod 600"));
+    assert_string_equal(pw, "");
+    unlink(file);
+}
+
+/* ---- the backend interface itself (db.h), on the backend under test ---- */
+
+static void test_db_backend(void **state)
+{
+    struct fx *f = *state;
+    const struct tl_db_ops *ops = tl_db_backend_for(f->db);
+    struct tl_db *db = NULL;
+    struct tl_db_stmt *st = NULL;
+    char msg[256];
+
+    assert_string_equal(ops->name, test_pg() ? "postgresql" : "sqlite");
+    assert_int_equal(ops->open(&db, f->db, NULL, msg, sizeof msg), 0);
+
+    /* placeholders: numbered, repeated, out of order; a ? inside a quoted literal (with a
+     * doubled quote before it) is text, not a parameter */
+    assert_int_equal(tl_db_prepare(db, "SELECT 'it''s ?1 or ?', ?2, ?1, ?2 || 'x'", &st), 0);
+    assert_int_equal(tl_db_bind_text(st, 1, "one") || tl_db_bind_text(st, 2, "two"), 0);
+    assert_int_equal(tl_db_step(st), TL_DB_ROW);
+    assert_int_equal(tl_db_column_count(st), 4);
+    assert_string_equal(tl_db_column_text(st, 0), "it's ?1 or ?");
+    assert_string_equal(tl_db_column_text(st, 1), "two");
+    assert_string_equal(tl_db_column_text(st, 2), "one");
+    assert_string_equal(tl_db_column_text(st, 3), "twox");
+    assert_int_equal(tl_db_step(st), TL_DB_DONE);
+    tl_db_finalize(st);
+
+    /* values round-trip exactly: int64 extremes, a double, a blob with NUL bytes, NULL */
+    static const uint8_t blob[] = {0, 1, 0xff, 0, '\\', 'x', 0};
+    assert_int_equal(tl_db_exec(db, test_pg() ? "CREATE TABLE t_db (i BIGINT, d DOUBLE PRECISION, "
+                                                "b BYTEA, s TEXT, n BIGINT)"
+                                              : "CREATE TABLE t_db (i INTEGER, d REAL, b BLOB, "
+                                                "s TEXT, n INTEGER)"),
+                     0);
+    assert_int_equal(tl_db_prepare(db, "INSERT INTO t_db VALUES (?1, ?2, ?3, ?4, ?5)", &st), 0);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(tl_db_bind_int64(st, 1, k ? INT64_MIN : INT64_MAX) ||
+                             tl_db_bind_double(st, 2, -1.25) ||
+                             tl_db_bind_blob(st, 3, blob, sizeof blob) ||
+                             tl_db_bind_text(st, 4, "\xc3\xa9t\xc3\xa9") || tl_db_bind_null(st, 5),
+                         0);
+        assert_int_equal(tl_db_step(st), TL_DB_DONE);
+        assert_int_equal(tl_db_changes(db), 1);
+        tl_db_reset(st);
+    }
+    tl_db_finalize(st);
+    assert_int_equal(tl_db_prepare(db, "SELECT i, d, b, s, n, n IS NULL FROM t_db ORDER BY i", &st),
+                     0);
+    assert_int_equal(tl_db_step(st), TL_DB_ROW);
+    assert_true(tl_db_column_int64(st, 0) == INT64_MIN);
+    assert_true(tl_db_column_double(st, 1) == -1.25);
+    assert_int_equal(tl_db_column_bytes(st, 2), sizeof blob);
+    assert_memory_equal(tl_db_column_blob(st, 2), blob, sizeof blob);
+    assert_string_equal(tl_db_column_text(st, 3), "\xc3\xa9t\xc3\xa9");
+    assert_true(tl_db_column_is_null(st, 4));
+    assert_null(tl_db_column_text(st, 4));
+    assert_int_equal(tl_db_column_int64(st, 4), 0);
+    assert_int_equal(tl_db_column_int64(st, 5), 1); /* a boolean reads 1 */
+    assert_int_equal(tl_db_step(st), TL_DB_ROW);
+    assert_true(tl_db_column_int64(st, 0) == INT64_MAX);
+    assert_int_equal(tl_db_step(st), TL_DB_DONE);
+    tl_db_finalize(st);
+
+    /* constraint violations are classified alike (the API's 409s depend on it) */
+    char ws[TL_ID_MAX], ag[TL_ID_MAX];
+    make_ws(f->s, TL_PLAN_ENTERPRISE, ws);
+    make_agent(f->s, ws, ag);
+    add_number(f->s, ws, "+493012345678", ag, NULL);
+    char q[512];
+    snprintf(q, sizeof q,
+             "INSERT INTO phone_numbers (id, workspace_id, number, source, outbound_json, "
+             "created_at, updated_at) VALUES (?1, '%s', ?2, 'sip_trunk', '{}', 1, 1)",
+             ws);
+    assert_int_equal(tl_db_prepare(db, q, &st), 0);
+    assert_int_equal(tl_db_bind_text(st, 1, "pn_dup") || tl_db_bind_text(st, 2, "+493012345678"),
+                     0);
+    assert_int_equal(tl_db_step(st), TL_DB_E_UNIQUE);
+    assert_int_equal(tl_db_last_error(db), TL_DB_E_UNIQUE);
+    tl_db_finalize(st);
+    assert_int_equal(tl_db_prepare(db,
+                                   "INSERT INTO agents (id, workspace_id, name, kind, created_at, "
+                                   "updated_at) VALUES ('ag_x', 'ws_nobody', 'x', 'builtin', 1, 1)",
+                                   &st),
+                     0);
+    assert_int_equal(tl_db_step(st), TL_DB_E_FOREIGN_KEY);
+    tl_db_finalize(st);
+    /* an agent a number points at (what agent_delete answers 409 for, should its count race) */
+    assert_int_equal(tl_db_prepare(db, "DELETE FROM agents WHERE id = ?1", &st), 0);
+    assert_int_equal(tl_db_bind_text(st, 1, ag), 0);
+    assert_int_equal(tl_db_step(st), TL_DB_E_FOREIGN_KEY);
+    tl_db_finalize(st);
+    assert_int_equal(tl_db_prepare(db,
+                                   "INSERT INTO tokens (id, role, name, prefix, hash, created_at) "
+                                   "VALUES ('tk_x', 'operator', 'x', 'x', ?1, 1)",
+                                   &st),
+                     0);
+    assert_int_equal(tl_db_bind_blob(st, 1, blob, sizeof blob), 0); /* not 32 bytes */
+    assert_int_equal(tl_db_step(st), TL_DB_E_CHECK);
+    tl_db_finalize(st);
+
+    /* a rolled-back transaction leaves nothing; a failed one does not commit */
+    assert_int_equal(tl_db_begin(db), 0);
+    assert_int_equal(tl_db_exec(db, "DELETE FROM t_db"), 0);
+    tl_db_rollback(db);
+    assert_int_equal(test_sql_row(f->db, "SELECT count(*) FROM t_db", NULL, 0), 2);
+    assert_int_equal(tl_db_exec(db, "DROP TABLE t_db"), 0);
+    ops->close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_db_backend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workspace_create_makes_echo_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workspace_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
