@@ -36,6 +36,7 @@
 
 struct entry {
     uint32_t hash;
+    uint32_t gen;   /* the full load that last saw it (tl_routing_reload) */
     uint32_t bytes; /* the whole allocation */
     char number[TL_E164_MAX + 1];
     char number_id[ID_LEN], workspace_id[ID_LEN], agent_id[ID_LEN];
@@ -68,6 +69,7 @@ struct tl_routing {
     pthread_mutex_t refresh_mu; /* writers */
     struct table *t;
     size_t count;
+    uint32_t gen; /* the current full load; entries swapped in carry it (refresh_mu) */
     void (*scan_hook)(void *arg); /* tests: runs amid O(N) work (refresh_mu held) */
     void *scan_arg;
     /* every inbound trunk's allowed_addresses, for the SIP transport's reserved slots
@@ -501,6 +503,7 @@ static struct entry *swap_in(struct tl_routing *r, const char *number, struct en
     size_t i = probe(t, number, h);
     struct entry *old = t->s[i].e;
     if (e) {
+        e->gen = r->gen;
         if (!old && r->count + 1 >= t->cap) {
             /* growth failed and one free slot is left, which ends every probe: refuse the
              * new number (the caller frees it) rather than fill it */
@@ -603,18 +606,18 @@ int tl_routing_refresh_number(struct tl_routing *r, const char *e164)
 /* The numbers (E.164) of a workspace, or of one agent of it: a snapshot taken under
  * refresh_mu (a writer's right to read the table without r->mu), so that this O(N) scan
  * never holds the lock lookups take. */
-static int numbers_of(struct tl_routing *r, const char *ws, const char *agent,
-                      char (**out)[TL_E164_MAX + 1], size_t *n)
+static int collect(struct tl_routing *r, const char *ws, const char *agent, bool stale,
+                   char (**out)[TL_E164_MAX + 1], size_t *n)
 {
     size_t cap = 0;
     int ret = 0;
     *out = NULL;
     *n = 0;
-    pthread_mutex_lock(&r->refresh_mu);
     const struct table *t = r->t;
     for (size_t i = 0; i < t->cap && !ret; i++) {
         const struct entry *e = t->s[i].e;
-        if (!e || strcmp(e->workspace_id, ws) != 0 || (agent && strcmp(e->agent_id, agent) != 0))
+        if (!e || (ws && strcmp(e->workspace_id, ws) != 0) ||
+            (agent && strcmp(e->agent_id, agent) != 0) || (stale && e->gen == r->gen))
             continue;
         if (*n == cap) {
             size_t nc = cap ? cap * 2 : 16;
@@ -630,6 +633,14 @@ static int numbers_of(struct tl_routing *r, const char *ws, const char *agent,
     }
     if (r->scan_hook)
         r->scan_hook(r->scan_arg);
+    return ret;
+}
+
+static int numbers_of(struct tl_routing *r, const char *ws, const char *agent,
+                      char (**out)[TL_E164_MAX + 1], size_t *n)
+{
+    pthread_mutex_lock(&r->refresh_mu);
+    int ret = collect(r, ws, agent, false, out, n);
     pthread_mutex_unlock(&r->refresh_mu);
     return ret;
 }
@@ -679,6 +690,40 @@ static int load_one(const struct tl_phone_number *n, void *arg)
     return 0;
 }
 
+int tl_routing_reload(struct tl_routing *r)
+{
+    char(*stale)[TL_E164_MAX + 1] = NULL;
+    size_t n = 0;
+    struct tl_phone_number *pn = malloc(sizeof *pn);
+    if (!pn)
+        return ENOMEM;
+    pthread_mutex_lock(&r->refresh_mu);
+    r->gen++;
+    size_t before = r->count;
+    int ret = tl_store_number_secrets_each(r->store, load_one, r);
+    /* what the load did not see is gone from the store, or was skipped (its workspace or
+     * agent changed meanwhile): re-read one by one, which removes the former. A failed
+     * load leaves them as they were: the caller tries again. */
+    if (ret == 0)
+        ret = collect(r, NULL, NULL, true, &stale, &n);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        ret = refresh_locked(r, stale[i], pn);
+    size_t after = r->count;
+    pthread_mutex_unlock(&r->refresh_mu);
+    free(stale);
+    free(pn);
+    if (ret)
+        tl_error("routing", "reload.failed", "error=%d", ret);
+    else
+        tl_info("routing", "reloaded", "numbers=%zu before=%zu stale=%zu", after, before, n);
+    return ret;
+}
+
+static int on_resync(void *arg)
+{
+    return tl_routing_reload(arg);
+}
+
 int tl_routing_open(struct tl_routing **rp, struct tl_store *s)
 {
     struct tl_routing *r = calloc(1, sizeof *r);
@@ -696,6 +741,7 @@ int tl_routing_open(struct tl_routing **rp, struct tl_store *s)
     pthread_mutex_init(&r->refresh_mu, NULL);
     /* the hook first: a change committed during the load is re-read after it */
     tl_store_set_change_hook(s, on_change, r);
+    tl_store_set_resync_hook(s, on_resync, r);
     pthread_mutex_lock(&r->refresh_mu);
     int ret = tl_store_number_secrets_each(s, load_one, r);
     pthread_mutex_unlock(&r->refresh_mu);
@@ -713,6 +759,7 @@ void tl_routing_close(struct tl_routing *r)
     if (!r)
         return;
     tl_store_set_change_hook(r->store, NULL, NULL);
+    tl_store_set_resync_hook(r->store, NULL, NULL);
     for (size_t i = 0; i < r->t->cap; i++)
         entry_free(r->t->s[i].e);
     free(r->t);

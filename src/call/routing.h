@@ -12,7 +12,9 @@
  * change hook (store.h): after every committed change that can alter routing (number
  * created, replaced, assigned, deleted, released; agent updated or deleted; workspace
  * plan changed) it re-reads the affected numbers from the store on the writing thread
- * (the API's; off the call path) and swaps their entries in.
+ * (the API's; off the call path) and swaps their entries in. On a shared store, the same
+ * hook runs for the changes of other nodes, on the cluster change feed's thread, and a
+ * full reload (tl_routing_reload) when the feed may have missed some.
  *
  * Threads: tl_routing_lookup may be called from any thread (the SIP loop); it copies the
  * entry out under a mutex that writers hold only for O(1) work (a slot written, a pointer
@@ -107,6 +109,12 @@ size_t tl_routing_count(struct tl_routing *r);
 void tl_routing_set_scan_hook(struct tl_routing *r, void (*fn)(void *arg), void *arg);
 /* Bytes of the entry of e164 (struct and its variable part), 0 when absent: for sizing. */
 size_t tl_routing_entry_bytes(struct tl_routing *r, const char *e164);
+/* Reloads every number from the store (the cluster change feed's resync, store.h: after
+ * its connection was lost, changes made meanwhile are unknown): entries swapped in one by
+ * one as they are read, those the store no longer has removed. Lookups go on meanwhile
+ * and see either version of each entry. 0 or a store error (the cache stays as it was
+ * for what was not read). */
+int tl_routing_reload(struct tl_routing *r);
 /* Re-reads one number (hook and tests): present in the store -> entry swapped in,
  * absent -> removed. 0 or a store error (the old entry stays). */
 int tl_routing_refresh_number(struct tl_routing *r, const char *e164);

@@ -50,6 +50,10 @@ static const struct setting settings[] = {
       "File holding the PostgreSQL password (mode 0600, else refused); empty: the environment "
       "variable TRUNKLINE_STORE_PASSWORD, else none (peer or trust authentication, "
       "~/.pgpass)."),
+    S(store_resync_s, "TRUNKLINE_STORE_RESYNC_S", K_UINT0, "600",
+      "PostgreSQL shared by several nodes: besides reloading the routing cache after its change "
+      "feed reconnects, reload it every this many seconds (a net for a change whose "
+      "notification was lost); 0: only after reconnecting."),
     S(master_key_file, "TRUNKLINE_MASTER_KEY_FILE", K_STR, "",
       "File holding the 32-byte master key (the bytes themselves, 64 hex digits or base64; "
       "mode 0600 or stricter), for nodes sharing one database; empty: <data_dir>/master.key, "

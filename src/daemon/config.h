@@ -12,6 +12,7 @@ struct tl_config {
     char master_key_file[512];     /* "": TRUNKLINE_MASTER_KEY or data_dir/master.key */
     char store[1024];              /* "" = SQLite in data_dir; a path; a PostgreSQL conninfo */
     char store_password_file[512]; /* the PostgreSQL password, owner-only */
+    unsigned store_resync_s;       /* shared store: periodic routing reload, 0 = none */
     char api_listen[128];          /* host:port of the REST API */
     char public_host[256];         /* host name carriers and users reach us at (SIP URIs) */
     int sip_tcp_port;              /* 5060 */

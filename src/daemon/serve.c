@@ -272,6 +272,12 @@ int tl_serve_main(int argc, char **argv)
     if (reopened)
         tl_warnl("store", "calls.closed_at_start", "calls=%lld end_reason=gateway_restart",
                  (long long)reopened);
+    /* the change feed before the routing cache's load: a change another node commits
+     * during the load is then either in the load or notified after it (issue 13) */
+    if ((r = tl_store_feed_start(st, cfg.store_resync_s))) {
+        tl_error("core", "start.failed", "reason=\"change feed: %s\"", strerror(r));
+        goto out;
+    }
     /* before the API: the routing cache hooks every write from its first one */
     if ((r = tl_routing_open(&routing, st)) || (r = tl_recorder_open(&rec, st, NULL))) {
         tl_error("core", "start.failed", "reason=\"routing cache / recorder: %s\"", strerror(r));
@@ -580,6 +586,7 @@ out:
                                       NULL); /* what is queued now waits for the next run */
     tl_webhooks_stop(hooks);
     tl_recorder_close(rec); /* after every producer (SIP, API), before the store */
+    tl_store_feed_stop(st); /* its thread calls into the routing cache */
     tl_routing_close(routing);
     if (st)
         tl_store_close(st);

@@ -85,6 +85,15 @@ struct tl_db_ops {
     int (*schema_version)(struct tl_db *db, int *v);
     int (*set_schema_version)(struct tl_db *db, int v);
     int (*lock_schema)(struct tl_db *db);
+    /* TL_DB_CAP_NOTIFY only (NULL elsewhere): the cluster change feed (store.h). notify
+     * sends payload on channel (delivered to listeners when the sender's transaction, or
+     * this statement, commits); listen subscribes this connection; wait_notify waits up
+     * to timeout_ms, or until wake_fd is readable, and hands every payload received to fn.
+     * wait_notify: 0 (notifications, a timeout or a wake), -1 the connection is lost. */
+    int (*notify)(struct tl_db *db, const char *channel, const char *payload);
+    int (*listen)(struct tl_db *db, const char *channel);
+    int (*wait_notify)(struct tl_db *db, int timeout_ms, int wake_fd,
+                       void (*fn)(const char *payload, void *arg), void *arg);
 };
 
 extern const struct tl_db_ops tl_db_sqlite;

@@ -13,7 +13,9 @@
  * The schema version is a row in trunkline_schema; migrations of concurrent nodes are
  * serialised by a transaction-scoped advisory lock. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,9 +212,13 @@ static int pg_open(struct tl_db **out, const char *target, const char *password,
     *out = &d->base;
     /* expand_dbname: target is a URL or keyword string; the later keywords (the password,
      * the encoding) override whatever it says */
-    const char *keys[] = {"dbname", "password", "client_encoding", "connect_timeout", NULL};
+    /* TCP keep-alives first, so that the target may override them: a listening connection
+     * (the change feed) only reads, and without them a server gone silently (a network
+     * partition) would go unnoticed until the kernel gives up, hours later */
+    const char *keys[] = {"keepalives_idle", "keepalives_interval", "keepalives_count", "dbname",
+                          "password",        "client_encoding",     "connect_timeout",  NULL};
     /* a NULL or empty value is skipped: no password means libpq's own sources (~/.pgpass) */
-    const char *vals[] = {target, password, "UTF8", "10", NULL};
+    const char *vals[] = {"10", "5", "3", target, password, "UTF8", "10", NULL};
     d->c = PQconnectdbParams(keys, vals, 1);
     if (!d->c || PQstatus(d->c) != CONNECTION_OK) {
         set_msg(d, d->c ? PQerrorMessage(d->c) : "out of memory");
@@ -598,6 +604,58 @@ static int pg_lock_schema(struct tl_db *db)
     return pg_exec(db, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")");
 }
 
+/* pg_notify() takes the channel and payload as parameters: no identifier or literal is
+ * ever built from them */
+static int pg_notify(struct tl_db *db, const char *channel, const char *payload)
+{
+    struct pg_db *d = DB(db);
+    const char *vals[2] = {channel, payload};
+    ensure_conn(d);
+    PGresult *r = PQexecParams(d->c, "SELECT pg_notify($1, $2)", 2, NULL, vals, NULL, NULL, 0);
+    int ret = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : fail_res(d, r);
+    PQclear(r);
+    return ret;
+}
+
+static int pg_listen(struct tl_db *db, const char *channel)
+{
+    struct pg_db *d = DB(db);
+    char *id = PQescapeIdentifier(d->c, channel, strlen(channel));
+    char sql[128];
+    if (!id)
+        return fail_msg(d, PQerrorMessage(d->c));
+    snprintf(sql, sizeof sql, "LISTEN %s", id);
+    PQfreemem(id);
+    return pg_exec(db, sql);
+}
+
+/* libpq's asynchronous notification interface: PQconsumeInput reads what the socket has,
+ * PQnotifies hands the queued notifications over one by one. A dead server shows as a
+ * failed PQconsumeInput or a connection that went CONNECTION_BAD; TCP keep-alives (the
+ * conninfo's keepalives settings) bound how long a silent network failure goes unseen. */
+static int pg_wait_notify(struct tl_db *db, int timeout_ms, int wake_fd,
+                          void (*fn)(const char *payload, void *arg), void *arg)
+{
+    struct pg_db *d = DB(db);
+    int sock = PQsocket(d->c);
+    if (sock < 0 || PQstatus(d->c) != CONNECTION_OK)
+        return fail_msg(d, "the connection is lost");
+    struct pollfd p[2] = {{.fd = sock, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
+    int n = poll(p, wake_fd >= 0 ? 2 : 1, timeout_ms);
+    if (n < 0 && errno != EINTR)
+        return fail_msg(d, "poll failed");
+    if (n > 0 && p[0].revents) {
+        if (!PQconsumeInput(d->c))
+            return fail_res(d, NULL);
+        PGnotify *nf;
+        while ((nf = PQnotifies(d->c)) != NULL) {
+            fn(nf->extra ? nf->extra : "", arg);
+            PQfreemem(nf);
+        }
+    }
+    return PQstatus(d->c) == CONNECTION_OK ? 0 : fail_msg(d, "the connection is lost");
+}
+
 const struct tl_db_ops tl_db_pg = {
     .name = "postgresql",
     .caps = TL_DB_CAP_RETURNING | TL_DB_CAP_NOTIFY,
@@ -629,4 +687,7 @@ const struct tl_db_ops tl_db_pg = {
     .schema_version = pg_schema_version,
     .set_schema_version = pg_set_schema_version,
     .lock_schema = pg_lock_schema,
+    .notify = pg_notify,
+    .listen = pg_listen,
+    .wait_notify = pg_wait_notify,
 };

@@ -213,9 +213,10 @@ static void safe_zero(void *p, size_t n)
 void tl__notify(struct tl_store *s, enum tl_store_change_kind kind, const char *ws, const char *id,
                 const char *number)
 {
+    struct tl_store_change c = {kind, ws, id, number};
+    tl__feed_send(s, &c);
     if (!s->change_fn)
         return;
-    struct tl_store_change c = {kind, ws, id, number};
     s->change_fn(&c, s->change_arg);
 }
 

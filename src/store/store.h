@@ -418,6 +418,32 @@ struct tl_store_change {
 typedef void (*tl_store_change_fn)(const struct tl_store_change *c, void *arg);
 void tl_store_set_change_hook(struct tl_store *s, tl_store_change_fn fn, void *arg);
 
+/* ---- the cluster change feed (issue 13) ----
+ * On a store shared by several nodes (PostgreSQL), every committed change of the hook's
+ * kinds is also sent as a NOTIFY on channel "trunkline_change" right after its commit,
+ * and a thread of each node LISTENs on a connection of its own and runs this node's
+ * change hook for the changes of the OTHER nodes (its own already ran it): a number
+ * imported through node 1's API is routed by node 2 within the notification's delivery
+ * time (milliseconds), with no store read on the call path.
+ * What a notification cannot carry is a change made while the listener was not connected:
+ * after every reconnection (and every resync_s seconds, a net for a writer killed between
+ * its commit and its NOTIFY) the resync hook runs: the consumer reloads everything.
+ * Both hooks run on the feed's thread, like the change hook on a writer's.
+ * tl_store_feed_start: 0 (also when the store is not shared: nothing to do), or ENOMEM.
+ * The first connection is tried before it returns; when it fails the thread keeps trying
+ * (with back-off) and resyncs once connected. resync_s 0: never on a timer. */
+bool tl_store_shared(struct tl_store *s);
+int tl_store_feed_start(struct tl_store *s, unsigned resync_s);
+void tl_store_feed_stop(struct tl_store *s); /* joins the thread; a no-op when not started */
+/* fn returns 0, or an error: then it runs again a second later */
+void tl_store_set_resync_hook(struct tl_store *s, int (*fn)(void *arg), void *arg);
+/* Feed statistics, for tests and the log: notifications applied, resyncs, connected. */
+struct tl_store_feed_stats {
+    uint64_t applied, own, resyncs, lost;
+    bool connected;
+};
+void tl_store_feed_stats(struct tl_store *s, struct tl_store_feed_stats *out);
+
 /* ---- call records and diagnostic events (schema v3; drop counters v4) ----
  * Written in batches by the recorder thread (store/records.h), never by the call path
  * itself. Records never hold secrets: no passwords, no SDP keys, no Authorization values.

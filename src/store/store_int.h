@@ -26,7 +26,20 @@ struct tl_store {
     uint8_t key[32];
     tl_store_change_fn change_fn; /* set before other threads write: read without mu */
     void *change_arg;
+    /* the cluster change feed (store_feed.c): the connection's target and password are
+     * kept to open the listener's own connection (the password wiped at close) */
+    char *target, *password;
+    char origin[17];  /* this process's tag in the payloads: its own are skipped */
+    char channel[64]; /* NAMEDATALEN - 1 at most */
+    int (*resync_fn)(void *arg);
+    void *resync_arg;
+    struct tl_feed *feed;
 };
+/* store_feed.c: at open, the feed's settings (ENOMEM); after a commit, the NOTIFY of a
+ * change (a no-op unless shared); at close, the thread stopped and everything freed */
+int tl__feed_init(struct tl_store *s, const char *target, const char *password);
+void tl__feed_send(struct tl_store *s, const struct tl_store_change *c);
+void tl__feed_free(struct tl_store *s);
 
 /* reads one row of a list query into out, and its seq (the cursor) */
 typedef int (*row_reader)(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err);

@@ -528,6 +528,10 @@ int tl_store_open_ex(struct tl_store **sp, const char *target_db, const char *pa
         ret = tl_err_set(err, EIO, 500, "internal", "", "%s", detail);
         goto out;
     }
+    if (tl__feed_init(s, target_db, password) != 0) {
+        ret = tl_err_set(err, ENOMEM, 500, "internal", "", "Out of memory.");
+        goto out;
+    }
     ret = read_version(s, &cur, err);
     if (ret != 0)
         goto out;
@@ -578,6 +582,7 @@ void tl_store_close(struct tl_store *s)
 {
     if (!s)
         return;
+    tl__feed_free(s);
     if (s->db)
         s->db->ops->close(s->db);
     pthread_mutex_destroy(&s->mu);
