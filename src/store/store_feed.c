@@ -164,6 +164,8 @@ static void on_payload(const char *payload, void *arg)
         return;
     struct tl_store_change c = {kind, ws, id, number[0] ? number : NULL};
     fn(&c, fn_arg);
+    /* after the hook: from this line on, this node routes by the change */
+    tl_info("store", "feed.applied", "kind=%s id=%s", kind_names[kind], id);
 }
 
 static int resync(struct tl_store *s, const char *why)
