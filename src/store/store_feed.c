@@ -109,8 +109,8 @@ void tl__feed_send(struct tl_store *s, const struct tl_store_change *c)
 
 /* Splits a payload into its fields; false for anything that is not exactly a change of
  * this version (unknown kinds come from a newer node: ignored, the resync catches up). */
-static bool parse(const char *p, char origin[17], enum tl_store_change_kind *kind,
-                  char ws[TL_ID_MAX], char id[TL_ID_MAX], char number[TL_E164_MAX + 1])
+bool tl__feed_parse(const char *p, char origin[17], enum tl_store_change_kind *kind,
+                    char ws[TL_ID_MAX], char id[TL_ID_MAX], char number[TL_E164_MAX + 1])
 {
     char *fields[6];
     size_t caps[6] = {2, 17, 24, TL_ID_MAX, TL_ID_MAX, TL_E164_MAX + 1};
@@ -143,7 +143,7 @@ static void on_payload(const char *payload, void *arg)
     struct tl_feed *f = s->feed;
     char origin[17], ws[TL_ID_MAX], id[TL_ID_MAX], number[TL_E164_MAX + 1];
     enum tl_store_change_kind kind;
-    if (!parse(payload, origin, &kind, ws, id, number)) {
+    if (!tl__feed_parse(payload, origin, &kind, ws, id, number)) {
         tl_warnl("store", "feed.payload_ignored", "bytes=%zu", strnlen(payload, FEED_PAYLOAD));
         return;
     }

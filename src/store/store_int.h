@@ -40,6 +40,10 @@ struct tl_store {
 int tl__feed_init(struct tl_store *s, const char *target, const char *password);
 void tl__feed_send(struct tl_store *s, const struct tl_store_change *c);
 void tl__feed_free(struct tl_store *s);
+/* one NOTIFY payload (NUL-terminated, at most 511 bytes) into its fields; false for
+ * anything else (fuzz_feed_payload) */
+bool tl__feed_parse(const char *p, char origin[17], enum tl_store_change_kind *kind,
+                    char ws[TL_ID_MAX], char id[TL_ID_MAX], char number[TL_E164_MAX + 1]);
 
 /* reads one row of a list query into out, and its seq (the cursor) */
 typedef int (*row_reader)(struct tl_db_stmt *st, void *out, int64_t *seq, struct tl_err *err);
