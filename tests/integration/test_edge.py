@@ -519,6 +519,20 @@ def test_digest_challenge_of_node1_is_answered_on_node2(cluster):
         rtp.close()
 
 
+@needs_kamailio
+def test_node_with_another_master_key_refuses_to_start(pg, tmp_path):
+    """One store, one key: a node given another key does not start (and says why), rather
+    than start and fail on every sealed secret later."""
+    store = pg.new_store("key")
+    first = start_node(tmp_path, 1, store, os.urandom(32).hex())
+    try:
+        with pytest.raises(RuntimeError) as e:
+            start_node(tmp_path, 2, store, os.urandom(32).hex())
+        assert "wrong master key" in str(e.value), e.value
+    finally:
+        assert first.stop() == 0
+
+
 # ---- nodes going away -------------------------------------------------------------------
 
 @needs_kamailio
