@@ -386,7 +386,9 @@ def one_run(args, tmp, tag, nodes, pg, n_calls, window):
     try:
         print("\n== %s: %d node(s) behind the edge; %d calls at %g/s, window %d s" % (
             tag, len(nodes), n_calls, args.calls_per_s, window), flush=True)
-        time.sleep(2)  # let the edge's first keep-alives and connections settle (idle phase)
+        # the edge's first keep-alives settle, and PostgreSQL publishes what a node's start
+        # did: an idle backend may keep its counters up to 10 s (PGSTAT_IDLE_INTERVAL)
+        time.sleep(11)
         s_idle0 = sample(edge, nodes, pg)
         time.sleep(args.idle_s)  # the idle phase is measured over this time
         s_idle1 = sample(edge, nodes, pg)
@@ -520,8 +522,8 @@ def main():
     n_calls = max(2, int(rate * args.hold_s / 2))
     ramp = n_calls / rate
     window = max(5, int(round(args.hold_s - ramp - SETTLE_S)))
-    per_run = 2 + args.idle_s + ramp + SETTLE_S + window + ramp + 10 + 8
-    plan = 36 + 2 * per_run + 10
+    per_run = 11 + args.idle_s + ramp + SETTLE_S + window + ramp + 10 + 8
+    plan = 25 + 2 * per_run + 10
     if plan > args.minutes * 60:
         sys.exit("the plan takes about %.0f s, over --minutes %g: lower --hold-s" % (
             plan, args.minutes))
@@ -564,9 +566,6 @@ def main():
         if r.status_code != 201:
             raise RuntimeError("import failed: %s %s" % (r.status_code, r.text))
 
-        # an idle PostgreSQL backend may keep its counters up to 10 s before publishing them
-        # (PGSTAT_IDLE_INTERVAL): the schema's creation must not land in the first run
-        time.sleep(11)
         runs = []
         r1 = one_run(args, tmp, "1node", nodes[:1], pg, n_calls, window)
         r1["share"], r1["rate"] = [n_calls], rate
