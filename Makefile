@@ -121,6 +121,11 @@ bench-twilio: $(BUILD)/bench/agents/twilio_codec.o $(BUILD)/libtrunkline.a
 bench-routing: $(BUILD)/bench/routing/routing.o $(BUILD)/libtrunkline.a
 	$(Q)$(CC) $(LDFLAGS) -o $(BUILD)/bench-routing $^ $(LDLIBS)
 
+# bench/cluster: the edge's, each node's and PostgreSQL's cost per call (not part of `test`;
+# ≈5 min, needs kamailio and postgresql): make bench-cluster [BENCH_ARGS='--calls-per-s 20']
+bench-cluster: all loadgen
+	/usr/bin/python3 bench/cluster/run.py $(BENCH_ARGS)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
@@ -193,6 +198,6 @@ format:
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
-.PHONY: tsan-test testbuild loadgen bench-twilio bench-routing install all unit test-pg integration browser test run fuzz fuzz-smoke format clean
+.PHONY: tsan-test testbuild loadgen bench-twilio bench-routing bench-cluster install all unit test-pg integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)

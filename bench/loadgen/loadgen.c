@@ -92,6 +92,7 @@ struct opts {
     unsigned steps[MAX_STEPS], holds[MAX_STEPS], nsteps;
     unsigned hold;
     unsigned cps;
+    unsigned bye_cps; /* BYEs per second in the teardown; 0: 2 * cps */
     unsigned rtp_min, rtp_max;
     unsigned grace_ms;
     unsigned setup_timeout_s;
@@ -206,6 +207,7 @@ struct call {
     struct sockaddr_in rem;
     char totag[96];
     char target[192]; /* remote target (Contact of the 200; --outbound: of the INVITE) */
+    char route[400];  /* "Route: ...\r\n" from the 200's Record-Route (reversed), or "" */
     /* --outbound: the dialog as the callee (UAS) sees it */
     bool answered;       /* 200 sent, ACK awaited */
     uint32_t post_us;    /* POST /v1/calls -> its response */
@@ -888,6 +890,8 @@ static int req_print(char *b, size_t n, const struct call *c, const char *method
                      unsigned cseq, const char *cseq_method, const char *branch, const char *to_hdr,
                      const char *body)
 {
+    /* in-dialog requests follow the route set (a proxy that record-routes: bench/cluster) */
+    const char *route = strcmp(method, "INVITE") ? c->route : "";
     unsigned idx = (unsigned)(c - calls);
     char cid[64];
     callid(cid, sizeof cid, idx);
@@ -901,10 +905,10 @@ static int req_print(char *b, size_t n, const struct call *c, const char *method
                     "Call-ID: %s\r\n"
                     "CSeq: %u %s\r\n"
                     "Contact: <sip:lg@127.0.0.1:%u;transport=%s>\r\n"
-                    "%s"
+                    "%s%s"
                     "Content-Length: %zu\r\n\r\n%s",
                     method, ruri, tpname(), local_sip_port(c), branch, idx % 10000000u, idx, to_hdr,
-                    cid, cseq, cseq_method, local_sip_port(c), opt.tcp ? "tcp" : "udp",
+                    cid, cseq, cseq_method, local_sip_port(c), opt.tcp ? "tcp" : "udp", route,
                     blen ? "Content-Type: application/sdp\r\n" : "", blen, body ? body : "");
 }
 
@@ -1069,6 +1073,31 @@ static void call_fail(struct call *c, uint16_t code)
 
 static unsigned cur_step;
 
+/* The UAC's route set: the 2xx's Record-Route values in reverse order (RFC 3261 §12.1.2),
+ * as one Route header for the ACK and the BYE; none without Record-Route. */
+static void route_set(struct call *c, const struct tl_sip_msg *m)
+{
+    struct tl_pl v[8];
+    unsigned nv = 0;
+    struct tl_sip_hdr_iter it;
+    tl_sip_hdr_iter_init(&it, m, TL_SIP_HDR_RECORD_ROUTE);
+    while (nv < 8 && !tl_sip_hdr_iter_next(&it, &v[nv]))
+        nv++;
+    c->route[0] = 0;
+    size_t off = 0;
+    for (unsigned i = nv; i-- > 0;) {
+        int w = snprintf(c->route + off, sizeof c->route - off, "%s%.*s",
+                         off ? ", " : "Route: ", (int)v[i].l, v[i].p);
+        if (w < 0 || (size_t)w >= sizeof c->route - off - 2) {
+            c->route[0] = 0; /* too long: none rather than a cut one */
+            return;
+        }
+        off += (size_t)w;
+    }
+    if (off)
+        snprintf(c->route + off, sizeof c->route - off, "\r\n");
+}
+
 static void on_response(struct call *c, const struct tl_sip_msg *m, int64_t ts)
 {
     if (!(m->have & TL_SIP_HAVE_CSEQ))
@@ -1099,6 +1128,7 @@ static void on_response(struct call *c, const struct tl_sip_msg *m, int64_t ts)
             snprintf(c->target, sizeof c->target, "%.*s", (int)ct.addr.auri.l, ct.addr.auri.p);
         else
             ruri(c->target, sizeof c->target);
+        route_set(c, m);
         if (toh)
             send_ack(c, true, &toh->val);
         if (!opt.no_rtp && !sdp_addr(&m->body, &c->rem)) {
@@ -2096,7 +2126,8 @@ static void begin_teardown(int64_t now)
 {
     phase = P_TEARDOWN;
     cur = &st_out;
-    phase_end = now + 30000000000LL;
+    double bye_rate = opt.bye_cps ? opt.bye_cps : 2.0 * opt.cps;
+    phase_end = now + 30000000000LL + (int64_t)(count_state(C_UP) / bye_rate * 1e9);
     place_credit = 0;
     printf("TEARDOWN up=%u\n", count_state(C_UP));
     fflush(stdout);
@@ -2174,7 +2205,7 @@ static void phase_tick(int64_t now)
         }
         break;
     case P_TEARDOWN: {
-        place_credit += 2.0 * opt.cps * 0.02;
+        place_credit += (opt.bye_cps ? opt.bye_cps : 2.0 * opt.cps) * 0.02;
         unsigned busy = 0;
         for (unsigned i = 0; i < placed; i++) {
             struct call *c = &calls[i];
@@ -2283,6 +2314,8 @@ static void usage(void)
             "                        (100,250,500,1000,2000,3000)\n"
             "  --hold S              default hold of a step's measuring window (60)\n"
             "  --cps R               call setup rate while ramping (200); BYEs at 2R\n"
+            "  --bye-cps R           BYEs per second in the teardown instead (R = --cps:\n"
+            "                        every call held as long, first in, first out)\n"
             "  --rtp-ports MIN-MAX   local RTP ports (42000-61998)\n"
             "  --grace-ms MS         an echo later than this is lost (300)\n"
             "  --setup-timeout S     INVITE without a final answer fails after S (10)\n"
@@ -2417,6 +2450,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--cps")) {
             NEXT();
             opt.cps = num(v, 1, 5000, "--cps");
+        } else if (!strcmp(a, "--bye-cps")) {
+            NEXT();
+            opt.bye_cps = num(v, 1, 10000, "--bye-cps");
         } else if (!strcmp(a, "--rtp-ports")) {
             NEXT();
             if (sscanf(v, "%u-%u", &opt.rtp_min, &opt.rtp_max) != 2 || opt.rtp_min < 1024 ||
@@ -2487,6 +2523,8 @@ int main(int argc, char **argv)
             opt.holds[s] = opt.hold;
         total += opt.holds[s] + opt.steps[s] / opt.cps + opt.setup_timeout_s + 5;
     }
+    if (opt.bye_cps)
+        total += opt.steps[opt.nsteps - 1] / opt.bye_cps;
     if (!opt.max_seconds)
         opt.max_seconds = total + 60;
     if (!opt.agent_cert != !opt.agent_key)
