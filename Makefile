@@ -131,7 +131,7 @@ unit: $(UNIT_BIN)
 # or `trunkline token` themselves on a daemon's data_dir, as test_master_key.py does).
 # tests/pg/with-postgres.sh starts a throwaway server (Debian's postgresql package) and
 # removes it afterwards.
-STORE_UNIT := $(addprefix $(BUILD)/tests/,test_store test_records test_routing test_secrets)
+STORE_UNIT := $(addprefix $(BUILD)/tests/,test_store test_records test_routing test_secrets test_cluster)
 test-pg: $(STORE_UNIT) $(BUILD)/trunkline
 	@tests/pg/with-postgres.sh sh -c 'set -e; for t in $(STORE_UNIT); do echo "== $$t (PostgreSQL)"; $$t; done; \
 	  TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_store_backend.py; \
