@@ -125,6 +125,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # Issue 13: the store suites again on PostgreSQL, the daemon on it (test_store_backend.py),
+# two daemons sharing it under one per-workspace cap (test_cluster_caps.py),
 # and the REST API's tests with each daemon's store in a PostgreSQL schema of its own
 # (TRUNKLINE_IT_STORE_PG in tests/integration/conftest.py; other integration files run so
 # too, except the checks of SQLite's file at rest, and tests that start `trunkline serve`
@@ -134,7 +135,7 @@ unit: $(UNIT_BIN)
 STORE_UNIT := $(addprefix $(BUILD)/tests/,test_store test_records test_routing test_secrets test_cluster)
 test-pg: $(STORE_UNIT) $(BUILD)/trunkline
 	@tests/pg/with-postgres.sh sh -c 'set -e; for t in $(STORE_UNIT); do echo "== $$t (PostgreSQL)"; $$t; done; \
-	  TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_store_backend.py; \
+	  TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_store_backend.py tests/integration/test_cluster_caps.py; \
 	  TRUNKLINE_IT_STORE_PG="$$TRUNKLINE_TEST_PG" TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_api.py'
 
 integration: $(BUILD)/trunkline $(BUILD)/trunkline-test
