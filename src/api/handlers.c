@@ -104,8 +104,10 @@ void tl_h_cluster(struct tl_api_req *r, struct tl_api_resp *out)
         tl_api_error(out, 500, "internal", "", "Out of memory.");
         return;
     }
-    qsort(v.local, v.n_local, sizeof *v.local, count_cmp);
-    qsort(v.remote, v.n_remote, sizeof *v.remote, count_cmp);
+    if (v.n_local) /* qsort's base must not be NULL, even for no rows (C11 7.22.5) */
+        qsort(v.local, v.n_local, sizeof *v.local, count_cmp);
+    if (v.n_remote)
+        qsort(v.remote, v.n_remote, sizeof *v.remote, count_cmp);
     for (size_t i = 0, j = 0; i < v.n_local || j < v.n_remote;) {
         int c = i == v.n_local ? 1 : j == v.n_remote ? -1 : count_cmp(&v.local[i], &v.remote[j]);
         json_array_append_new(ws,
