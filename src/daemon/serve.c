@@ -259,13 +259,15 @@ int tl_serve_main(int argc, char **argv)
                                 dbpw, sizeof dbpw, &err);
     if (dbret == 0)
         dbret = tl_store_open_ex(&st, db, dbpw, key, tl_store_latest_version(), &err);
+    /* checked on every node, shared store or not: a bad setting stops the node at start
+     * rather than when it first joins a cluster */
+    if (dbret == 0 && (cfg.cluster_sync_ms < 10 || cfg.cluster_sync_ms > 10000))
+        dbret =
+            tl_err_set(&err, EINVAL, 500, "internal", "", "cluster_sync_ms must be 10 to 10000");
     if (dbret == 0 && tl_store_shared(st)) {
-        if (cfg.cluster_sync_ms < 10 || cfg.cluster_sync_ms > 10000)
-            dbret = tl_err_set(&err, EINVAL, 500, "internal", "",
-                               "cluster_sync_ms must be 10 to 10000");
-        else if ((dbret = tl_store_open_ex(&cst, db, dbpw, key, tl_store_latest_version(), &err)))
-            ;
-        else if (tl_cluster_new(&cluster, &(struct tl_cluster_cfg){.sync_ms = cfg.cluster_sync_ms}))
+        dbret = tl_store_open_ex(&cst, db, dbpw, key, tl_store_latest_version(), &err);
+        if (dbret == 0 &&
+            tl_cluster_new(&cluster, &(struct tl_cluster_cfg){.sync_ms = cfg.cluster_sync_ms}))
             dbret = tl_err_set(&err, ENOMEM, 500, "internal", "", "Out of memory.");
     }
     sodium_memzero(dbpw, sizeof dbpw);

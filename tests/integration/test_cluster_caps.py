@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import BIN, free_port
 from sipclient import SipClient, sdp_offer
 from test_inbound_calls import NUMBER, answered_call, call_record, import_number
 
@@ -143,6 +143,16 @@ def test_workspace_cap_holds_across_two_nodes(cluster):
     n2.stop()
     log = n2.log_text()
     assert "cluster.left" in log and "cluster.sync_failed" not in log, log[-3000:]
+
+
+def test_cluster_sync_ms_out_of_range_stops_the_node(tmp_path):
+    env = dict(os.environ, TRUNKLINE_DATA_DIR=str(tmp_path / "var"),
+               TRUNKLINE_API_LISTEN="127.0.0.1:0", TRUNKLINE_SIP_TCP_PORT="0",
+               TRUNKLINE_SIP_TLS_PORT="0", TRUNKLINE_LOG_FILE="", TRUNKLINE_STORE="",
+               TRUNKLINE_CLUSTER_SYNC_MS="5")
+    r = subprocess.run([BIN, "serve"], capture_output=True, text=True, timeout=60, env=env,
+                       cwd=str(tmp_path))
+    assert r.returncode != 0 and "cluster_sync_ms must be 10 to 10000" in r.stdout + r.stderr
 
 
 def test_sqlite_node_is_not_shared(make_daemon):
