@@ -153,7 +153,7 @@ test: unit test-pg integration
 # threads (store, routing cache, recorder, mailbox), then the whole integration suite against
 # the TSan daemon, which runs the loop, the API thread and the recorder together (≈10 min on
 # two cores: the suite waits on sockets far more than it computes).
-TSAN_UNIT := $(addprefix $(BUILD)/tests/,test_routing test_records test_store test_mailbox)
+TSAN_UNIT := $(addprefix $(BUILD)/tests/,test_routing test_records test_store test_mailbox test_cluster)
 tsan-test: $(TSAN_UNIT) $(BUILD)/trunkline $(BUILD)/trunkline-test
 	@set -e; for t in $(TSAN_UNIT); do echo "== $$t"; $$t; done
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) TRUNKLINE_TEST_BIN=$(abspath $(BUILD)/trunkline-test) $(PYTHON) -m pytest -q tests/integration
