@@ -130,16 +130,17 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # Issue 13: the store suites again on PostgreSQL, the daemon on it (test_store_backend.py),
+# two daemons sharing it under one per-workspace cap (test_cluster_caps.py),
 # and the REST API's tests with each daemon's store in a PostgreSQL schema of its own
 # (TRUNKLINE_IT_STORE_PG in tests/integration/conftest.py; other integration files run so
 # too, except the checks of SQLite's file at rest, and tests that start `trunkline serve`
 # or `trunkline token` themselves on a daemon's data_dir, as test_master_key.py does).
 # tests/pg/with-postgres.sh starts a throwaway server (Debian's postgresql package) and
 # removes it afterwards.
-STORE_UNIT := $(addprefix $(BUILD)/tests/,test_store test_records test_routing test_secrets)
+STORE_UNIT := $(addprefix $(BUILD)/tests/,test_store test_records test_routing test_secrets test_cluster)
 test-pg: $(STORE_UNIT) $(BUILD)/trunkline
 	@tests/pg/with-postgres.sh sh -c 'set -e; for t in $(STORE_UNIT); do echo "== $$t (PostgreSQL)"; $$t; done; \
-	  TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_store_backend.py; \
+	  TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_store_backend.py tests/integration/test_cluster_caps.py; \
 	  TRUNKLINE_IT_STORE_PG="$$TRUNKLINE_TEST_PG" TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) $(PYTHON) -m pytest -q tests/integration/test_api.py'
 
 integration: $(BUILD)/trunkline $(BUILD)/trunkline-test
@@ -157,7 +158,7 @@ test: unit test-pg integration
 # threads (store, routing cache, recorder, mailbox), then the whole integration suite against
 # the TSan daemon, which runs the loop, the API thread and the recorder together (≈10 min on
 # two cores: the suite waits on sockets far more than it computes).
-TSAN_UNIT := $(addprefix $(BUILD)/tests/,test_routing test_records test_store test_mailbox)
+TSAN_UNIT := $(addprefix $(BUILD)/tests/,test_routing test_records test_store test_mailbox test_cluster)
 tsan-test: $(TSAN_UNIT) $(BUILD)/trunkline $(BUILD)/trunkline-test
 	@set -e; for t in $(TSAN_UNIT); do echo "== $$t"; $$t; done
 	TRUNKLINE_BIN=$(abspath $(BUILD)/trunkline) TRUNKLINE_TEST_BIN=$(abspath $(BUILD)/trunkline-test) $(PYTHON) -m pytest -q tests/integration

@@ -40,6 +40,8 @@ struct tl_api_config {
     /* E.164 prefixes outbound calls never reach, comma-separated (toll fraud; NULL/"":
      * none). A bad list fails tl_api_start. */
     const char *outbound_deny_prefixes;
+    /* the nodes' shared call counts (store/cluster.h) for GET /v1/cluster; NULL: one node */
+    struct tl_cluster *cluster;
 };
 
 /* What the API may ask of live calls, answered by the loop thread (call/control.c);

@@ -41,7 +41,8 @@ struct tl_api {
     unsigned n_jobs;
     unsigned n_checks; /* trunk checks admitted and not yet answered */
     bool stopping;
-    struct tl_api_calls calls; /* live-call control (the daemon sets it); fn NULL: none */
+    struct tl_api_calls calls;  /* live-call control (the daemon sets it); fn NULL: none */
+    struct tl_cluster *cluster; /* NULL: one node (read only after start) */
     /* outbound_deny_prefixes, parsed once (read only after start) */
     size_t n_deny;
     char deny[TL_DENY_MAX][TL_PREFIX_MAX + 1];
@@ -178,6 +179,7 @@ void tl_h_call_place(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_call_hangup(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_number_events(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_operator_events(struct tl_api_req *r, struct tl_api_resp *out);
+void tl_h_cluster(struct tl_api_req *r, struct tl_api_resp *out);
 /* webhooks.c: the workspace's webhook (its secret shown once, on PUT) */
 void tl_h_webhook_get(struct tl_api_req *r, struct tl_api_resp *out);
 void tl_h_webhook_put(struct tl_api_req *r, struct tl_api_resp *out);

@@ -8,10 +8,12 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/codec.h"
 #include "net/url.h"
+#include "store/cluster.h"
 
 static bool is_operator(const struct tl_api_req *r)
 {
@@ -61,6 +63,66 @@ void tl_h_readyz(struct tl_api_req *r, struct tl_api_resp *out)
         return;
     }
     tl_api_reply(out, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+/* ------------------------------------------------------------ cluster ---- */
+
+static int count_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct tl_cluster_count *)a)->workspace_id,
+                  ((const struct tl_cluster_count *)b)->workspace_id);
+}
+
+static json_t *ws_counts(const struct tl_cluster_count *l, const struct tl_cluster_count *r)
+{
+    const struct tl_cluster_count z = {0};
+    if (!l)
+        l = &z;
+    if (!r)
+        r = &z;
+    return json_pack("{s:s,s:i,s:i,s:i,s:i}", "workspace_id",
+                     l != &z ? l->workspace_id : r->workspace_id, "local_inbound", (int)l->inbound,
+                     "local_outbound", (int)l->outbound, "remote_inbound", (int)r->inbound,
+                     "remote_outbound", (int)r->outbound);
+}
+
+/* What the per-workspace caps see on this node: its own calls and, with a shared store,
+ * the other nodes' as last synced (docs/scale-out.md "Per-workspace call caps across
+ * nodes"). Remote counts of a sync older than the lease are not shown: admission treats
+ * them as 0 then, and the operator must see what admission sees. */
+void tl_h_cluster(struct tl_api_req *r, struct tl_api_resp *out)
+{
+    struct tl_cluster_view v = {0};
+    json_t *o = NULL, *ws = json_array();
+    if (!r->api->cluster) {
+        o = json_pack("{s:b,s:o}", "shared", 0, "workspaces", ws);
+        tl_api_reply(out, 200, o);
+        return;
+    }
+    if (!ws || tl_cluster_view(r->api->cluster, &v) != 0) {
+        json_decref(ws);
+        tl_api_error(out, 500, "internal", "", "Out of memory.");
+        return;
+    }
+    if (v.n_local) /* qsort's base must not be NULL, even for no rows (C11 7.22.5) */
+        qsort(v.local, v.n_local, sizeof *v.local, count_cmp);
+    if (v.n_remote)
+        qsort(v.remote, v.n_remote, sizeof *v.remote, count_cmp);
+    for (size_t i = 0, j = 0; i < v.n_local || j < v.n_remote;) {
+        int c = i == v.n_local ? 1 : j == v.n_remote ? -1 : count_cmp(&v.local[i], &v.remote[j]);
+        json_array_append_new(ws,
+                              ws_counts(c <= 0 ? &v.local[i] : NULL, c >= 0 ? &v.remote[j] : NULL));
+        i += c <= 0;
+        j += c >= 0;
+    }
+    o = json_pack("{s:b,s:s,s:i,s:i,s:b,s:b,s:o,s:I,s:I,s:o}", "shared", 1, "node_id", v.node_id,
+                  "sync_ms", (int)v.sync_ms, "lease_ms", (int)v.lease_ms, "running", v.running,
+                  "fresh", v.fresh, "synced_ms_ago",
+                  v.synced_ago_ms < 0 ? json_null() : json_integer(v.synced_ago_ms), "rounds",
+                  (json_int_t)v.rounds, "failed_rounds", (json_int_t)v.fails, "workspaces", ws);
+    free(v.local);
+    free(v.remote);
+    tl_api_reply(out, 200, o);
 }
 
 /* ---------------------------------------------------------------- sip ---- */

@@ -108,6 +108,7 @@ static const struct route routes[] = {
     {"DELETE", "/v1/calls/{id}", "ca", TL_ACCESS_ADMIN, tl_h_call_hangup, Q_WS},
     {"POST", "/v1/calls/{id}/hangup", "ca", TL_ACCESS_ADMIN, tl_h_call_hangup, Q_WS},
     {"GET", "/v1/events", NULL, TL_ACCESS_OPERATOR, tl_h_operator_events, Q_PAGE},
+    {"GET", "/v1/cluster", NULL, TL_ACCESS_OPERATOR, tl_h_cluster, NULL},
     {"GET", "/v1/webhook", NULL, TL_ACCESS_MEMBER, tl_h_webhook_get, Q_WS},
     {"PUT", "/v1/webhook", NULL, TL_ACCESS_ADMIN, tl_h_webhook_put, Q_WS},
     {"DELETE", "/v1/webhook", NULL, TL_ACCESS_ADMIN, tl_h_webhook_delete, Q_WS},
@@ -1185,6 +1186,7 @@ int tl_api_start(struct tl_api **ap, const struct tl_api_config *cfg, struct tl_
     }
     a->sip_tcp_port = cfg->sip_tcp_port;
     a->sip_tls_port = cfg->sip_tls_port;
+    a->cluster = cfg->cluster;
     tl_strlcpy(a->public_host, cfg->public_host ? cfg->public_host : "", sizeof a->public_host);
     tl_strlcpy(a->insecure_hosts, cfg->agent_insecure_hosts ? cfg->agent_insecure_hosts : "",
                sizeof a->insecure_hosts);

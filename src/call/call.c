@@ -244,6 +244,8 @@ void tl__call_end(struct tl_call *c, const char *reason, uint16_t early_status, 
     tl__call_hold(c);
     c->ended = true;
     c->l->n--;
+    if (c->l->cfg.cluster)
+        tl_cluster_local_add(c->l->cfg.cluster, c->rec.workspace_id, c->outbound, -1);
     tl_strlcpy(c->rec.end_reason, reason, sizeof c->rec.end_reason);
     stop_timers(c);
     if (c->out)

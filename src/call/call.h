@@ -37,6 +37,7 @@ struct tl_routing;
 struct tl_recorder;
 struct uv_loop_s;
 struct tl_agent_env;
+struct tl_cluster;
 
 /* ---- digest guessing (authguard.c, issue 11 item 3): back-off and ban per source, a
  * counter per number; loop thread only ---- */
@@ -92,6 +93,10 @@ struct tl_call_cfg {
     /* toll-fraud guards of outbound calls, per workspace (0 = no cap) */
     uint32_t out_calls_per_workspace; /* concurrent */
     uint32_t out_calls_per_minute;    /* token bucket holding one minute's worth */
+    /* the other nodes' calls per workspace (store/cluster.h), added to this node's for
+     * max_calls_per_workspace and out_calls_per_workspace; borrowed, outlives the layer.
+     * NULL: one node, only its own calls count */
+    struct tl_cluster *cluster;
 };
 
 struct tl_call_layer;

@@ -10,6 +10,7 @@
 #include "sdp/sdp.h"
 #include "sip/dialog.h"
 #include "sip/inauth.h"
+#include "store/cluster.h"
 #include "store/records.h"
 #include "call/routing.h"
 

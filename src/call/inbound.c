@@ -112,11 +112,18 @@ static void record_refused(struct tl_call_layer *l, const struct tl_route *rt,
     free(r);
 }
 
+/* The workspace's calls in progress, both directions: this node's, and with a shared
+ * store the other nodes' as last synced (store/cluster.h; stale sums count 0). */
 static size_t ws_calls(struct tl_call_layer *l, const char *ws)
 {
     size_t n = 0;
     for (struct tl_call *c = l->calls; c; c = c->next)
         n += !c->ended && !strcmp(c->rec.workspace_id, ws);
+    if (l->cfg.cluster) {
+        uint32_t in, out;
+        tl_cluster_remote(l->cfg.cluster, ws, &in, &out);
+        n += (size_t)in + out;
+    }
     return n;
 }
 
@@ -1023,6 +1030,8 @@ void tl__call_invite(struct tl_sip_stack *s, struct tl_sip_tsx *tx, const struct
     c->pprev = &l->calls;
     l->calls = c;
     l->n++;
+    if (l->cfg.cluster) /* seen by the other nodes at the next sync (tl__call_end uncounts) */
+        tl_cluster_local_add(l->cfg.cluster, c->rec.workspace_id, false, 1);
     tl_info("call", "start", "call=%s number_id=%s src=%s tp=%s", c->rec.id, rt->number_id, src,
             tp_name(peer->tp));
     tl__call_hold(c);

@@ -658,6 +658,11 @@ static size_t ws_outbound(const struct tl_call_layer *l, const char *ws)
     size_t n = 0;
     for (const struct tl_call *c = l->calls; c; c = c->next)
         n += !c->ended && c->out && !strcmp(c->rec.workspace_id, ws);
+    if (l->cfg.cluster) { /* the other nodes' as last synced: the cap holds cluster-wide */
+        uint32_t in, out;
+        tl_cluster_remote(l->cfg.cluster, ws, &in, &out);
+        n += out;
+    }
     return n;
 }
 
@@ -782,6 +787,8 @@ int tl__call_place(struct tl_call_layer *l, struct tl_call_request *rq, struct t
     c->pprev = &l->calls;
     l->calls = c;
     l->n++;
+    if (l->cfg.cluster)
+        tl_cluster_local_add(l->cfg.cluster, r->workspace_id, true, 1);
     tl_info("call", "start", "call=%s number_id=%s direction=outbound tp=%s", r->id, n->id,
             tp_upper(o->transport));
     tl__call_record(c);

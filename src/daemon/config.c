@@ -204,6 +204,13 @@ static const struct setting settings[] = {
     S(outbound_calls_per_minute, "TRUNKLINE_OUTBOUND_CALLS_PER_MINUTE", K_UINT, "30",
       "Outbound calls one workspace may start per minute (token bucket holding one minute's "
       "worth); more get 429 outbound_rate."),
+    S(cluster_sync_ms, "TRUNKLINE_CLUSTER_SYNC_MS", K_UINT, "250",
+      "With a PostgreSQL store shared by several nodes: every this many ms (10 to 10000) each "
+      "node publishes its calls per workspace and reads the others', so that "
+      "max_calls_per_workspace and outbound_calls_per_workspace hold across the nodes; a "
+      "node silent for 4 times as long (at least 1 s) no longer counts. The caps may be "
+      "overshot only by calls other nodes admit within about one interval "
+      "(docs/scale-out.md). The per-minute outbound limit and max_calls stay per node."),
     S(outbound_deny_prefixes, "TRUNKLINE_OUTBOUND_DENY_PREFIXES", K_STR, TL_DENY_PREFIXES_DEFAULT,
       "E.164 prefixes outbound calls never go to, comma-separated, even where a workspace's "
       "allowed prefixes would let them: premium-rate and satellite ranges commonly abused for "

@@ -68,10 +68,11 @@ struct tl_config {
     /* toll-fraud guards of outbound calls (docs/calls.md) */
     unsigned outbound_calls_per_workspace; /* concurrent outbound calls of one workspace */
     unsigned outbound_calls_per_minute;    /* outbound calls one workspace starts a minute */
-    char outbound_deny_prefixes[1024];     /* E.164 prefixes never called, comma-separated */
-    unsigned webhook_retry_base_ms;        /* first retry's wait, doubled each time */
-    unsigned webhook_max_attempts;         /* then a delivery is given up */
-    unsigned webhook_timeout_ms;           /* one delivery request */
+    unsigned cluster_sync_ms;          /* shared store: per-workspace counts exchanged this often */
+    char outbound_deny_prefixes[1024]; /* E.164 prefixes never called, comma-separated */
+    unsigned webhook_retry_base_ms;    /* first retry's wait, doubled each time */
+    unsigned webhook_max_attempts;     /* then a delivery is given up */
+    unsigned webhook_timeout_ms;       /* one delivery request */
 };
 
 /* Fills *c from defaults, file, environment and argv (argv[0..argc) are the flags after

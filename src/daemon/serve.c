@@ -25,6 +25,7 @@
 #include "sip/dialog.h"
 #include "sip/inauth.h"
 #include "sip/stack.h"
+#include "store/cluster.h"
 #include "store/records.h"
 #include "call/routing.h"
 #include "store/store.h"
@@ -209,6 +210,10 @@ int tl_serve_main(int argc, char **argv)
     struct tl_mailbox *mb = NULL; /* the API's requests to the loop (call control) */
     struct control ctl = {0};
     struct tl_webhooks *hooks = NULL; /* the webhook sender's thread */
+    /* a shared store: the per-workspace call counts of the nodes, on a connection of their
+     * own so a sync round never queues behind an API write (or the other way round) */
+    struct tl_cluster *cluster = NULL;
+    struct tl_store *cst = NULL;
 
     /* the nonce key rotates daily (digest.h): a nonce must not outlive two epochs */
     if (cfg.sip_nonce_ttl_s >= TL_SIP_DIGEST_EPOCH_DEFAULT) {
@@ -254,6 +259,17 @@ int tl_serve_main(int argc, char **argv)
                                 dbpw, sizeof dbpw, &err);
     if (dbret == 0)
         dbret = tl_store_open_ex(&st, db, dbpw, key, tl_store_latest_version(), &err);
+    /* checked on every node, shared store or not: a bad setting stops the node at start
+     * rather than when it first joins a cluster */
+    if (dbret == 0 && (cfg.cluster_sync_ms < 10 || cfg.cluster_sync_ms > 10000))
+        dbret =
+            tl_err_set(&err, EINVAL, 500, "internal", "", "cluster_sync_ms must be 10 to 10000");
+    if (dbret == 0 && tl_store_shared(st)) {
+        dbret = tl_store_open_ex(&cst, db, dbpw, key, tl_store_latest_version(), &err);
+        if (dbret == 0 &&
+            tl_cluster_new(&cluster, &(struct tl_cluster_cfg){.sync_ms = cfg.cluster_sync_ms}))
+            dbret = tl_err_set(&err, ENOMEM, 500, "internal", "", "Out of memory.");
+    }
     sodium_memzero(dbpw, sizeof dbpw);
     if (dbret) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
@@ -334,7 +350,8 @@ int tl_serve_main(int argc, char **argv)
                                  .tls_cert_file = cert,
                                  .tls_key_file = ckey,
                                  .allow_plain_http = cfg.api_allow_plain_http,
-                                 .outbound_deny_prefixes = cfg.outbound_deny_prefixes};
+                                 .outbound_deny_prefixes = cfg.outbound_deny_prefixes,
+                                 .cluster = cluster};
     if (tl_api_start(&api, &acfg, st, &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
@@ -354,6 +371,12 @@ int tl_serve_main(int argc, char **argv)
     snprintf(api_url, sizeof api_url, "%s://%s:%d", scheme, host, port);
     if (tl_store_bootstrap(st, api_url))
         goto out;
+    /* before the SIP stack: the first round runs here, so the first INVITE already sees the
+     * other nodes' calls */
+    if (cluster && (r = tl_cluster_start(cluster, cst))) {
+        tl_error("core", "start.failed", "reason=\"cluster sync thread: %s\"", strerror(r));
+        goto out;
+    }
 
     uv_loop_init(&loop);
     /* the loop's idle time: admission reads how busy it is (media.h tl_media_load) */
@@ -500,7 +523,8 @@ int tl_serve_main(int argc, char **argv)
                                    .agent_env = &aenv,
                                    .freed = &calls_freed,
                                    .out_calls_per_workspace = cfg.outbound_calls_per_workspace,
-                                   .out_calls_per_minute = cfg.outbound_calls_per_minute};
+                                   .out_calls_per_minute = cfg.outbound_calls_per_minute,
+                                   .cluster = cluster};
         if (cfg.admission_max_busy_pct > 100) {
             tl_error("core", "start.failed",
                      "reason=\"admission_max_busy_pct is a percentage: 0 (off) to 100\"");
@@ -586,6 +610,11 @@ out:
                                       NULL); /* what is queued now waits for the next run */
     tl_webhooks_stop(hooks);
     tl_recorder_close(rec); /* after every producer (SIP, API), before the store */
+    /* after the call layer and the API (both read it); deletes this node's rows, so the
+     * others stop counting its calls at once rather than after the lease */
+    tl_cluster_free(cluster);
+    if (cst)
+        tl_store_close(cst);
     tl_store_feed_stop(st); /* its thread calls into the routing cache */
     tl_routing_close(routing);
     if (st)

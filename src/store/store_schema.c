@@ -188,6 +188,20 @@ static const char *const migrations_sqlite[] = {
     /* v9: store_meta, facts about the database itself; first the master key check
      * (secrets.c tl_key_check_make), so a node with the wrong key refuses to start */
     "CREATE TABLE store_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+
+    /* v10: node_calls, each node's calls in progress per workspace, so that the
+     * per-workspace caps hold across the nodes sharing a database (store/cluster.h). A
+     * node writes only its own rows; workspace_id '' is its heartbeat, whose updated_at
+     * (epoch ms, the database's clock) says whether its counts still count. No foreign
+     * key: a workspace deleted during a call keeps its count until the call ends. Only the
+     * shared backend (PostgreSQL) uses it; SQLite has it so both stay at one version. */
+    "CREATE TABLE node_calls ("
+    " node_id TEXT NOT NULL,"
+    " workspace_id TEXT NOT NULL,"
+    " inbound INTEGER NOT NULL DEFAULT 0,"
+    " outbound INTEGER NOT NULL DEFAULT 0,"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (node_id, workspace_id));",
 };
 /* The same versions for PostgreSQL: one entry per version, as above (an entry is never
  * edited once released; a new version appends one entry to each list). BIGINT for
@@ -347,6 +361,15 @@ static const char *const migrations_pg[] = {
 
     /* v9 */
     "CREATE TABLE store_meta (name TEXT PRIMARY KEY, value BYTEA NOT NULL);",
+
+    /* v10 */
+    "CREATE TABLE node_calls ("
+    " node_id TEXT NOT NULL,"
+    " workspace_id TEXT NOT NULL,"
+    " inbound BIGINT NOT NULL DEFAULT 0,"
+    " outbound BIGINT NOT NULL DEFAULT 0,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (node_id, workspace_id));",
 };
 _Static_assert(sizeof migrations_pg / sizeof migrations_pg[0] ==
                    sizeof migrations_sqlite / sizeof migrations_sqlite[0],
