@@ -281,7 +281,10 @@ int tl_serve_main(int argc, char **argv)
     /* calls the last process left up (kill -9, crash, power cut): no BYE of ours will ever
      * end them, so close them now, before this process takes any call */
     int64_t reopened = 0;
-    if (tl_store_calls_close_open(st, "gateway_restart", tl_now_ms(), &reopened, &err)) {
+    if (cluster) /* its calls' records name it: another node starting spares them */
+        tl_store_set_node_id(st, tl_cluster_node_id(cluster));
+    if (tl_store_calls_close_open(st, "gateway_restart", tl_now_ms(), TL_CLUSTER_GC_MS, &reopened,
+                                  &err)) {
         tl_error("core", "start.failed", "reason=\"%s\"", err.message);
         goto out;
     }

@@ -47,6 +47,7 @@ struct tl_cluster {
     int64_t first_start; /* the round tl_cluster_start ran */
     bool failing;        /* the thread's (or start's) own: a failure streak, logged once */
     int64_t fail_since;
+    int64_t last_sweep; /* monotonic ms of the last sweep of lost nodes' calls */
 };
 
 static uint64_t hash_ws(const char *s)
@@ -350,6 +351,19 @@ static int do_round(struct tl_cluster *c, int64_t start, struct tl_err *err)
     pthread_mutex_unlock(&c->mu);
     /* one line per failure streak: a database down for an hour must not write 14,400
      * lines; the recovery says how long counts were not shared */
+    /* once a minute: the calls a node left open when it died (kill -9, power) and never
+     * came back to close at its own start; the sweep spares every node still beating */
+    if (!r && start - c->last_sweep >= TL_CLUSTER_GC_MS) {
+        int64_t closed = 0;
+        struct tl_err serr = {0};
+        c->last_sweep = start;
+        if (tl_store_calls_close_open(c->store, "node_lost", now_ms(c), TL_CLUSTER_GC_MS, &closed,
+                                      &serr) != 0)
+            tl_warnl("cluster", "cluster.sweep_failed", "detail=\"%s\"", serr.message);
+        else if (closed)
+            tl_warnl("store", "calls.closed_node_lost", "calls=%lld end_reason=node_lost",
+                     (long long)closed);
+    }
     if (r && !c->failing) {
         c->failing = true;
         c->fail_since = start;

@@ -92,8 +92,6 @@ int tl_cluster_start(struct tl_cluster *c, struct tl_store *s);
 void tl_cluster_stop(struct tl_cluster *c);
 
 /* ---- store side (store_cluster.c) ---- */
-/* true when other nodes may share this database (PostgreSQL) */
-bool tl_store_shared(struct tl_store *s);
 /* One round trip: upserts node_id's heartbeat and counts (rows not in mine are deleted),
  * deletes rows of nodes silent for gc_ms, and returns in *rows (malloc'ed, *n) the sums
  * per workspace of the other nodes whose heartbeat is younger than lease_ms. Times are

@@ -640,9 +640,16 @@ int tl_store_delivery_failed(struct tl_store *s, const struct tl_delivery *d, ui
 
 /* Start-up, before any call is taken: every call still without an end (the process
  * died with it up: kill -9, a crash, power loss) gets ended_at = now_ms and end_reason
- * (the daemon passes "gateway_restart"); *closed says how many. */
+ * (the daemon passes "gateway_restart"); *closed says how many. On a shared store (several
+ * nodes) only the open calls of nodes silent for dead_ms (their node_calls heartbeat,
+ * issue 13) or of no known node: the others' calls in progress are theirs. The cluster
+ * sync thread runs the same sweep once a minute ("node_lost"), for a node that never
+ * comes back. */
 int tl_store_calls_close_open(struct tl_store *s, const char *end_reason, int64_t now_ms,
-                              int64_t *closed, struct tl_err *err);
+                              int64_t dead_ms, int64_t *closed, struct tl_err *err);
+/* The node id written into this store's call records (schema v11; "" = none: a single
+ * node). Set before the first record is written. */
+void tl_store_set_node_id(struct tl_store *s, const char *node_id);
 /* Lists are newest first (a call log is read from the top); cursors as for the other
  * lists. number_id NULL = every number of the workspace. */
 typedef int (*tl_call_cb)(const struct tl_call_record *c, void *arg);

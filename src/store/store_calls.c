@@ -56,8 +56,40 @@ static int bind_time(struct tl_db_stmt *st, int i, int64_t ms)
     return ms ? tl_db_bind_int64(st, i, ms) : tl_db_bind_null(st, i);
 }
 
-static int call_bind(struct tl_db_stmt *st, const struct tl_call_record *c)
+/* The call record's columns (schema v11 adds node_id, bound as ?31 where the database has
+ * it): a call is written at its start and again at its end; identity columns stay on the
+ * update (an outbound call's SIP Call-ID is filled in once its INVITE exists; the node
+ * that holds it never changes), the rest takes the newer values. */
+#define NODE_ID_VERSION 11
+#define CALL_COLS                                                                                  \
+    "id, workspace_id, number_id, number, agent_id, direction, from_uri, from_user, to_user, "     \
+    "sip_call_id, created_at, answered_at, ended_at, end_reason, final_status, codec, "            \
+    "media_encryption, packets_sent, packets_received, packets_lost, jitter_ms, "                  \
+    "rtp_dropped_source, rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, "                \
+    "rtp_dropped_early, audio_dropped_bytes, status, sip_reason, hint"
+#define CALL_VALS                                                                                  \
+    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "  \
+    "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30"
+#define CALL_UPSERT                                                                                \
+    " ON CONFLICT(id) DO UPDATE SET agent_id = excluded.agent_id, "                                \
+    "answered_at = excluded.answered_at, ended_at = excluded.ended_at, "                           \
+    "end_reason = excluded.end_reason, final_status = excluded.final_status, "                     \
+    "codec = excluded.codec, media_encryption = excluded.media_encryption, "                       \
+    "packets_sent = excluded.packets_sent, packets_received = excluded.packets_received, "         \
+    "packets_lost = excluded.packets_lost, jitter_ms = excluded.jitter_ms, "                       \
+    "rtp_dropped_source = excluded.rtp_dropped_source, "                                           \
+    "rtp_dropped_auth = excluded.rtp_dropped_auth, "                                               \
+    "rtp_dropped_malformed = excluded.rtp_dropped_malformed, "                                     \
+    "rtp_dropped_pt = excluded.rtp_dropped_pt, rtp_dropped_early = excluded.rtp_dropped_early, "   \
+    "audio_dropped_bytes = excluded.audio_dropped_bytes, status = excluded.status, "               \
+    "sip_reason = excluded.sip_reason, hint = excluded.hint, "                                     \
+    "sip_call_id = CASE WHEN calls.sip_call_id = '' THEN excluded.sip_call_id "                    \
+    "ELSE calls.sip_call_id END"
+
+static int call_bind(struct tl_store *s, struct tl_db_stmt *st, const struct tl_call_record *c)
 {
+    if (s->version >= NODE_ID_VERSION && tl__bind_opt(st, 31, s->node_id))
+        return -1;
     return tl__bind_str(st, 1, c->id) || tl__bind_str(st, 2, c->workspace_id) ||
            tl__bind_opt(st, 3, c->number_id) || tl__bind_str(st, 4, c->number) ||
            tl__bind_opt(st, 5, c->agent_id) ||
@@ -227,37 +259,13 @@ int tl_store_records_write_hooks(struct tl_store *s, const struct tl_record_ref 
 
     tl__lock(s);
     ret = tl__tx_begin(s, op, err);
-    /* a call is written at its start and again at its end: identity columns stay (an
-     * outbound call's SIP Call-ID is filled in once its INVITE exists), the
-     * rest takes the newer values */
     if (ret == 0)
-        ret = tl__prep(
-            s, op,
-            "INSERT INTO calls (id, workspace_id, number_id, number, agent_id, direction, "
-            "from_uri, from_user, to_user, sip_call_id, created_at, answered_at, ended_at, "
-            "end_reason, final_status, codec, media_encryption, packets_sent, "
-            "packets_received, packets_lost, jitter_ms, rtp_dropped_source, "
-            "rtp_dropped_auth, rtp_dropped_malformed, rtp_dropped_pt, rtp_dropped_early, "
-            "audio_dropped_bytes, status, sip_reason, hint) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-            "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) "
-            "ON CONFLICT(id) DO UPDATE SET agent_id = excluded.agent_id, "
-            "answered_at = excluded.answered_at, ended_at = excluded.ended_at, "
-            "end_reason = excluded.end_reason, final_status = excluded.final_status, "
-            "codec = excluded.codec, media_encryption = excluded.media_encryption, "
-            "packets_sent = excluded.packets_sent, "
-            "packets_received = excluded.packets_received, "
-            "packets_lost = excluded.packets_lost, jitter_ms = excluded.jitter_ms, "
-            "rtp_dropped_source = excluded.rtp_dropped_source, "
-            "rtp_dropped_auth = excluded.rtp_dropped_auth, "
-            "rtp_dropped_malformed = excluded.rtp_dropped_malformed, "
-            "rtp_dropped_pt = excluded.rtp_dropped_pt, "
-            "rtp_dropped_early = excluded.rtp_dropped_early, "
-            "audio_dropped_bytes = excluded.audio_dropped_bytes, "
-            "status = excluded.status, sip_reason = excluded.sip_reason, "
-            "hint = excluded.hint, sip_call_id = CASE WHEN calls.sip_call_id = '' "
-            "THEN excluded.sip_call_id ELSE calls.sip_call_id END",
-            &cst, err);
+        ret = tl__prep(s, op,
+                       s->version >= NODE_ID_VERSION
+                           ? "INSERT INTO calls (" CALL_COLS ", node_id) VALUES (" CALL_VALS
+                             ", ?31)" CALL_UPSERT
+                           : "INSERT INTO calls (" CALL_COLS ") VALUES (" CALL_VALS ")" CALL_UPSERT,
+                       &cst, err);
     if (ret == 0)
         ret = tl__prep(s, op,
                        "INSERT INTO events (id, workspace_id, number_id, code, message, hint, "
@@ -280,7 +288,7 @@ int tl_store_records_write_hooks(struct tl_store *s, const struct tl_record_ref 
         if (ret)
             break;
         tl_db_reset(st);
-        if (v[i].call ? call_bind(st, v[i].call) : event_bind(st, v[i].event))
+        if (v[i].call ? call_bind(s, st, v[i].call) : event_bind(st, v[i].event))
             ret = tl__db_fail(s, op, err);
         else
             ret = tl__step_done(s, op, st, err);
@@ -300,22 +308,32 @@ int tl_store_records_write_hooks(struct tl_store *s, const struct tl_record_ref 
 }
 
 int tl_store_calls_close_open(struct tl_store *s, const char *end_reason, int64_t now_ms,
-                              int64_t *closed, struct tl_err *err)
+                              int64_t dead_ms, int64_t *closed, struct tl_err *err)
 {
     static const char op[] = "calls_close_open";
     struct tl_db_stmt *st = NULL;
     *closed = 0;
+#define CLOSE_SET                                                                                  \
+    "UPDATE calls SET ended_at = CASE WHEN ?1 >= created_at AND ?1 >= "                            \
+    "coalesce(answered_at, 0) THEN ?1 WHEN created_at >= coalesce(answered_at, 0) "                \
+    "THEN created_at ELSE answered_at END, "                                                       \
+    "end_reason = ?2, status = CASE WHEN answered_at IS NULL THEN 'failed' "                       \
+    "ELSE 'completed' END WHERE ended_at IS NULL"
+    /* Shared by several nodes, the open calls of the nodes still alive are theirs: only
+     * those of a node whose heartbeat (node_calls, the database's clock) is older than
+     * dead_ms, or of none (written before v11), are closed. The partial index
+     * calls_open_node keeps this to the calls in progress. */
+    bool shared = tl_store_shared(s) && s->version >= NODE_ID_VERSION;
     tl__lock(s);
-    /* one statement: a full scan of calls once per start, no index to keep for it */
-    int ret =
-        tl__prep(s, op,
-                 "UPDATE calls SET ended_at = CASE WHEN ?1 >= created_at AND ?1 >= "
-                 "coalesce(answered_at, 0) THEN ?1 WHEN created_at >= coalesce(answered_at, 0) "
-                 "THEN created_at ELSE answered_at END, "
-                 "end_reason = ?2, status = CASE WHEN answered_at IS NULL THEN 'failed' "
-                 "ELSE 'completed' END WHERE ended_at IS NULL",
-                 &st, err);
-    if (ret == 0 && (tl_db_bind_int64(st, 1, now_ms) || tl__bind_str(st, 2, end_reason)))
+    int ret = tl__prep(s, op,
+                       shared ? CLOSE_SET " AND (node_id IS NULL OR node_id NOT IN (SELECT "
+                                          "node_id FROM node_calls WHERE workspace_id = '' AND "
+                                          "updated_at >= (extract(epoch FROM now()) * "
+                                          "1000)::bigint - ?3))"
+                              : CLOSE_SET,
+                       &st, err);
+    if (ret == 0 && (tl_db_bind_int64(st, 1, now_ms) || tl__bind_str(st, 2, end_reason) ||
+                     (shared && tl_db_bind_int64(st, 3, dead_ms))))
         ret = tl__db_fail(s, op, err);
     if (ret == 0)
         ret = tl__step_done(s, op, st, err);

@@ -9,13 +9,6 @@
 #include "store/cluster.h"
 #include "store/store_int.h"
 
-/* PostgreSQL is the one backend several nodes can share; LISTEN/NOTIFY, its cap bit, exists
- * for exactly that */
-bool tl_store_shared(struct tl_store *s)
-{
-    return (s->db->ops->caps & TL_DB_CAP_NOTIFY) != 0;
-}
-
 /* No log line here: the sync thread calls this every cluster_sync_ms and logs once per
  * failure streak, with the detail this puts in err. */
 static int cl_fail(struct tl_store *s, const char *op, struct tl_err *err)
@@ -147,4 +140,11 @@ int tl_store_cluster_leave(struct tl_store *s, const char *node_id, struct tl_er
     tl_db_finalize(st);
     tl__unlock(s);
     return ret;
+}
+
+void tl_store_set_node_id(struct tl_store *s, const char *node_id)
+{
+    tl__lock(s);
+    tl_strlcpy(s->node_id, node_id ? node_id : "", sizeof s->node_id);
+    tl__unlock(s);
 }

@@ -34,6 +34,7 @@ struct tl_store {
     int (*resync_fn)(void *arg);
     void *resync_arg;
     struct tl_feed *feed;
+    char node_id[48]; /* written into call records (tl_store_set_node_id) */
 };
 /* store_feed.c: at open, the feed's settings (ENOMEM); after a commit, the NOTIFY of a
  * change (a no-op unless shared); at close, the thread stopped and everything freed */

@@ -202,6 +202,13 @@ static const char *const migrations_sqlite[] = {
     " outbound INTEGER NOT NULL DEFAULT 0,"
     " updated_at INTEGER NOT NULL,"
     " PRIMARY KEY (node_id, workspace_id));",
+
+    /* v11: the node that holds each call, so that a node starting on a shared database
+     * closes the calls of dead nodes only, not those of the living (records.h: a restart
+     * closes the calls the last process left up). The partial index keeps that sweep to
+     * the calls in progress. */
+    "ALTER TABLE calls ADD COLUMN node_id TEXT;"
+    "CREATE INDEX calls_open_node ON calls (node_id) WHERE ended_at IS NULL;",
 };
 /* The same versions for PostgreSQL: one entry per version, as above (an entry is never
  * edited once released; a new version appends one entry to each list). BIGINT for
@@ -370,6 +377,10 @@ static const char *const migrations_pg[] = {
     " outbound BIGINT NOT NULL DEFAULT 0,"
     " updated_at BIGINT NOT NULL,"
     " PRIMARY KEY (node_id, workspace_id));",
+
+    /* v11 */
+    "ALTER TABLE calls ADD COLUMN node_id TEXT;"
+    "CREATE INDEX calls_open_node ON calls (node_id) WHERE ended_at IS NULL;",
 };
 _Static_assert(sizeof migrations_pg / sizeof migrations_pg[0] ==
                    sizeof migrations_sqlite / sizeof migrations_sqlite[0],

@@ -550,6 +550,36 @@ def test_kill_node1_new_calls_on_node2(cluster):
 
 
 @needs_kamailio
+def test_restarting_a_node_spares_the_calls_of_the_others(cluster):
+    """A node starting closes the calls its dead predecessor left open (gateway_restart),
+    but on the shared store only those of nodes gone silent: node 2's call in progress
+    stays in progress while node 1 restarts, and ends as completed by its own BYE."""
+    n1, n2 = cluster.nodes
+    for _ in range(2):
+        sc, rtp, node = call(cluster, hang_up=False)
+        if node is n2:
+            break
+        assert sc.bye().code == 200
+        sc.close()
+        rtp.close()
+    assert node is n2
+    try:
+        rec = [c for c in n1.api("GET", "/v1/calls").json()["data"]
+               if c["sip_call_id"] == sc.call_id][0]
+        assert rec["status"] == "in_progress", rec
+        n1.restart()
+        assert "calls.closed_at_start" not in n1.log_text()
+        r = n1.api("GET", "/v1/calls/%s" % rec["id"]).json()
+        assert r["status"] == "in_progress" and r["ended_at"] is None, r
+        assert sc.bye().code == 200
+    finally:
+        sc.close()
+        rtp.close()
+    poll(lambda: n1.api("GET", "/v1/calls/%s" % rec["id"]).json()["status"] == "completed",
+         "the call's own end in its record")
+
+
+@needs_kamailio
 def test_drain_node2_call_finishes_new_calls_on_node1(cluster):
     n1, n2 = cluster.nodes
     # a call in progress on node 2 (round robin: at most two calls to land one there)

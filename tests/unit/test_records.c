@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "store/cluster.h"
 #include "store/records.h"
 #include "store_test_util.h"
 
@@ -478,7 +479,8 @@ static void test_close_open_calls_at_start(void **state)
     c[2].ended_at = 9000;
     strcpy(c[2].end_reason, "bye_received");
     assert_int_equal(tl_store_records_write(f->s, refs, 3, &err), 0);
-    assert_int_equal(tl_store_calls_close_open(f->s, "gateway_restart", 7000, &closed, &err), 0);
+    assert_int_equal(tl_store_calls_close_open(f->s, "gateway_restart", 7000, 60000, &closed, &err),
+                     0);
     assert_int_equal(closed, 2);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE ended_at IS NULL"), 0);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE end_reason = 'gateway_restart' "
@@ -488,8 +490,63 @@ static void test_close_open_calls_at_start(void **state)
     assert_int_equal(sql_int(f, "SELECT ended_at FROM calls WHERE end_reason = 'bye_received'"),
                      9000);
     /* a second start finds nothing left open */
-    assert_int_equal(tl_store_calls_close_open(f->s, "gateway_restart", 8000, &closed, &err), 0);
+    assert_int_equal(tl_store_calls_close_open(f->s, "gateway_restart", 8000, 60000, &closed, &err),
+                     0);
     assert_int_equal(closed, 0);
+}
+
+/* Issue 13: on a shared store a starting node closes only the calls of nodes gone silent
+ * (no heartbeat in node_calls within dead_ms) or of no node, never those of a node alive;
+ * its own calls carry its node id. SQLite: one node, every open call is the last
+ * process's. */
+static void test_close_open_spares_live_nodes(void **state)
+{
+    struct fx *f = *state;
+    struct tl_call_record c[3];
+    struct tl_record_ref refs[1];
+    struct tl_err err = {0};
+    int64_t closed = -1;
+    const char *nodes[3] = {"nd_live", "nd_dead", ""};
+
+    for (int i = 0; i < 3; i++) {
+        a_call(&c[i], i);
+        c[i].created_at = 1000 + i;
+        tl_store_set_node_id(f->s, nodes[i]);
+        refs[0] = (struct tl_record_ref){.call = &c[i]};
+        assert_int_equal(tl_store_records_write(f->s, refs, 1, &err), 0);
+    }
+    tl_store_set_node_id(f->s, "");
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE node_id = 'nd_live'"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE node_id IS NULL"), 1);
+    if (!tl_store_shared(f->s)) {
+        assert_int_equal(
+            tl_store_calls_close_open(f->s, "gateway_restart", 7000, 60000, &closed, &err), 0);
+        assert_int_equal(closed, 3);
+        return;
+    }
+    /* nd_live beats now; nd_dead beat 2 minutes ago (the database's clock) */
+    struct tl_cluster_count *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(tl_store_cluster_sync(f->s, "nd_live", NULL, 0, 1000, 60000, &rows, &n, &err),
+                     0);
+    free(rows);
+    assert_int_equal(sql_int(f, "INSERT INTO node_calls VALUES ('nd_dead', '', 0, 0, "
+                                "(extract(epoch FROM now()) * 1000)::bigint - 120000) "
+                                "RETURNING 1"),
+                     1);
+    assert_int_equal(tl_store_calls_close_open(f->s, "gateway_restart", 7000, 60000, &closed, &err),
+                     0);
+    assert_int_equal(closed, 2);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE ended_at IS NULL AND "
+                                "node_id = 'nd_live'"),
+                     1);
+    /* once nd_live falls silent too, the next sweep takes its call */
+    assert_int_equal(sql_int(f, "UPDATE node_calls SET updated_at = updated_at - 120000 WHERE "
+                                "node_id = 'nd_live' RETURNING 1"),
+                     1);
+    assert_int_equal(tl_store_calls_close_open(f->s, "node_lost", 8000, 60000, &closed, &err), 0);
+    assert_int_equal(closed, 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM calls WHERE end_reason = 'node_lost'"), 1);
 }
 
 int main(void)
@@ -504,6 +561,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_queue_drops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_keeps_end_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_open_calls_at_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_open_spares_live_nodes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
