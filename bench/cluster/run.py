@@ -47,7 +47,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -75,20 +74,21 @@ def run_ok(args, **kw):
     return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
 
 
-def group_ticks(pgid):
-    """utime+stime of every live process in process group pgid (Kamailio's workers)."""
-    total = 0
+def procs():
+    """(pid, /proc/PID/stat fields after the command name) of every live process."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                yield int(d), f.read().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        if int(fields[2]) == pgid:  # pgrp
-            total += int(fields[11]) + int(fields[12])
-    return total
+
+
+def group_ticks(pgid):
+    """utime+stime of every live process in process group pgid (Kamailio's workers)."""
+    return sum(int(f[11]) + int(f[12]) for _, f in procs() if int(f[2]) == pgid)  # pgrp
 
 
 def pg_ticks(root):
@@ -96,17 +96,13 @@ def pg_ticks(root):
     and the nodes' backends; not the backends of this script's own queries (database
     'postgres'), nor what exited children were reaped with (those same short queries)."""
     total = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
+    for pid, fields in procs():
+        if pid != root and int(fields[1]) != root:  # ppid
             continue
         try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(d) != root and int(fields[1]) != root:  # ppid
-                continue
-            with open("/proc/%s/cmdline" % d, "rb") as f:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
                 title = f.read().decode(errors="replace")
-        except (FileNotFoundError, ProcessLookupError, IndexError):
+        except (FileNotFoundError, ProcessLookupError):
             continue
         if " trunkline postgres " in title:  # "postgres: <user> <database> [local] ..."
             continue

@@ -21,7 +21,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import time
 
@@ -313,6 +312,19 @@ def call(cl, transport="tcp", number=NUMBER, source=ALLOWED, hang_up=True):
     return sc, rtp, node
 
 
+def call_held_on(cl, node):
+    """A call through the edge that lands on node and stays up (round robin over two
+    nodes: at most two calls); returns (client, rtp)."""
+    for _ in range(2):
+        sc, rtp, got = call(cl, hang_up=False)
+        if got is node:
+            return sc, rtp
+        assert sc.bye().code == 200
+        sc.close()
+        rtp.close()
+    raise AssertionError("no call landed on " + node.name)
+
+
 def refused(cl, transport="tcp", number=NUMBER, source=ALLOWED):
     sc = cl.client(transport, source)
     try:
@@ -442,16 +454,20 @@ def test_register_gets_trunkline_answer_with_the_carrier_source(cluster):
 
 # ---- one store, one key ------------------------------------------------------------------
 
+def answered(sc, r, rtp, seed):
+    """r, the final answer to sc's INVITE, is a 200: ACKed, the echo verified, hung up."""
+    assert r.code == 200, r.raw
+    sc.ack()
+    echo_check(sc, r, rtp, seed=seed)
+    assert sc.bye().code == 200
+
+
 def direct_call(n, number, source=ALLOWED):
     """A call straight to node n (not through the edge), echo verified, hung up."""
     rtp = RtpClient()
     sc = SipClient(n.sip_port, "tcp", source=source)
     try:
-        r = sc.invite(number, sdp_offer(rtp.port))
-        assert r.code == 200, r.raw
-        sc.ack()
-        echo_check(sc, r, rtp, seed=7)
-        assert sc.bye().code == 200
+        answered(sc, sc.invite(number, sdp_offer(rtp.port)), rtp, 7)
     finally:
         sc.close()
         rtp.close()
@@ -509,11 +525,7 @@ def test_digest_challenge_of_node1_is_answered_on_node2(cluster):
         auth = digest_header(r.get("www-authenticate"), "INVITE", sc2.ruri, "carrier1",
                              DIGEST_PASSWORD)
         sc2.invite_cseq = sc2.request("INVITE", sc2.ruri, sdp_offer(rtp.port).encode(), auth)
-        r2 = sc2.invite_final()
-        assert r2.code == 200, r2.raw
-        sc2.ack()
-        echo_check(sc2, r2, rtp, seed=11)
-        assert sc2.bye().code == 200
+        answered(sc2, sc2.invite_final(), rtp, 11)
     finally:
         sc2.close()
         rtp.close()
@@ -555,14 +567,7 @@ def test_restarting_a_node_spares_the_calls_of_the_others(cluster):
     but on the shared store only those of nodes gone silent: node 2's call in progress
     stays in progress while node 1 restarts, and ends as completed by its own BYE."""
     n1, n2 = cluster.nodes
-    for _ in range(2):
-        sc, rtp, node = call(cluster, hang_up=False)
-        if node is n2:
-            break
-        assert sc.bye().code == 200
-        sc.close()
-        rtp.close()
-    assert node is n2
+    sc, rtp = call_held_on(cluster, n2)
     try:
         rec = [c for c in n1.api("GET", "/v1/calls").json()["data"]
                if c["sip_call_id"] == sc.call_id][0]
@@ -583,14 +588,7 @@ def test_restarting_a_node_spares_the_calls_of_the_others(cluster):
 def test_drain_node2_call_finishes_new_calls_on_node1(cluster):
     n1, n2 = cluster.nodes
     # a call in progress on node 2 (round robin: at most two calls to land one there)
-    for _ in range(2):
-        sc, rtp, node = call(cluster, hang_up=False)
-        if node is n2:
-            break
-        assert sc.bye().code == 200
-        sc.close()
-        rtp.close()
-    assert node is n2
+    sc, rtp = call_held_on(cluster, n2)
     try:
         n2.proc.send_signal(signal.SIGTERM)
         n2.wait_log("core drain signal=")
