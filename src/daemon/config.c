@@ -244,8 +244,10 @@ static const struct setting settings[] = {
     S(api_allow_plain_http, "TRUNKLINE_API_ALLOW_PLAIN_HTTP", K_BOOL, "off",
       "Allow plain HTTP on an api_listen address other than loopback (a TLS proxy in front "
       "terminates HTTPS); off refuses to start, as tokens would cross the network in clear."),
-    S(api_max_connections_per_ip, "TRUNKLINE_API_MAX_CONNECTIONS_PER_IP", K_UINT, "16",
-      "Most API connections at once from one IP address; more are closed at once."),
+    S(api_max_connections_per_ip, "TRUNKLINE_API_MAX_CONNECTIONS_PER_IP", K_UINT, "64",
+      "Most API connections at once from one IP address; more are closed at once. One "
+      "browser tab of the web UI may hold a dozen, and an office behind one NAT address "
+      "several browsers."),
     S(api_header_timeout_s, "TRUNKLINE_API_HEADER_TIMEOUT_S", K_UINT, "10",
       "Seconds an API connection may stay silent before its request's headers are complete "
       "(and during the TLS handshake); then it is closed. Afterwards 30 s of silence are "

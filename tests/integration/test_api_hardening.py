@@ -129,7 +129,7 @@ def test_half_sent_requests_from_one_host_do_not_stall_healthz(make_daemon):
     finally:
         for s in socks:
             s.close()
-    assert "per_ip=16 header_timeout_s=2" in d.log_text()
+    assert "per_ip=64 header_timeout_s=2" in d.log_text()
 
 
 def _serve(tmp_path, env):
