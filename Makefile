@@ -154,6 +154,10 @@ browser: $(BUILD)/trunkline
 
 test: unit test-pg integration
 
+# every binary `test` and `tsan-test` run, without running them (.ci/run builds the
+# sanitizer variants while the plain tests run)
+testbins: $(UNIT_BIN) $(BUILD)/trunkline $(BUILD)/trunkline-test
+
 # Under ThreadSanitizer (make TSAN=1 tsan-test): the unit tests of the parts shared between
 # threads (store, routing cache, recorder, mailbox), then the whole integration suite against
 # the TSan daemon, which runs the loop, the API thread and the recorder together (≈10 min on
@@ -199,6 +203,6 @@ format:
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
-.PHONY: tsan-test testbuild loadgen bench-twilio bench-routing bench-cluster install all unit test-pg integration browser test run fuzz fuzz-smoke format clean
+.PHONY: tsan-test testbins testbuild loadgen bench-twilio bench-routing bench-cluster install all unit test-pg integration browser test run fuzz fuzz-smoke format clean
 .SECONDARY:
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)
