@@ -620,12 +620,16 @@ static int pg_notify(struct tl_db *db, const char *channel, const char *payload)
 static int pg_listen(struct tl_db *db, const char *channel)
 {
     struct pg_db *d = DB(db);
-    char *id = PQescapeIdentifier(d->c, channel, strlen(channel));
-    char sql[128];
+    /* the channel holds the schema's name: quoted, every '"' doubled, it may take twice
+     * its 63 bytes; a LISTEN cut short would listen on another channel, so refuse it */
+    char *id = PQescapeIdentifier(d->c, channel, strnlen(channel, 64));
+    char sql[160];
     if (!id)
         return fail_msg(d, PQerrorMessage(d->c));
-    snprintf(sql, sizeof sql, "LISTEN %s", id);
+    int n = snprintf(sql, sizeof sql, "LISTEN %s", id);
     PQfreemem(id);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        return fail_msg(d, "channel name too long");
     return pg_exec(db, sql);
 }
 
